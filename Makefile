@@ -1,0 +1,49 @@
+# Weft top-level Makefile: every target first runs scripts/setup.sh, which installs
+# missing Debian packages (quick when all are present).
+#   make          Release build -> build/weft
+#   make test     unit + language + docs tests (Release), then ASan+UBSan and TSan builds
+#   make run      the main job: examples/wordfreq.weft over /usr/share/doc
+#   make bench    benchmarks side by side with Lua 5.4, CPython, Go
+JOBS ?= $(shell nproc)
+CMAKE_GEN := -G Ninja
+
+.PHONY: all setup build test test-release test-asan test-tsan run bench clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@cmake -S . -B build $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j $(JOBS)
+
+test: test-release test-asan test-tsan
+	@echo "make test: all suites passed"
+
+test-release: build
+	@cd build && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# ASan+UBSan: unit tests of every layer and the language tests.
+test-asan: setup
+	@cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=address -DWEFT_BENCH=OFF >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# ThreadSanitizer: the runtime's suite (the concurrent part of the system).
+test-tsan: setup
+	@cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=thread -DWEFT_BENCH=OFF >/dev/null
+	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^runtime'
+
+run: build
+	@./build/weft run examples/wordfreq.weft $(ARGS)
+
+bench: setup
+	@bash scripts/setup.sh --bench
+	@cmake -S . -B build $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build build -j $(JOBS)
+	@python3 bench/run.py
+
+clean:
+	rm -rf build build-asan build-tsan
