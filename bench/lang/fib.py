@@ -1,0 +1,7 @@
+# fib(32), naive recursion: the cost of a function call.
+def fib(n):
+    if n < 2:
+        return n
+    return fib(n - 1) + fib(n - 2)
+
+print(fib(32))

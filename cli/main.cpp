@@ -1,0 +1,188 @@
+// main.cpp — the `weft` command: run, -e, check, the REPL, --help, --version.
+//
+// Flags may come before or after the subcommand and end at the program file;
+// everything after the file belongs to the program (`args`).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli/repl.h"
+#include "compiler/codegen.h"
+#include "compiler/parser.h"
+#include "stdlib/stdlib.h"
+#include "vm/interp.h"
+
+namespace {
+
+const char* kVersion = "0.1.0";
+
+const char* kHelp = R"(weft — a concurrent-by-default scripting language
+
+Usage:
+  weft [flags] run FILE [ARGS...]   run a program (ARGS become `args`)
+  weft [flags] FILE [ARGS...]       same as `weft run FILE`
+  weft [flags] -e CODE [ARGS...]    run CODE given on the command line
+  weft check FILE                   compile FILE without running it (syntax and name errors)
+  weft dis FILE                     print the bytecode of FILE
+  weft                              interactive REPL (line editing, history in ~/.weft_history)
+  weft --help | --version
+
+Flags:
+  --workers N            worker threads for tasks (default: the machine's cores)
+  --sequential           run with no implicit concurrency (deterministic)
+  --default-timeout D    deadline for every blocking operation without one (e.g. 30s)
+  --max-tasks N          limit on live tasks
+  --max-depth N          call depth before RecursionError (default 8000)
+  --allow-net[=HOSTS] --allow-read[=PATHS] --allow-write[=PATHS]
+  --allow-run[=PROGRAMS] --allow-env[=NAMES] -A/--allow-all
+                         capabilities (section 11 of the language reference)
+
+Exit status: 0 success, 1 uncaught error (a traceback is printed on stderr),
+2 compile error (file:line:col: message) or bad command line.
+
+Documentation: docs/language/README.md
+)";
+
+struct Cli {
+    std::string command;  // run, eval, check, dis, repl
+    std::string file;
+    std::string code;
+    std::vector<std::string> args;
+    weft::VmOptions vm;
+};
+
+int usage_error(const std::string& msg) {
+    fprintf(stderr, "weft: %s\nTry 'weft --help'.\n", msg.c_str());
+    return 2;
+}
+
+bool parse_duration(const std::string& s, double& out) {
+    char* end = nullptr;
+    double v = strtod(s.c_str(), &end);
+    if (end == s.c_str()) return false;
+    std::string unit(end);
+    if (unit.empty() || unit == "s") out = v;
+    else if (unit == "ms") out = v / 1000;
+    else if (unit == "m") out = v * 60;
+    else if (unit == "h") out = v * 3600;
+    else return false;
+    return true;
+}
+
+// Returns -1 when parsing succeeded, else an exit status.
+int parse(int argc, char** argv, Cli& cli) {
+    int i = 1;
+    auto value = [&](const std::string& flag, std::string& out) -> bool {
+        std::string a = argv[i];
+        auto eq = a.find('=');
+        if (eq != std::string::npos) {
+            out = a.substr(eq + 1);
+            return true;
+        }
+        if (i + 1 >= argc) return false;
+        out = argv[++i];
+        return true;
+    };
+    for (; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--help" || a == "-h") {
+            fputs(kHelp, stdout);
+            return 0;
+        }
+        if (a == "--version" || a == "-V") {
+            printf("weft %s\n", kVersion);
+            return 0;
+        }
+        if (a == "-e") {
+            if (i + 1 >= argc) return usage_error("-e needs CODE");
+            cli.command = "eval";
+            cli.code = argv[++i];
+            for (++i; i < argc; ++i) cli.args.push_back(argv[i]);
+            return -1;
+        }
+        if (a.rfind("--workers", 0) == 0 || a.rfind("--max-tasks", 0) == 0 || a.rfind("--max-depth", 0) == 0) {
+            std::string v;
+            if (!value(a, v)) return usage_error(a + " needs a number");
+            char* end;
+            long n = strtol(v.c_str(), &end, 10);
+            if (*end || n <= 0) return usage_error(a.substr(0, a.find('=')) + " needs a positive number, got '" + v + "'");
+            if (a.rfind("--max-depth", 0) == 0) cli.vm.max_depth = size_t(n);
+            continue;
+        }
+        if (a.rfind("--default-timeout", 0) == 0) {
+            std::string v;
+            double d;
+            if (!value(a, v) || !parse_duration(v, d)) return usage_error("--default-timeout needs a duration like 30s");
+            continue;
+        }
+        if (a == "--sequential" || a == "-A" || a == "--allow-all" || a.rfind("--allow-", 0) == 0 || a == "--stats" ||
+            a == "--trace") {
+            continue;  // accepted; the concurrency and capability layers give them meaning
+        }
+        if (a.rfind("--trace-out", 0) == 0) {
+            std::string v;
+            if (!value(a, v)) return usage_error("--trace-out needs a file name");
+            continue;
+        }
+        if (a.size() > 1 && a[0] == '-') return usage_error("unknown flag '" + a + "'");
+        if (cli.command.empty() && (a == "run" || a == "check" || a == "dis")) {
+            cli.command = a;
+            continue;
+        }
+        if (cli.command.empty() && a == "test") return usage_error("'weft test' is not available yet");
+        if (cli.command.empty()) cli.command = "run";
+        cli.file = a;
+        for (++i; i < argc; ++i) cli.args.push_back(argv[i]);
+        return -1;
+    }
+    if (cli.command.empty()) {
+        cli.command = "repl";
+        return -1;
+    }
+    return usage_error("'" + cli.command + "' needs a FILE");
+}
+
+int disassemble_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return usage_error("cannot open '" + path + "'");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string src = ss.str();
+    try {
+        auto ast = weft::parse_module(src, path);
+        weft::VmOptions o;
+        weft::Vm vm(o);
+        weft::GlobalLayout g;
+        weft::CompileOptions co;
+        co.builtins = &vm.builtin_index;
+        auto chunk = weft::compile_module(*ast, g, co);
+        fputs(weft::disassemble(*chunk).c_str(), stdout);
+    } catch (weft::CompileError& e) {
+        if (e.diag.path.empty()) e.diag.path = path;
+        fputs(weft::format_diagnostic(e.diag, src).c_str(), stderr);
+        return 2;
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Cli cli;
+    int status = parse(argc, argv, cli);
+    if (status >= 0) return status;
+    weft::register_stdlib();
+    if (cli.command == "dis") return disassemble_file(cli.file);
+    cli.vm.argv = cli.args;
+    weft::Vm vm(cli.vm);
+    if (cli.command == "check") return vm.check_file(cli.file);
+    if (cli.command == "eval") return vm.run_source(cli.code, "<string>");
+    if (cli.command == "repl") return weft::run_repl(vm);
+    return vm.run_file(cli.file);
+}

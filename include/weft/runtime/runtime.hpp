@@ -1,0 +1,160 @@
+// The Weft runtime: an M:N scheduler of tasks on fibers over a fixed set of worker threads.
+//
+// Entry point for embedders: create a Runtime (it starts its workers, timer thread, blocking
+// pool and I/O reactor), then call `block_on(fn)` from a plain thread to run `fn` as the root
+// task and wait for it. Inside tasks, use the free functions below (yield_now, sleep_for,
+// check_cancelled, run_blocking, ...), `spawn()` (task.hpp), scopes (scope.hpp), channels and
+// select (channel.hpp) and reactor waits (reactor.hpp). See docs/runtime.md for the design.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "weft/runtime/errors.hpp"
+#include "weft/runtime/task.hpp"
+
+namespace asio {
+class io_context;
+}
+
+namespace weft::rt {
+
+/// One blocked task in a deadlock report.
+struct BlockedTask {
+    std::uint64_t id;
+    std::string name;
+    std::string waits_on;  ///< e.g. "channel recv", "join of task#7", "scope join"
+};
+
+/// Kinds of trace events (see TraceEvent).
+enum class TraceKind : std::uint8_t { Created, Started, Blocked, Resumed, Done };
+
+/// A trace event. `what` is a static string describing a wait (Blocked) or nullptr.
+struct TraceEvent {
+    TraceKind kind;
+    std::uint64_t task_id;
+    int worker;            ///< worker index, -1 when not on a worker thread
+    std::int64_t time_ns;  ///< steady clock, nanoseconds
+    const char* what;
+};
+
+/// Counters, summed over workers (approximate while the runtime runs).
+struct Counters {
+    std::uint64_t spawned = 0;   ///< tasks created
+    std::uint64_t inlined = 0;   ///< tasks forced before start and run inline (no fiber)
+    std::uint64_t fibers = 0;    ///< tasks started on a fiber
+    std::uint64_t switches = 0;  ///< context switches into tasks
+    std::uint64_t steals = 0;    ///< tasks stolen from another worker's deque
+    std::uint64_t parks = 0;     ///< tasks parked in a wait
+    std::uint64_t worker_parks = 0;  ///< worker threads going to sleep for lack of work
+};
+
+struct RuntimeOptions {
+    /// Worker threads; 0 = std::thread::hardware_concurrency().
+    unsigned workers = 0;
+    /// Reserved bytes per fiber stack (rounded up to pages); committed lazily by the kernel.
+    std::size_t stack_size = 256 * 1024;
+    /// Time slice in seconds after which `should_yield()` turns true.
+    double time_slice = 0.010;
+    /// Maximum threads of the blocking pool (`run_blocking`).
+    unsigned blocking_threads = 64;
+    /// Called (on a worker thread) with every blocked task when a deadlock is detected, before
+    /// Deadlock is raised in the root task(s). Optional.
+    std::function<void(const std::vector<BlockedTask>&)> on_deadlock;
+    /// Trace hook; when set, called synchronously for every task event (keep it cheap and
+    /// thread-safe: it runs on worker threads, inside the scheduler).
+    std::function<void(const TraceEvent&)> trace;
+};
+
+/// The scheduler, timers, blocking pool and I/O reactor. Thread-safety: all members may be
+/// called from any thread. Several runtimes may coexist in one process (tests do this), but a
+/// task only ever runs on the runtime that spawned it.
+class Runtime {
+public:
+    explicit Runtime(RuntimeOptions options = {});
+    /// Stops the workers; all block_on calls must have returned.
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    /// Runs `f` as a root task named `name` and blocks the calling (non-worker) thread until it
+    /// and all tasks it spawned finish. Returns its value or rethrows its error (ErrorGroup when
+    /// several children failed; Deadlock when the detector fired).
+    template <class F>
+    auto block_on(F&& f, std::string_view name = "main") {
+        using R = std::invoke_result_t<std::decay_t<F>&>;
+        auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::decay_t<F>(std::forward<F>(f)));
+        TaskRef ref = run_root(t, name);
+        ref->rethrow_error();
+        if constexpr (!std::is_void_v<R>) return std::move(*static_cast<R*>(ref->result_slot()));
+    }
+
+    unsigned workers() const noexcept;
+    Counters counters() const noexcept;
+    /// Every task currently holding a fiber and parked, with what it waits on.
+    std::vector<BlockedTask> blocked_tasks() const;
+    /// The reactor's Asio context (runs on the reactor thread). Post only non-blocking work.
+    asio::io_context& io_context() noexcept;
+    detail::RuntimeImpl& impl() noexcept { return *impl_; }
+
+private:
+    TaskRef run_root(Task* t, std::string_view name);
+    std::unique_ptr<detail::RuntimeImpl> impl_;
+};
+
+/// Gives other runnable tasks a turn; the caller stays runnable. Must be called in a task.
+void yield_now();
+/// Free-function form of Task::should_yield() for the current task (false outside tasks).
+bool should_yield() noexcept;
+/// Raises Cancelled if the current task is cancelled (and not shielded). A no-op outside tasks.
+void check_cancelled();
+/// check_cancelled() then yield_now(): what the VM calls when should_yield() is true.
+void checkpoint();
+/// Parks the current task for `seconds` (>= 0; accurate to about a millisecond). Cancellable.
+void sleep_for(double seconds);
+/// Parks until the steady-clock instant `deadline_ns` (nanoseconds, see `now_ns()`).
+void sleep_until(std::int64_t deadline_ns);
+/// Steady (monotonic) clock in nanoseconds.
+std::int64_t now_ns() noexcept;
+/// Bytes left on the current native stack (the fiber's, or the thread's outside tasks), for
+/// turning deep recursion into RecursionError instead of a crash.
+std::size_t remaining_stack() noexcept;
+
+namespace detail {
+void run_blocking_impl(std::function<void()> job);
+}
+
+/// Runs `fn` (a blocking call: SQLite, DNS, some file I/O) on the bounded blocking pool and
+/// parks the current task until it returns; returns its value or rethrows its exception. If the
+/// task is cancelled meanwhile, Cancelled is raised at once and `fn`'s eventual result dropped
+/// (`fn` keeps running to completion on the pool: it must own what it touches).
+template <class F>
+auto run_blocking(F&& fn) {
+    using R = std::invoke_result_t<std::decay_t<F>&>;
+    struct Box {
+        std::decay_t<F> fn;
+        std::optional<detail::Stored<R>> value;
+        std::exception_ptr error;
+    };
+    auto box = std::make_shared<Box>(Box{std::forward<F>(fn), {}, {}});
+    detail::run_blocking_impl([box] {
+        try {
+            if constexpr (std::is_void_v<R>) {
+                box->fn();
+                box->value.emplace();
+            } else {
+                box->value.emplace(box->fn());
+            }
+        } catch (...) {
+            box->error = std::current_exception();
+        }
+    });
+    if (box->error) std::rethrow_exception(box->error);
+    if constexpr (!std::is_void_v<R>) return std::move(*box->value);
+}
+
+}  // namespace weft::rt

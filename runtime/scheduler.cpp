@@ -1,0 +1,974 @@
+// Scheduler: workers, run queues, stealing, parking, fibers, and the park/wake handshake.
+//
+// Each worker owns a Chase-Lev deque of runnable tasks plus a one-task LIFO slot that holds the
+// task it most recently woke (the message-passing fast path: a sender wakes the receiver, then
+// blocks, and the receiver runs next on the same core with a warm cache). Other threads (the
+// timer thread, the blocking pool, the reactor, block_on callers) inject into one global queue.
+// A worker looks in its LIFO slot, its deque, the global queue (first, every 61st tick, so the
+// global queue cannot starve), then steals from a random victim; with nothing found it parks on
+// a futex (std::atomic::wait). A producer wakes at most one parked worker, and only if no worker
+// is already searching; a searcher that finds work wakes the next one (Tokio's scheme), so
+// wake-ups do not stampede. A worker announces itself idle before its final re-check of the
+// queues; together with the producer's fence this rules out lost wake-ups (Dekker).
+//
+// Fibers: a task gets a Boost.Context fiber and a pooled stack when a worker first runs it.
+// A task switches back to its worker's scheduler context to yield, park or finish; the worker
+// then completes the transition on its own stack (marks the task Parked, requeues it, or frees
+// its stack), which is why a wake can never resume a fiber that is still running.
+#include <pthread.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+#include "runtime/internal.h"
+#include "runtime/reactor_impl.h"
+
+#if defined(WEFT_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+#if defined(WEFT_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace weft::rt {
+namespace detail {
+
+namespace {
+thread_local Worker* tl_worker = nullptr;
+std::atomic<std::uint64_t> g_next_id{1};
+
+struct NoopStackAlloc {
+    boost::context::stack_context allocate() { return {}; }
+    void deallocate(boost::context::stack_context&) noexcept {}
+};
+
+bool is_cancelled_error(const std::exception_ptr& e) {
+    if (!e) return false;
+    try {
+        std::rethrow_exception(e);
+    } catch (const Cancelled&) {
+        return true;
+    } catch (...) {
+        return false;
+    }
+}
+}  // namespace
+
+__attribute__((noinline)) Worker* current_worker() noexcept {
+    Worker* w = tl_worker;
+    asm volatile("" ::: "memory");
+    return w;
+}
+
+__attribute__((noinline)) Task* current() noexcept {
+    Worker* w = tl_worker;
+    return w ? w->current : nullptr;
+}
+
+// ---------------------------------------------------------------- park / wake
+
+std::uint32_t begin_wait(Task* host, const char* what, const void* obj) noexcept {
+    A::park_state(host).store(kParkRunning, std::memory_order_relaxed);
+    std::uint64_t w = A::wait_word(host).load(std::memory_order_relaxed);
+    std::uint32_t gen = static_cast<std::uint32_t>(w >> 32) + 1;
+    A::wait_what(host) = what;
+    A::wait_obj(host) = obj;
+    A::wait_word(host).store((std::uint64_t(gen) << 32) | kWaitPending, std::memory_order_release);
+    return gen;
+}
+
+bool try_claim(Task* host, std::uint32_t gen, std::uint32_t code) noexcept {
+    std::uint64_t expected = (std::uint64_t(gen) << 32) | kWaitPending;
+    return A::wait_word(host).compare_exchange_strong(
+        expected, (std::uint64_t(gen) << 32) | code, std::memory_order_acq_rel,
+        std::memory_order_relaxed);
+}
+
+void wake_claimed(Task* host) noexcept {
+    std::uint8_t prev = A::park_state(host).exchange(kParkNotified, std::memory_order_acq_rel);
+    if (prev == kParkParked) {
+        RuntimeImpl* rt = A::rt(host);
+        rt->blocked_.fetch_sub(1, std::memory_order_relaxed);
+        if (rt->tracing()) rt->trace(TraceKind::Resumed, host);
+        rt->schedule(host);
+    }
+}
+
+bool try_wake(Task* host, std::uint32_t gen, std::uint32_t code) noexcept {
+    if (!try_claim(host, gen, code)) return false;
+    wake_claimed(host);
+    return true;
+}
+
+void switch_out(Task* host, SwitchReason r) {
+    Worker* w = current_worker();
+    w->reason = r;
+    FiberState& fs = A::fiber(host);
+#if defined(WEFT_ASAN)
+    __sanitizer_start_switch_fiber(&fs.asan_fake, w->stack_bottom, w->stack_size);
+#endif
+#if defined(WEFT_TSAN)
+    __tsan_switch_to_fiber(w->tsan_fiber, 0);
+#endif
+    fs.caller = std::move(fs.caller).resume();
+#if defined(WEFT_ASAN)
+    __sanitizer_finish_switch_fiber(fs.asan_fake, nullptr, nullptr);
+#endif
+}
+
+std::uint32_t wait_for_claim(Task* cur, Task* host, std::uint32_t gen, bool cancellable) {
+    if (cancellable && is_cancelled(cur)) {
+        if (try_claim(host, gen, kWokeCancel)) return kWokeCancel;
+    }
+    // Already claimed and notified (the waker finished with us): no need to switch.
+    if (A::park_state(host).load(std::memory_order_acquire) != kParkNotified) {
+        RuntimeImpl* rt = A::rt(host);
+        if (rt->tracing()) rt->trace(TraceKind::Blocked, cur, A::wait_what(host));
+        switch_out(host, SwitchReason::Park);
+    }
+    return static_cast<std::uint32_t>(A::wait_word(host).load(std::memory_order_acquire));
+}
+
+// ---------------------------------------------------------------- task bodies
+
+void finish_task(Task* t) {
+    RuntimeImpl* rt = A::rt(t);
+    std::exception_ptr err = A::error(t);
+    bool real_error = err && !is_cancelled_error(err);
+    std::vector<std::pair<Task*, std::uint32_t>> joiners;
+    CancelNode* root = nullptr;
+    Task* join_host = nullptr;
+    std::uint32_t join_gen = 0;
+    bool fail_now = false;
+    {
+        std::lock_guard<std::mutex> lock(A::mu(t));
+        root = A::root(t);
+        A::root(t) = nullptr;
+        joiners.swap(A::joiners(t));
+        A::run_state(t).store(A::kDone, std::memory_order_release);
+        if (root) {
+            std::lock_guard<std::mutex> nlock(root->mu);
+            Task* p = A::member_prev(t);
+            Task* n = A::member_next(t);
+            if (p) A::member_next(p) = n;
+            else root->members = n;
+            if (n) A::member_prev(n) = p;
+            A::member_prev(t) = A::member_next(t) = nullptr;
+            root->live--;
+            if (real_error) {
+                root->errors.emplace_back(TaskRef(t), err);
+                fail_now = root->fail_fast && root->errors.size() == 1;
+            }
+            if (root->live == 0 && root->join_host) {
+                join_host = root->join_host;
+                join_gen = root->join_gen;
+                join_host->retain();
+            }
+        }
+    }
+    A::run_state(t).notify_all();
+    for (auto& [h, g] : joiners) {
+        try_wake(h, g, kWokeNotify);
+        h->release();
+    }
+    if (fail_now) cancel_node(root);
+    if (join_host) {
+        try_wake(join_host, join_gen, kWokeNotify);
+        join_host->release();
+    }
+    if (rt->tracing()) rt->trace(TraceKind::Done, t);
+    rt->live_tasks_.fetch_sub(1, std::memory_order_relaxed);
+    if (root) {
+        t->release();  // membership reference
+        root->release();
+    }
+}
+
+void task_main(Task* t) {
+    RuntimeImpl* rt = A::rt(t);
+    if (rt->tracing()) rt->trace(TraceKind::Started, t);
+    A::budget(t).store(kYieldBudget, std::memory_order_relaxed);
+    try {
+        A::run_body(t);
+    } catch (...) {
+        A::error(t) = std::current_exception();
+    }
+    if (CancelNode* n = A::implicit(t)) {
+        if (A::error(t)) cancel_node(n);
+        bool deadlock = nursery_wait(t, n);
+        auto errors = nursery_errors(n);
+        close_node(t, n);
+        A::implicit(t) = nullptr;
+        n->release();
+        if (!A::error(t)) {
+            if (errors.size() == 1) A::error(t) = errors[0];
+            else if (errors.size() > 1) A::error(t) = std::make_exception_ptr(ErrorGroup(errors));
+            else if (deadlock) A::error(t) = std::make_exception_ptr(Deadlock("deadlock"));
+        }
+    }
+    finish_task(t);
+}
+
+void run_inline(Task* cur, Task* child) {
+    Task* host = A::host(cur);
+    {
+        std::lock_guard<std::mutex> lock(A::mu(child));
+        A::host(child) = host;
+    }
+    A::active(host) = child;
+    A::forcer(child) = cur;
+    Worker* w = current_worker();
+    w->current = child;
+    bump(w->c_inlined);
+    task_main(child);
+    {
+        std::lock_guard<std::mutex> lock(A::mu(child));
+        A::host(child) = nullptr;
+    }
+    A::forcer(child) = nullptr;
+    A::active(host) = cur;
+    current_worker()->current = cur;
+}
+
+TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery) {
+    Task* cur = current();
+    if (!cur) {
+        t->release();
+        throw std::logic_error("weft::rt::spawn called outside a runtime task");
+    }
+    RuntimeImpl* rt = A::rt(cur);
+    if (!nursery) {
+        for (CancelNode* n = A::cancel_top(cur); n; n = n->parent.load(std::memory_order_relaxed)) {
+            if (n->nursery) {
+                nursery = n;
+                break;
+            }
+        }
+        if (!nursery) {
+            // Implicit scope of the current task, inserted below all its open scopes.
+            CancelNode* n = new CancelNode;
+            n->nursery = true;
+            n->implicit = true;
+            n->owner = cur;
+            cur->retain();
+            std::lock_guard<std::mutex> lock(A::mu(cur));
+            CancelNode* x = A::cancel_top(cur);
+            if (!x) {
+                A::cancel_top(cur) = n;
+            } else {
+                while (CancelNode* p = x->parent.load(std::memory_order_relaxed)) x = p;
+                n->retain();
+                x->parent.store(n, std::memory_order_release);
+            }
+            A::implicit(cur) = n;
+            nursery = n;
+        }
+    }
+    A::id(t) = g_next_id.fetch_add(1, std::memory_order_relaxed);
+    A::rt(t) = rt;
+    A::name(t) = name;
+    t->retain();  // membership
+    nursery->retain();
+    A::root(t) = nursery;
+    {
+        std::lock_guard<std::mutex> lock(nursery->mu);
+        A::member_next(t) = nursery->members;
+        if (nursery->members) A::member_prev(nursery->members) = t;
+        nursery->members = t;
+        nursery->live++;
+    }
+    rt->live_tasks_.fetch_add(1, std::memory_order_relaxed);
+    if (Worker* w = current_worker()) bump(w->c_spawned);
+    if (rt->tracing()) rt->trace(TraceKind::Created, t);
+    TaskRef ref(t);
+    rt->push_new(t);
+    return ref;
+}
+
+// ---------------------------------------------------------------- RuntimeImpl
+
+RuntimeImpl::RuntimeImpl(RuntimeOptions options)
+    : options_(std::move(options)), stacks_(options_.stack_size) {
+    unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
+    if (n == 0) n = 1;
+    slice_ns_ = static_cast<std::int64_t>(options_.time_slice * 1e9);
+    install_overflow_handler();
+    timers_ = std::make_unique<TimerQueue>(this);
+    blocking_ = std::make_unique<BlockingPool>(this, options_.blocking_threads);
+    reactor_ = std::make_unique<Reactor>(this);
+    for (unsigned i = 0; i < n; ++i) {
+        auto w = std::make_unique<Worker>();
+        w->rt = this;
+        w->index = static_cast<int>(i);
+        w->rng ^= (i + 1) * 0xD1B54A32D192ED03ULL;
+        workers_.push_back(std::move(w));
+    }
+    for (auto& w : workers_) {
+        Worker* wp = w.get();
+        wp->thread = std::thread([this, wp] { worker_main(wp); });
+    }
+}
+
+RuntimeImpl::~RuntimeImpl() {
+    stopping_.store(true, std::memory_order_seq_cst);
+    for (auto& w : workers_) {
+        w->wake_flag.store(1, std::memory_order_release);
+        w->wake_flag.notify_one();
+    }
+    for (auto& w : workers_) w->thread.join();
+    reactor_.reset();
+    timers_->stop();
+    blocking_.reset();
+    timers_.reset();
+    for (auto& w : workers_)
+        for (auto& s : w->stack_cache) stacks_.release(s);
+}
+
+void RuntimeImpl::trace(TraceKind k, Task* t, const char* what) {
+    Worker* w = current_worker();
+    TraceEvent ev{k, t ? A::id(t) : 0, (w && w->rt == this) ? w->index : -1, now_ns(), what};
+    options_.trace(ev);
+}
+
+void RuntimeImpl::notify_one() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (num_idle_.load(std::memory_order_seq_cst) == 0) return;
+    if (num_searching_.load(std::memory_order_seq_cst) != 0) return;
+    Worker* w = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(idle_mu_);
+        if (idle_.empty()) return;
+        w = idle_.back();
+        idle_.pop_back();
+        w->idle = false;
+        num_idle_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+    w->wake_flag.store(1, std::memory_order_release);
+    w->wake_flag.notify_one();
+}
+
+void RuntimeImpl::inject(Task* t) {
+    {
+        std::lock_guard<std::mutex> lock(inject_mu_);
+        inject_.push_back(t);
+        inject_size_.fetch_add(1, std::memory_order_release);
+    }
+    notify_one();
+}
+
+Task* RuntimeImpl::pop_inject() {
+    if (inject_size_.load(std::memory_order_acquire) == 0) return nullptr;
+    std::lock_guard<std::mutex> lock(inject_mu_);
+    if (inject_.empty()) return nullptr;
+    Task* t = inject_.front();
+    inject_.pop_front();
+    inject_size_.fetch_sub(1, std::memory_order_release);
+    return t;
+}
+
+void RuntimeImpl::schedule(Task* t) {
+    Worker* w = current_worker();
+    if (w && w->rt == this) {
+        if (w->lifo) {
+            w->deque.push(w->lifo);
+            notify_one();
+        }
+        w->lifo = t;
+    } else {
+        inject(t);
+    }
+}
+
+void RuntimeImpl::push_new(Task* t) {
+    Worker* w = current_worker();
+    if (w && w->rt == this) {
+        w->deque.push(t);
+        notify_one();
+    } else {
+        inject(t);
+    }
+}
+
+bool RuntimeImpl::has_visible_work() const noexcept {
+    if (inject_size_.load(std::memory_order_seq_cst) > 0) return true;
+    for (auto& w : workers_)
+        if (w->deque.size() > 0) return true;
+    return false;
+}
+
+Task* RuntimeImpl::steal_from_others(Worker* w) {
+    std::size_t n = workers_.size();
+    if (n < 2) return nullptr;
+    std::size_t start = w->next_random() % n;
+    for (int round = 0; round < 2; ++round) {
+        for (std::size_t i = 0; i < n; ++i) {
+            Worker* v = workers_[(start + i) % n].get();
+            if (v == w) continue;
+            if (Task* t = v->deque.steal()) {
+                bump(w->c_steals);
+                return t;
+            }
+        }
+    }
+    return nullptr;
+}
+
+Task* RuntimeImpl::find_task(Worker* w) {
+    ++w->tick;
+    if (w->tick % 61 == 0)
+        if (Task* t = pop_inject()) return t;
+    if (w->lifo) {
+        Task* t = w->lifo;
+        w->lifo = nullptr;
+        if (++w->lifo_streak <= 32) return t;
+        // Two tasks ping-ponging through the LIFO slot would starve the rest: send it back
+        // through the global queue once in a while.
+        w->lifo_streak = 0;
+        inject(t);
+    } else {
+        w->lifo_streak = 0;
+    }
+    if (Task* t = w->deque.pop()) return t;
+    if (Task* t = pop_inject()) return t;
+    num_searching_.fetch_add(1, std::memory_order_seq_cst);
+    Task* t = steal_from_others(w);
+    if (!t) t = pop_inject();
+    if (num_searching_.fetch_sub(1, std::memory_order_seq_cst) == 1 && t) notify_one();
+    return t;
+}
+
+void RuntimeImpl::park_worker(Worker* w) {
+    {
+        std::lock_guard<std::mutex> lock(idle_mu_);
+        idle_.push_back(w);
+        w->idle = true;
+        num_idle_.fetch_add(1, std::memory_order_seq_cst);
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (has_visible_work() || stopping_.load()) {
+        std::lock_guard<std::mutex> lock(idle_mu_);
+        if (w->idle) {
+            idle_.erase(std::find(idle_.begin(), idle_.end(), w));
+            w->idle = false;
+            num_idle_.fetch_sub(1, std::memory_order_seq_cst);
+            return;
+        }
+        // Someone already popped us and set the flag: consume it below.
+    } else if (num_idle_.load(std::memory_order_seq_cst) == static_cast<int>(workers_.size())) {
+        check_deadlock(w);
+    }
+    bump(w->c_worker_parks);
+    while (w->wake_flag.load(std::memory_order_acquire) == 0) w->wake_flag.wait(0);
+    w->wake_flag.store(0, std::memory_order_relaxed);
+}
+
+void RuntimeImpl::start_fiber(Worker* w, Task* t) {
+    FiberState& fs = A::fiber(t);
+    Stack s;
+    if (!w->stack_cache.empty()) {
+        s = w->stack_cache.back();
+        w->stack_cache.pop_back();
+    } else {
+        s = stacks_.acquire();
+    }
+    fs.stack_lo = s.lo;
+    fs.stack_size = s.size;
+    fs.guarded = s.guarded;
+    {
+        std::lock_guard<std::mutex> lock(A::mu(t));
+        A::host(t) = t;
+    }
+    A::active(t) = t;
+    register_fiber_task(t);
+    bump(w->c_fibers);
+#if defined(WEFT_TSAN)
+    fs.tsan_fiber = __tsan_create_fiber(0);
+#endif
+    void* top = static_cast<char*>(s.lo) + s.size;
+    boost::context::stack_context sctx;
+    sctx.size = s.size;
+    sctx.sp = top;
+    fs.self = boost::context::fiber(
+        std::allocator_arg, boost::context::preallocated(top, s.size, sctx), NoopStackAlloc{},
+        [t](boost::context::fiber&& caller) -> boost::context::fiber {
+            FiberState& f = A::fiber(t);
+            f.caller = std::move(caller);
+#if defined(WEFT_ASAN)
+            __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
+            task_main(t);
+            Worker* cw = current_worker();
+            cw->reason = SwitchReason::Done;
+#if defined(WEFT_ASAN)
+            __sanitizer_start_switch_fiber(nullptr, cw->stack_bottom, cw->stack_size);
+#endif
+#if defined(WEFT_TSAN)
+            __tsan_switch_to_fiber(cw->tsan_fiber, 0);
+#endif
+            return std::move(f.caller);
+        });
+}
+
+void RuntimeImpl::execute(Worker* w, Task* t) {
+    FiberState& fs = A::fiber(t);
+    if (!fs.self) {
+        std::uint8_t expected = A::kUnstarted;
+        if (!A::run_state(t).compare_exchange_strong(expected, A::kRunning,
+                                                      std::memory_order_acq_rel)) {
+            t->release();  // it was forced and run inline meanwhile
+            return;
+        }
+        start_fiber(w, t);
+    }
+    w->host = t;
+    w->current = A::active(t);
+    w->slice_start = now_ns();
+    A::budget(w->current).store(kYieldBudget, std::memory_order_relaxed);
+    bump(w->c_switches);
+    set_running_stack(fs.guarded ? fs.stack_lo : nullptr, fs.stack_size, A::id(t));
+#if defined(WEFT_ASAN)
+    __sanitizer_start_switch_fiber(&w->asan_fake, fs.stack_lo, fs.stack_size);
+#endif
+#if defined(WEFT_TSAN)
+    __tsan_switch_to_fiber(fs.tsan_fiber, 0);
+#endif
+    fs.self = std::move(fs.self).resume();
+#if defined(WEFT_ASAN)
+    __sanitizer_finish_switch_fiber(w->asan_fake, nullptr, nullptr);
+#endif
+    set_running_stack(nullptr, 0, 0);
+    w->current = nullptr;
+    w->host = nullptr;
+    after_switch(w, t);
+}
+
+void RuntimeImpl::after_switch(Worker* w, Task* t) {
+    FiberState& fs = A::fiber(t);
+    if (!fs.guarded && fs.stack_lo && *static_cast<std::uint64_t*>(fs.stack_lo) != kStackCanary) {
+        std::fprintf(stderr, "weft runtime: stack overflow in task #%llu (canary clobbered)\n",
+                     static_cast<unsigned long long>(A::id(t)));
+        std::abort();
+    }
+    switch (w->reason) {
+        case SwitchReason::Done: {
+#if defined(WEFT_TSAN)
+            __tsan_destroy_fiber(fs.tsan_fiber);
+            fs.tsan_fiber = nullptr;
+#endif
+            Stack s{fs.stack_lo, fs.stack_size, fs.guarded};
+            fs.stack_lo = nullptr;
+            if (w->stack_cache.size() < 64) w->stack_cache.push_back(s);
+            else stacks_.release(s);
+            unregister_fiber_task(t);
+            t->release();
+            break;
+        }
+        case SwitchReason::Yield:
+            inject(t);
+            break;
+        case SwitchReason::Park: {
+            bump(w->c_parks);
+            blocked_.fetch_add(1, std::memory_order_relaxed);
+            std::uint8_t expected = kParkRunning;
+            if (!A::park_state(t).compare_exchange_strong(expected, kParkParked,
+                                                          std::memory_order_acq_rel)) {
+                // Woken while switching out: run it again soon.
+                blocked_.fetch_sub(1, std::memory_order_relaxed);
+                schedule(t);
+            }
+            break;
+        }
+        case SwitchReason::None:
+            break;
+    }
+    w->reason = SwitchReason::None;
+}
+
+void RuntimeImpl::worker_main(Worker* w) {
+    tl_worker = w;
+    install_alt_stack();
+#if defined(WEFT_TSAN)
+    w->tsan_fiber = __tsan_get_current_fiber();
+#endif
+    {
+        pthread_attr_t attr;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            void* addr = nullptr;
+            std::size_t size = 0;
+            pthread_attr_getstack(&attr, &addr, &size);
+            w->stack_bottom = addr;
+            w->stack_size = size;
+            pthread_attr_destroy(&attr);
+        }
+    }
+    for (;;) {
+        if (Task* t = find_task(w)) {
+            execute(w, t);
+            continue;
+        }
+        if (stopping_.load(std::memory_order_acquire)) break;
+        park_worker(w);
+    }
+    tl_worker = nullptr;
+}
+
+Worker* RuntimeImpl::find_worker_for_this_thread() noexcept {
+    Worker* w = current_worker();
+    return (w && w->rt == this) ? w : nullptr;
+}
+
+// ---------------------------------------------------------------- registry and deadlocks
+
+void RuntimeImpl::register_fiber_task(Task* t) {
+    Shard& s = shards_[A::id(t) % kShards];
+    std::lock_guard<std::mutex> lock(s.mu);
+    A::reg_prev(t) = nullptr;
+    A::reg_next(t) = s.head;
+    if (s.head) A::reg_prev(s.head) = t;
+    s.head = t;
+}
+
+void RuntimeImpl::unregister_fiber_task(Task* t) {
+    Shard& s = shards_[A::id(t) % kShards];
+    std::lock_guard<std::mutex> lock(s.mu);
+    Task* p = A::reg_prev(t);
+    Task* n = A::reg_next(t);
+    if (p) A::reg_next(p) = n;
+    else s.head = n;
+    if (n) A::reg_prev(n) = p;
+    A::reg_prev(t) = A::reg_next(t) = nullptr;
+}
+
+std::vector<BlockedTask> RuntimeImpl::blocked_tasks() const {
+    std::vector<BlockedTask> out;
+    for (auto& s : shards_) {
+        std::lock_guard<std::mutex> lock(s.mu);
+        for (Task* t = s.head; t; t = A::reg_next(t)) {
+            if (A::park_state(t).load(std::memory_order_acquire) != kParkParked) continue;
+            Task* a = A::active(t);
+            std::string what = A::wait_what(t) ? A::wait_what(t) : "?";
+            out.push_back(BlockedTask{A::id(a), a->name(), what});
+        }
+    }
+    std::sort(out.begin(), out.end(),
+              [](const BlockedTask& a, const BlockedTask& b) { return a.id < b.id; });
+    return out;
+}
+
+void RuntimeImpl::check_deadlock(Worker* w) {
+    if (blocked_.load(std::memory_order_seq_cst) <= 0) return;
+    if (has_visible_work()) return;
+    if (timers_->pending() > 0 || blocking_->active() > 0 ||
+        io_waits_.load(std::memory_order_seq_cst) > 0)
+        return;
+    // Everything is idle and tasks are parked with nothing that could wake them.
+    std::vector<BlockedTask> blocked = blocked_tasks();
+    if (blocked.empty()) return;
+    std::ostringstream report;
+    report << "Deadlock: all tasks are blocked:";
+    for (auto& b : blocked)
+        report << "\n  " << (b.name.empty() ? "task" : b.name) << "#" << b.id << " waits on "
+               << b.waits_on;
+    if (options_.on_deadlock) options_.on_deadlock(blocked);
+    {
+        std::lock_guard<std::mutex> lock(roots_mu_);
+        deadlock_report_ = report.str();
+        for (Task* r : roots_) {
+            std::uint64_t word = A::wait_word(r).load(std::memory_order_acquire);
+            if (static_cast<std::uint32_t>(word) == kWaitPending)
+                try_claim(r, static_cast<std::uint32_t>(word >> 32), kWokeDeadlock) &&
+                    (wake_claimed(r), true);
+        }
+    }
+}
+
+std::string deadlock_report(RuntimeImpl* rt) {
+    std::lock_guard<std::mutex> lock(rt->roots_mu_);
+    return rt->deadlock_report_;
+}
+
+std::int64_t deadline_from(double seconds) noexcept {
+    if (!(seconds < 1e9)) return INT64_MAX;
+    if (seconds < 0) seconds = 0;
+    return now_ns() + static_cast<std::int64_t>(seconds * 1e9);
+}
+
+bool should_yield_slow(Task* t) noexcept {
+    A::budget(t).store(kYieldBudget, std::memory_order_relaxed);
+    RuntimeImpl* rt = A::rt(t);
+    if (!rt) return false;
+    if (A::seen_epoch(t) != rt->cancel_epoch_.load(std::memory_order_acquire)) return true;
+    Worker* w = current_worker();
+    if (!w) return false;
+    return now_ns() - w->slice_start >= rt->slice_ns_;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------- public API
+
+using namespace detail;
+
+ErrorGroup::ErrorGroup(std::vector<std::exception_ptr> errors, bool partial)
+    : errors_(std::move(errors)), partial_(partial) {
+    what_ = partial_ ? "PartialFailure: " : "ErrorGroup: ";
+    what_ += std::to_string(errors_.size()) + " error(s)";
+    for (auto& e : errors_) what_ += "\n  " + describe(e);
+}
+
+std::string describe(const std::exception_ptr& e) {
+    if (!e) return "no error";
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "unknown error";
+    }
+}
+
+Task::Task() = default;
+
+Task::~Task() {
+    if (root_) root_->release();
+    if (implicit_) implicit_->release();
+    for (auto& j : joiners_) j.first->release();
+}
+
+std::string Task::label() const {
+    return (name_.empty() ? std::string("task") : name_) + "#" + std::to_string(id_);
+}
+
+TaskState Task::state() const noexcept {
+    switch (run_state_.load(std::memory_order_acquire)) {
+        case kUnstarted:
+            return TaskState::Unstarted;
+        case kDone:
+            return TaskState::Done;
+        default:
+            return park_state_.load(std::memory_order_acquire) == kParkParked ? TaskState::Blocked
+                                                                               : TaskState::Running;
+    }
+}
+
+void Task::rethrow_error() {
+    observed_.store(true, std::memory_order_release);
+    if (error_) std::rethrow_exception(error_);
+}
+
+void Task::cancel() noexcept {
+    if (self_cancelled_.exchange(true)) return;
+    if (rt_) rt_->cancel_epoch_.fetch_add(1, std::memory_order_acq_rel);
+    deliver_cancel_to_task(this);
+}
+
+void Task::join() {
+    if (done()) return;
+    Task* cur = current();
+    if (!cur) {
+        for (;;) {
+            std::uint8_t s = run_state_.load(std::memory_order_acquire);
+            if (s == kDone) return;
+            run_state_.wait(s, std::memory_order_acquire);
+        }
+    }
+    if (cur == this) throw std::logic_error("a task cannot join itself");
+    std::uint8_t expected = kUnstarted;
+    if (run_state_.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) {
+        run_inline(cur, this);
+        return;
+    }
+    Task* host = A::host(cur);
+    for (;;) {
+        std::uint32_t gen;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (done()) return;
+            gen = begin_wait(host, "join", this);
+            host->retain();
+            joiners_.emplace_back(host, gen);
+        }
+        std::uint32_t code = wait_for_claim(cur, host, gen);
+        if (code == kWokeNotify) return;
+        bool removed = false;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = std::find(joiners_.begin(), joiners_.end(), std::make_pair(host, gen));
+            if (it != joiners_.end()) {
+                joiners_.erase(it);
+                removed = true;
+            }
+        }
+        if (removed) host->release();
+        if (code == kWokeDeadlock) throw Deadlock(deadlock_report(rt_));
+        check_cancelled();
+    }
+}
+
+bool Task::join_for(double seconds) {
+    if (done()) return true;
+    Task* cur = current();
+    std::int64_t deadline = deadline_from(seconds);
+    if (!cur) {
+        while (!done() && now_ns() < deadline)
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        return done();
+    }
+    Task* host = A::host(cur);
+    for (;;) {
+        std::uint32_t gen;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (done()) return true;
+            if (now_ns() >= deadline) return false;
+            gen = begin_wait(host, "join", this);
+            host->retain();
+            joiners_.emplace_back(host, gen);
+        }
+        TimerEntry* te = A::rt(cur)->timers_->add_wake(deadline, host, gen);
+        std::uint32_t code = wait_for_claim(cur, host, gen);
+        A::rt(cur)->timers_->cancel(te);
+        bool removed = false;
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            auto it = std::find(joiners_.begin(), joiners_.end(), std::make_pair(host, gen));
+            if (it != joiners_.end()) {
+                joiners_.erase(it);
+                removed = true;
+            }
+        }
+        if (removed) host->release();
+        if (code == kWokeNotify) return true;
+        if (code == kWokeTimeout) return done();
+        if (code == kWokeDeadlock) throw Deadlock(deadlock_report(rt_));
+        check_cancelled();
+    }
+}
+
+Task* current_task() noexcept { return current(); }
+
+Runtime::Runtime(RuntimeOptions options)
+    : impl_(std::make_unique<RuntimeImpl>(std::move(options))) {}
+
+Runtime::~Runtime() = default;
+
+TaskRef Runtime::run_root(Task* t, std::string_view name) {
+    if (current_worker()) {
+        t->release();
+        throw std::logic_error("Runtime::block_on called from a worker thread");
+    }
+    RuntimeImpl* rt = impl_.get();
+    A::id(t) = g_next_id.fetch_add(1, std::memory_order_relaxed);
+    A::rt(t) = rt;
+    A::name(t) = name;
+    A::is_root(t) = true;
+    TaskRef ref(t);
+    rt->live_tasks_.fetch_add(1, std::memory_order_relaxed);
+    {
+        std::lock_guard<std::mutex> lock(rt->roots_mu_);
+        rt->roots_.push_back(t);
+    }
+    if (rt->tracing()) rt->trace(TraceKind::Created, t);
+    rt->inject(t);
+    ref->join();
+    {
+        std::lock_guard<std::mutex> lock(rt->roots_mu_);
+        rt->roots_.erase(std::find(rt->roots_.begin(), rt->roots_.end(), t));
+    }
+    return ref;
+}
+
+unsigned Runtime::workers() const noexcept { return static_cast<unsigned>(impl_->workers_.size()); }
+
+Counters Runtime::counters() const noexcept {
+    Counters c;
+    for (auto& w : impl_->workers_) {
+        c.spawned += w->c_spawned.load(std::memory_order_relaxed);
+        c.inlined += w->c_inlined.load(std::memory_order_relaxed);
+        c.fibers += w->c_fibers.load(std::memory_order_relaxed);
+        c.switches += w->c_switches.load(std::memory_order_relaxed);
+        c.steals += w->c_steals.load(std::memory_order_relaxed);
+        c.parks += w->c_parks.load(std::memory_order_relaxed);
+        c.worker_parks += w->c_worker_parks.load(std::memory_order_relaxed);
+    }
+    return c;
+}
+
+std::vector<BlockedTask> Runtime::blocked_tasks() const { return impl_->blocked_tasks(); }
+
+void yield_now() {
+    Task* cur = current();
+    if (!cur) {
+        std::this_thread::yield();
+        return;
+    }
+    switch_out(A::host(cur), SwitchReason::Yield);
+}
+
+bool should_yield() noexcept {
+    Task* cur = current();
+    return cur && cur->should_yield();
+}
+
+void check_cancelled() {
+    Task* cur = current();
+    if (cur && is_cancelled(cur)) throw Cancelled();
+}
+
+void checkpoint() {
+    check_cancelled();
+    yield_now();
+}
+
+std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+void sleep_until(std::int64_t deadline) {
+    Task* cur = current();
+    if (!cur) {
+        std::int64_t d = deadline - now_ns();
+        if (d > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(d));
+        return;
+    }
+    Task* host = A::host(cur);
+    RuntimeImpl* rt = A::rt(cur);
+    for (;;) {
+        check_cancelled();
+        if (now_ns() >= deadline) return;
+        std::uint32_t gen = begin_wait(host, "sleep");
+        TimerEntry* te = rt->timers_->add_wake(deadline, host, gen);
+        std::uint32_t code = wait_for_claim(cur, host, gen);
+        rt->timers_->cancel(te);
+        if (code == kWokeTimeout) return;
+        if (code == kWokeDeadlock) throw Deadlock(deadlock_report(rt));
+    }
+}
+
+void sleep_for(double seconds) { sleep_until(deadline_from(seconds)); }
+
+std::size_t remaining_stack() noexcept {
+    char here;
+    auto sp = reinterpret_cast<std::uintptr_t>(&here);
+    Worker* w = current_worker();
+    if (w && w->host) {
+        auto lo = reinterpret_cast<std::uintptr_t>(A::fiber(w->host).stack_lo);
+        return sp > lo ? sp - lo : 0;
+    }
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void* addr = nullptr;
+        std::size_t size = 0;
+        pthread_attr_getstack(&attr, &addr, &size);
+        pthread_attr_destroy(&attr);
+        auto lo = reinterpret_cast<std::uintptr_t>(addr);
+        return sp > lo ? sp - lo : 0;
+    }
+    return 1 << 20;
+}
+
+}  // namespace weft::rt

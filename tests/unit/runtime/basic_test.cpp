@@ -1,0 +1,109 @@
+// Basic scheduler and task behaviour: block_on, spawn, join, inline forcing, yield, sleep.
+#include <atomic>
+
+#include "test_support.h"
+
+using namespace weft::rt;
+using weft::rt::testing::RtTest;
+
+class Basic : public RtTest {};
+WEFT_WORKER_PARAMS(Basic);
+
+TEST_P(Basic, BlockOnReturnsValue) {
+    Runtime rt(options());
+    EXPECT_EQ(rt.block_on([] { return 42; }), 42);
+}
+
+TEST_P(Basic, BlockOnRethrows) {
+    Runtime rt(options());
+    EXPECT_THROW(rt.block_on([] { throw std::runtime_error("boom"); }), std::runtime_error);
+}
+
+TEST_P(Basic, SpawnAndGet) {
+    Runtime rt(options());
+    int r = rt.block_on([] {
+        auto a = spawn([] { return 20; });
+        auto b = spawn([] { return 22; });
+        return a.get() + b.get();
+    });
+    EXPECT_EQ(r, 42);
+}
+
+TEST_P(Basic, ForcedUnstartedTaskRunsInline) {
+    Runtime rt(options());
+    rt.block_on([] {
+        Task* self = current_task();
+        auto h = spawn([] { return current_task(); });
+        Task* ran_on = h.get();
+        EXPECT_NE(ran_on, nullptr);
+        EXPECT_NE(ran_on, self);
+    });
+    // With one worker nothing can steal the child before the parent forces it.
+    if (GetParam() == 1) {
+        EXPECT_GE(rt.counters().inlined, 1u);
+    }
+}
+
+TEST_P(Basic, RecursiveFib) {
+    Runtime rt(options());
+    std::function<long(int)> fib = [&](int n) -> long {
+        if (n < 2) return n;
+        auto a = spawn([&fib, n] { return fib(n - 1); });
+        long b = fib(n - 2);
+        return a.get() + b;
+    };
+    EXPECT_EQ(rt.block_on([&] { return fib(20); }), 6765);
+}
+
+TEST_P(Basic, YieldInterleaves) {
+    Runtime rt(options());
+    std::atomic<int> counter{0};
+    rt.block_on([&] {
+        for (int i = 0; i < 4; ++i)
+            spawn([&] {
+                for (int k = 0; k < 100; ++k) {
+                    counter++;
+                    yield_now();
+                }
+            });
+    });
+    EXPECT_EQ(counter.load(), 400);
+}
+
+TEST_P(Basic, SleepSleeps) {
+    Runtime rt(options());
+    auto t0 = now_ns();
+    rt.block_on([] { sleep_for(0.02); });
+    EXPECT_GE(now_ns() - t0, 19'000'000);
+}
+
+TEST_P(Basic, ManySleepersFinishTogether) {
+    Runtime rt(options());
+    auto t0 = now_ns();
+    std::atomic<int> n{0};
+    rt.block_on([&] {
+        for (int i = 0; i < 1000; ++i)
+            spawn([&] {
+                sleep_for(0.05);
+                n++;
+            });
+    });
+    EXPECT_EQ(n.load(), 1000);
+    EXPECT_LT(now_ns() - t0, 2'000'000'000);
+}
+
+TEST_P(Basic, RemainingStackShrinksWithDepth) {
+    Runtime rt(options());
+    rt.block_on([] {
+        std::size_t a = remaining_stack();
+        EXPECT_GT(a, 100u * 1024);
+        EXPECT_LE(a, 256u * 1024);
+        std::function<std::size_t(int)> deep = [&](int d) -> std::size_t {
+            volatile char pad[1024];
+            pad[0] = 0;
+            if (d == 0) return remaining_stack() + pad[0];
+            return deep(d - 1);
+        };
+        EXPECT_LT(deep(20), a - 20 * 1024);
+    });
+}

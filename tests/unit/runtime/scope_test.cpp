@@ -1,0 +1,414 @@
+// Structured concurrency, re-expressed from Trio's test_run.py / test_cancel.py: nurseries,
+// cancel scopes, shields, deadlines, error aggregation, ownership transfer.
+#include <atomic>
+#include <set>
+
+#include "test_support.h"
+
+using namespace weft::rt;
+using weft::rt::testing::RtTest;
+
+class Scopes : public RtTest {};
+WEFT_WORKER_PARAMS(Scopes);
+
+struct Boom : std::runtime_error {
+    explicit Boom(int i) : std::runtime_error("boom " + std::to_string(i)), id(i) {}
+    int id;
+};
+
+TEST_P(Scopes, CrashingChildCancelsLoopingSibling) {
+    Runtime rt(options());
+    std::atomic<bool> sibling_cancelled{false};
+    rt.block_on([&] {
+        try {
+            Scope scope;
+            scope.spawn([&] {
+                try {
+                    for (;;) sleep_for(0.001);
+                } catch (const Cancelled&) {
+                    sibling_cancelled = true;
+                    throw;
+                }
+            });
+            scope.spawn([] {
+                sleep_for(0.005);
+                throw Boom(1);
+            });
+            scope.join();
+            ADD_FAILURE() << "join should raise";
+        } catch (const Boom& b) {
+            EXPECT_EQ(b.id, 1);
+        }
+    });
+    EXPECT_TRUE(sibling_cancelled.load());
+}
+
+TEST_P(Scopes, BusyLoopingSiblingIsCancelledAtSafepoint) {
+    Runtime rt(options());
+    rt.block_on([&] {
+        Scope scope;
+        scope.spawn([] {
+            for (;;)
+                if (should_yield()) checkpoint();
+        });
+        scope.spawn([] { throw Boom(2); });
+        EXPECT_THROW(scope.join(), Boom);
+    });
+}
+
+TEST_P(Scopes, TwoCrashingChildrenGiveBothErrors) {
+    Runtime rt(options());
+    rt.block_on([&] {
+        Scope scope;
+        auto barrier = Channel<int>::make(2);
+        for (int i = 1; i <= 2; ++i)
+            scope.spawn([i, barrier]() mutable {
+                barrier.send(i);
+                // wait until both have started, so neither is cancelled before raising
+                while (barrier.len() < 2 && barrier.capacity() == 2) {
+                    sleep_for(0.001);
+                    break;
+                }
+                CancelScope shield(CancelScopeOptions{.shield = true});
+                sleep_for(0.005);
+                throw Boom(i);
+            });
+        try {
+            scope.join();
+            ADD_FAILURE();
+        } catch (const ErrorGroup& g) {
+            ASSERT_EQ(g.errors().size(), 2u);
+            std::set<int> ids;
+            for (auto& e : g.errors()) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const Boom& b) {
+                    ids.insert(b.id);
+                }
+            }
+            EXPECT_EQ(ids, (std::set<int>{1, 2}));
+        }
+    });
+}
+
+TEST_P(Scopes, CancelOuterReachesAllLeavesOf2x2Tree) {
+    Runtime rt(options());
+    std::atomic<int> leaves_cancelled{0};
+    rt.block_on([&] {
+        Scope outer;
+        auto started = Channel<int>::make(4);
+        for (int i = 0; i < 2; ++i)
+            outer.spawn([&, started] {
+                Scope inner;
+                for (int j = 0; j < 2; ++j)
+                    inner.spawn([&, started]() mutable {
+                        started.send(1);
+                        try {
+                            sleep_for(100);
+                        } catch (const Cancelled&) {
+                            leaves_cancelled++;
+                            throw;
+                        }
+                    });
+                inner.join();
+            });
+        for (int i = 0; i < 4; ++i) started.recv();
+        outer.cancel();
+        outer.join();
+    });
+    EXPECT_EQ(leaves_cancelled.load(), 4);
+}
+
+TEST_P(Scopes, ShieldBlocksOutsideCancellationButNotItsOwn) {
+    Runtime rt(options());
+    rt.block_on([&] {
+        // Outside cancellation does not get through the shield.
+        bool completed = CancelScope::run({}, [](CancelScope& outer) {
+            outer.cancel();
+            CancelScope::run(CancelScopeOptions{.shield = true}, [](CancelScope&) {
+                sleep_for(0.005);  // would raise without the shield
+                check_cancelled();
+            });
+            EXPECT_THROW(check_cancelled(), Cancelled);  // but it is back after the shield
+        });
+        EXPECT_TRUE(completed);
+        // The shield's own cancellation works.
+        bool shield_completed = true;
+        CancelScope::run({}, [&](CancelScope&) {
+            shield_completed = CancelScope::run(CancelScopeOptions{.shield = true},
+                                                [](CancelScope& s) {
+                                                    s.cancel();
+                                                    sleep_for(10);
+                                                });
+        });
+        EXPECT_FALSE(shield_completed);
+        // A deadline on a shield fires.
+        auto t0 = now_ns();
+        EXPECT_FALSE(CancelScope::run(CancelScopeOptions{.timeout = 0.01, .shield = true},
+                                      [](CancelScope&) { sleep_for(10); }));
+        EXPECT_LT(now_ns() - t0, 5'000'000'000);
+    });
+}
+
+TEST_P(Scopes, ShieldProtectsChildTasksToo) {
+    Runtime rt(options());
+    std::atomic<bool> child_finished{false};
+    rt.block_on([&] {
+        CancelScope::run({}, [&](CancelScope& outer) {
+            CancelScope shield(CancelScopeOptions{.shield = true});
+            Scope s;
+            s.spawn([&] {
+                sleep_for(0.01);
+                child_finished = true;
+            });
+            outer.cancel();
+            s.join();
+        });
+    });
+    EXPECT_TRUE(child_finished.load());
+}
+
+TEST_P(Scopes, NestedDeadlinesInnermostWins) {
+    Runtime rt(options());
+    rt.block_on([&] {
+        // inner deadline shorter: inner expires, outer continues
+        bool outer_done = false;
+        bool outer_ok = move_on_after(5, [&](CancelScope&) {
+            bool inner_ok = move_on_after(0.01, [](CancelScope&) { sleep_for(10); });
+            EXPECT_FALSE(inner_ok);
+            outer_done = true;
+        });
+        EXPECT_TRUE(outer_ok);
+        EXPECT_TRUE(outer_done);
+        // outer deadline shorter: the outer one fires through the inner scope
+        bool inner_reached_end = false;
+        CancelScope* inner_ptr = nullptr;
+        bool ok = move_on_after(0.01, [&](CancelScope&) {
+            move_on_after(5, [&](CancelScope& inner) {
+                inner_ptr = &inner;
+                sleep_for(10);
+                inner_reached_end = true;
+            });
+            ADD_FAILURE() << "inner scope must not swallow the outer cancellation";
+        });
+        EXPECT_FALSE(ok);
+        EXPECT_FALSE(inner_reached_end);
+        // with_timeout raises TimeoutError
+        EXPECT_THROW(with_timeout(0.005, [](CancelScope&) { sleep_for(10); }), TimeoutError);
+        EXPECT_NO_THROW(with_timeout(5, [](CancelScope&) { sleep_for(0.001); }));
+    });
+}
+
+TEST_P(Scopes, DeadlineCancelsChannelWaitAndJoin) {
+    Runtime rt(options());
+    rt.block_on([&] {
+        auto c = Channel<int>::make();
+        EXPECT_FALSE(move_on_after(0.01, [&](CancelScope&) { c.recv(); }));
+        Scope s;
+        auto t = s.spawn([] { sleep_for(10); });
+        EXPECT_FALSE(move_on_after(0.01, [&](CancelScope&) { t.join(); }));
+        s.cancel();
+        s.join();
+        EXPECT_TRUE(t.done());
+    });
+}
+
+TEST_P(Scopes, CollectAllLetsEveryTaskFinish) {
+    Runtime rt(options());
+    std::atomic<int> finished{0};
+    rt.block_on([&] {
+        Scope s(ScopeMode::CollectAll);
+        s.spawn([] { throw Boom(1); });
+        for (int i = 0; i < 3; ++i)
+            s.spawn([&] {
+                sleep_for(0.01);
+                finished++;
+            });
+        s.spawn([] {
+            sleep_for(0.005);
+            throw Boom(2);
+        });
+        try {
+            s.join();
+            ADD_FAILURE();
+        } catch (const ErrorGroup& g) {
+            EXPECT_TRUE(g.partial());
+            EXPECT_EQ(g.errors().size(), 2u);
+        }
+    });
+    EXPECT_EQ(finished.load(), 3);
+}
+
+TEST_P(Scopes, ObservedErrorsAreNotRaisedAgain) {
+    Runtime rt(options());
+    rt.block_on([&] {
+        Scope s(ScopeMode::CollectAll);
+        auto t = s.spawn([]() -> int { throw Boom(3); });
+        EXPECT_THROW(t.get(), Boom);
+        EXPECT_NO_THROW(s.join());
+    });
+}
+
+TEST_P(Scopes, ImplicitScopeJoinsAndRaises) {
+    Runtime rt(options());
+    std::atomic<int> done{0};
+    EXPECT_THROW(rt.block_on([&] {
+                     spawn([&] {
+                         sleep_for(0.005);
+                         done++;
+                     });
+                     spawn([] { throw Boom(4); });
+                 }),
+                 Boom);
+    rt.block_on([&] {
+        for (int i = 0; i < 10; ++i) spawn([&] { done++; });
+    });
+    EXPECT_GE(done.load(), 10);
+}
+
+TEST_P(Scopes, TransferToParentScope) {
+    Runtime rt(options());
+    rt.block_on([&] {
+        Scope outer(ScopeMode::CollectAll);
+        TaskHandle<int> h;
+        {
+            Scope inner;
+            h = inner.spawn([] {
+                sleep_for(0.02);
+                return 5;
+            });
+            inner.transfer(h.task(), outer);
+            inner.join();  // does not wait for the transferred task
+            EXPECT_FALSE(h.done());
+        }
+        EXPECT_EQ(h.get(), 5);
+        outer.join();
+    });
+}
+
+TEST_P(Scopes, TaskCancel) {
+    Runtime rt(options());
+    rt.block_on([&] {
+        Scope s;
+        auto t = s.spawn([] { sleep_for(10); });
+        sleep_for(0.002);
+        t.cancel();
+        t.join();
+        EXPECT_TRUE(t.done());
+        EXPECT_THROW(t.get(), Cancelled);
+        s.join();
+    });
+}
+
+TEST_P(Scopes, CancelledJoinOfUnfinishedScopeWaitsForChildren) {
+    Runtime rt(options());
+    std::atomic<bool> cleanup_ran{false};
+    rt.block_on([&] {
+        CancelScope::run(CancelScopeOptions{.timeout = 0.01}, [&](CancelScope&) {
+            Scope s;
+            s.spawn([&] {
+                try {
+                    sleep_for(10);
+                } catch (const Cancelled&) {
+                    CancelScope shield(CancelScopeOptions{.shield = true});
+                    sleep_for(0.005);  // cleanup may still wait, shielded
+                    cleanup_ran = true;
+                    throw;
+                }
+            });
+            s.join();
+        });
+    });
+    EXPECT_TRUE(cleanup_ran.load());
+}
+
+TEST_P(Scopes, PreemptionLetsOthersRunOnOneWorker) {
+    Runtime rt(options());
+    std::atomic<bool> flag{false};
+    rt.block_on([&] {
+        Scope s;
+        s.spawn([&] {
+            auto t0 = now_ns();
+            while (!flag.load()) {
+                if (should_yield()) checkpoint();
+                if (now_ns() - t0 > 5'000'000'000) break;
+            }
+        });
+        s.spawn([&] { flag = true; });
+        s.join();
+    });
+    EXPECT_TRUE(flag.load());
+}
+
+TEST_P(Scopes, DeadlockIsDetectedAndReported) {
+    RuntimeOptions o = options();
+    std::vector<BlockedTask> reported;
+    std::mutex mu;
+    o.on_deadlock = [&](const std::vector<BlockedTask>& b) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (reported.empty()) reported = b;
+    };
+    Runtime rt(o);
+    try {
+        rt.block_on([] {
+            auto a = Channel<int>::make();
+            auto b = Channel<int>::make();
+            Scope s;
+            s.spawn([a, b]() mutable {
+                a.recv();
+                b.send(1);
+            }, "left");
+            s.spawn([a, b]() mutable {
+                b.recv();
+                a.send(1);
+            }, "right");
+            s.join();
+        });
+        ADD_FAILURE() << "expected Deadlock";
+    } catch (const Deadlock& d) {
+        std::string what = d.what();
+        EXPECT_NE(what.find("left"), std::string::npos) << what;
+        EXPECT_NE(what.find("channel recv"), std::string::npos) << what;
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_GE(reported.size(), 2u);
+}
+
+TEST_P(Scopes, RunBlocking) {
+    Runtime rt(options());
+    int v = rt.block_on([] {
+        auto a = spawn([] {
+            return run_blocking([] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                return 20;
+            });
+        });
+        int b = run_blocking([] { return 22; });
+        EXPECT_THROW(run_blocking([]() -> int { throw Boom(5); }), Boom);
+        EXPECT_FALSE(move_on_after(0.005, [](CancelScope&) {
+            run_blocking([] { std::this_thread::sleep_for(std::chrono::milliseconds(50)); });
+        }));
+        return a.get() + b;
+    });
+    EXPECT_EQ(v, 42);
+}
+
+TEST_P(Scopes, TraceHookAndCounters) {
+    RuntimeOptions o = options();
+    std::atomic<int> created{0}, done{0}, blocked{0};
+    o.trace = [&](const TraceEvent& e) {
+        if (e.kind == TraceKind::Created) created++;
+        if (e.kind == TraceKind::Done) done++;
+        if (e.kind == TraceKind::Blocked) blocked++;
+    };
+    Runtime rt(o);
+    rt.block_on([] {
+        for (int i = 0; i < 10; ++i) spawn([] { sleep_for(0.001); });
+    });
+    EXPECT_EQ(created.load(), 11);
+    EXPECT_EQ(done.load(), 11);
+    EXPECT_GE(blocked.load(), 10);
+    Counters c = rt.counters();
+    EXPECT_GE(c.spawned, 10u);
+    EXPECT_GE(c.switches, 10u);
+}

@@ -1,0 +1,1216 @@
+// interp.cpp — the register interpreter loop.
+//
+// Dispatch is by computed goto (a GNU extension): each handler ends with its own
+// indirect jump, which predicts better than one shared `switch` jump (the
+// technique of Lua 5.4's ljumptab.h and CPython's ceval). Integer and float
+// arithmetic, comparisons and numeric `for` loops are handled inline; anything
+// else calls into the object library (vm/collections.h).
+//
+// Errors are C++ exceptions (WeftError) on the slow path only: a raise throws,
+// execute() catches, looks for a handler in the frame's exception table
+// (Chunk::handlers) and either resumes there or unwinds the frame. A try block
+// costs nothing until something is thrown.
+//
+// Calls between Weft functions do not recurse in C++: the callee's frame starts
+// at the register after the callee value (arguments are already in place) and
+// the loop simply continues in the new frame. Natives that call back into Weft
+// (sorted's key=, map, ...) re-enter execute() with a boundary frame; that
+// nesting is bounded (RecursionError) so deep callbacks cannot overflow the C stack.
+#include "vm/interp.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+
+#include "vm/collections.h"
+
+namespace weft {
+
+using ast::BinaryOp;
+using ast::CmpOp;
+
+namespace {
+constexpr int kMaxNativeDepth = 180;
+}
+
+Interp::Interp(Vm& vm) : vm_(vm) {
+    stack_cap_ = vm.options().stack_values;
+    size_t bytes = stack_cap_ * sizeof(Value);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    stack_ = static_cast<Value*>(p);  // zero pages are valid None values
+    frames_.reserve(vm.options().max_depth + 16);
+}
+
+Interp::~Interp() {
+    // Release whatever the registers still hold, then the mapping.
+    while (!frames_.empty()) pop_frame();
+    for (size_t i = 0; i < 1024 && i < stack_cap_; ++i) stack_[i] = Value();
+    munmap(stack_, stack_cap_ * sizeof(Value));
+}
+
+void Interp::raise(ErrorKind k, std::string msg) { throw WeftError(k, std::move(msg)); }
+
+Value* Interp::stack_top() const {
+    if (frames_.empty()) return stack_;
+    const Frame& f = frames_.back();
+    return f.base + f.proto->chunk->nregs;
+}
+
+void Interp::push_frame(FunctionObj* fn, Value* base, bool boundary) {
+    const Chunk* c = fn->proto->chunk;
+    if (frames_.size() >= vm_.options().max_depth)
+        raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
+    if (base + c->nregs + 256 >= stack_ + stack_cap_)
+        raise(ErrorKind::RecursionError, "maximum recursion depth exceeded (value stack exhausted)");
+    if (c->uses_checkdef) {
+        int first = int(c->params.size()) + (c->vararg_reg >= 0) + (c->kwarg_reg >= 0);
+        Value undef = ModuleObj::undefined_marker();
+        for (int i = first; i < c->nactive; ++i) base[i] = undef;
+    }
+    frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary});
+}
+
+void Interp::pop_frame() {
+    Frame& f = frames_.back();
+    int n = f.proto->chunk->nregs;
+    for (int i = 0; i < n; ++i) f.base[i] = Value();
+    frames_.pop_back();
+}
+
+std::vector<std::string> Interp::current_trace() const {
+    std::vector<std::string> out;
+    for (const Frame& f : frames_) {
+        const Chunk* c = f.proto->chunk;
+        size_t idx = f.pc > c->code.data() ? size_t(f.pc - c->code.data() - 1) : 0;
+        uint32_t line = idx < c->lines.size() ? c->lines[idx] : c->line;
+        out.push_back(c->path + ":" + std::to_string(line) + " in " + c->name);
+    }
+    return out;
+}
+
+Value Interp::error_value(WeftError& e) {
+    Value err = e.error.is_none() ? vm_.make_error(e.kind, e.message) : e.error;
+    auto* s = err.as<StructObj>();
+    if (s->error && s->error->trace.empty()) s->error->trace = current_trace();
+    return err;
+}
+
+bool Interp::read_line(std::string& out) {
+    vm_.flush_stdout();
+    out.clear();
+    int ch;
+    bool any = false;
+    while ((ch = fgetc(stdin)) != EOF) {
+        any = true;
+        if (ch == '\n') return true;
+        out.push_back(char(ch));
+    }
+    return any;
+}
+
+// ---------------------------------------------------------------------------
+// Calls from C++
+
+Value Interp::call(const Value& callee, std::span<const Value> args) { return call_kw(callee, args, {}); }
+
+Value Interp::call_kw(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw) {
+    if (!callee.is(ObjType::Function)) return call_object(callee, args, kw);
+    if (native_depth_ >= kMaxNativeDepth) raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
+    Value* slot = stack_top();
+    if (slot + 1 >= stack_ + stack_cap_) raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
+    slot[0] = callee;  // keeps the function alive for the frame
+    auto* fn = callee.as<FunctionObj>();
+    try {
+        bind_args(fn, slot + 1, args, kw);
+        push_frame(fn, slot + 1, true);
+    } catch (...) {
+        slot[0] = Value();
+        throw;
+    }
+    ++native_depth_;
+    struct Guard {
+        int& d;
+        Value* slot;
+        ~Guard() {
+            --d;
+            slot[0] = Value();
+        }
+    } guard{native_depth_, slot};
+    return execute();
+}
+
+void Interp::run_module_chunk(ModuleObj* m, Proto* p) {
+    Value fnv = Value::adopt(new FunctionObj(p, m));
+    Value* slot = stack_top();
+    slot[0] = fnv;
+    push_frame(fnv.as<FunctionObj>(), slot + 1, true);
+    try {
+        execute();
+    } catch (...) {
+        slot[0] = Value();
+        throw;
+    }
+    slot[0] = Value();
+}
+
+Value Interp::execute() {
+    for (;;) {
+        try {
+            return run();
+        } catch (WeftError& e) {
+            Value err = error_value(e);
+            if (!handle_error(err)) throw WeftError(err);
+        }
+    }
+}
+
+bool Interp::handle_error(Value& err) {
+    bool cancelled = false;
+    (void)cancelled;
+    while (!frames_.empty()) {
+        Frame& f = frames_.back();
+        const Chunk* c = f.proto->chunk;
+        uint32_t pc = uint32_t(f.pc - c->code.data() - 1);
+        for (const Handler& h : c->handlers) {
+            if (pc >= h.start && pc < h.end) {
+                f.base[h.reg] = err;
+                f.pc = c->code.data() + h.handler;
+                return true;
+            }
+        }
+        bool boundary = f.boundary;
+        // The callee value sits right below the frame's base.
+        pop_frame();
+        if (boundary) return false;
+    }
+    return false;
+}
+
+// ---------------------------------------------------------------------------
+// Argument binding
+
+namespace {
+std::string fn_label(const Chunk* c) { return c->name + "()"; }
+}  // namespace
+
+void Interp::bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, std::span<const KwArg> kw) {
+    const Chunk* c = fn->proto->chunk;
+    int nparams = int(c->params.size());
+    int npos = c->num_positional;
+    // Copy the arguments first: they may live in the destination registers.
+    std::vector<Value> args(pos.begin(), pos.end());
+    std::vector<KwArg> kws(kw.begin(), kw.end());
+    int total = nparams + (c->vararg_reg >= 0) + (c->kwarg_reg >= 0);
+    for (int i = 0; i < std::max<int>(total, int(args.size()) + int(kws.size())); ++i) dst[i] = Value();
+    std::vector<bool> set(nparams, false);
+    int n = int(args.size());
+    if (n > npos) {
+        if (c->vararg_reg < 0) {
+            raise(ErrorKind::TypeError, fn_label(c) + " takes " + std::to_string(npos) + " positional argument" +
+                                            (npos == 1 ? "" : "s") + " but " + std::to_string(n) +
+                                            (n == 1 ? " was" : " were") + " given");
+        }
+        std::vector<Value> rest(args.begin() + npos, args.end());
+        dst[c->vararg_reg] = make_tuple(std::move(rest));
+        n = npos;
+    } else if (c->vararg_reg >= 0) {
+        dst[c->vararg_reg] = make_tuple({});
+    }
+    for (int i = 0; i < n; ++i) {
+        dst[i] = std::move(args[i]);
+        set[i] = true;
+    }
+    Value extra;
+    if (c->kwarg_reg >= 0) extra = make_dict();
+    for (auto& k : kws) {
+        int idx = -1;
+        for (int i = 0; i < nparams; ++i)
+            if (c->params[i].name == k.name) idx = i;
+        if (idx < 0) {
+            if (c->kwarg_reg >= 0) {
+                set_item(extra, make_str(std::string(k.name)), k.value);
+                continue;
+            }
+            raise(ErrorKind::TypeError, fn_label(c) + " got an unexpected keyword argument '" + std::string(k.name) + "'");
+        }
+        if (set[idx]) raise(ErrorKind::TypeError, fn_label(c) + " got multiple values for argument '" + std::string(k.name) + "'");
+        dst[idx] = k.value;
+        set[idx] = true;
+    }
+    if (c->kwarg_reg >= 0) dst[c->kwarg_reg] = std::move(extra);
+    // Defaults belong to the last parameters that declare one, in order.
+    int d = 0;
+    std::vector<std::string> missing;
+    for (int i = 0; i < nparams; ++i) {
+        if (c->params[i].has_default) {
+            if (!set[i]) dst[i] = fn->defaults[d];
+            ++d;
+        } else if (!set[i]) {
+            missing.push_back(c->params[i].name);
+        }
+    }
+    if (!missing.empty()) {
+        std::string names;
+        for (size_t i = 0; i < missing.size(); ++i) {
+            if (i) names += i + 1 == missing.size() ? " and " : ", ";
+            names += "'" + missing[i] + "'";
+        }
+        raise(ErrorKind::TypeError, fn_label(c) + " missing " + std::to_string(missing.size()) + " required argument" +
+                                        (missing.size() == 1 ? "" : "s") + ": " + names);
+    }
+}
+
+Value Interp::call_native(NativeObj* n, std::span<const Value> pos, std::span<const KwArg> kw) {
+    CallArgs a{pos, kw};
+    if (n->method) {
+        Value self = n->self;
+        return n->method(*this, self, a);
+    }
+    return n->fn(*this, a);
+}
+
+Value Interp::call_object(const Value& callee, std::span<const Value> pos, std::span<const KwArg> kw) {
+    if (callee.is_obj()) {
+        switch (callee.as_obj()->type) {
+            case ObjType::Function:
+                return call_kw(callee, pos, kw);
+            case ObjType::Native:
+                return call_native(callee.as<NativeObj>(), pos, kw);
+            case ObjType::TypeObj: {
+                CallArgs a{pos, kw};
+                return call_type(*this, callee.as<TypeObj>(), a);
+            }
+            case ObjType::StructType:
+                return construct_struct(callee.as<StructTypeObj>(), pos, kw);
+            case ObjType::BoundMethod: {
+                auto* b = callee.as<BoundMethodObj>();
+                std::vector<Value> args;
+                args.reserve(pos.size() + 1);
+                args.push_back(b->self);
+                args.insert(args.end(), pos.begin(), pos.end());
+                return call_kw(b->func, args, kw);
+            }
+            default:
+                break;
+        }
+    }
+    raise(ErrorKind::TypeError, "'" + type_name(callee) + "' object is not callable");
+}
+
+// ---------------------------------------------------------------------------
+// The dispatch loop
+
+#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+Value Interp::run() {
+    static void* const kLabels[] = {
+#define WEFT_OP_LABEL(name) &&op_##name,
+        WEFT_OPCODES(WEFT_OP_LABEL)
+#undef WEFT_OP_LABEL
+    };
+
+    Frame* frame;
+    Value* R;
+    const Value* K;
+    const Instr* pc;
+    Instr i;
+
+#define LOAD_FRAME()                       \
+    do {                                   \
+        frame = &frames_.back();           \
+        R = frame->base;                   \
+        K = frame->proto->k.data();        \
+        pc = frame->pc;                    \
+    } while (0)
+#define SAVE_PC() (frame->pc = pc)
+#define DISPATCH()                     \
+    do {                               \
+        i = *pc++;                     \
+        goto* kLabels[i & 0xff];       \
+    } while (0)
+#define A get_a(i)
+#define B get_b(i)
+#define C get_c(i)
+#define BX get_bx(i)
+#define SBX get_sbx(i)
+
+    LOAD_FRAME();
+    DISPATCH();
+
+op_Move:
+    R[A] = R[B];
+    DISPATCH();
+op_LoadK:
+    R[A] = K[BX];
+    DISPATCH();
+op_LoadI:
+    R[A].set_int(SBX);
+    DISPATCH();
+op_LoadNone:
+    R[A] = Value();
+    DISPATCH();
+op_LoadBool:
+    R[A] = Value::boolean(B != 0);
+    DISPATCH();
+op_GetGlobal: {
+    const Value& g = frame->fn->module->globals[BX];
+    if (WEFT_UNLIKELY(ModuleObj::is_undefined(g))) {
+        SAVE_PC();
+        raise(ErrorKind::NameError, "name '" + frame->fn->module->layout.names[BX] + "' is not defined");
+    }
+    R[A] = g;
+    DISPATCH();
+}
+op_SetGlobal:
+    frame->fn->module->globals[BX] = R[A];
+    DISPATCH();
+op_GetBuiltin:
+    R[A] = vm_.builtins[BX];
+    DISPATCH();
+op_GetCapture: {
+    const Value& v = frame->fn->captures[B];
+    if (WEFT_UNLIKELY(ModuleObj::is_undefined(v))) {
+        SAVE_PC();
+        raise(ErrorKind::NameError, "name '" + frame->proto->chunk->captures[B].name +
+                                        "' was not yet assigned when this function was created "
+                                        "(closures capture values when they are created)");
+    }
+    R[A] = v;
+    DISPATCH();
+}
+op_GetSelfFn:
+    R[A] = Value::borrow(frame->fn);
+    DISPATCH();
+op_CheckDef:
+    if (WEFT_UNLIKELY(ModuleObj::is_undefined(R[A]))) {
+        SAVE_PC();
+        raise(ErrorKind::NameError, "local variable '" + K[BX].as<StrObj>()->data + "' referenced before assignment");
+    }
+    DISPATCH();
+
+#define ARITH(opname, intop, fltop, astop)                                            \
+    {                                                                                 \
+        const Value& x = R[B];                                                        \
+        const Value& y = R[C];                                                        \
+        if (WEFT_LIKELY(x.is_int() && y.is_int())) {                                   \
+            int64_t r;                                                                \
+            if (WEFT_UNLIKELY(intop(x.as_int(), y.as_int(), &r))) {                   \
+                SAVE_PC();                                                            \
+                raise(ErrorKind::OverflowError, "integer overflow");                  \
+            }                                                                         \
+            R[A].set_int(r);                                                          \
+        } else if (x.is_float() && y.is_float()) {                                    \
+            R[A].set_float(x.as_float() fltop y.as_float());                          \
+        } else {                                                                      \
+            SAVE_PC();                                                                \
+            R[A] = binary_op(astop, x, y);                                            \
+        }                                                                             \
+        DISPATCH();                                                                   \
+    }
+op_Add:
+    if (R[B].is(ObjType::Str) && A == B && R[C].is(ObjType::Str)) {
+        SAVE_PC();
+        R[A] = str_concat(R[A], R[C]);
+        DISPATCH();
+    }
+    ARITH(Add, __builtin_add_overflow, +, BinaryOp::Add)
+op_Sub:
+    ARITH(Sub, __builtin_sub_overflow, -, BinaryOp::Sub)
+op_Mul:
+    ARITH(Mul, __builtin_mul_overflow, *, BinaryOp::Mul)
+#undef ARITH
+
+#define ARITHK(intop, fltop, astop)                                                   \
+    {                                                                                 \
+        const Value& x = R[B];                                                        \
+        const Value& y = K[C];                                                        \
+        if (WEFT_LIKELY(x.is_int())) {                                                \
+            int64_t r;                                                                \
+            if (WEFT_UNLIKELY(intop(x.as_int(), y.as_int(), &r))) {                   \
+                SAVE_PC();                                                            \
+                raise(ErrorKind::OverflowError, "integer overflow");                  \
+            }                                                                         \
+            R[A].set_int(r);                                                          \
+        } else if (x.is_float()) {                                                    \
+            R[A].set_float(x.as_float() fltop double(y.as_int()));                    \
+        } else {                                                                      \
+            SAVE_PC();                                                                \
+            R[A] = binary_op(astop, x, y);                                            \
+        }                                                                             \
+        DISPATCH();                                                                   \
+    }
+op_AddK:
+    ARITHK(__builtin_add_overflow, +, BinaryOp::Add)
+op_SubK:
+    ARITHK(__builtin_sub_overflow, -, BinaryOp::Sub)
+#undef ARITHK
+
+op_BinOp: {
+    BinaryOp bop = BinaryOp(*pc++);
+    const Value& x = R[B];
+    const Value& y = R[C];
+    if (x.is_int() && y.is_int()) {
+        int64_t a = x.as_int(), b = y.as_int();
+        switch (bop) {
+            case BinaryOp::Mod:
+                if (b > 0) {
+                    int64_t r = a % b;
+                    if (r < 0) r += b;
+                    R[A].set_int(r);
+                    DISPATCH();
+                }
+                break;
+            case BinaryOp::FloorDiv:
+                if (b > 0) {
+                    int64_t q = a / b;
+                    if ((a % b != 0) && (a < 0)) --q;
+                    R[A].set_int(q);
+                    DISPATCH();
+                }
+                break;
+            case BinaryOp::BitAnd:
+                R[A].set_int(a & b);
+                DISPATCH();
+            case BinaryOp::BitOr:
+                R[A].set_int(a | b);
+                DISPATCH();
+            case BinaryOp::BitXor:
+                R[A].set_int(a ^ b);
+                DISPATCH();
+            default:
+                break;
+        }
+    } else if (x.is_float() && y.is_float()) {
+        double a = x.as_float(), b = y.as_float();
+        if (bop == BinaryOp::Div && b != 0.0) {
+            R[A].set_float(a / b);
+            DISPATCH();
+        }
+    }
+    SAVE_PC();
+    R[A] = binary_op(bop, x, y);
+    DISPATCH();
+}
+op_Neg:
+    if (R[B].is_int() && R[B].as_int() != INT64_MIN) {
+        R[A].set_int(-R[B].as_int());
+    } else if (R[B].is_float()) {
+        R[A].set_float(-R[B].as_float());
+    } else {
+        SAVE_PC();
+        R[A] = unary_op(ast::UnaryOp::Neg, R[B]);
+    }
+    DISPATCH();
+op_Not:
+    if (R[B].is_bool()) {
+        R[A] = Value::boolean(!R[B].as_bool());
+    } else {
+        SAVE_PC();
+        R[A] = Value::boolean(!truthy(R[B]));
+    }
+    DISPATCH();
+op_Invert:
+    SAVE_PC();
+    R[A] = unary_op(ast::UnaryOp::Invert, R[B]);
+    DISPATCH();
+op_Plus:
+    SAVE_PC();
+    R[A] = unary_op(ast::UnaryOp::Pos, R[B]);
+    DISPATCH();
+
+#define CMP_VALUE(cop, astop)                                                          \
+    {                                                                                 \
+        const Value& x = R[B];                                                        \
+        const Value& y = R[C];                                                        \
+        if (x.is_int() && y.is_int()) {                                               \
+            R[A] = Value::boolean(x.as_int() cop y.as_int());                         \
+        } else if (x.is_float() && y.is_float()) {                                    \
+            R[A] = Value::boolean(x.as_float() cop y.as_float());                     \
+        } else {                                                                      \
+            SAVE_PC();                                                                \
+            R[A] = compare(astop, x, y);                                              \
+        }                                                                             \
+        DISPATCH();                                                                   \
+    }
+op_Lt:
+    CMP_VALUE(<, CmpOp::Lt)
+op_Le:
+    CMP_VALUE(<=, CmpOp::Le)
+op_Eq:
+    CMP_VALUE(==, CmpOp::Eq)
+#undef CMP_VALUE
+op_Cmp: {
+    CmpOp cop = CmpOp(*pc++);
+    SAVE_PC();
+    R[A] = compare(cop, R[B], R[C]);
+    DISPATCH();
+}
+
+#define CMP_JUMP(x, y, cop, astop)                                                     \
+    {                                                                                 \
+        bool res;                                                                     \
+        if (x.is_int() && y.is_int()) {                                               \
+            res = x.as_int() cop y.as_int();                                          \
+        } else if (x.is_number() && y.is_number()) {                                  \
+            res = x.as_number() cop y.as_number();                                    \
+        } else {                                                                      \
+            SAVE_PC();                                                                \
+            res = compare(astop, x, y).as_bool();                                     \
+        }                                                                             \
+        if (res != bool(C)) ++pc;                                                     \
+        DISPATCH();                                                                   \
+    }
+op_TLt:
+    CMP_JUMP(R[A], R[B], <, CmpOp::Lt)
+op_TLe:
+    CMP_JUMP(R[A], R[B], <=, CmpOp::Le)
+op_TEq: {
+    const Value& x = R[A];
+    const Value& y = R[B];
+    bool res;
+    if (x.is_int() && y.is_int()) {
+        res = x.as_int() == y.as_int();
+    } else {
+        SAVE_PC();
+        res = values_equal(x, y);
+    }
+    if (res != bool(C)) ++pc;
+    DISPATCH();
+}
+op_TLtK:
+    CMP_JUMP(R[A], K[B], <, CmpOp::Lt)
+op_TLeK:
+    CMP_JUMP(R[A], K[B], <=, CmpOp::Le)
+op_TGtK:
+    CMP_JUMP(R[A], K[B], >, CmpOp::Gt)
+op_TGeK:
+    CMP_JUMP(R[A], K[B], >=, CmpOp::Ge)
+#undef CMP_JUMP
+op_TEqK: {
+    const Value& x = R[A];
+    const Value& y = K[B];
+    bool res;
+    if (x.is_int() && y.is_int()) {
+        res = x.as_int() == y.as_int();
+    } else {
+        SAVE_PC();
+        res = values_equal(x, y);
+    }
+    if (res != bool(C)) ++pc;
+    DISPATCH();
+}
+op_Test: {
+    const Value& x = R[A];
+    bool t;
+    if (x.is_bool())
+        t = x.as_bool();
+    else {
+        SAVE_PC();
+        t = truthy(x);
+    }
+    if (t != bool(B)) ++pc;
+    DISPATCH();
+}
+op_Jmp:
+    pc += get_sj(i);
+    DISPATCH();
+op_Loop:
+    pc += get_sj(i);
+    // Safepoint: the concurrency layer checks cancellation and the time slice here.
+    DISPATCH();
+
+op_NewList: {
+    std::vector<Value> items;
+    items.reserve(C);
+    for (int j = 0; j < C; ++j) items.push_back(std::move(R[B + j]));
+    R[A] = make_list(std::move(items));
+    DISPATCH();
+}
+op_NewTuple: {
+    std::vector<Value> items;
+    items.reserve(C);
+    for (int j = 0; j < C; ++j) items.push_back(R[B + j]);
+    R[A] = make_tuple(std::move(items));
+    DISPATCH();
+}
+op_NewSet: {
+    SAVE_PC();
+    Value s = make_set();
+    SetObj* so = s.as<SetObj>();
+    for (int j = 0; j < C; ++j) so->table.insert(R[B + j], Value());
+    R[A] = std::move(s);
+    DISPATCH();
+}
+op_NewDict: {
+    SAVE_PC();
+    Value d = make_dict();
+    DictObj* dobj = d.as<DictObj>();
+    for (int j = 0; j < C; ++j) dobj->table.insert(R[B + 2 * j], R[B + 2 * j + 1]);
+    R[A] = std::move(d);
+    DISPATCH();
+}
+op_ListAppend:
+    if (R[A].is(ObjType::Set)) {
+        SAVE_PC();
+        set_unshare(R[A])->table.insert(R[B], Value());
+    } else {
+        list_unshare(R[A])->items.push_back(R[B]);
+    }
+    DISPATCH();
+op_ListExtend: {
+    SAVE_PC();
+    std::vector<Value> xs = collect(*this, R[B]);
+    if (R[A].is(ObjType::Set)) {
+        SetObj* so = set_unshare(R[A]);
+        for (auto& x : xs) so->table.insert(x, Value());
+    } else {
+        ListObj* l = list_unshare(R[A]);
+        for (auto& x : xs) l->items.push_back(std::move(x));
+    }
+    DISPATCH();
+}
+op_SetAdd:
+    SAVE_PC();
+    set_unshare(R[A])->table.insert(R[B], Value());
+    DISPATCH();
+op_DictSet:
+    SAVE_PC();
+    dict_unshare(R[A])->table.insert(R[B], R[C]);
+    DISPATCH();
+op_DictMerge: {
+    SAVE_PC();
+    if (!R[B].is(ObjType::Dict)) raise(ErrorKind::TypeError, "'" + type_name(R[B]) + "' object is not a mapping");
+    DictObj* src = R[B].as<DictObj>();
+    Value keep = R[B];
+    DictObj* dst = dict_unshare(R[A]);
+    for (size_t j = 0; j < src->table.end_index(); ++j) {
+        auto& e = src->table.entry(j);
+        if (e.live) dst->table.insert(e.key, e.value);
+    }
+    DISPATCH();
+}
+op_ToTuple: {
+    SAVE_PC();
+    R[A] = make_tuple(collect(*this, R[B]));
+    DISPATCH();
+}
+op_GetItem: {
+    const Value& o = R[B];
+    const Value& key = R[C];
+    if (o.is(ObjType::List) && key.is_int()) {
+        auto& items = o.as<ListObj>()->items;
+        int64_t idx = key.as_int();
+        if (idx < 0) idx += int64_t(items.size());
+        if (idx >= 0 && idx < int64_t(items.size())) {
+            R[A] = items[idx];
+            DISPATCH();
+        }
+    } else if (o.is(ObjType::Dict)) {
+        SAVE_PC();
+        DictObj* d = o.as<DictObj>();
+        int64_t e = d->table.find(key);
+        if (e >= 0) {
+            R[A] = d->table.entry(e).value;
+            DISPATCH();
+        }
+    }
+    SAVE_PC();
+    R[A] = get_item(o, key);
+    DISPATCH();
+}
+op_SetItem: {
+    SAVE_PC();
+    Value& o = R[A];
+    if (o.is(ObjType::List) && R[B].is_int()) {
+        ListObj* l = list_unshare(o);
+        int64_t idx = R[B].as_int();
+        if (idx < 0) idx += int64_t(l->items.size());
+        if (idx >= 0 && idx < int64_t(l->items.size())) {
+            l->items[idx] = R[C];
+            DISPATCH();
+        }
+    } else if (o.is(ObjType::Dict)) {
+        dict_unshare(o)->table.insert(R[B], R[C]);
+        DISPATCH();
+    }
+    set_item(o, R[B], R[C]);
+    DISPATCH();
+}
+op_GetAttr:
+    SAVE_PC();
+    R[A] = get_attr(R[B], K[C].as<StrObj>());
+    DISPATCH();
+op_SetAttr:
+    SAVE_PC();
+    set_attr(R[A], K[B].as<StrObj>(), R[C]);
+    DISPATCH();
+op_Slice:
+    SAVE_PC();
+    R[A] = make_slice(R[B], R[B + 1], R[B + 2]);
+    DISPATCH();
+
+op_PlaceR:
+    place_ = &R[A];
+    DISPATCH();
+op_PlaceG: {
+    Value& g = frame->fn->module->globals[BX];
+    if (ModuleObj::is_undefined(g)) {
+        SAVE_PC();
+        raise(ErrorKind::NameError, "name '" + frame->fn->module->layout.names[BX] + "' is not defined");
+    }
+    place_ = &g;
+    DISPATCH();
+}
+op_PlaceAttr: {
+    SAVE_PC();
+    Value& o = *place_;
+    StrObj* name = K[C].as<StrObj>();
+    if (!o.is(ObjType::Struct))
+        raise(ErrorKind::AttributeError, "cannot assign into attribute '" + name->data + "' of a '" + type_name(o) + "' value");
+    StructObj* s = struct_unshare(o);
+    int f = s->type->field_index(name->data);
+    if (f < 0) raise(ErrorKind::AttributeError, "'" + s->type->name + "' object has no field '" + name->data + "'");
+    place_ = &s->fields[f];
+    DISPATCH();
+}
+op_PlaceItem: {
+    SAVE_PC();
+    Value& o = *place_;
+    const Value& key = R[B];
+    if (o.is(ObjType::List)) {
+        if (!key.is_int()) raise(ErrorKind::TypeError, "list indices must be integers, not " + type_name(key));
+        ListObj* l = list_unshare(o);
+        int64_t idx = key.as_int();
+        if (idx < 0) idx += int64_t(l->items.size());
+        if (idx < 0 || idx >= int64_t(l->items.size())) raise(ErrorKind::IndexError, "list index out of range");
+        place_ = &l->items[idx];
+    } else if (o.is(ObjType::Dict)) {
+        DictObj* d = dict_unshare(o);
+        int64_t e = d->table.find(key);
+        if (e < 0) throw WeftError(ErrorKind::KeyError, repr(key));
+        place_ = &d->table.entry(e).value;
+    } else {
+        raise(ErrorKind::TypeError, "'" + type_name(o) + "' object does not support item assignment");
+    }
+    DISPATCH();
+}
+op_SetItemP:
+    SAVE_PC();
+    set_item(*place_, R[B], R[C]);
+    DISPATCH();
+op_SetAttrP:
+    SAVE_PC();
+    set_attr(*place_, K[B].as<StrObj>(), R[C]);
+    DISPATCH();
+
+op_Call: {
+    Value& fv = R[A];
+    int nargs = B;
+    SAVE_PC();
+    if (WEFT_LIKELY(fv.is(ObjType::Function))) {
+        FunctionObj* fn = fv.as<FunctionObj>();
+        const Chunk* c = fn->proto->chunk;
+        Value* nb = &R[A + 1];
+        if (WEFT_LIKELY(nargs == int(c->params.size()) && c->num_positional == nargs && c->vararg_reg < 0 &&
+                        c->kwarg_reg < 0)) {
+            // arguments already in place
+        } else if (nargs < c->num_positional && c->vararg_reg < 0 && c->kwarg_reg < 0 &&
+                   c->num_positional == int(c->params.size()) &&
+                   nargs >= c->num_positional - c->num_defaults) {
+            int first_default = c->num_positional - c->num_defaults;
+            for (int j = nargs; j < c->num_positional; ++j) nb[j] = fn->defaults[j - first_default];
+        } else {
+            bind_args(fn, nb, std::span<const Value>(nb, nargs), {});
+        }
+        push_frame(fn, nb, false);
+        LOAD_FRAME();
+        DISPATCH();
+    }
+    if (fv.is(ObjType::BoundMethod)) {
+        auto* bm = fv.as<BoundMethodObj>();
+        if (bm->func.is(ObjType::Function)) {
+            for (int j = nargs; j >= 1; --j) R[A + 1 + j] = std::move(R[A + j]);
+            Value self = bm->self;
+            Value func = bm->func;
+            R[A + 1] = std::move(self);
+            R[A] = std::move(func);
+            FunctionObj* fn = R[A].as<FunctionObj>();
+            Value* nb = &R[A + 1];
+            bind_args(fn, nb, std::span<const Value>(nb, nargs + 1), {});
+            push_frame(fn, nb, false);
+            LOAD_FRAME();
+            DISPATCH();
+        }
+    }
+    Value result = call_object(fv, std::span<const Value>(&R[A + 1], nargs), {});
+    for (int j = 1; j <= nargs; ++j) R[A + j] = Value();
+    R[A] = std::move(result);
+    DISPATCH();
+}
+op_CallKw: {
+    int npos = B, nkw = C;
+    const Constant& names = frame->proto->chunk->consts[*pc++];
+    SAVE_PC();
+    std::vector<KwArg> kw;
+    kw.reserve(nkw);
+    for (int j = 0; j < nkw; ++j) kw.push_back(KwArg{names.names[j], R[A + 1 + npos + j]});
+    Value& fv = R[A];
+    if (fv.is(ObjType::Function)) {
+        FunctionObj* fn = fv.as<FunctionObj>();
+        Value* nb = &R[A + 1];
+        bind_args(fn, nb, std::span<const Value>(nb, npos), kw);
+        push_frame(fn, nb, false);
+        LOAD_FRAME();
+        DISPATCH();
+    }
+    Value result = call_object(fv, std::span<const Value>(&R[A + 1], npos), kw);
+    for (int j = 1; j <= npos + nkw; ++j) R[A + j] = Value();
+    R[A] = std::move(result);
+    DISPATCH();
+}
+op_CallEx: {
+    SAVE_PC();
+    std::vector<Value> pos = collect(*this, R[A + 1]);
+    Value kwd = R[A + 2];
+    std::vector<std::string> keys;
+    std::vector<KwArg> kw;
+    if (kwd.is(ObjType::Dict)) {
+        DictObj* d = kwd.as<DictObj>();
+        for (size_t j = 0; j < d->table.end_index(); ++j) {
+            auto& e = d->table.entry(j);
+            if (!e.live) continue;
+            if (!e.key.is(ObjType::Str)) raise(ErrorKind::TypeError, "keywords must be strings");
+            keys.push_back(e.key.as<StrObj>()->data);
+        }
+        size_t n = 0;
+        for (size_t j = 0; j < d->table.end_index(); ++j) {
+            auto& e = d->table.entry(j);
+            if (!e.live) continue;
+            kw.push_back(KwArg{keys[n++], e.value});
+        }
+    }
+    R[A + 1] = Value();
+    R[A + 2] = Value();
+    Value& fv = R[A];
+    if (fv.is(ObjType::Function)) {
+        FunctionObj* fn = fv.as<FunctionObj>();
+        Value* nb = &R[A + 1];
+        bind_args(fn, nb, pos, kw);
+        push_frame(fn, nb, false);
+        LOAD_FRAME();
+        DISPATCH();
+    }
+    Value result = call_object(fv, pos, kw);
+    R[A] = std::move(result);
+    DISPATCH();
+}
+op_CallM:
+op_CallMP: {
+    bool is_place = get_op(i) == Op::CallMP;
+    Instr x = *pc++;
+    SAVE_PC();
+    StrObj* name = K[x & 0xffff].as<StrObj>();
+    int kwk = int(x >> 16);
+    const Constant* kwnames = kwk ? &frame->proto->chunk->consts[kwk - 1] : nullptr;
+    Value& recv = is_place ? *place_ : R[C];
+    if (call_method(recv, name, &R[A], B, kwnames)) {
+        LOAD_FRAME();
+    }
+    DISPATCH();
+}
+op_Return: {
+    Value result = std::move(R[A]);
+    bool boundary = frame->boundary;
+    Value* base = frame->base;
+    pop_frame();
+    if (boundary) return result;
+    base[-1] = std::move(result);
+    LOAD_FRAME();
+    DISPATCH();
+}
+op_ReturnNone: {
+    bool boundary = frame->boundary;
+    Value* base = frame->base;
+    pop_frame();
+    if (boundary) return Value();
+    base[-1] = Value();
+    LOAD_FRAME();
+    DISPATCH();
+}
+op_Closure: {
+    int first = int(*pc++);
+    SAVE_PC();
+    R[A] = make_closure(frame->proto, frame->fn, R, BX, first);
+    DISPATCH();
+}
+op_StructDef: {
+    int first = int(*pc++);
+    SAVE_PC();
+    R[A] = make_struct_type(frame->proto, R, BX, first);
+    DISPATCH();
+}
+op_GetIter:
+    SAVE_PC();
+    R[A] = iter_begin(R[B]);
+    DISPATCH();
+op_ForIter: {
+    IteratorObj* it = R[A].as<IteratorObj>();
+    if (it->kind == IterKind::List) {
+        auto& items = it->source.as<ListObj>()->items;
+        if (it->pos < int64_t(items.size())) {
+            R[A + 1] = items[it->pos++];
+            DISPATCH();
+        }
+        pc += SBX;
+        DISPATCH();
+    }
+    SAVE_PC();
+    if (!iter_next(*this, it, R[A + 1])) pc += SBX;
+    DISPATCH();
+}
+op_ForPrep: {
+    SAVE_PC();
+    for (int j = 0; j < 3; ++j) {
+        if (!R[A + j].is_int()) {
+            if (R[A + j].is_bool()) {
+                R[A + j] = Value::integer(R[A + j].as_bool());
+                continue;
+            }
+            raise(ErrorKind::TypeError, "'" + type_name(R[A + j]) + "' object cannot be interpreted as an integer");
+        }
+    }
+    int64_t start = R[A].as_int(), stop = R[A + 1].as_int(), step = R[A + 2].as_int();
+    if (step == 0) raise(ErrorKind::ValueError, "range() arg 3 must not be zero");
+    if (step > 0 ? start >= stop : start <= stop) {
+        pc += SBX;
+    } else {
+        R[A + 3].set_int(start);
+    }
+    DISPATCH();
+}
+op_ForLoop: {
+    int64_t step = R[A + 2].as_int();
+    int64_t next;
+    if (!__builtin_add_overflow(R[A].as_int(), step, &next) &&
+        (step > 0 ? next < R[A + 1].as_int() : next > R[A + 1].as_int())) {
+        R[A].set_int(next);
+        R[A + 3].set_int(next);
+        pc += SBX;
+        // Safepoint (back-edge).
+    }
+    DISPATCH();
+}
+op_Unpack: {
+    SAVE_PC();
+    const Value& src = R[B];
+    int n = C;
+    if (src.is(ObjType::Tuple) || src.is(ObjType::List)) {
+        const auto& items = src.is(ObjType::Tuple) ? src.as<TupleObj>()->items : src.as<ListObj>()->items;
+        if (int(items.size()) != n) {
+            if (int(items.size()) < n)
+                raise(ErrorKind::ValueError, "not enough values to unpack (expected " + std::to_string(n) + ", got " +
+                                                 std::to_string(items.size()) + ")");
+            raise(ErrorKind::ValueError, "too many values to unpack (expected " + std::to_string(n) + ")");
+        }
+        Value keep = src;
+        for (int j = 0; j < n; ++j) R[A + j] = keep.is(ObjType::Tuple) ? keep.as<TupleObj>()->items[j] : keep.as<ListObj>()->items[j];
+        DISPATCH();
+    }
+    std::vector<Value> items = collect(*this, src);
+    if (int(items.size()) != n) {
+        if (int(items.size()) < n)
+            raise(ErrorKind::ValueError, "not enough values to unpack (expected " + std::to_string(n) + ", got " +
+                                             std::to_string(items.size()) + ")");
+        raise(ErrorKind::ValueError, "too many values to unpack (expected " + std::to_string(n) + ")");
+    }
+    for (int j = 0; j < n; ++j) R[A + j] = std::move(items[j]);
+    DISPATCH();
+}
+op_UnpackEx: {
+    int star = int(*pc++);
+    SAVE_PC();
+    int n = C;
+    std::vector<Value> items = collect(*this, R[B]);
+    int fixed = n - 1;
+    if (int(items.size()) < fixed)
+        raise(ErrorKind::ValueError, "not enough values to unpack (expected at least " + std::to_string(fixed) +
+                                         ", got " + std::to_string(items.size()) + ")");
+    int after = n - 1 - star;
+    int rest_n = int(items.size()) - fixed;
+    for (int j = 0; j < star; ++j) R[A + j] = items[j];
+    std::vector<Value> rest(items.begin() + star, items.begin() + star + rest_n);
+    R[A + star] = make_list(std::move(rest));
+    for (int j = 0; j < after; ++j) R[A + star + 1 + j] = items[star + rest_n + j];
+    DISPATCH();
+}
+op_Raise:
+op_RaiseFrom: {
+    SAVE_PC();
+    Value e = R[A];
+    if (e.is(ObjType::StructType) && e.as<StructTypeObj>()->is_error) {
+        e = construct_struct(e.as<StructTypeObj>(), {}, {});
+    }
+    if (!e.is(ObjType::Struct) || !e.as<StructObj>()->error)
+        raise(ErrorKind::TypeError, "exceptions must be error values, not '" + type_name(e) + "'");
+    // A fresh raise records where it happened (an error value raised again keeps its first trace).
+    throw WeftError(e);
+}
+op_Reraise: {
+    SAVE_PC();
+    throw WeftError(R[A]);
+}
+op_ExcMatch: {
+    SAVE_PC();
+    const Value& e = R[B];
+    StructTypeObj* et = e.as<StructObj>()->type;
+    bool m;
+    if (C == 255) {
+        m = et->builtin_error != int(ErrorKind::Cancelled);
+    } else {
+        const Value& t = R[C];
+        auto match_one = [&](const Value& ty) -> bool {
+            if (ty.is(ObjType::StructType)) return et->is_subtype_of(ty.as<StructTypeObj>());
+            raise(ErrorKind::TypeError, "catching '" + type_name(ty) + "' is not allowed: except needs error types");
+        };
+        if (t.is(ObjType::Tuple)) {
+            m = false;
+            for (auto& ty : t.as<TupleObj>()->items) m = m || match_one(ty);
+        } else {
+            m = match_one(t);
+        }
+    }
+    R[A] = Value::boolean(m);
+    DISPATCH();
+}
+op_Format:
+op_FormatX: {
+    int conv = get_op(i) == Op::FormatX ? int(*pc++) : 0;
+    SAVE_PC();
+    const Value& v = R[B];
+    if (conv == 0 && C == 255) {
+        R[A] = v.is(ObjType::Str) ? v : make_str(to_str(v));
+        DISPATCH();
+    }
+    Value src = v;
+    if (conv == 'r' || conv == 'a')
+        src = make_str(repr(v));
+    else if (conv == 's')
+        src = make_str(to_str(v));
+    if (C == 255) {
+        R[A] = src.is(ObjType::Str) ? src : make_str(to_str(src));
+    } else {
+        const Value& spec = R[C];
+        R[A] = make_str(format_spec(src, spec.is(ObjType::Str) ? std::string_view(spec.as<StrObj>()->data) : ""));
+    }
+    DISPATCH();
+}
+op_Concat: {
+    std::string out;
+    for (int j = 0; j < C; ++j) {
+        const Value& v = R[B + j];
+        if (v.is(ObjType::Str))
+            out += v.as<StrObj>()->data;
+        else
+            append_str(out, v);
+    }
+    R[A] = make_str(std::move(out));
+    DISPATCH();
+}
+op_Import: {
+    SAVE_PC();
+    ModuleObj* m = vm_.import_module(*this, K[BX].as<StrObj>()->data, frame->fn->module);
+    R[A] = Value::borrow(m);
+    LOAD_FRAME();
+    DISPATCH();
+}
+op_ImportFrom: {
+    SAVE_PC();
+    ModuleObj* m = R[B].as<ModuleObj>();
+    const std::string& n = K[C].as<StrObj>()->data;
+    const Value* v = m->find(n);
+    if (!v) raise(ErrorKind::NameError, "cannot import name '" + n + "' from '" + m->name + "'");
+    R[A] = *v;
+    DISPATCH();
+}
+op_LoadType:
+    R[A] = frame->fn->types[B];
+    DISPATCH();
+op_TypeCheck: {
+    int name_k = int(*pc++);
+    if (!value_matches_type(R[A], R[B])) {
+        SAVE_PC();
+        check_type(R[A], R[B], CheckKind(C), K[name_k].as<StrObj>()->data);
+    }
+    DISPATCH();
+}
+op_IsSeq: {
+    const Value& v = R[B];
+    bool ok = false;
+    if (v.is(ObjType::List) || v.is(ObjType::Tuple)) {
+        size_t n = v.is(ObjType::List) ? v.as<ListObj>()->items.size() : v.as<TupleObj>()->items.size();
+        ok = (C & 128) ? n >= size_t(C & 127) : n == size_t(C);
+    }
+    R[A] = Value::boolean(ok);
+    DISPATCH();
+}
+op_IsMap:
+    R[A] = Value::boolean(R[B].is(ObjType::Dict));
+    DISPATCH();
+op_HasKey: {
+    SAVE_PC();
+    const Value& o = R[B];
+    bool has = false;
+    if (o.is(ObjType::Dict)) {
+        has = o.as<DictObj>()->table.find(R[C]) >= 0;
+    } else if (o.is(ObjType::Struct) && R[C].is(ObjType::Str)) {
+        has = o.as<StructObj>()->type->field_index(R[C].as<StrObj>()->data) >= 0;
+        if (!has && o.as<StructObj>()->error) {
+            const auto& n = R[C].as<StrObj>()->data;
+            has = n == "message" || n == "kind" || n == "trace";
+        }
+    }
+    R[A] = Value::boolean(has);
+    DISPATCH();
+}
+op_IsInstance:
+    SAVE_PC();
+    R[A] = Value::boolean(is_instance(R[B], R[C]));
+    DISPATCH();
+op_Len:
+    SAVE_PC();
+    R[A] = Value::integer(length(R[B]));
+    DISPATCH();
+op_FieldAt: {
+    const Value& o = R[B];
+    if (o.is(ObjType::Struct)) {
+        auto* s = o.as<StructObj>();
+        if (size_t(C) >= s->fields.size()) {
+            SAVE_PC();
+            raise(ErrorKind::TypeError, s->type->name + "() accepts " + std::to_string(s->fields.size()) +
+                                            " positional sub-patterns (" + std::to_string(C + 1) + " given)");
+        }
+        R[A] = s->fields[C];
+    } else if (C == 0) {
+        R[A] = o;
+    } else {
+        SAVE_PC();
+        raise(ErrorKind::TypeError, type_name(o) + "() accepts 1 positional sub-pattern");
+    }
+    DISPATCH();
+}
+op_Nop:
+    DISPATCH();
+
+#undef A
+#undef B
+#undef C
+#undef BX
+#undef SBX
+#undef DISPATCH
+#undef SAVE_PC
+#undef LOAD_FRAME
+}
+
+}  // namespace weft

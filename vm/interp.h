@@ -1,0 +1,172 @@
+// interp.h — the Weft virtual machine: program-wide state (Vm) and the
+// register interpreter (Interp) that runs bytecode.
+//
+// Vm holds what every task of a program shares: builtins, error types, loaded
+// modules, options. Interp is one thread of execution: a value stack of
+// registers and a stack of call frames. Today a program runs one Interp; the
+// concurrency layer will give each task its own, on its own fiber.
+//
+// The value stack is one fixed mmap'ed region, lazily committed by the OS, and
+// never moves: raw pointers into registers stay valid across calls (the Place*
+// instructions depend on this). Zeroed memory is a valid array of None values.
+#pragma once
+
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "compiler/codegen.h"
+#include "compiler/diagnostic.h"
+#include "vm/function.h"
+#include "vm/native.h"
+
+namespace weft {
+
+class Interp;
+
+struct VmOptions {
+    std::vector<std::string> argv;  // the script's arguments (`args`)
+    size_t max_depth = 8000;        // call depth before RecursionError
+    size_t stack_values = size_t(1) << 22;  // value-stack capacity (registers), 64 MiB reserved
+};
+
+// A native module is built on first import.
+using NativeModuleInit = void (*)(ModuleObj& m);
+
+class Vm {
+public:
+    explicit Vm(VmOptions options);
+    ~Vm();
+
+    // Runs a program file as the main module. Returns the process exit status
+    // (0 ok, 1 uncaught error, 2 compile error); diagnostics go to stderr.
+    int run_file(const std::string& path);
+    // Runs source text as the main module (`weft -e`).
+    int run_source(const std::string& source, const std::string& path);
+    // Compiles only (`weft check`): 0 ok, 2 compile error.
+    int check_file(const std::string& path);
+    // REPL: runs one complete input in the persistent REPL module. Returns false
+    // when the input is incomplete (more lines are needed). Errors are printed.
+    bool repl_input(const std::string& source, bool* had_error = nullptr);
+
+    // Registers a native module available to `import name`.
+    static void register_native_module(const std::string& name, NativeModuleInit init);
+
+    // Builtins (shared, read-only once the program starts).
+    std::vector<Value> builtins;
+    std::unordered_map<std::string, int> builtin_index;
+    void add_builtin(const std::string& name, Value v);
+
+    StructTypeObj* error_type(ErrorKind k) const { return error_types_[size_t(k)]; }
+    Value make_error(ErrorKind k, std::string message);
+
+    // Module loading (used by the Import instruction).
+    ModuleObj* import_module(Interp& in, const std::string& name, const ModuleObj* importer);
+
+    const VmOptions& options() const { return options_; }
+    Interp& main_interp() { return *main_; }
+
+    // Buffered standard output shared by the program.
+    void write_stdout(std::string_view s);
+    void flush_stdout();
+
+private:
+    friend class Interp;
+    void init_builtins();
+    void init_error_types();
+    // Parses and compiles `source` into a new chunk of `m` (throws CompileError).
+    Proto* compile_into(ModuleObj& m, const std::string& source, bool repl);
+    int report_compile_error(const CompileError& e, const std::string& source);
+    void report_uncaught(const Value& err);
+    int run_main(ModuleObj* m, const std::string& source);
+
+    VmOptions options_;
+    StructTypeObj* error_types_[size_t(ErrorKind::Count)] = {};
+    std::unordered_map<std::string, ModuleObj*> modules_;  // by name, or by canonical path
+    std::unique_ptr<Interp> main_;
+    ModuleObj* repl_module_ = nullptr;
+    std::string out_buf_;
+};
+
+struct Frame {
+    FunctionObj* fn;     // borrowed: kept alive by the register below base
+    Proto* proto;
+    const Instr* pc;     // next instruction (saved when the frame is not running)
+    Value* base;
+    bool boundary;       // entered from C++ (execute() returns when it pops)
+};
+
+class Interp final : public CallContext {
+public:
+    explicit Interp(Vm& vm);
+    ~Interp() override;
+
+    Vm& vm() { return vm_; }
+
+    // Runs a module's top-level chunk to completion. Throws WeftError.
+    void run_module_chunk(ModuleObj* m, Proto* p);
+
+    // CallContext
+    Value call(const Value& callee, std::span<const Value> args) override;
+    Value call_kw(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw) override;
+    void write_stdout(std::string_view s) override { vm_.write_stdout(s); }
+    bool read_line(std::string& out) override;
+
+    // The trace of the current call stack, outermost first ("path:line in name").
+    std::vector<std::string> current_trace() const;
+
+    // Turns a WeftError into an error value with a trace (kept if it has one).
+    Value error_value(WeftError& e);
+
+private:
+    // Runs frames until the boundary frame pushed by the caller returns.
+    Value execute();
+    Value run();  // the dispatch loop
+    // Finds a handler for `err` in the frames above the current boundary. On
+    // success the top frame resumes at the handler; else frames are popped up to
+    // and including the boundary and the function returns false.
+    bool handle_error(Value& err);
+
+    // Pushes a frame for a Weft function whose arguments are already bound in
+    // base[0..]. Checks depth and stack space.
+    void push_frame(FunctionObj* fn, Value* base, bool boundary);
+    void pop_frame();
+    Value* stack_top() const;
+
+    // Binds positional and keyword arguments to a function's parameter
+    // registers starting at dst (arguments are copied first, so they may alias dst).
+    void bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, std::span<const KwArg> kw);
+    // Calls any callable (not a Weft function frame in this loop): natives,
+    // struct constructors, types, bound methods -> result.
+    Value call_object(const Value& callee, std::span<const Value> pos, std::span<const KwArg> kw);
+    Value call_native(NativeObj* n, std::span<const Value> pos, std::span<const KwArg> kw);
+
+    Value get_attr(const Value& obj, StrObj* name);
+    void set_attr(Value& obj, StrObj* name, Value v);
+    // Method call on a receiver held in place (mutating built-in methods may change it).
+    // Returns true when a Weft frame was pushed (the result arrives through Return).
+    bool call_method(Value& recv, StrObj* name, Value* a, int nargs, const Constant* kwnames);
+
+    Value make_closure(Proto* parent, FunctionObj* cur, Value* regs, int child, int first);
+    Value make_struct_type(Proto* p, Value* regs, int idx, int first);
+    Value construct_struct(StructTypeObj* t, std::span<const Value> pos, std::span<const KwArg> kw);
+
+    [[noreturn]] void raise(ErrorKind k, std::string msg);
+    void check_type(const Value& v, const Value& type, CheckKind kind, const std::string& name);
+
+    Vm& vm_;
+    Value* stack_ = nullptr;
+    size_t stack_cap_ = 0;
+    std::vector<Frame> frames_;
+    int native_depth_ = 0;
+    Value* place_ = nullptr;  // P register of the Place* instructions
+};
+
+// Helpers shared by the VM's modules.
+bool value_matches_type(const Value& v, const Value& type);
+std::string type_spec_name(const Value& type);
+
+}  // namespace weft

@@ -1,0 +1,98 @@
+// native.h — how C++ code (builtins, methods, standard modules) is called from
+// Weft and how it reports errors.
+//
+// A native function receives its positional and keyword arguments as spans and
+// returns a Value. It reports a Weft error by throwing WeftError; the
+// interpreter turns that into an ordinary Weft exception at the call site (with
+// the traceback of the calling frames). A native that needs to call back into
+// Weft (sorted's key=, map, filter, ...) uses CallContext::call, which runs the
+// callee to completion and rethrows any Weft error as a WeftError carrying the
+// error value, so it propagates through the native unchanged.
+#pragma once
+
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "vm/object.h"
+
+namespace weft {
+
+// The built-in error types (spec section 9). Order matters: it indexes the
+// interpreter's table of error StructTypeObjs.
+enum class ErrorKind : uint8_t {
+    Error, ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError,
+    AttributeError, NameError, RecursionError, AssertionError, TimeoutError, ChannelClosed,
+    PermissionDenied, IOError, NetworkError, ProcessError, ActorStopped, Deadlock, ErrorGroup,
+    PartialFailure, Cancelled,
+    Count
+};
+const char* error_kind_name(ErrorKind k);
+
+// Thrown by natives. Either a (kind, message) pair, or a complete error value
+// (`error` non-None) that is being propagated.
+class WeftError : public std::exception {
+public:
+    WeftError(ErrorKind k, std::string msg) : kind(k), message(std::move(msg)) {}
+    explicit WeftError(Value err) : kind(ErrorKind::Error), error(std::move(err)) {}
+    const char* what() const noexcept override { return message.c_str(); }
+    ErrorKind kind;
+    std::string message;
+    Value error;
+};
+
+struct KwArg {
+    std::string_view name;
+    Value value;
+};
+
+struct CallArgs {
+    std::span<const Value> pos;
+    std::span<const KwArg> kw;
+    // Finds a keyword argument or returns nullptr.
+    const Value* find_kw(std::string_view name) const {
+        for (auto& k : kw)
+            if (k.name == name) return &k.value;
+        return nullptr;
+    }
+};
+
+// Implemented by the interpreter.
+class CallContext {
+public:
+    virtual ~CallContext() = default;
+    // Calls any callable with positional arguments; runs it to completion.
+    // Throws WeftError (with the error value) when the callee raises.
+    virtual Value call(const Value& callee, std::span<const Value> args) = 0;
+    virtual Value call_kw(const Value& callee, std::span<const Value> args,
+                          std::span<const KwArg> kw) = 0;
+    // Writes to the program's standard output (buffered by the interpreter).
+    virtual void write_stdout(std::string_view s) = 0;
+    // Reads one line from standard input without the newline; false at EOF.
+    virtual bool read_line(std::string& out) = 0;
+};
+
+// A plain builtin: f(args...).
+using NativeFn = Value (*)(CallContext& cx, const CallArgs& args);
+// A method of a built-in type. `self` is the receiver; for methods flagged
+// `mutates`, the interpreter guarantees `self` is uniquely owned (it has
+// already copied shared storage), so the method may change it in place.
+using MethodFn = Value (*)(CallContext& cx, Value& self, const CallArgs& args);
+
+struct NativeObj : Obj {
+    std::string name;
+    NativeFn fn = nullptr;
+    MethodFn method = nullptr;  // bound built-in method when non-null
+    Value self;                 // receiver of a bound method
+    bool mutates = false;
+    NativeObj(std::string n, NativeFn f) : Obj(ObjType::Native), name(std::move(n)), fn(f) {}
+};
+
+struct MethodInfo {
+    const char* name;
+    MethodFn fn;
+    bool mutates;  // changes the receiver (append, sort, update, add, ...)
+};
+
+}  // namespace weft

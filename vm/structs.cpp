@@ -1,0 +1,455 @@
+// structs.cpp — struct types and values, attribute access, method calls,
+// closures, and run-time type checks of annotations.
+//
+// Struct values follow value semantics like every collection: `p.x = 1`
+// unshares p's storage first (struct_unshare), methods receive `self` by value,
+// and `.with(...)` returns a modified copy. Attribute lookup on an instance looks
+// at its fields, then at methods up the base chain; error values also answer
+// `message`, `kind`, `trace` (and `errors`, `results`, ... for groups).
+#include <algorithm>
+
+#include "vm/collections.h"
+#include "vm/interp.h"
+
+namespace weft {
+
+// ---------------------------------------------------------------------------
+// Type specs: a TypeObj, a StructTypeObj, None (NoneType), a tuple of
+// alternatives, or a string naming a type (forward reference; accepted).
+
+bool value_matches_type(const Value& v, const Value& type) {
+    if (type.is_none()) return v.is_none();
+    if (!type.is_obj()) return true;
+    switch (type.as_obj()->type) {
+        case ObjType::TypeObj: {
+            auto* t = type.as<TypeObj>();
+            switch (t->which) {
+                case BuiltinType::Any:
+                    return true;
+                case BuiltinType::Float:
+                    return v.is_float() || v.is_int();  // an int is acceptable where a float is expected
+                case BuiltinType::Int:
+                    return v.is_int() || v.is_bool();
+                default:
+                    return is_instance(v, type);
+            }
+        }
+        case ObjType::StructType:
+            return v.is(ObjType::Struct) && v.as<StructObj>()->type->is_subtype_of(type.as<StructTypeObj>());
+        case ObjType::Tuple:
+            for (auto& alt : type.as<TupleObj>()->items)
+                if (value_matches_type(v, alt)) return true;
+            return false;
+        default:
+            return true;  // strings (forward references) and other values: not checked
+    }
+}
+
+std::string type_spec_name(const Value& type) {
+    if (type.is_none()) return "None";
+    if (type.is(ObjType::TypeObj)) return type.as<TypeObj>()->name;
+    if (type.is(ObjType::StructType)) return type.as<StructTypeObj>()->name;
+    if (type.is(ObjType::Tuple)) {
+        std::string out;
+        for (auto& alt : type.as<TupleObj>()->items) {
+            if (!out.empty()) out += " | ";
+            out += type_spec_name(alt);
+        }
+        return out;
+    }
+    if (type.is(ObjType::Str)) return type.as<StrObj>()->data;
+    return repr(type);
+}
+
+void Interp::check_type(const Value& v, const Value& type, CheckKind kind, const std::string& name) {
+    if (value_matches_type(v, type)) return;
+    std::string want = type_spec_name(type), got = type_name(v);
+    const Frame& f = frames_.back();
+    const std::string& fn = f.proto->chunk->name;
+    switch (kind) {
+        case CheckKind::Param:
+            raise(ErrorKind::TypeError, fn + "() argument '" + name + "' must be " + want + ", not " + got);
+        case CheckKind::Return:
+            raise(ErrorKind::TypeError, name + "() must return " + want + ", not " + got);
+        case CheckKind::Assign:
+            raise(ErrorKind::TypeError, "variable '" + name + "' is declared " + want + ", not " + got);
+        case CheckKind::Field:
+            raise(ErrorKind::TypeError, name + " must be " + want + ", not " + got);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Closures and struct types
+
+Value Interp::make_closure(Proto* parent, FunctionObj* cur, Value* regs, int child, int first) {
+    Proto* p = parent->children[child].get();
+    const Chunk* c = p->chunk;
+    auto* fn = new FunctionObj(p, cur->module);
+    Value fv = Value::adopt(fn);
+    fn->captures.reserve(c->captures.size());
+    for (auto& cap : c->captures) {
+        if (cap.from_parent_register) {
+            fn->captures.push_back(regs[cap.index]);
+        } else {
+            fn->captures.push_back(cur->captures[cap.index]);
+        }
+    }
+    for (int j = 0; j < c->num_defaults; ++j) fn->defaults.push_back(regs[first + j]);
+    for (int j = 0; j < c->num_types; ++j) fn->types.push_back(regs[first + c->num_defaults + j]);
+    return fv;
+}
+
+Value Interp::make_struct_type(Proto* p, Value* regs, int idx, int first) {
+    const StructDesc& d = *p->chunk->structs[idx];
+    auto* t = new StructTypeObj();
+    Value tv = Value::adopt(t);
+    t->name = d.name;
+    int r = first;
+    if (d.has_base) {
+        const Value& base = regs[r++];
+        if (!base.is(ObjType::StructType))
+            raise(ErrorKind::TypeError, "struct " + d.name + ": base must be a struct or error type, not " + type_name(base));
+        auto* b = base.as<StructTypeObj>();
+        obj_incref(b);
+        t->base = b;
+        t->is_error = b->is_error;
+        t->fields = b->fields;  // inherited fields come first
+    }
+    for (auto& f : d.fields) {
+        FieldInfo fi;
+        fi.name = f.name;
+        if (f.has_annotation) fi.annotation = regs[r++];
+        if (f.has_default) {
+            fi.default_value = regs[r++];
+            fi.has_default = true;
+        }
+        int existing = t->field_index(f.name);
+        if (existing >= 0)
+            t->fields[existing] = fi;
+        else
+            t->fields.push_back(std::move(fi));
+    }
+    Value methods = make_dict();
+    for (auto& m : d.method_names) {
+        dict_unshare(methods)->table.insert(Value::borrow(intern(m)), regs[r++]);
+    }
+    t->methods = static_cast<DictObj*>(methods.release_obj());
+    // Defaults are checked against their annotations once, at definition time.
+    for (auto& fi : t->fields) {
+        if (fi.has_default && !fi.annotation.is_none() && !value_matches_type(fi.default_value, fi.annotation))
+            raise(ErrorKind::TypeError, d.name + "." + fi.name + " default must be " + type_spec_name(fi.annotation) +
+                                            ", not " + type_name(fi.default_value));
+    }
+    return tv;
+}
+
+Value Interp::construct_struct(StructTypeObj* t, std::span<const Value> pos, std::span<const KwArg> kw) {
+    auto* s = new StructObj(t);
+    Value sv = Value::adopt(s);
+    size_t nf = t->fields.size();
+    s->fields.resize(nf);
+    std::vector<bool> set(nf, false);
+    std::string message;
+    bool has_message = false;
+    if (t->is_error) s->error = new ErrorData();
+    size_t npos = pos.size();
+    if (t->is_error && nf == 0 && npos >= 1) {
+        // Error("message") — errors without declared fields take their message positionally.
+        message = pos[0].is(ObjType::Str) ? pos[0].as<StrObj>()->data : to_str(pos[0]);
+        has_message = true;
+        if (npos > 1 && t->builtin_error == int(ErrorKind::ErrorGroup)) {
+            s->error->errors = collect(*this, pos[1]);
+        } else if (npos > 1 && t->builtin_error == int(ErrorKind::PartialFailure)) {
+            s->error->errors = collect(*this, pos[1]);
+            if (npos > 2) s->error->results = pos[2];
+        } else if (npos > 1) {
+            raise(ErrorKind::TypeError, t->name + "() takes at most 1 positional argument (" + std::to_string(npos) + " given)");
+        }
+        npos = 0;
+    }
+    if (npos > nf)
+        raise(ErrorKind::TypeError, t->name + "() takes " + std::to_string(nf) + " positional argument" +
+                                        (nf == 1 ? "" : "s") + " but " + std::to_string(npos) + " were given");
+    for (size_t j = 0; j < npos; ++j) {
+        s->fields[j] = pos[j];
+        set[j] = true;
+    }
+    for (auto& k : kw) {
+        int idx = t->field_index(k.name);
+        if (idx < 0) {
+            if (t->is_error && k.name == "message") {
+                message = to_str(k.value);
+                has_message = true;
+                continue;
+            }
+            raise(ErrorKind::TypeError, t->name + "() got an unexpected keyword argument '" + std::string(k.name) + "'");
+        }
+        if (set[idx]) raise(ErrorKind::TypeError, t->name + "() got multiple values for field '" + std::string(k.name) + "'");
+        s->fields[idx] = k.value;
+        set[idx] = true;
+    }
+    for (size_t j = 0; j < nf; ++j) {
+        const FieldInfo& fi = t->fields[j];
+        if (!set[j]) {
+            if (!fi.has_default) raise(ErrorKind::TypeError, t->name + "() missing required field '" + fi.name + "'");
+            s->fields[j] = fi.default_value;
+        } else if (!fi.annotation.is_none() && !value_matches_type(s->fields[j], fi.annotation)) {
+            raise(ErrorKind::TypeError, t->name + "() field '" + fi.name + "' must be " + type_spec_name(fi.annotation) +
+                                            ", not " + type_name(s->fields[j]));
+        }
+    }
+    if (t->is_error) {
+        if (!has_message && nf > 0) {
+            // A field error's message lists its fields: MyError(code=3) -> "code=3".
+            std::string m;
+            for (size_t j = 0; j < nf; ++j) {
+                if (j) m += ", ";
+                m += t->fields[j].name + "=" + repr(s->fields[j]);
+            }
+            message = m;
+        }
+        s->error->message = message;
+    }
+    return sv;
+}
+
+// ---------------------------------------------------------------------------
+// Attributes
+
+namespace {
+
+const Value* find_struct_method(const StructTypeObj* t, StrObj* name) {
+    Value key = Value::borrow(name);
+    for (auto* s = t; s; s = s->base) {
+        if (!s->methods) continue;
+        int64_t e = s->methods->table.find(key);
+        if (e >= 0) return &s->methods->table.entry(e).value;
+    }
+    return nullptr;
+}
+
+Value struct_with(CallContext& cx, Value& self, const CallArgs& args);
+
+Value error_attr(const StructObj* s, const std::string& n, bool* found) {
+    *found = true;
+    const ErrorData* e = s->error;
+    if (n == "message") return make_str(e->message);
+    if (n == "kind") return make_str(s->type->name);
+    if (n == "trace") {
+        std::vector<Value> items;
+        for (auto& t : e->trace) items.push_back(make_str(t));
+        return make_list(std::move(items));
+    }
+    if (n == "errors") return make_list(e->errors);
+    bool partial = s->type->builtin_error == int(ErrorKind::PartialFailure);
+    if (partial && n == "results") return e->results.is_none() ? make_list() : e->results;
+    if (partial && (n == "successful_results" || n == "failed")) {
+        std::vector<Value> out;
+        if (e->results.is(ObjType::List)) {
+            auto& items = e->results.as<ListObj>()->items;
+            for (size_t j = 0; j < items.size(); ++j) {
+                bool is_err = items[j].is(ObjType::Struct) && items[j].as<StructObj>()->error;
+                if (n == "failed" && is_err) out.push_back(Value::integer(int64_t(j)));
+                if (n == "successful_results" && !is_err) out.push_back(items[j]);
+            }
+        }
+        return make_list(std::move(out));
+    }
+    *found = false;
+    return Value();
+}
+
+}  // namespace
+
+Value Interp::get_attr(const Value& obj, StrObj* name) {
+    const std::string& n = name->data;
+    if (obj.is(ObjType::Struct)) {
+        auto* s = obj.as<StructObj>();
+        int idx = s->type->field_index(n);
+        if (idx >= 0) return s->fields[idx];
+        if (const Value* m = find_struct_method(s->type, name)) return Value::adopt(new BoundMethodObj(obj, *m));
+        if (s->error) {
+            bool found;
+            Value v = error_attr(s, n, &found);
+            if (found) return v;
+        }
+        if (n == "with") {
+            auto* nat = new NativeObj("with", nullptr);
+            nat->method = struct_with;
+            nat->self = obj;
+            return Value::adopt(nat);
+        }
+        raise(ErrorKind::AttributeError, "'" + s->type->name + "' object has no attribute '" + n + "'");
+    }
+    if (obj.is(ObjType::Module)) {
+        auto* m = obj.as<ModuleObj>();
+        if (const Value* v = m->find(n)) return *v;
+        raise(ErrorKind::AttributeError, "module '" + m->name + "' has no attribute '" + n + "'");
+    }
+    if (obj.is(ObjType::StructType)) {
+        auto* t = obj.as<StructTypeObj>();
+        if (n == "__name__" || n == "name") return make_str(t->name);
+        if (const Value* m = find_struct_method(t, name)) return *m;
+        raise(ErrorKind::AttributeError, "struct '" + t->name + "' has no attribute '" + n + "'");
+    }
+    if (obj.is(ObjType::Function) && n == "__name__") return make_str(obj.as<FunctionObj>()->proto->chunk->name);
+    if (const MethodInfo* mi = find_method(obj, n)) {
+        auto* nat = new NativeObj(n, nullptr);
+        nat->method = mi->fn;
+        nat->mutates = mi->mutates;
+        nat->self = obj;
+        return Value::adopt(nat);
+    }
+    raise(ErrorKind::AttributeError, "'" + type_name(obj) + "' object has no attribute '" + n + "'");
+}
+
+void Interp::set_attr(Value& obj, StrObj* name, Value v) {
+    const std::string& n = name->data;
+    if (obj.is(ObjType::Struct)) {
+        StructTypeObj* t = obj.as<StructObj>()->type;
+        int idx = t->field_index(n);
+        if (idx < 0) raise(ErrorKind::AttributeError, "'" + t->name + "' object has no field '" + n + "'");
+        const FieldInfo& fi = t->fields[idx];
+        if (!fi.annotation.is_none() && !value_matches_type(v, fi.annotation))
+            raise(ErrorKind::TypeError, t->name + "." + n + " must be " + type_spec_name(fi.annotation) + ", not " +
+                                            type_name(v));
+        StructObj* s = struct_unshare(obj);
+        s->fields[idx] = std::move(v);
+        return;
+    }
+    if (obj.is(ObjType::Module))
+        raise(ErrorKind::AttributeError, "cannot assign to attribute '" + n + "' of module '" +
+                                             obj.as<ModuleObj>()->name + "': modules are read-only");
+    raise(ErrorKind::AttributeError, "'" + type_name(obj) + "' object attribute '" + n + "' is read-only");
+}
+
+namespace {
+
+// u.with(age=37): a copy with some fields changed (checked like construction).
+Value struct_with(CallContext& cx, Value& self, const CallArgs& args) {
+    if (!args.pos.empty()) throw WeftError(ErrorKind::TypeError, "with() takes keyword arguments only");
+    Value copy = self;
+    StructObj* s = struct_unshare(copy);
+    for (auto& k : args.kw) {
+        int idx = s->type->field_index(k.name);
+        if (idx < 0)
+            throw WeftError(ErrorKind::TypeError, s->type->name + ".with() got an unexpected field '" + std::string(k.name) + "'");
+        const FieldInfo& fi = s->type->fields[idx];
+        if (!fi.annotation.is_none() && !value_matches_type(k.value, fi.annotation))
+            throw WeftError(ErrorKind::TypeError, s->type->name + "() field '" + fi.name + "' must be " +
+                                                      type_spec_name(fi.annotation) + ", not " + type_name(k.value));
+        s->fields[idx] = k.value;
+    }
+    return copy;
+}
+
+}  // namespace
+
+// Method call. `a` points at the instruction's register A: the result goes to
+// a[0]; a[1] is scratch (receiver copy for Weft methods); arguments start at a[2].
+bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const Constant* kwnames) {
+    int nkw = kwnames ? int(kwnames->names.size()) : 0;
+    std::vector<KwArg> kw;
+    if (nkw) {
+        kw.reserve(nkw);
+        for (int j = 0; j < nkw; ++j) kw.push_back(KwArg{kwnames->names[j], a[2 + nargs + j]});
+    }
+    auto clear_args = [&] {
+        for (int j = 0; j < nargs + nkw; ++j) a[2 + j] = Value();
+    };
+    if (recv.is(ObjType::Struct)) {
+        auto* s = recv.as<StructObj>();
+        const Value* m = nullptr;
+        if (s->type->field_index(name->data) < 0) m = find_struct_method(s->type, name);
+        if (m && m->is(ObjType::Function)) {
+            a[0] = *m;
+            a[1] = recv;
+            FunctionObj* fn = a[0].as<FunctionObj>();
+            const Chunk* c = fn->proto->chunk;
+            Value* nb = &a[1];
+            if (nkw == 0 && c->num_positional == nargs + 1 && int(c->params.size()) == nargs + 1 && c->vararg_reg < 0 &&
+                c->kwarg_reg < 0) {
+                // in place
+            } else {
+                bind_args(fn, nb, std::span<const Value>(nb, nargs + 1), kw);
+            }
+            push_frame(fn, nb, false);
+            return true;
+        }
+    }
+    // Built-in methods operate on the receiver in place (after unsharing).
+    if (!recv.is(ObjType::Struct) && !recv.is(ObjType::Module)) {
+        if (const MethodInfo* mi = find_method(recv, name->data)) {
+            if (mi->mutates) {
+                if (recv.is(ObjType::List))
+                    list_unshare(recv);
+                else if (recv.is(ObjType::Dict))
+                    dict_unshare(recv);
+                else if (recv.is(ObjType::Set))
+                    set_unshare(recv);
+            }
+            CallArgs args{std::span<const Value>(a + 2, nargs), kw};
+            Value result = mi->fn(*this, recv, args);
+            clear_args();
+            a[0] = std::move(result);
+            return false;
+        }
+    }
+    // Anything else: fetch the attribute (a field holding a function, a module
+    // function, `.with`, a bound method) and call it.
+    Value callee = get_attr(recv, name);
+    if (callee.is(ObjType::Function)) {
+        a[0] = std::move(callee);
+        // Shift arguments down by one: the frame starts at a[1].
+        for (int j = 0; j < nargs + nkw; ++j) a[1 + j] = std::move(a[2 + j]);
+        FunctionObj* fn = a[0].as<FunctionObj>();
+        Value* nb = &a[1];
+        if (nkw) {
+            std::vector<KwArg> kw2;
+            for (int j = 0; j < nkw; ++j) kw2.push_back(KwArg{kwnames->names[j], a[1 + nargs + j]});
+            bind_args(fn, nb, std::span<const Value>(nb, nargs), kw2);
+        } else {
+            const Chunk* c = fn->proto->chunk;
+            if (!(c->num_positional == nargs && int(c->params.size()) == nargs && c->vararg_reg < 0 && c->kwarg_reg < 0))
+                bind_args(fn, nb, std::span<const Value>(nb, nargs), {});
+        }
+        push_frame(fn, nb, false);
+        return true;
+    }
+    Value result = call_object(callee, std::span<const Value>(a + 2, nargs), kw);
+    clear_args();
+    a[0] = std::move(result);
+    return false;
+}
+
+// ---------------------------------------------------------------------------
+
+std::string callable_repr(const Value& v) {
+    if (!v.is_obj()) return "?";
+    switch (v.as_obj()->type) {
+        case ObjType::Function:
+            return "<function " + v.as<FunctionObj>()->proto->chunk->name + ">";
+        case ObjType::BoundMethod: {
+            auto* b = v.as<BoundMethodObj>();
+            if (b->func.is(ObjType::Function)) return "<bound method " + b->func.as<FunctionObj>()->proto->chunk->name + ">";
+            return "<bound method>";
+        }
+        case ObjType::Native: {
+            auto* n = v.as<NativeObj>();
+            if (n->method) return "<built-in method " + n->name + " of " + type_name(n->self) + " object>";
+            return "<built-in function " + n->name + ">";
+        }
+        case ObjType::StructType: {
+            auto* t = v.as<StructTypeObj>();
+            return std::string(t->is_error ? "<error type " : "<struct ") + t->name + ">";
+        }
+        case ObjType::Module:
+            return "<module '" + v.as<ModuleObj>()->name + "'>";
+        case ObjType::TypeObj:
+            return "<type '" + v.as<TypeObj>()->name + "'>";
+        default:
+            return "<" + type_name(v) + " object>";
+    }
+}
+
+}  // namespace weft

@@ -1,0 +1,411 @@
+// vm.cpp — program-wide VM state: builtins, the built-in error types, module
+// loading (standard modules and relative file imports, each run once), running
+// a program and reporting compile errors and uncaught errors.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "compiler/parser.h"
+#include "vm/collections.h"
+#include "vm/interp.h"
+
+namespace weft {
+
+namespace {
+
+Vm* g_vm = nullptr;  // the running program (make_error needs the error types)
+
+std::unordered_map<std::string, NativeModuleInit>& native_registry() {
+    static std::unordered_map<std::string, NativeModuleInit> r;
+    return r;
+}
+
+struct UndefinedObj : Obj {
+    UndefinedObj() : Obj(ObjType::Opaque) { flags = kImmortal; }
+};
+UndefinedObj* undefined_singleton() {
+    static UndefinedObj* u = new UndefinedObj();
+    return u;
+}
+
+const char* kErrorNames[] = {
+    "Error", "ValueError", "TypeError", "KeyError", "IndexError", "ZeroDivisionError", "OverflowError",
+    "AttributeError", "NameError", "RecursionError", "AssertionError", "TimeoutError", "ChannelClosed",
+    "PermissionDenied", "IOError", "NetworkError", "ProcessError", "ActorStopped", "Deadlock", "ErrorGroup",
+    "PartialFailure", "Cancelled",
+};
+
+bool read_file(const std::string& path, std::string& out) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return false;
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    out = ss.str();
+    return true;
+}
+
+Value make_arg(CallContext&, const CallArgs&) { return Value(); }
+
+Value bi_error(CallContext&, const CallArgs& a) {
+    if (a.pos.size() != 1) throw WeftError(ErrorKind::TypeError, "error() takes exactly one argument (the message)");
+    return make_error(ErrorKind::Error, to_str(a.pos[0]));
+}
+
+Value bi_is_error(CallContext&, const CallArgs& a) {
+    if (a.pos.size() != 1) throw WeftError(ErrorKind::TypeError, "is_error() takes exactly one argument");
+    const Value& v = a.pos[0];
+    return Value::boolean(v.is(ObjType::Struct) && v.as<StructObj>()->error != nullptr);
+}
+
+Value bi_repl_print(CallContext& cx, const CallArgs& a) {
+    if (!a.pos.empty() && !a.pos[0].is_none()) cx.write_stdout(repr(a.pos[0]) + "\n");
+    return Value();
+}
+
+Value bi_sleep(CallContext& cx, const CallArgs& a) {
+    if (a.pos.size() != 1 || !a.pos[0].is_number())
+        throw WeftError(ErrorKind::TypeError, "sleep() takes one number of seconds");
+    double s = a.pos[0].as_number();
+    if (s < 0) throw WeftError(ErrorKind::ValueError, "sleep length must be non-negative");
+    // Sequential VM: the runtime issue replaces this with a fiber-aware sleep.
+    std::this_thread::sleep_for(std::chrono::duration<double>(s));
+    return Value();
+}
+
+}  // namespace
+
+Value ModuleObj::undefined_marker() { return Value::borrow(undefined_singleton()); }
+bool ModuleObj::is_undefined(const Value& v) { return v.is_obj() && v.as_obj() == undefined_singleton(); }
+
+const char* error_kind_name(ErrorKind k) {
+    return size_t(k) < size_t(ErrorKind::Count) ? kErrorNames[size_t(k)] : "Error";
+}
+
+Value make_error(ErrorKind kind, std::string msg) {
+    if (!g_vm) {
+        // No VM (unit tests of the object library): a bare error struct.
+        static StructTypeObj* t = [] {
+            auto* t = new StructTypeObj();
+            t->name = "Error";
+            t->is_error = true;
+            t->flags = Obj::kImmortal;
+            return t;
+        }();
+        auto* s = new StructObj(t);
+        s->error = new ErrorData();
+        s->error->message = std::move(msg);
+        return Value::adopt(s);
+    }
+    return g_vm->make_error(kind, std::move(msg));
+}
+
+void Vm::register_native_module(const std::string& name, NativeModuleInit init) { native_registry()[name] = init; }
+
+Vm::Vm(VmOptions options) : options_(std::move(options)) {
+    g_vm = this;
+    init_error_types();
+    init_builtins();
+    main_ = std::make_unique<Interp>(*this);
+}
+
+Vm::~Vm() {
+    flush_stdout();
+    main_.reset();
+    if (g_vm == this) g_vm = nullptr;
+}
+
+void Vm::init_error_types() {
+    for (size_t k = 0; k < size_t(ErrorKind::Count); ++k) {
+        auto* t = new StructTypeObj();
+        t->name = kErrorNames[k];
+        t->is_error = true;
+        t->builtin_error = int(k);
+        t->flags = Obj::kImmortal;
+        ErrorKind kind = ErrorKind(k);
+        if (kind == ErrorKind::Cancelled) {
+            t->base = nullptr;  // not an Error: `except Error` does not catch it
+        } else if (kind == ErrorKind::PartialFailure) {
+            t->base = error_types_[size_t(ErrorKind::ErrorGroup)];
+        } else if (kind == ErrorKind::TimeoutError) {
+            t->base = error_types_[0];
+        } else if (k > 0) {
+            t->base = error_types_[0];
+        }
+        error_types_[k] = t;
+    }
+}
+
+Value Vm::make_error(ErrorKind k, std::string message) {
+    auto* s = new StructObj(error_types_[size_t(k)]);
+    s->error = new ErrorData();
+    s->error->message = std::move(message);
+    return Value::adopt(s);
+}
+
+void Vm::add_builtin(const std::string& name, Value v) {
+    auto it = builtin_index.find(name);
+    if (it != builtin_index.end()) {
+        builtins[it->second] = std::move(v);
+        return;
+    }
+    builtin_index[name] = int(builtins.size());
+    builtins.push_back(std::move(v));
+}
+
+void Vm::init_builtins() {
+    std::vector<std::pair<std::string, Value>> core;
+    register_core_builtins(core);
+    for (auto& [n, v] : core) add_builtin(n, std::move(v));
+    for (size_t k = 0; k < size_t(ErrorKind::Count); ++k) add_builtin(kErrorNames[k], Value::borrow(error_types_[k]));
+    auto native = [&](const char* n, NativeFn f) { add_builtin(n, Value::adopt(new NativeObj(n, f))); };
+    native("error", bi_error);
+    native("is_error", bi_is_error);
+    native("__repl_print__", bi_repl_print);
+    native("sleep", bi_sleep);
+    std::vector<Value> argv;
+    for (auto& a : options_.argv) argv.push_back(make_str(a));
+    add_builtin("args", make_list(std::move(argv)));
+}
+
+void Vm::write_stdout(std::string_view s) {
+    out_buf_.append(s);
+    if (out_buf_.size() > (1 << 16)) flush_stdout();
+}
+
+void Vm::flush_stdout() {
+    if (!out_buf_.empty()) {
+        fwrite(out_buf_.data(), 1, out_buf_.size(), stdout);
+        out_buf_.clear();
+    }
+    fflush(stdout);
+}
+
+// ---------------------------------------------------------------------------
+// Compiling and running
+
+namespace {
+
+std::unique_ptr<Proto> materialize(const Chunk* c, ModuleObj* m) {
+    auto p = std::make_unique<Proto>();
+    p->chunk = c;
+    p->module = m;
+    for (auto& k : c->consts) {
+        switch (k.kind) {
+            case Constant::Kind::None:
+                p->k.push_back(Value());
+                break;
+            case Constant::Kind::Bool:
+                p->k.push_back(Value::boolean(k.i != 0));
+                break;
+            case Constant::Kind::Int:
+                p->k.push_back(Value::integer(k.i));
+                break;
+            case Constant::Kind::Float:
+                p->k.push_back(Value::number(k.f));
+                break;
+            case Constant::Kind::Str:
+                p->k.push_back(Value::borrow(intern(k.s)));
+                break;
+            case Constant::Kind::Bytes:
+                p->k.push_back(make_bytes(k.s));
+                break;
+            case Constant::Kind::NameTuple:
+                p->k.push_back(Value());
+                break;
+        }
+    }
+    for (auto& child : c->children) p->children.push_back(materialize(child.get(), m));
+    return p;
+}
+
+}  // namespace
+
+Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl) {
+    auto ast = parse_module(source, m.path);
+    CompileOptions opts;
+    opts.repl = repl;
+    opts.builtins = &builtin_index;
+    auto chunk = compile_module(*ast, m.layout, opts);
+    if (m.globals.size() < m.layout.names.size()) m.globals.resize(m.layout.names.size(), ModuleObj::undefined_marker());
+    auto proto = materialize(chunk.get(), &m);
+    m.chunks.push_back(std::move(chunk));
+    m.protos.push_back(std::move(proto));
+    return m.protos.back().get();
+}
+
+int Vm::report_compile_error(const CompileError& e, const std::string& source) {
+    flush_stdout();
+    std::string msg = format_diagnostic(e.diag, source);
+    fputs(msg.c_str(), stderr);
+    if (msg.empty() || msg.back() != '\n') fputc('\n', stderr);
+    return 2;
+}
+
+void Vm::report_uncaught(const Value& err) {
+    flush_stdout();
+    std::string out = "Traceback (most recent call last):\n";
+    if (err.is(ObjType::Struct) && err.as<StructObj>()->error) {
+        auto* s = err.as<StructObj>();
+        for (auto& t : s->error->trace) out += "  " + t + "\n";
+        out += s->type->name;
+        if (!s->error->message.empty()) out += ": " + s->error->message;
+        out += "\n";
+        for (auto& sub : s->error->errors) {
+            if (sub.is(ObjType::Struct) && sub.as<StructObj>()->error) {
+                auto* se = sub.as<StructObj>();
+                out += "  - " + se->type->name + ": " + se->error->message + "\n";
+            }
+        }
+    } else {
+        out += "Error: " + repr(err) + "\n";
+    }
+    fputs(out.c_str(), stderr);
+}
+
+int Vm::run_main(ModuleObj* m, const std::string& source) {
+    Proto* p;
+    try {
+        p = compile_into(*m, source, false);
+    } catch (CompileError& e) {
+        if (e.diag.path.empty()) e.diag.path = m->path;
+        return report_compile_error(e, source);
+    }
+    m->initializing = true;
+    try {
+        main_->run_module_chunk(m, p);
+    } catch (WeftError& e) {
+        Value err = main_->error_value(e);
+        report_uncaught(err);
+        return 1;
+    } catch (CompileError& e) {
+        // A compile error in an imported module.
+        std::string src;
+        read_file(e.diag.path, src);
+        return report_compile_error(e, src);
+    }
+    m->initialized = true;
+    flush_stdout();
+    return 0;
+}
+
+int Vm::run_file(const std::string& path) {
+    std::string source;
+    if (!read_file(path, source)) {
+        fprintf(stderr, "weft: cannot open '%s': %s\n", path.c_str(), strerror(errno));
+        return 2;
+    }
+    return run_source(source, path);
+}
+
+int Vm::run_source(const std::string& source, const std::string& path) {
+    auto* m = new ModuleObj();
+    m->name = "__main__";
+    m->path = path;
+    std::error_code ec;
+    auto canon = std::filesystem::weakly_canonical(path, ec);
+    modules_[ec ? path : canon.string()] = m;
+    return run_main(m, source);
+}
+
+int Vm::check_file(const std::string& path) {
+    std::string source;
+    if (!read_file(path, source)) {
+        fprintf(stderr, "weft: cannot open '%s': %s\n", path.c_str(), strerror(errno));
+        return 2;
+    }
+    ModuleObj m;
+    m.path = path;
+    try {
+        compile_into(m, source, false);
+    } catch (CompileError& e) {
+        if (e.diag.path.empty()) e.diag.path = path;
+        return report_compile_error(e, source);
+    }
+    return 0;
+}
+
+bool Vm::repl_input(const std::string& source, bool* had_error) {
+    if (had_error) *had_error = false;
+    if (!repl_module_) {
+        repl_module_ = new ModuleObj();
+        repl_module_->name = "__main__";
+        repl_module_->path = "<stdin>";
+    }
+    Proto* p;
+    try {
+        p = compile_into(*repl_module_, source, true);
+    } catch (CompileError& e) {
+        if (e.incomplete) return false;
+        if (e.diag.path.empty()) e.diag.path = "<stdin>";
+        report_compile_error(e, source);
+        if (had_error) *had_error = true;
+        return true;
+    }
+    try {
+        main_->run_module_chunk(repl_module_, p);
+    } catch (WeftError& e) {
+        report_uncaught(main_->error_value(e));
+        if (had_error) *had_error = true;
+    }
+    flush_stdout();
+    return true;
+}
+
+ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleObj* importer) {
+    bool is_path = name.rfind("./", 0) == 0 || name.rfind("../", 0) == 0 || name.rfind("/", 0) == 0 ||
+                   (name.size() > 5 && name.compare(name.size() - 5, 5, ".weft") == 0);
+    if (!is_path) {
+        auto it = modules_.find(name);
+        if (it != modules_.end()) return it->second;
+        auto& reg = native_registry();
+        auto r = reg.find(name);
+        if (r == reg.end()) throw WeftError(ErrorKind::NameError, "no module named '" + name + "'");
+        auto* m = new ModuleObj();
+        m->name = name;
+        r->second(*m);
+        m->initialized = true;
+        modules_[name] = m;
+        return m;
+    }
+    namespace fs = std::filesystem;
+    fs::path base = importer && !importer->path.empty() && importer->path[0] != '<'
+                        ? fs::path(importer->path).parent_path()
+                        : fs::current_path();
+    fs::path full = name[0] == '/' ? fs::path(name) : base / name;
+    std::error_code ec;
+    fs::path canon = fs::weakly_canonical(full, ec);
+    std::string key = ec ? full.string() : canon.string();
+    auto it = modules_.find(key);
+    if (it != modules_.end()) return it->second;  // runs once; a cycle sees the partial module
+    std::string source;
+    if (!read_file(key, source)) throw WeftError(ErrorKind::IOError, "cannot import '" + name + "': no such file " + key);
+    auto* m = new ModuleObj();
+    m->name = fs::path(key).stem().string();
+    m->path = full.lexically_normal().string();
+    m->source = source;
+    modules_[key] = m;
+    Proto* p;
+    try {
+        p = compile_into(*m, source, false);
+    } catch (CompileError& e) {
+        if (e.diag.path.empty()) e.diag.path = m->path;
+        // Report with the imported file's source, then fail the import.
+        report_compile_error(e, source);
+        throw WeftError(ErrorKind::Error, "compile error in imported module '" + name + "'");
+    }
+    m->initializing = true;
+    in.run_module_chunk(m, p);
+    m->initialized = true;
+    return m;
+}
+
+}  // namespace weft
