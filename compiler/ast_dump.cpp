@@ -17,11 +17,21 @@ std::string quote(const std::string& s, const char* prefix = "") {
     out += '"';
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
             default:
                 if (c < 0x20 || c == 0x7F) {
                     char buf[8];
@@ -56,7 +66,8 @@ std::string format_double(double v) {
     for (size_t i = 0; i < e; ++i) {
         if (sci[i] != '.') digits += sci[i];
     }
-    while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+    while (digits.size() > 1 && digits.back() == '0')
+        digits.pop_back();
     std::string out;
     if (exp < -4 || exp >= 16) {
         out = digits.substr(0, 1);
@@ -78,40 +89,65 @@ std::string format_double(double v) {
 
 const char* binop_name(BinaryOp op) {
     switch (op) {
-        case BinaryOp::Add: return "+";
-        case BinaryOp::Sub: return "-";
-        case BinaryOp::Mul: return "*";
-        case BinaryOp::Div: return "/";
-        case BinaryOp::FloorDiv: return "//";
-        case BinaryOp::Mod: return "%";
-        case BinaryOp::Pow: return "**";
-        case BinaryOp::MatMul: return "@";
-        case BinaryOp::BitAnd: return "&";
-        case BinaryOp::BitOr: return "|";
-        case BinaryOp::BitXor: return "^";
-        case BinaryOp::Shl: return "<<";
-        case BinaryOp::Shr: return ">>";
+        case BinaryOp::Add:
+            return "+";
+        case BinaryOp::Sub:
+            return "-";
+        case BinaryOp::Mul:
+            return "*";
+        case BinaryOp::Div:
+            return "/";
+        case BinaryOp::FloorDiv:
+            return "//";
+        case BinaryOp::Mod:
+            return "%";
+        case BinaryOp::Pow:
+            return "**";
+        case BinaryOp::MatMul:
+            return "@";
+        case BinaryOp::BitAnd:
+            return "&";
+        case BinaryOp::BitOr:
+            return "|";
+        case BinaryOp::BitXor:
+            return "^";
+        case BinaryOp::Shl:
+            return "<<";
+        case BinaryOp::Shr:
+            return ">>";
     }
     return "?";
 }
 
 const char* cmpop_name(CmpOp op) {
     switch (op) {
-        case CmpOp::Eq: return "==";
-        case CmpOp::Ne: return "!=";
-        case CmpOp::Lt: return "<";
-        case CmpOp::Le: return "<=";
-        case CmpOp::Gt: return ">";
-        case CmpOp::Ge: return ">=";
-        case CmpOp::In: return "in";
-        case CmpOp::NotIn: return "not-in";
-        case CmpOp::Is: return "is";
-        case CmpOp::IsNot: return "is-not";
+        case CmpOp::Eq:
+            return "==";
+        case CmpOp::Ne:
+            return "!=";
+        case CmpOp::Lt:
+            return "<";
+        case CmpOp::Le:
+            return "<=";
+        case CmpOp::Gt:
+            return ">";
+        case CmpOp::Ge:
+            return ">=";
+        case CmpOp::In:
+            return "in";
+        case CmpOp::NotIn:
+            return "not-in";
+        case CmpOp::Is:
+            return "is";
+        case CmpOp::IsNot:
+            return "is-not";
     }
     return "?";
 }
 
-std::string opt(const ExprPtr& e) { return e ? dump_expr(*e) : "nil"; }
+std::string opt(const ExprPtr& e) {
+    return e ? dump_expr(*e) : "nil";
+}
 
 std::string dump_block(const char* head, const Block& b) {
     std::string out = "(";
@@ -183,21 +219,31 @@ std::string dump_elts(const char* head, const std::vector<ExprPtr>& elts) {
 
 std::string dump_expr(const Expr& e) {
     switch (e.kind) {
-        case ExprKind::Name: return e.as<NameExpr>()->name;
-        case ExprKind::NoneLit: return "None";
-        case ExprKind::BoolLit: return e.as<BoolLitExpr>()->value ? "True" : "False";
-        case ExprKind::IntLit: return std::to_string(e.as<IntLitExpr>()->value);
+        case ExprKind::Name:
+            return e.as<NameExpr>()->name;
+        case ExprKind::NoneLit:
+            return "None";
+        case ExprKind::BoolLit:
+            return e.as<BoolLitExpr>()->value ? "True" : "False";
+        case ExprKind::IntLit:
+            return std::to_string(e.as<IntLitExpr>()->value);
         case ExprKind::FloatLit: {
             auto* f = e.as<FloatLitExpr>();
             if (f->is_duration) return "(dur " + format_double(f->value) + ")";
             return format_double(f->value);
         }
-        case ExprKind::StrLit: return quote(e.as<StrLitExpr>()->value);
-        case ExprKind::BytesLit: return quote(e.as<BytesLitExpr>()->value, "b");
-        case ExprKind::FString: return "(fstr" + dump_fstring_parts(e.as<FStringExpr>()->parts) + ")";
-        case ExprKind::List: return dump_elts("list", e.as<ListExpr>()->elts);
-        case ExprKind::Tuple: return dump_elts("tuple", e.as<TupleExpr>()->elts);
-        case ExprKind::Set: return dump_elts("set", e.as<SetExpr>()->elts);
+        case ExprKind::StrLit:
+            return quote(e.as<StrLitExpr>()->value);
+        case ExprKind::BytesLit:
+            return quote(e.as<BytesLitExpr>()->value, "b");
+        case ExprKind::FString:
+            return "(fstr" + dump_fstring_parts(e.as<FStringExpr>()->parts) + ")";
+        case ExprKind::List:
+            return dump_elts("list", e.as<ListExpr>()->elts);
+        case ExprKind::Tuple:
+            return dump_elts("tuple", e.as<TupleExpr>()->elts);
+        case ExprKind::Set:
+            return dump_elts("set", e.as<SetExpr>()->elts);
         case ExprKind::Dict: {
             auto* d = e.as<DictExpr>();
             std::string out = "(dict";
@@ -212,15 +258,16 @@ std::string dump_expr(const Expr& e) {
         }
         case ExprKind::Comprehension: {
             auto* c = e.as<ComprehensionExpr>();
-            const char* head = c->comp_kind == CompKind::List  ? "listcomp"
-                               : c->comp_kind == CompKind::Set ? "setcomp"
+            const char* head = c->comp_kind == CompKind::List   ? "listcomp"
+                               : c->comp_kind == CompKind::Set  ? "setcomp"
                                : c->comp_kind == CompKind::Dict ? "dictcomp"
                                                                 : "genexp";
             std::string out = std::string("(") + head + " " + dump_expr(*c->element);
             if (c->value) out += " " + dump_expr(*c->value);
             for (const auto& cl : c->clauses) {
                 out += " (for " + dump_expr(*cl.target) + " " + dump_expr(*cl.iter);
-                for (const auto& cond : cl.conditions) out += " (if " + dump_expr(*cond) + ")";
+                for (const auto& cond : cl.conditions)
+                    out += " (if " + dump_expr(*cond) + ")";
                 out += ")";
             }
             return out + ")";
@@ -238,20 +285,22 @@ std::string dump_expr(const Expr& e) {
             return std::string("(") + binop_name(b->op) + " " + dump_expr(*b->left) + " " +
                    dump_expr(*b->right) + ")";
         }
-        case ExprKind::BoolOp: return dump_elts(e.as<BoolOpExpr>()->is_and ? "and" : "or",
-                                                e.as<BoolOpExpr>()->values);
+        case ExprKind::BoolOp:
+            return dump_elts(e.as<BoolOpExpr>()->is_and ? "and" : "or", e.as<BoolOpExpr>()->values);
         case ExprKind::Compare: {
             auto* c = e.as<CompareExpr>();
             std::string out = "(cmp " + dump_expr(*c->left);
             for (size_t i = 0; i < c->ops.size(); ++i) {
-                out += std::string(" ") + cmpop_name(c->ops[i]) + " " + dump_expr(*c->comparators[i]);
+                out +=
+                    std::string(" ") + cmpop_name(c->ops[i]) + " " + dump_expr(*c->comparators[i]);
             }
             return out + ")";
         }
         case ExprKind::Call: {
             auto* c = e.as<CallExpr>();
             std::string out = "(call " + dump_expr(*c->func);
-            for (const auto& a : c->args) out += " " + dump_expr(*a);
+            for (const auto& a : c->args)
+                out += " " + dump_expr(*a);
             return out + dump_keywords(c->keywords) + ")";
         }
         case ExprKind::Attribute: {
@@ -275,19 +324,26 @@ std::string dump_expr(const Expr& e) {
             return "(ifexp " + dump_expr(*i->cond) + " " + dump_expr(*i->then_value) + " " +
                    dump_expr(*i->else_value) + ")";
         }
-        case ExprKind::Starred: return "(* " + dump_expr(*e.as<StarredExpr>()->value) + ")";
-        case ExprKind::Spawn: return "(spawn " + dump_expr(*e.as<SpawnExpr>()->call) + ")";
-        case ExprKind::Lazy: return "(lazy " + dump_expr(*e.as<LazyExpr>()->value) + ")";
+        case ExprKind::Starred:
+            return "(* " + dump_expr(*e.as<StarredExpr>()->value) + ")";
+        case ExprKind::Spawn:
+            return "(spawn " + dump_expr(*e.as<SpawnExpr>()->call) + ")";
+        case ExprKind::Lazy:
+            return "(lazy " + dump_expr(*e.as<LazyExpr>()->value) + ")";
     }
     return "?";
 }
 
 std::string dump_pattern(const Pattern& p) {
     switch (p.kind) {
-        case PatternKind::Value: return dump_expr(*p.as<ValuePattern>()->value);
-        case PatternKind::Singleton: return dump_expr(*p.as<SingletonPattern>()->value);
-        case PatternKind::Capture: return p.as<CapturePattern>()->name;
-        case PatternKind::Wildcard: return "_";
+        case PatternKind::Value:
+            return dump_expr(*p.as<ValuePattern>()->value);
+        case PatternKind::Singleton:
+            return dump_expr(*p.as<SingletonPattern>()->value);
+        case PatternKind::Capture:
+            return p.as<CapturePattern>()->name;
+        case PatternKind::Wildcard:
+            return "_";
         case PatternKind::Sequence: {
             auto* s = p.as<SequencePattern>();
             std::string out = "(seq";
@@ -310,7 +366,8 @@ std::string dump_pattern(const Pattern& p) {
         case PatternKind::Class: {
             auto* c = p.as<ClassPattern>();
             std::string out = "(class " + dump_expr(*c->cls);
-            for (const auto& q : c->positional) out += " " + dump_pattern(*q);
+            for (const auto& q : c->positional)
+                out += " " + dump_pattern(*q);
             for (size_t i = 0; i < c->kw_names.size(); ++i) {
                 out += " (" + c->kw_names[i] + " = " + dump_pattern(*c->kw_patterns[i]) + ")";
             }
@@ -323,7 +380,8 @@ std::string dump_pattern(const Pattern& p) {
         case PatternKind::Or: {
             auto* o = p.as<OrPattern>();
             std::string out = "(or";
-            for (const auto& q : o->alternatives) out += " " + dump_pattern(*q);
+            for (const auto& q : o->alternatives)
+                out += " " + dump_pattern(*q);
             return out + ")";
         }
     }
@@ -344,11 +402,13 @@ std::string dump_function(const FunctionDefStmt& f) {
 
 std::string dump_stmt(const Stmt& s) {
     switch (s.kind) {
-        case StmtKind::Expr: return "(expr " + dump_expr(*s.as<ExprStmt>()->value) + ")";
+        case StmtKind::Expr:
+            return "(expr " + dump_expr(*s.as<ExprStmt>()->value) + ")";
         case StmtKind::Assign: {
             auto* a = s.as<AssignStmt>();
             std::string out = "(assign";
-            for (const auto& t : a->targets) out += " " + dump_expr(*t);
+            for (const auto& t : a->targets)
+                out += " " + dump_expr(*t);
             return out + " " + dump_expr(*a->value) + ")";
         }
         case StmtKind::AugAssign: {
@@ -358,13 +418,17 @@ std::string dump_stmt(const Stmt& s) {
         }
         case StmtKind::AnnAssign: {
             auto* a = s.as<AnnAssignStmt>();
-            std::string out = "(annassign " + dump_expr(*a->target) + " " + dump_expr(*a->annotation);
+            std::string out =
+                "(annassign " + dump_expr(*a->target) + " " + dump_expr(*a->annotation);
             if (a->value) out += " " + dump_expr(*a->value);
             return out + ")";
         }
-        case StmtKind::Pass: return "(pass)";
-        case StmtKind::Break: return "(break)";
-        case StmtKind::Continue: return "(continue)";
+        case StmtKind::Pass:
+            return "(pass)";
+        case StmtKind::Break:
+            return "(break)";
+        case StmtKind::Continue:
+            return "(continue)";
         case StmtKind::Return: {
             auto* r = s.as<ReturnStmt>();
             return r->value ? "(return " + dump_expr(*r->value) + ")" : "(return)";
@@ -406,7 +470,8 @@ std::string dump_stmt(const Stmt& s) {
             std::string out = "(try " + dump_block("body", t->body);
             for (const auto& h : t->handlers) {
                 out += " (except";
-                for (const auto& ty : h.types) out += " " + dump_expr(*ty);
+                for (const auto& ty : h.types)
+                    out += " " + dump_expr(*ty);
                 if (!h.name.empty()) out += " as " + h.name;
                 out += " " + dump_block("body", h.body) + ")";
             }
@@ -424,7 +489,8 @@ std::string dump_stmt(const Stmt& s) {
             }
             return out + " " + dump_block("body", w->body) + ")";
         }
-        case StmtKind::FunctionDef: return dump_function(*s.as<FunctionDefStmt>());
+        case StmtKind::FunctionDef:
+            return dump_function(*s.as<FunctionDefStmt>());
         case StmtKind::StructDef:
         case StmtKind::ActorDef: {
             auto* d = s.as<StructDefStmt>();
@@ -447,7 +513,8 @@ std::string dump_stmt(const Stmt& s) {
                 out += " " + fd;
             }
             out += ") (methods";
-            for (const auto& m : d->methods) out += " " + dump_function(*m);
+            for (const auto& m : d->methods)
+                out += " " + dump_function(*m);
             return out + "))";
         }
         case StmtKind::Import: {
@@ -474,14 +541,17 @@ std::string dump_stmt(const Stmt& s) {
             }
             return out + ")";
         }
-        case StmtKind::SpawnBlock: return dump_block("spawnblock", s.as<SpawnBlockStmt>()->body);
+        case StmtKind::SpawnBlock:
+            return dump_block("spawnblock", s.as<SpawnBlockStmt>()->body);
         case StmtKind::Concurrent: {
             auto* c = s.as<ConcurrentStmt>();
             return "(concurrent (options" + dump_keywords(c->options) + ") " +
                    dump_block("body", c->body) + ")";
         }
-        case StmtKind::Race: return dump_block("race", s.as<RaceStmt>()->body);
-        case StmtKind::Sequential: return dump_block("sequential", s.as<SequentialStmt>()->body);
+        case StmtKind::Race:
+            return dump_block("race", s.as<RaceStmt>()->body);
+        case StmtKind::Sequential:
+            return dump_block("sequential", s.as<SequentialStmt>()->body);
         case StmtKind::Select: {
             auto* sel = s.as<SelectStmt>();
             std::string out = "(select";
@@ -494,8 +564,12 @@ std::string dump_stmt(const Stmt& s) {
                     case SelectCaseKind::Send:
                         out += " (send " + dump_expr(*c.channel) + " " + dump_expr(*c.value);
                         break;
-                    case SelectCaseKind::After: out += " (after " + dump_expr(*c.value); break;
-                    case SelectCaseKind::Default: out += " (default"; break;
+                    case SelectCaseKind::After:
+                        out += " (after " + dump_expr(*c.value);
+                        break;
+                    case SelectCaseKind::Default:
+                        out += " (default";
+                        break;
                 }
                 out += " " + dump_block("body", c.body) + ")";
             }

@@ -215,6 +215,7 @@ struct Chunk {
     int nregs = 0;
     int nactive = 0;                  // registers holding named locals
     bool uses_checkdef = false;       // locals must start out undefined
+    int simple_arity = -1;            // >= 0: only positional params, no *args/**kwargs
     std::vector<std::pair<std::string, int>> local_names;  // for error messages
     std::string doc;
 };

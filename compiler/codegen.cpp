@@ -1030,7 +1030,8 @@ private:
             free_to(save);
             return;
         }
-        int base = alloc();
+        // Reuse the target as the call base when it is the topmost temporary.
+        int base = (target == fs_->freereg - 1 && target >= fs_->nactive) ? target : alloc();
         expr_to(c->func.get(), base);
         if (simple_args(c)) {
             int n = int(c->args.size());
@@ -1092,7 +1093,7 @@ private:
 
     void method_call(const CallExpr* c, int target) {
         auto* attr = c->func->as<AttributeExpr>();
-        int base = alloc();
+        int base = (target == fs_->freereg - 1 && target >= fs_->nactive) ? target : alloc();
         alloc();  // base+1: receiver copy for Weft methods
         int n = int(c->args.size());
         for (int i = 0; i < n; ++i) expr_to(c->args[i].get(), alloc());
@@ -1202,8 +1203,9 @@ private:
     bool stmt(const Stmt* s, bool top) {
         Pos saved = pos_;
         pos_ = s->pos;
+        int save = fs_->freereg;  // temporaries of enclosing statements (loop iterators) stay
         bool r = stmt_inner(s, top);
-        free_to(fs_->nactive);
+        free_to(save);
         pos_ = saved;
         return r;
     }
@@ -2145,7 +2147,10 @@ private:
         FuncState fs;
         fs.parent = fs_;
         fs.chunk = chunk.get();
-        if (def) fs.self_name = name;
+        // A nested def calls itself through GetSelfFn (it cannot capture its own
+        // not-yet-assigned variable). Module-level functions stay late bound, so
+        // a decorator that rebinds the name is honoured by recursive calls.
+        if (def && !fs_->is_module && def->decorators.empty()) fs.self_name = name;
         // Parameters occupy the first registers, in order: positional, keyword-only,
         // *args, **kwargs.
         int reg = 0;
@@ -2184,6 +2189,8 @@ private:
         for (auto& p : params)
             if (p.annotation) fs.type_index[p.name] = type_i++;
         if (returns) fs.return_type_index = type_i++;
+        if (chunk->vararg_reg < 0 && chunk->kwarg_reg < 0 && chunk->num_positional == int(chunk->params.size()))
+            chunk->simple_arity = chunk->num_positional;
         chunk->num_defaults = ndefaults;
         chunk->num_types = ntypes;
         chunk->has_return_type = returns != nullptr;

@@ -7,8 +7,8 @@
 namespace weft {
 
 std::string format_diagnostic(const Diagnostic& d, std::string_view source) {
-    std::string out = d.path + ":" + std::to_string(d.pos.line) + ":" +
-                      std::to_string(d.pos.col) + ": " + d.message + "\n";
+    std::string out = d.path + ":" + std::to_string(d.pos.line) + ":" + std::to_string(d.pos.col) +
+                      ": " + d.message + "\n";
     if (d.pos.line == 0) return out;
     // Find the line (lines are separated by LF, CR LF or CR, as the lexer counts them).
     size_t begin = 0;
@@ -21,7 +21,8 @@ std::string format_diagnostic(const Diagnostic& d, std::string_view source) {
     }
     if (line != d.pos.line) return out;
     size_t end = begin;
-    while (end < source.size() && source[end] != '\n' && source[end] != '\r') ++end;
+    while (end < source.size() && source[end] != '\n' && source[end] != '\r')
+        ++end;
     std::string_view text = source.substr(begin, end - begin);
     out.append(text);
     out += '\n';
@@ -33,7 +34,8 @@ std::string format_diagnostic(const Diagnostic& d, std::string_view source) {
         out += text[i] == '\t' ? '\t' : ' ';
         ++col;
     }
-    for (; col < d.pos.col; ++col) out += ' ';
+    for (; col < d.pos.col; ++col)
+        out += ' ';
     out += "^\n";
     return out;
 }

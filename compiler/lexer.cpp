@@ -28,55 +28,38 @@ struct KeywordEntry {
 };
 
 constexpr KeywordEntry kKeywords[] = {
-    {"and", TokenKind::KwAnd},
-    {"as", TokenKind::KwAs},
-    {"assert", TokenKind::KwAssert},
-    {"break", TokenKind::KwBreak},
-    {"case", TokenKind::KwCase},
-    {"continue", TokenKind::KwContinue},
-    {"def", TokenKind::KwDef},
-    {"elif", TokenKind::KwElif},
-    {"else", TokenKind::KwElse},
-    {"except", TokenKind::KwExcept},
-    {"finally", TokenKind::KwFinally},
-    {"for", TokenKind::KwFor},
-    {"from", TokenKind::KwFrom},
-    {"if", TokenKind::KwIf},
-    {"import", TokenKind::KwImport},
-    {"in", TokenKind::KwIn},
-    {"is", TokenKind::KwIs},
-    {"lambda", TokenKind::KwLambda},
-    {"match", TokenKind::KwMatch},
-    {"not", TokenKind::KwNot},
-    {"or", TokenKind::KwOr},
-    {"pass", TokenKind::KwPass},
-    {"raise", TokenKind::KwRaise},
-    {"return", TokenKind::KwReturn},
-    {"try", TokenKind::KwTry},
-    {"while", TokenKind::KwWhile},
-    {"with", TokenKind::KwWith},
-    {"actor", TokenKind::KwActor},
-    {"agent", TokenKind::KwAgent},
-    {"concurrent", TokenKind::KwConcurrent},
-    {"lazy", TokenKind::KwLazy},
-    {"race", TokenKind::KwRace},
-    {"select", TokenKind::KwSelect},
-    {"sequential", TokenKind::KwSequential},
-    {"spawn", TokenKind::KwSpawn},
-    {"struct", TokenKind::KwStruct},
-    {"None", TokenKind::KwNone},
-    {"null", TokenKind::KwNone},
-    {"True", TokenKind::KwTrue},
-    {"true", TokenKind::KwTrue},
-    {"False", TokenKind::KwFalse},
-    {"false", TokenKind::KwFalse},
+    {"and", TokenKind::KwAnd},         {"as", TokenKind::KwAs},
+    {"assert", TokenKind::KwAssert},   {"break", TokenKind::KwBreak},
+    {"case", TokenKind::KwCase},       {"continue", TokenKind::KwContinue},
+    {"def", TokenKind::KwDef},         {"elif", TokenKind::KwElif},
+    {"else", TokenKind::KwElse},       {"except", TokenKind::KwExcept},
+    {"finally", TokenKind::KwFinally}, {"for", TokenKind::KwFor},
+    {"from", TokenKind::KwFrom},       {"if", TokenKind::KwIf},
+    {"import", TokenKind::KwImport},   {"in", TokenKind::KwIn},
+    {"is", TokenKind::KwIs},           {"lambda", TokenKind::KwLambda},
+    {"match", TokenKind::KwMatch},     {"not", TokenKind::KwNot},
+    {"or", TokenKind::KwOr},           {"pass", TokenKind::KwPass},
+    {"raise", TokenKind::KwRaise},     {"return", TokenKind::KwReturn},
+    {"try", TokenKind::KwTry},         {"while", TokenKind::KwWhile},
+    {"with", TokenKind::KwWith},       {"actor", TokenKind::KwActor},
+    {"agent", TokenKind::KwAgent},     {"concurrent", TokenKind::KwConcurrent},
+    {"lazy", TokenKind::KwLazy},       {"race", TokenKind::KwRace},
+    {"select", TokenKind::KwSelect},   {"sequential", TokenKind::KwSequential},
+    {"spawn", TokenKind::KwSpawn},     {"struct", TokenKind::KwStruct},
+    {"None", TokenKind::KwNone},       {"null", TokenKind::KwNone},
+    {"True", TokenKind::KwTrue},       {"true", TokenKind::KwTrue},
+    {"False", TokenKind::KwFalse},     {"false", TokenKind::KwFalse},
 };
 
 bool is_ident_start(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
-bool is_ident_char(char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_ident_char(char c) {
+    return is_ident_start(c) || (c >= '0' && c <= '9');
+}
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -146,14 +129,17 @@ std::string hex4(uint32_t cp) {
 }
 
 class Lexer {
-public:
+  public:
     Lexer(std::string_view src, const std::string& path, ast::Pos start, bool expression_mode)
-        : src_(src), path_(path), line_(start.line), col_(start.col),
+        : src_(src),
+          path_(path),
+          line_(start.line),
+          col_(start.col),
           expression_mode_(expression_mode) {}
 
     std::vector<Token> run();
 
-private:
+  private:
     [[noreturn]] void fail(ast::Pos p, std::string msg, bool incomplete = false) {
         throw CompileError(Diagnostic{path_, p, std::move(msg)}, incomplete && !expression_mode_);
     }
@@ -170,7 +156,8 @@ private:
         }
     }
     void advance(size_t n) {
-        for (size_t k = 0; k < n; ++k) advance();
+        for (size_t k = 0; k < n; ++k)
+            advance();
     }
     Token& emit(TokenKind k, ast::Pos p) {
         tokens_.emplace_back();
@@ -243,7 +230,8 @@ void Lexer::handle_line_start() {
             continue;
         }
         if (c == '#') {
-            while (!at_end() && peek() != '\n') advance();
+            while (!at_end() && peek() != '\n')
+                advance();
             continue;
         }
         if (c == '\\' && peek(1) == '\n' && tokens_.empty()) {
@@ -283,18 +271,35 @@ void Lexer::invalid_character() {
 void Lexer::lex_name_or_prefixed_string() {
     ast::Pos start = here();
     size_t b = i_;
-    while (!at_end() && is_ident_char(peek())) advance();
+    while (!at_end() && is_ident_char(peek()))
+        advance();
     std::string_view word = src_.substr(b, i_ - b);
     char q = peek();
     if ((q == '"' || q == '\'') && word.size() <= 2) {
         bool raw = false, bytes = false, fstr = false, ok = true;
         for (char c : word) {
             switch (c) {
-                case 'r': case 'R': ok = ok && !raw; raw = true; break;
-                case 'b': case 'B': ok = ok && !bytes; bytes = true; break;
-                case 'f': case 'F': ok = ok && !fstr; fstr = true; break;
-                case 'u': case 'U': ok = ok && word.size() == 1; break;
-                default: ok = false;
+                case 'r':
+                case 'R':
+                    ok = ok && !raw;
+                    raw = true;
+                    break;
+                case 'b':
+                case 'B':
+                    ok = ok && !bytes;
+                    bytes = true;
+                    break;
+                case 'f':
+                case 'F':
+                    ok = ok && !fstr;
+                    fstr = true;
+                    break;
+                case 'u':
+                case 'U':
+                    ok = ok && word.size() == 1;
+                    break;
+                default:
+                    ok = false;
             }
         }
         if (ok && !(bytes && fstr)) {
@@ -341,7 +346,12 @@ void Lexer::lex_number() {
         const char* what = kind == 'x' ? "hexadecimal" : kind == 'b' ? "binary" : "octal";
         if (peek() == '_') advance();  // 0x_ff is allowed, as in Python
         std::string digits;
-        collect([&](char c) { int v = hex_value(c); return v >= 0 && v < base; }, digits, what);
+        collect(
+            [&](char c) {
+                int v = hex_value(c);
+                return v >= 0 && v < base;
+            },
+            digits, what);
         if (digits.empty() || is_ident_char(peek())) bad(what);
         uint64_t v = 0;
         for (char c : digits) {
@@ -497,14 +507,20 @@ void Lexer::lex_operator() {
         emit(k, start);
     };
     switch (c) {
-        case '(': case '[': case '{': {
+        case '(':
+        case '[':
+        case '{': {
             if (brackets_.size() >= kMaxBracketDepth) fail(start, "too many nested parentheses");
             brackets_.push_back({c, start});
-            op(c == '(' ? TokenKind::LParen : c == '[' ? TokenKind::LBracket : TokenKind::LBrace,
+            op(c == '('   ? TokenKind::LParen
+               : c == '[' ? TokenKind::LBracket
+                          : TokenKind::LBrace,
                1);
             return;
         }
-        case ')': case ']': case '}': {
+        case ')':
+        case ']':
+        case '}': {
             if (brackets_.empty()) fail(start, std::string("unmatched '") + c + "'");
             char open = brackets_.back().ch;
             char want = open == '(' ? ')' : open == '[' ? ']' : '}';
@@ -516,25 +532,35 @@ void Lexer::lex_operator() {
                                      : ""));
             }
             brackets_.pop_back();
-            op(c == ')' ? TokenKind::RParen : c == ']' ? TokenKind::RBracket : TokenKind::RBrace,
+            op(c == ')'   ? TokenKind::RParen
+               : c == ']' ? TokenKind::RBracket
+                          : TokenKind::RBrace,
                1);
             return;
         }
-        case ':': op(TokenKind::Colon, 1); return;
-        case ',': op(TokenKind::Comma, 1); return;
-        case ';': op(TokenKind::Semicolon, 1); return;
+        case ':':
+            op(TokenKind::Colon, 1);
+            return;
+        case ',':
+            op(TokenKind::Comma, 1);
+            return;
+        case ';':
+            op(TokenKind::Semicolon, 1);
+            return;
         case '.':
             if (c1 == '.' && c2 == '.') return op(TokenKind::Ellipsis, 3);
             return op(TokenKind::Dot, 1);
-        case '~': op(TokenKind::Tilde, 1); return;
-        case '+': return c1 == '=' ? op(TokenKind::PlusEqual, 2) : op(TokenKind::Plus, 1);
+        case '~':
+            op(TokenKind::Tilde, 1);
+            return;
+        case '+':
+            return c1 == '=' ? op(TokenKind::PlusEqual, 2) : op(TokenKind::Plus, 1);
         case '-':
             if (c1 == '>') return op(TokenKind::Arrow, 2);
             return c1 == '=' ? op(TokenKind::MinusEqual, 2) : op(TokenKind::Minus, 1);
         case '*':
             if (c1 == '*') {
-                return c2 == '=' ? op(TokenKind::DoubleStarEqual, 3)
-                                 : op(TokenKind::DoubleStar, 2);
+                return c2 == '=' ? op(TokenKind::DoubleStarEqual, 3) : op(TokenKind::DoubleStar, 2);
             }
             return c1 == '=' ? op(TokenKind::StarEqual, 2) : op(TokenKind::Star, 1);
         case '/':
@@ -543,11 +569,16 @@ void Lexer::lex_operator() {
                                  : op(TokenKind::DoubleSlash, 2);
             }
             return c1 == '=' ? op(TokenKind::SlashEqual, 2) : op(TokenKind::Slash, 1);
-        case '%': return c1 == '=' ? op(TokenKind::PercentEqual, 2) : op(TokenKind::Percent, 1);
-        case '@': return c1 == '=' ? op(TokenKind::AtEqual, 2) : op(TokenKind::At, 1);
-        case '&': return c1 == '=' ? op(TokenKind::AmpEqual, 2) : op(TokenKind::Amp, 1);
-        case '|': return c1 == '=' ? op(TokenKind::PipeEqual, 2) : op(TokenKind::Pipe, 1);
-        case '^': return c1 == '=' ? op(TokenKind::CaretEqual, 2) : op(TokenKind::Caret, 1);
+        case '%':
+            return c1 == '=' ? op(TokenKind::PercentEqual, 2) : op(TokenKind::Percent, 1);
+        case '@':
+            return c1 == '=' ? op(TokenKind::AtEqual, 2) : op(TokenKind::At, 1);
+        case '&':
+            return c1 == '=' ? op(TokenKind::AmpEqual, 2) : op(TokenKind::Amp, 1);
+        case '|':
+            return c1 == '=' ? op(TokenKind::PipeEqual, 2) : op(TokenKind::Pipe, 1);
+        case '^':
+            return c1 == '=' ? op(TokenKind::CaretEqual, 2) : op(TokenKind::Caret, 1);
         case '<':
             if (c1 == '<') {
                 return c2 == '=' ? op(TokenKind::LShiftEqual, 3) : op(TokenKind::LShift, 2);
@@ -559,7 +590,8 @@ void Lexer::lex_operator() {
                 return c2 == '=' ? op(TokenKind::RShiftEqual, 3) : op(TokenKind::RShift, 2);
             }
             return c1 == '=' ? op(TokenKind::GreaterEqual, 2) : op(TokenKind::Greater, 1);
-        case '=': return c1 == '=' ? op(TokenKind::EqEqual, 2) : op(TokenKind::Assign, 1);
+        case '=':
+            return c1 == '=' ? op(TokenKind::EqEqual, 2) : op(TokenKind::Assign, 1);
         case '!':
             if (c1 == '=') return op(TokenKind::NotEqual, 2);
             fail(start, "invalid syntax");
@@ -592,7 +624,8 @@ std::vector<Token> Lexer::run() {
             continue;
         }
         if (c == '#') {
-            while (!at_end() && peek() != '\n') advance();
+            while (!at_end() && peek() != '\n')
+                advance();
             continue;
         }
         if (c == '\n') {
@@ -615,7 +648,8 @@ std::vector<Token> Lexer::run() {
                 }
                 continue;
             }
-            if (at_end(1)) fail(p, "unexpected end of file after line continuation character", true);
+            if (at_end(1))
+                fail(p, "unexpected end of file after line continuation character", true);
             fail(p, "unexpected character after line continuation character");
         }
         if (is_ident_start(c)) {
@@ -677,21 +711,49 @@ bool decode_escapes(std::string_view body, bool is_bytes, std::string& out, std:
         }
         char e = body[++i];
         switch (e) {
-            case '\n': break;
-            case '\\': out += '\\'; break;
-            case '\'': out += '\''; break;
-            case '"': out += '"'; break;
-            case 'n': out += '\n'; break;
-            case 't': out += '\t'; break;
-            case 'r': out += '\r'; break;
-            case 'a': out += '\a'; break;
-            case 'b': out += '\b'; break;
-            case 'f': out += '\f'; break;
-            case 'v': out += '\v'; break;
-            case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': {
+            case '\n':
+                break;
+            case '\\':
+                out += '\\';
+                break;
+            case '\'':
+                out += '\'';
+                break;
+            case '"':
+                out += '"';
+                break;
+            case 'n':
+                out += '\n';
+                break;
+            case 't':
+                out += '\t';
+                break;
+            case 'r':
+                out += '\r';
+                break;
+            case 'a':
+                out += '\a';
+                break;
+            case 'b':
+                out += '\b';
+                break;
+            case 'f':
+                out += '\f';
+                break;
+            case 'v':
+                out += '\v';
+                break;
+            case '0':
+            case '1':
+            case '2':
+            case '3':
+            case '4':
+            case '5':
+            case '6':
+            case '7': {
                 uint32_t v = static_cast<uint32_t>(e - '0');
-                for (int k = 0; k < 2 && i + 1 < body.size() && body[i + 1] >= '0' &&
-                                body[i + 1] <= '7';
+                for (int k = 0;
+                     k < 2 && i + 1 < body.size() && body[i + 1] >= '0' && body[i + 1] <= '7';
                      ++k) {
                     v = v * 8 + static_cast<uint32_t>(body[++i] - '0');
                 }
@@ -702,7 +764,9 @@ bool decode_escapes(std::string_view body, bool is_bytes, std::string& out, std:
                 }
                 break;
             }
-            case 'x': case 'u': case 'U': {
+            case 'x':
+            case 'u':
+            case 'U': {
                 if (is_bytes && e != 'x') {
                     out += '\\';
                     out += e;
@@ -714,7 +778,10 @@ bool decode_escapes(std::string_view body, bool is_bytes, std::string& out, std:
                     int h = i + 1 < body.size() ? hex_value(body[i + 1]) : -1;
                     if (h < 0) {
                         error = std::string("truncated \\") + e +
-                                (e == 'x' ? "XX" : e == 'u' ? "XXXX" : "XXXXXXXX") + " escape";
+                                (e == 'x'   ? "XX"
+                                 : e == 'u' ? "XXXX"
+                                            : "XXXXXXXX") +
+                                " escape";
                         return false;
                     }
                     v = v * 16 + static_cast<uint32_t>(h);
@@ -754,64 +821,122 @@ std::vector<Token> tokenize_expression(std::string_view text, const std::string&
 
 std::string token_kind_spelling(TokenKind k) {
     switch (k) {
-        case TokenKind::EndOfFile: return "end of file";
-        case TokenKind::Newline: return "newline";
-        case TokenKind::Indent: return "indent";
-        case TokenKind::Dedent: return "dedent";
-        case TokenKind::Name: return "name";
-        case TokenKind::Int: return "integer";
-        case TokenKind::Float: return "float";
-        case TokenKind::Duration: return "duration";
-        case TokenKind::String: return "string";
-        case TokenKind::Bytes: return "bytes";
-        case TokenKind::FString: return "f-string";
-        case TokenKind::Ellipsis: return "'...'";
-        case TokenKind::LParen: return "'('";
-        case TokenKind::RParen: return "')'";
-        case TokenKind::LBracket: return "'['";
-        case TokenKind::RBracket: return "']'";
-        case TokenKind::LBrace: return "'{'";
-        case TokenKind::RBrace: return "'}'";
-        case TokenKind::Colon: return "':'";
-        case TokenKind::Comma: return "','";
-        case TokenKind::Semicolon: return "';'";
-        case TokenKind::Dot: return "'.'";
-        case TokenKind::Arrow: return "'->'";
-        case TokenKind::At: return "'@'";
-        case TokenKind::Assign: return "'='";
-        case TokenKind::Plus: return "'+'";
-        case TokenKind::Minus: return "'-'";
-        case TokenKind::Star: return "'*'";
-        case TokenKind::Slash: return "'/'";
-        case TokenKind::DoubleSlash: return "'//'";
-        case TokenKind::Percent: return "'%'";
-        case TokenKind::DoubleStar: return "'**'";
-        case TokenKind::Amp: return "'&'";
-        case TokenKind::Pipe: return "'|'";
-        case TokenKind::Caret: return "'^'";
-        case TokenKind::Tilde: return "'~'";
-        case TokenKind::LShift: return "'<<'";
-        case TokenKind::RShift: return "'>>'";
-        case TokenKind::Less: return "'<'";
-        case TokenKind::Greater: return "'>'";
-        case TokenKind::LessEqual: return "'<='";
-        case TokenKind::GreaterEqual: return "'>='";
-        case TokenKind::EqEqual: return "'=='";
-        case TokenKind::NotEqual: return "'!='";
-        case TokenKind::PlusEqual: return "'+='";
-        case TokenKind::MinusEqual: return "'-='";
-        case TokenKind::StarEqual: return "'*='";
-        case TokenKind::SlashEqual: return "'/='";
-        case TokenKind::DoubleSlashEqual: return "'//='";
-        case TokenKind::PercentEqual: return "'%='";
-        case TokenKind::DoubleStarEqual: return "'**='";
-        case TokenKind::AtEqual: return "'@='";
-        case TokenKind::AmpEqual: return "'&='";
-        case TokenKind::PipeEqual: return "'|='";
-        case TokenKind::CaretEqual: return "'^='";
-        case TokenKind::LShiftEqual: return "'<<='";
-        case TokenKind::RShiftEqual: return "'>>='";
-        default: break;
+        case TokenKind::EndOfFile:
+            return "end of file";
+        case TokenKind::Newline:
+            return "newline";
+        case TokenKind::Indent:
+            return "indent";
+        case TokenKind::Dedent:
+            return "dedent";
+        case TokenKind::Name:
+            return "name";
+        case TokenKind::Int:
+            return "integer";
+        case TokenKind::Float:
+            return "float";
+        case TokenKind::Duration:
+            return "duration";
+        case TokenKind::String:
+            return "string";
+        case TokenKind::Bytes:
+            return "bytes";
+        case TokenKind::FString:
+            return "f-string";
+        case TokenKind::Ellipsis:
+            return "'...'";
+        case TokenKind::LParen:
+            return "'('";
+        case TokenKind::RParen:
+            return "')'";
+        case TokenKind::LBracket:
+            return "'['";
+        case TokenKind::RBracket:
+            return "']'";
+        case TokenKind::LBrace:
+            return "'{'";
+        case TokenKind::RBrace:
+            return "'}'";
+        case TokenKind::Colon:
+            return "':'";
+        case TokenKind::Comma:
+            return "','";
+        case TokenKind::Semicolon:
+            return "';'";
+        case TokenKind::Dot:
+            return "'.'";
+        case TokenKind::Arrow:
+            return "'->'";
+        case TokenKind::At:
+            return "'@'";
+        case TokenKind::Assign:
+            return "'='";
+        case TokenKind::Plus:
+            return "'+'";
+        case TokenKind::Minus:
+            return "'-'";
+        case TokenKind::Star:
+            return "'*'";
+        case TokenKind::Slash:
+            return "'/'";
+        case TokenKind::DoubleSlash:
+            return "'//'";
+        case TokenKind::Percent:
+            return "'%'";
+        case TokenKind::DoubleStar:
+            return "'**'";
+        case TokenKind::Amp:
+            return "'&'";
+        case TokenKind::Pipe:
+            return "'|'";
+        case TokenKind::Caret:
+            return "'^'";
+        case TokenKind::Tilde:
+            return "'~'";
+        case TokenKind::LShift:
+            return "'<<'";
+        case TokenKind::RShift:
+            return "'>>'";
+        case TokenKind::Less:
+            return "'<'";
+        case TokenKind::Greater:
+            return "'>'";
+        case TokenKind::LessEqual:
+            return "'<='";
+        case TokenKind::GreaterEqual:
+            return "'>='";
+        case TokenKind::EqEqual:
+            return "'=='";
+        case TokenKind::NotEqual:
+            return "'!='";
+        case TokenKind::PlusEqual:
+            return "'+='";
+        case TokenKind::MinusEqual:
+            return "'-='";
+        case TokenKind::StarEqual:
+            return "'*='";
+        case TokenKind::SlashEqual:
+            return "'/='";
+        case TokenKind::DoubleSlashEqual:
+            return "'//='";
+        case TokenKind::PercentEqual:
+            return "'%='";
+        case TokenKind::DoubleStarEqual:
+            return "'**='";
+        case TokenKind::AtEqual:
+            return "'@='";
+        case TokenKind::AmpEqual:
+            return "'&='";
+        case TokenKind::PipeEqual:
+            return "'|='";
+        case TokenKind::CaretEqual:
+            return "'^='";
+        case TokenKind::LShiftEqual:
+            return "'<<='";
+        case TokenKind::RShiftEqual:
+            return "'>>='";
+        default:
+            break;
     }
     for (const auto& kw : kKeywords) {
         if (kw.kind == k) {
@@ -826,9 +951,15 @@ std::string token_kind_spelling(TokenKind k) {
 
 bool is_concurrency_keyword(TokenKind k) {
     switch (k) {
-        case TokenKind::KwActor: case TokenKind::KwAgent: case TokenKind::KwConcurrent:
-        case TokenKind::KwLazy: case TokenKind::KwRace: case TokenKind::KwSelect:
-        case TokenKind::KwSequential: case TokenKind::KwSpawn: case TokenKind::KwStruct:
+        case TokenKind::KwActor:
+        case TokenKind::KwAgent:
+        case TokenKind::KwConcurrent:
+        case TokenKind::KwLazy:
+        case TokenKind::KwRace:
+        case TokenKind::KwSelect:
+        case TokenKind::KwSequential:
+        case TokenKind::KwSpawn:
+        case TokenKind::KwStruct:
             return true;
         default:
             return false;

@@ -28,14 +28,14 @@ using namespace ast;
 constexpr int kMaxDepth = 1000;
 
 class Parser {
-public:
+  public:
     Parser(const std::vector<Token>& toks, const std::string& path, int depth = 0)
         : toks_(toks), path_(path), depth_(depth) {}
 
     std::unique_ptr<Module> parse_file();
     ExprPtr parse_fstring_field_expr();  // whole token stream is one expression
 
-private:
+  private:
     // --- token access ---
     const Token& peek(size_t k = 0) const {
         size_t i = std::min(pos_ + k, toks_.size() - 1);
@@ -184,31 +184,53 @@ bool is_reserved_name(const std::string& s) {
 
 const char* expr_description(const Expr* e) {
     switch (e->kind) {
-        case ExprKind::Call: return "function call";
-        case ExprKind::IntLit: case ExprKind::FloatLit: case ExprKind::StrLit:
-        case ExprKind::BytesLit: return "literal";
-        case ExprKind::NoneLit: return "None";
-        case ExprKind::BoolLit: return e->as<BoolLitExpr>()->value ? "True" : "False";
-        case ExprKind::FString: return "f-string expression";
-        case ExprKind::Dict: return "dict literal";
-        case ExprKind::Set: return "set display";
+        case ExprKind::Call:
+            return "function call";
+        case ExprKind::IntLit:
+        case ExprKind::FloatLit:
+        case ExprKind::StrLit:
+        case ExprKind::BytesLit:
+            return "literal";
+        case ExprKind::NoneLit:
+            return "None";
+        case ExprKind::BoolLit:
+            return e->as<BoolLitExpr>()->value ? "True" : "False";
+        case ExprKind::FString:
+            return "f-string expression";
+        case ExprKind::Dict:
+            return "dict literal";
+        case ExprKind::Set:
+            return "set display";
         case ExprKind::Comprehension:
             switch (e->as<ComprehensionExpr>()->comp_kind) {
-                case CompKind::List: return "list comprehension";
-                case CompKind::Set: return "set comprehension";
-                case CompKind::Dict: return "dict comprehension";
-                case CompKind::Generator: return "generator expression";
+                case CompKind::List:
+                    return "list comprehension";
+                case CompKind::Set:
+                    return "set comprehension";
+                case CompKind::Dict:
+                    return "dict comprehension";
+                case CompKind::Generator:
+                    return "generator expression";
             }
             return "comprehension";
-        case ExprKind::Lambda: return "lambda";
-        case ExprKind::IfExp: return "conditional expression";
-        case ExprKind::Compare: return "comparison";
-        case ExprKind::Spawn: return "spawn expression";
-        case ExprKind::Lazy: return "lazy expression";
-        case ExprKind::Tuple: return "tuple";
-        case ExprKind::List: return "list";
-        case ExprKind::Slice: return "slice";
-        default: return "expression";
+        case ExprKind::Lambda:
+            return "lambda";
+        case ExprKind::IfExp:
+            return "conditional expression";
+        case ExprKind::Compare:
+            return "comparison";
+        case ExprKind::Spawn:
+            return "spawn expression";
+        case ExprKind::Lazy:
+            return "lazy expression";
+        case ExprKind::Tuple:
+            return "tuple";
+        case ExprKind::List:
+            return "list";
+        case ExprKind::Slice:
+            return "slice";
+        default:
+            return "expression";
     }
 }
 
@@ -224,8 +246,8 @@ void Parser::check_target(const Expr* e, bool top) {
             return;
         case ExprKind::Tuple:
         case ExprKind::List: {
-            const auto& elts = e->kind == ExprKind::Tuple ? e->as<TupleExpr>()->elts
-                                                          : e->as<ListExpr>()->elts;
+            const auto& elts =
+                e->kind == ExprKind::Tuple ? e->as<TupleExpr>()->elts : e->as<ListExpr>()->elts;
             int stars = 0;
             for (const auto& x : elts) {
                 if (x->kind == ExprKind::Starred) {
@@ -282,13 +304,27 @@ std::unique_ptr<Module> Parser::parse_file() {
 void Parser::parse_statement(Block& out) {
     DepthGuard guard(*this, peek().pos);
     switch (kind()) {
-        case TokenKind::KwIf: out.push_back(parse_if(false)); return;
-        case TokenKind::KwWhile: out.push_back(parse_while()); return;
-        case TokenKind::KwFor: out.push_back(parse_for()); return;
-        case TokenKind::KwTry: out.push_back(parse_try()); return;
-        case TokenKind::KwWith: out.push_back(parse_with()); return;
-        case TokenKind::KwDef: out.push_back(parse_def({})); return;
-        case TokenKind::At: out.push_back(parse_decorated()); return;
+        case TokenKind::KwIf:
+            out.push_back(parse_if(false));
+            return;
+        case TokenKind::KwWhile:
+            out.push_back(parse_while());
+            return;
+        case TokenKind::KwFor:
+            out.push_back(parse_for());
+            return;
+        case TokenKind::KwTry:
+            out.push_back(parse_try());
+            return;
+        case TokenKind::KwWith:
+            out.push_back(parse_with());
+            return;
+        case TokenKind::KwDef:
+            out.push_back(parse_def({}));
+            return;
+        case TokenKind::At:
+            out.push_back(parse_decorated());
+            return;
         case TokenKind::KwStruct:
         case TokenKind::KwActor:
         case TokenKind::KwAgent:
@@ -341,8 +377,10 @@ void Parser::parse_statement(Block& out) {
                 return;
             }
             break;
-        case TokenKind::Indent: fail_here();
-        default: break;
+        case TokenKind::Indent:
+            fail_here();
+        default:
+            break;
     }
     parse_simple_line(out);
 }
@@ -423,7 +461,8 @@ void Parser::parse_simple_stmt(Block& out) {
         case TokenKind::Name:
             // Python statements Weft leaves out: say why rather than "invalid syntax".
             if (kind(1) == TokenKind::Name) {
-                if (t.text == "class") fail(p, "'class' is not supported; define a 'struct' instead");
+                if (t.text == "class")
+                    fail(p, "'class' is not supported; define a 'struct' instead");
                 if (t.text == "global" || t.text == "nonlocal") {
                     fail(p, "'" + t.text +
                                 "' is not supported: closures capture values; use an atom for "
@@ -468,20 +507,47 @@ StmtPtr Parser::parse_expression_statement() {
     BinaryOp aug{};
     bool is_aug = true;
     switch (k) {
-        case TokenKind::PlusEqual: aug = BinaryOp::Add; break;
-        case TokenKind::MinusEqual: aug = BinaryOp::Sub; break;
-        case TokenKind::StarEqual: aug = BinaryOp::Mul; break;
-        case TokenKind::SlashEqual: aug = BinaryOp::Div; break;
-        case TokenKind::DoubleSlashEqual: aug = BinaryOp::FloorDiv; break;
-        case TokenKind::PercentEqual: aug = BinaryOp::Mod; break;
-        case TokenKind::DoubleStarEqual: aug = BinaryOp::Pow; break;
-        case TokenKind::AtEqual: aug = BinaryOp::MatMul; break;
-        case TokenKind::AmpEqual: aug = BinaryOp::BitAnd; break;
-        case TokenKind::PipeEqual: aug = BinaryOp::BitOr; break;
-        case TokenKind::CaretEqual: aug = BinaryOp::BitXor; break;
-        case TokenKind::LShiftEqual: aug = BinaryOp::Shl; break;
-        case TokenKind::RShiftEqual: aug = BinaryOp::Shr; break;
-        default: is_aug = false;
+        case TokenKind::PlusEqual:
+            aug = BinaryOp::Add;
+            break;
+        case TokenKind::MinusEqual:
+            aug = BinaryOp::Sub;
+            break;
+        case TokenKind::StarEqual:
+            aug = BinaryOp::Mul;
+            break;
+        case TokenKind::SlashEqual:
+            aug = BinaryOp::Div;
+            break;
+        case TokenKind::DoubleSlashEqual:
+            aug = BinaryOp::FloorDiv;
+            break;
+        case TokenKind::PercentEqual:
+            aug = BinaryOp::Mod;
+            break;
+        case TokenKind::DoubleStarEqual:
+            aug = BinaryOp::Pow;
+            break;
+        case TokenKind::AtEqual:
+            aug = BinaryOp::MatMul;
+            break;
+        case TokenKind::AmpEqual:
+            aug = BinaryOp::BitAnd;
+            break;
+        case TokenKind::PipeEqual:
+            aug = BinaryOp::BitOr;
+            break;
+        case TokenKind::CaretEqual:
+            aug = BinaryOp::BitXor;
+            break;
+        case TokenKind::LShiftEqual:
+            aug = BinaryOp::Shl;
+            break;
+        case TokenKind::RShiftEqual:
+            aug = BinaryOp::Shr;
+            break;
+        default:
+            is_aug = false;
     }
     if (is_aug) {
         check_aug_target(first.get());
@@ -503,7 +569,8 @@ StmtPtr Parser::parse_expression_statement() {
         }
         s->value = std::move(s->targets.back());
         s->targets.pop_back();
-        for (const auto& t : s->targets) check_target(t.get(), true);
+        for (const auto& t : s->targets)
+            check_target(t.get(), true);
         if (s->value->kind == ExprKind::Starred) {
             fail(s->value->pos, "can't use starred expression here");
         }
@@ -536,8 +603,7 @@ void Parser::parse_block(Block& out, const std::string& what, Pos header) {
     }
     if (!at(TokenKind::Indent)) {
         fail(peek().pos,
-             "expected an indented block after " + what + " on line " +
-                 std::to_string(header.line),
+             "expected an indented block after " + what + " on line " + std::to_string(header.line),
              at_end_of_input());
     }
     next();
@@ -610,7 +676,8 @@ StmtPtr Parser::parse_try() {
                 fail(type->pos, "multiple exception types must be parenthesized");
             }
             if (type->kind == ExprKind::Tuple && type->as<TupleExpr>()->parenthesized) {
-                for (auto& e : type->as<TupleExpr>()->elts) h.types.push_back(std::move(e));
+                for (auto& e : type->as<TupleExpr>()->elts)
+                    h.types.push_back(std::move(e));
             } else {
                 h.types.push_back(std::move(type));
             }
@@ -745,7 +812,8 @@ StmtPtr Parser::parse_decorated() {
         if (!accept(TokenKind::Newline)) fail_here();
     }
     switch (kind()) {
-        case TokenKind::KwDef: return parse_def(std::move(decorators));
+        case TokenKind::KwDef:
+            return parse_def(std::move(decorators));
         case TokenKind::KwStruct:
         case TokenKind::KwActor:
         case TokenKind::KwAgent:
@@ -760,12 +828,13 @@ std::unique_ptr<StructDefStmt> Parser::parse_struct(std::vector<ExprPtr> decorat
     const Token& kw = next();
     Pos p = kw.pos;
     bool is_struct = kw.kind == TokenKind::KwStruct;
-    auto s = std::make_unique<StructDefStmt>(is_struct ? StmtKind::StructDef : StmtKind::ActorDef,
-                                             p);
+    auto s =
+        std::make_unique<StructDefStmt>(is_struct ? StmtKind::StructDef : StmtKind::ActorDef, p);
     s->is_agent = kw.kind == TokenKind::KwAgent;
     s->decorators = std::move(decorators);
-    std::string what = is_struct ? "struct definition"
-                                 : s->is_agent ? "agent definition" : "actor definition";
+    std::string what = is_struct     ? "struct definition"
+                       : s->is_agent ? "agent definition"
+                                     : "actor definition";
     s->name = expect_name(is_struct ? "expected a struct name" : "expected a name");
     if (accept(TokenKind::LParen)) {
         while (!at(TokenKind::RParen)) {
@@ -843,8 +912,8 @@ void Parser::parse_import(Block& out) {
             s->module = next().text;
             s->is_path = true;
             if (!at(TokenKind::KwAs)) {
-                fail(peek().pos, "a path import needs a name: import \"" + s->module +
-                                     "\" as name");
+                fail(peek().pos,
+                     "a path import needs a name: import \"" + s->module + "\" as name");
             }
         } else {
             s->module = expect_name("expected a module name after 'import'");
@@ -869,9 +938,9 @@ StmtPtr Parser::parse_from_import() {
     } else {
         s->module = expect_name("expected a module name after 'from'");
         while (accept(TokenKind::Dot)) {
-                s->module += '.';
-                s->module += expect_name();
-            }
+            s->module += '.';
+            s->module += expect_name();
+        }
     }
     if (!at(TokenKind::KwImport)) fail(peek().pos, "expected 'import'");
     next();
@@ -918,10 +987,10 @@ StmtPtr Parser::parse_select() {
     next();  // ':'
     auto s = std::make_unique<SelectStmt>(p);
     if (!accept(TokenKind::Newline) || !at(TokenKind::Indent)) {
-        fail(peek().pos,
-             "expected an indented block after 'select' statement on line " +
-                 std::to_string(p.line),
-             at_end_of_input());
+        fail(
+            peek().pos,
+            "expected an indented block after 'select' statement on line " + std::to_string(p.line),
+            at_end_of_input());
     }
     next();
     bool seen_default = false;
@@ -1001,15 +1070,29 @@ StmtPtr Parser::parse_select() {
 // with ':' and the next token does not make it an ordinary name (`match = 1`, `match.x`).
 bool Parser::is_match_statement() const {
     switch (kind(1)) {
-        case TokenKind::Assign: case TokenKind::Dot: case TokenKind::Colon:
-        case TokenKind::Newline: case TokenKind::Comma: case TokenKind::RParen:
-        case TokenKind::PlusEqual: case TokenKind::MinusEqual: case TokenKind::StarEqual:
-        case TokenKind::SlashEqual: case TokenKind::DoubleSlashEqual:
-        case TokenKind::PercentEqual: case TokenKind::DoubleStarEqual: case TokenKind::AtEqual:
-        case TokenKind::AmpEqual: case TokenKind::PipeEqual: case TokenKind::CaretEqual:
-        case TokenKind::LShiftEqual: case TokenKind::RShiftEqual: case TokenKind::EndOfFile:
+        case TokenKind::Assign:
+        case TokenKind::Dot:
+        case TokenKind::Colon:
+        case TokenKind::Newline:
+        case TokenKind::Comma:
+        case TokenKind::RParen:
+        case TokenKind::PlusEqual:
+        case TokenKind::MinusEqual:
+        case TokenKind::StarEqual:
+        case TokenKind::SlashEqual:
+        case TokenKind::DoubleSlashEqual:
+        case TokenKind::PercentEqual:
+        case TokenKind::DoubleStarEqual:
+        case TokenKind::AtEqual:
+        case TokenKind::AmpEqual:
+        case TokenKind::PipeEqual:
+        case TokenKind::CaretEqual:
+        case TokenKind::LShiftEqual:
+        case TokenKind::RShiftEqual:
+        case TokenKind::EndOfFile:
             return false;
-        default: break;
+        default:
+            break;
     }
     for (size_t i = pos_ + 1; i < toks_.size(); ++i) {
         TokenKind k = toks_[i].kind;
@@ -1027,8 +1110,7 @@ StmtPtr Parser::parse_match() {
     expect_block_start("", p);
     if (!accept(TokenKind::Newline) || !at(TokenKind::Indent)) {
         fail(peek().pos,
-             "expected an indented block after 'match' statement on line " +
-                 std::to_string(p.line),
+             "expected an indented block after 'match' statement on line " + std::to_string(p.line),
              at_end_of_input());
     }
     next();
@@ -1112,7 +1194,8 @@ PatternPtr Parser::parse_or_pattern() {
     if (!at(TokenKind::Pipe)) return first;
     auto o = std::make_unique<OrPattern>(p);
     o->alternatives.push_back(std::move(first));
-    while (accept(TokenKind::Pipe)) o->alternatives.push_back(parse_closed_pattern());
+    while (accept(TokenKind::Pipe))
+        o->alternatives.push_back(parse_closed_pattern());
     return o;
 }
 
@@ -1141,8 +1224,8 @@ ExprPtr Parser::parse_pattern_literal_or_value(bool& is_singleton) {
             const Token& n = peek();
             if (n.kind == TokenKind::Int) {
                 next();
-                return std::make_unique<IntLitExpr>(p, n.int_is_min_magnitude ? INT64_MIN
-                                                                              : -n.int_value);
+                return std::make_unique<IntLitExpr>(
+                    p, n.int_is_min_magnitude ? INT64_MIN : -n.int_value);
             }
             if (n.kind == TokenKind::Float || n.kind == TokenKind::Duration) {
                 next();
@@ -1211,7 +1294,8 @@ PatternPtr Parser::parse_closed_pattern() {
                 (void)ap;
                 value = std::make_unique<AttributeExpr>(p, std::move(value), expect_name());
             }
-            if (!accept(TokenKind::LParen)) return std::make_unique<ValuePattern>(p, std::move(value));
+            if (!accept(TokenKind::LParen))
+                return std::make_unique<ValuePattern>(p, std::move(value));
             auto cp = std::make_unique<ClassPattern>(p);
             cp->cls = std::move(value);
             while (!at(TokenKind::RParen)) {
@@ -1293,8 +1377,9 @@ PatternPtr Parser::parse_closed_pattern() {
                     if (at(TokenKind::Name)) {
                         ExprPtr value = std::make_unique<NameExpr>(kp, next().text);
                         if (!at(TokenKind::Dot)) {
-                            fail(kp, "mapping pattern keys may only match literals and attribute "
-                                     "lookups");
+                            fail(kp,
+                                 "mapping pattern keys may only match literals and attribute "
+                                 "lookups");
                         }
                         while (accept(TokenKind::Dot)) {
                             value = std::make_unique<AttributeExpr>(kp, std::move(value),
@@ -1323,14 +1408,30 @@ PatternPtr Parser::parse_closed_pattern() {
 
 bool Parser::can_start_expression(TokenKind k) const {
     switch (k) {
-        case TokenKind::Name: case TokenKind::Int: case TokenKind::Float:
-        case TokenKind::Duration: case TokenKind::String: case TokenKind::Bytes:
-        case TokenKind::FString: case TokenKind::LParen: case TokenKind::LBracket:
-        case TokenKind::LBrace: case TokenKind::Minus: case TokenKind::Plus:
-        case TokenKind::Tilde: case TokenKind::KwNot: case TokenKind::KwLambda:
-        case TokenKind::KwNone: case TokenKind::KwTrue: case TokenKind::KwFalse:
-        case TokenKind::KwSpawn: case TokenKind::KwLazy: case TokenKind::KwMatch:
-        case TokenKind::KwCase: case TokenKind::KwRace: case TokenKind::KwSelect:
+        case TokenKind::Name:
+        case TokenKind::Int:
+        case TokenKind::Float:
+        case TokenKind::Duration:
+        case TokenKind::String:
+        case TokenKind::Bytes:
+        case TokenKind::FString:
+        case TokenKind::LParen:
+        case TokenKind::LBracket:
+        case TokenKind::LBrace:
+        case TokenKind::Minus:
+        case TokenKind::Plus:
+        case TokenKind::Tilde:
+        case TokenKind::KwNot:
+        case TokenKind::KwLambda:
+        case TokenKind::KwNone:
+        case TokenKind::KwTrue:
+        case TokenKind::KwFalse:
+        case TokenKind::KwSpawn:
+        case TokenKind::KwLazy:
+        case TokenKind::KwMatch:
+        case TokenKind::KwCase:
+        case TokenKind::KwRace:
+        case TokenKind::KwSelect:
         case TokenKind::KwSequential:
             return true;
         default:
@@ -1416,7 +1517,8 @@ ExprPtr Parser::parse_or() {
     if (!at(TokenKind::KwOr)) return e;
     auto b = std::make_unique<BoolOpExpr>(p, false);
     b->values.push_back(std::move(e));
-    while (accept(TokenKind::KwOr)) b->values.push_back(parse_and());
+    while (accept(TokenKind::KwOr))
+        b->values.push_back(parse_and());
     return b;
 }
 
@@ -1426,7 +1528,8 @@ ExprPtr Parser::parse_and() {
     if (!at(TokenKind::KwAnd)) return e;
     auto b = std::make_unique<BoolOpExpr>(p, true);
     b->values.push_back(std::move(e));
-    while (accept(TokenKind::KwAnd)) b->values.push_back(parse_not());
+    while (accept(TokenKind::KwAnd))
+        b->values.push_back(parse_not());
     return b;
 }
 
@@ -1446,13 +1549,34 @@ ExprPtr Parser::parse_comparison() {
     for (;;) {
         CmpOp op;
         switch (kind()) {
-            case TokenKind::EqEqual: op = CmpOp::Eq; next(); break;
-            case TokenKind::NotEqual: op = CmpOp::Ne; next(); break;
-            case TokenKind::Less: op = CmpOp::Lt; next(); break;
-            case TokenKind::LessEqual: op = CmpOp::Le; next(); break;
-            case TokenKind::Greater: op = CmpOp::Gt; next(); break;
-            case TokenKind::GreaterEqual: op = CmpOp::Ge; next(); break;
-            case TokenKind::KwIn: op = CmpOp::In; next(); break;
+            case TokenKind::EqEqual:
+                op = CmpOp::Eq;
+                next();
+                break;
+            case TokenKind::NotEqual:
+                op = CmpOp::Ne;
+                next();
+                break;
+            case TokenKind::Less:
+                op = CmpOp::Lt;
+                next();
+                break;
+            case TokenKind::LessEqual:
+                op = CmpOp::Le;
+                next();
+                break;
+            case TokenKind::Greater:
+                op = CmpOp::Gt;
+                next();
+                break;
+            case TokenKind::GreaterEqual:
+                op = CmpOp::Ge;
+                next();
+                break;
+            case TokenKind::KwIn:
+                op = CmpOp::In;
+                next();
+                break;
             case TokenKind::KwNot:
                 if (kind(1) != TokenKind::KwIn) goto done;
                 next();
@@ -1481,19 +1605,44 @@ done:
 // Precedence of the binary operators handled by precedence climbing (higher binds tighter).
 int binary_precedence(TokenKind k, BinaryOp& op) {
     switch (k) {
-        case TokenKind::Pipe: op = BinaryOp::BitOr; return 1;
-        case TokenKind::Caret: op = BinaryOp::BitXor; return 2;
-        case TokenKind::Amp: op = BinaryOp::BitAnd; return 3;
-        case TokenKind::LShift: op = BinaryOp::Shl; return 4;
-        case TokenKind::RShift: op = BinaryOp::Shr; return 4;
-        case TokenKind::Plus: op = BinaryOp::Add; return 5;
-        case TokenKind::Minus: op = BinaryOp::Sub; return 5;
-        case TokenKind::Star: op = BinaryOp::Mul; return 6;
-        case TokenKind::Slash: op = BinaryOp::Div; return 6;
-        case TokenKind::DoubleSlash: op = BinaryOp::FloorDiv; return 6;
-        case TokenKind::Percent: op = BinaryOp::Mod; return 6;
-        case TokenKind::At: op = BinaryOp::MatMul; return 6;
-        default: return -1;
+        case TokenKind::Pipe:
+            op = BinaryOp::BitOr;
+            return 1;
+        case TokenKind::Caret:
+            op = BinaryOp::BitXor;
+            return 2;
+        case TokenKind::Amp:
+            op = BinaryOp::BitAnd;
+            return 3;
+        case TokenKind::LShift:
+            op = BinaryOp::Shl;
+            return 4;
+        case TokenKind::RShift:
+            op = BinaryOp::Shr;
+            return 4;
+        case TokenKind::Plus:
+            op = BinaryOp::Add;
+            return 5;
+        case TokenKind::Minus:
+            op = BinaryOp::Sub;
+            return 5;
+        case TokenKind::Star:
+            op = BinaryOp::Mul;
+            return 6;
+        case TokenKind::Slash:
+            op = BinaryOp::Div;
+            return 6;
+        case TokenKind::DoubleSlash:
+            op = BinaryOp::FloorDiv;
+            return 6;
+        case TokenKind::Percent:
+            op = BinaryOp::Mod;
+            return 6;
+        case TokenKind::At:
+            op = BinaryOp::MatMul;
+            return 6;
+        default:
+            return -1;
     }
 }
 
@@ -1515,10 +1664,17 @@ ExprPtr Parser::parse_unary() {
     Pos p = peek().pos;
     UnaryOp op;
     switch (kind()) {
-        case TokenKind::Minus: op = UnaryOp::Neg; break;
-        case TokenKind::Plus: op = UnaryOp::Pos; break;
-        case TokenKind::Tilde: op = UnaryOp::Invert; break;
-        default: return parse_power();
+        case TokenKind::Minus:
+            op = UnaryOp::Neg;
+            break;
+        case TokenKind::Plus:
+            op = UnaryOp::Pos;
+            break;
+        case TokenKind::Tilde:
+            op = UnaryOp::Invert;
+            break;
+        default:
+            return parse_power();
     }
     next();
     // -9223372036854775808 is the one literal whose magnitude does not fit in int64.
@@ -1841,8 +1997,8 @@ ExprPtr Parser::parse_atom() {
         case TokenKind::KwSelect:
             if (kind(1) == TokenKind::LParen) {
                 next();
-                return std::make_unique<NameExpr>(p, t.kind == TokenKind::KwRace ? "race"
-                                                                                 : "select");
+                return std::make_unique<NameExpr>(p,
+                                                  t.kind == TokenKind::KwRace ? "race" : "select");
             }
             fail_here();
         case TokenKind::KwSequential:
@@ -1920,12 +2076,14 @@ ExprPtr Parser::parse_strings() {
     size_t end = pos_;
     if (any_bytes) {
         std::string v;
-        for (size_t i = start; i < end; ++i) v += toks_[i].text;
+        for (size_t i = start; i < end; ++i)
+            v += toks_[i].text;
         return std::make_unique<BytesLitExpr>(p, std::move(v));
     }
     if (!any_f) {
         std::string v;
-        for (size_t i = start; i < end; ++i) v += toks_[i].text;
+        for (size_t i = start; i < end; ++i)
+            v += toks_[i].text;
         return std::make_unique<StrLitExpr>(p, std::move(v));
     }
     auto f = std::make_unique<FStringExpr>(p);
@@ -2088,7 +2246,8 @@ void Parser::parse_fstring_body(const std::string& body, Pos body_pos, bool raw,
             std::vector<FStringPart> spec_parts;
             parse_fstring_body(spec, spec_pos, raw, true, spec_parts, lit_pos);
             bool all_literal = true;
-            for (const auto& sp : spec_parts) all_literal = all_literal && sp.is_literal;
+            for (const auto& sp : spec_parts)
+                all_literal = all_literal && sp.is_literal;
             if (all_literal) {
                 part.format_spec = std::make_unique<StrLitExpr>(
                     spec_pos, spec_parts.empty() ? std::string() : spec_parts[0].literal);

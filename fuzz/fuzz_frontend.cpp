@@ -54,13 +54,76 @@ struct Rng {
 
 // Fragments that are likely to reach interesting parser states when spliced in.
 const char* const kFragments[] = {
-    "(",   ")",   "[",    "]",    "{",      "}",     ":",      "\n",     "\n    ", "\t",
-    "\\",  "'",   "\"",   "'''",  "\"\"\"", "f'{",   "f\"{x!r:{w}}\"", "#", "*",  "**",
-    "=",   "==",  "->",   "@",    ",",      ".",     "...",    "\xE2\x82\xAC", "\xff", "\xC3",
-    "if ", "else:", "elif ", "def ", "lambda ", "match ", "case ", "spawn ", "lazy ", "select:",
-    "concurrent:", "struct ", "actor ", "import ", "from ", " as ", "not ", " in ", " is ",
-    "for ", "while ", "try:", "except ", "finally:", "with ", "return ", "raise ", "0x", "1_0",
-    "9223372036854775808", "250ms", "1.5m", "r'", "b'", "_", "|", "-", "~", ";", "%",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ":",
+    "\n",
+    "\n    ",
+    "\t",
+    "\\",
+    "'",
+    "\"",
+    "'''",
+    "\"\"\"",
+    "f'{",
+    "f\"{x!r:{w}}\"",
+    "#",
+    "*",
+    "**",
+    "=",
+    "==",
+    "->",
+    "@",
+    ",",
+    ".",
+    "...",
+    "\xE2\x82\xAC",
+    "\xff",
+    "\xC3",
+    "if ",
+    "else:",
+    "elif ",
+    "def ",
+    "lambda ",
+    "match ",
+    "case ",
+    "spawn ",
+    "lazy ",
+    "select:",
+    "concurrent:",
+    "struct ",
+    "actor ",
+    "import ",
+    "from ",
+    " as ",
+    "not ",
+    " in ",
+    " is ",
+    "for ",
+    "while ",
+    "try:",
+    "except ",
+    "finally:",
+    "with ",
+    "return ",
+    "raise ",
+    "0x",
+    "1_0",
+    "9223372036854775808",
+    "250ms",
+    "1.5m",
+    "r'",
+    "b'",
+    "_",
+    "|",
+    "-",
+    "~",
+    ";",
+    "%",
 };
 
 std::string mutate(const std::string& in, Rng& rng, const std::vector<std::string>& corpus) {
@@ -103,7 +166,8 @@ std::string mutate(const std::string& in, Rng& rng, const std::vector<std::strin
                 size_t n = 1 + rng.below(400);
                 const char* open = rng.below(2) ? "(" : "[";
                 std::string pre;
-                for (size_t i = 0; i < n; ++i) pre += open;
+                for (size_t i = 0; i < n; ++i)
+                    pre += open;
                 s.insert(rng.below(s.size() + 1), pre);
                 break;
             }
@@ -146,7 +210,8 @@ int main(int argc, char** argv) {
             std::exit(1);
         }
     };
-    for (const auto& s : corpus) run(s);
+    for (const auto& s : corpus)
+        run(s);
     Rng rng{0x9E3779B97F4A7C15ULL};
     for (size_t i = 0; i < mutations; ++i) {
         run(mutate(corpus[rng.below(corpus.size())], rng, corpus));

@@ -15,6 +15,7 @@
 // A task switches back to its worker's scheduler context to yield, park or finish; the worker
 // then completes the transition on its own stack (marks the task Parked, requeues it, or frees
 // its stack), which is why a wake can never resume a fiber that is still running.
+#include <cxxabi.h>
 #include <pthread.h>
 
 #include <algorithm>
@@ -55,6 +56,19 @@ bool is_cancelled_error(const std::exception_ptr& e) {
     }
 }
 }  // namespace
+
+// Layout of libsupc++'s __cxa_eh_globals (stable Itanium C++ ABI).
+struct EhGlobals {
+    void* caught;
+    unsigned int uncaught;
+};
+
+// Not inlined and not const (cxxabi.h declares __cxa_get_globals const, which would let the
+// compiler reuse the previous thread's pointer across a fiber switch).
+__attribute__((noinline)) EhGlobals* eh_globals() noexcept {
+    asm volatile("" ::: "memory");
+    return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+}
 
 __attribute__((noinline)) Worker* current_worker() noexcept {
     Worker* w = tl_worker;
@@ -112,10 +126,18 @@ void switch_out(Task* host, SwitchReason r) {
 #if defined(WEFT_TSAN)
     __tsan_switch_to_fiber(w->tsan_fiber, 0);
 #endif
+    EhGlobals* g = eh_globals();
+    fs.eh_caught = g->caught;
+    fs.eh_uncaught = g->uncaught;
+    g->caught = nullptr;
+    g->uncaught = 0;
     fs.caller = std::move(fs.caller).resume();
 #if defined(WEFT_ASAN)
     __sanitizer_finish_switch_fiber(fs.asan_fake, nullptr, nullptr);
 #endif
+    g = eh_globals();
+    g->caught = fs.eh_caught;
+    g->uncaught = fs.eh_uncaught;
 }
 
 std::uint32_t wait_for_claim(Task* cur, Task* host, std::uint32_t gen, bool cancellable) {
@@ -447,7 +469,10 @@ void RuntimeImpl::park_worker(Worker* w) {
         num_idle_.fetch_add(1, std::memory_order_seq_cst);
     }
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (has_visible_work() || stopping_.load()) {
+    if (!has_visible_work() && !stopping_.load() &&
+        num_idle_.load(std::memory_order_seq_cst) == static_cast<int>(workers_.size()))
+        check_deadlock(w);  // may wake a root task into our LIFO slot
+    if (w->lifo || has_visible_work() || stopping_.load()) {
         std::lock_guard<std::mutex> lock(idle_mu_);
         if (w->idle) {
             idle_.erase(std::find(idle_.begin(), idle_.end(), w));
@@ -456,8 +481,6 @@ void RuntimeImpl::park_worker(Worker* w) {
             return;
         }
         // Someone already popped us and set the flag: consume it below.
-    } else if (num_idle_.load(std::memory_order_seq_cst) == static_cast<int>(workers_.size())) {
-        check_deadlock(w);
     }
     bump(w->c_worker_parks);
     while (w->wake_flag.load(std::memory_order_acquire) == 0) w->wake_flag.wait(0);
@@ -778,6 +801,8 @@ void Task::join() {
     std::uint8_t expected = kUnstarted;
     if (run_state_.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) {
         run_inline(cur, this);
+        // If the inline run was cut short by the forcer's cancellation, raise it here too.
+        if (error_) check_cancelled();
         return;
     }
     Task* host = A::host(cur);

@@ -220,15 +220,18 @@ FENCE_RE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w-]*)")
 
 
 def extract_blocks(md_path):
-    """Returns [(kind, code, start_line, output_or_None)] for weft/weft-error blocks."""
+    """Returns [(lang, code, start_line, output_or_None)] for the weft/weft-error blocks.
+
+    The output is the text of an ```output block that follows the code block with only blank
+    lines in between."""
     with open(md_path, encoding="utf-8") as f:
         lines = f.read().split("\n")
-    blocks = []  # (lang, text, line)
+    items = []  # "blank", "text" or ("fence", lang, body, line)
     i = 0
     while i < len(lines):
         m = FENCE_RE.match(lines[i])
         if not m:
-            blocks.append(("", None, i + 1))  # prose marker
+            items.append("blank" if not lines[i].strip() else "text")
             i += 1
             continue
         indent, fence, lang = m.group(1), m.group(2), m.group(3)
@@ -237,38 +240,22 @@ def extract_blocks(md_path):
         i += 1
         while i < len(lines) and not lines[i].strip().startswith(fence):
             line = lines[i]
-            if line.startswith(indent):
-                line = line[len(indent):]
-            body.append(line)
+            body.append(line[len(indent):] if line.startswith(indent) else line)
             i += 1
-        i += 1  # closing fence
-        blocks.append((lang, "\n".join(body) + "\n", start))
+        i += 1  # the closing fence
+        items.append(("fence", lang, "\n".join(body) + "\n", start))
     result = []
-    for idx, (lang, text, line) in enumerate(blocks):
-        if lang not in ("weft", "weft-error"):
+    for idx, item in enumerate(items):
+        if not isinstance(item, tuple) or item[1] not in ("weft", "weft-error"):
             continue
         output = None
         j = idx + 1
-        while j < len(blocks) and blocks[j][0] == "" and blocks[j][1] is None:
+        while j < len(items) and items[j] == "blank":
             j += 1
-            # only blank prose lines may separate the blocks
-        # re-check: the prose markers between must be blank lines
-        if j < len(blocks) and blocks[j][0] == "output":
-            between = blocks[idx + 1:j]
-            if all(_is_blank_line(md_path, b[2]) for b in between):
-                output = blocks[j][1]
-        result.append((lang, text, line, output))
+        if j < len(items) and isinstance(items[j], tuple) and items[j][1] == "output":
+            output = items[j][2]
+        result.append((item[1], item[2], item[3], output))
     return result
-
-
-_line_cache = {}
-
-
-def _is_blank_line(md_path, lineno):
-    if md_path not in _line_cache:
-        with open(md_path, encoding="utf-8") as f:
-            _line_cache[md_path] = f.read().split("\n")
-    return _line_cache[md_path][lineno - 1].strip() == ""
 
 
 def check_doc_block(weft, tmpdir, md_path, idx, lang, code, line, output, extra_flags, timeout):

@@ -118,7 +118,7 @@ Value int_binary(BinaryOp op, int64_t x, int64_t y) {
         case BinaryOp::Shl:
             if (y < 0) value_error("negative shift count");
             if (x == 0) return Value::integer(0);
-            if (y >= 63) overflow();
+            if (y >= 64) overflow();
             r = int64_t(uint64_t(x) << y);
             if ((r >> y) != x) overflow();
             return Value::integer(r);

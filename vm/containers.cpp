@@ -231,10 +231,14 @@ Value get_item(const Value& obj, const Value& key) {
             int64_t n = range_len(r);
             if (key.is(ObjType::Slice)) {
                 int64_t start, stop, step;
-                int64_t m = slice_indices(key.as<SliceObj>(), n, start, stop, step);
-                int64_t nstep = r->step * step;
-                int64_t nstart = r->start + start * r->step;
-                return make_range(nstart, nstart + m * nstep, nstep);
+                slice_indices(key.as<SliceObj>(), n, start, stop, step);
+                // Like CPython: range(r[start], r[stop], r.step * step), computed without indexing checks.
+                int64_t nstep, nstart, nstop;
+                if (__builtin_mul_overflow(r->step, step, &nstep) ||
+                    __builtin_add_overflow(r->start, start * r->step, &nstart) ||
+                    __builtin_add_overflow(r->start, stop * r->step, &nstop))
+                    raise(ErrorKind::OverflowError, "integer overflow");
+                return make_range(nstart, nstop, nstep);
             }
             int64_t i = norm_index(index_arg(key, "range"), n);
             if (i < 0) raise(ErrorKind::IndexError, "range object index out of range");

@@ -69,9 +69,10 @@ struct ModuleObj : Obj {
         if (is_undefined(v)) return nullptr;
         return &v;
     }
-    // The marker stored in unassigned global slots.
+    // The marker stored in unassigned global slots (and unassigned locals).
     static Value undefined_marker();
-    static bool is_undefined(const Value& v);
+    static bool is_undefined(const Value& v) { return v.is_obj() && v.as_obj() == undefined_obj; }
+    static Obj* const undefined_obj;
 };
 
 }  // namespace weft

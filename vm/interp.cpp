@@ -39,6 +39,8 @@ Interp::Interp(Vm& vm) : vm_(vm) {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     stack_ = static_cast<Value*>(p);  // zero pages are valid None values
+    stack_end_ = stack_ + stack_cap_;
+    max_depth_ = vm.options().max_depth;
     frames_.reserve(vm.options().max_depth + 16);
 }
 
@@ -57,7 +59,7 @@ Value* Interp::stack_top() const {
     return f.base + f.proto->chunk->nregs;
 }
 
-void Interp::push_frame(FunctionObj* fn, Value* base, bool boundary) {
+void Interp::push_frame_slow(FunctionObj* fn, Value* base, bool boundary) {
     const Chunk* c = fn->proto->chunk;
     if (frames_.size() >= vm_.options().max_depth)
         raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
@@ -69,13 +71,6 @@ void Interp::push_frame(FunctionObj* fn, Value* base, bool boundary) {
         for (int i = first; i < c->nactive; ++i) base[i] = undef;
     }
     frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary});
-}
-
-void Interp::pop_frame() {
-    Frame& f = frames_.back();
-    int n = f.proto->chunk->nregs;
-    for (int i = 0; i < n; ++i) f.base[i] = Value();
-    frames_.pop_back();
 }
 
 std::vector<std::string> Interp::current_trace() const {
@@ -813,8 +808,7 @@ op_Call: {
         FunctionObj* fn = fv.as<FunctionObj>();
         const Chunk* c = fn->proto->chunk;
         Value* nb = &R[A + 1];
-        if (WEFT_LIKELY(nargs == int(c->params.size()) && c->num_positional == nargs && c->vararg_reg < 0 &&
-                        c->kwarg_reg < 0)) {
+        if (WEFT_LIKELY(nargs == c->simple_arity)) {
             // arguments already in place
         } else if (nargs < c->num_positional && c->vararg_reg < 0 && c->kwarg_reg < 0 &&
                    c->num_positional == int(c->params.size()) &&

@@ -99,6 +99,28 @@ struct Frame {
     bool boundary;       // entered from C++ (execute() returns when it pops)
 };
 
+// The call-frame stack: a fixed array (capacity = max depth + slack), so frames
+// never move and pushing is a bounds-free store (the depth is checked before).
+class FrameStack {
+public:
+    void reserve(size_t n) {
+        data_.reset(new Frame[n]);
+        top_ = data_.get();
+    }
+    [[gnu::always_inline]] void push_back(const Frame& f) { *top_++ = f; }
+    [[gnu::always_inline]] void pop_back() { --top_; }
+    [[gnu::always_inline]] Frame& back() { return top_[-1]; }
+    const Frame& back() const { return top_[-1]; }
+    bool empty() const { return top_ == data_.get(); }
+    size_t size() const { return size_t(top_ - data_.get()); }
+    const Frame* begin() const { return data_.get(); }
+    const Frame* end() const { return top_; }
+
+private:
+    std::unique_ptr<Frame[]> data_;
+    Frame* top_ = nullptr;
+};
+
 class Interp final : public CallContext {
 public:
     explicit Interp(Vm& vm);
@@ -132,8 +154,22 @@ private:
 
     // Pushes a frame for a Weft function whose arguments are already bound in
     // base[0..]. Checks depth and stack space.
-    void push_frame(FunctionObj* fn, Value* base, bool boundary);
-    void pop_frame();
+    [[gnu::always_inline]] inline void push_frame(FunctionObj* fn, Value* base, bool boundary) {
+        const Chunk* c = fn->proto->chunk;
+        if (__builtin_expect(frames_.size() >= max_depth_ || base + c->nregs + 256 >= stack_end_ ||
+                                 c->uses_checkdef, 0)) {
+            push_frame_slow(fn, base, boundary);
+            return;
+        }
+        frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary});
+    }
+    void push_frame_slow(FunctionObj* fn, Value* base, bool boundary);
+    [[gnu::always_inline]] inline void pop_frame() {
+        Frame& f = frames_.back();
+        Value* r = f.base;
+        for (int n = f.proto->chunk->nregs; n > 0; --n, ++r) r->clear();
+        frames_.pop_back();
+    }
     Value* stack_top() const;
 
     // Binds positional and keyword arguments to a function's parameter
@@ -159,8 +195,10 @@ private:
 
     Vm& vm_;
     Value* stack_ = nullptr;
+    Value* stack_end_ = nullptr;
+    size_t max_depth_ = 0;
     size_t stack_cap_ = 0;
-    std::vector<Frame> frames_;
+    FrameStack frames_;
     int native_depth_ = 0;
     Value* place_ = nullptr;  // P register of the Place* instructions
 };

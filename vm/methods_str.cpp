@@ -240,7 +240,21 @@ Value m_lower(CallContext&, Value& self, const CallArgs& a) {
         for (auto& c : r) if (c >= 'A' && c <= 'Z') c = char(c + 32);
         return new_str_like(self, std::move(r));
     }
-    return new_str_like(self, map_cps(s->data, cp_lower));
+    // Final sigma: capital sigma becomes 'ς' after a cased letter and not before one.
+    std::vector<uint32_t> cps = decode_all(s->data);
+    std::string r;
+    r.reserve(s->data.size());
+    for (size_t i = 0; i < cps.size(); ++i) {
+        uint32_t c = cps[i];
+        if (c == 0x3A3) {
+            bool before = i > 0 && cp_cased(cps[i - 1]);
+            bool after = i + 1 < cps.size() && cp_cased(cps[i + 1]);
+            utf8_append(r, before && !after ? 0x3C2 : 0x3C3);
+        } else {
+            utf8_append(r, cp_lower(c));
+        }
+    }
+    return new_str_like(self, std::move(r));
 }
 
 Value m_swapcase(CallContext&, Value& self, const CallArgs& a) {
@@ -416,14 +430,7 @@ std::vector<Value> split_ws(std::string_view s, int64_t maxsplit) {
         while (i < n && space_at(i, nx)) i = nx;
         if (i >= n) break;
         if (maxsplit >= 0 && int64_t(out.size()) == maxsplit) {
-            size_t e = n;
-            while (e > i) {  // strip trailing whitespace of the remainder
-                size_t b = e - 1;
-                while (b > i && ((unsigned char)s[b] & 0xC0) == 0x80) --b;
-                if (!space_at(b, nx)) break;
-                e = b;
-            }
-            out.push_back(make_str(s.substr(i, e - i)));
+            out.push_back(make_str(s.substr(i)));  // the remainder keeps its trailing whitespace
             break;
         }
         size_t st = i;
@@ -470,16 +477,9 @@ Value m_rsplit(CallContext&, Value& self, const CallArgs& a) {
             while (i >= 0 && cp_is_space(cps[size_t(i)])) --i;
             if (i < 0) break;
             if (int64_t(parts.size()) == maxsplit) {
-                std::string rest;
+                std::string rest;  // the remainder keeps its leading whitespace
                 for (int64_t k = 0; k <= i; ++k) utf8_append(rest, cps[size_t(k)]);
-                size_t b = 0;
-                std::string_view rv = rest;
-                while (b < rv.size()) {
-                    size_t nb = b;
-                    if (!cp_is_space(utf8_decode(rv, nb))) break;
-                    b = nb;
-                }
-                parts.push_back(rest.substr(b));
+                parts.push_back(std::move(rest));
                 break;
             }
             int64_t e = i;
@@ -864,10 +864,12 @@ Value m_encode(CallContext&, Value& self, const CallArgs& a) {
         if (c < limit) { out += char(c); continue; }
         if (errors == "ignore") continue;
         if (errors == "replace") { out += '?'; continue; }
-        std::string ch;
-        utf8_append(ch, c);
+        char ch[16];
+        if (c < 0x100) snprintf(ch, sizeof ch, "'\\x%02x'", c);
+        else if (c < 0x10000) snprintf(ch, sizeof ch, "'\\u%04x'", c);
+        else snprintf(ch, sizeof ch, "'\\U%08x'", c);
         value_error("'" + std::string(enc == "ascii" ? "ascii" : "latin-1") + "' codec can't encode character " +
-                    str_repr(ch) + " in position " + std::to_string(pos) + ": ordinal not in range(" +
+                    ch + " in position " + std::to_string(pos) + ": ordinal not in range(" +
                     std::to_string(limit) + ")");
     }
     return make_bytes(std::move(out));

@@ -61,7 +61,7 @@ struct Obj {
     virtual ~Obj() = default;
 };
 
-inline void obj_incref(Obj* o) {
+[[gnu::always_inline]] inline void obj_incref(Obj* o) {
     if (__builtin_expect(o->flags == 0, 1)) {
         ++o->rc;
     } else if (!(o->flags & Obj::kImmortal)) {
@@ -69,11 +69,14 @@ inline void obj_incref(Obj* o) {
     }
 }
 
-inline void obj_decref(Obj* o) {
+// Frees an object whose count reached zero (out of line: keeps decref small).
+[[gnu::noinline]] inline void obj_free(Obj* o) { delete o; }
+
+[[gnu::always_inline]] inline void obj_decref(Obj* o) {
     if (__builtin_expect(o->flags == 0, 1)) {
-        if (--o->rc == 0) delete o;
+        if (--o->rc == 0) obj_free(o);
     } else if (!(o->flags & Obj::kImmortal)) {
-        if (std::atomic_ref<uint32_t>(o->rc).fetch_sub(1, std::memory_order_acq_rel) == 1) delete o;
+        if (std::atomic_ref<uint32_t>(o->rc).fetch_sub(1, std::memory_order_acq_rel) == 1) obj_free(o);
     }
 }
 
@@ -102,14 +105,14 @@ public:
         if (tag_ == Tag::Object) obj_incref(u_.o);
     }
     Value(Value&& other) noexcept : tag_(other.tag_), u_(other.u_) { other.tag_ = Tag::None; }
-    Value& operator=(const Value& other) {
+    [[gnu::always_inline]] Value& operator=(const Value& other) {
         if (other.tag_ == Tag::Object) obj_incref(other.u_.o);
         release();
         tag_ = other.tag_;
         u_ = other.u_;
         return *this;
     }
-    Value& operator=(Value&& other) noexcept {
+    [[gnu::always_inline]] Value& operator=(Value&& other) noexcept {
         if (this != &other) {
             release();
             tag_ = other.tag_;
@@ -138,14 +141,20 @@ public:
     template <class T> T* as() const { return static_cast<T*>(u_.o); }
 
     // Raw mutation for the interpreter's fast paths (no refcount traffic).
-    void set_int(int64_t i) { release(); tag_ = Tag::Int; u_.i = i; }
-    void set_float(double d) { release(); tag_ = Tag::Float; u_.f = d; }
+    [[gnu::always_inline]] void set_int(int64_t i) { release(); tag_ = Tag::Int; u_.i = i; }
+    [[gnu::always_inline]] void set_float(double d) { release(); tag_ = Tag::Float; u_.f = d; }
+
+    // Drops the held reference and becomes None.
+    [[gnu::always_inline]] void clear() {
+        release();
+        tag_ = Tag::None;
+    }
 
     // Releases ownership without decrementing (the caller takes the reference).
     Obj* release_obj() { Obj* o = u_.o; tag_ = Tag::None; return o; }
 
 private:
-    void release() {
+    [[gnu::always_inline]] void release() {
         if (tag_ == Tag::Object) obj_decref(u_.o);
     }
     Tag tag_;

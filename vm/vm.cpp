@@ -83,8 +83,8 @@ Value bi_sleep(CallContext& cx, const CallArgs& a) {
 
 }  // namespace
 
-Value ModuleObj::undefined_marker() { return Value::borrow(undefined_singleton()); }
-bool ModuleObj::is_undefined(const Value& v) { return v.is_obj() && v.as_obj() == undefined_singleton(); }
+Obj* const ModuleObj::undefined_obj = undefined_singleton();
+Value ModuleObj::undefined_marker() { return Value::borrow(undefined_obj); }
 
 const char* error_kind_name(ErrorKind k) {
     return size_t(k) < size_t(ErrorKind::Count) ? kErrorNames[size_t(k)] : "Error";

@@ -48,6 +48,11 @@ struct FiberState {
     bool guarded = false;          // has a PROT_NONE guard page below stack_lo
     void* tsan_fiber = nullptr;
     void* asan_fake = nullptr;
+    // The C++ runtime's per-thread exception state (__cxa_eh_globals: caught-exception stack and
+    // uncaught count) travels with the fiber, so a task may park inside a catch block and resume
+    // on another thread.
+    void* eh_caught = nullptr;
+    unsigned int eh_uncaught = 0;
 };
 }  // namespace detail
 

@@ -21,37 +21,58 @@ std::string fexpr(const std::string& src) {
     }
 }
 
-TEST(FString, PlainText) { EXPECT_EQ(fexpr("f'abc'"), "(fstr \"abc\")"); }
-TEST(FString, Empty) { EXPECT_EQ(fexpr("f''"), "(fstr)"); }
-TEST(FString, Fields) { EXPECT_EQ(fexpr("f\"{x} {y}\""), "(fstr (fmt x) \" \" (fmt y))"); }
+TEST(FString, PlainText) {
+    EXPECT_EQ(fexpr("f'abc'"), "(fstr \"abc\")");
+}
+TEST(FString, Empty) {
+    EXPECT_EQ(fexpr("f''"), "(fstr)");
+}
+TEST(FString, Fields) {
+    EXPECT_EQ(fexpr("f\"{x} {y}\""), "(fstr (fmt x) \" \" (fmt y))");
+}
 TEST(FString, Conversion) {
     EXPECT_EQ(fexpr("f'{y!r} {z!s} {w!a}'"), "(fstr (fmt y !r) \" \" (fmt z !s) \" \" (fmt w !a))");
 }
-TEST(FString, FormatSpec) { EXPECT_EQ(fexpr("f'{z:.2f}'"), "(fstr (fmt z \".2f\"))"); }
-TEST(FString, ConversionAndSpec) { EXPECT_EQ(fexpr("f'{z!r:>10}'"), "(fstr (fmt z !r \">10\"))"); }
+TEST(FString, FormatSpec) {
+    EXPECT_EQ(fexpr("f'{z:.2f}'"), "(fstr (fmt z \".2f\"))");
+}
+TEST(FString, ConversionAndSpec) {
+    EXPECT_EQ(fexpr("f'{z!r:>10}'"), "(fstr (fmt z !r \">10\"))");
+}
 TEST(FString, NestedFieldInSpec) {
     EXPECT_EQ(fexpr("f'{x:{width}}'"), "(fstr (fmt x (fstr (fmt width))))");
     EXPECT_EQ(fexpr("f'{x:{w}.{p}f}'"), "(fstr (fmt x (fstr (fmt w) \".\" (fmt p) \"f\")))");
 }
-TEST(FString, DoubledBraces) { EXPECT_EQ(fexpr("f'{{literal}} {x}'"), "(fstr \"{literal} \" (fmt x))"); }
-TEST(FString, Escapes) { EXPECT_EQ(fexpr("f'a\\tb{x}\\n'"), "(fstr \"a\\tb\" (fmt x) \"\\n\")"); }
-TEST(FString, RawFString) { EXPECT_EQ(fexpr("rf'\\d{x}'"), "(fstr \"\\\\d\" (fmt x))"); }
+TEST(FString, DoubledBraces) {
+    EXPECT_EQ(fexpr("f'{{literal}} {x}'"), "(fstr \"{literal} \" (fmt x))");
+}
+TEST(FString, Escapes) {
+    EXPECT_EQ(fexpr("f'a\\tb{x}\\n'"), "(fstr \"a\\tb\" (fmt x) \"\\n\")");
+}
+TEST(FString, RawFString) {
+    EXPECT_EQ(fexpr("rf'\\d{x}'"), "(fstr \"\\\\d\" (fmt x))");
+}
 TEST(FString, NestedQuotesOfOtherKind) {
     EXPECT_EQ(fexpr("f\"{d['k']} {'a' if c else 'b'}\""),
               "(fstr (fmt ([] d \"k\")) \" \" (fmt (ifexp c \"a\" \"b\")))");
 }
 TEST(FString, ExpressionsWithBrackets) {
-    EXPECT_EQ(fexpr("f'{[1, 2][0]} {f(a, b)} { {1: 2}[1]}'"),
-              "(fstr (fmt ([] (list 1 2) 0)) \" \" (fmt (call f a b)) \" \" (fmt ([] (dict (1 2)) 1)))");
+    EXPECT_EQ(
+        fexpr("f'{[1, 2][0]} {f(a, b)} { {1: 2}[1]}'"),
+        "(fstr (fmt ([] (list 1 2) 0)) \" \" (fmt (call f a b)) \" \" (fmt ([] (dict (1 2)) 1)))");
 }
-TEST(FString, NotEqualIsNotAConversion) { EXPECT_EQ(fexpr("f'{a != b}'"), "(fstr (fmt (cmp a != b)))"); }
+TEST(FString, NotEqualIsNotAConversion) {
+    EXPECT_EQ(fexpr("f'{a != b}'"), "(fstr (fmt (cmp a != b)))");
+}
 TEST(FString, ColonInsideBracketsIsNotASpec) {
     EXPECT_EQ(fexpr("f'{xs[1:2]}'"), "(fstr (fmt ([] xs (slice 1 2 nil))))");
 }
 TEST(FString, LambdaInParens) {
     EXPECT_EQ(fexpr("f'{(lambda: 1)()}'"), "(fstr (fmt (call (lambda (params) 1))))");
 }
-TEST(FString, TupleField) { EXPECT_EQ(fexpr("f'{a, b}'"), "(fstr (fmt (tuple a b)))"); }
+TEST(FString, TupleField) {
+    EXPECT_EQ(fexpr("f'{a, b}'"), "(fstr (fmt (tuple a b)))");
+}
 TEST(FString, NestedFString) {
     EXPECT_EQ(fexpr("f\"{f'{x}!'}\""), "(fstr (fmt (fstr (fmt x) \"!\")))");
 }
@@ -90,15 +111,24 @@ TEST(FString, ErrorInsideFieldHasFilePosition) {
 TEST(FString, SingleClosingBrace) {
     EXPECT_EQ(fexpr("f'a } b'"), "ERROR 1:5: f-string: single '}' is not allowed");
 }
-TEST(FString, EmptyExpression) { EXPECT_EQ(fexpr("f'a {} b'"), "ERROR 1:5: f-string: empty expression not allowed"); }
-TEST(FString, UnclosedField) { EXPECT_EQ(fexpr("f'a {x'"), "ERROR 1:5: f-string: expecting '}'"); }
+TEST(FString, EmptyExpression) {
+    EXPECT_EQ(fexpr("f'a {} b'"), "ERROR 1:5: f-string: empty expression not allowed");
+}
+TEST(FString, UnclosedField) {
+    EXPECT_EQ(fexpr("f'a {x'"), "ERROR 1:5: f-string: expecting '}'");
+}
 TEST(FString, BadConversion) {
-    EXPECT_EQ(fexpr("f'{x!z}'"), "ERROR 1:5: f-string: invalid conversion character: expected 's', 'r', or 'a'");
+    EXPECT_EQ(fexpr("f'{x!z}'"),
+              "ERROR 1:5: f-string: invalid conversion character: expected 's', 'r', or 'a'");
 }
 TEST(FString, SelfDocumentingNotSupported) {
-    EXPECT_EQ(fexpr("f'{x=}'"), "ERROR 1:5: f-string: self-documenting expressions (x=) are not supported");
+    EXPECT_EQ(fexpr("f'{x=}'"),
+              "ERROR 1:5: f-string: self-documenting expressions (x=) are not supported");
 }
-TEST(FString, FieldIsNotAStatement) { EXPECT_EQ(fexpr("f'{x = 1}'"), "ERROR 1:6: f-string: self-documenting expressions (x=) are not supported"); }
+TEST(FString, FieldIsNotAStatement) {
+    EXPECT_EQ(fexpr("f'{x = 1}'"),
+              "ERROR 1:6: f-string: self-documenting expressions (x=) are not supported");
+}
 
 }  // namespace
 }  // namespace weft

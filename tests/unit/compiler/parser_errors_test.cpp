@@ -16,7 +16,9 @@ struct ErrorCase {
     bool incomplete = false;
 };
 
-void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const ErrorCase& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class ParseError : public ::testing::TestWithParam<ErrorCase> {};
 
@@ -36,7 +38,9 @@ TEST_P(ParseError, Message) {
     }
 }
 
-std::string case_name(const ::testing::TestParamInfo<ErrorCase>& info) { return info.param.name; }
+std::string case_name(const ::testing::TestParamInfo<ErrorCase>& info) {
+    return info.param.name;
+}
 
 const ErrorCase kErrors[] = {
     // block structure
@@ -69,10 +73,11 @@ const ErrorCase kErrors[] = {
     {"NeverClosed", "x = (1,\n     2\n", "1:5: '(' was never closed", true},
     {"NeverClosedBracket", "f(a, [1, 2\n", "1:6: '[' was never closed", true},
     {"Unmatched", "x = 1)\n", "1:6: unmatched ')'"},
-    {"InvalidCharacter", "price = 5\xE2\x82\xAC\n", "1:10: invalid character '\xE2\x82\xAC' (U+20AC)"},
+    {"InvalidCharacter", "price = 5\xE2\x82\xAC\n",
+     "1:10: invalid character '\xE2\x82\xAC' (U+20AC)"},
     {"InvalidUtf8", "x = '\xC3'\n", "1:6: invalid UTF-8 byte 0xc3 in source"},
-    {"TrailingBackslash", "x = 1 + \\", "1:9: unexpected end of file after line continuation character",
-     true},
+    {"TrailingBackslash", "x = 1 + \\",
+     "1:9: unexpected end of file after line continuation character", true},
     {"IntegerTooLarge", "x = 18446744073709551616\n", "1:5: integer literal too large"},
     {"PositiveMinIntTooLarge", "x = 9223372036854775808\n", "1:5: integer literal too large"},
     // generic
@@ -80,8 +85,10 @@ const ErrorCase kErrors[] = {
     {"InvalidSyntaxTwoNames", "x y\n", "1:3: invalid syntax"},
     {"MissingOperand", "x = 1 +\n", "1:8: invalid syntax"},
     {"IncompleteElse", "x = a if b\n", "1:11: expected 'else' after 'if' expression"},
-    {"ClassKeyword", "class A:\n    pass\n", "1:1: 'class' is not supported; define a 'struct' instead"},
-    {"DanglingDecorator", "@deco\nx = 1\n", "2:1: expected a function or struct definition after a decorator"},
+    {"ClassKeyword", "class A:\n    pass\n",
+     "1:1: 'class' is not supported; define a 'struct' instead"},
+    {"DanglingDecorator", "@deco\nx = 1\n",
+     "2:1: expected a function or struct definition after a decorator"},
     // assignment targets
     {"AssignToCall", "f() = 1\n", "1:1: cannot assign to function call"},
     {"AssignToLiteral", "1 = x\n", "1:1: cannot assign to literal"},
@@ -93,7 +100,8 @@ const ErrorCase kErrors[] = {
     {"ForTargetCall", "for f() in x:\n    pass\n", "1:5: cannot assign to function call"},
     {"MultipleStarred", "*a, *b = x\n", "1:5: multiple starred expressions in assignment"},
     {"StarredAlone", "*a = x\n", "1:1: starred assignment target must be in a list or tuple"},
-    {"AugAssignTuple", "a, b += 1\n", "1:1: 'tuple' is an illegal expression for augmented assignment"},
+    {"AugAssignTuple", "a, b += 1\n",
+     "1:1: 'tuple' is an illegal expression for augmented assignment"},
     {"AugAssignCall", "f() += 1\n",
      "1:1: 'function call' is an illegal expression for augmented assignment"},
     {"AnnotateTuple", "a, b: int = 1, 2\n", "1:1: only single target (not tuple) can be annotated"},
@@ -103,16 +111,23 @@ const ErrorCase kErrors[] = {
     {"PositionalAfterKwUnpack", "f(**d, b)\n",
      "1:8: positional argument follows keyword argument unpacking"},
     {"KeywordRepeated", "f(a=1, a=2)\n", "1:8: keyword argument repeated: a"},
-    {"KeywordNotName", "f(a.b=1)\n", "1:3: expression cannot contain assignment, perhaps you meant \"==\"?"},
-    {"GeneratorNotParenthesized", "f(x for x in y, 1)\n", "1:3: generator expression must be parenthesized"},
-    {"DuplicateArgument", "def f(x, y, x):\n    pass\n", "1:13: duplicate argument 'x' in function definition"},
+    {"KeywordNotName", "f(a.b=1)\n",
+     "1:3: expression cannot contain assignment, perhaps you meant \"==\"?"},
+    {"GeneratorNotParenthesized", "f(x for x in y, 1)\n",
+     "1:3: generator expression must be parenthesized"},
+    {"DuplicateArgument", "def f(x, y, x):\n    pass\n",
+     "1:13: duplicate argument 'x' in function definition"},
     {"DuplicateLambdaArgument", "g = lambda a, a: 1\n",
      "1:15: duplicate argument 'a' in function definition"},
-    {"NonDefaultAfterDefault", "def f(a=1, b):\n    pass\n", "1:12: non-default argument follows default argument"},
+    {"NonDefaultAfterDefault", "def f(a=1, b):\n    pass\n",
+     "1:12: non-default argument follows default argument"},
     {"BareStarAlone", "def f(a, *):\n    pass\n", "1:10: named arguments must follow bare *"},
-    {"ParamAfterKwargs", "def f(**kw, a):\n    pass\n", "1:13: arguments cannot follow var-keyword argument"},
-    {"DefaultOnVarargs", "def f(*a=1):\n    pass\n", "1:9: var-positional argument cannot have default value"},
-    {"PositionalOnly", "def f(a, /):\n    pass\n", "1:10: positional-only parameters are not supported"},
+    {"ParamAfterKwargs", "def f(**kw, a):\n    pass\n",
+     "1:13: arguments cannot follow var-keyword argument"},
+    {"DefaultOnVarargs", "def f(*a=1):\n    pass\n",
+     "1:9: var-positional argument cannot have default value"},
+    {"PositionalOnly", "def f(a, /):\n    pass\n",
+     "1:10: positional-only parameters are not supported"},
     // reserved keywords
     {"ReservedSpawnAssign", "spawn = 1\n", "1:1: 'spawn' is a reserved keyword"},
     {"ReservedActorName", "x = actor\n", "1:5: 'actor' is a reserved keyword"},
@@ -124,8 +139,10 @@ const ErrorCase kErrors[] = {
     {"ReservedConcurrentAssign", "concurrent = 1\n", "1:1: 'concurrent' is a reserved keyword"},
     {"SpawnNeedsCall", "t = spawn f\n", "1:11: expected a call after 'spawn'"},
     // imports
-    {"PathImportNeedsAs", "import \"./x.weft\"\n", "1:18: a path import needs a name: import \"./x.weft\" as name"},
-    {"RelativeImport", "from . import x\n", "1:6: relative imports are not supported; import a path string instead"},
+    {"PathImportNeedsAs", "import \"./x.weft\"\n",
+     "1:18: a path import needs a name: import \"./x.weft\" as name"},
+    {"RelativeImport", "from . import x\n",
+     "1:6: relative imports are not supported; import a path string instead"},
     {"FromWithoutImport", "from a b\n", "1:8: expected 'import'"},
     // match
     {"MatchCaseNotCase", "match x:\n    y = 1\n", "2:5: expected 'case' in 'match' statement"},
@@ -137,21 +154,40 @@ const ErrorCase kErrors[] = {
     // select / concurrency blocks
     {"SelectBadCase", "select:\n    case f(x):\n        pass\n",
      "2:10: a select case must be 'v = ch.recv()', 'ch.send(x)' or 'after(t)'"},
-    {"ConcurrentPositional", "concurrent(1):\n    pass\n", "1:12: 'concurrent' options must be keyword arguments"},
+    {"ConcurrentPositional", "concurrent(1):\n    pass\n",
+     "1:12: 'concurrent' options must be keyword arguments"},
     // struct bodies
     {"StructBodyStatement", "struct P:\n    x: int\n    print(x)\n",
      "3:5: expected a field or method definition in struct body"},
     {"StructDuplicateField", "struct P:\n    x: int\n    x: str\n", "3:5: duplicate field 'x'"},
     // misc
-    {"EllipsisInExpression", "x = ... + 1\n", "1:5: '...' is only allowed as a placeholder statement"},
+    {"GlobalHint", "global x\n",
+     "1:1: 'global' is not supported: closures capture values; use an atom for shared state"},
+    {"NonlocalHint", "def f():\n    nonlocal n\n",
+     "2:5: 'nonlocal' is not supported: closures capture values; use an atom for shared state"},
+    {"YieldHint", "def f():\n    yield 1\n",
+     "2:5: 'yield' is not supported (no generators); build and return a list"},
+    {"EllipsisInExpression", "x = ... + 1\n",
+     "1:5: '...' is only allowed as a placeholder statement"},
     {"MixBytesAndStr", "x = b'a' 'b'\n", "1:10: cannot mix bytes and nonbytes literals"},
     {"StarredExpressionStatement", "*a\n", "1:1: can't use starred expression here"},
     // incomplete input (the REPL asks for more)
-    {"IncompleteIfHeader", "if x:\n", "2:1: expected an indented block after 'if' statement on line 1",
-     true},
-    {"IncompleteDefHeader", "def f(x):", "1:10: expected an indented block after function definition on line 1",
-     true},
+    {"IncompleteIfHeader", "if x:\n",
+     "2:1: expected an indented block after 'if' statement on line 1", true},
+    {"IncompleteDefHeader",
+     "def f(x):", "1:10: expected an indented block after function definition on line 1", true},
     {"IncompleteCall", "print(1,", "1:6: '(' was never closed", true},
+    {"IncompleteDecorator", "@deco\n",
+     "2:1: expected a function or struct definition after a decorator", true},
+    {"IncompleteTry", "try:\n    x\n", "3:1: expected 'except' or 'finally' block", true},
+    {"IncompleteElseBlock", "if a:\n    b\nelse:\n",
+     "4:1: expected an indented block after 'else' statement on line 3", true},
+    {"IncompleteMatch", "match x:\n",
+     "2:1: expected an indented block after 'match' statement on line 1", true},
+    {"IncompleteCase", "match x:\n    case 1:\n",
+     "3:1: expected an indented block after 'case' statement on line 2", true},
+    {"IncompleteTripleInBlock", "def f():\n    '''doc\n",
+     "2:5: unterminated triple-quoted string literal (started at line 2)", true},
     {"IncompleteNestedBlock", "for x in y:\n    if x:\n",
      "3:1: expected an indented block after 'if' statement on line 2", true},
 };
@@ -169,7 +205,8 @@ TEST(Diagnostic, Format) {
 
 TEST(Diagnostic, CaretCountsCodePointsAndKeepsTabs) {
     Diagnostic d{"a.weft", {1, 6}, "boom"};
-    EXPECT_EQ(format_diagnostic(d, "s=\"\xC3\xA9\xC3\xA9\"?\n"), "a.weft:1:6: boom\ns=\"\xC3\xA9\xC3\xA9\"?\n     ^\n");
+    EXPECT_EQ(format_diagnostic(d, "s=\"\xC3\xA9\xC3\xA9\"?\n"),
+              "a.weft:1:6: boom\ns=\"\xC3\xA9\xC3\xA9\"?\n     ^\n");
     Diagnostic t{"a.weft", {2, 3}, "tab"};
     EXPECT_EQ(format_diagnostic(t, "x\n\tab\n"), "a.weft:2:3: tab\n\tab\n\t ^\n");
 }

@@ -24,7 +24,9 @@ struct Program {
     const char* source;
 };
 
-void PrintTo(const Program& p, std::ostream* os) { *os << p.name; }
+void PrintTo(const Program& p, std::ostream* os) {
+    *os << p.name;
+}
 
 class SpecProgram : public ::testing::TestWithParam<Program> {};
 
@@ -88,7 +90,8 @@ a.reset(10)                   # set; returns new value
 a.compare_and_set(10, 11)     # True if it was 10
 a.watch("log", lambda key, old, new: print(old, new))   # called after each change
 )weft"},
-    {"Section8Pipelines", R"weft(summarize = clean | [extract_entities, classify, summary] | merge   # a function
+    {"Section8Pipelines",
+     R"weft(summarize = clean | [extract_entities, classify, summary] | merge   # a function
 report = summarize(doc)
 report = doc | clean | [extract_entities, classify, summary] | merge # applied directly
 )weft"},
@@ -166,7 +169,8 @@ print(t.done(), t.result(timeout=None), t.id, t.state)
 )weft"},
     {"Section7SelectFunction", R"weft(ch, value = select([ch1, ch2], timeout=1s)
 )weft"},
-    {"Section8Table", R"weft(r = parallel_map(f, xs, workers=None, timeout=None, errors="raise", progress=False)
+    {"Section8Table",
+     R"weft(r = parallel_map(f, xs, workers=None, timeout=None, errors="raise", progress=False)
 out = stream_map(f, in_ch, workers=4, ordered=False, buffer=workers)
 with worker_pool(8) as pool:
     pool.map(f, xs)
@@ -204,22 +208,26 @@ link(a, b)
 )weft"},
 };
 INSTANTIATE_TEST_SUITE_P(Spec, SpecProgram, ::testing::ValuesIn(kPrograms),
-                         [](const ::testing::TestParamInfo<Program>& i) { return std::string(i.param.name); });
+                         [](const ::testing::TestParamInfo<Program>& i) {
+                             return std::string(i.param.name);
+                         });
 
 TEST(SpecProgramShape, ConcurrentBlock) {
-    EXPECT_EQ(parse_ok(kPrograms[2].source),
-              "(concurrent (options) (body (assign a (spawn (call fetch u1))) (assign b (spawn (call "
-              "fetch u2))) (spawnblock (for p pages (body (expr (call index p)))))))\n"
-              "(expr (call print ([] a \"title\") ([] b \"title\")))");
+    EXPECT_EQ(
+        parse_ok(kPrograms[2].source),
+        "(concurrent (options) (body (assign a (spawn (call fetch u1))) (assign b (spawn (call "
+        "fetch u2))) (spawnblock (for p pages (body (expr (call index p)))))))\n"
+        "(expr (call print ([] a \"title\") ([] b \"title\")))");
 }
 
 TEST(SpecProgramShape, StructUser) {
-    EXPECT_EQ(parse_ok(kPrograms[0].source),
-              "(struct User (fields (name : str) (age : int = 0)) (methods (def greeting (params self) "
-              "-> str (body (return (fstr \"hi \" (fmt (. self name))))))))\n"
-              "(assign u (call User (kw name \"Ada\")))\n"
-              "(assign (. u age) 36)\n"
-              "(assign v (call (. u with) (kw age 37)))");
+    EXPECT_EQ(
+        parse_ok(kPrograms[0].source),
+        "(struct User (fields (name : str) (age : int = 0)) (methods (def greeting (params self) "
+        "-> str (body (return (fstr \"hi \" (fmt (. self name))))))))\n"
+        "(assign u (call User (kw name \"Ada\")))\n"
+        "(assign (. u age) 36)\n"
+        "(assign v (call (. u with) (kw age 37)))");
 }
 
 }  // namespace

@@ -412,3 +412,33 @@ TEST_P(Scopes, TraceHookAndCounters) {
     EXPECT_GE(c.spawned, 10u);
     EXPECT_GE(c.switches, 10u);
 }
+
+// A task may park inside a catch block, resume on another worker and rethrow with `throw;`
+// (the exception state travels with the fiber).
+TEST_P(Scopes, ParkInsideCatchBlockThenRethrow) {
+    Runtime rt(options());
+    std::atomic<int> caught{0};
+    rt.block_on([&] {
+        Scope s(ScopeMode::CollectAll);
+        for (int i = 0; i < 50; ++i)
+            s.spawn([&, i] {
+                try {
+                    try {
+                        throw Boom(i);
+                    } catch (const Boom&) {
+                        for (int k = 0; k < 3; ++k) {
+                            sleep_for(0.0005);
+                            yield_now();
+                        }
+                        throw;
+                    }
+                } catch (const Boom& b) {
+                    EXPECT_EQ(b.id, i);
+                    EXPECT_EQ(std::uncaught_exceptions(), 0);
+                    caught++;
+                }
+            });
+        s.join();
+    });
+    EXPECT_EQ(caught.load(), 50);
+}
