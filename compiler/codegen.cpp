@@ -49,8 +49,9 @@ struct Bindings {
     std::unordered_set<std::string> names;
     // Names bound only as loop/except/with/import/def targets (may shadow module names).
     std::unordered_map<std::string, Pos> plain_assign;  // first plain assignment position
-    void add(const std::string& n) {
+    void add(const std::string& n, Pos pos = {}) {
         if (names.insert(n).second) order.push_back(n);
+        if (!plain_assign.count(n)) plain_assign.emplace(n, pos);
     }
 };
 
@@ -58,8 +59,7 @@ void collect_target(const Expr* e, Bindings& b, bool plain) {
     switch (e->kind) {
         case ExprKind::Name: {
             auto& n = e->as<NameExpr>()->name;
-            b.add(n);
-            if (plain && !b.plain_assign.count(n)) b.plain_assign.emplace(n, e->pos);
+            b.add(n, e->pos);
             break;
         }
         case ExprKind::Tuple:
@@ -79,7 +79,7 @@ void collect_target(const Expr* e, Bindings& b, bool plain) {
 void collect_pattern(const Pattern* p, Bindings& b) {
     switch (p->kind) {
         case PatternKind::Capture:
-            b.add(p->as<CapturePattern>()->name);
+            b.add(p->as<CapturePattern>()->name, p->pos);
             break;
         case PatternKind::Sequence: {
             auto* s = p->as<SequencePattern>();
@@ -89,7 +89,7 @@ void collect_pattern(const Pattern* p, Bindings& b) {
         case PatternKind::Mapping: {
             auto* m = p->as<MappingPattern>();
             for (auto& x : m->patterns) collect_pattern(x.get(), b);
-            if (!m->rest.empty()) b.add(m->rest);
+            if (!m->rest.empty()) b.add(m->rest, p->pos);
             break;
         }
         case PatternKind::Class: {
@@ -101,7 +101,7 @@ void collect_pattern(const Pattern* p, Bindings& b) {
         case PatternKind::As: {
             auto* a = p->as<AsPattern>();
             collect_pattern(a->pattern.get(), b);
-            b.add(a->name);
+            b.add(a->name, p->pos);
             break;
         }
         case PatternKind::Or:
@@ -148,7 +148,7 @@ void collect_stmt(const Stmt* s, Bindings& b) {
             auto* x = s->as<TryStmt>();
             collect_block(x->body, b);
             for (auto& h : x->handlers) {
-                if (!h.name.empty()) b.add(h.name);
+                if (!h.name.empty()) b.add(h.name, h.pos);
                 collect_block(h.body, b);
             }
             collect_block(x->orelse, b);
@@ -163,24 +163,24 @@ void collect_stmt(const Stmt* s, Bindings& b) {
             break;
         }
         case StmtKind::FunctionDef:
-            b.add(s->as<FunctionDefStmt>()->name);
+            b.add(s->as<FunctionDefStmt>()->name, s->pos);
             break;
         case StmtKind::StructDef:
         case StmtKind::ActorDef:
-            b.add(s->as<StructDefStmt>()->name);
+            b.add(s->as<StructDefStmt>()->name, s->pos);
             break;
         case StmtKind::Import: {
             auto* x = s->as<ImportStmt>();
             if (!x->alias.empty()) {
-                b.add(x->alias);
+                b.add(x->alias, s->pos);
             } else {
                 auto dot = x->module.find('.');
-                b.add(dot == std::string::npos ? x->module : x->module.substr(0, dot));
+                b.add(dot == std::string::npos ? x->module : x->module.substr(0, dot), s->pos);
             }
             break;
         }
         case StmtKind::ImportFrom:
-            for (auto& n : s->as<ImportFromStmt>()->names) b.add(n.alias.empty() ? n.name : n.alias);
+            for (auto& n : s->as<ImportFromStmt>()->names) b.add(n.alias.empty() ? n.name : n.alias, n.pos);
             break;
         case StmtKind::Match: {
             auto* x = s->as<MatchStmt>();
@@ -430,7 +430,9 @@ private:
             auto it = opts_.builtins->find(n);
             if (it != opts_.builtins->end()) return {NameKind::Builtin, it->second};
         }
-        return {NameKind::Global, globals_.slot_for(n)};
+        // Every module name is assigned somewhere in the module's top level, so a
+        // name found nowhere is a mistake the compiler can report.
+        fail(pos_, "name '" + n + "' is not defined");
     }
 
     bool is_builtin_name(const Expr* e, const char* name) {
@@ -1111,36 +1113,20 @@ private:
         const Expr* recv = attr->object.get();
         int reg = local_reg_if_defined(recv);
         if (reg >= 0) {
-            emit(make_abc(Op::CallM, base, n + (nkw << 4) * 0, reg));
-            patch_call_counts(n, nkw);
+            emit(make_abc(Op::CallM, base, n, reg));
             emit(extra);
-        } else if (is_mutating_method(attr->name) && recv->kind != ExprKind::Name && is_place(recv)) {
+        } else if (is_mutating_method(attr->name) && is_place(recv)) {
             emit_place(recv);
             emit(make_abc(Op::CallMP, base, n, 0));
-            patch_call_counts(n, nkw);
-            emit(extra);
-        } else if (is_mutating_method(attr->name) && recv->kind == ExprKind::Name && is_place(recv)) {
-            if (!fs_->is_module && resolve(attr->name).kind == NameKind::Global) {
-            }
-            emit_place(recv);
-            emit(make_abc(Op::CallMP, base, n, 0));
-            patch_call_counts(n, nkw);
             emit(extra);
         } else {
             expr_to(recv, base + 1);
             emit(make_abc(Op::CallM, base, n, base + 1));
-            patch_call_counts(n, nkw);
             emit(extra);
         }
         if (base != target) emit(make_abc(Op::Move, target, base, 0));
     }
 
-    // CallM/CallMP keep the positional count in B and the keyword count in the
-    // high bits of C for CallMP (C is the receiver for CallM, so CallM stores the
-    // keyword count in B's high nibble instead). To keep decoding simple both
-    // use: B = positional count (< 200), and keyword count is taken from the
-    // keyword-name constant.
-    void patch_call_counts(int, int) {}
 
     // Emits Place* instructions leaving P pointing at the storage of `e`.
     // Subscript keys are evaluated first (left to right) into temporaries.

@@ -737,8 +737,6 @@ Value bi_zip(CallContext&, const CallArgs& a) {
     std::vector<Value> its;
     its.reserve(a.pos.size());
     for (size_t i = 0; i < a.pos.size(); ++i) {
-        if (!a.pos[i].is_obj() || a.pos[i].is(ObjType::Struct))
-            type_error("zip argument #" + std::to_string(i + 1) + " must support iteration");
         its.push_back(iter_begin(a.pos[i]));
     }
     return make_iterator(IterKind::Zip, make_tuple(std::move(its)), Value(), 0, 0, strict && truthy(*strict) ? 2 : 1);

@@ -17,6 +17,7 @@ class TestContext : public CallContext {
 public:
     Value call(const Value& callee, std::span<const Value> args) override { return call_kw(callee, args, {}); }
     Value call_kw(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw) override {
+        if (callee.is(ObjType::TypeObj)) return call_type(*this, callee.as<TypeObj>(), CallArgs{args, kw});
         if (!callee.is(ObjType::Native)) throw WeftError(ErrorKind::TypeError, "'" + type_name(callee) + "' object is not callable");
         auto* n = callee.as<NativeObj>();
         CallArgs a{args, kw};
