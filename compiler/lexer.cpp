@@ -610,7 +610,7 @@ void Lexer::lex_operator() {
 std::vector<Token> Lexer::run() {
     validate_utf8();
     if (src_.substr(0, 3) == "\xEF\xBB\xBF") i_ = 3;
-    tokens_.reserve(src_.size() / 4 + 16);
+    tokens_.reserve(src_.size() / 6 + 16);
     bool at_line_start = !expression_mode_;
     for (;;) {
         if (at_line_start) {

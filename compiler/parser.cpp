@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -614,6 +615,7 @@ void Parser::parse_block(Block& out, const std::string& what, Pos header) {
 }
 
 StmtPtr Parser::parse_if(bool is_elif) {
+    DepthGuard guard(*this, peek().pos);  // elif chains nest IfStmts
     Pos p = next().pos;
     auto s = std::make_unique<IfStmt>(p);
     s->cond = parse_test();
@@ -726,11 +728,10 @@ void Parser::parse_params(std::vector<Param>& params, TokenKind close, bool allo
     bool seen_default = false, seen_star = false, seen_kwargs = false;
     Pos bare_star_pos{};
     bool bare_star_pending = false;
+    std::unordered_set<std::string> names;
     auto check_dup = [&](const std::string& name, Pos pos) {
-        for (const auto& q : params) {
-            if (q.name == name) {
-                fail(pos, "duplicate argument '" + name + "' in function definition");
-            }
+        if (!names.insert(name).second) {
+            fail(pos, "duplicate argument '" + name + "' in function definition");
         }
     };
     while (!at(close)) {
@@ -848,6 +849,7 @@ std::unique_ptr<StructDefStmt> Parser::parse_struct(std::vector<ExprPtr> decorat
     Block body;
     parse_block(body, what, p);
     bool first = true;
+    std::unordered_set<std::string> field_names;
     for (auto& st : body) {
         switch (st->kind) {
             case StmtKind::Expr: {
@@ -871,8 +873,8 @@ std::unique_ptr<StructDefStmt> Parser::parse_struct(std::vector<ExprPtr> decorat
                 f.annotation = std::move(a->annotation);
                 f.default_value = std::move(a->value);
                 f.pos = st->pos;
-                for (const auto& g : s->fields) {
-                    if (g.name == f.name) fail(f.pos, "duplicate field '" + f.name + "'");
+                if (!field_names.insert(f.name).second) {
+                    fail(f.pos, "duplicate field '" + f.name + "'");
                 }
                 s->fields.push_back(std::move(f));
                 break;
@@ -886,8 +888,8 @@ std::unique_ptr<StructDefStmt> Parser::parse_struct(std::vector<ExprPtr> decorat
                 f.name = a->targets[0]->as<NameExpr>()->name;
                 f.default_value = std::move(a->value);
                 f.pos = st->pos;
-                for (const auto& g : s->fields) {
-                    if (g.name == f.name) fail(f.pos, "duplicate field '" + f.name + "'");
+                if (!field_names.insert(f.name).second) {
+                    fail(f.pos, "duplicate field '" + f.name + "'");
                 }
                 s->fields.push_back(std::move(f));
                 break;
@@ -1298,14 +1300,15 @@ PatternPtr Parser::parse_closed_pattern() {
                 return std::make_unique<ValuePattern>(p, std::move(value));
             auto cp = std::make_unique<ClassPattern>(p);
             cp->cls = std::move(value);
+            std::unordered_set<std::string> kw_seen;
             while (!at(TokenKind::RParen)) {
                 if ((at(TokenKind::Name) || at(TokenKind::KwMatch) || at(TokenKind::KwCase)) &&
                     kind(1) == TokenKind::Assign) {
                     Pos kp = peek().pos;
                     std::string kw = expect_name();
                     next();
-                    for (const auto& k : cp->kw_names) {
-                        if (k == kw) fail(kp, "attribute name repeated in class pattern: " + kw);
+                    if (!kw_seen.insert(kw).second) {
+                        fail(kp, "attribute name repeated in class pattern: " + kw);
                     }
                     cp->kw_names.push_back(kw);
                     cp->kw_patterns.push_back(parse_as_pattern());
@@ -1649,10 +1652,18 @@ int binary_precedence(TokenKind k, BinaryOp& op) {
 ExprPtr Parser::parse_binary(int min_prec) {
     Pos p = peek().pos;
     ExprPtr left = parse_unary();
+    // Each link of a left-leaning chain (a + b + c ...) deepens the tree by one; count it like
+    // nesting so every consumer's recursion over the tree stays bounded.
+    int links = 0;
     for (;;) {
         BinaryOp op;
         int prec = binary_precedence(kind(), op);
-        if (prec < 0 || prec < min_prec) return left;
+        if (prec < 0 || prec < min_prec) {
+            depth_ -= links;
+            return left;
+        }
+        if (++depth_ > kMaxDepth) fail(peek().pos, "too deeply nested");
+        ++links;
         next();
         ExprPtr right = parse_binary(prec + 1);
         left = std::make_unique<BinaryExpr>(p, op, std::move(left), std::move(right));
@@ -1701,8 +1712,14 @@ ExprPtr Parser::parse_power() {
 ExprPtr Parser::parse_primary() {
     Pos p = peek().pos;
     ExprPtr e = parse_atom();
+    int links = 0;  // trailers deepen the tree like nesting (see parse_binary)
     for (;;) {
-        switch (kind()) {
+        TokenKind k = kind();
+        if (k == TokenKind::Dot || k == TokenKind::LParen || k == TokenKind::LBracket) {
+            if (++depth_ > kMaxDepth) fail(peek().pos, "too deeply nested");
+            ++links;
+        }
+        switch (k) {
             case TokenKind::Dot: {
                 next();
                 const Token& t = peek();
@@ -1737,6 +1754,7 @@ ExprPtr Parser::parse_primary() {
                 break;
             }
             default:
+                depth_ -= links;
                 return e;
         }
     }
@@ -1744,6 +1762,7 @@ ExprPtr Parser::parse_primary() {
 
 void Parser::parse_call_args(CallExpr& call) {
     bool seen_keyword = false, seen_kwunpack = false;
+    std::unordered_set<std::string> seen_names;
     while (!at(TokenKind::RParen)) {
         Pos p = peek().pos;
         if (accept(TokenKind::Star)) {
@@ -1767,8 +1786,8 @@ void Parser::parse_call_args(CallExpr& call) {
                 Keyword kw;
                 kw.pos = p;
                 kw.name = e->as<NameExpr>()->name;
-                for (const auto& k : call.keywords) {
-                    if (k.name == kw.name) fail(p, "keyword argument repeated: " + kw.name);
+                if (!seen_names.insert(kw.name).second) {
+                    fail(p, "keyword argument repeated: " + kw.name);
                 }
                 kw.value = parse_test();
                 call.keywords.push_back(std::move(kw));
@@ -2212,6 +2231,23 @@ void Parser::parse_fstring_body(const std::string& body, Pos body_pos, bool raw,
         FStringPart part;
         part.is_literal = false;
         part.expr_text = expr_text;
+        // Self-documenting `{expr=}`: the text up to and including '=' is printed literally,
+        // then the value (repr unless a conversion or format spec says otherwise).
+        bool self_doc = false;
+        size_t last = expr_text.find_last_not_of(" \t\n");
+        if (last != std::string::npos && last > 0 && expr_text[last] == '=' &&
+            std::strchr("=!<>", expr_text[last - 1]) == nullptr) {
+            self_doc = true;
+            if (!parts.empty() && parts.back().is_literal) {
+                parts.back().literal += expr_text;
+            } else {
+                FStringPart lit;
+                lit.literal = expr_text;
+                parts.push_back(std::move(lit));
+            }
+            expr_text.resize(last);
+            part.expr_text = expr_text;
+        }
         {
             std::vector<Token> sub = tokenize_expression(expr_text, path_, expr_pos);
             Parser sp(sub, path_, depth_);
@@ -2258,6 +2294,7 @@ void Parser::parse_fstring_body(const std::string& body, Pos body_pos, bool raw,
             }
         }
         if (i >= body.size() || body[i] != '}') fail(field_pos, "f-string: expecting '}'");
+        if (self_doc && part.conversion == 0 && !part.format_spec) part.conversion = 'r';
         step();  // '}'
         parts.push_back(std::move(part));
     }
@@ -2268,7 +2305,7 @@ ExprPtr Parser::parse_fstring_field_expr() {
     ExprPtr e = parse_star_expressions();
     if (!at(TokenKind::EndOfFile)) {
         if (at(TokenKind::Assign)) {
-            fail(peek().pos, "f-string: self-documenting expressions (x=) are not supported");
+            fail(peek().pos, "f-string: expecting '}' (assignment is not an expression)");
         }
         fail_here();
     }

@@ -320,11 +320,17 @@ Value Interp::run() {
         pc = frame->pc;                    \
     } while (0)
 #define SAVE_PC() (frame->pc = pc)
-#define DISPATCH()                     \
+// Two ways to go to the next instruction. FAST_DISPATCH jumps straight to the
+// next handler (replicated dispatch); it is used only in handlers whose locals
+// are trivially destructible, because a computed goto out of a scope does not
+// run destructors. DISPATCH is an ordinary goto to the shared dispatch point,
+// which does run them.
+#define FAST_DISPATCH()                \
     do {                               \
         i = *pc++;                     \
         goto* kLabels[i & 0xff];       \
     } while (0)
+#define DISPATCH() goto dispatch
 #define A get_a(i)
 #define B get_b(i)
 #define C get_c(i)
@@ -332,23 +338,24 @@ Value Interp::run() {
 #define SBX get_sbx(i)
 
     LOAD_FRAME();
-    DISPATCH();
+dispatch:
+    FAST_DISPATCH();
 
 op_Move:
     R[A] = R[B];
-    DISPATCH();
+    FAST_DISPATCH();
 op_LoadK:
     R[A] = K[BX];
-    DISPATCH();
+    FAST_DISPATCH();
 op_LoadI:
     R[A].set_int(SBX);
-    DISPATCH();
+    FAST_DISPATCH();
 op_LoadNone:
     R[A] = Value();
-    DISPATCH();
+    FAST_DISPATCH();
 op_LoadBool:
     R[A] = Value::boolean(B != 0);
-    DISPATCH();
+    FAST_DISPATCH();
 op_GetGlobal: {
     const Value& g = frame->fn->module->globals[BX];
     if (WEFT_UNLIKELY(ModuleObj::is_undefined(g))) {
@@ -356,14 +363,14 @@ op_GetGlobal: {
         raise(ErrorKind::NameError, "name '" + frame->fn->module->layout.names[BX] + "' is not defined");
     }
     R[A] = g;
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_SetGlobal:
     frame->fn->module->globals[BX] = R[A];
-    DISPATCH();
+    FAST_DISPATCH();
 op_GetBuiltin:
     R[A] = vm_.builtins[BX];
-    DISPATCH();
+    FAST_DISPATCH();
 op_GetCapture: {
     const Value& v = frame->fn->captures[B];
     if (WEFT_UNLIKELY(ModuleObj::is_undefined(v))) {
@@ -373,17 +380,17 @@ op_GetCapture: {
                                         "(closures capture values when they are created)");
     }
     R[A] = v;
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_GetSelfFn:
     R[A] = Value::borrow(frame->fn);
-    DISPATCH();
+    FAST_DISPATCH();
 op_CheckDef:
     if (WEFT_UNLIKELY(ModuleObj::is_undefined(R[A]))) {
         SAVE_PC();
         raise(ErrorKind::NameError, "local variable '" + K[BX].as<StrObj>()->data + "' referenced before assignment");
     }
-    DISPATCH();
+    FAST_DISPATCH();
 
 #define ARITH(opname, intop, fltop, astop)                                            \
     {                                                                                 \
@@ -402,13 +409,13 @@ op_CheckDef:
             SAVE_PC();                                                                \
             R[A] = binary_op(astop, x, y);                                            \
         }                                                                             \
-        DISPATCH();                                                                   \
+        FAST_DISPATCH();                                                                   \
     }
 op_Add:
     if (R[B].is(ObjType::Str) && A == B && R[C].is(ObjType::Str)) {
         SAVE_PC();
         R[A] = str_concat(R[A], R[C]);
-        DISPATCH();
+        FAST_DISPATCH();
     }
     ARITH(Add, __builtin_add_overflow, +, BinaryOp::Add)
 op_Sub:
@@ -434,7 +441,7 @@ op_Mul:
             SAVE_PC();                                                                \
             R[A] = binary_op(astop, x, y);                                            \
         }                                                                             \
-        DISPATCH();                                                                   \
+        FAST_DISPATCH();                                                                   \
     }
 op_AddK:
     ARITHK(__builtin_add_overflow, +, BinaryOp::Add)
@@ -454,7 +461,7 @@ op_BinOp: {
                     int64_t r = a % b;
                     if (r < 0) r += b;
                     R[A].set_int(r);
-                    DISPATCH();
+                    FAST_DISPATCH();
                 }
                 break;
             case BinaryOp::FloorDiv:
@@ -462,18 +469,18 @@ op_BinOp: {
                     int64_t q = a / b;
                     if ((a % b != 0) && (a < 0)) --q;
                     R[A].set_int(q);
-                    DISPATCH();
+                    FAST_DISPATCH();
                 }
                 break;
             case BinaryOp::BitAnd:
                 R[A].set_int(a & b);
-                DISPATCH();
+                FAST_DISPATCH();
             case BinaryOp::BitOr:
                 R[A].set_int(a | b);
-                DISPATCH();
+                FAST_DISPATCH();
             case BinaryOp::BitXor:
                 R[A].set_int(a ^ b);
-                DISPATCH();
+                FAST_DISPATCH();
             default:
                 break;
         }
@@ -481,12 +488,12 @@ op_BinOp: {
         double a = x.as_float(), b = y.as_float();
         if (bop == BinaryOp::Div && b != 0.0) {
             R[A].set_float(a / b);
-            DISPATCH();
+            FAST_DISPATCH();
         }
     }
     SAVE_PC();
     R[A] = binary_op(bop, x, y);
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_Neg:
     if (R[B].is_int() && R[B].as_int() != INT64_MIN) {
@@ -497,7 +504,7 @@ op_Neg:
         SAVE_PC();
         R[A] = unary_op(ast::UnaryOp::Neg, R[B]);
     }
-    DISPATCH();
+    FAST_DISPATCH();
 op_Not:
     if (R[B].is_bool()) {
         R[A] = Value::boolean(!R[B].as_bool());
@@ -505,7 +512,7 @@ op_Not:
         SAVE_PC();
         R[A] = Value::boolean(!truthy(R[B]));
     }
-    DISPATCH();
+    FAST_DISPATCH();
 op_Invert:
     SAVE_PC();
     R[A] = unary_op(ast::UnaryOp::Invert, R[B]);
@@ -527,7 +534,7 @@ op_Plus:
             SAVE_PC();                                                                \
             R[A] = compare(astop, x, y);                                              \
         }                                                                             \
-        DISPATCH();                                                                   \
+        FAST_DISPATCH();                                                                   \
     }
 op_Lt:
     CMP_VALUE(<, CmpOp::Lt)
@@ -555,7 +562,7 @@ op_Cmp: {
             res = compare(astop, x, y).as_bool();                                     \
         }                                                                             \
         if (res != bool(C)) ++pc;                                                     \
-        DISPATCH();                                                                   \
+        FAST_DISPATCH();                                                                   \
     }
 op_TLt:
     CMP_JUMP(R[A], R[B], <, CmpOp::Lt)
@@ -572,7 +579,7 @@ op_TEq: {
         res = values_equal(x, y);
     }
     if (res != bool(C)) ++pc;
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_TLtK:
     CMP_JUMP(R[A], K[B], <, CmpOp::Lt)
@@ -594,7 +601,7 @@ op_TEqK: {
         res = values_equal(x, y);
     }
     if (res != bool(C)) ++pc;
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_Test: {
     const Value& x = R[A];
@@ -606,15 +613,15 @@ op_Test: {
         t = truthy(x);
     }
     if (t != bool(B)) ++pc;
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_Jmp:
     pc += get_sj(i);
-    DISPATCH();
+    FAST_DISPATCH();
 op_Loop:
     pc += get_sj(i);
     // Safepoint: the concurrency layer checks cancellation and the time slice here.
-    DISPATCH();
+    FAST_DISPATCH();
 
 op_NewList: {
     std::vector<Value> items;
@@ -700,7 +707,7 @@ op_GetItem: {
         if (idx < 0) idx += int64_t(items.size());
         if (idx >= 0 && idx < int64_t(items.size())) {
             R[A] = items[idx];
-            DISPATCH();
+            FAST_DISPATCH();
         }
     } else if (o.is(ObjType::Dict)) {
         SAVE_PC();
@@ -708,12 +715,12 @@ op_GetItem: {
         int64_t e = d->table.find(key);
         if (e >= 0) {
             R[A] = d->table.entry(e).value;
-            DISPATCH();
+            FAST_DISPATCH();
         }
     }
     SAVE_PC();
     R[A] = get_item(o, key);
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_SetItem: {
     SAVE_PC();
@@ -724,23 +731,23 @@ op_SetItem: {
         if (idx < 0) idx += int64_t(l->items.size());
         if (idx >= 0 && idx < int64_t(l->items.size())) {
             l->items[idx] = R[C];
-            DISPATCH();
+            FAST_DISPATCH();
         }
     } else if (o.is(ObjType::Dict)) {
         dict_unshare(o)->table.insert(R[B], R[C]);
-        DISPATCH();
+        FAST_DISPATCH();
     }
     set_item(o, R[B], R[C]);
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_GetAttr:
     SAVE_PC();
     R[A] = get_attr(R[B], K[C].as<StrObj>());
-    DISPATCH();
+    FAST_DISPATCH();
 op_SetAttr:
     SAVE_PC();
     set_attr(R[A], K[B].as<StrObj>(), R[C]);
-    DISPATCH();
+    FAST_DISPATCH();
 op_Slice:
     SAVE_PC();
     R[A] = make_slice(R[B], R[B + 1], R[B + 2]);
@@ -748,7 +755,7 @@ op_Slice:
 
 op_PlaceR:
     place_ = &R[A];
-    DISPATCH();
+    FAST_DISPATCH();
 op_PlaceG: {
     Value& g = frame->fn->module->globals[BX];
     if (ModuleObj::is_undefined(g)) {
@@ -756,7 +763,7 @@ op_PlaceG: {
         raise(ErrorKind::NameError, "name '" + frame->fn->module->layout.names[BX] + "' is not defined");
     }
     place_ = &g;
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_PlaceAttr: {
     SAVE_PC();
@@ -820,7 +827,7 @@ op_Call: {
         }
         push_frame(fn, nb, false);
         LOAD_FRAME();
-        DISPATCH();
+        FAST_DISPATCH();
     }
     if (fv.is(ObjType::BoundMethod)) {
         auto* bm = fv.as<BoundMethodObj>();
@@ -922,7 +929,7 @@ op_Return: {
     if (boundary) return result;
     base[-1] = std::move(result);
     LOAD_FRAME();
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_ReturnNone: {
     bool boundary = frame->boundary;
@@ -931,7 +938,7 @@ op_ReturnNone: {
     if (boundary) return Value();
     base[-1] = Value();
     LOAD_FRAME();
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_Closure: {
     int first = int(*pc++);
@@ -955,14 +962,14 @@ op_ForIter: {
         auto& items = it->source.as<ListObj>()->items;
         if (it->pos < int64_t(items.size())) {
             R[A + 1] = items[it->pos++];
-            DISPATCH();
+            FAST_DISPATCH();
         }
         pc += SBX;
-        DISPATCH();
+        FAST_DISPATCH();
     }
     SAVE_PC();
     if (!iter_next(*this, it, R[A + 1])) pc += SBX;
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_ForPrep: {
     SAVE_PC();
@@ -982,7 +989,7 @@ op_ForPrep: {
     } else {
         R[A + 3].set_int(start);
     }
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_ForLoop: {
     int64_t step = R[A + 2].as_int();
@@ -994,7 +1001,7 @@ op_ForLoop: {
         pc += SBX;
         // Safepoint (back-edge).
     }
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_Unpack: {
     SAVE_PC();
@@ -1130,14 +1137,14 @@ op_ImportFrom: {
 }
 op_LoadType:
     R[A] = frame->fn->types[B];
-    DISPATCH();
+    FAST_DISPATCH();
 op_TypeCheck: {
     int name_k = int(*pc++);
     if (!value_matches_type(R[A], R[B])) {
         SAVE_PC();
         check_type(R[A], R[B], CheckKind(C), K[name_k].as<StrObj>()->data);
     }
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_IsSeq: {
     const Value& v = R[B];
@@ -1147,11 +1154,11 @@ op_IsSeq: {
         ok = (C & 128) ? n >= size_t(C & 127) : n == size_t(C);
     }
     R[A] = Value::boolean(ok);
-    DISPATCH();
+    FAST_DISPATCH();
 }
 op_IsMap:
     R[A] = Value::boolean(R[B].is(ObjType::Dict));
-    DISPATCH();
+    FAST_DISPATCH();
 op_HasKey: {
     SAVE_PC();
     const Value& o = R[B];
@@ -1171,11 +1178,11 @@ op_HasKey: {
 op_IsInstance:
     SAVE_PC();
     R[A] = Value::boolean(is_instance(R[B], R[C]));
-    DISPATCH();
+    FAST_DISPATCH();
 op_Len:
     SAVE_PC();
     R[A] = Value::integer(length(R[B]));
-    DISPATCH();
+    FAST_DISPATCH();
 op_FieldAt: {
     const Value& o = R[B];
     if (o.is(ObjType::Struct)) {
@@ -1195,7 +1202,7 @@ op_FieldAt: {
     DISPATCH();
 }
 op_Nop:
-    DISPATCH();
+    FAST_DISPATCH();
 
 #undef A
 #undef B
@@ -1203,6 +1210,7 @@ op_Nop:
 #undef BX
 #undef SBX
 #undef DISPATCH
+#undef FAST_DISPATCH
 #undef SAVE_PC
 #undef LOAD_FRAME
 }

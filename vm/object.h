@@ -94,6 +94,9 @@ private:
     std::vector<HashEntry> entries_;
     std::vector<int32_t> index_;  // -1 empty, -2 deleted, else entry index
     size_t live_count_ = 0;
+    // Added by the object library: index slots marked deleted (-2). They lengthen
+    // probe chains, so they count towards the load factor until the next rebuild.
+    size_t dead_slots_ = 0;
 };
 
 struct DictObj : Obj {

@@ -7,6 +7,7 @@
 // is kept); dead entries are dropped when the index is rebuilt, so repeated
 // insert/delete cycles do not grow memory. Linear probing with a multiplicative
 // mix keeps lookups cache friendly; the load factor stays <= 2/3.
+#include <algorithm>
 #include <mutex>
 #include <unordered_map>
 
@@ -132,11 +133,14 @@ bool OrderedTable::insert(const Value& key, Value value) {
             }
         }
     }
-    // New key. Grow (and compact) when the index would pass 2/3 load.
-    if ((entries_.size() + 1) * 3 > index_.size() * 2) rebuild(live_count_ + 1);
+    // New key. Grow (and compact) when the index would pass 2/3 load, counting
+    // deleted slots (they lengthen probes) and dead entries (they use memory).
+    size_t used = std::max(entries_.size(), live_count_ + dead_slots_);
+    if ((used + 1) * 3 > index_.size() * 2) rebuild(live_count_ + 1);
     size_t mask = index_.size() - 1;
     size_t i = mix(h) & mask;
     while (index_[i] >= 0) i = (i + 1) & mask;  // reuse -2 (deleted) slots too
+    if (index_[i] == -2) --dead_slots_;
     index_[i] = int32_t(entries_.size());
     entries_.push_back(HashEntry{h, key, std::move(value), true});
     ++live_count_;
@@ -157,11 +161,21 @@ bool OrderedTable::erase(const Value& key, Value* out) {
                 e.value = Value();
                 e.key = Value();
                 e.live = false;
-                index_[i] = -2;
                 --live_count_;
+                if (index_[(i + 1) & mask] == -1) {
+                    // No probe chain runs through this slot: empty it, and any
+                    // deleted slots just before it.
+                    index_[i] = -1;
+                    for (size_t j = (i - 1) & mask; index_[j] == -2; j = (j - 1) & mask) {
+                        index_[j] = -1;
+                        --dead_slots_;
+                    }
+                } else {
+                    index_[i] = -2;
+                    ++dead_slots_;
+                }
                 // Trailing dead entries can be dropped at once (keeps popitem O(1)).
                 while (!entries_.empty() && !entries_.back().live) entries_.pop_back();
-                if (live_count_ == 0) clear();
                 return true;
             }
         }
@@ -172,6 +186,7 @@ void OrderedTable::clear() {
     entries_.clear();
     index_.clear();
     live_count_ = 0;
+    dead_slots_ = 0;
 }
 
 void OrderedTable::rebuild(size_t min_capacity) {
@@ -190,6 +205,7 @@ void OrderedTable::rebuild(size_t min_capacity) {
     // Leave room to grow: if the table is more than half full after compaction, double.
     if (min_capacity * 2 > cap) cap <<= 1;
     index_.assign(cap, -1);
+    dead_slots_ = 0;
     size_t mask = cap - 1;
     for (size_t k = 0; k < entries_.size(); ++k) {
         size_t i = mix(entries_[k].hash) & mask;

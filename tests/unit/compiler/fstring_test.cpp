@@ -121,13 +121,15 @@ TEST(FString, BadConversion) {
     EXPECT_EQ(fexpr("f'{x!z}'"),
               "ERROR 1:5: f-string: invalid conversion character: expected 's', 'r', or 'a'");
 }
-TEST(FString, SelfDocumentingNotSupported) {
-    EXPECT_EQ(fexpr("f'{x=}'"),
-              "ERROR 1:5: f-string: self-documenting expressions (x=) are not supported");
+TEST(FString, SelfDocumenting) {
+    EXPECT_EQ(fexpr("f'{x=}'"), "(fstr \"x=\" (fmt x !r))");
+    EXPECT_EQ(fexpr("f'a {x + 1 = }'"), "(fstr \"a x + 1 = \" (fmt (+ x 1) !r))");
+    EXPECT_EQ(fexpr("f'{x=!s}'"), "(fstr \"x=\" (fmt x !s))");
+    EXPECT_EQ(fexpr("f'{x=:>5}'"), "(fstr \"x=\" (fmt x \">5\"))");
+    EXPECT_EQ(fexpr("f'{a==b}'"), "(fstr (fmt (cmp a == b)))");
 }
-TEST(FString, FieldIsNotAStatement) {
-    EXPECT_EQ(fexpr("f'{x = 1}'"),
-              "ERROR 1:6: f-string: self-documenting expressions (x=) are not supported");
+TEST(FString, AssignmentInFieldIsAnError) {
+    EXPECT_EQ(fexpr("f'{x = 1}'"), "ERROR 1:6: f-string: expecting '}' (assignment is not an expression)");
 }
 
 }  // namespace

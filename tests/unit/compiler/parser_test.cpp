@@ -431,3 +431,56 @@ TEST(Parser, OneMegabyteUnderASecond) {
 
 }  // namespace
 }  // namespace weft
+
+namespace weft {
+namespace {
+
+std::string repeat(const std::string& s, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += s;
+    return out;
+}
+
+TEST(ParserLimits, LongOperatorChainsAreBounded) {
+    // Chains build left-deep trees; they are bounded like nesting so later passes that
+    // recurse over the tree (and the destructors) cannot overflow the stack.
+    EXPECT_EQ(parse("x = a" + repeat(" + a", 500) + "\n").rfind("(assign x (+ (+", 0), 0u);
+    EXPECT_NE(parse("x = a" + repeat(" + a", 5000) + "\n").find("too deeply nested"),
+              std::string::npos);
+    EXPECT_EQ(parse("x = a" + repeat(".b", 500) + "\n").rfind("(assign x (. (.", 0), 0u);
+    EXPECT_NE(parse("x = a" + repeat("()", 5000) + "\n").find("too deeply nested"),
+              std::string::npos);
+    EXPECT_NE(parse("x = a" + repeat("[0]", 5000) + "\n").find("too deeply nested"),
+              std::string::npos);
+}
+
+TEST(ParserLimits, FlatListsAreNotNesting) {
+    // Comparisons, boolean chains, displays and arguments are flat vectors: no limit.
+    EXPECT_EQ(parse("x = a" + repeat(" and a", 5000) + "\n").rfind("(assign x (and a a", 0), 0u);
+    EXPECT_EQ(parse("x = [" + repeat("1, ", 20000) + "]\n").rfind("(assign x (list 1 1", 0), 0u);
+    EXPECT_EQ(parse("f(" + repeat("a, ", 20000) + ")\n").rfind("(expr (call f a a", 0), 0u);
+}
+
+TEST(ParserLimits, ElifChains) {
+    std::string ok = "if a:\n    pass\n" + repeat("elif a:\n    pass\n", 300);
+    EXPECT_EQ(parse(ok).rfind("(if a", 0), 0u);
+    std::string bad = "if a:\n    pass\n" + repeat("elif a:\n    pass\n", 3000);
+    EXPECT_NE(parse(bad).find("too deeply nested"), std::string::npos);
+}
+
+TEST(ParserLimits, ManyKeywordArgumentsAreLinear) {
+    std::string src = "f(";
+    for (int i = 0; i < 50000; ++i) {
+        src += 'k';
+        src += std::to_string(i);
+        src += "=1, ";
+    }
+    src += ")\n";
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(parse(src).rfind("(expr (call f (kw k0 1)", 0), 0u);
+    double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(dt, 20.0);  // quadratic duplicate checks would take minutes
+}
+
+}  // namespace
+}  // namespace weft

@@ -102,6 +102,34 @@ TEST(OrderedTable, TrailingErasesShrinkEntries) {
     EXPECT_EQ(keys_of(t), (std::vector<int64_t>{7}));
 }
 
+TEST(OrderedTable, InsertEraseChurnWithLiveKeyTerminates) {
+    // A live key plus many short-lived keys: deleted index slots must not fill the
+    // index (lookups of absent keys would never meet an empty slot).
+    OrderedTable t;
+    t.insert(S("keep"), I(1));
+    for (int i = 0; i < 100000; ++i) {
+        Value k = I(i * 7919);
+        t.insert(k, I(i));
+        EXPECT_TRUE(t.erase(k));
+    }
+    EXPECT_EQ(t.size(), 1u);
+    EXPECT_EQ(t.find(S("absent")), -1);
+    EXPECT_EQ(t.find(I(-1)), -1);
+    EXPECT_GE(t.find(S("keep")), 0);
+    EXPECT_LE(t.end_index(), 2u);
+}
+
+TEST(OrderedTable, EraseFromEmptyAndReuse) {
+    OrderedTable t;
+    EXPECT_FALSE(t.erase(I(1)));
+    for (int round = 0; round < 3; ++round) {
+        for (int i = 0; i < 100; ++i) t.insert(I(i), I(i));
+        for (int i = 0; i < 100; ++i) EXPECT_TRUE(t.erase(I(i)));
+        EXPECT_EQ(t.size(), 0u);
+        EXPECT_EQ(t.find(I(5)), -1);
+    }
+}
+
 TEST(OrderedTable, ClearAndCopy) {
     OrderedTable t;
     t.insert(S("a"), I(1));

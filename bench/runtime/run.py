@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Runs the C++ runtime benchmarks (weft-bench-runtime) side by side with their Go peers
+(bench/peers/runtime_peers.go) and prints a table of whole-process wall times and ratios
+(Weft runtime time / Go time; lower is better).
+
+    python3 bench/runtime/run.py --build-dir build [--repeat 3] [--only skynet,pingpong]
+
+Builds the Go peer with `go build` (GOCACHE/GOPATH under the build directory, so it works on a
+fresh machine and as root). Each program prints its checksum on the last line of stdout; the
+script checks that both agree. Times are the best of --repeat runs.
+"""
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# name, argument, expected checksum (None: compare the two), target ratio (None: none)
+BENCHES = [
+    ("skynet", None, "499999500000", 0.25),
+    ("pingpong", None, "20000100000", 0.5),
+    ("spawn", None, "499999500000", None),
+    ("yield", None, "2000000", None),
+    ("select", None, "600000", None),
+    ("sleepers", None, "100000", None),
+]
+
+
+def build_go_peer(build_dir):
+    go = shutil.which("go")
+    if not go:
+        return None, "go not found (apt-get install golang-go)"
+    out_dir = os.path.join(build_dir, "bench-peers")
+    os.makedirs(out_dir, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("GOCACHE", os.path.join(out_dir, "gocache"))
+    env.setdefault("GOPATH", os.path.join(out_dir, "gopath"))
+    env["GO111MODULE"] = "off"
+    exe = os.path.join(out_dir, "runtime_peers")
+    src = os.path.join(ROOT, "bench", "peers", "runtime_peers.go")
+    r = subprocess.run([go, "build", "-o", exe, src], env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, "go build failed: " + r.stderr.strip()
+    return exe, None
+
+
+def run_once(cmd, env=None):
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()[-500:]}")
+    lines = r.stdout.strip().splitlines()
+    extra = {}
+    for line in lines[:-1]:
+        parts = line.split()
+        if len(parts) == 2:
+            extra[parts[0]] = parts[1]
+    return dt, (lines[-1] if lines else ""), extra
+
+
+def best_of(cmd, repeat, env=None):
+    best = None
+    for _ in range(repeat):
+        dt, checksum, extra = run_once(cmd, env)
+        if best is None or dt < best[0]:
+            best = (dt, checksum, extra)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default="build")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", default="", help="comma-separated subset of benchmarks")
+    args = ap.parse_args()
+    build_dir = os.path.abspath(args.build_dir)
+    weft = os.path.join(build_dir, "weft-bench-runtime")
+    if not os.path.exists(weft):
+        print(f"runtime benchmarks: {weft} not found (build the weft-bench-runtime target)")
+        return 1
+    go_exe, err = build_go_peer(build_dir)
+    if err:
+        print(f"runtime benchmarks: Go peer unavailable: {err}")
+    only = set(filter(None, args.only.split(",")))
+    print(f"Runtime benchmarks (C++ runtime alone vs Go {go_version()}), best of {args.repeat}, "
+          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
+    print(f"{'benchmark':<10} {'weft s':>8} {'go s':>8} {'ratio':>7} {'target':>7}  notes")
+    ok = True
+    for name, arg, expect, target in BENCHES:
+        if only and name not in only:
+            continue
+        cmd_args = [name] + ([arg] if arg else [])
+        try:
+            w_dt, w_sum, w_extra = best_of([weft] + cmd_args, args.repeat)
+        except Exception as e:  # noqa: BLE001
+            print(f"{name:<10} weft failed: {e}")
+            ok = False
+            continue
+        g_dt = None
+        notes = []
+        if go_exe:
+            try:
+                g_dt, g_sum, g_extra = best_of([go_exe] + cmd_args, args.repeat)
+                if g_sum != w_sum:
+                    notes.append(f"CHECKSUM MISMATCH weft {w_sum} go {g_sum}")
+                    ok = False
+                if "kib_per_task" in w_extra:
+                    notes.append(f"KiB/task weft {w_extra['kib_per_task']} go {g_extra.get('kib_per_task', '?')}"
+                                 " (target <= 8)")
+            except Exception as e:  # noqa: BLE001
+                notes.append(f"go failed: {e}")
+        if expect and w_sum != expect:
+            notes.append(f"unexpected checksum {w_sum} (want {expect})")
+            ok = False
+        ratio = f"{w_dt / g_dt:.2f}" if g_dt else "-"
+        tgt = f"<={target}" if target else ""
+        gs = f"{g_dt:.3f}" if g_dt else "-"
+        print(f"{name:<10} {w_dt:>8.3f} {gs:>8} {ratio:>7} {tgt:>7}  {'; '.join(notes)}")
+    return 0 if ok else 1
+
+
+def go_version():
+    try:
+        r = subprocess.run(["go", "version"], capture_output=True, text=True)
+        return r.stdout.split()[2]
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
