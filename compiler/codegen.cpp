@@ -274,7 +274,7 @@ public:
             if (e.diag.path.empty()) e.diag.path = path_;
             throw;
         }
-        chunk->nregs = std::max(fs.freereg, 1);
+        chunk->nregs = std::max(chunk->nregs, 1);
         return chunk;
     }
 

@@ -79,6 +79,10 @@ class Parser {
     const Token& expect(TokenKind k) {
         if (!at(k)) {
             if (at(TokenKind::Indent)) fail_here();
+            if ((k == TokenKind::RParen || k == TokenKind::RBracket || k == TokenKind::RBrace) &&
+                can_start_expression(kind())) {
+                fail(peek().pos, "invalid syntax. Perhaps you forgot a comma?");
+            }
             fail(peek().pos, "expected " + token_kind_spelling(k));
         }
         return next();
@@ -282,6 +286,22 @@ void Parser::check_aug_target(const Expr* e) {
         default:
             fail(e->pos, std::string("'") + expr_description(e) +
                              "' is an illegal expression for augmented assignment");
+    }
+}
+
+// Why a pattern always matches ("name capture 'x'", "wildcard"), or "" if it may fail.
+std::string irrefutable_reason(const Pattern* p) {
+    switch (p->kind) {
+        case PatternKind::Capture: return "name capture '" + p->as<CapturePattern>()->name + "'";
+        case PatternKind::Wildcard: return "wildcard";
+        case PatternKind::As: return irrefutable_reason(p->as<AsPattern>()->pattern.get());
+        case PatternKind::Or:
+            for (const auto& alt : p->as<OrPattern>()->alternatives) {
+                std::string why = irrefutable_reason(alt.get());
+                if (!why.empty()) return why;
+            }
+            return "";
+        default: return "";
     }
 }
 
@@ -1118,6 +1138,13 @@ StmtPtr Parser::parse_match() {
     next();
     while (!at(TokenKind::Dedent) && !at(TokenKind::EndOfFile)) {
         if (!at(TokenKind::KwCase)) fail_here("expected 'case' in 'match' statement");
+        // As in Python, an unguarded irrefutable case must be the last one.
+        if (!s->cases.empty() && !s->cases.back().guard) {
+            const Pattern* prev = s->cases.back().pattern.get();
+            if (std::string why = irrefutable_reason(prev); !why.empty()) {
+                fail(prev->pos, why + " makes remaining patterns unreachable");
+            }
+        }
         MatchCase c;
         c.pos = next().pos;
         c.pattern = parse_patterns();
@@ -1889,7 +1916,7 @@ ExprPtr Parser::parse_paren() {
         if (at(TokenKind::Assign)) {
             fail(peek().pos, "invalid syntax. Maybe you meant '==' instead of '='?");
         }
-        fail(peek().pos, "expected ')'");
+        expect(TokenKind::RParen);  // throws: not at ")"
     }
     auto t = std::make_unique<TupleExpr>(p);
     t->parenthesized = true;

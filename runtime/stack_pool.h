@@ -23,6 +23,7 @@ struct Stack {
     void* lo = nullptr;  // lowest usable byte
     std::size_t size = 0;
     bool guarded = false;
+    void* tsan_fiber = nullptr;  // ThreadSanitizer fiber context, reused with the stack
 };
 
 constexpr std::uint64_t kStackCanary = 0x5745465453544b21ULL;  // "WEFTSTK!"

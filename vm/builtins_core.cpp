@@ -815,7 +815,7 @@ Value bi_chr(CallContext&, const CallArgs& a) {
     int64_t n = int_arg(a.pos[0], "chr");
     if (n < 0 || n > 0x10ffff) value_error("chr() arg not in range(0x110000)");
     if (n >= 0xd800 && n <= 0xdfff) value_error("chr() arg is a surrogate code point, which Weft strings cannot hold");
-    if (n < 0x80) return Value::borrow(intern(std::string(1, char(n))));
+    if (n < 0x80) return ascii_char((unsigned char)n);
     std::string s;
     utf8_append(s, uint32_t(n));
     return make_str(std::move(s));

@@ -70,6 +70,9 @@ ListObj* list_unshare(Value& v);
 DictObj* dict_unshare(Value& v);
 SetObj* set_unshare(Value& v);
 StructObj* struct_unshare(Value& v);
+// Unshares any list, dict, set or struct value (no-op for other values): what the
+// interpreter does before calling a MethodInfo with `mutates` set.
+void unshare(Value& v);
 
 // ---------------------------------------------------------------------------
 // Protocol

@@ -119,7 +119,7 @@ Value str_char(const StrObj* s, int64_t i) {
     size_t n = size_t(utf8_seq_len((unsigned char)s->data[b]));
     if (s->ascii) {
         // Single ASCII characters are interned: no allocation on s[i] in loops.
-        return Value::borrow(intern(std::string_view(&s->data[b], 1)));
+        return ascii_char((unsigned char)s->data[b]);
     }
     return make_str(s->data.substr(b, n));
 }
@@ -425,7 +425,7 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
             if (b >= s->data.size()) return false;
             unsigned char c = (unsigned char)s->data[b];
             if (c < 0x80) {
-                out = Value::borrow(intern(std::string_view(&s->data[b], 1)));
+                out = ascii_char(c);
                 it->pos += 1;
             } else {
                 size_t n = size_t(utf8_seq_len(c));

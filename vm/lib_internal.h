@@ -101,6 +101,9 @@ void allow_kwargs(const CallArgs& a, const char* fname, std::initializer_list<co
 const StrObj* str_arg(const Value& v, const char* fname, int pos);
 int64_t int_arg(const Value& v, const char* fname);
 
+// The immortal one-character string for an ASCII byte (no allocation, no lock).
+Value ascii_char(unsigned char c);
+
 // Bool fast path constructor.
 inline Value vbool(bool b) { return Value::boolean(b); }
 

@@ -548,14 +548,7 @@ const MethodInfo* find_method(const Value& receiver, std::string_view name) {
 Value call_method(CallContext& cx, Value& self, std::string_view name, const CallArgs& args) {
     const MethodInfo* m = find_method(self, name);
     if (!m) raise(ErrorKind::AttributeError, "'" + type_name(self) + "' object has no attribute '" + std::string(name) + "'");
-    if (m->mutates) {
-        switch (self.as_obj()->type) {
-            case ObjType::List: list_unshare(self); break;
-            case ObjType::Dict: dict_unshare(self); break;
-            case ObjType::Set: set_unshare(self); break;
-            default: break;
-        }
-    }
+    if (m->mutates) unshare(self);
     return m->fn(cx, self, args);
 }
 

@@ -49,6 +49,30 @@ StrObj* intern(std::string_view s) {
     return o;
 }
 
+namespace lib {
+// One immortal string per ASCII character: s[i], iteration and chr() on ASCII
+// text allocate nothing and take no lock.
+Value ascii_char(unsigned char c) {
+    static StrObj* const* table = [] {
+        auto** t = new StrObj*[128];
+        for (int i = 0; i < 128; ++i) t[i] = intern(std::string(1, char(i)));
+        return t;
+    }();
+    return Value::adopt(table[c & 0x7F]);
+}
+}  // namespace lib
+
+void unshare(Value& v) {
+    if (!v.is_obj()) return;
+    switch (v.as_obj()->type) {
+        case ObjType::List: list_unshare(v); break;
+        case ObjType::Dict: dict_unshare(v); break;
+        case ObjType::Set: set_unshare(v); break;
+        case ObjType::Struct: struct_unshare(v); break;
+        default: break;
+    }
+}
+
 Value make_str(std::string s) { return Value::adopt(new StrObj(std::move(s))); }
 Value make_str(std::string_view s) { return Value::adopt(new StrObj(std::string(s))); }
 Value make_str(const char* s) { return Value::adopt(new StrObj(std::string(s))); }

@@ -354,8 +354,11 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
         kw.reserve(nkw);
         for (int j = 0; j < nkw; ++j) kw.push_back(KwArg{kwnames->names[j], a[2 + nargs + j]});
     }
+    // Drops the arguments and the scratch receiver copy, so no stale reference
+    // keeps a container shared (which would make the next in-place update copy it).
     auto clear_args = [&] {
         for (int j = 0; j < nargs + nkw; ++j) a[2 + j] = Value();
+        a[1] = Value();
     };
     if (recv.is(ObjType::Struct)) {
         auto* s = recv.as<StructObj>();

@@ -82,6 +82,9 @@ const ErrorCase kErrors[] = {
     {"PositiveMinIntTooLarge", "x = 9223372036854775808\n", "1:5: integer literal too large"},
     // generic
     {"InvalidSyntax", "x = = 1\n", "1:5: invalid syntax"},
+    {"ForgotComma", "f(a b)\n", "1:5: invalid syntax. Perhaps you forgot a comma?"},
+    {"ForgotCommaList", "x = [1, 2 3]\n", "1:11: invalid syntax. Perhaps you forgot a comma?"},
+    {"UnclosedParenThenOther", "x = (1 + 2]\n", "1:11: closing parenthesis ']' does not match opening parenthesis '('"},
     {"InvalidSyntaxTwoNames", "x y\n", "1:3: invalid syntax"},
     {"MissingOperand", "x = 1 +\n", "1:8: invalid syntax"},
     {"IncompleteElse", "x = a if b\n", "1:11: expected 'else' after 'if' expression"},
@@ -150,6 +153,10 @@ const ErrorCase kErrors[] = {
      "2:17: positional patterns follow keyword patterns"},
     {"MatchTwoStars", "match p:\n    case [*a, *b]:\n        pass\n",
      "2:15: multiple starred names in sequence pattern"},
+    {"MatchCaptureNotLast", "match p:\n    case x:\n        pass\n    case 1:\n        pass\n",
+     "2:10: name capture 'x' makes remaining patterns unreachable"},
+    {"MatchWildcardNotLast", "match p:\n    case 1 | _:\n        pass\n    case 2:\n        pass\n",
+     "2:10: wildcard makes remaining patterns unreachable"},
     {"MatchBadPattern", "match p:\n    case 1 + 2:\n        pass\n", "2:12: expected ':'"},
     // select / concurrency blocks
     {"SelectBadCase", "select:\n    case f(x):\n        pass\n",

@@ -278,8 +278,8 @@ const Case kMatch[] = {
      "-1.5:\n        d\n    case None:\n        e\n    case True:\n        f",
      "(match x (case 1 (body (expr a))) (case -2 (body (expr b))) (case \"k\" (body (expr c))) "
      "(case -1.5 (body (expr d))) (case None (body (expr e))) (case True (body (expr f))))"},
-    {"CaptureAndWildcard", "match x:\n    case y:\n        pass\n    case _:\n        pass",
-     "(match x (case y (body (pass))) (case _ (body (pass))))"},
+    {"CaptureAndWildcard", "match x:\n    case y:\n        pass\nmatch x:\n    case _:\n        pass",
+     "(match x (case y (body (pass))))\n(match x (case _ (body (pass))))"},
     {"Sequence",
      "match x:\n    case [a, *rest]:\n        pass\n    case (a, b):\n        pass\n    case [*_, "
      "z]:\n        pass\n    case []:\n        pass",
@@ -302,6 +302,9 @@ const Case kMatch[] = {
      "(match x (case (as (or 1 2 3) n) (body (pass))) (case (as (seq a b) pair) (body (pass))))"},
     {"Guard", "match x:\n    case n if n > 0:\n        pos()",
      "(match x (case n if (cmp n > 0) (body (expr (call pos)))))"},
+    {"GuardedCaptureMayComeFirst",
+     "match x:\n    case n if n:\n        pass\n    case _:\n        pass",
+     "(match x (case n if n (body (pass))) (case _ (body (pass))))"},
     {"GroupPattern", "match x:\n    case (1 | 2):\n        pass",
      "(match x (case (or 1 2) (body (pass))))"},
     {"TupleSubject", "match a, b:\n    case x, y:\n        pass",

@@ -10,7 +10,9 @@
 namespace weft::rt::testing {
 
 /// Scales stress sizes down under sanitizers.
-#if defined(WEFT_TSAN) || defined(WEFT_ASAN)
+#if defined(WEFT_TSAN)
+constexpr int kScale = 50;
+#elif defined(WEFT_ASAN)
 constexpr int kScale = 10;
 #else
 constexpr int kScale = 1;
