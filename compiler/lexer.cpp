@@ -539,6 +539,7 @@ void Lexer::lex_operator() {
             return;
         }
         case ':':
+            if (c1 == '=') fail(start, "assignment expressions (':=') are not supported");
             op(TokenKind::Colon, 1);
             return;
         case ',':

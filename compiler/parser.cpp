@@ -114,7 +114,7 @@ class Parser {
     void parse_simple_line(Block& out);
     void parse_simple_stmt(Block& out);
     void parse_block(Block& out, const std::string& what, Pos header);
-    void expect_block_start(const std::string& what, Pos header);
+    void expect_colon();
     StmtPtr parse_if(bool is_elif);
     StmtPtr parse_while();
     StmtPtr parse_for();
@@ -292,16 +292,20 @@ void Parser::check_aug_target(const Expr* e) {
 // Why a pattern always matches ("name capture 'x'", "wildcard"), or "" if it may fail.
 std::string irrefutable_reason(const Pattern* p) {
     switch (p->kind) {
-        case PatternKind::Capture: return "name capture '" + p->as<CapturePattern>()->name + "'";
-        case PatternKind::Wildcard: return "wildcard";
-        case PatternKind::As: return irrefutable_reason(p->as<AsPattern>()->pattern.get());
+        case PatternKind::Capture:
+            return "name capture '" + p->as<CapturePattern>()->name + "'";
+        case PatternKind::Wildcard:
+            return "wildcard";
+        case PatternKind::As:
+            return irrefutable_reason(p->as<AsPattern>()->pattern.get());
         case PatternKind::Or:
             for (const auto& alt : p->as<OrPattern>()->alternatives) {
                 std::string why = irrefutable_reason(alt.get());
                 if (!why.empty()) return why;
             }
             return "";
-        default: return "";
+        default:
+            return "";
     }
 }
 
@@ -601,11 +605,13 @@ StmtPtr Parser::parse_expression_statement() {
     return std::make_unique<ExprStmt>(p, std::move(first));
 }
 
-void Parser::expect_block_start(const std::string& what, Pos header) {
+// The ':' ending a block header.
+void Parser::expect_colon() {
+    if (at(TokenKind::Assign)) {
+        fail(peek().pos, "invalid syntax. Maybe you meant '==' instead of '='?");
+    }
     if (!at(TokenKind::Colon)) fail(peek().pos, "expected ':'");
     next();
-    (void)what;
-    (void)header;
 }
 
 // Parses the body after a header's ':' (already consumed): an indented block, or simple
@@ -639,13 +645,13 @@ StmtPtr Parser::parse_if(bool is_elif) {
     Pos p = next().pos;
     auto s = std::make_unique<IfStmt>(p);
     s->cond = parse_test();
-    expect_block_start("", p);
+    expect_colon();
     parse_block(s->body, is_elif ? "'elif' statement" : "'if' statement", p);
     if (at(TokenKind::KwElif)) {
         s->orelse.push_back(parse_if(true));
     } else if (at(TokenKind::KwElse)) {
         Pos ep = next().pos;
-        expect_block_start("", ep);
+        expect_colon();
         parse_block(s->orelse, "'else' statement", ep);
     }
     return s;
@@ -655,11 +661,11 @@ StmtPtr Parser::parse_while() {
     Pos p = next().pos;
     auto s = std::make_unique<WhileStmt>(p);
     s->cond = parse_test();
-    expect_block_start("", p);
+    expect_colon();
     parse_block(s->body, "'while' statement", p);
     if (at(TokenKind::KwElse)) {
         Pos ep = next().pos;
-        expect_block_start("", ep);
+        expect_colon();
         parse_block(s->orelse, "'else' statement", ep);
     }
     return s;
@@ -672,11 +678,11 @@ StmtPtr Parser::parse_for() {
     if (!at(TokenKind::KwIn)) fail(peek().pos, "expected 'in'");
     next();
     s->iter = parse_star_expressions();
-    expect_block_start("", p);
+    expect_colon();
     parse_block(s->body, "'for' statement", p);
     if (at(TokenKind::KwElse)) {
         Pos ep = next().pos;
-        expect_block_start("", ep);
+        expect_colon();
         parse_block(s->orelse, "'else' statement", ep);
     }
     return s;
@@ -685,7 +691,7 @@ StmtPtr Parser::parse_for() {
 StmtPtr Parser::parse_try() {
     Pos p = next().pos;
     auto s = std::make_unique<TryStmt>(p);
-    expect_block_start("", p);
+    expect_colon();
     parse_block(s->body, "'try' statement", p);
     bool saw_bare = false;
     while (at(TokenKind::KwExcept)) {
@@ -707,19 +713,19 @@ StmtPtr Parser::parse_try() {
         } else {
             saw_bare = true;
         }
-        expect_block_start("", h.pos);
+        expect_colon();
         parse_block(h.body, "'except' statement", h.pos);
         s->handlers.push_back(std::move(h));
     }
     if (at(TokenKind::KwElse)) {
         Pos ep = next().pos;
         if (s->handlers.empty()) fail(ep, "expected 'except' or 'finally' block");
-        expect_block_start("", ep);
+        expect_colon();
         parse_block(s->orelse, "'else' statement", ep);
     }
     if (at(TokenKind::KwFinally)) {
         Pos fp = next().pos;
-        expect_block_start("", fp);
+        expect_colon();
         parse_block(s->finalbody, "'finally' statement", fp);
     } else if (s->handlers.empty()) {
         fail(peek().pos, "expected 'except' or 'finally' block", at_end_of_input());
@@ -739,7 +745,7 @@ StmtPtr Parser::parse_with() {
         }
         s->items.push_back(std::move(item));
     } while (accept(TokenKind::Comma));
-    expect_block_start("", p);
+    expect_colon();
     parse_block(s->body, "'with' statement", p);
     return s;
 }
@@ -816,7 +822,7 @@ std::unique_ptr<FunctionDefStmt> Parser::parse_def(std::vector<ExprPtr> decorato
     parse_params(s->params, TokenKind::RParen, true);
     next();
     if (accept(TokenKind::Arrow)) s->returns = parse_test();
-    expect_block_start("", p);
+    expect_colon();
     parse_block(s->body, "function definition", p);
     if (!s->body.empty() && s->body[0]->kind == StmtKind::Expr) {
         const Expr* v = s->body[0]->as<ExprStmt>()->value.get();
@@ -864,7 +870,7 @@ std::unique_ptr<StructDefStmt> Parser::parse_struct(std::vector<ExprPtr> decorat
         }
         expect(TokenKind::RParen);
     }
-    expect_block_start("", p);
+    expect_colon();
     // The body is parsed as an ordinary block, then sorted into fields and methods.
     Block body;
     parse_block(body, what, p);
@@ -999,7 +1005,7 @@ StmtPtr Parser::parse_concurrent() {
         }
         s->options = std::move(tmp.keywords);
     }
-    expect_block_start("", p);
+    expect_colon();
     parse_block(s->body, "'concurrent' statement", p);
     return s;
 }
@@ -1080,7 +1086,7 @@ StmtPtr Parser::parse_select() {
                 fail(e->pos, bad);
             }
         }
-        expect_block_start("", c.pos);
+        expect_colon();
         parse_block(c.body, "'case' statement", c.pos);
         s->cases.push_back(std::move(c));
     }
@@ -1129,7 +1135,7 @@ StmtPtr Parser::parse_match() {
     Pos p = next().pos;
     auto s = std::make_unique<MatchStmt>(p);
     s->subject = parse_star_expressions();
-    expect_block_start("", p);
+    expect_colon();
     if (!accept(TokenKind::Newline) || !at(TokenKind::Indent)) {
         fail(peek().pos,
              "expected an indented block after 'match' statement on line " + std::to_string(p.line),
@@ -1149,7 +1155,7 @@ StmtPtr Parser::parse_match() {
         c.pos = next().pos;
         c.pattern = parse_patterns();
         if (accept(TokenKind::KwIf)) c.guard = parse_test();
-        expect_block_start("", c.pos);
+        expect_colon();
         parse_block(c.body, "'case' statement", c.pos);
         s->cases.push_back(std::move(c));
     }

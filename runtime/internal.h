@@ -134,6 +134,7 @@ struct Access {
     static auto& park_state(Task* t) { return t->park_state_; }
     static auto& observed(Task* t) { return t->observed_; }
     static auto& self_cancelled(Task* t) { return t->self_cancelled_; }
+    static auto& ext_join(Task* t) { return t->ext_join_; }
     static auto& budget(Task* t) { return t->budget_; }
     static auto& wait_word(Task* t) { return t->wait_word_; }
     static auto& id(Task* t) { return t->id_; }

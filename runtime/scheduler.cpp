@@ -169,7 +169,7 @@ void finish_task(Task* t) {
         root = A::root(t);
         A::root(t) = nullptr;
         joiners.swap(A::joiners(t));
-        A::run_state(t).store(A::kDone, std::memory_order_release);
+        A::run_state(t).store(A::kDone, std::memory_order_seq_cst);
         if (root) {
             std::lock_guard<std::mutex> nlock(root->mu);
             Task* p = A::member_prev(t);
@@ -190,7 +190,7 @@ void finish_task(Task* t) {
             }
         }
     }
-    A::run_state(t).notify_all();
+    if (A::ext_join(t).load(std::memory_order_seq_cst)) A::run_state(t).notify_all();
     for (auto& [h, g] : joiners) {
         try_wake(h, g, kWokeNotify);
         h->release();
@@ -794,6 +794,7 @@ void Task::join() {
     if (done()) return;
     Task* cur = current();
     if (!cur) {
+        ext_join_.store(true, std::memory_order_seq_cst);
         for (;;) {
             std::uint8_t s = run_state_.load(std::memory_order_acquire);
             if (s == kDone) return;

@@ -34,6 +34,7 @@ constexpr int kMaxNativeDepth = 180;
 }
 
 Interp::Interp(Vm& vm) : vm_(vm) {
+    caps_ = std::make_shared<const CapabilitySet>(vm.options().caps);
     stack_cap_ = vm.options().stack_values;
     size_t bytes = stack_cap_ * sizeof(Value);
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

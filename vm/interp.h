@@ -20,6 +20,7 @@
 
 #include "compiler/codegen.h"
 #include "compiler/diagnostic.h"
+#include "vm/capabilities.h"
 #include "vm/function.h"
 #include "vm/native.h"
 
@@ -31,6 +32,9 @@ struct VmOptions {
     std::vector<std::string> argv;  // the script's arguments (`args`)
     size_t max_depth = 8000;        // call depth before RecursionError
     size_t stack_values = size_t(1) << 22;  // value-stack capacity (registers), 64 MiB reserved
+    // What the program may do (from --allow-* flags); the program's own source
+    // files are added to `own_sources` by the VM as they are loaded.
+    CapabilitySet caps;
 };
 
 // A native module is built on first import.
@@ -135,6 +139,8 @@ public:
     Value call(const Value& callee, std::span<const Value> args) override;
     Value call_kw(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw) override;
     void write_stdout(std::string_view s) override { vm_.write_stdout(s); }
+    std::shared_ptr<const CapabilitySet> capabilities() const override { return caps_; }
+    void set_capabilities(std::shared_ptr<const CapabilitySet> caps) override { caps_ = std::move(caps); }
     bool read_line(std::string& out) override;
 
     // The trace of the current call stack, outermost first ("path:line in name").
@@ -201,6 +207,7 @@ private:
     FrameStack frames_;
     int native_depth_ = 0;
     Value* place_ = nullptr;  // P register of the Place* instructions
+    std::shared_ptr<const CapabilitySet> caps_;
 };
 
 // Helpers shared by the VM's modules.

@@ -10,6 +10,7 @@
 // error value, so it propagates through the native unchanged.
 #pragma once
 
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -58,9 +59,20 @@ struct CallArgs {
     }
 };
 
+struct CapabilitySet;  // vm/capabilities.h
+
 // Implemented by the interpreter.
 class CallContext {
 public:
+    // The capabilities of the running task (the interpreter never returns null;
+    // contexts without a program, such as unit-test stubs, may). Effectful natives
+    // check them before acting and raise PermissionDenied naming the flag that
+    // would allow it.
+    virtual std::shared_ptr<const CapabilitySet> capabilities() const { return nullptr; }
+    // Replaces the running task's capabilities (restrict blocks narrow them;
+    // the caller guarantees the new set is no wider).
+    virtual void set_capabilities(std::shared_ptr<const CapabilitySet>) {}
+
     virtual ~CallContext() = default;
     // Calls any callable with positional arguments; runs it to completion.
     // Throws WeftError (with the error value) when the callee raises.

@@ -207,3 +207,32 @@ struct StructObj : Obj {
 };
 
 }  // namespace weft
+
+// ---------------------------------------------------------------------------
+// Host objects: values implemented in C++ by the standard library (HTTP
+// responses, database connections, process handles, `restrict(...)` blocks,
+// later channels and atoms). A class gives the type name, the methods (looked up
+// by the interpreter for `obj.m(...)`, including `__enter__`/`__exit__` for
+// `with`), and optional attribute and repr hooks.
+
+namespace weft {
+
+struct MethodInfo;
+class CallContext;
+struct OpaqueObj;
+
+struct OpaqueClass {
+    const char* name;                      // type name, e.g. "Response"
+    const MethodInfo* methods = nullptr;   // array terminated by {nullptr, nullptr, false}
+    // Attribute read (`resp.status`); return false when there is no such attribute.
+    bool (*get_attr)(const OpaqueObj* self, std::string_view name, Value& out) = nullptr;
+    // repr(); nullptr gives "<name object>".
+    std::string (*repr)(const OpaqueObj* self) = nullptr;
+};
+
+struct OpaqueObj : Obj {
+    const OpaqueClass* cls;
+    explicit OpaqueObj(const OpaqueClass* c) : Obj(ObjType::Opaque), cls(c) {}
+};
+
+}  // namespace weft

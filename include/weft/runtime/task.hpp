@@ -134,6 +134,7 @@ private:
     std::atomic<std::uint8_t> park_state_{0};
     std::atomic<bool> observed_{false};
     std::atomic<bool> self_cancelled_{false};
+    std::atomic<bool> ext_join_{false};  // a plain thread waits in join(): notify on completion
     std::atomic<std::int32_t> budget_{0};
     std::atomic<std::uint64_t> wait_word_{0};
     std::uint64_t id_ = 0;

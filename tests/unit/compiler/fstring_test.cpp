@@ -129,7 +129,8 @@ TEST(FString, SelfDocumenting) {
     EXPECT_EQ(fexpr("f'{a==b}'"), "(fstr (fmt (cmp a == b)))");
 }
 TEST(FString, AssignmentInFieldIsAnError) {
-    EXPECT_EQ(fexpr("f'{x = 1}'"), "ERROR 1:6: f-string: expecting '}' (assignment is not an expression)");
+    EXPECT_EQ(fexpr("f'{x = 1}'"),
+              "ERROR 1:6: f-string: expecting '}' (assignment is not an expression)");
 }
 
 }  // namespace

@@ -278,7 +278,8 @@ const Case kMatch[] = {
      "-1.5:\n        d\n    case None:\n        e\n    case True:\n        f",
      "(match x (case 1 (body (expr a))) (case -2 (body (expr b))) (case \"k\" (body (expr c))) "
      "(case -1.5 (body (expr d))) (case None (body (expr e))) (case True (body (expr f))))"},
-    {"CaptureAndWildcard", "match x:\n    case y:\n        pass\nmatch x:\n    case _:\n        pass",
+    {"CaptureAndWildcard",
+     "match x:\n    case y:\n        pass\nmatch x:\n    case _:\n        pass",
      "(match x (case y (body (pass))))\n(match x (case _ (body (pass))))"},
     {"Sequence",
      "match x:\n    case [a, *rest]:\n        pass\n    case (a, b):\n        pass\n    case [*_, "
@@ -440,7 +441,8 @@ namespace {
 
 std::string repeat(const std::string& s, int n) {
     std::string out;
-    for (int i = 0; i < n; ++i) out += s;
+    for (int i = 0; i < n; ++i)
+        out += s;
     return out;
 }
 

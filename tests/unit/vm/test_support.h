@@ -28,6 +28,7 @@ public:
         return n->fn(*this, a);
     }
     void write_stdout(std::string_view s) override { out += s; }
+
     bool read_line(std::string& line) override {
         if (input.empty()) return false;
         line = input.front();
