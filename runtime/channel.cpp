@@ -65,7 +65,7 @@ struct ChannelCore::Impl {
     const ElementOps* ops;
     std::size_t cap;
     std::size_t stride;
-    mutable std::mutex mu;
+    mutable SpinLock mu;
     char* buf = nullptr;
     std::size_t buf_slots = 0;
     std::size_t head = 0;
@@ -179,7 +179,7 @@ void ChannelCore::send(void* src) {
     Impl& c = *impl_;
     for (;;) {
         Task* wake = nullptr;
-        std::unique_lock<std::mutex> lock(c.mu);
+        std::unique_lock<SpinLock> lock(c.mu);
         int r = c.try_send_locked(src, &wake);
         if (r == 0) throw ChannelClosed();
         if (r == 1) {
@@ -212,7 +212,7 @@ bool ChannelCore::recv(void* sink, std::int64_t deadline) {
     Impl& c = *impl_;
     for (;;) {
         Task* wake = nullptr;
-        std::unique_lock<std::mutex> lock(c.mu);
+        std::unique_lock<SpinLock> lock(c.mu);
         int r = c.try_recv_locked(sink, &wake);
         if (r >= 0) {
             lock.unlock();
@@ -246,7 +246,7 @@ bool ChannelCore::recv(void* sink, std::int64_t deadline) {
 TryResult ChannelCore::try_send(void* src) {
     Impl& c = *impl_;
     Task* wake = nullptr;
-    std::unique_lock<std::mutex> lock(c.mu);
+    std::unique_lock<SpinLock> lock(c.mu);
     int r = c.try_send_locked(src, &wake);
     lock.unlock();
     if (wake) wake_claimed(wake);
@@ -256,7 +256,7 @@ TryResult ChannelCore::try_send(void* src) {
 TryResult ChannelCore::try_recv(void* sink) {
     Impl& c = *impl_;
     Task* wake = nullptr;
-    std::unique_lock<std::mutex> lock(c.mu);
+    std::unique_lock<SpinLock> lock(c.mu);
     int r = c.try_recv_locked(sink, &wake);
     lock.unlock();
     if (wake) wake_claimed(wake);
@@ -267,7 +267,7 @@ void ChannelCore::close() {
     Impl& c = *impl_;
     std::vector<Task*> wake;
     {
-        std::lock_guard<std::mutex> lock(c.mu);
+        std::lock_guard<SpinLock> lock(c.mu);
         if (c.closed) return;
         c.closed = true;
         while (ChanWaiter* w = c.recvq.claim_first()) {
@@ -283,12 +283,12 @@ void ChannelCore::close() {
 }
 
 bool ChannelCore::closed() const {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    std::lock_guard<SpinLock> lock(impl_->mu);
     return impl_->closed;
 }
 
 std::size_t ChannelCore::len() const {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    std::lock_guard<SpinLock> lock(impl_->mu);
     return impl_->count;
 }
 

@@ -64,7 +64,7 @@ struct CancelNode {
     std::int64_t deadline_ns = INT64_MAX;
     struct TimerEntry* timer = nullptr;  // guarded by the timer queue's mutex
     // nursery state, guarded by mu
-    std::mutex mu;
+    SpinLock mu;
     Task* members = nullptr;  // intrusive list of member tasks not yet done
     std::size_t live = 0;
     std::vector<std::pair<TaskRef, std::exception_ptr>> errors;
@@ -262,7 +262,7 @@ public:
     // registry of fiber tasks (sharded)
     static constexpr int kShards = 16;
     struct Shard {
-        std::mutex mu;
+        SpinLock mu;
         Task* head = nullptr;
     };
     mutable Shard shards_[kShards];

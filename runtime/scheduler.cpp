@@ -45,6 +45,17 @@ struct NoopStackAlloc {
     void deallocate(boost::context::stack_context&) noexcept {}
 };
 
+// Task ids come from a global counter in blocks of 1024 per thread, so spawning does not
+// contend on one cache line.
+std::uint64_t next_task_id() noexcept {
+    thread_local std::uint64_t next = 0, limit = 0;
+    if (next == limit) {
+        next = g_next_id.fetch_add(1024, std::memory_order_relaxed);
+        limit = next + 1024;
+    }
+    return next++;
+}
+
 bool is_cancelled_error(const std::exception_ptr& e) {
     if (!e) return false;
     try {
@@ -165,13 +176,13 @@ void finish_task(Task* t) {
     std::uint32_t join_gen = 0;
     bool fail_now = false;
     {
-        std::lock_guard<std::mutex> lock(A::mu(t));
+        std::lock_guard<SpinLock> lock(A::mu(t));
         root = A::root(t);
         A::root(t) = nullptr;
         joiners.swap(A::joiners(t));
         A::run_state(t).store(A::kDone, std::memory_order_seq_cst);
         if (root) {
-            std::lock_guard<std::mutex> nlock(root->mu);
+            std::lock_guard<SpinLock> nlock(root->mu);
             Task* p = A::member_prev(t);
             Task* n = A::member_next(t);
             if (p) A::member_next(p) = n;
@@ -201,7 +212,6 @@ void finish_task(Task* t) {
         join_host->release();
     }
     if (rt->tracing()) rt->trace(TraceKind::Done, t);
-    rt->live_tasks_.fetch_sub(1, std::memory_order_relaxed);
     if (root) {
         t->release();  // membership reference
         root->release();
@@ -236,7 +246,7 @@ void task_main(Task* t) {
 void run_inline(Task* cur, Task* child) {
     Task* host = A::host(cur);
     {
-        std::lock_guard<std::mutex> lock(A::mu(child));
+        std::lock_guard<SpinLock> lock(A::mu(child));
         A::host(child) = host;
     }
     A::active(host) = child;
@@ -246,7 +256,7 @@ void run_inline(Task* cur, Task* child) {
     bump(w->c_inlined);
     task_main(child);
     {
-        std::lock_guard<std::mutex> lock(A::mu(child));
+        std::lock_guard<SpinLock> lock(A::mu(child));
         A::host(child) = nullptr;
     }
     A::forcer(child) = nullptr;
@@ -275,7 +285,7 @@ TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery) {
             n->implicit = true;
             n->owner = cur;
             cur->retain();
-            std::lock_guard<std::mutex> lock(A::mu(cur));
+            std::lock_guard<SpinLock> lock(A::mu(cur));
             CancelNode* x = A::cancel_top(cur);
             if (!x) {
                 A::cancel_top(cur) = n;
@@ -288,20 +298,19 @@ TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery) {
             nursery = n;
         }
     }
-    A::id(t) = g_next_id.fetch_add(1, std::memory_order_relaxed);
+    A::id(t) = next_task_id();
     A::rt(t) = rt;
-    A::name(t) = name;
+    if (!name.empty()) A::name(t) = name;
     t->retain();  // membership
     nursery->retain();
     A::root(t) = nursery;
     {
-        std::lock_guard<std::mutex> lock(nursery->mu);
+        std::lock_guard<SpinLock> lock(nursery->mu);
         A::member_next(t) = nursery->members;
         if (nursery->members) A::member_prev(nursery->members) = t;
         nursery->members = t;
         nursery->live++;
     }
-    rt->live_tasks_.fetch_add(1, std::memory_order_relaxed);
     if (Worker* w = current_worker()) bump(w->c_spawned);
     if (rt->tracing()) rt->trace(TraceKind::Created, t);
     TaskRef ref(t);
@@ -500,7 +509,7 @@ void RuntimeImpl::start_fiber(Worker* w, Task* t) {
     fs.stack_size = s.size;
     fs.guarded = s.guarded;
     {
-        std::lock_guard<std::mutex> lock(A::mu(t));
+        std::lock_guard<SpinLock> lock(A::mu(t));
         A::host(t) = t;
     }
     A::active(t) = t;
@@ -644,7 +653,7 @@ Worker* RuntimeImpl::find_worker_for_this_thread() noexcept {
 
 void RuntimeImpl::register_fiber_task(Task* t) {
     Shard& s = shards_[A::id(t) % kShards];
-    std::lock_guard<std::mutex> lock(s.mu);
+    std::lock_guard<SpinLock> lock(s.mu);
     A::reg_prev(t) = nullptr;
     A::reg_next(t) = s.head;
     if (s.head) A::reg_prev(s.head) = t;
@@ -653,7 +662,7 @@ void RuntimeImpl::register_fiber_task(Task* t) {
 
 void RuntimeImpl::unregister_fiber_task(Task* t) {
     Shard& s = shards_[A::id(t) % kShards];
-    std::lock_guard<std::mutex> lock(s.mu);
+    std::lock_guard<SpinLock> lock(s.mu);
     Task* p = A::reg_prev(t);
     Task* n = A::reg_next(t);
     if (p) A::reg_next(p) = n;
@@ -665,7 +674,7 @@ void RuntimeImpl::unregister_fiber_task(Task* t) {
 std::vector<BlockedTask> RuntimeImpl::blocked_tasks() const {
     std::vector<BlockedTask> out;
     for (auto& s : shards_) {
-        std::lock_guard<std::mutex> lock(s.mu);
+        std::lock_guard<SpinLock> lock(s.mu);
         for (Task* t = s.head; t; t = A::reg_next(t)) {
             if (A::park_state(t).load(std::memory_order_acquire) != kParkParked) continue;
             Task* a = A::active(t);
@@ -813,7 +822,7 @@ void Task::join() {
     for (;;) {
         std::uint32_t gen;
         {
-            std::lock_guard<std::mutex> lock(mu_);
+            std::lock_guard<SpinLock> lock(mu_);
             if (done()) return;
             gen = begin_wait(host, "join", this);
             host->retain();
@@ -823,7 +832,7 @@ void Task::join() {
         if (code == kWokeNotify) return;
         bool removed = false;
         {
-            std::lock_guard<std::mutex> lock(mu_);
+            std::lock_guard<SpinLock> lock(mu_);
             auto it = std::find(joiners_.begin(), joiners_.end(), std::make_pair(host, gen));
             if (it != joiners_.end()) {
                 joiners_.erase(it);
@@ -849,7 +858,7 @@ bool Task::join_for(double seconds) {
     for (;;) {
         std::uint32_t gen;
         {
-            std::lock_guard<std::mutex> lock(mu_);
+            std::lock_guard<SpinLock> lock(mu_);
             if (done()) return true;
             if (now_ns() >= deadline) return false;
             gen = begin_wait(host, "join", this);
@@ -861,7 +870,7 @@ bool Task::join_for(double seconds) {
         A::rt(cur)->timers_->cancel(te);
         bool removed = false;
         {
-            std::lock_guard<std::mutex> lock(mu_);
+            std::lock_guard<SpinLock> lock(mu_);
             auto it = std::find(joiners_.begin(), joiners_.end(), std::make_pair(host, gen));
             if (it != joiners_.end()) {
                 joiners_.erase(it);
@@ -889,12 +898,11 @@ TaskRef Runtime::run_root(Task* t, std::string_view name) {
         throw std::logic_error("Runtime::block_on called from a worker thread");
     }
     RuntimeImpl* rt = impl_.get();
-    A::id(t) = g_next_id.fetch_add(1, std::memory_order_relaxed);
+    A::id(t) = next_task_id();
     A::rt(t) = rt;
     A::name(t) = name;
     A::is_root(t) = true;
     TaskRef ref(t);
-    rt->live_tasks_.fetch_add(1, std::memory_order_relaxed);
     {
         std::lock_guard<std::mutex> lock(rt->roots_mu_);
         rt->roots_.push_back(t);

@@ -63,7 +63,7 @@ bool is_cancelled(Task* cur) {
         }
         CancelNode* r;
         {
-            std::lock_guard<std::mutex> lock(A::mu(owner));
+            std::lock_guard<SpinLock> lock(A::mu(owner));
             r = A::root(owner);
             if (r) r->retain();
         }
@@ -89,7 +89,7 @@ void wake_for_cancel(Task* t) {
     A::budget(t).store(0, std::memory_order_relaxed);
     Task* h;
     {
-        std::lock_guard<std::mutex> lock(A::mu(t));
+        std::lock_guard<SpinLock> lock(A::mu(t));
         h = A::host(t);
         if (!h) return;
         h->retain();
@@ -109,7 +109,7 @@ struct Item {
 // Nodes of `t`'s chain from the outermost inward (references taken), stopping before `stop`
 // (exclusive) when walking outward from the innermost; returns false if `stop` was not found.
 bool chain_inside(Task* t, CancelNode* stop, std::vector<CancelNode*>& out) {
-    std::lock_guard<std::mutex> lock(A::mu(t));
+    std::lock_guard<SpinLock> lock(A::mu(t));
     std::vector<CancelNode*> tmp;
     bool found = stop == nullptr;
     for (CancelNode* x = A::cancel_top(t); x; x = x->parent.load(std::memory_order_acquire)) {
@@ -153,7 +153,7 @@ void propagate(std::vector<Item> work) {
             x->release();
         }
         if (nursery_to_scan) {
-            std::lock_guard<std::mutex> lock(nursery_to_scan->mu);
+            std::lock_guard<SpinLock> lock(nursery_to_scan->mu);
             for (Task* m = nursery_to_scan->members; m; m = A::member_next(m)) {
                 m->retain();
                 work.push_back(Item{nullptr, m});
@@ -187,7 +187,7 @@ CancelNode* open_node(Task* cur, bool nursery, bool shield, std::int64_t deadlin
     if (parent) parent->retain();
     n->parent.store(parent, std::memory_order_relaxed);
     {
-        std::lock_guard<std::mutex> lock(A::mu(cur));
+        std::lock_guard<SpinLock> lock(A::mu(cur));
         A::cancel_top(cur) = n;
     }
     if (shield) A::seen_epoch(cur) = 0;
@@ -205,7 +205,7 @@ CancelNode* open_node(Task* cur, bool nursery, bool shield, std::int64_t deadlin
 
 void close_node(Task* cur, CancelNode* n) {
     {
-        std::lock_guard<std::mutex> lock(A::mu(cur));
+        std::lock_guard<SpinLock> lock(A::mu(cur));
         if (A::cancel_top(cur) == n) {
             A::cancel_top(cur) = n->parent.load(std::memory_order_relaxed);
         } else {
@@ -236,7 +236,7 @@ bool nursery_wait(Task* cur, CancelNode* n) {
     for (;;) {
         std::uint32_t gen;
         {
-            std::lock_guard<std::mutex> lock(n->mu);
+            std::lock_guard<SpinLock> lock(n->mu);
             if (n->live == 0) {
                 n->join_host = nullptr;
                 break;
@@ -259,7 +259,7 @@ bool nursery_wait(Task* cur, CancelNode* n) {
 
 std::vector<std::exception_ptr> nursery_errors(CancelNode* n) {
     std::vector<std::exception_ptr> out;
-    std::lock_guard<std::mutex> lock(n->mu);
+    std::lock_guard<SpinLock> lock(n->mu);
     for (auto& [t, e] : n->errors)
         if (!A::observed(t.get()).load(std::memory_order_acquire)) out.push_back(e);
     return out;
@@ -351,7 +351,7 @@ bool Scope::cancel_called() const noexcept {
     return node_->cancelled.load(std::memory_order_acquire);
 }
 std::size_t Scope::live() const noexcept {
-    std::lock_guard<std::mutex> lock(node_->mu);
+    std::lock_guard<SpinLock> lock(node_->mu);
     return node_->live;
 }
 
@@ -361,11 +361,11 @@ void Scope::transfer(Task& task, Scope& to) {
     CancelNode* dest = to.node_;
     if (from == dest) return;
     {
-    std::lock_guard<std::mutex> tlock(A::mu(t));
+    std::lock_guard<SpinLock> tlock(A::mu(t));
     if (A::root(t) == from) {
         bool was_live = false;
         {
-            std::lock_guard<std::mutex> lock(from->mu);
+            std::lock_guard<SpinLock> lock(from->mu);
             Task* p = A::member_prev(t);
             Task* n = A::member_next(t);
             if (p) A::member_next(p) = n;
@@ -376,7 +376,7 @@ void Scope::transfer(Task& task, Scope& to) {
             was_live = true;
         }
         {
-            std::lock_guard<std::mutex> lock(dest->mu);
+            std::lock_guard<SpinLock> lock(dest->mu);
             A::member_next(t) = dest->members;
             if (dest->members) A::member_prev(dest->members) = t;
             dest->members = t;
@@ -389,7 +389,7 @@ void Scope::transfer(Task& task, Scope& to) {
         // Already finished: move its unobserved error, if any.
         std::exception_ptr err;
         {
-            std::lock_guard<std::mutex> lock(from->mu);
+            std::lock_guard<SpinLock> lock(from->mu);
             for (auto it = from->errors.begin(); it != from->errors.end(); ++it) {
                 if (it->first.get() == t) {
                     err = it->second;
@@ -399,7 +399,7 @@ void Scope::transfer(Task& task, Scope& to) {
             }
         }
         if (err) {
-            std::lock_guard<std::mutex> lock(dest->mu);
+            std::lock_guard<SpinLock> lock(dest->mu);
             dest->errors.emplace_back(TaskRef(t), err);
         }
     }

@@ -431,7 +431,7 @@ std::string type_name(const Value& v) {
         case ObjType::Module: return "module";
         case ObjType::TypeObj: return "type";
         case ObjType::Promise: return "promise";
-        case ObjType::Opaque: return "object";
+        case ObjType::Opaque: return static_cast<const OpaqueObj*>(v.as_obj())->cls->name;
     }
     return "object";
 }

@@ -230,6 +230,12 @@ const Value* find_struct_method(const StructTypeObj* t, StrObj* name) {
 
 Value struct_with(CallContext& cx, Value& self, const CallArgs& args);
 
+const MethodInfo* find_opaque_method(const OpaqueObj* o, std::string_view name) {
+    for (const MethodInfo* m = o->cls->methods; m && m->name; ++m)
+        if (name == m->name) return m;
+    return nullptr;
+}
+
 Value error_attr(const StructObj* s, const std::string& n, bool* found) {
     *found = true;
     const ErrorData* e = s->error;
@@ -291,6 +297,18 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
         if (n == "__name__" || n == "name") return make_str(t->name);
         if (const Value* m = find_struct_method(t, name)) return *m;
         raise(ErrorKind::AttributeError, "struct '" + t->name + "' has no attribute '" + n + "'");
+    }
+    if (obj.is(ObjType::Opaque)) {
+        auto* o = obj.as<OpaqueObj>();
+        Value out;
+        if (o->cls->get_attr && o->cls->get_attr(o, n, out)) return out;
+        if (const MethodInfo* mi = find_opaque_method(o, n)) {
+            auto* nat = new NativeObj(n, nullptr);
+            nat->method = mi->fn;
+            nat->self = obj;
+            return Value::adopt(nat);
+        }
+        raise(ErrorKind::AttributeError, "'" + std::string(o->cls->name) + "' object has no attribute '" + n + "'");
     }
     if (obj.is(ObjType::Function) && n == "__name__") return make_str(obj.as<FunctionObj>()->proto->chunk->name);
     if (const MethodInfo* mi = find_method(obj, n)) {
@@ -382,7 +400,9 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
     }
     // Built-in methods operate on the receiver in place (after unsharing).
     if (!recv.is(ObjType::Struct) && !recv.is(ObjType::Module)) {
-        if (const MethodInfo* mi = find_method(recv, name->data)) {
+        const MethodInfo* mi = recv.is(ObjType::Opaque) ? find_opaque_method(recv.as<OpaqueObj>(), name->data)
+                                                        : find_method(recv, name->data);
+        if (mi) {
             if (mi->mutates) {
                 if (recv.is(ObjType::List))
                     list_unshare(recv);
@@ -450,6 +470,11 @@ std::string callable_repr(const Value& v) {
             return "<module '" + v.as<ModuleObj>()->name + "'>";
         case ObjType::TypeObj:
             return "<type '" + v.as<TypeObj>()->name + "'>";
+        case ObjType::Opaque: {
+            auto* o = v.as<OpaqueObj>();
+            if (o->cls->repr) return o->cls->repr(o);
+            return std::string("<") + o->cls->name + " object>";
+        }
         default:
             return "<" + type_name(v) + " object>";
     }

@@ -29,8 +29,9 @@ std::unordered_map<std::string, NativeModuleInit>& native_registry() {
     return r;
 }
 
-struct UndefinedObj : Obj {
-    UndefinedObj() : Obj(ObjType::Opaque) { flags = kImmortal; }
+const OpaqueClass kUndefinedClass{"undefined"};
+struct UndefinedObj : OpaqueObj {
+    UndefinedObj() : OpaqueObj(&kUndefinedClass) { flags = kImmortal; }
 };
 UndefinedObj* undefined_singleton() {
     static UndefinedObj* u = new UndefinedObj();

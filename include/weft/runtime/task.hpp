@@ -27,6 +27,7 @@
 #include <boost/context/fiber.hpp>
 
 #include "weft/runtime/errors.hpp"
+#include "weft/runtime/spin_lock.hpp"
 
 namespace weft::rt {
 
@@ -154,7 +155,7 @@ private:
     Task* reg_prev_ = nullptr;  // registry of tasks with a fiber (deadlock reports)
     Task* reg_next_ = nullptr;
     bool is_root_ = false;
-    std::mutex mu_;  // guards root_, joiners_, cancel_top_ changes
+    SpinLock mu_;  // guards root_, joiners_, host_, cancel_top_ changes
     std::vector<std::pair<Task*, std::uint32_t>> joiners_;
     std::exception_ptr error_;
     std::string name_;
