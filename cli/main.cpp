@@ -121,9 +121,14 @@ int parse(int argc, char** argv, Cli& cli) {
             if (!value(a, v) || !parse_duration(v, d)) return usage_error("--default-timeout needs a duration like 30s");
             continue;
         }
-        if (a == "--sequential" || a == "-A" || a == "--allow-all" || a.rfind("--allow-", 0) == 0 || a == "--stats" ||
-            a == "--trace") {
-            continue;  // accepted; the concurrency and capability layers give them meaning
+        if (a == "-A" || a.rfind("--allow-", 0) == 0) {
+            std::string err;
+            if (!weft::parse_capability_flag(a, cli.vm.caps, err))
+                return usage_error(err.empty() ? "unknown flag '" + a + "'" : err);
+            continue;
+        }
+        if (a == "--sequential" || a == "--stats" || a == "--trace") {
+            continue;  // accepted; the concurrency layer gives them meaning
         }
         if (a.rfind("--trace-out", 0) == 0) {
             std::string v;
