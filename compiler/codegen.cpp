@@ -1020,9 +1020,21 @@ private:
                 return is_place(e->as<AttributeExpr>()->object.get());
             case ExprKind::Subscript:
                 return is_place(e->as<SubscriptExpr>()->object.get());
+            case ExprKind::Call:
+                return is_setdefault_place(e);
             default:
                 return false;
         }
+    }
+
+    // `d.setdefault(k, default)` on a place is itself a place (the entry d[k]),
+    // so Python's idiom `groups.setdefault(k, []).append(v)` updates `groups`.
+    bool is_setdefault_place(const Expr* e) {
+        if (e->kind != ExprKind::Call) return false;
+        auto* c = e->as<CallExpr>();
+        if (c->func->kind != ExprKind::Attribute || c->func->as<AttributeExpr>()->name != "setdefault") return false;
+        if (c->args.empty() || c->args.size() > 2 || !c->keywords.empty() || !simple_args(c)) return false;
+        return is_place(c->func->as<AttributeExpr>()->object.get());
     }
 
     void call(const CallExpr* c, int target) {
@@ -1138,22 +1150,51 @@ private:
                 x = x->as<AttributeExpr>()->object.get();
             else if (x->kind == ExprKind::Subscript)
                 x = x->as<SubscriptExpr>()->object.get();
+            else if (is_setdefault_place(x))
+                x = x->as<CallExpr>()->func->as<AttributeExpr>()->object.get();
             else
                 break;
         }
         std::reverse(path.begin(), path.end());
+        // Phase 1: evaluate every key (and setdefault default) once, left to right.
         std::vector<int> keys(path.size(), -1);
-        for (size_t i = 1; i < path.size(); ++i)
-            if (path[i]->kind == ExprKind::Subscript) keys[i] = index_expr(path[i]->as<SubscriptExpr>()->index.get());
-        place_root(path[0]);
         for (size_t i = 1; i < path.size(); ++i) {
-            if (path[i]->kind == ExprKind::Attribute) {
-                int k = const_str(path[i]->as<AttributeExpr>()->name);
-                emit(make_abc(Op::PlaceAttr, 0, 0, k));
-            } else {
-                emit(make_abc(Op::PlaceItem, 0, keys[i], 0));
+            if (path[i]->kind == ExprKind::Subscript) {
+                keys[i] = index_expr(path[i]->as<SubscriptExpr>()->index.get());
+            } else if (path[i]->kind == ExprKind::Call) {
+                auto* c = path[i]->as<CallExpr>();
+                // result, scratch, key argument, default argument, key (kept: the call clears its arguments)
+                int blk = alloc_n(5);
+                expr_to(c->args[0].get(), blk + 4);
+                if (c->args.size() > 1)
+                    expr_to(c->args[1].get(), blk + 3);
+                else
+                    emit(make_abc(Op::LoadNone, blk + 3, 0, 0));
+                keys[i] = blk;
             }
         }
+        // Phase 2: walk the place; a setdefault step inserts the default, then
+        // walks to the same place again and descends into the entry.
+        auto walk = [&](size_t upto) {
+            place_root(path[0]);
+            for (size_t i = 1; i < upto; ++i) {
+                if (path[i]->kind == ExprKind::Attribute) {
+                    emit(make_abc(Op::PlaceAttr, 0, 0, const_str(path[i]->as<AttributeExpr>()->name)));
+                } else if (path[i]->kind == ExprKind::Subscript) {
+                    emit(make_abc(Op::PlaceItem, 0, keys[i], 0));
+                } else {
+                    emit(make_abc(Op::PlaceItem, 0, keys[i] + 4, 0));
+                }
+            }
+        };
+        for (size_t i = 1; i < path.size(); ++i) {
+            if (path[i]->kind != ExprKind::Call) continue;
+            walk(i);
+            emit(make_abc(Op::Move, keys[i] + 2, keys[i] + 4, 0));
+            emit(make_abc(Op::CallMP, keys[i], 2, 0));
+            emit(Instr(const_str("setdefault")));
+        }
+        walk(path.size());
     }
 
     void place_root(const Expr* root) {

@@ -6,7 +6,7 @@
 // bracket level short; every recursive entry point counts depth so hostile input cannot
 // exhaust the stack. Errors are thrown at the first mistake (one mistake, one message) with
 // the wording CPython uses where there is one. F-strings arrive from the lexer as raw bodies;
-// parse_fstring() splits them and parses each replacement field with a nested Parser over a
+// parse_fstring_body() splits them and parses each replacement field with a nested Parser over a
 // re-lexed substring, so positions inside f-strings are exact.
 #include "compiler/parser.h"
 

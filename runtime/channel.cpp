@@ -416,3 +416,20 @@ int select_impl(SelectCase* cases, int n, bool has_default, std::int64_t deadlin
 }
 
 }  // namespace weft::rt::detail
+
+namespace weft::rt {
+
+Channel<std::int64_t> after(double seconds) {
+    auto ch = Channel<std::int64_t>::make(1);
+    detail::RuntimeImpl* rt = nullptr;
+    if (Task* t = detail::current()) rt = detail::A::rt(t);
+    else if (detail::Worker* w = detail::current_worker()) rt = w->rt;
+    if (!rt) throw std::logic_error("after() outside a runtime task");
+    rt->timers_->add_callback(detail::deadline_from(seconds), [ch]() mutable {
+        std::int64_t now = now_ns();
+        ch.try_send(now);
+    });
+    return ch;
+}
+
+}  // namespace weft::rt

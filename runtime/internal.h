@@ -81,6 +81,7 @@ struct TimerEntry {
     Task* host = nullptr;  // strong ref; wake (host, gen) with kWokeTimeout
     std::uint32_t gen = 0;
     CancelNode* node = nullptr;  // strong ref; cancel this node (deadline)
+    std::function<void()> fn;    // or run this (on the timer thread; must not block)
     bool in_set = true;
 };
 
@@ -174,6 +175,8 @@ public:
     TimerEntry* add_wake(std::int64_t when, Task* host, std::uint32_t gen);
     /// Cancels `node` at `when`.
     TimerEntry* add_deadline(std::int64_t when, CancelNode* node);
+    /// Runs `fn` on the timer thread at `when` (fire and forget; `fn` must not block).
+    void add_callback(std::int64_t when, std::function<void()> fn);
     /// Removes an entry that has not fired yet (no-op if it has).
     void cancel(TimerEntry* e);
     /// Entries not yet fired.
@@ -243,9 +246,7 @@ public:
     std::vector<std::unique_ptr<Worker>> workers_;
     StackPool stacks_;
     std::atomic<std::uint64_t> cancel_epoch_{1};
-    std::atomic<std::int64_t> blocked_{0};   // hosts parked
     std::atomic<std::int64_t> io_waits_{0};  // reactor waits pending
-    std::atomic<std::int64_t> live_tasks_{0};
 
     // injection queue
     std::mutex inject_mu_;

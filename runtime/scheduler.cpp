@@ -115,7 +115,6 @@ void wake_claimed(Task* host) noexcept {
     std::uint8_t prev = A::park_state(host).exchange(kParkNotified, std::memory_order_acq_rel);
     if (prev == kParkParked) {
         RuntimeImpl* rt = A::rt(host);
-        rt->blocked_.fetch_sub(1, std::memory_order_relaxed);
         if (rt->tracing()) rt->trace(TraceKind::Resumed, host);
         rt->schedule(host);
     }
@@ -600,12 +599,10 @@ void RuntimeImpl::after_switch(Worker* w, Task* t) {
             break;
         case SwitchReason::Park: {
             bump(w->c_parks);
-            blocked_.fetch_add(1, std::memory_order_relaxed);
             std::uint8_t expected = kParkRunning;
             if (!A::park_state(t).compare_exchange_strong(expected, kParkParked,
                                                           std::memory_order_acq_rel)) {
                 // Woken while switching out: run it again soon.
-                blocked_.fetch_sub(1, std::memory_order_relaxed);
                 schedule(t);
             }
             break;
@@ -688,7 +685,6 @@ std::vector<BlockedTask> RuntimeImpl::blocked_tasks() const {
 }
 
 void RuntimeImpl::check_deadlock(Worker* w) {
-    if (blocked_.load(std::memory_order_seq_cst) <= 0) return;
     if (has_visible_work()) return;
     if (timers_->pending() > 0 || blocking_->active() > 0 ||
         io_waits_.load(std::memory_order_seq_cst) > 0)

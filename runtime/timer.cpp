@@ -79,6 +79,14 @@ TimerEntry* TimerQueue::add_deadline(std::int64_t when, CancelNode* node) {
     return add(e);
 }
 
+void TimerQueue::add_callback(std::int64_t when, std::function<void()> fn) {
+    auto* e = new Counted;
+    e->when = when;
+    e->fn = std::move(fn);
+    e->refs.store(1, std::memory_order_relaxed);  // no handle is returned
+    add(e);
+}
+
 void TimerQueue::cancel(TimerEntry* e) {
     if (!e) return;
     bool removed = false;
@@ -128,6 +136,8 @@ void TimerQueue::run() {
                 e->node->deadline_hit.store(true, std::memory_order_release);
                 cancel_node(e->node);
                 e->node->release();
+            } else if (e->fn) {
+                e->fn();
             }
             pending_.fetch_sub(1, std::memory_order_acq_rel);
             unref(e);

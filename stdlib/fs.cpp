@@ -1,22 +1,38 @@
-// fs.cpp — the `fs` module (minimal for the core issue): read_file (UTF-8,
-// `.gz` decompressed transparently with zlib), glob (with `**`), exists.
+// fs.cpp — the `fs` module (spec section 12): read_file (`.gz` decompressed
+// transparently with zlib), read_bytes, write_file, append_file, glob (with
+// `**`), list_dir, exists, stat, file_size, mkdir, remove, walk.
 //
-// Errors are IOError naming the path and the OS reason. Capability checks and
-// the blocking pool arrive with the runtime; these calls block the caller.
+// Every function checks the task's capabilities before touching the file
+// system (reads need --allow-read, writes --allow-write) so a denied call has
+// no effect. Errors are IOError naming the path and the OS reason.
+//
+// Each operation that blocks is one function named blocking_*: until the
+// runtime's blocking pool lands they run on the caller's thread; moving them is
+// then a change at one call site each.
+//
+// glob follows Python's glob.glob(pattern, recursive=True) step by step (the
+// same recursion over dirname/basename, hidden-name rules and "dir/" result for
+// a trailing `**`), so results match Python's as a set. Unlike Python it does
+// not loop forever on a symlink cycle: `**` does not descend into a directory
+// that is already one of its own ancestors (compared by device and inode).
+#include <dirent.h>
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <unordered_set>
+#include <set>
+#include <utility>
 
 #include "stdlib/stdlib.h"
+#include "stdlib/stdlib_internal.h"
+#include "vm/capabilities.h"
 #include "vm/collections.h"
-#include "vm/interp.h"
 #include "vm/lib_internal.h"
 
 namespace weft {
@@ -24,142 +40,486 @@ namespace weft {
 namespace {
 
 namespace stdfs = std::filesystem;
-
-std::string arg_str(const CallArgs& a, size_t i, const char* fn, const char* what) {
-    if (a.pos.size() <= i || !a.pos[i].is(ObjType::Str))
-        throw WeftError(ErrorKind::TypeError, std::string(fn) + "() argument '" + what + "' must be str");
-    return a.pos[i].as<StrObj>()->data;
-}
+using stdlib::io_error;
+using stdlib::Params;
 
 bool ends_with(const std::string& s, const char* suffix) {
     size_t n = strlen(suffix);
     return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
-std::string read_all(const std::string& path) {
+// ---------------------------------------------------------------------------
+// Blocking operations (one per function; each moves to the blocking pool later)
+
+std::string blocking_read_all(const std::string& path) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) io_error("cannot read", path, EISDIR);
     if (ends_with(path, ".gz")) {
         gzFile f = gzopen(path.c_str(), "rb");
-        if (!f) throw WeftError(ErrorKind::IOError, "cannot read '" + path + "': " + strerror(errno));
+        if (!f) io_error("cannot read", path, errno ? errno : ENOMEM);
         std::string out;
         char buf[65536];
         int n;
         while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, size_t(n));
         int err = 0;
-        const char* msg = gzerror(f, &err);
+        std::string msg = gzerror(f, &err);
         gzclose(f);
         if (n < 0 || err < 0) throw WeftError(ErrorKind::IOError, "cannot read '" + path + "': " + msg);
         return out;
     }
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) io_error("cannot read", path, errno);
+    std::string out;
+    if (fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(size_t(st.st_size));
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            close(fd);
+            io_error("cannot read", path, e);
+        }
+        if (n == 0) break;
+        out.append(buf, size_t(n));
+    }
+    close(fd);
+    return out;
+}
+
+void blocking_write(const std::string& path, const std::string& data, bool append) {
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0666);
+    if (fd < 0) io_error("cannot write", path, errno);
+    size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = write(fd, data.data() + off, data.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            close(fd);
+            io_error("cannot write", path, e);
+        }
+        off += size_t(n);
+    }
+    if (close(fd) != 0) io_error("cannot write", path, errno);
+}
+
+// Sorted names of a directory (without "." and ".."); false with errno set on failure.
+bool blocking_list_dir(const std::string& dir, std::vector<std::string>& names) {
+    DIR* d = opendir(dir.empty() ? "." : dir.c_str());
+    if (!d) return false;
+    while (struct dirent* e = readdir(d)) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        names.emplace_back(e->d_name);
+    }
+    closedir(d);
+    std::sort(names.begin(), names.end());
+    return true;
+}
+
+bool blocking_stat(const std::string& path, struct stat& st, bool follow = true) {
+    return (follow ? stat(path.c_str(), &st) : lstat(path.c_str(), &st)) == 0;
+}
+
+void blocking_mkdir(const std::string& path, bool parents, bool exist_ok) {
+    if (!parents) {
+        if (mkdir(path.c_str(), 0777) == 0) return;
+        int e = errno;
+        struct stat st;
+        if (e == EEXIST && exist_ok && stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
+        io_error("cannot create directory", path, e);
+    }
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) io_error("cannot create directory", path, EEXIST);
+        if (!exist_ok) io_error("cannot create directory", path, EEXIST);
+        return;
+    }
     std::error_code ec;
-    if (stdfs::is_directory(path, ec)) throw WeftError(ErrorKind::IOError, "cannot read '" + path + "': Is a directory");
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw WeftError(ErrorKind::IOError, "cannot read '" + path + "': " + strerror(errno));
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    if (f.bad()) throw WeftError(ErrorKind::IOError, "cannot read '" + path + "': read error");
-    return ss.str();
+    stdfs::create_directories(path, ec);
+    if (ec) throw WeftError(ErrorKind::IOError, "cannot create directory '" + path + "': " + ec.message());
 }
 
-Value fs_read_file(CallContext&, const CallArgs& a) {
-    std::string path = arg_str(a, 0, "read_file", "path");
-    std::string data = read_all(path);
-    size_t bad = lib::utf8_validate(data);
-    if (bad != std::string::npos)
-        throw WeftError(ErrorKind::ValueError, "'" + path + "' is not valid UTF-8 (invalid byte at offset " +
-                                                   std::to_string(bad) + "); use fs.read_bytes for binary files");
-    return make_str(std::move(data));
+void blocking_remove(const std::string& path, bool recursive) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) io_error("cannot remove", path, errno);
+    if (S_ISDIR(st.st_mode)) {
+        if (recursive) {
+            std::error_code ec;
+            stdfs::remove_all(path, ec);  // does not follow symlinks inside the tree
+            if (ec) throw WeftError(ErrorKind::IOError, "cannot remove '" + path + "': " + ec.message());
+            return;
+        }
+        if (rmdir(path.c_str()) != 0) io_error("cannot remove", path, errno);
+        return;
+    }
+    if (unlink(path.c_str()) != 0) io_error("cannot remove", path, errno);
 }
 
-Value fs_read_bytes(CallContext&, const CallArgs& a) {
-    return make_bytes(read_all(arg_str(a, 0, "read_bytes", "path")));
+// ---------------------------------------------------------------------------
+// Capability helpers
+
+// The location of a directory entry itself (its parent resolved, its own name
+// kept): what unlink or rmdir acts on when the entry is a symlink.
+std::string entry_location(const std::string& path) {
+    std::string p = path;
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    size_t k = p.rfind('/');
+    std::string name = k == std::string::npos ? p : p.substr(k + 1);
+    std::string parent = k == std::string::npos ? "." : (k == 0 ? "/" : p.substr(0, k));
+    if (name == "." || name == ".." || name.empty()) return canonical_path(path);
+    std::string cp = canonical_path(parent);
+    return cp == "/" ? "/" + name : cp + "/" + name;
 }
 
-Value fs_exists(CallContext&, const CallArgs& a) {
-    std::error_code ec;
-    return Value::boolean(stdfs::exists(arg_str(a, 0, "exists", "path"), ec));
+std::string data_arg(const Params& p, size_t i) {
+    const Value* v = p.get(i);
+    if (v->is(ObjType::Str)) return v->as<StrObj>()->data;
+    if (v->is(ObjType::Bytes)) return v->as<BytesObj>()->data;
+    p.bad(i, "str or bytes");
 }
+
+// ---------------------------------------------------------------------------
+// Reading
+
+std::string decode(const std::string& path, std::string data, const std::string& encoding) {
+    std::string enc;
+    for (char c : encoding) enc += char(tolower((unsigned char)c));
+    if (enc == "utf-8" || enc == "utf8") {
+        size_t bad = lib::utf8_validate(data);
+        if (bad != std::string::npos)
+            throw WeftError(ErrorKind::ValueError, "'" + path + "' is not valid UTF-8 (invalid byte at offset " +
+                                                       std::to_string(bad) + "); use fs.read_bytes for binary files");
+        return data;
+    }
+    if (enc == "latin-1" || enc == "latin1" || enc == "iso-8859-1") {
+        std::string out;
+        out.reserve(data.size());
+        for (unsigned char c : data) lib::utf8_append(out, c);
+        return out;
+    }
+    if (enc == "ascii") {
+        for (size_t i = 0; i < data.size(); ++i)
+            if ((unsigned char)data[i] >= 0x80)
+                throw WeftError(ErrorKind::ValueError, "'" + path + "' is not ASCII (byte at offset " +
+                                                           std::to_string(i) + ")");
+        return data;
+    }
+    throw WeftError(ErrorKind::ValueError, "unknown encoding '" + encoding + "' (supported: utf-8, latin-1, ascii)");
+}
+
+Value fs_read_file(CallContext& cx, const CallArgs& a) {
+    Params p(a, "read_file", {"path", "encoding"}, 1);
+    std::string path = p.str(0);
+    std::string enc = p.str_or(1, "utf-8");
+    require_read(cx, path);
+    return make_str(decode(path, blocking_read_all(path), enc));
+}
+
+Value fs_read_bytes(CallContext& cx, const CallArgs& a) {
+    Params p(a, "read_bytes", {"path"}, 1);
+    std::string path = p.str(0);
+    require_read(cx, path);
+    return make_bytes(blocking_read_all(path));
+}
+
+Value fs_exists(CallContext& cx, const CallArgs& a) {
+    Params p(a, "exists", {"path"}, 1);
+    std::string path = p.str(0);
+    require_read(cx, path, "checking");
+    struct stat st;
+    return Value::boolean(blocking_stat(path, st));
+}
+
+Value fs_stat(CallContext& cx, const CallArgs& a) {
+    Params p(a, "stat", {"path"}, 1);
+    std::string path = p.str(0);
+    require_read(cx, path, "checking");
+    struct stat st;
+    if (!blocking_stat(path, st)) io_error("cannot stat", path, errno);
+    struct stat lst;
+    bool is_link = blocking_stat(path, lst, false) && S_ISLNK(lst.st_mode);
+    Value d = make_dict();
+    stdlib::dict_put(d, "size", Value::integer(int64_t(st.st_size)));
+    stdlib::dict_put(d, "mtime", Value::number(double(st.st_mtim.tv_sec) + double(st.st_mtim.tv_nsec) * 1e-9));
+    stdlib::dict_put(d, "is_dir", Value::boolean(S_ISDIR(st.st_mode)));
+    stdlib::dict_put(d, "is_file", Value::boolean(S_ISREG(st.st_mode)));
+    stdlib::dict_put(d, "is_symlink", Value::boolean(is_link));
+    stdlib::dict_put(d, "mode", Value::integer(int64_t(st.st_mode & 07777)));
+    return d;
+}
+
+Value fs_file_size(CallContext& cx, const CallArgs& a) {
+    Params p(a, "file_size", {"path"}, 1);
+    std::string path = p.str(0);
+    require_read(cx, path, "checking");
+    struct stat st;
+    if (!blocking_stat(path, st)) io_error("cannot stat", path, errno);
+    return Value::integer(int64_t(st.st_size));
+}
+
+Value fs_list_dir(CallContext& cx, const CallArgs& a) {
+    Params p(a, "list_dir", {"path"}, 0);
+    std::string path = p.str_or(0, ".");
+    require_read(cx, path, "listing");
+    std::vector<std::string> names;
+    if (!blocking_list_dir(path, names)) io_error("cannot list", path, errno);
+    std::vector<Value> items;
+    items.reserve(names.size());
+    for (auto& n : names) items.push_back(make_str(n));
+    return make_list(std::move(items));
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+Value fs_write_file(CallContext& cx, const CallArgs& a) {
+    Params p(a, "write_file", {"path", "data"}, 2);
+    std::string path = p.str(0);
+    std::string data = data_arg(p, 1);
+    require_write(cx, path);
+    blocking_write(path, data, false);
+    return Value();
+}
+
+Value fs_append_file(CallContext& cx, const CallArgs& a) {
+    Params p(a, "append_file", {"path", "data"}, 2);
+    std::string path = p.str(0);
+    std::string data = data_arg(p, 1);
+    require_write(cx, path);
+    blocking_write(path, data, true);
+    return Value();
+}
+
+Value fs_mkdir(CallContext& cx, const CallArgs& a) {
+    Params p(a, "mkdir", {"path", "parents", "exist_ok"}, 1);
+    std::string path = p.str(0);
+    bool parents = p.flag_or(1, true), exist_ok = p.flag_or(2, true);
+    require_write(cx, path, "creating directory");
+    blocking_mkdir(path, parents, exist_ok);
+    return Value();
+}
+
+Value fs_remove(CallContext& cx, const CallArgs& a) {
+    Params p(a, "remove", {"path", "recursive"}, 1);
+    std::string path = p.str(0);
+    bool recursive = p.flag_or(1, false);
+    CapabilitySet held = cx.capabilities() ? *cx.capabilities() : CapabilitySet();
+    if (!held.write.all) {
+        std::string loc = entry_location(path);
+        // Check the entry's own location: removing a symlink removes the link, not its target.
+        CapabilitySet probe;
+        probe.write.items.push_back(loc);
+        std::string excess;
+        if (!held.covers(probe, excess)) require_write(cx, loc, "removing");
+    }
+    blocking_remove(path, recursive);
+    return Value();
+}
+
+// ---------------------------------------------------------------------------
+// walk: os.walk(top) with topdown=True, followlinks=False; names sorted.
+
+void walk_dir(CallContext& cx, const std::string& dir, std::vector<Value>& out) {
+    std::vector<std::string> names;
+    if (!blocking_list_dir(dir, names)) return;  // os.walk ignores unreadable directories
+    std::vector<Value> dirs, files;
+    std::vector<std::string> descend;
+    for (auto& n : names) {
+        std::string full = dir == "/" ? "/" + n : dir + "/" + n;
+        struct stat st;
+        bool is_dir = blocking_stat(full, st) && S_ISDIR(st.st_mode);
+        if (is_dir) {
+            dirs.push_back(make_str(n));
+            struct stat lst;
+            if (blocking_stat(full, lst, false) && !S_ISLNK(lst.st_mode)) descend.push_back(full);
+        } else {
+            files.push_back(make_str(n));
+        }
+    }
+    out.push_back(make_tuple({make_str(dir), make_list(std::move(dirs)), make_list(std::move(files))}));
+    for (auto& d : descend) walk_dir(cx, d, out);
+}
+
+Value fs_walk(CallContext& cx, const CallArgs& a) {
+    Params p(a, "walk", {"top"}, 1);
+    std::string top = p.str(0);
+    require_read(cx, top, "listing");
+    std::vector<Value> out;
+    walk_dir(cx, top, out);
+    return make_list(std::move(out));
+}
+
+// ---------------------------------------------------------------------------
+// glob
 
 bool has_magic(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
+bool is_hidden(const std::string& s) { return !s.empty() && s[0] == '.'; }
 
-// Matches `segs[i..]` below `dir`, appending matches to `out`.
-void glob_walk(const std::string& dir, const std::vector<std::string>& segs, size_t i, std::vector<std::string>& out) {
-    std::error_code ec;
-    if (i == segs.size()) {
-        out.push_back(dir);
-        return;
-    }
-    const std::string& seg = segs[i];
-    auto join = [&](const std::string& name) { return dir.empty() ? name : (dir == "/" ? "/" + name : dir + "/" + name); };
-    std::string list_dir = dir.empty() ? "." : dir;
-    if (seg == "**") {
-        // zero directories
-        glob_walk(dir, segs, i + 1, out);
-        // one or more (hidden directories are skipped, as in Python's glob)
-        stdfs::directory_iterator it(list_dir, stdfs::directory_options::skip_permission_denied, ec);
-        if (ec) return;
-        std::vector<std::string> subdirs;
-        for (auto& e : it) {
-            std::string name = e.path().filename().string();
-            if (name[0] == '.') continue;
-            std::error_code ec2;
-            if (e.is_directory(ec2) && !e.is_symlink(ec2)) subdirs.push_back(name);
-        }
-        std::sort(subdirs.begin(), subdirs.end());
-        for (auto& s : subdirs) glob_walk(join(s), segs, i, out);
-        return;
-    }
-    if (!has_magic(seg)) {
-        std::string p = join(seg);
-        if (i + 1 == segs.size() ? stdfs::exists(p, ec) : stdfs::is_directory(p, ec)) glob_walk(p, segs, i + 1, out);
-        return;
-    }
-    stdfs::directory_iterator it(list_dir, stdfs::directory_options::skip_permission_denied, ec);
-    if (ec) return;
-    std::vector<std::string> names;
-    for (auto& e : it) {
-        std::string name = e.path().filename().string();
-        if (name[0] == '.' && seg[0] != '.') continue;
-        if (fnmatch(seg.c_str(), name.c_str(), 0) != 0) continue;
-        std::error_code ec2;
-        if (i + 1 < segs.size() && !e.is_directory(ec2)) continue;
-        names.push_back(name);
-    }
-    std::sort(names.begin(), names.end());
-    for (auto& n : names) glob_walk(join(n), segs, i + 1, out);
+std::string path_join(const std::string& dir, const std::string& name) {
+    if (dir.empty()) return name;
+    if (dir.back() == '/') return dir + name;
+    return dir + "/" + name;
 }
 
-Value fs_glob(CallContext&, const CallArgs& a) {
-    std::string pattern = arg_str(a, 0, "glob", "pattern");
-    std::vector<std::string> segs;
-    std::string cur;
-    bool absolute = !pattern.empty() && pattern[0] == '/';
-    for (char c : pattern) {
-        if (c == '/') {
-            if (!cur.empty()) segs.push_back(cur);
-            cur.clear();
-        } else {
-            cur += c;
+void split_path(const std::string& p, std::string& dirname, std::string& basename) {
+    size_t k = p.rfind('/');
+    if (k == std::string::npos) {
+        dirname.clear();
+        basename = p;
+        return;
+    }
+    basename = p.substr(k + 1);
+    dirname = p.substr(0, k + 1);
+    // Python's os.path.split strips trailing slashes from the head unless it is all slashes.
+    size_t end = dirname.find_last_not_of('/');
+    if (end != std::string::npos) dirname.resize(end + 1);
+}
+
+class Globber {
+public:
+    explicit Globber(std::shared_ptr<const CapabilitySet> caps) : caps_(std::move(caps)) {}
+
+    // Python's glob._iglob(pathname, root_dir=None, dir_fd=None, recursive=True, dironly).
+    void iglob(const std::string& pathname, bool dironly, std::vector<std::string>& out) {
+        std::string dirname, basename;
+        split_path(pathname, dirname, basename);
+        if (!has_magic(pathname)) {
+            if (!basename.empty()) {
+                if (lexists(pathname)) out.push_back(pathname);
+            } else if (is_dir(dirname)) {
+                out.push_back(pathname);
+            }
+            return;
+        }
+        if (dirname.empty()) {
+            glob_in_dir("", basename, dironly, out);
+            return;
+        }
+        std::vector<std::string> dirs;
+        if (dirname != pathname && has_magic(dirname))
+            iglob(dirname, true, dirs);
+        else
+            dirs.push_back(dirname);
+        for (auto& d : dirs) {
+            std::vector<std::string> names;
+            glob_in_dir(d, basename, dironly, names);
+            for (auto& n : names) out.push_back(path_join(d, n));
         }
     }
-    if (!cur.empty()) segs.push_back(cur);
+
+private:
+    void glob_in_dir(const std::string& dir, const std::string& pattern, bool dironly, std::vector<std::string>& out) {
+        if (pattern == "**") {
+            // _glob2: the empty name (the directory itself), then everything below.
+            out.push_back("");
+            std::vector<std::pair<dev_t, ino_t>> stack;
+            rlistdir(dir, "", dironly, out, stack);
+        } else if (has_magic(pattern)) {
+            std::vector<std::pair<std::string, bool>> entries;
+            list(dir, dironly, entries);
+            bool hidden_ok = is_hidden(pattern);
+            for (auto& [n, d] : entries) {
+                if (!hidden_ok && is_hidden(n)) continue;
+                if (fnmatch(pattern.c_str(), n.c_str(), FNM_NOESCAPE) == 0) out.push_back(n);
+            }
+        } else {
+            // _glob0
+            if (pattern.empty()) {
+                if (is_dir(dir)) out.push_back(pattern);
+            } else if (lexists(path_join(dir, pattern))) {
+                out.push_back(pattern);
+            }
+        }
+    }
+
+    // _rlistdir: every non-hidden entry below `dir` (files only when !dironly),
+    // descending into directories (symlinked ones too) that are not ancestors.
+    void rlistdir(const std::string& dir, const std::string& rel, bool dironly, std::vector<std::string>& out,
+                  std::vector<std::pair<dev_t, ino_t>>& stack) {
+        struct stat st;
+        std::string real = path_join(dir, rel);
+        if (::stat(real.empty() ? "." : real.c_str(), &st) != 0) return;
+        auto id = std::make_pair(st.st_dev, st.st_ino);
+        if (std::find(stack.begin(), stack.end(), id) != stack.end()) return;  // a symlink cycle
+        stack.push_back(id);
+        std::vector<std::pair<std::string, bool>> entries;
+        list(real, dironly, entries);
+        for (auto& [n, d] : entries) {
+            if (is_hidden(n)) continue;
+            std::string path = path_join(rel, n);
+            out.push_back(path);
+            if (d) rlistdir(dir, path, dironly, out, stack);
+        }
+        stack.pop_back();
+    }
+
+    // Entries of `dir` with whether each is a directory (symlinks followed).
+    // Directories the task may not read are treated as empty.
+    void list(const std::string& dir, bool dironly, std::vector<std::pair<std::string, bool>>& out) {
+        if (!caps_->read.all && !caps_->allows_read(dir.empty() ? "." : dir)) return;
+        std::vector<std::string> names;
+        if (!blocking_list_dir(dir, names)) return;
+        for (auto& n : names) {
+            bool d = is_dir(path_join(dir, n));
+            if (dironly && !d) continue;
+            out.emplace_back(n, d);
+        }
+    }
+
+    static bool lexists(const std::string& p) {
+        struct stat st;
+        return lstat(p.c_str(), &st) == 0;
+    }
+    static bool is_dir(const std::string& p) {
+        struct stat st;
+        return ::stat(p.empty() ? "." : p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    }
+
+    std::shared_ptr<const CapabilitySet> caps_;
+};
+
+Value fs_glob(CallContext& cx, const CallArgs& a) {
+    Params p(a, "glob", {"pattern"}, 1);
+    std::string pattern = p.str(0);
+    // The directory the pattern starts from must be readable.
+    std::string base;
+    {
+        size_t magic = pattern.find_first_of("*?[");
+        std::string lit = magic == std::string::npos ? pattern : pattern.substr(0, magic);
+        size_t slash = lit.rfind('/');
+        base = slash == std::string::npos ? "." : (slash == 0 ? "/" : lit.substr(0, slash));
+        if (magic == std::string::npos) base = pattern;
+    }
+    require_read(cx, base, "listing");
+    auto caps = cx.capabilities() ? cx.capabilities() : CapabilitySet::none();
+    Globber g(caps);
     std::vector<std::string> out;
-    glob_walk(absolute ? "/" : "", segs, 0, out);
-    // `**` can reach a path twice (zero-or-more); keep the first occurrence.
+    g.iglob(pattern, false, out);
+    // Python drops the empty match of a bare "**" (the current directory itself).
+    if (pattern == "**" && !out.empty() && out.front().empty()) out.erase(out.begin());
     std::vector<Value> items;
-    std::unordered_set<std::string> seen;
-    for (auto& p : out)
-        if (seen.insert(p).second) items.push_back(make_str(p));
+    items.reserve(out.size());
+    for (auto& s : out) items.push_back(make_str(s));
     return make_list(std::move(items));
 }
 
 }  // namespace
 
 void init_fs_module(ModuleObj& m) {
-    auto def = [&](const char* n, NativeFn f) { m.define(n, Value::adopt(new NativeObj(std::string("fs.") + n, f))); };
-    def("read_file", fs_read_file);
-    def("read_bytes", fs_read_bytes);
-    def("glob", fs_glob);
-    def("exists", fs_exists);
+    using stdlib::define_fn;
+    define_fn(m, "read_file", fs_read_file);
+    define_fn(m, "read_bytes", fs_read_bytes);
+    define_fn(m, "write_file", fs_write_file);
+    define_fn(m, "append_file", fs_append_file);
+    define_fn(m, "glob", fs_glob);
+    define_fn(m, "list_dir", fs_list_dir);
+    define_fn(m, "exists", fs_exists);
+    define_fn(m, "stat", fs_stat);
+    define_fn(m, "file_size", fs_file_size);
+    define_fn(m, "mkdir", fs_mkdir);
+    define_fn(m, "remove", fs_remove);
+    define_fn(m, "walk", fs_walk);
 }
 
 }  // namespace weft

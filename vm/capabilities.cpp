@@ -1,7 +1,23 @@
-// capabilities.cpp — capability sets and command-line flag parsing.
+// capabilities.cpp — capability sets: path canonicalization, the allows_*
+// checks, narrowing (covers), command-line flag parsing and the require_*
+// helpers that raise PermissionDenied naming the flag that would allow an effect.
+//
+// Path resolution is done here by hand (lstat/readlink per component) rather
+// than with realpath(3) or weakly_canonical, because both stop at the first
+// missing component and so would not follow a dangling symlink at the end of a
+// path that is about to be created — exactly the symlink escape to deny.
 #include "vm/capabilities.h"
 
-#include <filesystem>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <mutex>
+#include <set>
+
+#include "vm/native.h"
 
 namespace weft {
 
@@ -21,6 +37,8 @@ std::shared_ptr<const CapabilitySet> CapabilitySet::everything() {
 
 namespace {
 
+constexpr int kMaxSymlinks = 40;
+
 std::vector<std::string> split_list(const std::string& s) {
     std::vector<std::string> out;
     std::string cur;
@@ -36,13 +54,231 @@ std::vector<std::string> split_list(const std::string& s) {
     return out;
 }
 
-std::string canonical_path(const std::string& p) {
-    std::error_code ec;
-    auto c = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
-    return ec ? p : c.string();
+// Splits a path into its components, dropping empty ones and ".".
+void push_components(const std::string& p, std::vector<std::string>& out_reversed) {
+    std::vector<std::string> comps;
+    std::string cur;
+    for (char c : p) {
+        if (c == '/') {
+            if (!cur.empty() && cur != ".") comps.push_back(cur);
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (!cur.empty() && cur != ".") comps.push_back(cur);
+    // Components are consumed from the back of `out_reversed`.
+    for (auto it = comps.rbegin(); it != comps.rend(); ++it) out_reversed.push_back(*it);
+}
+
+std::string parent_of(const std::string& p) {
+    if (p == "/") return p;
+    size_t k = p.rfind('/');
+    return k == 0 ? "/" : p.substr(0, k);
+}
+
+bool path_within(const std::string& path, const std::string& dir) {
+    if (dir == "/") return true;
+    return path.size() >= dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+           (path.size() == dir.size() || path[dir.size()] == '/');
+}
+
+std::mutex& own_mutex() {
+    static std::mutex m;
+    return m;
+}
+std::set<std::string>& own_registry() {
+    static std::set<std::string> s;
+    return s;
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = char(std::tolower((unsigned char)c));
+    return s;
+}
+
+// "host", "host:port", "[v6]:port" -> (host, port or -1).
+void split_host_port(const std::string& item, std::string& host, int& port) {
+    port = -1;
+    host = item;
+    if (!item.empty() && item[0] == '[') {
+        size_t close = item.find(']');
+        if (close != std::string::npos) {
+            host = item.substr(1, close - 1);
+            if (close + 1 < item.size() && item[close + 1] == ':') port = atoi(item.c_str() + close + 2);
+        }
+        return;
+    }
+    size_t colon = item.rfind(':');
+    if (colon != std::string::npos && item.find(':') == colon) {
+        host = item.substr(0, colon);
+        port = atoi(item.c_str() + colon + 1);
+    }
+}
+
+std::string basename_of(const std::string& p) {
+    size_t k = p.rfind('/');
+    return k == std::string::npos ? p : p.substr(k + 1);
+}
+
+// The file `sh` would run for `program` (PATH lookup for bare names).
+std::string resolve_program(const std::string& program) {
+    if (program.find('/') != std::string::npos) return canonical_path(program);
+    const char* path = getenv("PATH");
+    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    size_t start = 0;
+    while (start <= dirs.size()) {
+        size_t end = dirs.find(':', start);
+        if (end == std::string::npos) end = dirs.size();
+        std::string d = dirs.substr(start, end - start);
+        if (d.empty()) d = ".";
+        std::string cand = d + "/" + program;
+        if (access(cand.c_str(), X_OK) == 0) return canonical_path(cand);
+        start = end + 1;
+    }
+    return program;
+}
+
+bool grant_allows_path(const CapabilitySet::Grant& g, const std::string& canon) {
+    if (g.all) return true;
+    for (auto& item : g.items)
+        if (path_within(canon, item)) return true;
+    return false;
 }
 
 }  // namespace
+
+std::string canonical_path(const std::string& path) {
+    std::string base;
+    if (path.empty() || path[0] != '/') {
+        char buf[4096];
+        base = getcwd(buf, sizeof buf) ? buf : "/";
+    }
+    std::vector<std::string> todo;  // reversed components still to resolve
+    push_components(path, todo);
+    if (!base.empty()) {
+        std::vector<std::string> b;
+        push_components(base, b);
+        // `todo` is consumed from the back: the base goes last in the vector.
+        todo.insert(todo.end(), b.begin(), b.end());
+    }
+    std::string out = "/";
+    bool missing = false;  // a component did not exist: no further lstat
+    int links = 0;
+    while (!todo.empty()) {
+        std::string c = std::move(todo.back());
+        todo.pop_back();
+        if (c == "..") {
+            out = parent_of(out);
+            continue;
+        }
+        std::string cand = out == "/" ? "/" + c : out + "/" + c;
+        if (!missing) {
+            struct stat st;
+            if (lstat(cand.c_str(), &st) != 0) {
+                missing = true;
+            } else if (S_ISLNK(st.st_mode)) {
+                if (++links > kMaxSymlinks) return cand;  // a loop: leave it (the OS will fail with ELOOP)
+                char buf[4096];
+                ssize_t n = readlink(cand.c_str(), buf, sizeof buf - 1);
+                if (n < 0) {
+                    missing = true;
+                } else {
+                    std::string target(buf, size_t(n));
+                    if (!target.empty() && target[0] == '/') out = "/";
+                    push_components(target, todo);
+                    continue;
+                }
+            }
+        }
+        out = std::move(cand);
+    }
+    return out;
+}
+
+void add_own_source(const std::string& path) {
+    std::string c = canonical_path(path);
+    std::lock_guard<std::mutex> lock(own_mutex());
+    own_registry().insert(c);
+}
+
+bool CapabilitySet::allows_read(const std::string& path) const {
+    if (read.all) return true;
+    std::string c = canonical_path(path);
+    if (grant_allows_path(read, c)) return true;
+    if (std::find(own_sources.begin(), own_sources.end(), c) != own_sources.end()) return true;
+    std::lock_guard<std::mutex> lock(own_mutex());
+    return own_registry().count(c) > 0;
+}
+
+bool CapabilitySet::allows_write(const std::string& path) const {
+    if (write.all) return true;
+    return grant_allows_path(write, canonical_path(path));
+}
+
+bool CapabilitySet::allows_net(const std::string& host, int port) const {
+    if (net.all) return true;
+    std::string h = lower(host);
+    if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+    for (auto& item : net.items) {
+        std::string ih;
+        int ip;
+        split_host_port(item, ih, ip);
+        if (lower(ih) != h) continue;
+        if (ip < 0 || ip == port) return true;
+    }
+    return false;
+}
+
+bool CapabilitySet::allows_run(const std::string& program) const {
+    if (run.all) return true;
+    std::string resolved;
+    for (auto& item : run.items) {
+        if (item == program) return true;
+        if (item.find('/') == std::string::npos) {
+            if (basename_of(program) == item) return true;
+        } else {
+            if (resolved.empty()) resolved = resolve_program(program);
+            if (canonical_path(item) == resolved) return true;
+        }
+    }
+    return false;
+}
+
+bool CapabilitySet::allows_env(const std::string& name) const {
+    if (env.all) return true;
+    return std::find(env.items.begin(), env.items.end(), name) != env.items.end();
+}
+
+bool CapabilitySet::covers(const CapabilitySet& n, std::string& excess) const {
+    auto kind_all = [&](const Grant& mine, const Grant& theirs, const char* kind) {
+        if (theirs.all && !mine.all) {
+            excess = std::string("all ") + kind + " access";
+            return false;
+        }
+        return true;
+    };
+    if (!kind_all(net, n.net, "net") || !kind_all(read, n.read, "read") || !kind_all(write, n.write, "write") ||
+        !kind_all(run, n.run, "run") || !kind_all(env, n.env, "env"))
+        return false;
+    for (auto& p : n.read.items)
+        if (!grant_allows_path(read, p)) return excess = "read '" + p + "'", false;
+    for (auto& p : n.write.items)
+        if (!grant_allows_path(write, p)) return excess = "write '" + p + "'", false;
+    if (!net.all) {
+        for (auto& item : n.net.items) {
+            std::string h;
+            int port;
+            split_host_port(item, h, port);
+            if (!allows_net(h, port)) return excess = "net '" + item + "'", false;
+        }
+    }
+    for (auto& r : n.run.items)
+        if (!allows_run(r)) return excess = "run '" + r + "'", false;
+    for (auto& e : n.env.items)
+        if (!allows_env(e)) return excess = "env '" + e + "'", false;
+    return true;
+}
 
 bool parse_capability_flag(const std::string& arg, CapabilitySet& caps, std::string& error) {
     error.clear();
@@ -76,6 +312,45 @@ bool parse_capability_flag(const std::string& arg, CapabilitySet& caps, std::str
         }
     }
     return false;
+}
+
+// ---------------------------------------------------------------------------
+
+namespace {
+
+std::shared_ptr<const CapabilitySet> current(CallContext& cx) {
+    auto c = cx.capabilities();
+    return c ? c : CapabilitySet::none();
+}
+
+[[noreturn]] void deny(const std::string& action, const std::string& what, const char* flag) {
+    throw WeftError(ErrorKind::PermissionDenied, action + " '" + what + "' requires " + flag + " (or " + flag + "=" +
+                                                     what + ")");
+}
+
+}  // namespace
+
+void require_read(CallContext& cx, const std::string& path, const char* action) {
+    if (!current(cx)->allows_read(path)) deny(action, path, "--allow-read");
+}
+
+void require_write(CallContext& cx, const std::string& path, const char* action) {
+    if (!current(cx)->allows_write(path)) deny(action, path, "--allow-write");
+}
+
+void require_net(CallContext& cx, const std::string& host, int port) {
+    if (current(cx)->allows_net(host, port)) return;
+    std::string what = port < 0 ? host : (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                                             std::to_string(port);
+    deny("connecting to", what, "--allow-net");
+}
+
+void require_run(CallContext& cx, const std::string& program) {
+    if (!current(cx)->allows_run(program)) deny("running", program, "--allow-run");
+}
+
+void require_env(CallContext& cx, const std::string& name) {
+    if (!current(cx)->allows_env(name)) deny("reading environment variable", name, "--allow-env");
 }
 
 }  // namespace weft

@@ -172,6 +172,10 @@ std::int64_t Channel<T>::deadline_after(double seconds) {
     return now_ns() + static_cast<std::int64_t>(seconds * 1e9);
 }
 
+/// Go's time.After: a channel (capacity 1) that receives the steady-clock time (ns) once,
+/// `seconds` from now. Usable in select as the language's `case after(d):`. Any thread.
+Channel<std::int64_t> after(double seconds);
+
 /// Builder for a select statement. Values and sinks must outlive wait().
 ///
 ///     std::optional<int> v;

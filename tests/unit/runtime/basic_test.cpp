@@ -107,3 +107,24 @@ TEST_P(Basic, RemainingStackShrinksWithDepth) {
         EXPECT_LT(deep(20), a - 20 * 1024);
     });
 }
+
+#if !defined(WEFT_ASAN) && !defined(WEFT_TSAN)
+// A stack overflow in a task hits the guard page and is reported, not silent.
+static int recurse_forever(int d) {
+    volatile char pad[512];
+    pad[0] = static_cast<char>(d);
+    return recurse_forever(d + 1) + pad[0];
+}
+
+TEST(BasicDeath, StackOverflowIsReported) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_DEATH(
+        {
+            RuntimeOptions o;
+            o.workers = 1;
+            Runtime rt(o);
+            rt.block_on([] { return recurse_forever(0); });
+        },
+        "stack overflow");
+}
+#endif

@@ -362,3 +362,20 @@ TEST_P(Chan, PingPong) {
     long n = 20000 / kScale;
     EXPECT_EQ(sum, n * (n - 1) / 2 + n);
 }
+
+TEST_P(Chan, AfterInSelect) {
+    Runtime rt(options());
+    rt.block_on([] {
+        auto never = Channel<int>::make();
+        auto tick = after(0.01);
+        auto t0 = now_ns();
+        std::optional<int> v;
+        std::optional<std::int64_t> when;
+        Select s;
+        s.recv(never, v);
+        int it = s.recv(tick, when);
+        EXPECT_EQ(s.wait(), it);
+        ASSERT_TRUE(when.has_value());
+        EXPECT_GE(*when - t0, 9'000'000);
+    });
+}

@@ -29,7 +29,9 @@ TEST(Methods, MatchesPythonTable) {
         if (!*c.error) {
             EXPECT_EQ(repr(got), c.expect);
         }
-        if (*c.after) EXPECT_EQ(repr(r), c.after);
+        if (*c.after) {
+            EXPECT_EQ(repr(r), c.after);
+        }
         // The original value never changes (value semantics).
         ++n;
     }

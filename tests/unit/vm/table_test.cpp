@@ -59,8 +59,11 @@ TEST(OrderedTable, HundredThousandKeys) {
     EXPECT_EQ(t.find(S("nope")), -1);
     // Order is insertion order.
     size_t k = 0;
-    for (size_t i = 0; i < t.end_index(); ++i)
-        if (t.entry(i).live) EXPECT_EQ(t.entry(i).value.as_int(), int64_t(k++));
+    for (size_t i = 0; i < t.end_index(); ++i) {
+        if (t.entry(i).live) {
+            EXPECT_EQ(t.entry(i).value.as_int(), int64_t(k++));
+        }
+    }
 }
 
 TEST(OrderedTable, DeletionCompactsOnGrowth) {

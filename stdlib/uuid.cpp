@@ -1,0 +1,6 @@
+// uuid.cpp — placeholder.
+#include "stdlib/stdlib.h"
+#include "vm/function.h"
+namespace weft {
+void init_uuid_module(ModuleObj&) {}
+}  // namespace weft
