@@ -29,6 +29,7 @@ Usage:
   weft [flags] FILE [ARGS...]       same as `weft run FILE`
   weft [flags] -e CODE [ARGS...]    run CODE given on the command line
   weft check FILE                   compile FILE without running it (syntax and name errors)
+  weft test [PATH...]               run the test_* functions of every *_test.weft file under PATH
   weft dis FILE                     print the bytecode of FILE
   weft                              interactive REPL (line editing, history in ~/.weft_history)
   weft --help | --version
@@ -140,7 +141,11 @@ int parse(int argc, char** argv, Cli& cli) {
             cli.command = a;
             continue;
         }
-        if (cli.command.empty() && a == "test") return usage_error("'weft test' is not available yet");
+        if (cli.command.empty() && a == "test") {
+            cli.command = "test";
+            for (++i; i < argc; ++i) cli.args.push_back(argv[i]);
+            return -1;
+        }
         if (cli.command.empty()) cli.command = "run";
         cli.file = a;
         for (++i; i < argc; ++i) cli.args.push_back(argv[i]);
@@ -189,5 +194,6 @@ int main(int argc, char** argv) {
     if (cli.command == "check") return vm.check_file(cli.file);
     if (cli.command == "eval") return vm.run_source(cli.code, "<string>");
     if (cli.command == "repl") return weft::run_repl(vm);
+    if (cli.command == "test") return vm.run_tests(cli.args.empty() ? std::vector<std::string>{"."} : cli.args);
     return vm.run_file(cli.file);
 }

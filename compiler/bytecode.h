@@ -45,6 +45,7 @@ namespace weft {
     X(AddK)          /* A B C   R[A] = R[B] + K[C]                                  */ \
     X(SubK)          /* A B C   R[A] = R[B] - K[C]                                  */ \
     X(BinOp)         /* A B C +X  R[A] = R[B] op R[C]; X = ast::BinaryOp            */ \
+    X(BinOpK)        /* A B C +X  R[A] = R[B] op K[C]; X = ast::BinaryOp            */ \
     X(Neg)           /* A B     R[A] = -R[B]                                        */ \
     X(Not)           /* A B     R[A] = not R[B]                                     */ \
     X(Invert)        /* A B     R[A] = ~R[B]                                        */ \

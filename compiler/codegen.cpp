@@ -852,6 +852,16 @@ private:
                 return;
             }
         }
+        if (b->right->kind == ExprKind::IntLit || b->right->kind == ExprKind::FloatLit) {
+            int k = literal_const(b->right.get());
+            if (k < 256) {
+                // (int + - constants took the AddK/SubK path above)
+                emit(make_abc(Op::BinOpK, target, l, k));
+                emit(Instr(b->op));
+                free_to(save);
+                return;
+            }
+        }
         int r = expr_any(b->right.get());
         emit_binop(b->op, target, l, r);
         free_to(save);
@@ -2380,6 +2390,7 @@ const char* op_name(Op op) {
 static bool has_extra_word(Op op) {
     switch (op) {
         case Op::BinOp:
+        case Op::BinOpK:
         case Op::Cmp:
         case Op::CallM:
         case Op::CallMP:

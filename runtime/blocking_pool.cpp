@@ -19,15 +19,18 @@ BlockingPool::~BlockingPool() {
         stop_ = true;
     }
     cv_.notify_all();
-    for (auto& t : threads_) t.join();
+    for (auto& t : threads_)
+        t.join();
 }
 
 void BlockingPool::submit(std::function<void()> job) {
     active_.fetch_add(1, std::memory_order_acq_rel);
     std::lock_guard<std::mutex> lock(mu_);
     jobs_.push_back(std::move(job));
-    if (idle_ == 0 && threads_.size() < max_) threads_.emplace_back([this] { run(); });
-    else cv_.notify_one();
+    if (idle_ == 0 && threads_.size() < max_)
+        threads_.emplace_back([this] { run(); });
+    else
+        cv_.notify_one();
 }
 
 void BlockingPool::run() {

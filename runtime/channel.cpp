@@ -35,16 +35,22 @@ struct WaitQueue {
     void push(ChanWaiter* w) {
         w->prev = tail;
         w->next = nullptr;
-        if (tail) tail->next = w;
-        else head = w;
+        if (tail)
+            tail->next = w;
+        else
+            head = w;
         tail = w;
         w->queued = true;
     }
     void remove(ChanWaiter* w) {
-        if (w->prev) w->prev->next = w->next;
-        else head = w->next;
-        if (w->next) w->next->prev = w->prev;
-        else tail = w->prev;
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            head = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        else
+            tail = w->prev;
         w->prev = w->next = nullptr;
         w->queued = false;
     }
@@ -58,7 +64,9 @@ struct WaitQueue {
     }
 };
 
-std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) / a * a; }
+std::size_t round_up(std::size_t n, std::size_t a) {
+    return (n + a - 1) / a * a;
+}
 }  // namespace
 
 struct ChannelCore::Impl {
@@ -87,7 +95,7 @@ struct ChannelCore::Impl {
     }
     void alloc(std::size_t slots) {
         buf = static_cast<char*>(
-            ::operator new(slots * stride, std::align_val_t(std::max(ops->align, alignof(void*)))));
+            ::operator new(slots* stride, std::align_val_t(std::max(ops->align, alignof(void*)))));
         buf_slots = slots;
     }
     void* slot(std::size_t i) { return buf + i * stride; }
@@ -152,7 +160,6 @@ struct ChannelCore::Impl {
     }
 };
 
-
 namespace {
 Task* require_task() {
     Task* cur = current();
@@ -173,7 +180,9 @@ __attribute__((noinline)) std::uint64_t select_random() {
 ChannelCore::ChannelCore(const ElementOps* ops, std::size_t capacity)
     : ops_(ops), cap_(capacity), impl_(new Impl(ops, capacity)) {}
 
-ChannelCore::~ChannelCore() { delete impl_; }
+ChannelCore::~ChannelCore() {
+    delete impl_;
+}
 
 void ChannelCore::send(void* src) {
     Impl& c = *impl_;
@@ -279,7 +288,8 @@ void ChannelCore::close() {
             wake.push_back(w->host);
         }
     }
-    for (Task* h : wake) wake_claimed(h);
+    for (Task* h : wake)
+        wake_claimed(h);
 }
 
 bool ChannelCore::closed() const {
@@ -318,15 +328,18 @@ int select_impl(SelectCase* cases, int n, bool has_default, std::int64_t deadlin
     std::sort(locks, locks + nlocks);
     nlocks = static_cast<int>(std::unique(locks, locks + nlocks) - locks);
     auto lock_all = [&] {
-        for (int i = 0; i < nlocks; ++i) locks[i]->mu.lock();
+        for (int i = 0; i < nlocks; ++i)
+            locks[i]->mu.lock();
     };
     auto unlock_all = [&] {
-        for (int i = nlocks - 1; i >= 0; --i) locks[i]->mu.unlock();
+        for (int i = nlocks - 1; i >= 0; --i)
+            locks[i]->mu.unlock();
     };
     std::vector<ChanWaiter> waiters;
 
     for (;;) {
-        for (int i = 0; i < n; ++i) order[i] = i;
+        for (int i = 0; i < n; ++i)
+            order[i] = i;
         for (int i = n - 1; i > 0; --i) {
             int j = static_cast<int>(select_random() % static_cast<std::uint64_t>(i + 1));
             std::swap(order[i], order[j]);
@@ -384,19 +397,24 @@ int select_impl(SelectCase* cases, int n, bool has_default, std::int64_t deadlin
             w.gen = gen;
             w.case_index = static_cast<std::uint32_t>(i);
             w.value = sc.value;
-            if (sc.is_send) sc.ch->impl()->sendq.push(&w);
-            else sc.ch->impl()->recvq.push(&w);
+            if (sc.is_send)
+                sc.ch->impl()->sendq.push(&w);
+            else
+                sc.ch->impl()->recvq.push(&w);
         }
         unlock_all();
-        TimerEntry* te = deadline != INT64_MAX ? rt->timers_->add_wake(deadline, host, gen) : nullptr;
+        TimerEntry* te =
+            deadline != INT64_MAX ? rt->timers_->add_wake(deadline, host, gen) : nullptr;
         std::uint32_t code = wait_for_claim(cur, host, gen);
         if (te) rt->timers_->cancel(te);
         lock_all();
         for (int i = 0; i < n; ++i) {
             ChanWaiter& w = waiters[static_cast<std::size_t>(i)];
             if (!w.queued) continue;
-            if (cases[i].is_send) cases[i].ch->impl()->sendq.remove(&w);
-            else cases[i].ch->impl()->recvq.remove(&w);
+            if (cases[i].is_send)
+                cases[i].ch->impl()->sendq.remove(&w);
+            else
+                cases[i].ch->impl()->recvq.remove(&w);
         }
         unlock_all();
         if (code < kWokeFirst) {
@@ -422,8 +440,10 @@ namespace weft::rt {
 Channel<std::int64_t> after(double seconds) {
     auto ch = Channel<std::int64_t>::make(1);
     detail::RuntimeImpl* rt = nullptr;
-    if (Task* t = detail::current()) rt = detail::A::rt(t);
-    else if (detail::Worker* w = detail::current_worker()) rt = w->rt;
+    if (Task* t = detail::current())
+        rt = detail::A::rt(t);
+    else if (detail::Worker* w = detail::current_worker())
+        rt = w->rt;
     if (!rt) throw std::logic_error("after() outside a runtime task");
     rt->timers_->add_callback(detail::deadline_from(seconds), [ch]() mutable {
         std::int64_t now = now_ns();

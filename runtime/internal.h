@@ -100,7 +100,7 @@ struct Worker {
     Task* lifo = nullptr;  // owner-only: the task this worker just woke
     int lifo_streak = 0;
     std::atomic<std::uint32_t> wake_flag{0};
-    bool idle = false;  // guarded by rt->idle_mu_
+    bool idle = false;        // guarded by rt->idle_mu_
     Task* current = nullptr;  // innermost task running on this thread
     Task* host = nullptr;     // host whose fiber is running
     SwitchReason reason = SwitchReason::None;
@@ -114,8 +114,8 @@ struct Worker {
     std::vector<Stack> stack_cache;
     std::thread thread;
     // counters (owner writes, anyone reads)
-    std::atomic<std::uint64_t> c_spawned{0}, c_inlined{0}, c_fibers{0}, c_switches{0},
-        c_steals{0}, c_parks{0}, c_worker_parks{0};
+    std::atomic<std::uint64_t> c_spawned{0}, c_inlined{0}, c_fibers{0}, c_switches{0}, c_steals{0},
+        c_parks{0}, c_worker_parks{0};
 
     std::uint64_t next_random() noexcept {  // xorshift64*
         rng ^= rng >> 12;
@@ -151,8 +151,6 @@ struct Access {
     static auto& implicit(Task* t) { return t->implicit_; }
     static auto& member_prev(Task* t) { return t->member_prev_; }
     static auto& member_next(Task* t) { return t->member_next_; }
-    static auto& reg_prev(Task* t) { return t->reg_prev_; }
-    static auto& reg_next(Task* t) { return t->reg_next_; }
     static auto& is_root(Task* t) { return t->is_root_; }
     static auto& mu(Task* t) { return t->mu_; }
     static auto& joiners(Task* t) { return t->joiners_; }
@@ -167,7 +165,7 @@ struct Access {
 using A = Access;
 
 class TimerQueue {
-public:
+  public:
     explicit TimerQueue(RuntimeImpl* rt);
     ~TimerQueue();
     void stop();
@@ -182,7 +180,7 @@ public:
     /// Entries not yet fired.
     std::size_t pending() const noexcept { return pending_.load(std::memory_order_acquire); }
 
-private:
+  private:
     TimerEntry* add(TimerEntry* e);
     void run();
     RuntimeImpl* rt_;
@@ -196,13 +194,13 @@ private:
 };
 
 class BlockingPool {
-public:
+  public:
     BlockingPool(RuntimeImpl* rt, unsigned max_threads);
     ~BlockingPool();
     void submit(std::function<void()> job);
     std::size_t active() const noexcept { return active_.load(std::memory_order_acquire); }
 
-private:
+  private:
     void run();
     RuntimeImpl* rt_;
     unsigned max_;
@@ -218,7 +216,7 @@ private:
 class Reactor;
 
 class RuntimeImpl {
-public:
+  public:
     explicit RuntimeImpl(RuntimeOptions options);
     ~RuntimeImpl();
 
@@ -232,10 +230,8 @@ public:
     void notify_one();
     Worker* find_worker_for_this_thread() noexcept;
 
-    // --- deadlock / registry ---
-    void register_fiber_task(Task* t);
-    void unregister_fiber_task(Task* t);
-    std::vector<BlockedTask> blocked_tasks() const;
+    // --- deadlock detection ---
+    std::vector<BlockedTask> blocked_tasks();
     void check_deadlock(Worker* w);
 
     void trace(TraceKind k, Task* t, const char* what = nullptr);
@@ -260,14 +256,6 @@ public:
     std::atomic<int> num_searching_{0};
     std::atomic<bool> stopping_{false};
 
-    // registry of fiber tasks (sharded)
-    static constexpr int kShards = 16;
-    struct Shard {
-        SpinLock mu;
-        Task* head = nullptr;
-    };
-    mutable Shard shards_[kShards];
-
     // roots (block_on tasks), for deadlock delivery
     std::mutex roots_mu_;
     std::vector<Task*> roots_;
@@ -277,7 +265,7 @@ public:
     std::unique_ptr<BlockingPool> blocking_;
     std::unique_ptr<Reactor> reactor_;
 
-private:
+  private:
     void worker_main(Worker* w);
     Task* find_task(Worker* w);
     Task* steal_from_others(Worker* w);
@@ -307,8 +295,7 @@ void wake_claimed(Task* host) noexcept;
 bool try_wake(Task* host, std::uint32_t gen, std::uint32_t code) noexcept;
 /// Parks until the wait (host, gen) is claimed, checking cancellation first; returns the code.
 /// If `cancellable` and the current task is already cancelled, self-claims kWokeCancel.
-std::uint32_t wait_for_claim(Task* cur, Task* host, std::uint32_t gen,
-                             bool cancellable = true);
+std::uint32_t wait_for_claim(Task* cur, Task* host, std::uint32_t gen, bool cancellable = true);
 /// Switches from the current fiber to the scheduler.
 void switch_out(Task* host, SwitchReason r);
 

@@ -77,8 +77,10 @@ void Reactor::arm(int fd, Entry& e, int dir) {
         Entry& en = it->second;
         en.armed[dir] = false;
         if (ec == asio::error::operation_aborted) {
-            if (!en.ops[dir].empty()) arm(fd, en, dir);
-            else maybe_release(fd);
+            if (!en.ops[dir].empty())
+                arm(fd, en, dir);
+            else
+                maybe_release(fd);
             return;
         }
         auto ops = std::move(en.ops[dir]);
@@ -162,4 +164,6 @@ bool wait_fd(int fd, Interest interest, double timeout_seconds) {
 
 }  // namespace weft::rt
 
-asio::io_context& weft::rt::Runtime::io_context() noexcept { return impl_->reactor_->ctx(); }
+asio::io_context& weft::rt::Runtime::io_context() noexcept {
+    return impl_->reactor_->ctx();
+}

@@ -29,7 +29,7 @@ struct IoOp {
 };
 
 class Reactor {
-public:
+  public:
     explicit Reactor(RuntimeImpl* rt);
     ~Reactor();
     asio::io_context& ctx() noexcept { return ctx_; }
@@ -38,7 +38,7 @@ public:
     /// Withdraws a wait whose task stopped waiting (any thread).
     void cancel(std::shared_ptr<IoOp> op);
 
-private:
+  private:
     struct Entry {
         std::unique_ptr<asio::posix::stream_descriptor> desc;
         std::vector<std::shared_ptr<IoOp>> ops[2];

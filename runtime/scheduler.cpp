@@ -106,17 +106,15 @@ std::uint32_t begin_wait(Task* host, const char* what, const void* obj) noexcept
 
 bool try_claim(Task* host, std::uint32_t gen, std::uint32_t code) noexcept {
     std::uint64_t expected = (std::uint64_t(gen) << 32) | kWaitPending;
-    return A::wait_word(host).compare_exchange_strong(
-        expected, (std::uint64_t(gen) << 32) | code, std::memory_order_acq_rel,
-        std::memory_order_relaxed);
+    return A::wait_word(host).compare_exchange_strong(expected, (std::uint64_t(gen) << 32) | code,
+                                                      std::memory_order_acq_rel,
+                                                      std::memory_order_relaxed);
 }
 
 void wake_claimed(Task* host) noexcept {
     std::uint8_t prev = A::park_state(host).exchange(kParkNotified, std::memory_order_acq_rel);
     if (prev == kParkParked) {
-        RuntimeImpl* rt = A::rt(host);
-        if (rt->tracing()) rt->trace(TraceKind::Resumed, host);
-        rt->schedule(host);
+        A::rt(host)->schedule(host);
     }
 }
 
@@ -174,6 +172,7 @@ void finish_task(Task* t) {
     Task* join_host = nullptr;
     std::uint32_t join_gen = 0;
     bool fail_now = false;
+    if (rt->tracing()) rt->trace(TraceKind::Done, t);  // before anyone can see it done
     {
         std::lock_guard<SpinLock> lock(A::mu(t));
         root = A::root(t);
@@ -184,8 +183,10 @@ void finish_task(Task* t) {
             std::lock_guard<SpinLock> nlock(root->mu);
             Task* p = A::member_prev(t);
             Task* n = A::member_next(t);
-            if (p) A::member_next(p) = n;
-            else root->members = n;
+            if (p)
+                A::member_next(p) = n;
+            else
+                root->members = n;
             if (n) A::member_prev(n) = p;
             A::member_prev(t) = A::member_next(t) = nullptr;
             root->live--;
@@ -210,7 +211,6 @@ void finish_task(Task* t) {
         try_wake(join_host, join_gen, kWokeNotify);
         join_host->release();
     }
-    if (rt->tracing()) rt->trace(TraceKind::Done, t);
     if (root) {
         t->release();  // membership reference
         root->release();
@@ -234,9 +234,12 @@ void task_main(Task* t) {
         A::implicit(t) = nullptr;
         n->release();
         if (!A::error(t)) {
-            if (errors.size() == 1) A::error(t) = errors[0];
-            else if (errors.size() > 1) A::error(t) = std::make_exception_ptr(ErrorGroup(errors));
-            else if (deadlock) A::error(t) = std::make_exception_ptr(Deadlock("deadlock"));
+            if (errors.size() == 1)
+                A::error(t) = errors[0];
+            else if (errors.size() > 1)
+                A::error(t) = std::make_exception_ptr(ErrorGroup(errors));
+            else if (deadlock)
+                A::error(t) = std::make_exception_ptr(Deadlock("deadlock"));
         }
     }
     finish_task(t);
@@ -289,7 +292,8 @@ TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery) {
             if (!x) {
                 A::cancel_top(cur) = n;
             } else {
-                while (CancelNode* p = x->parent.load(std::memory_order_relaxed)) x = p;
+                while (CancelNode* p = x->parent.load(std::memory_order_relaxed))
+                    x = p;
                 n->retain();
                 x->parent.store(n, std::memory_order_release);
             }
@@ -347,13 +351,15 @@ RuntimeImpl::~RuntimeImpl() {
         w->wake_flag.store(1, std::memory_order_release);
         w->wake_flag.notify_one();
     }
-    for (auto& w : workers_) w->thread.join();
+    for (auto& w : workers_)
+        w->thread.join();
     reactor_.reset();
     timers_->stop();
     blocking_.reset();
     timers_.reset();
     for (auto& w : workers_)
-        for (auto& s : w->stack_cache) stacks_.release(s);
+        for (auto& s : w->stack_cache)
+            stacks_.release(s);
 }
 
 void RuntimeImpl::trace(TraceKind k, Task* t, const char* what) {
@@ -491,7 +497,8 @@ void RuntimeImpl::park_worker(Worker* w) {
         // Someone already popped us and set the flag: consume it below.
     }
     bump(w->c_worker_parks);
-    while (w->wake_flag.load(std::memory_order_acquire) == 0) w->wake_flag.wait(0);
+    while (w->wake_flag.load(std::memory_order_acquire) == 0)
+        w->wake_flag.wait(0);
     w->wake_flag.store(0, std::memory_order_relaxed);
 }
 
@@ -512,7 +519,6 @@ void RuntimeImpl::start_fiber(Worker* w, Task* t) {
         A::host(t) = t;
     }
     A::active(t) = t;
-    register_fiber_task(t);
     bump(w->c_fibers);
 #if defined(WEFT_TSAN)
     // Creating a TSan fiber is expensive (milliseconds): reuse the one cached with the stack.
@@ -548,11 +554,13 @@ void RuntimeImpl::execute(Worker* w, Task* t) {
     if (!fs.self) {
         std::uint8_t expected = A::kUnstarted;
         if (!A::run_state(t).compare_exchange_strong(expected, A::kRunning,
-                                                      std::memory_order_acq_rel)) {
+                                                     std::memory_order_acq_rel)) {
             t->release();  // it was forced and run inline meanwhile
             return;
         }
         start_fiber(w, t);
+    } else if (tracing()) {
+        trace(TraceKind::Resumed, A::active(t));
     }
     w->host = t;
     w->current = A::active(t);
@@ -588,9 +596,10 @@ void RuntimeImpl::after_switch(Worker* w, Task* t) {
             Stack s{fs.stack_lo, fs.stack_size, fs.guarded, fs.tsan_fiber};
             fs.tsan_fiber = nullptr;
             fs.stack_lo = nullptr;
-            if (w->stack_cache.size() < 64) w->stack_cache.push_back(s);
-            else stacks_.release(s);
-            unregister_fiber_task(t);
+            if (w->stack_cache.size() < 64)
+                w->stack_cache.push_back(s);
+            else
+                stacks_.release(s);
             t->release();
             break;
         }
@@ -648,36 +657,53 @@ Worker* RuntimeImpl::find_worker_for_this_thread() noexcept {
 
 // ---------------------------------------------------------------- registry and deadlocks
 
-void RuntimeImpl::register_fiber_task(Task* t) {
-    Shard& s = shards_[A::id(t) % kShards];
-    std::lock_guard<SpinLock> lock(s.mu);
-    A::reg_prev(t) = nullptr;
-    A::reg_next(t) = s.head;
-    if (s.head) A::reg_prev(s.head) = t;
-    s.head = t;
-}
-
-void RuntimeImpl::unregister_fiber_task(Task* t) {
-    Shard& s = shards_[A::id(t) % kShards];
-    std::lock_guard<SpinLock> lock(s.mu);
-    Task* p = A::reg_prev(t);
-    Task* n = A::reg_next(t);
-    if (p) A::reg_next(p) = n;
-    else s.head = n;
-    if (n) A::reg_prev(n) = p;
-    A::reg_prev(t) = A::reg_next(t) = nullptr;
-}
-
-std::vector<BlockedTask> RuntimeImpl::blocked_tasks() const {
+// Blocked tasks are found by walking the scope tree from the roots: every task is a member of a
+// nursery reachable from a block_on root, so no per-task registry (and no lock per spawn) is
+// needed for this rare question.
+std::vector<BlockedTask> RuntimeImpl::blocked_tasks() {
     std::vector<BlockedTask> out;
-    for (auto& s : shards_) {
-        std::lock_guard<SpinLock> lock(s.mu);
-        for (Task* t = s.head; t; t = A::reg_next(t)) {
-            if (A::park_state(t).load(std::memory_order_acquire) != kParkParked) continue;
+    std::vector<Task*> stack;
+    {
+        std::lock_guard<std::mutex> lock(roots_mu_);
+        for (Task* r : roots_) {
+            r->retain();
+            stack.push_back(r);
+        }
+    }
+    std::vector<CancelNode*> nodes;
+    while (!stack.empty()) {
+        Task* t = stack.back();
+        stack.pop_back();
+        nodes.clear();
+        Task* host;
+        {
+            std::lock_guard<SpinLock> lock(A::mu(t));
+            host = A::host(t);
+            for (CancelNode* x = A::cancel_top(t); x;
+                 x = x->parent.load(std::memory_order_acquire)) {
+                if (x->owner != t) break;
+                if (x->nursery) {
+                    x->retain();
+                    nodes.push_back(x);
+                }
+            }
+        }
+        if (host == t && A::park_state(t).load(std::memory_order_acquire) == kParkParked) {
             Task* a = A::active(t);
             std::string what = A::wait_what(t) ? A::wait_what(t) : "?";
             out.push_back(BlockedTask{A::id(a), a->name(), what});
         }
+        for (CancelNode* n : nodes) {
+            {
+                std::lock_guard<SpinLock> lock(n->mu);
+                for (Task* m = n->members; m; m = A::member_next(m)) {
+                    m->retain();
+                    stack.push_back(m);
+                }
+            }
+            n->release();
+        }
+        t->release();
     }
     std::sort(out.begin(), out.end(),
               [](const BlockedTask& a, const BlockedTask& b) { return a.id < b.id; });
@@ -746,7 +772,8 @@ ErrorGroup::ErrorGroup(std::vector<std::exception_ptr> errors, bool partial)
     : errors_(std::move(errors)), partial_(partial) {
     what_ = partial_ ? "PartialFailure: " : "ErrorGroup: ";
     what_ += std::to_string(errors_.size()) + " error(s)";
-    for (auto& e : errors_) what_ += "\n  " + describe(e);
+    for (auto& e : errors_)
+        what_ += "\n  " + describe(e);
 }
 
 std::string describe(const std::exception_ptr& e) {
@@ -765,7 +792,8 @@ Task::Task() = default;
 Task::~Task() {
     if (root_) root_->release();
     if (implicit_) implicit_->release();
-    for (auto& j : joiners_) j.first->release();
+    for (auto& j : joiners_)
+        j.first->release();
 }
 
 std::string Task::label() const {
@@ -780,7 +808,7 @@ TaskState Task::state() const noexcept {
             return TaskState::Done;
         default:
             return park_state_.load(std::memory_order_acquire) == kParkParked ? TaskState::Blocked
-                                                                               : TaskState::Running;
+                                                                              : TaskState::Running;
     }
 }
 
@@ -881,7 +909,9 @@ bool Task::join_for(double seconds) {
     }
 }
 
-Task* current_task() noexcept { return current(); }
+Task* current_task() noexcept {
+    return current();
+}
 
 Runtime::Runtime(RuntimeOptions options)
     : impl_(std::make_unique<RuntimeImpl>(std::move(options))) {}
@@ -913,7 +943,9 @@ TaskRef Runtime::run_root(Task* t, std::string_view name) {
     return ref;
 }
 
-unsigned Runtime::workers() const noexcept { return static_cast<unsigned>(impl_->workers_.size()); }
+unsigned Runtime::workers() const noexcept {
+    return static_cast<unsigned>(impl_->workers_.size());
+}
 
 Counters Runtime::counters() const noexcept {
     Counters c;
@@ -929,7 +961,9 @@ Counters Runtime::counters() const noexcept {
     return c;
 }
 
-std::vector<BlockedTask> Runtime::blocked_tasks() const { return impl_->blocked_tasks(); }
+std::vector<BlockedTask> Runtime::blocked_tasks() const {
+    return impl_->blocked_tasks();
+}
 
 void yield_now() {
     Task* cur = current();
@@ -937,6 +971,8 @@ void yield_now() {
         std::this_thread::yield();
         return;
     }
+    RuntimeImpl* rt = A::rt(cur);
+    if (rt->tracing()) rt->trace(TraceKind::Blocked, cur, "yield");
     switch_out(A::host(cur), SwitchReason::Yield);
 }
 
@@ -982,7 +1018,9 @@ void sleep_until(std::int64_t deadline) {
     }
 }
 
-void sleep_for(double seconds) { sleep_until(deadline_from(seconds)); }
+void sleep_for(double seconds) {
+    sleep_until(deadline_from(seconds));
+}
 
 std::size_t remaining_stack() noexcept {
     char here;

@@ -77,7 +77,8 @@ bool is_cancelled(Task* cur) {
         owner = r->owner;
         n = r;
     }
-    while (nheld) held[--nheld]->release();
+    while (nheld)
+        held[--nheld]->release();
     // A task run inline is part of its forcer's computation: the forcer's cancellation applies.
     if (!result && A::forcer(cur)) result = is_cancelled(A::forcer(cur));
     if (!result) A::seen_epoch(cur) = epoch;
@@ -292,7 +293,9 @@ CancelScope::~CancelScope() {
     node_->release();
 }
 
-void CancelScope::cancel() noexcept { cancel_node(node_); }
+void CancelScope::cancel() noexcept {
+    cancel_node(node_);
+}
 bool CancelScope::cancel_called() const noexcept {
     return node_->cancelled.load(std::memory_order_acquire);
 }
@@ -346,7 +349,9 @@ void Scope::join() {
     check_cancelled();
 }
 
-void Scope::cancel() noexcept { cancel_node(node_); }
+void Scope::cancel() noexcept {
+    cancel_node(node_);
+}
 bool Scope::cancel_called() const noexcept {
     return node_->cancelled.load(std::memory_order_acquire);
 }
@@ -361,48 +366,50 @@ void Scope::transfer(Task& task, Scope& to) {
     CancelNode* dest = to.node_;
     if (from == dest) return;
     {
-    std::lock_guard<SpinLock> tlock(A::mu(t));
-    if (A::root(t) == from) {
-        bool was_live = false;
-        {
-            std::lock_guard<SpinLock> lock(from->mu);
-            Task* p = A::member_prev(t);
-            Task* n = A::member_next(t);
-            if (p) A::member_next(p) = n;
-            else from->members = n;
-            if (n) A::member_prev(n) = p;
-            A::member_prev(t) = A::member_next(t) = nullptr;
-            from->live--;
-            was_live = true;
-        }
-        {
-            std::lock_guard<SpinLock> lock(dest->mu);
-            A::member_next(t) = dest->members;
-            if (dest->members) A::member_prev(dest->members) = t;
-            dest->members = t;
-            if (was_live) dest->live++;
-        }
-        dest->retain();
-        A::root(t) = dest;
-        from->release();
-    } else if (t->done()) {
-        // Already finished: move its unobserved error, if any.
-        std::exception_ptr err;
-        {
-            std::lock_guard<SpinLock> lock(from->mu);
-            for (auto it = from->errors.begin(); it != from->errors.end(); ++it) {
-                if (it->first.get() == t) {
-                    err = it->second;
-                    from->errors.erase(it);
-                    break;
+        std::lock_guard<SpinLock> tlock(A::mu(t));
+        if (A::root(t) == from) {
+            bool was_live = false;
+            {
+                std::lock_guard<SpinLock> lock(from->mu);
+                Task* p = A::member_prev(t);
+                Task* n = A::member_next(t);
+                if (p)
+                    A::member_next(p) = n;
+                else
+                    from->members = n;
+                if (n) A::member_prev(n) = p;
+                A::member_prev(t) = A::member_next(t) = nullptr;
+                from->live--;
+                was_live = true;
+            }
+            {
+                std::lock_guard<SpinLock> lock(dest->mu);
+                A::member_next(t) = dest->members;
+                if (dest->members) A::member_prev(dest->members) = t;
+                dest->members = t;
+                if (was_live) dest->live++;
+            }
+            dest->retain();
+            A::root(t) = dest;
+            from->release();
+        } else if (t->done()) {
+            // Already finished: move its unobserved error, if any.
+            std::exception_ptr err;
+            {
+                std::lock_guard<SpinLock> lock(from->mu);
+                for (auto it = from->errors.begin(); it != from->errors.end(); ++it) {
+                    if (it->first.get() == t) {
+                        err = it->second;
+                        from->errors.erase(it);
+                        break;
+                    }
                 }
             }
+            if (err) {
+                std::lock_guard<SpinLock> lock(dest->mu);
+                dest->errors.emplace_back(TaskRef(t), err);
+            }
         }
-        if (err) {
-            std::lock_guard<SpinLock> lock(dest->mu);
-            dest->errors.emplace_back(TaskRef(t), err);
-        }
-    }
     }
     A::rt(t)->cancel_epoch_.fetch_add(1, std::memory_order_acq_rel);
     if (dest->cancelled.load(std::memory_order_acquire)) deliver_cancel_to_task(t);

@@ -45,7 +45,8 @@ StackPool::~StackPool() {
         std::size_t p = page_size();
         munmap(static_cast<char*>(s.lo) - p, s.size + p);
     }
-    for (auto& [base, len] : chunks_) munmap(base, len);
+    for (auto& [base, len] : chunks_)
+        munmap(base, len);
 }
 
 Stack StackPool::acquire() {
@@ -77,7 +78,8 @@ Stack StackPool::acquire() {
             free_.push_back(Stack{static_cast<char*>(base) + i * size_, size_, false});
         Stack s{base, size_, false};
         *static_cast<std::uint64_t*>(s.lo) = kStackCanary;
-        for (auto& f : free_) *static_cast<std::uint64_t*>(f.lo) = kStackCanary;
+        for (auto& f : free_)
+            *static_cast<std::uint64_t*>(f.lo) = kStackCanary;
         return s;
     }
 }

@@ -29,7 +29,7 @@ struct Stack {
 constexpr std::uint64_t kStackCanary = 0x5745465453544b21ULL;  // "WEFTSTK!"
 
 class StackPool {
-public:
+  public:
     explicit StackPool(std::size_t stack_size);
     ~StackPool();
     StackPool(const StackPool&) = delete;
@@ -42,7 +42,7 @@ public:
     std::size_t stack_size() const noexcept { return size_; }
     static std::size_t page_size() noexcept;
 
-private:
+  private:
     std::size_t size_;
     std::size_t max_guarded_;
     std::mutex mu_;

@@ -19,7 +19,7 @@ namespace weft::rt::detail {
 
 template <class T>
 class WorkDeque {
-public:
+  public:
     explicit WorkDeque(std::int64_t capacity = 256) {
         arrays_.push_back(std::make_unique<Array>(capacity));
         array_.store(arrays_.back().get(), std::memory_order_relaxed);
@@ -81,7 +81,7 @@ public:
         return b > t ? b - t : 0;
     }
 
-private:
+  private:
     struct Array {
         explicit Array(std::int64_t n) : size(n), mask(n - 1), slots(new std::atomic<T*>[n]) {}
         std::int64_t size, mask;
@@ -92,7 +92,8 @@ private:
 
     Array* grow(Array* a, std::int64_t t, std::int64_t b) {
         auto na = std::make_unique<Array>(a->size * 2);
-        for (std::int64_t i = t; i < b; ++i) na->put(i, a->get(i));
+        for (std::int64_t i = t; i < b; ++i)
+            na->put(i, a->get(i));
         Array* raw = na.get();
         arrays_.push_back(std::move(na));
         array_.store(raw, std::memory_order_release);

@@ -22,52 +22,77 @@ using namespace lib;
 // ---------------------------------------------------------------------------
 // Floats
 
-std::string float_repr(double d) {
-    if (std::isnan(d)) return "nan";
-    if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-    if (d == 0) return std::signbit(d) ? "-0.0" : "0.0";
-    char buf[64];
-    auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
-    std::string_view s(buf, size_t(res.ptr - buf));
-    // s = [-]D[.DDD]e[+-]XX
-    bool neg = s[0] == '-';
-    if (neg) s.remove_prefix(1);
-    size_t epos = s.find('e');
-    std::string digits;
-    for (size_t i = 0; i < epos; ++i)
-        if (s[i] != '.') digits += s[i];
+namespace {
+// Writes Python's repr of `d` into `out` (at least 32 bytes); returns the length.
+size_t float_repr_chars(double d, char* out) {
+    char* o = out;
+    if (std::isnan(d)) { std::memcpy(o, "nan", 3); return 3; }
+    if (std::isinf(d)) {
+        if (d < 0) *o++ = '-';
+        std::memcpy(o, "inf", 3);
+        return size_t(o - out) + 3;
+    }
+    if (d == 0) {
+        if (std::signbit(d)) *o++ = '-';
+        std::memcpy(o, "0.0", 3);
+        return size_t(o - out) + 3;
+    }
+    char buf[40];
+    char* end = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific).ptr;
+    // buf = [-]D[.DDD]e(+|-)XX[X]
+    const char* p = buf;
+    if (*p == '-') { *o++ = '-'; ++p; }
+    char digits[20];
+    int nd = 0;
+    for (; *p != 'e'; ++p)
+        if (*p != '.') digits[nd++] = *p;
+    ++p;  // 'e'
+    bool eneg = *p == '-';
+    ++p;
     int exp = 0;
-    std::from_chars(s.data() + epos + 1 + (s[epos + 1] == '+'), s.data() + s.size(), exp);
-    std::string out;
-    if (neg) out += '-';
-    int nd = int(digits.size());
+    for (; p < end; ++p) exp = exp * 10 + (*p - '0');
+    if (eneg) exp = -exp;
     if (exp >= -4 && exp < 16) {
         if (exp < 0) {
-            out += "0.";
-            out.append(size_t(-exp - 1), '0');
-            out += digits;
+            *o++ = '0';
+            *o++ = '.';
+            for (int i = 0; i < -exp - 1; ++i) *o++ = '0';
+            std::memcpy(o, digits, size_t(nd));
+            o += nd;
         } else if (nd <= exp + 1) {
-            out += digits;
-            out.append(size_t(exp + 1 - nd), '0');
-            out += ".0";
+            std::memcpy(o, digits, size_t(nd));
+            o += nd;
+            for (int i = 0; i < exp + 1 - nd; ++i) *o++ = '0';
+            *o++ = '.';
+            *o++ = '0';
         } else {
-            out.append(digits, 0, size_t(exp + 1));
-            out += '.';
-            out.append(digits, size_t(exp + 1), std::string::npos);
+            std::memcpy(o, digits, size_t(exp + 1));
+            o += exp + 1;
+            *o++ = '.';
+            std::memcpy(o, digits + exp + 1, size_t(nd - exp - 1));
+            o += nd - exp - 1;
         }
     } else {
-        out += digits[0];
+        *o++ = digits[0];
         if (nd > 1) {
-            out += '.';
-            out.append(digits, 1, std::string::npos);
+            *o++ = '.';
+            std::memcpy(o, digits + 1, size_t(nd - 1));
+            o += nd - 1;
         }
-        out += 'e';
-        out += exp < 0 ? '-' : '+';
+        *o++ = 'e';
+        *o++ = exp < 0 ? '-' : '+';
         int ae = exp < 0 ? -exp : exp;
-        if (ae < 10) out += '0';
-        out += std::to_string(ae);
+        if (ae >= 100) *o++ = char('0' + ae / 100);
+        *o++ = char('0' + ae / 10 % 10);
+        *o++ = char('0' + ae % 10);
     }
-    return out;
+    return size_t(o - out);
+}
+}  // namespace
+
+std::string float_repr(double d) {
+    char buf[40];
+    return std::string(buf, float_repr_chars(d, buf));
 }
 
 // ---------------------------------------------------------------------------
@@ -189,7 +214,11 @@ void append_repr(std::string& out, const Value& v) {
             out.append(buf, r.ptr);
             return;
         }
-        case Tag::Float: out += float_repr(v.as_float()); return;
+        case Tag::Float: {
+            char buf[40];
+            out.append(buf, float_repr_chars(v.as_float(), buf));
+            return;
+        }
         case Tag::Object: break;
     }
     Obj* o = v.as_obj();

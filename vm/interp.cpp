@@ -496,6 +496,68 @@ op_BinOp: {
     R[A] = binary_op(bop, x, y);
     FAST_DISPATCH();
 }
+op_BinOpK: {
+    BinaryOp bop = BinaryOp(*pc++);
+    const Value& x = R[B];
+    const Value& y = K[C];
+    if (x.is_int() && y.is_int()) {
+        int64_t a = x.as_int(), b = y.as_int();
+        int64_t r;
+        switch (bop) {
+            case BinaryOp::Mul:
+                if (!__builtin_mul_overflow(a, b, &r)) {
+                    R[A].set_int(r);
+                    FAST_DISPATCH();
+                }
+                break;
+            case BinaryOp::Mod:
+                if (b > 0) {
+                    r = a % b;
+                    if (r < 0) r += b;
+                    R[A].set_int(r);
+                    FAST_DISPATCH();
+                }
+                break;
+            case BinaryOp::FloorDiv:
+                if (b > 0) {
+                    r = a / b;
+                    if ((a % b != 0) && (a < 0)) --r;
+                    R[A].set_int(r);
+                    FAST_DISPATCH();
+                }
+                break;
+            case BinaryOp::BitAnd:
+                R[A].set_int(a & b);
+                FAST_DISPATCH();
+            default:
+                break;
+        }
+    } else if (x.is_float() && y.is_number()) {
+        double a = x.as_float(), b = y.as_number();
+        switch (bop) {
+            case BinaryOp::Mul:
+                R[A].set_float(a * b);
+                FAST_DISPATCH();
+            case BinaryOp::Add:
+                R[A].set_float(a + b);
+                FAST_DISPATCH();
+            case BinaryOp::Sub:
+                R[A].set_float(a - b);
+                FAST_DISPATCH();
+            case BinaryOp::Div:
+                if (b != 0.0) {
+                    R[A].set_float(a / b);
+                    FAST_DISPATCH();
+                }
+                break;
+            default:
+                break;
+        }
+    }
+    SAVE_PC();
+    R[A] = binary_op(bop, x, y);
+    FAST_DISPATCH();
+}
 op_Neg:
     if (R[B].is_int() && R[B].as_int() != INT64_MIN) {
         R[A].set_int(-R[B].as_int());
@@ -773,7 +835,7 @@ op_PlaceAttr: {
     if (!o.is(ObjType::Struct))
         raise(ErrorKind::AttributeError, "cannot assign into attribute '" + name->data + "' of a '" + type_name(o) + "' value");
     StructObj* s = struct_unshare(o);
-    int f = s->type->field_index(name->data);
+    int f = s->type->field_index_interned(name);
     if (f < 0) raise(ErrorKind::AttributeError, "'" + s->type->name + "' object has no field '" + name->data + "'");
     place_ = &s->fields[f];
     DISPATCH();

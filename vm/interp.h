@@ -52,6 +52,10 @@ public:
     int run_source(const std::string& source, const std::string& path);
     // Compiles only (`weft check`): 0 ok, 2 compile error.
     int check_file(const std::string& path);
+    // `weft test`: runs every `test_*` function of each `*_test.weft` file under
+    // the given paths (files or directories). Prints one line per test and a
+    // summary; returns 0 when all pass, 1 when any fails, 2 on a compile error.
+    int run_tests(const std::vector<std::string>& paths);
     // REPL: runs one complete input in the persistent REPL module. Returns false
     // when the input is incomplete (more lines are needed). Errors are printed.
     bool repl_input(const std::string& source, bool* had_error = nullptr);

@@ -182,6 +182,20 @@ struct StructTypeObj : Obj {
             if (fields[i].name == n) return int(i);
         return -1;
     }
+    // Fast lookups by interned name (attribute names in bytecode are interned):
+    // pointer comparisons over small arrays built when the type is created.
+    std::vector<const StrObj*> field_keys;                      // parallel to `fields`
+    std::vector<std::pair<const StrObj*, Value>> method_cache;  // own and inherited methods
+    int field_index_interned(const StrObj* n) const {
+        for (size_t i = 0; i < field_keys.size(); ++i)
+            if (field_keys[i] == n) return int(i);
+        return -1;
+    }
+    const Value* method_interned(const StrObj* n) const {
+        for (auto& m : method_cache)
+            if (m.first == n) return &m.second;
+        return nullptr;
+    }
     bool is_subtype_of(const StructTypeObj* t) const {
         for (auto* s = this; s; s = s->base)
             if (s == t) return true;

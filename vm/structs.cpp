@@ -134,6 +134,17 @@ Value Interp::make_struct_type(Proto* p, Value* regs, int idx, int first) {
         dict_unshare(methods)->table.insert(Value::borrow(intern(m)), regs[r++]);
     }
     t->methods = static_cast<DictObj*>(methods.release_obj());
+    for (auto& fi : t->fields) t->field_keys.push_back(intern(fi.name));
+    // Method cache: own methods first, then inherited ones not overridden.
+    for (const StructTypeObj* s = t; s; s = s->base) {
+        if (!s->methods) continue;
+        for (size_t j = 0; j < s->methods->table.end_index(); ++j) {
+            auto& e = s->methods->table.entry(j);
+            if (!e.live) continue;
+            const StrObj* key = intern(e.key.as<StrObj>()->data);
+            if (!t->method_interned(key)) t->method_cache.emplace_back(key, e.value);
+        }
+    }
     // Defaults are checked against their annotations once, at definition time.
     for (auto& fi : t->fields) {
         if (fi.has_default && !fi.annotation.is_none() && !value_matches_type(fi.default_value, fi.annotation))
@@ -271,7 +282,7 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
     const std::string& n = name->data;
     if (obj.is(ObjType::Struct)) {
         auto* s = obj.as<StructObj>();
-        int idx = s->type->field_index(n);
+        int idx = s->type->field_index_interned(name);
         if (idx >= 0) return s->fields[idx];
         if (const Value* m = find_struct_method(s->type, name)) return Value::adopt(new BoundMethodObj(obj, *m));
         if (s->error) {
@@ -325,7 +336,7 @@ void Interp::set_attr(Value& obj, StrObj* name, Value v) {
     const std::string& n = name->data;
     if (obj.is(ObjType::Struct)) {
         StructTypeObj* t = obj.as<StructObj>()->type;
-        int idx = t->field_index(n);
+        int idx = t->field_index_interned(name);
         if (idx < 0) raise(ErrorKind::AttributeError, "'" + t->name + "' object has no field '" + n + "'");
         const FieldInfo& fi = t->fields[idx];
         if (!fi.annotation.is_none() && !value_matches_type(v, fi.annotation))
@@ -381,7 +392,7 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
     if (recv.is(ObjType::Struct)) {
         auto* s = recv.as<StructObj>();
         const Value* m = nullptr;
-        if (s->type->field_index(name->data) < 0) m = find_struct_method(s->type, name);
+        if (s->type->field_index_interned(name) < 0) m = s->type->method_interned(name);
         if (m && m->is(ObjType::Function)) {
             a[0] = *m;
             a[1] = recv;

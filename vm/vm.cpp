@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cstdlib>
@@ -332,6 +333,75 @@ int Vm::check_file(const std::string& path) {
         return report_compile_error(e, source);
     }
     return 0;
+}
+
+int Vm::run_tests(const std::vector<std::string>& paths) {
+    namespace fs = std::filesystem;
+    std::vector<std::string> files;
+    for (auto& p : paths) {
+        std::error_code ec;
+        if (fs::is_directory(p, ec)) {
+            for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
+                 it != fs::recursive_directory_iterator(); it.increment(ec)) {
+                std::string name = it->path().filename().string();
+                if (it->is_regular_file(ec) && name.size() > 10 && name.compare(name.size() - 10, 10, "_test.weft") == 0)
+                    files.push_back(it->path().string());
+            }
+        } else if (fs::exists(p, ec)) {
+            files.push_back(p);
+        } else {
+            fprintf(stderr, "weft test: no such file or directory: %s\n", p.c_str());
+            return 2;
+        }
+    }
+    std::sort(files.begin(), files.end());
+    int passed = 0, failed = 0;
+    for (auto& f : files) {
+        std::string source;
+        if (!read_file(f, source)) {
+            fprintf(stderr, "weft test: cannot read %s\n", f.c_str());
+            return 2;
+        }
+        auto* m = new ModuleObj();
+        m->name = fs::path(f).stem().string();
+        m->path = f;
+        Proto* p;
+        try {
+            p = compile_into(*m, source, false);
+        } catch (CompileError& e) {
+            if (e.diag.path.empty()) e.diag.path = f;
+            return report_compile_error(e, source);
+        }
+        try {
+            main_->run_module_chunk(m, p);
+        } catch (WeftError& e) {
+            flush_stdout();
+            fprintf(stderr, "ERROR %s (while loading)\n", f.c_str());
+            report_uncaught(main_->error_value(e));
+            ++failed;
+            continue;
+        }
+        for (auto& name : m->layout.names) {
+            if (name.rfind("test_", 0) != 0) continue;
+            const Value* fn = m->find(name);
+            if (!fn || !fn->is(ObjType::Function)) continue;
+            try {
+                main_->call(*fn, {});
+                flush_stdout();
+                printf("PASS %s::%s\n", f.c_str(), name.c_str());
+                ++passed;
+            } catch (WeftError& e) {
+                flush_stdout();
+                printf("FAIL %s::%s\n", f.c_str(), name.c_str());
+                fflush(stdout);
+                report_uncaught(main_->error_value(e));
+                ++failed;
+            }
+        }
+    }
+    flush_stdout();
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
 }
 
 bool Vm::repl_input(const std::string& source, bool* had_error) {

@@ -32,7 +32,8 @@ void skynet(Channel<long> out, long num, long size, long div) {
         spawn([rc, sub, size, div] { skynet(rc, sub, size / div, div); });
     }
     long sum = 0;
-    for (long i = 0; i < div; ++i) sum += rc.recv();
+    for (long i = 0; i < div; ++i)
+        sum += rc.recv();
     out.send(sum);
 }
 
@@ -71,7 +72,8 @@ int main(int argc, char** argv) {
             auto ping = Channel<long>::make();
             auto pong = Channel<long>::make();
             spawn([ping, pong]() mutable {
-                while (auto v = ping.recv_ok()) pong.send(*v + 1);
+                while (auto v = ping.recv_ok())
+                    pong.send(*v + 1);
             });
             long sum = 0;
             for (long i = 0; i < n; ++i) {
@@ -89,8 +91,10 @@ int main(int argc, char** argv) {
             std::vector<TaskHandle<long>> hs;
             hs.reserve(1000);
             for (long b = 0; b < n; b += 1000) {
-                for (long i = b; i < b + 1000 && i < n; ++i) hs.push_back(spawn([i] { return i; }));
-                for (auto& h : hs) sum += h.get();
+                for (long i = b; i < b + 1000 && i < n; ++i)
+                    hs.push_back(spawn([i] { return i; }));
+                for (auto& h : hs)
+                    sum += h.get();
                 hs.clear();
             }
             return sum;
@@ -102,7 +106,8 @@ int main(int argc, char** argv) {
         rt.block_on([n, &count] {
             for (int k = 0; k < 2; ++k)
                 spawn([n, &count] {
-                    for (long i = 0; i < n; ++i) yield_now();
+                    for (long i = 0; i < n; ++i)
+                        yield_now();
                     count.fetch_add(n);
                 });
         });
@@ -133,10 +138,12 @@ int main(int argc, char** argv) {
             auto a = Channel<long>::make();
             auto b = Channel<long>::make();
             spawn([a, n]() mutable {
-                for (long i = 0; i < n; ++i) a.send(1);
+                for (long i = 0; i < n; ++i)
+                    a.send(1);
             });
             spawn([b, n]() mutable {
-                for (long i = 0; i < n; ++i) b.send(2);
+                for (long i = 0; i < n; ++i)
+                    b.send(2);
             });
             long sum = 0;
             for (long i = 0; i < 2 * n; ++i) {

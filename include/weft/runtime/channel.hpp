@@ -35,7 +35,7 @@ struct ElementOps {
     std::size_t align;
     void (*move_construct)(void* dst, void* src);  // src is a T*, dst raw storage
     void (*destroy)(void* p);
-    void (*put)(void* sink, void* src);            // sink is a std::optional<T>*
+    void (*put)(void* sink, void* src);  // sink is a std::optional<T>*
 };
 
 template <class T>
@@ -57,7 +57,7 @@ enum class TryResult : std::uint8_t { Ok, WouldBlock, Closed };
 
 /// The type-erased channel (implemented in runtime/channel.cpp).
 class ChannelCore {
-public:
+  public:
     static constexpr std::size_t kUnbounded = static_cast<std::size_t>(-1);
     ChannelCore(const ElementOps* ops, std::size_t capacity);
     ~ChannelCore();
@@ -80,7 +80,7 @@ public:
     struct Impl;
     Impl* impl() noexcept { return impl_; }
 
-private:
+  private:
     const ElementOps* ops_;
     std::size_t cap_;
     Impl* impl_;
@@ -104,7 +104,7 @@ constexpr int kSelectTimeout = -2;
 /// ready in select; other operations raise std::logic_error).
 template <class T>
 class Channel {
-public:
+  public:
     Channel() = default;
     /// capacity 0 = unbuffered (rendezvous).
     static Channel make(std::size_t capacity = 0) {
@@ -155,7 +155,7 @@ public:
     detail::ChannelCore* core_ptr() const noexcept { return core_.get(); }
     bool operator==(const Channel& o) const noexcept { return core_ == o.core_; }
 
-private:
+  private:
     static std::int64_t deadline_after(double seconds);
     detail::ChannelCore& core() const {
         if (!core_) throw std::logic_error("operation on a nil channel");
@@ -185,7 +185,7 @@ Channel<std::int64_t> after(double seconds);
 ///     s.timeout(1.0);
 ///     int k = s.wait();   // a, b, or kSelectTimeout
 class Select {
-public:
+  public:
     /// Adds a receive case; on success `sink` holds the value (it stays empty, and
     /// `received(i)` is false, if the channel was closed and drained).
     template <class T>
@@ -220,7 +220,7 @@ public:
         deadline_ = INT64_MAX;
     }
 
-private:
+  private:
     std::vector<detail::SelectCase> cases_;
     bool default_ = false;
     std::int64_t deadline_ = INT64_MAX;

@@ -16,20 +16,20 @@ namespace weft::rt {
 /// inside a cancelled cancel scope (or its task was cancelled) and no shield intervenes. It
 /// unwinds to the scope that was cancelled, which swallows it (see CancelScope).
 class Cancelled : public std::exception {
-public:
+  public:
     const char* what() const noexcept override { return "Cancelled"; }
 };
 
 /// A timed wait (`Channel::recv_for`, `with_timeout`) ran out of time.
 class TimeoutError : public std::runtime_error {
-public:
+  public:
     TimeoutError() : std::runtime_error("TimeoutError: deadline exceeded") {}
     using std::runtime_error::runtime_error;
 };
 
 /// Send on a closed channel, or a receive that needs a value from a closed, drained channel.
 class ChannelClosed : public std::runtime_error {
-public:
+  public:
     ChannelClosed() : std::runtime_error("ChannelClosed") {}
 };
 
@@ -37,13 +37,13 @@ public:
 /// every remaining task is blocked and nothing (timer, I/O, blocking call) can wake any of them.
 /// `what()` lists each blocked task with what it waits on.
 class Deadlock : public std::runtime_error {
-public:
+  public:
     explicit Deadlock(const std::string& report) : std::runtime_error(report) {}
 };
 
 /// Several tasks of one scope failed; every error is kept, in completion order.
 class ErrorGroup : public std::exception {
-public:
+  public:
     explicit ErrorGroup(std::vector<std::exception_ptr> errors, bool partial = false);
     const char* what() const noexcept override { return what_.c_str(); }
     /// The errors, in the order the failing tasks finished.
@@ -51,7 +51,7 @@ public:
     /// True when raised by a collect-all scope (the language's `PartialFailure`).
     bool partial() const noexcept { return partial_; }
 
-private:
+  private:
     std::vector<std::exception_ptr> errors_;
     bool partial_;
     std::string what_;

@@ -30,7 +30,8 @@ struct BlockedTask {
     std::string waits_on;  ///< e.g. "channel recv", "join of task#7", "scope join"
 };
 
-/// Kinds of trace events (see TraceEvent).
+/// Kinds of trace events (see TraceEvent). Started/Resumed: the task begins/continues running
+/// on `worker`; Blocked: it stops running (`what` says why: a wait, or "yield"); Done: finished.
 enum class TraceKind : std::uint8_t { Created, Started, Blocked, Resumed, Done };
 
 /// A trace event. `what` is a static string describing a wait (Blocked) or nullptr.
@@ -44,12 +45,12 @@ struct TraceEvent {
 
 /// Counters, summed over workers (approximate while the runtime runs).
 struct Counters {
-    std::uint64_t spawned = 0;   ///< tasks created
-    std::uint64_t inlined = 0;   ///< tasks forced before start and run inline (no fiber)
-    std::uint64_t fibers = 0;    ///< tasks started on a fiber
-    std::uint64_t switches = 0;  ///< context switches into tasks
-    std::uint64_t steals = 0;    ///< tasks stolen from another worker's deque
-    std::uint64_t parks = 0;     ///< tasks parked in a wait
+    std::uint64_t spawned = 0;       ///< tasks created
+    std::uint64_t inlined = 0;       ///< tasks forced before start and run inline (no fiber)
+    std::uint64_t fibers = 0;        ///< tasks started on a fiber
+    std::uint64_t switches = 0;      ///< context switches into tasks
+    std::uint64_t steals = 0;        ///< tasks stolen from another worker's deque
+    std::uint64_t parks = 0;         ///< tasks parked in a wait
     std::uint64_t worker_parks = 0;  ///< worker threads going to sleep for lack of work
 };
 
@@ -74,7 +75,7 @@ struct RuntimeOptions {
 /// called from any thread. Several runtimes may coexist in one process (tests do this), but a
 /// task only ever runs on the runtime that spawned it.
 class Runtime {
-public:
+  public:
     explicit Runtime(RuntimeOptions options = {});
     /// Stops the workers; all block_on calls must have returned.
     ~Runtime();
@@ -101,7 +102,7 @@ public:
     asio::io_context& io_context() noexcept;
     detail::RuntimeImpl& impl() noexcept { return *impl_; }
 
-private:
+  private:
     TaskRef run_root(Task* t, std::string_view name);
     std::unique_ptr<detail::RuntimeImpl> impl_;
 };

@@ -41,7 +41,7 @@ struct CancelScopeOptions {
 
 /// A cancel scope (Trio's CancelScope). Opened by the constructor in the current task.
 class CancelScope {
-public:
+  public:
     explicit CancelScope(CancelScopeOptions options = {});
     /// Closes the scope (restores the enclosing one). Never throws.
     ~CancelScope();
@@ -74,7 +74,7 @@ public:
 
     detail::CancelNode* node() const noexcept { return node_; }
 
-private:
+  private:
     detail::CancelNode* node_;
 };
 
@@ -109,7 +109,7 @@ void with_timeout(double seconds, F&& f) {
 
 /// A nursery. Opened by the constructor in the current task; also a cancel scope.
 class Scope {
-public:
+  public:
     explicit Scope(ScopeMode mode = ScopeMode::FailFast, CancelScopeOptions options = {});
     /// If join() was not called: cancels the tasks, waits for them and drops their errors (so
     /// that unwinding never leaks a task). Never throws.
@@ -142,7 +142,7 @@ public:
 
     detail::CancelNode* node() const noexcept { return node_; }
 
-private:
+  private:
     detail::CancelNode* node_;
     bool joined_ = false;
 };

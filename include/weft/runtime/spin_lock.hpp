@@ -14,7 +14,7 @@
 namespace weft::rt {
 
 class SpinLock {
-public:
+  public:
     void lock() noexcept {
         for (int spins = 0;; ++spins) {
             if (!locked_.exchange(true, std::memory_order_acquire)) return;
@@ -33,9 +33,11 @@ public:
         return !locked_.load(std::memory_order_relaxed) &&
                !locked_.exchange(true, std::memory_order_acquire);
     }
-    void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+    void unlock() noexcept {
+        locked_.store(false, std::memory_order_release);
+    }
 
-private:
+  private:
     std::atomic<bool> locked_{false};
 };
 

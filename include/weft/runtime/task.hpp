@@ -67,7 +67,7 @@ enum class TaskState : std::uint8_t {
 
 /// A task. Create with `spawn()` / `Scope::spawn()`; refer to it with TaskRef or TaskHandle<T>.
 class Task {
-public:
+  public:
     Task(const Task&) = delete;
     Task& operator=(const Task&) = delete;
 
@@ -120,13 +120,13 @@ public:
         if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
     }
 
-protected:
+  protected:
     Task();
     virtual ~Task();
     /// Runs the task's callable and stores its result (exceptions propagate to the runtime).
     virtual void run_body() = 0;
 
-private:
+  private:
     friend struct detail::Access;
     static constexpr std::uint8_t kUnstarted = 0, kRunning = 1, kDone = 2;
 
@@ -146,14 +146,13 @@ private:
     detail::RuntimeImpl* rt_ = nullptr;
     Task* host_ = nullptr;    // task whose fiber runs this one (itself, or a forcer when inline)
     Task* active_ = nullptr;  // on a host: innermost task running on its fiber
-    Task* forcer_ = nullptr;  // while run inline: the task that forced it (its cancellation applies)
+    Task* forcer_ =
+        nullptr;  // while run inline: the task that forced it (its cancellation applies)
     detail::CancelNode* cancel_top_ = nullptr;  // innermost open scope of this task
     detail::CancelNode* root_ = nullptr;        // nursery this task belongs to (strong ref)
     detail::CancelNode* implicit_ = nullptr;    // lazily created implicit nursery
-    Task* member_prev_ = nullptr;  // nursery membership list
+    Task* member_prev_ = nullptr;               // nursery membership list
     Task* member_next_ = nullptr;
-    Task* reg_prev_ = nullptr;  // registry of tasks with a fiber (deadlock reports)
-    Task* reg_next_ = nullptr;
     bool is_root_ = false;
     SpinLock mu_;  // guards root_, joiners_, host_, cancel_top_ changes
     std::vector<std::pair<Task*, std::uint32_t>> joiners_;
@@ -164,7 +163,7 @@ private:
 
 /// Owning, intrusive reference to a Task (like std::shared_ptr, one word).
 class TaskRef {
-public:
+  public:
     TaskRef() = default;
     /// Adopts one reference (does not retain).
     static TaskRef adopt(Task* t) noexcept {
@@ -190,7 +189,7 @@ public:
     explicit operator bool() const noexcept { return p_ != nullptr; }
     Task* detach() noexcept { return std::exchange(p_, nullptr); }
 
-private:
+  private:
     Task* p_ = nullptr;
 };
 
@@ -201,11 +200,11 @@ using Stored = std::conditional_t<std::is_void_v<R>, Unit, R>;
 
 template <class F, class R>
 class TaskImpl final : public Task {
-public:
+  public:
     explicit TaskImpl(F&& f) : fn_(std::move(f)) {}
     void* result_slot() noexcept override { return result_ ? &*result_ : nullptr; }
 
-private:
+  private:
     void run_body() override {
         if constexpr (std::is_void_v<R>) {
             fn_();
@@ -226,7 +225,7 @@ TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery);
 /// Typed handle to a spawned task: `get()` forces it and returns its value or raises its error.
 template <class T>
 class TaskHandle {
-public:
+  public:
     TaskHandle() = default;
     explicit TaskHandle(TaskRef t) : task_(std::move(t)) {}
     Task& task() const noexcept { return *task_; }
@@ -246,7 +245,7 @@ public:
     void cancel() noexcept { task_->cancel(); }
     bool done() const noexcept { return task_->done(); }
 
-private:
+  private:
     TaskRef task_;
 };
 

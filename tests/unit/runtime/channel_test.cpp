@@ -17,19 +17,23 @@ WEFT_WORKER_PARAMS(Chan);
 static void chain_fifo(std::size_t cap) {
     constexpr int kTasks = 10, kValues = 1000;
     std::vector<Channel<int>> chans;
-    for (int i = 0; i <= kTasks; ++i) chans.push_back(Channel<int>::make(cap));
+    for (int i = 0; i <= kTasks; ++i)
+        chans.push_back(Channel<int>::make(cap));
     for (int i = 0; i < kTasks; ++i) {
         spawn([in = chans[i], out = chans[i + 1]]() mutable {
-            while (auto v = in.recv_ok()) out.send(*v);
+            while (auto v = in.recv_ok())
+                out.send(*v);
             out.close();
         });
     }
     spawn([in = chans[0]]() mutable {
-        for (int v = 0; v < kValues; ++v) in.send(v);
+        for (int v = 0; v < kValues; ++v)
+            in.send(v);
         in.close();
     });
     int expect = 0;
-    while (auto v = chans[kTasks].recv_ok()) EXPECT_EQ(*v, expect++);
+    while (auto v = chans[kTasks].recv_ok())
+        EXPECT_EQ(*v, expect++);
     EXPECT_EQ(expect, kValues);
 }
 
@@ -55,7 +59,8 @@ TEST_P(Chan, DoubleSelectNeverDuplicates) {
     const int n = 100000 / kScale;
     rt.block_on([n] {
         std::vector<Channel<int>> c;
-        for (int i = 0; i < 4; ++i) c.push_back(Channel<int>::make());
+        for (int i = 0; i < 4; ++i)
+            c.push_back(Channel<int>::make());
         auto merged = Channel<int>::make();
         spawn([c, n]() mutable {
             for (int i = 0; i < n; ++i) {
@@ -67,12 +72,14 @@ TEST_P(Chan, DoubleSelectNeverDuplicates) {
                 s.send(c[3], v3);
                 s.wait();
             }
-            for (auto& ch : c) ch.close();
+            for (auto& ch : c)
+                ch.close();
         });
         auto remaining = std::make_shared<std::atomic<int>>(4);
         for (int k = 0; k < 4; ++k)
             spawn([in = c[k], merged, remaining]() mutable {
-                while (auto v = in.recv_ok()) merged.send(*v);
+                while (auto v = in.recv_ok())
+                    merged.send(*v);
                 if (remaining->fetch_sub(1) == 1) merged.close();
             });
         std::vector<char> seen(static_cast<std::size_t>(n), 0);
@@ -106,8 +113,10 @@ TEST_P(Chan, SelectFairness) {
             int ia = s.recv(a, va);
             int ib = s.recv(b, vb);
             int k = s.wait();
-            if (k == ia) ++na;
-            else if (k == ib) ++nb;
+            if (k == ia)
+                ++na;
+            else if (k == ib)
+                ++nb;
         }
         EXPECT_EQ(na + nb, kTrials);
         double sigma = std::sqrt(kTrials * 0.25);
@@ -232,7 +241,8 @@ TEST_P(Chan, PrimeSieve) {
         auto ch = Channel<int>::make();
         scope.spawn([ch]() mutable {
             try {
-                for (int i = 2;; ++i) ch.send(i);
+                for (int i = 2;; ++i)
+                    ch.send(i);
             } catch (const Cancelled&) {
             }
         });
@@ -285,18 +295,20 @@ TEST_P(Chan, CloseWakesBlockedReceiversAndSenders) {
         auto c = Channel<int>::make();
         Scope scope(ScopeMode::CollectAll);
         std::atomic<int> receivers_done{0}, senders_failed{0};
-        for (int i = 0; i < 5; ++i) scope.spawn([c, &receivers_done]() mutable {
-            EXPECT_FALSE(c.recv_ok().has_value());
-            receivers_done++;
-        });
+        for (int i = 0; i < 5; ++i)
+            scope.spawn([c, &receivers_done]() mutable {
+                EXPECT_FALSE(c.recv_ok().has_value());
+                receivers_done++;
+            });
         auto d = Channel<int>::make();
-        for (int i = 0; i < 5; ++i) scope.spawn([d, &senders_failed]() mutable {
-            try {
-                d.send(1);
-            } catch (const ChannelClosed&) {
-                senders_failed++;
-            }
-        });
+        for (int i = 0; i < 5; ++i)
+            scope.spawn([d, &senders_failed]() mutable {
+                try {
+                    d.send(1);
+                } catch (const ChannelClosed&) {
+                    senders_failed++;
+                }
+            });
         sleep_for(0.01);
         c.close();
         d.close();
@@ -334,11 +346,13 @@ TEST_P(Chan, MoveOnlyValues) {
     rt.block_on([] {
         auto c = Channel<std::unique_ptr<int>>::make(2);
         spawn([c]() mutable {
-            for (int i = 0; i < 100; ++i) c.send(std::make_unique<int>(i));
+            for (int i = 0; i < 100; ++i)
+                c.send(std::make_unique<int>(i));
             c.close();
         });
         int sum = 0;
-        while (auto v = c.recv_ok()) sum += **v;
+        while (auto v = c.recv_ok())
+            sum += **v;
         EXPECT_EQ(sum, 4950);
     });
 }
@@ -349,7 +363,8 @@ TEST_P(Chan, PingPong) {
         auto ping = Channel<long>::make();
         auto pong = Channel<long>::make();
         spawn([ping, pong]() mutable {
-            while (auto v = ping.recv_ok()) pong.send(*v + 1);
+            while (auto v = ping.recv_ok())
+                pong.send(*v + 1);
         });
         long s = 0;
         for (long i = 0; i < 20000 / kScale; ++i) {

@@ -16,9 +16,7 @@ WEFT_WORKER_PARAMS(Io);
 namespace {
 struct Pipe {
     int fds[2];
-    Pipe() {
-        EXPECT_EQ(pipe2(fds, O_NONBLOCK), 0);
-    }
+    Pipe() { EXPECT_EQ(pipe2(fds, O_NONBLOCK), 0); }
     ~Pipe() {
         close(fds[0]);
         close(fds[1]);
@@ -60,9 +58,10 @@ TEST_P(Io, WaitTimesOutAndIsCancellable) {
         // Two waiters on the same fd, then one write wakes the reader side for both.
         Scope s;
         std::atomic<int> woke{0};
-        for (int i = 0; i < 2; ++i) s.spawn([&] {
-            if (wait_readable(p.fds[0], 10)) woke++;
-        });
+        for (int i = 0; i < 2; ++i)
+            s.spawn([&] {
+                if (wait_readable(p.fds[0], 10)) woke++;
+            });
         sleep_for(0.005);
         char c = 'y';
         EXPECT_EQ(write(p.fds[1], &c, 1), 1);

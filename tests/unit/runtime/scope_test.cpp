@@ -4,6 +4,7 @@
 #include <set>
 
 #include "test_support.h"
+#include "weft/runtime/trace.hpp"
 
 using namespace weft::rt;
 using weft::rt::testing::RtTest;
@@ -24,7 +25,8 @@ TEST_P(Scopes, CrashingChildCancelsLoopingSibling) {
             Scope scope;
             scope.spawn([&] {
                 try {
-                    for (;;) sleep_for(0.001);
+                    for (;;)
+                        sleep_for(0.001);
                 } catch (const Cancelled&) {
                     sibling_cancelled = true;
                     throw;
@@ -112,7 +114,8 @@ TEST_P(Scopes, CancelOuterReachesAllLeavesOf2x2Tree) {
                     });
                 inner.join();
             });
-        for (int i = 0; i < 4; ++i) started.recv();
+        for (int i = 0; i < 4; ++i)
+            started.recv();
         outer.cancel();
         outer.join();
     });
@@ -135,11 +138,11 @@ TEST_P(Scopes, ShieldBlocksOutsideCancellationButNotItsOwn) {
         // The shield's own cancellation works.
         bool shield_completed = true;
         CancelScope::run({}, [&](CancelScope&) {
-            shield_completed = CancelScope::run(CancelScopeOptions{.shield = true},
-                                                [](CancelScope& s) {
-                                                    s.cancel();
-                                                    sleep_for(10);
-                                                });
+            shield_completed =
+                CancelScope::run(CancelScopeOptions{.shield = true}, [](CancelScope& s) {
+                    s.cancel();
+                    sleep_for(10);
+                });
         });
         EXPECT_FALSE(shield_completed);
         // A deadline on a shield fires.
@@ -253,15 +256,16 @@ TEST_P(Scopes, ImplicitScopeJoinsAndRaises) {
     Runtime rt(options());
     std::atomic<int> done{0};
     EXPECT_THROW(rt.block_on([&] {
-                     spawn([&] {
-                         sleep_for(0.005);
-                         done++;
-                     });
-                     spawn([] { throw Boom(4); });
-                 }),
+        spawn([&] {
+            sleep_for(0.005);
+            done++;
+        });
+        spawn([] { throw Boom(4); });
+    }),
                  Boom);
     rt.block_on([&] {
-        for (int i = 0; i < 10; ++i) spawn([&] { done++; });
+        for (int i = 0; i < 10; ++i)
+            spawn([&] { done++; });
     });
     EXPECT_GE(done.load(), 10);
 }
@@ -354,14 +358,18 @@ TEST_P(Scopes, DeadlockIsDetectedAndReported) {
             auto a = Channel<int>::make();
             auto b = Channel<int>::make();
             Scope s;
-            s.spawn([a, b]() mutable {
-                a.recv();
-                b.send(1);
-            }, "left");
-            s.spawn([a, b]() mutable {
-                b.recv();
-                a.send(1);
-            }, "right");
+            s.spawn(
+                [a, b]() mutable {
+                    a.recv();
+                    b.send(1);
+                },
+                "left");
+            s.spawn(
+                [a, b]() mutable {
+                    b.recv();
+                    a.send(1);
+                },
+                "right");
             s.join();
         });
         ADD_FAILURE() << "expected Deadlock";
@@ -403,7 +411,8 @@ TEST_P(Scopes, TraceHookAndCounters) {
     };
     Runtime rt(o);
     rt.block_on([] {
-        for (int i = 0; i < 10; ++i) spawn([] { sleep_for(0.001); });
+        for (int i = 0; i < 10; ++i)
+            spawn([] { sleep_for(0.001); });
     });
     EXPECT_EQ(created.load(), 11);
     EXPECT_EQ(done.load(), 11);
@@ -441,4 +450,29 @@ TEST_P(Scopes, ParkInsideCatchBlockThenRethrow) {
         s.join();
     });
     EXPECT_EQ(caught.load(), 50);
+}
+
+TEST(Trace, ChromeJsonHasSlices) {
+    TraceRecorder rec;
+    RuntimeOptions o;
+    o.workers = 2;
+    o.trace = rec.hook();
+    {
+        Runtime rt(o);
+        rt.block_on([] {
+            auto c = Channel<int>::make();
+            spawn([c]() mutable { c.send(1); });
+            c.recv();
+        });
+    }
+    std::string json = rec.chrome_json();
+    EXPECT_NE(json.find("\"traceEvents\""), std::string::npos);
+    EXPECT_NE(json.find("\"ph\":\"B\""), std::string::npos);
+    EXPECT_NE(json.find("\"ph\":\"E\""), std::string::npos);
+    int begins = 0, ends = 0;
+    for (auto& e : rec.events()) {
+        if (e.kind == TraceKind::Started || e.kind == TraceKind::Resumed) ++begins;
+        if (e.kind == TraceKind::Blocked || e.kind == TraceKind::Done) ++ends;
+    }
+    EXPECT_EQ(begins, ends);
 }

@@ -46,11 +46,14 @@ TEST_P(Stress, TenThousandChannels) {
     const int n = 10000 / kScale;
     long total = rt.block_on([n] {
         std::vector<Channel<int>> chans;
-        for (int i = 0; i < n; ++i) chans.push_back(Channel<int>::make());
+        for (int i = 0; i < n; ++i)
+            chans.push_back(Channel<int>::make());
         Scope s;
-        for (int i = 0; i < n; ++i) s.spawn([c = chans[i], i]() mutable { c.send(i); });
+        for (int i = 0; i < n; ++i)
+            s.spawn([c = chans[i], i]() mutable { c.send(i); });
         long t = 0;
-        for (int i = n - 1; i >= 0; --i) t += chans[i].recv();
+        for (int i = n - 1; i >= 0; --i)
+            t += chans[i].recv();
         s.join();
         return t;
     });
@@ -76,7 +79,8 @@ TEST_P(Stress, ManyProducersManyConsumers) {
                 Scope prods;
                 for (int p = 0; p < producers; ++p)
                     prods.spawn([c, per]() mutable {
-                        for (int i = 1; i <= per; ++i) c.send(i);
+                        for (int i = 1; i <= per; ++i)
+                            c.send(i);
                     });
                 prods.join();
             }
@@ -120,7 +124,8 @@ TEST_P(Stress, SelectManyToMany) {
                     got++;
                 }
             });
-        while (got.load() < 4L * n) sleep_for(0.001);
+        while (got.load() < 4L * n)
+            sleep_for(0.001);
         done.close();
         s.join();
     });

@@ -20,7 +20,7 @@ constexpr int kScale = 1;
 
 /// Test fixture parameterised by worker count (1 and 8, as the issue asks).
 class RtTest : public ::testing::TestWithParam<unsigned> {
-protected:
+  protected:
     RuntimeOptions options() {
         RuntimeOptions o;
         o.workers = GetParam();
