@@ -83,6 +83,7 @@ std::shared_ptr<const CapabilitySet> requested_set(CallContext& cx, const Capabi
                                                                 "write=, run=, env=)");
     auto out = std::make_shared<CapabilitySet>();
     out->own_sources = have.own_sources;
+    out->narrowed = true;
     for (auto& k : kKinds) (*out).*k.grant = keep_unmentioned ? have.*k.grant : Grant{};
     for (auto& kw : a.kw) {
         const Kind* kind = nullptr;
@@ -107,6 +108,7 @@ std::shared_ptr<const CapabilitySet> intersect(const CapabilitySet& have, const 
                                                const bool mentioned_all[5]) {
     auto out = std::make_shared<CapabilitySet>();
     out->own_sources = have.own_sources;
+    out->narrowed = true;
     for (size_t i = 0; i < 5; ++i) {
         const Kind& k = kKinds[i];
         const Grant& h = have.*k.grant;

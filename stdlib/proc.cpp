@@ -1,6 +1,551 @@
-// proc.cpp — placeholder.
+// proc.cpp — the `proc` module: run(cmd, input=None, timeout=None, cwd=None,
+// env=None, check=False) and spawn_process(cmd, ...) returning a Process handle.
+//
+// Processes start with posix_spawn (glibc implements it with clone(CLONE_VM |
+// CLONE_VFORK), so starting a child from a large interpreter costs no page-table
+// copy, and exec failures such as "program not found" come back as the
+// function's result rather than as a child's exit status). Each child leads its
+// own process group (POSIX_SPAWN_SETPGROUP), so a timeout or kill() reaches the
+// whole tree it started (`sh -c "a | b"`), not just the shell.
+//
+// Output is captured through pipes drained by a poll loop, which also feeds
+// `input`; both pipes are read concurrently so a child filling stderr while we
+// wait on stdout cannot deadlock. Captured text is decoded as UTF-8 with
+// invalid bytes replaced by U+FFFD (a tool's odd byte should not lose the rest).
+//
+// Every wait is in one function named blocking_*: they block the calling
+// thread today; with the runtime the pipes and the child's exit move to the
+// reactor (pidfd) and only the task waits.
+//
+// Capabilities: the program (argv[0], or /bin/sh for a string command) must be
+// allowed by --allow-run; the check happens before anything is started.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
 #include "stdlib/stdlib.h"
-#include "vm/function.h"
+#include "stdlib/stdlib_internal.h"
+#include "vm/capabilities.h"
+#include "vm/lib_internal.h"
+
+extern char** environ;
+
 namespace weft {
-void init_proc_module(ModuleObj&) {}
+
+namespace {
+
+using stdlib::Params;
+using stdlib::self_as;
+using Clock = std::chrono::steady_clock;
+
+enum class Stream { Pipe, Null, Inherit, Stdout };
+
+struct Command {
+    std::vector<std::string> argv;
+    std::string shown;  // for messages
+};
+
+Command command_arg(CallContext& cx, const Params& p, size_t i) {
+    Command c;
+    const Value* v = p.get(i);
+    if (v->is(ObjType::Str)) {
+        c.argv = {"/bin/sh", "-c", v->as<StrObj>()->data};
+        c.shown = v->as<StrObj>()->data;
+        return c;
+    }
+    if (!v->is(ObjType::List) && !v->is(ObjType::Tuple)) p.bad(i, "a list of str or a str");
+    for (auto& item : collect(cx, *v)) {
+        if (!item.is(ObjType::Str)) p.bad(i, "a list of str or a str");
+        c.argv.push_back(item.as<StrObj>()->data);
+    }
+    if (c.argv.empty()) throw WeftError(ErrorKind::ValueError, "empty command");
+    c.shown = c.argv[0];
+    return c;
+}
+
+std::string utf8_lossy(const std::string& s) {
+    if (lib::utf8_validate(s) == std::string::npos) return s;
+    std::string out;
+    out.reserve(s.size());
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t bad = lib::utf8_validate(std::string_view(s).substr(i));
+        if (bad == std::string::npos) {
+            out.append(s, i, std::string::npos);
+            break;
+        }
+        out.append(s, i, bad);
+        out += "\xEF\xBF\xBD";
+        i += bad + 1;
+    }
+    return out;
+}
+
+Stream stream_arg(const Params& p, size_t i, Stream dflt, bool allow_stdout) {
+    if (!p.has(i)) return dflt;
+    std::string s = p.str(i);
+    if (s == "pipe") return Stream::Pipe;
+    if (s == "null") return Stream::Null;
+    if (s == "inherit") return Stream::Inherit;
+    if (s == "stdout" && allow_stdout) return Stream::Stdout;
+    throw WeftError(ErrorKind::ValueError, "stream must be \"pipe\", \"null\", \"inherit\"" +
+                                               std::string(allow_stdout ? " or \"stdout\"" : "") + ", not '" + s + "'");
+}
+
+// A started child with the parent's ends of its pipes (-1 when not piped).
+struct Child {
+    pid_t pid = -1;
+    int in = -1, out = -1, err = -1;
+};
+
+void close_fd(int& fd) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+}
+
+// Starts the child. ProcessError when it cannot be started.
+Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<std::string>* env, Stream in,
+                  Stream out, Stream err) {
+    if (!cwd.empty()) {
+        struct stat st;
+        if (stat(cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+            throw WeftError(ErrorKind::ProcessError,
+                            "cannot run '" + cmd.shown + "': working directory '" + cwd + "' does not exist");
+    }
+    int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
+    auto cleanup = [&] {
+        for (int* p : {pin, pout, perr}) {
+            close_fd(p[0]);
+            close_fd(p[1]);
+        }
+    };
+    if ((in == Stream::Pipe && pipe2(pin, O_CLOEXEC) != 0) || (out == Stream::Pipe && pipe2(pout, O_CLOEXEC) != 0) ||
+        (err == Stream::Pipe && pipe2(perr, O_CLOEXEC) != 0)) {
+        int e = errno;
+        cleanup();
+        throw WeftError(ErrorKind::ProcessError, "cannot run '" + cmd.shown + "': " + strerror(e));
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    auto route = [&](Stream s, int pipe_end, int target) {
+        if (s == Stream::Pipe) posix_spawn_file_actions_adddup2(&fa, pipe_end, target);
+        else if (s == Stream::Null)
+            posix_spawn_file_actions_addopen(&fa, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0);
+        else if (s == Stream::Stdout) posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    };
+    route(in, pin[0], 0);
+    route(out, pout[1], 1);
+    route(err, perr[1], 2);
+    if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+    std::vector<char*> argv;
+    for (auto& a : cmd.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    if (env) {
+        for (auto& e : *env) envp.push_back(const_cast<char*>(e.c_str()));
+        envp.push_back(nullptr);
+    }
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), env ? envp.data() : environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        cleanup();
+        throw WeftError(ErrorKind::ProcessError, "cannot run '" + cmd.argv[0] + "': " + strerror(rc));
+    }
+    Child c;
+    c.pid = pid;
+    close_fd(pin[0]);
+    close_fd(pout[1]);
+    close_fd(perr[1]);
+    c.in = pin[1];
+    c.out = pout[0];
+    c.err = perr[0];
+    return c;
+}
+
+// Exit status as Python reports it: the code, or -signal when killed.
+int64_t decode_status(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return -WTERMSIG(status);
+    return -1;
+}
+
+// Waits for `pid` until `deadline` (none when !has_deadline). Returns false on timeout.
+bool blocking_wait(pid_t pid, bool has_deadline, Clock::time_point deadline, int& status) {
+    auto pause = std::chrono::microseconds(200);
+    for (;;) {
+        pid_t r = waitpid(pid, &status, has_deadline ? WNOHANG : 0);
+        if (r == pid) return true;
+        if (r < 0 && errno != EINTR) {
+            status = 0;
+            return true;  // already reaped (ECHILD)
+        }
+        if (r == 0) {
+            if (Clock::now() >= deadline) return false;
+            std::this_thread::sleep_for(pause);
+            pause = std::min(pause * 2, std::chrono::microseconds(10000));
+        }
+    }
+}
+
+void kill_group(pid_t pid, int sig) {
+    if (kill(-pid, sig) != 0) kill(pid, sig);
+}
+
+// Feeds `input` and collects stdout/stderr until both close or the deadline passes.
+// Returns false on timeout.
+bool blocking_communicate(Child& c, const std::string& input, bool has_deadline, Clock::time_point deadline,
+                          std::string& out, std::string& err) {
+    size_t written = 0;
+    if (c.in >= 0) {
+        fcntl(c.in, F_SETFL, fcntl(c.in, F_GETFL) | O_NONBLOCK);
+        if (input.empty()) close_fd(c.in);
+    }
+    char buf[65536];
+    while (c.in >= 0 || c.out >= 0 || c.err >= 0) {
+        pollfd fds[3];
+        int n = 0;
+        int* owners[3];
+        auto add = [&](int& fd, short ev) {
+            if (fd < 0) return;
+            fds[n] = {fd, ev, 0};
+            owners[n++] = &fd;
+        };
+        add(c.in, POLLOUT);
+        add(c.out, POLLIN);
+        add(c.err, POLLIN);
+        int timeout_ms = -1;
+        if (has_deadline) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0) return false;
+            timeout_ms = int(std::min<int64_t>(left + 1, 1 << 30));
+        }
+        int r = poll(fds, nfds_t(n), timeout_ms);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return true;
+        }
+        if (r == 0) continue;  // re-check the deadline
+        for (int k = 0; k < n; ++k) {
+            if (!fds[k].revents) continue;
+            int& fd = *owners[k];
+            if (&fd == &c.in) {
+                ssize_t w = write(fd, input.data() + written, input.size() - written);
+                if (w > 0) written += size_t(w);
+                if ((w < 0 && errno != EAGAIN && errno != EINTR) || written >= input.size()) close_fd(fd);
+                continue;
+            }
+            ssize_t got = read(fd, buf, sizeof buf);
+            if (got > 0) (&fd == &c.out ? out : err).append(buf, size_t(got));
+            else if (got == 0 || (errno != EAGAIN && errno != EINTR)) close_fd(fd);
+        }
+    }
+    return true;
+}
+
+std::vector<std::string> env_arg(CallContext& cx, const Params& p, size_t i) {
+    std::vector<std::string> env;
+    const Value* v = p.get(i);
+    if (!v->is(ObjType::Dict)) p.bad(i, "a dict of str to str");
+    auto* d = v->as<DictObj>();
+    for (size_t k = 0; k < d->table.end_index(); ++k) {
+        auto& e = d->table.entry(k);
+        if (!e.live) continue;
+        if (!e.key.is(ObjType::Str) || !e.value.is(ObjType::Str)) p.bad(i, "a dict of str to str");
+        env.push_back(e.key.as<StrObj>()->data + "=" + e.value.as<StrObj>()->data);
+    }
+    return env;
+}
+
+double timeout_arg(const Params& p, size_t i) {
+    if (!p.has(i)) return -1;
+    double t = p.number(i);
+    if (std::isnan(t) || t < 0) throw WeftError(ErrorKind::ValueError, "timeout must be a non-negative number");
+    return t;
+}
+
+Clock::time_point deadline_after(double seconds) {
+    return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(seconds, 1e9)));
+}
+
+std::string seconds_text(double t) { return float_repr(t); }
+
+// ---------------------------------------------------------------------------
+// run
+
+Value proc_run(CallContext& cx, const CallArgs& a) {
+    Params p(a, "run", {"cmd", "input", "timeout", "cwd", "env", "check"}, 1);
+    Command cmd = command_arg(cx, p, 0);
+    std::string input;
+    bool has_input = p.has(1);
+    if (has_input) {
+        const Value* v = p.get(1);
+        if (v->is(ObjType::Str)) input = v->as<StrObj>()->data;
+        else if (v->is(ObjType::Bytes)) input = v->as<BytesObj>()->data;
+        else p.bad(1, "str or bytes");
+    }
+    double timeout = timeout_arg(p, 2);
+    std::string cwd = p.str_or(3, "");
+    std::vector<std::string> env;
+    if (p.has(4)) env = env_arg(cx, p, 4);
+    bool check = p.flag_or(5, false);
+    require_run(cx, cmd.argv[0]);
+
+    Child c = spawn_child(cmd, cwd, p.has(4) ? &env : nullptr, has_input ? Stream::Pipe : Stream::Null, Stream::Pipe,
+                          Stream::Pipe);
+    std::string out, err;
+    auto deadline = deadline_after(timeout < 0 ? 0 : timeout);
+    bool finished = blocking_communicate(c, input, timeout >= 0, deadline, out, err);
+    int status = 0;
+    if (finished) finished = blocking_wait(c.pid, timeout >= 0, deadline, status);
+    if (!finished) {
+        kill_group(c.pid, SIGKILL);
+        close_fd(c.in);
+        close_fd(c.out);
+        close_fd(c.err);
+        blocking_wait(c.pid, false, deadline, status);
+        throw WeftError(ErrorKind::TimeoutError,
+                        "command '" + cmd.shown + "' timed out after " + seconds_text(timeout) + " seconds");
+    }
+    int64_t code = decode_status(status);
+    if (check && code != 0)
+        throw WeftError(ErrorKind::ProcessError, "command '" + cmd.shown + "' exited with status " +
+                                                     std::to_string(code) + (err.empty() ? "" : ": " + utf8_lossy(err)));
+    Value d = make_dict();
+    stdlib::dict_put(d, "code", Value::integer(code));
+    stdlib::dict_put(d, "stdout", make_str(utf8_lossy(out)));
+    stdlib::dict_put(d, "stderr", make_str(utf8_lossy(err)));
+    return d;
+}
+
+// ---------------------------------------------------------------------------
+// Process handles
+
+struct ProcessObj : OpaqueObj {
+    Child child;
+    std::string shown;
+    bool reaped = false;
+    int64_t code = 0;
+    std::string out_buf;  // stdout bytes read but not yet returned as lines
+    bool out_eof = false;
+    explicit ProcessObj(const OpaqueClass* c) : OpaqueObj(c) {}
+    ~ProcessObj() override {
+        close_fd(child.in);
+        close_fd(child.out);
+        close_fd(child.err);
+        int status;
+        if (!reaped && child.pid > 0 && waitpid(child.pid, &status, WNOHANG) == child.pid) reaped = true;
+    }
+    void poll_exit() {
+        int status;
+        if (!reaped && waitpid(child.pid, &status, WNOHANG) == child.pid) {
+            reaped = true;
+            code = decode_status(status);
+        }
+    }
+    // Reads more stdout; false at EOF.
+    bool blocking_read_more() {
+        if (child.out < 0 || out_eof) return false;
+        char buf[65536];
+        for (;;) {
+            ssize_t n = read(child.out, buf, sizeof buf);
+            if (n > 0) {
+                out_buf.append(buf, size_t(n));
+                return true;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            out_eof = true;
+            return false;
+        }
+    }
+};
+
+ProcessObj* proc_self(Value& self) { return self_as<ProcessObj>(self); }
+
+Value p_wait(CallContext&, Value& self, const CallArgs& a) {
+    auto* p = proc_self(self);
+    Params pa(a, "wait", {"timeout"}, 0);
+    double timeout = timeout_arg(pa, 0);
+    if (!p->reaped) {
+        close_fd(p->child.in);
+        int status = 0;
+        if (!blocking_wait(p->child.pid, timeout >= 0, deadline_after(timeout < 0 ? 0 : timeout), status))
+            throw WeftError(ErrorKind::TimeoutError, "process " + std::to_string(p->child.pid) + " ('" + p->shown +
+                                                         "') still running after " + seconds_text(timeout) + " seconds");
+        p->reaped = true;
+        p->code = decode_status(status);
+    }
+    return Value::integer(p->code);
+}
+
+Value p_signal(Value& self, int sig) {
+    auto* p = proc_self(self);
+    p->poll_exit();
+    if (!p->reaped) kill_group(p->child.pid, sig);
+    return Value();
+}
+
+Value p_kill(CallContext&, Value& self, const CallArgs& a) {
+    Params pa(a, "kill", {}, 0);
+    return p_signal(self, SIGKILL);
+}
+
+Value p_terminate(CallContext&, Value& self, const CallArgs& a) {
+    Params pa(a, "terminate", {}, 0);
+    return p_signal(self, SIGTERM);
+}
+
+Value p_read_line(CallContext&, Value& self, const CallArgs& a) {
+    auto* p = proc_self(self);
+    Params pa(a, "read_line", {}, 0);
+    if (p->child.out < 0 && p->out_buf.empty())
+        throw WeftError(ErrorKind::ValueError, "read_line(): stdout is not a pipe (spawn with stdout=\"pipe\")");
+    for (;;) {
+        size_t nl = p->out_buf.find('\n');
+        if (nl != std::string::npos) {
+            std::string line = p->out_buf.substr(0, nl);
+            p->out_buf.erase(0, nl + 1);
+            return make_str(utf8_lossy(line));
+        }
+        if (!p->blocking_read_more()) break;
+    }
+    if (p->out_buf.empty()) return Value();
+    std::string line = std::move(p->out_buf);
+    p->out_buf.clear();
+    return make_str(utf8_lossy(line));
+}
+
+Value p_stdout_lines(CallContext& cx, Value& self, const CallArgs& a) {
+    Params pa(a, "stdout_lines", {}, 0);
+    std::vector<Value> lines;
+    for (;;) {
+        Value l = p_read_line(cx, self, CallArgs{});
+        if (l.is_none()) break;
+        lines.push_back(std::move(l));
+    }
+    return make_list(std::move(lines));
+}
+
+Value p_write(CallContext&, Value& self, const CallArgs& a) {
+    auto* p = proc_self(self);
+    Params pa(a, "write", {"data"}, 1);
+    const Value* v = pa.get(0);
+    std::string data;
+    if (v->is(ObjType::Str)) data = v->as<StrObj>()->data;
+    else if (v->is(ObjType::Bytes)) data = v->as<BytesObj>()->data;
+    else pa.bad(0, "str or bytes");
+    if (p->child.in < 0) throw WeftError(ErrorKind::ValueError, "write(): stdin is not a pipe (spawn with stdin=\"pipe\")");
+    size_t off = 0;
+    while (off < data.size()) {
+        ssize_t n = write(p->child.in, data.data() + off, data.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw WeftError(ErrorKind::ProcessError, "write to process " + std::to_string(p->child.pid) + ": " +
+                                                         strerror(errno));
+        }
+        off += size_t(n);
+    }
+    return Value();
+}
+
+Value p_close_stdin(CallContext&, Value& self, const CallArgs& a) {
+    Params pa(a, "close_stdin", {}, 0);
+    close_fd(proc_self(self)->child.in);
+    return Value();
+}
+
+Value p_enter(CallContext&, Value& self, const CallArgs&) { return self; }
+
+// Leaving a `with` block: kill the process group if still running, then reap.
+Value p_exit(CallContext&, Value& self, const CallArgs&) {
+    auto* p = proc_self(self);
+    p->poll_exit();
+    if (!p->reaped) {
+        kill_group(p->child.pid, SIGKILL);
+        int status = 0;
+        blocking_wait(p->child.pid, false, Clock::now(), status);
+        p->reaped = true;
+        p->code = decode_status(status);
+    }
+    close_fd(p->child.in);
+    close_fd(p->child.out);
+    close_fd(p->child.err);
+    return Value::boolean(false);
+}
+
+bool p_get_attr(const OpaqueObj* self, std::string_view name, Value& out) {
+    auto* p = const_cast<ProcessObj*>(static_cast<const ProcessObj*>(self));
+    if (name == "pid") {
+        out = Value::integer(p->child.pid);
+    } else if (name == "returncode") {
+        p->poll_exit();
+        out = p->reaped ? Value::integer(p->code) : Value();
+    } else {
+        return false;
+    }
+    return true;
+}
+
+std::string p_repr(const OpaqueObj* self) {
+    auto* p = static_cast<const ProcessObj*>(self);
+    return "<Process pid=" + std::to_string(p->child.pid) + " " + str_repr(p->shown) + ">";
+}
+
+const MethodInfo kProcessMethods[] = {
+    {"wait", p_wait, false},         {"kill", p_kill, false},
+    {"terminate", p_terminate, false}, {"read_line", p_read_line, false},
+    {"stdout_lines", p_stdout_lines, false}, {"write", p_write, false},
+    {"close_stdin", p_close_stdin, false},   {"__enter__", p_enter, false},
+    {"__exit__", p_exit, false},     {nullptr, nullptr, false}};
+const OpaqueClass kProcessClass{"Process", kProcessMethods, p_get_attr, p_repr};
+
+Value proc_spawn(CallContext& cx, const CallArgs& a) {
+    Params p(a, "spawn_process", {"cmd", "cwd", "env", "stdin", "stdout", "stderr"}, 1);
+    Command cmd = command_arg(cx, p, 0);
+    std::string cwd = p.str_or(1, "");
+    std::vector<std::string> env;
+    if (p.has(2)) env = env_arg(cx, p, 2);
+    Stream in = stream_arg(p, 3, Stream::Null, false);
+    Stream out = stream_arg(p, 4, Stream::Pipe, false);
+    Stream err = stream_arg(p, 5, Stream::Inherit, true);
+    require_run(cx, cmd.argv[0]);
+    auto* obj = new ProcessObj(&kProcessClass);
+    Value keep = Value::adopt(obj);
+    obj->shown = cmd.shown;
+    obj->child = spawn_child(cmd, cwd, p.has(2) ? &env : nullptr, in, out, err);
+    return keep;
+}
+
+}  // namespace
+
+void init_proc_module(ModuleObj& m) {
+    // A child that exits before reading its input must not kill the interpreter
+    // with SIGPIPE on our next write; writes report EPIPE instead.
+    signal(SIGPIPE, SIG_IGN);
+    stdlib::define_fn(m, "run", proc_run);
+    stdlib::define_fn(m, "spawn_process", proc_spawn);
+}
+
 }  // namespace weft

@@ -323,34 +323,35 @@ std::shared_ptr<const CapabilitySet> current(CallContext& cx) {
     return c ? c : CapabilitySet::none();
 }
 
-[[noreturn]] void deny(const std::string& action, const std::string& what, const char* flag) {
-    throw WeftError(ErrorKind::PermissionDenied, action + " '" + what + "' requires " + flag + " (or " + flag + "=" +
-                                                     what + ")");
+[[noreturn]] void deny(CallContext& cx, const std::string& action, const std::string& what, const char* flag) {
+    std::string msg = action + " '" + what + "' requires " + flag + " (or " + flag + "=" + what + ")";
+    if (current(cx)->narrowed) msg += "; this task's capabilities were narrowed by restrict(), caps() or @effects";
+    throw WeftError(ErrorKind::PermissionDenied, msg);
 }
 
 }  // namespace
 
 void require_read(CallContext& cx, const std::string& path, const char* action) {
-    if (!current(cx)->allows_read(path)) deny(action, path, "--allow-read");
+    if (!current(cx)->allows_read(path)) deny(cx, action, path, "--allow-read");
 }
 
 void require_write(CallContext& cx, const std::string& path, const char* action) {
-    if (!current(cx)->allows_write(path)) deny(action, path, "--allow-write");
+    if (!current(cx)->allows_write(path)) deny(cx, action, path, "--allow-write");
 }
 
 void require_net(CallContext& cx, const std::string& host, int port) {
     if (current(cx)->allows_net(host, port)) return;
     std::string what = port < 0 ? host : (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                                              std::to_string(port);
-    deny("connecting to", what, "--allow-net");
+    deny(cx, "connecting to", what, "--allow-net");
 }
 
 void require_run(CallContext& cx, const std::string& program) {
-    if (!current(cx)->allows_run(program)) deny("running", program, "--allow-run");
+    if (!current(cx)->allows_run(program)) deny(cx, "running", program, "--allow-run");
 }
 
 void require_env(CallContext& cx, const std::string& name) {
-    if (!current(cx)->allows_env(name)) deny("reading environment variable", name, "--allow-env");
+    if (!current(cx)->allows_env(name)) deny(cx, "reading environment variable", name, "--allow-env");
 }
 
 }  // namespace weft

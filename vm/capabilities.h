@@ -33,6 +33,9 @@ struct CapabilitySet {
     Grant net, read, write, run, env;
     // Source files of the program itself may always be read (canonical paths).
     std::vector<std::string> own_sources;
+    // Set on sets made inside the program (restrict, caps, @effects), so a
+    // denial can say that the task's authority was narrowed, not just name a flag.
+    bool narrowed = false;
 
     static std::shared_ptr<const CapabilitySet> none();
     static std::shared_ptr<const CapabilitySet> everything();
