@@ -99,6 +99,7 @@ struct Worker {
     WorkDeque<Task> deque;
     Task* lifo = nullptr;  // owner-only: the task this worker just woke
     int lifo_streak = 0;
+    std::int64_t lifo_chain_start = 0;
     std::atomic<std::uint32_t> wake_flag{0};
     bool idle = false;        // guarded by rt->idle_mu_
     Task* current = nullptr;  // innermost task running on this thread
@@ -111,6 +112,7 @@ struct Worker {
     const void* stack_bottom = nullptr;
     std::size_t stack_size = 0;
     void* asan_fake = nullptr;
+    void* eh_globals = nullptr;  // this thread's __cxa_eh_globals
     std::vector<Stack> stack_cache;
     std::thread thread;
     // counters (owner writes, anyone reads)

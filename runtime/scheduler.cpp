@@ -68,6 +68,14 @@ bool is_cancelled_error(const std::exception_ptr& e) {
 }
 }  // namespace
 
+// A full fence (Dekker-style handshakes between producers and parking workers). TSan does not
+// model fences; there the neighbouring seq_cst accesses carry the ordering it checks.
+inline void full_fence() noexcept {
+#if !defined(WEFT_TSAN)
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
 // Layout of libsupc++'s __cxa_eh_globals (stable Itanium C++ ABI).
 struct EhGlobals {
     void* caught;
@@ -134,7 +142,7 @@ void switch_out(Task* host, SwitchReason r) {
 #if defined(WEFT_TSAN)
     __tsan_switch_to_fiber(w->tsan_fiber, 0);
 #endif
-    EhGlobals* g = eh_globals();
+    auto* g = static_cast<EhGlobals*>(w->eh_globals);
     fs.eh_caught = g->caught;
     fs.eh_uncaught = g->uncaught;
     g->caught = nullptr;
@@ -143,7 +151,7 @@ void switch_out(Task* host, SwitchReason r) {
 #if defined(WEFT_ASAN)
     __sanitizer_finish_switch_fiber(fs.asan_fake, nullptr, nullptr);
 #endif
-    g = eh_globals();
+    g = static_cast<EhGlobals*>(current_worker()->eh_globals);
     g->caught = fs.eh_caught;
     g->uncaught = fs.eh_uncaught;
 }
@@ -369,7 +377,7 @@ void RuntimeImpl::trace(TraceKind k, Task* t, const char* what) {
 }
 
 void RuntimeImpl::notify_one() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    full_fence();
     if (num_idle_.load(std::memory_order_seq_cst) == 0) return;
     if (num_searching_.load(std::memory_order_seq_cst) != 0) return;
     Worker* w = nullptr;
@@ -458,13 +466,20 @@ Task* RuntimeImpl::find_task(Worker* w) {
     if (w->lifo) {
         Task* t = w->lifo;
         w->lifo = nullptr;
-        if (++w->lifo_streak <= 32) return t;
-        // Two tasks ping-ponging through the LIFO slot would starve the rest: send it back
-        // through the global queue once in a while.
+        // Tasks handing each other control through the LIFO slot would starve everything else
+        // queued here: like Go's runnext, the chain inherits one time slice, after which its
+        // task goes through the global queue. The clock is read every 64 hand-offs only.
+        if (w->lifo_streak++ == 0) return t;
+        if ((w->lifo_streak & 63) != 0) return t;
+        std::int64_t now = now_ns();
+        if (w->lifo_chain_start == 0) w->lifo_chain_start = now;
+        if (now - w->lifo_chain_start < slice_ns_) return t;
         w->lifo_streak = 0;
+        w->lifo_chain_start = 0;
         inject(t);
     } else {
         w->lifo_streak = 0;
+        w->lifo_chain_start = 0;
     }
     if (Task* t = w->deque.pop()) return t;
     if (Task* t = pop_inject()) return t;
@@ -482,7 +497,7 @@ void RuntimeImpl::park_worker(Worker* w) {
         w->idle = true;
         num_idle_.fetch_add(1, std::memory_order_seq_cst);
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    full_fence();
     if (!has_visible_work() && !stopping_.load() &&
         num_idle_.load(std::memory_order_seq_cst) == static_cast<int>(workers_.size()))
         check_deadlock(w);  // may wake a root task into our LIFO slot
@@ -624,6 +639,7 @@ void RuntimeImpl::after_switch(Worker* w, Task* t) {
 
 void RuntimeImpl::worker_main(Worker* w) {
     tl_worker = w;
+    w->eh_globals = eh_globals();  // constant per thread: fetched once
     install_alt_stack();
 #if defined(WEFT_TSAN)
     w->tsan_fiber = __tsan_get_current_fiber();

@@ -94,6 +94,7 @@ void StackPool::release(const Stack& s) {
 namespace {
 thread_local const void* tl_stack_lo = nullptr;
 thread_local std::uint64_t tl_task_id = 0;
+#if !defined(WEFT_ASAN) && !defined(WEFT_TSAN)
 struct sigaction g_previous;
 
 void on_segv(int sig, siginfo_t* info, void* ctx) {
@@ -113,6 +114,7 @@ void on_segv(int sig, siginfo_t* info, void* ctx) {
     // Not ours: fall back to the previous disposition and let the fault happen again.
     sigaction(SIGSEGV, &g_previous, nullptr);
 }
+#endif
 }  // namespace
 
 void install_overflow_handler() {

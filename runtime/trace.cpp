@@ -31,8 +31,9 @@ void escape(std::ostringstream& out, const char* s) {
 
 std::string TraceRecorder::chrome_json() const {
     std::vector<TraceEvent> ev = events();
-    std::stable_sort(ev.begin(), ev.end(),
-                     [](const TraceEvent& a, const TraceEvent& b) { return a.time_ns < b.time_ns; });
+    std::stable_sort(ev.begin(), ev.end(), [](const TraceEvent& a, const TraceEvent& b) {
+        return a.time_ns < b.time_ns;
+    });
     std::int64_t t0 = ev.empty() ? 0 : ev.front().time_ns;
     std::ostringstream out;
     out << "{\"traceEvents\":[";

@@ -17,6 +17,18 @@
 
 namespace weft::rt::detail {
 
+// ThreadSanitizer does not model standalone fences; under TSan the fences are replaced by
+// sequentially consistent accesses, which are at least as strong.
+#if defined(WEFT_TSAN)
+inline void deque_fence(std::memory_order) noexcept {}
+constexpr std::memory_order kDequeRelaxed = std::memory_order_seq_cst;
+#else
+inline void deque_fence(std::memory_order o) noexcept {
+    std::atomic_thread_fence(o);
+}
+constexpr std::memory_order kDequeRelaxed = std::memory_order_relaxed;
+#endif
+
 template <class T>
 class WorkDeque {
   public:
@@ -27,22 +39,22 @@ class WorkDeque {
 
     /// Owner only.
     void push(T* x) {
-        std::int64_t b = bottom_.load(std::memory_order_relaxed);
+        std::int64_t b = bottom_.load(kDequeRelaxed);
         std::int64_t t = top_.load(std::memory_order_acquire);
         Array* a = array_.load(std::memory_order_relaxed);
         if (b - t > a->size - 1) a = grow(a, t, b);
         a->put(b, x);
-        std::atomic_thread_fence(std::memory_order_release);
+        deque_fence(std::memory_order_release);
         bottom_.store(b + 1, std::memory_order_release);
     }
 
     /// Owner only. nullptr when empty.
     T* pop() {
-        std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
+        std::int64_t b = bottom_.load(kDequeRelaxed) - 1;
         Array* a = array_.load(std::memory_order_relaxed);
-        bottom_.store(b, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        std::int64_t t = top_.load(std::memory_order_relaxed);
+        bottom_.store(b, kDequeRelaxed);
+        deque_fence(std::memory_order_seq_cst);
+        std::int64_t t = top_.load(kDequeRelaxed);
         T* x = nullptr;
         if (t <= b) {
             x = a->get(b);
@@ -50,10 +62,10 @@ class WorkDeque {
                 if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
                                                   std::memory_order_relaxed))
                     x = nullptr;
-                bottom_.store(b + 1, std::memory_order_relaxed);
+                bottom_.store(b + 1, kDequeRelaxed);
             }
         } else {
-            bottom_.store(b + 1, std::memory_order_relaxed);
+            bottom_.store(b + 1, kDequeRelaxed);
         }
         return x;
     }
@@ -61,7 +73,7 @@ class WorkDeque {
     /// Any thread. nullptr when empty or when it lost a race (caller may retry elsewhere).
     T* steal() {
         std::int64_t t = top_.load(std::memory_order_acquire);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        deque_fence(std::memory_order_seq_cst);
         std::int64_t b = bottom_.load(std::memory_order_acquire);
         if (t < b) {
             Array* a = array_.load(std::memory_order_acquire);
@@ -76,8 +88,8 @@ class WorkDeque {
 
     /// Approximate size (any thread).
     std::int64_t size() const noexcept {
-        std::int64_t b = bottom_.load(std::memory_order_relaxed);
-        std::int64_t t = top_.load(std::memory_order_relaxed);
+        std::int64_t b = bottom_.load(kDequeRelaxed);
+        std::int64_t t = top_.load(kDequeRelaxed);
         return b > t ? b - t : 0;
     }
 

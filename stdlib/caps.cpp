@@ -38,7 +38,7 @@ struct Kind {
     bool paths;
 };
 constexpr Kind kKinds[] = {
-    {"net", &CapabilitySet::net, false},   {"read", &CapabilitySet::read, true},
+    {"net", &CapabilitySet::net, false},    {"read", &CapabilitySet::read, true},
     {"write", &CapabilitySet::write, true}, {"run", &CapabilitySet::run, false},
     {"env", &CapabilitySet::env, false},
 };
@@ -63,43 +63,73 @@ Grant parse_grant(CallContext& cx, const Value& v, const char* fn, const Kind& k
         items = collect(cx, v);
     else
         throw WeftError(ErrorKind::TypeError, std::string(fn) + "() argument '" + k.name +
-                                                  "' must be a list of str, True or False, not " + type_name(v));
+                                                  "' must be a list of str, True or False, not " +
+                                                  type_name(v));
     for (auto& it : items) {
         if (!it.is(ObjType::Str))
             throw WeftError(ErrorKind::TypeError, std::string(fn) + "() argument '" + k.name +
-                                                      "' must hold str items, not " + type_name(it));
+                                                      "' must hold str items, not " +
+                                                      type_name(it));
         const std::string& s = it.as<StrObj>()->data;
         g.items.push_back(k.paths ? canonical_path(s) : s);
     }
     return g;
 }
 
+// ---------------------------------------------------------------------------
+// Capabilities values: caps(...)
+
+struct CapsObj : OpaqueObj {
+    std::shared_ptr<const CapabilitySet> set;
+    CapsObj(const OpaqueClass* c, std::shared_ptr<const CapabilitySet> s)
+        : OpaqueObj(c), set(std::move(s)) {}
+};
+
+extern const OpaqueClass kCapsClass;
+
 // Builds the set a restrict()/caps() call asks for, relative to `have`.
 // Raises PermissionDenied when it is wider than `have`.
-std::shared_ptr<const CapabilitySet> requested_set(CallContext& cx, const CapabilitySet& have, const CallArgs& a,
-                                                   const char* fn, bool keep_unmentioned) {
-    if (!a.pos.empty())
-        throw WeftError(ErrorKind::TypeError, std::string(fn) + "() takes keyword arguments only (net=, read=, "
-                                                                "write=, run=, env=)");
+std::shared_ptr<const CapabilitySet> requested_set(CallContext& cx, const CapabilitySet& have,
+                                                   const CallArgs& a, const char* fn,
+                                                   bool keep_unmentioned) {
+    if (!a.pos.empty()) {
+        // restrict(c) with a caps(...) value: exactly that authority.
+        if (a.pos.size() == 1 && a.kw.empty() && a.pos[0].is(ObjType::Opaque) &&
+            a.pos[0].as<OpaqueObj>()->cls == &kCapsClass) {
+            auto set = static_cast<const CapsObj*>(a.pos[0].as<OpaqueObj>())->set;
+            std::string excess;
+            if (!have.covers(*set, excess))
+                throw WeftError(ErrorKind::PermissionDenied,
+                                std::string(fn) + "() asks for " + excess +
+                                    ", which the current task does not hold");
+            return set;
+        }
+        throw WeftError(ErrorKind::TypeError,
+                        std::string(fn) +
+                            "() takes keyword arguments (net=, read=, write=, "
+                            "run=, env=) or one caps(...) value");
+    }
     auto out = std::make_shared<CapabilitySet>();
     out->own_sources = have.own_sources;
     out->narrowed = true;
-    for (auto& k : kKinds) (*out).*k.grant = keep_unmentioned ? have.*k.grant : Grant{};
+    for (auto& k : kKinds)
+        (*out).*k.grant = keep_unmentioned ? have.*k.grant : Grant{};
     for (auto& kw : a.kw) {
         const Kind* kind = nullptr;
         for (auto& k : kKinds)
             if (kw.name == k.name) kind = &k;
         if (!kind)
-            throw WeftError(ErrorKind::TypeError,
-                            std::string(fn) + "() got an unexpected keyword argument '" + std::string(kw.name) + "'");
+            throw WeftError(ErrorKind::TypeError, std::string(fn) +
+                                                      "() got an unexpected keyword argument '" +
+                                                      std::string(kw.name) + "'");
         Grant g = parse_grant(cx, kw.value, fn, *kind);
         if (g.all) g = have.*kind->grant;  // True: what the task holds of this kind
         (*out).*kind->grant = std::move(g);
     }
     std::string excess;
     if (!have.covers(*out, excess))
-        throw WeftError(ErrorKind::PermissionDenied,
-                        std::string(fn) + "() asks for " + excess + ", which the current task does not hold");
+        throw WeftError(ErrorKind::PermissionDenied, std::string(fn) + "() asks for " + excess +
+                                                         ", which the current task does not hold");
     return out;
 }
 
@@ -147,23 +177,17 @@ std::shared_ptr<const CapabilitySet> intersect(const CapabilitySet& have, const 
 Value grant_value(const Grant& g) {
     if (g.all) return Value::boolean(true);
     std::vector<Value> items;
-    for (auto& s : g.items) items.push_back(make_str(s));
+    for (auto& s : g.items)
+        items.push_back(make_str(s));
     return make_list(std::move(items));
 }
 
 Value set_to_dict(const CapabilitySet& c) {
     Value d = make_dict();
-    for (auto& k : kKinds) stdlib::dict_put(d, k.name, grant_value(c.*k.grant));
+    for (auto& k : kKinds)
+        stdlib::dict_put(d, k.name, grant_value(c.*k.grant));
     return d;
 }
-
-// ---------------------------------------------------------------------------
-// Capabilities values: caps(...)
-
-struct CapsObj : OpaqueObj {
-    std::shared_ptr<const CapabilitySet> set;
-    CapsObj(const OpaqueClass* c, std::shared_ptr<const CapabilitySet> s) : OpaqueObj(c), set(std::move(s)) {}
-};
 
 bool caps_get_attr(const OpaqueObj* self, std::string_view name, Value& out) {
     auto* c = static_cast<const CapsObj*>(self);
@@ -179,7 +203,9 @@ std::string caps_repr(const OpaqueObj* self) {
     return "caps(" + repr(set_to_dict(*static_cast<const CapsObj*>(self)->set)) + ")";
 }
 
-Value caps_to_dict(CallContext&, Value& self, const CallArgs&) { return set_to_dict(*self_as<CapsObj>(self)->set); }
+Value caps_to_dict(CallContext&, Value& self, const CallArgs&) {
+    return set_to_dict(*self_as<CapsObj>(self)->set);
+}
 
 const MethodInfo kCapsMethods[] = {{"to_dict", caps_to_dict, false}, {nullptr, nullptr, false}};
 const OpaqueClass kCapsClass{"Capabilities", kCapsMethods, caps_get_attr, caps_repr};
@@ -200,7 +226,8 @@ Value bi_capabilities(CallContext& cx, const CallArgs& a) {
 struct RestrictObj : OpaqueObj {
     std::shared_ptr<const CapabilitySet> set;
     std::vector<std::shared_ptr<const CapabilitySet>> saved;  // one per active __enter__
-    RestrictObj(const OpaqueClass* c, std::shared_ptr<const CapabilitySet> s) : OpaqueObj(c), set(std::move(s)) {}
+    RestrictObj(const OpaqueClass* c, std::shared_ptr<const CapabilitySet> s)
+        : OpaqueObj(c), set(std::move(s)) {}
 };
 
 Value restrict_enter(CallContext& cx, Value& self, const CallArgs&) {
@@ -228,22 +255,24 @@ std::string restrict_repr(const OpaqueObj* self) {
     return "restrict(" + repr(set_to_dict(*static_cast<const RestrictObj*>(self)->set)) + ")";
 }
 
-const MethodInfo kRestrictMethods[] = {
-    {"__enter__", restrict_enter, false}, {"__exit__", restrict_exit, false}, {nullptr, nullptr, false}};
+const MethodInfo kRestrictMethods[] = {{"__enter__", restrict_enter, false},
+                                       {"__exit__", restrict_exit, false},
+                                       {nullptr, nullptr, false}};
 const OpaqueClass kRestrictClass{"Restrict", kRestrictMethods, nullptr, restrict_repr};
 
 Value bi_restrict(CallContext& cx, const CallArgs& a) {
     auto have = held(cx);
-    return Value::adopt(new RestrictObj(&kRestrictClass, requested_set(cx, *have, a, "restrict", true)));
+    return Value::adopt(
+        new RestrictObj(&kRestrictClass, requested_set(cx, *have, a, "restrict", true)));
 }
 
 // ---------------------------------------------------------------------------
 // @effects(...)
 
 struct EffectsObj : OpaqueObj {
-    CapabilitySet request;       // items canonicalized; `all` unused
-    bool all[5] = {};            // kinds given as True
-    Value fn;                    // the wrapped function (None for the decorator itself)
+    CapabilitySet request;  // items canonicalized; `all` unused
+    bool all[5] = {};       // kinds given as True
+    Value fn;               // the wrapped function (None for the decorator itself)
     explicit EffectsObj(const OpaqueClass* c) : OpaqueObj(c) {}
 };
 
@@ -277,15 +306,17 @@ Value effects_decorate(CallContext& cx, Value& self, const CallArgs& a) {
 
 Value bi_effects(CallContext& cx, const CallArgs& a) {
     if (!a.pos.empty())
-        throw WeftError(ErrorKind::TypeError, "effects() takes keyword arguments only (net=, read=, write=, run=, env=)");
+        throw WeftError(ErrorKind::TypeError,
+                        "effects() takes keyword arguments only (net=, read=, write=, run=, env=)");
     auto* spec = new EffectsObj(&kEffectsClass);
     Value keep = Value::adopt(spec);
     for (auto& kw : a.kw) {
         size_t i = 0;
-        while (i < 5 && kw.name != kKinds[i].name) ++i;
+        while (i < 5 && kw.name != kKinds[i].name)
+            ++i;
         if (i == 5)
-            throw WeftError(ErrorKind::TypeError,
-                            "effects() got an unexpected keyword argument '" + std::string(kw.name) + "'");
+            throw WeftError(ErrorKind::TypeError, "effects() got an unexpected keyword argument '" +
+                                                      std::string(kw.name) + "'");
         Grant g = parse_grant(cx, kw.value, "effects", kKinds[i]);
         spec->all[i] = g.all;
         g.all = false;
@@ -305,14 +336,17 @@ Value bi_env(CallContext& cx, const CallArgs& a) {
     if (!v) return p.get(1) ? *p.get(1) : Value();
     std::string s(v);
     if (lib::utf8_validate(s) != std::string::npos)
-        throw WeftError(ErrorKind::ValueError, "environment variable '" + name + "' is not valid UTF-8");
+        throw WeftError(ErrorKind::ValueError,
+                        "environment variable '" + name + "' is not valid UTF-8");
     return make_str(std::move(s));
 }
 
 }  // namespace
 
 void register_stdlib_builtins(Vm& vm) {
-    auto native = [&](const char* n, NativeFn f) { vm.add_builtin(n, Value::adopt(new NativeObj(n, f))); };
+    auto native = [&](const char* n, NativeFn f) {
+        vm.add_builtin(n, Value::adopt(new NativeObj(n, f)));
+    };
     native("restrict", bi_restrict);
     native("caps", bi_caps);
     native("capabilities", bi_capabilities);

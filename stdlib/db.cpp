@@ -42,7 +42,8 @@ struct ConnectionObj : OpaqueObj {
     explicit ConnectionObj(const OpaqueClass* c) : OpaqueObj(c) {}
     ~ConnectionObj() override { close_db(); }
     void close_db() {
-        for (auto& [sql, st] : stmts) sqlite3_finalize(st);
+        for (auto& [sql, st] : stmts)
+            sqlite3_finalize(st);
         stmts.clear();
         if (db) sqlite3_close_v2(db);
         db = nullptr;
@@ -91,7 +92,8 @@ void prepare(ConnectionObj* c, const std::string& sql, const char* start, Stmt& 
     bool whole = start == sql.c_str() && tail && *tail == '\0';
     if (whole && st) {
         if (c->stmts.size() >= kStmtCacheMax) {
-            for (auto& [s, old] : c->stmts) sqlite3_finalize(old);
+            for (auto& [s, old] : c->stmts)
+                sqlite3_finalize(old);
             c->stmts.clear();
         }
         c->stmts[sql] = st;
@@ -102,10 +104,14 @@ void prepare(ConnectionObj* c, const std::string& sql, const char* start, Stmt& 
 
 void bind_one(ConnectionObj* c, sqlite3_stmt* st, int idx, const Value& v) {
     int rc;
-    if (v.is_none()) rc = sqlite3_bind_null(st, idx);
-    else if (v.is_bool()) rc = sqlite3_bind_int64(st, idx, v.as_bool() ? 1 : 0);
-    else if (v.is_int()) rc = sqlite3_bind_int64(st, idx, v.as_int());
-    else if (v.is_float()) rc = sqlite3_bind_double(st, idx, v.as_float());
+    if (v.is_none())
+        rc = sqlite3_bind_null(st, idx);
+    else if (v.is_bool())
+        rc = sqlite3_bind_int64(st, idx, v.as_bool() ? 1 : 0);
+    else if (v.is_int())
+        rc = sqlite3_bind_int64(st, idx, v.as_int());
+    else if (v.is_float())
+        rc = sqlite3_bind_double(st, idx, v.as_float());
     else if (v.is(ObjType::Str)) {
         auto& s = v.as<StrObj>()->data;
         rc = sqlite3_bind_text64(st, idx, s.data(), s.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
@@ -122,8 +128,9 @@ void bind_one(ConnectionObj* c, sqlite3_stmt* st, int idx, const Value& v) {
 void bind_params(CallContext& cx, ConnectionObj* c, sqlite3_stmt* st, const Value* params) {
     int n = sqlite3_bind_parameter_count(st);
     if (!params || params->is_none()) {
-        if (n) throw WeftError(ErrorKind::ValueError, "the statement has " + std::to_string(n) +
-                                                          " parameters but none were given");
+        if (n)
+            throw WeftError(ErrorKind::ValueError, "the statement has " + std::to_string(n) +
+                                                       " parameters but none were given");
         return;
     }
     if (params->is(ObjType::Dict)) {
@@ -131,26 +138,34 @@ void bind_params(CallContext& cx, ConnectionObj* c, sqlite3_stmt* st, const Valu
         for (int i = 1; i <= n; ++i) {
             const char* name = sqlite3_bind_parameter_name(st, i);
             if (!name || !name[1])
-                throw WeftError(ErrorKind::ValueError, "positional parameter '?' used with a dict of parameters");
+                throw WeftError(ErrorKind::ValueError,
+                                "positional parameter '?' used with a dict of parameters");
             int64_t e = d->table.find(make_str(name + 1));
-            if (e < 0) throw WeftError(ErrorKind::KeyError, std::string("missing parameter '") + (name + 1) + "'");
+            if (e < 0)
+                throw WeftError(ErrorKind::KeyError,
+                                std::string("missing parameter '") + (name + 1) + "'");
             bind_one(c, st, i, d->table.entry(size_t(e)).value);
         }
         return;
     }
     if (!params->is(ObjType::List) && !params->is(ObjType::Tuple))
-        throw WeftError(ErrorKind::TypeError, "params must be a list, tuple or dict, not " + type_name(*params));
+        throw WeftError(ErrorKind::TypeError,
+                        "params must be a list, tuple or dict, not " + type_name(*params));
     std::vector<Value> items = collect(cx, *params);
     if (int(items.size()) != n)
-        throw WeftError(ErrorKind::ValueError, "the statement has " + std::to_string(n) + " parameters but " +
+        throw WeftError(ErrorKind::ValueError, "the statement has " + std::to_string(n) +
+                                                   " parameters but " +
                                                    std::to_string(items.size()) + " were given");
-    for (int i = 0; i < n; ++i) bind_one(c, st, i + 1, items[size_t(i)]);
+    for (int i = 0; i < n; ++i)
+        bind_one(c, st, i + 1, items[size_t(i)]);
 }
 
 Value column_value(sqlite3_stmt* st, int i) {
     switch (sqlite3_column_type(st, i)) {
-        case SQLITE_INTEGER: return Value::integer(sqlite3_column_int64(st, i));
-        case SQLITE_FLOAT: return Value::number(sqlite3_column_double(st, i));
+        case SQLITE_INTEGER:
+            return Value::integer(sqlite3_column_int64(st, i));
+        case SQLITE_FLOAT:
+            return Value::number(sqlite3_column_double(st, i));
         case SQLITE_TEXT: {
             const char* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
             std::string s(p, size_t(sqlite3_column_bytes(st, i)));
@@ -161,7 +176,8 @@ Value column_value(sqlite3_stmt* st, int i) {
             const char* p = static_cast<const char*>(sqlite3_column_blob(st, i));
             return make_bytes(std::string(p ? p : "", size_t(sqlite3_column_bytes(st, i))));
         }
-        default: return Value();
+        default:
+            return Value();
     }
 }
 
@@ -170,7 +186,8 @@ void blocking_run(ConnectionObj* c, sqlite3_stmt* st, std::vector<Value>* rows) 
     int ncol = sqlite3_column_count(st);
     std::vector<Value> names;
     if (rows)
-        for (int i = 0; i < ncol; ++i) names.push_back(make_str(sqlite3_column_name(st, i)));
+        for (int i = 0; i < ncol; ++i)
+            names.push_back(make_str(sqlite3_column_name(st, i)));
     for (;;) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) break;
@@ -180,7 +197,8 @@ void blocking_run(ConnectionObj* c, sqlite3_stmt* st, std::vector<Value>* rows) 
         }
         if (rows) {
             Value d = make_dict();
-            for (int i = 0; i < ncol; ++i) set_item(d, names[size_t(i)], column_value(st, i));
+            for (int i = 0; i < ncol; ++i)
+                set_item(d, names[size_t(i)], column_value(st, i));
             rows->push_back(std::move(d));
         }
     }
@@ -189,7 +207,8 @@ void blocking_run(ConnectionObj* c, sqlite3_stmt* st, std::vector<Value>* rows) 
 
 // Runs every statement of `sql` (params bind the last one... and only a single
 // statement may have parameters). Returns rows of the last statement.
-void run_sql(CallContext& cx, ConnectionObj* c, const std::string& sql, const Value* params, std::vector<Value>* rows) {
+void run_sql(CallContext& cx, ConnectionObj* c, const std::string& sql, const Value* params,
+             std::vector<Value>* rows) {
     const char* start = sql.c_str();
     const char* end = sql.c_str() + sql.size();
     bool any = false;
@@ -197,9 +216,11 @@ void run_sql(CallContext& cx, ConnectionObj* c, const std::string& sql, const Va
         Stmt s;
         prepare(c, sql, start, s);
         if (!s.st) break;  // only whitespace or comments left
-        bool last = !s.tail || s.tail >= end || std::string_view(s.tail).find_first_not_of(" \t\r\n;") == std::string::npos;
+        bool last = !s.tail || s.tail >= end ||
+                    std::string_view(s.tail).find_first_not_of(" \t\r\n;") == std::string::npos;
         if (!last && params && !params->is_none() && sqlite3_bind_parameter_count(s.st))
-            throw WeftError(ErrorKind::ValueError, "parameters are only allowed with a single SQL statement");
+            throw WeftError(ErrorKind::ValueError,
+                            "parameters are only allowed with a single SQL statement");
         bind_params(cx, c, s.st, last ? params : nullptr);
         if (rows) rows->clear();
         blocking_run(c, s.st, rows);
@@ -326,15 +347,18 @@ std::string c_repr(const OpaqueObj* self) {
     return "<sqlite Connection " + str_repr(c->path) + (c->db ? "" : " (closed)") + ">";
 }
 
-const MethodInfo kConnectionMethods[] = {
-    {"query", c_query, false},       {"execute", c_execute, false},
-    {"executemany", c_executemany, false}, {"transaction", c_transaction, false},
-    {"close", c_close, false},       {nullptr, nullptr, false}};
+const MethodInfo kConnectionMethods[] = {{"query", c_query, false},
+                                         {"execute", c_execute, false},
+                                         {"executemany", c_executemany, false},
+                                         {"transaction", c_transaction, false},
+                                         {"close", c_close, false},
+                                         {nullptr, nullptr, false}};
 const OpaqueClass kConnectionClass{"Connection", kConnectionMethods, c_get_attr, c_repr};
 
 sqlite3* blocking_open(const std::string& path) {
     sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+    int rc = sqlite3_open_v2(path.c_str(), &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                              nullptr);
     if (rc != SQLITE_OK) {
         std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
@@ -364,6 +388,8 @@ Value db_sqlite(CallContext& cx, const CallArgs& a) {
 
 }  // namespace
 
-void init_db_module(ModuleObj& m) { stdlib::define_fn(m, "sqlite", db_sqlite); }
+void init_db_module(ModuleObj& m) {
+    stdlib::define_fn(m, "sqlite", db_sqlite);
+}
 
 }  // namespace weft

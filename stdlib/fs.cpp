@@ -60,11 +60,13 @@ std::string blocking_read_all(const std::string& path) {
         std::string out;
         char buf[65536];
         int n;
-        while ((n = gzread(f, buf, sizeof buf)) > 0) out.append(buf, size_t(n));
+        while ((n = gzread(f, buf, sizeof buf)) > 0)
+            out.append(buf, size_t(n));
         int err = 0;
         std::string msg = gzerror(f, &err);
         gzclose(f);
-        if (n < 0 || err < 0) throw WeftError(ErrorKind::IOError, "cannot read '" + path + "': " + msg);
+        if (n < 0 || err < 0)
+            throw WeftError(ErrorKind::IOError, "cannot read '" + path + "': " + msg);
         return out;
     }
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -88,7 +90,8 @@ std::string blocking_read_all(const std::string& path) {
 }
 
 void blocking_write(const std::string& path, const std::string& data, bool append) {
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0666);
+    int fd =
+        open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0666);
     if (fd < 0) io_error("cannot write", path, errno);
     size_t off = 0;
     while (off < data.size()) {
@@ -137,7 +140,9 @@ void blocking_mkdir(const std::string& path, bool parents, bool exist_ok) {
     }
     std::error_code ec;
     stdfs::create_directories(path, ec);
-    if (ec) throw WeftError(ErrorKind::IOError, "cannot create directory '" + path + "': " + ec.message());
+    if (ec)
+        throw WeftError(ErrorKind::IOError,
+                        "cannot create directory '" + path + "': " + ec.message());
 }
 
 void blocking_remove(const std::string& path, bool recursive) {
@@ -147,7 +152,9 @@ void blocking_remove(const std::string& path, bool recursive) {
         if (recursive) {
             std::error_code ec;
             stdfs::remove_all(path, ec);  // does not follow symlinks inside the tree
-            if (ec) throw WeftError(ErrorKind::IOError, "cannot remove '" + path + "': " + ec.message());
+            if (ec)
+                throw WeftError(ErrorKind::IOError,
+                                "cannot remove '" + path + "': " + ec.message());
             return;
         }
         if (rmdir(path.c_str()) != 0) io_error("cannot remove", path, errno);
@@ -158,19 +165,6 @@ void blocking_remove(const std::string& path, bool recursive) {
 
 // ---------------------------------------------------------------------------
 // Capability helpers
-
-// The location of a directory entry itself (its parent resolved, its own name
-// kept): what unlink or rmdir acts on when the entry is a symlink.
-std::string entry_location(const std::string& path) {
-    std::string p = path;
-    while (p.size() > 1 && p.back() == '/') p.pop_back();
-    size_t k = p.rfind('/');
-    std::string name = k == std::string::npos ? p : p.substr(k + 1);
-    std::string parent = k == std::string::npos ? "." : (k == 0 ? "/" : p.substr(0, k));
-    if (name == "." || name == ".." || name.empty()) return canonical_path(path);
-    std::string cp = canonical_path(parent);
-    return cp == "/" ? "/" + name : cp + "/" + name;
-}
 
 std::string data_arg(const Params& p, size_t i) {
     const Value* v = p.get(i);
@@ -184,28 +178,33 @@ std::string data_arg(const Params& p, size_t i) {
 
 std::string decode(const std::string& path, std::string data, const std::string& encoding) {
     std::string enc;
-    for (char c : encoding) enc += char(tolower((unsigned char)c));
+    for (char c : encoding)
+        enc += char(tolower((unsigned char)c));
     if (enc == "utf-8" || enc == "utf8") {
         size_t bad = lib::utf8_validate(data);
         if (bad != std::string::npos)
-            throw WeftError(ErrorKind::ValueError, "'" + path + "' is not valid UTF-8 (invalid byte at offset " +
-                                                       std::to_string(bad) + "); use fs.read_bytes for binary files");
+            throw WeftError(ErrorKind::ValueError,
+                            "'" + path + "' is not valid UTF-8 (invalid byte at offset " +
+                                std::to_string(bad) + "); use fs.read_bytes for binary files");
         return data;
     }
     if (enc == "latin-1" || enc == "latin1" || enc == "iso-8859-1") {
         std::string out;
         out.reserve(data.size());
-        for (unsigned char c : data) lib::utf8_append(out, c);
+        for (unsigned char c : data)
+            lib::utf8_append(out, c);
         return out;
     }
     if (enc == "ascii") {
         for (size_t i = 0; i < data.size(); ++i)
             if ((unsigned char)data[i] >= 0x80)
-                throw WeftError(ErrorKind::ValueError, "'" + path + "' is not ASCII (byte at offset " +
-                                                           std::to_string(i) + ")");
+                throw WeftError(
+                    ErrorKind::ValueError,
+                    "'" + path + "' is not ASCII (byte at offset " + std::to_string(i) + ")");
         return data;
     }
-    throw WeftError(ErrorKind::ValueError, "unknown encoding '" + encoding + "' (supported: utf-8, latin-1, ascii)");
+    throw WeftError(ErrorKind::ValueError,
+                    "unknown encoding '" + encoding + "' (supported: utf-8, latin-1, ascii)");
 }
 
 Value fs_read_file(CallContext& cx, const CallArgs& a) {
@@ -241,7 +240,8 @@ Value fs_stat(CallContext& cx, const CallArgs& a) {
     bool is_link = blocking_stat(path, lst, false) && S_ISLNK(lst.st_mode);
     Value d = make_dict();
     stdlib::dict_put(d, "size", Value::integer(int64_t(st.st_size)));
-    stdlib::dict_put(d, "mtime", Value::number(double(st.st_mtim.tv_sec) + double(st.st_mtim.tv_nsec) * 1e-9));
+    stdlib::dict_put(d, "mtime",
+                     Value::number(double(st.st_mtim.tv_sec) + double(st.st_mtim.tv_nsec) * 1e-9));
     stdlib::dict_put(d, "is_dir", Value::boolean(S_ISDIR(st.st_mode)));
     stdlib::dict_put(d, "is_file", Value::boolean(S_ISREG(st.st_mode)));
     stdlib::dict_put(d, "is_symlink", Value::boolean(is_link));
@@ -266,7 +266,8 @@ Value fs_list_dir(CallContext& cx, const CallArgs& a) {
     if (!blocking_list_dir(path, names)) io_error("cannot list", path, errno);
     std::vector<Value> items;
     items.reserve(names.size());
-    for (auto& n : names) items.push_back(make_str(n));
+    for (auto& n : names)
+        items.push_back(make_str(n));
     return make_list(std::move(items));
 }
 
@@ -304,15 +305,7 @@ Value fs_remove(CallContext& cx, const CallArgs& a) {
     Params p(a, "remove", {"path", "recursive"}, 1);
     std::string path = p.str(0);
     bool recursive = p.flag_or(1, false);
-    CapabilitySet held = cx.capabilities() ? *cx.capabilities() : CapabilitySet();
-    if (!held.write.all) {
-        std::string loc = entry_location(path);
-        // Check the entry's own location: removing a symlink removes the link, not its target.
-        CapabilitySet probe;
-        probe.write.items.push_back(loc);
-        std::string excess;
-        if (!held.covers(probe, excess)) require_write(cx, loc, "removing");
-    }
+    require_write_entry(cx, path);  // removing a symlink removes the link, not its target
     blocking_remove(path, recursive);
     return Value();
 }
@@ -337,8 +330,10 @@ void walk_dir(CallContext& cx, const std::string& dir, std::vector<Value>& out) 
             files.push_back(make_str(n));
         }
     }
-    out.push_back(make_tuple({make_str(dir), make_list(std::move(dirs)), make_list(std::move(files))}));
-    for (auto& d : descend) walk_dir(cx, d, out);
+    out.push_back(
+        make_tuple({make_str(dir), make_list(std::move(dirs)), make_list(std::move(files))}));
+    for (auto& d : descend)
+        walk_dir(cx, d, out);
 }
 
 Value fs_walk(CallContext& cx, const CallArgs& a) {
@@ -353,8 +348,12 @@ Value fs_walk(CallContext& cx, const CallArgs& a) {
 // ---------------------------------------------------------------------------
 // glob
 
-bool has_magic(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
-bool is_hidden(const std::string& s) { return !s.empty() && s[0] == '.'; }
+bool has_magic(const std::string& s) {
+    return s.find_first_of("*?[") != std::string::npos;
+}
+bool is_hidden(const std::string& s) {
+    return !s.empty() && s[0] == '.';
+}
 
 std::string path_join(const std::string& dir, const std::string& name) {
     if (dir.empty()) return name;
@@ -377,7 +376,7 @@ void split_path(const std::string& p, std::string& dirname, std::string& basenam
 }
 
 class Globber {
-public:
+  public:
     explicit Globber(std::shared_ptr<const CapabilitySet> caps) : caps_(std::move(caps)) {}
 
     // Python's glob._iglob(pathname, root_dir=None, dir_fd=None, recursive=True, dironly).
@@ -404,12 +403,14 @@ public:
         for (auto& d : dirs) {
             std::vector<std::string> names;
             glob_in_dir(d, basename, dironly, names);
-            for (auto& n : names) out.push_back(path_join(d, n));
+            for (auto& n : names)
+                out.push_back(path_join(d, n));
         }
     }
 
-private:
-    void glob_in_dir(const std::string& dir, const std::string& pattern, bool dironly, std::vector<std::string>& out) {
+  private:
+    void glob_in_dir(const std::string& dir, const std::string& pattern, bool dironly,
+                     std::vector<std::string>& out) {
         if (pattern == "**") {
             // _glob2: the empty name (the directory itself), then everything below.
             out.push_back("");
@@ -435,8 +436,8 @@ private:
 
     // _rlistdir: every non-hidden entry below `dir` (files only when !dironly),
     // descending into directories (symlinked ones too) that are not ancestors.
-    void rlistdir(const std::string& dir, const std::string& rel, bool dironly, std::vector<std::string>& out,
-                  std::vector<std::pair<dev_t, ino_t>>& stack) {
+    void rlistdir(const std::string& dir, const std::string& rel, bool dironly,
+                  std::vector<std::string>& out, std::vector<std::pair<dev_t, ino_t>>& stack) {
         struct stat st;
         std::string real = path_join(dir, rel);
         if (::stat(real.empty() ? "." : real.c_str(), &st) != 0) return;
@@ -456,7 +457,8 @@ private:
 
     // Entries of `dir` with whether each is a directory (symlinks followed).
     // Directories the task may not read are treated as empty.
-    void list(const std::string& dir, bool dironly, std::vector<std::pair<std::string, bool>>& out) {
+    void list(const std::string& dir, bool dironly,
+              std::vector<std::pair<std::string, bool>>& out) {
         if (!caps_->read.all && !caps_->allows_read(dir.empty() ? "." : dir)) return;
         std::vector<std::string> names;
         if (!blocking_list_dir(dir, names)) return;
@@ -500,7 +502,8 @@ Value fs_glob(CallContext& cx, const CallArgs& a) {
     if (pattern == "**" && !out.empty() && out.front().empty()) out.erase(out.begin());
     std::vector<Value> items;
     items.reserve(out.size());
-    for (auto& s : out) items.push_back(make_str(s));
+    for (auto& s : out)
+        items.push_back(make_str(s));
     return make_list(std::move(items));
 }
 

@@ -28,7 +28,7 @@ namespace {
 constexpr int kMaxDepth = 500;
 
 class Parser {
-public:
+  public:
     explicit Parser(std::string_view s) : s_(s) {}
 
     Value parse_document() {
@@ -39,7 +39,7 @@ public:
         return v;
     }
 
-private:
+  private:
     [[noreturn]] void fail(const char* msg, size_t at) {
         // Python reports line, column (1-based, in code points) and the code-point offset.
         size_t line = 1, col = 1, chars = 0;
@@ -54,12 +54,15 @@ private:
                 ++col;
             }
         }
-        throw WeftError(ErrorKind::ValueError, std::string(msg) + ": line " + std::to_string(line) + " column " +
-                                                   std::to_string(col) + " (char " + std::to_string(chars) + ")");
+        throw WeftError(ErrorKind::ValueError, std::string(msg) + ": line " + std::to_string(line) +
+                                                   " column " + std::to_string(col) + " (char " +
+                                                   std::to_string(chars) + ")");
     }
 
     void skip_ws() {
-        while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+        while (i_ < s_.size() &&
+               (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
+            ++i_;
     }
 
     bool literal(const char* word) {
@@ -75,9 +78,12 @@ private:
         if (i_ >= s_.size()) fail("Expecting value", i_);
         char c = s_[i_];
         switch (c) {
-            case '{': return object(depth + 1);
-            case '[': return array(depth + 1);
-            case '"': return make_str(string());
+            case '{':
+                return object(depth + 1);
+            case '[':
+                return array(depth + 1);
+            case '"':
+                return make_str(string());
             case 't':
                 if (literal("true")) return Value::boolean(true);
                 break;
@@ -112,13 +118,15 @@ private:
         if (s_[i_] == '0') {
             ++i_;
         } else {
-            while (i_ < s_.size() && isdigit((unsigned char)s_[i_])) ++i_;
+            while (i_ < s_.size() && isdigit((unsigned char)s_[i_]))
+                ++i_;
         }
         bool is_float = false;
         if (i_ + 1 < s_.size() && s_[i_] == '.' && isdigit((unsigned char)s_[i_ + 1])) {
             is_float = true;
             i_ += 2;
-            while (i_ < s_.size() && isdigit((unsigned char)s_[i_])) ++i_;
+            while (i_ < s_.size() && isdigit((unsigned char)s_[i_]))
+                ++i_;
         }
         if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
             size_t k = i_ + 1;
@@ -126,7 +134,8 @@ private:
             if (k < s_.size() && isdigit((unsigned char)s_[k])) {
                 is_float = true;
                 i_ = k;
-                while (i_ < s_.size() && isdigit((unsigned char)s_[i_])) ++i_;
+                while (i_ < s_.size() && isdigit((unsigned char)s_[i_]))
+                    ++i_;
             }
         }
         const char* b = s_.data() + start;
@@ -172,7 +181,9 @@ private:
         std::string out;
         for (;;) {
             size_t run = i_;
-            while (i_ < s_.size() && s_[i_] != '"' && s_[i_] != '\\' && (unsigned char)s_[i_] >= 0x20) ++i_;
+            while (i_ < s_.size() && s_[i_] != '"' && s_[i_] != '\\' &&
+                   (unsigned char)s_[i_] >= 0x20)
+                ++i_;
             out.append(s_.data() + run, i_ - run);
             if (i_ >= s_.size()) fail("Unterminated string starting at", start);
             char c = s_[i_];
@@ -184,14 +195,30 @@ private:
             if (i_ + 1 >= s_.size()) fail("Unterminated string starting at", start);
             char esc = s_[i_ + 1];
             switch (esc) {
-                case '"': out += '"'; break;
-                case '\\': out += '\\'; break;
-                case '/': out += '/'; break;
-                case 'b': out += '\b'; break;
-                case 'f': out += '\f'; break;
-                case 'n': out += '\n'; break;
-                case 'r': out += '\r'; break;
-                case 't': out += '\t'; break;
+                case '"':
+                    out += '"';
+                    break;
+                case '\\':
+                    out += '\\';
+                    break;
+                case '/':
+                    out += '/';
+                    break;
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
                 case 'u': {
                     unsigned cp = hex4(i_ + 2);
                     size_t next = i_ + 6;
@@ -248,7 +275,8 @@ private:
         }
         for (;;) {
             skip_ws();
-            if (i_ >= s_.size() || s_[i_] != '"') fail("Expecting property name enclosed in double quotes", i_);
+            if (i_ >= s_.size() || s_[i_] != '"')
+                fail("Expecting property name enclosed in double quotes", i_);
             Value key = make_str(string());
             skip_ws();
             if (i_ >= s_.size() || s_[i_] != ':') fail("Expecting ':' delimiter", i_);
@@ -279,8 +307,9 @@ Value json_parse(CallContext&, const CallArgs& a) {
         const std::string& b = v->as<BytesObj>()->data;
         size_t bad = lib::utf8_validate(b);
         if (bad != std::string::npos)
-            throw WeftError(ErrorKind::ValueError, "JSON bytes are not valid UTF-8 (invalid byte at offset " +
-                                                       std::to_string(bad) + ")");
+            throw WeftError(ErrorKind::ValueError,
+                            "JSON bytes are not valid UTF-8 (invalid byte at offset " +
+                                std::to_string(bad) + ")");
         return Parser(b).parse_document();
     }
     p.bad(0, "str or bytes");
@@ -290,73 +319,124 @@ Value json_parse(CallContext&, const CallArgs& a) {
 // dump
 
 class Dumper {
-public:
+  public:
     Dumper(CallContext& cx, std::string indent, bool has_indent, bool sort_keys, bool ensure_ascii)
-        : cx_(cx), indent_(std::move(indent)), has_indent_(has_indent), sort_keys_(sort_keys),
+        : cx_(cx),
+          indent_(std::move(indent)),
+          has_indent_(has_indent),
+          sort_keys_(sort_keys),
           ensure_ascii_(ensure_ascii) {}
 
     void value(const Value& v, int level) {
-        if (level > kMaxDepth) throw WeftError(ErrorKind::ValueError, "value too deeply nested for JSON");
+        if (level > kMaxDepth)
+            throw WeftError(ErrorKind::ValueError, "value too deeply nested for JSON");
         switch (v.tag()) {
-            case Tag::None: out += "null"; return;
-            case Tag::Bool: out += v.as_bool() ? "true" : "false"; return;
-            case Tag::Int: out += std::to_string(v.as_int()); return;
-            case Tag::Float: number(v.as_float()); return;
-            case Tag::Object: break;
+            case Tag::None:
+                out += "null";
+                return;
+            case Tag::Bool:
+                out += v.as_bool() ? "true" : "false";
+                return;
+            case Tag::Int:
+                out += std::to_string(v.as_int());
+                return;
+            case Tag::Float:
+                number(v.as_float());
+                return;
+            case Tag::Object:
+                break;
         }
         switch (v.as_obj()->type) {
-            case ObjType::Str: string(v.as<StrObj>()->data); return;
-            case ObjType::List: sequence(v.as<ListObj>()->items, level); return;
-            case ObjType::Tuple: sequence(v.as<TupleObj>()->items, level); return;
-            case ObjType::Dict: dict(v.as<DictObj>(), level); return;
+            case ObjType::Str:
+                string(v.as<StrObj>()->data);
+                return;
+            case ObjType::List:
+                sequence(v.as<ListObj>()->items, level);
+                return;
+            case ObjType::Tuple:
+                sequence(v.as<TupleObj>()->items, level);
+                return;
+            case ObjType::Dict:
+                dict(v.as<DictObj>(), level);
+                return;
             case ObjType::Struct: {
                 auto* s = v.as<StructObj>();
                 if (s->error) break;
                 std::vector<std::pair<std::string, const Value*>> items;
-                for (size_t k = 0; k < s->fields.size(); ++k) items.emplace_back(s->type->fields[k].name, &s->fields[k]);
+                for (size_t k = 0; k < s->fields.size(); ++k)
+                    items.emplace_back(s->type->fields[k].name, &s->fields[k]);
                 if (sort_keys_)
                     std::stable_sort(items.begin(), items.end(),
                                      [](auto& x, auto& y) { return x.first < y.first; });
                 object(items, level);
                 return;
             }
-            default: break;
+            default:
+                break;
         }
-        throw WeftError(ErrorKind::TypeError, "Object of type " + type_name(v) + " is not JSON serializable");
+        throw WeftError(ErrorKind::TypeError,
+                        "Object of type " + type_name(v) + " is not JSON serializable");
     }
 
     std::string out;
 
-private:
+  private:
     void number(double d) {
-        if (std::isnan(d)) out += "NaN";
-        else if (std::isinf(d)) out += d > 0 ? "Infinity" : "-Infinity";
-        else out += float_repr(d);
+        if (std::isnan(d))
+            out += "NaN";
+        else if (std::isinf(d))
+            out += d > 0 ? "Infinity" : "-Infinity";
+        else
+            out += float_repr(d);
     }
 
     void newline(int level) {
         out += '\n';
-        for (int k = 0; k < level; ++k) out += indent_;
+        for (int k = 0; k < level; ++k)
+            out += indent_;
     }
 
     void string(std::string_view s) {
         static const char* kHex = "0123456789abcdef";
         auto u = [&](unsigned cp) {
             out += "\\u";
-            for (int sh = 12; sh >= 0; sh -= 4) out += kHex[(cp >> sh) & 0xF];
+            for (int sh = 12; sh >= 0; sh -= 4)
+                out += kHex[(cp >> sh) & 0xF];
         };
         out += '"';
         for (size_t i = 0; i < s.size();) {
             unsigned char c = (unsigned char)s[i];
             switch (c) {
-                case '"': out += "\\\""; ++i; continue;
-                case '\\': out += "\\\\"; ++i; continue;
-                case '\n': out += "\\n"; ++i; continue;
-                case '\r': out += "\\r"; ++i; continue;
-                case '\t': out += "\\t"; ++i; continue;
-                case '\b': out += "\\b"; ++i; continue;
-                case '\f': out += "\\f"; ++i; continue;
-                default: break;
+                case '"':
+                    out += "\\\"";
+                    ++i;
+                    continue;
+                case '\\':
+                    out += "\\\\";
+                    ++i;
+                    continue;
+                case '\n':
+                    out += "\\n";
+                    ++i;
+                    continue;
+                case '\r':
+                    out += "\\r";
+                    ++i;
+                    continue;
+                case '\t':
+                    out += "\\t";
+                    ++i;
+                    continue;
+                case '\b':
+                    out += "\\b";
+                    ++i;
+                    continue;
+                case '\f':
+                    out += "\\f";
+                    ++i;
+                    continue;
+                default:
+                    break;
             }
             if (c < 0x20 || (ensure_ascii_ && c == 0x7F)) {
                 u(c);
@@ -414,11 +494,13 @@ private:
         for (size_t k = 0; k < d->table.end_index(); ++k)
             if (d->table.entry(k).live) entries.push_back(&d->table.entry(k));
         if (sort_keys_)
-            std::stable_sort(entries.begin(), entries.end(),
-                             [](const HashEntry* x, const HashEntry* y) { return value_less(x->key, y->key); });
+            std::stable_sort(
+                entries.begin(), entries.end(),
+                [](const HashEntry* x, const HashEntry* y) { return value_less(x->key, y->key); });
         std::vector<std::pair<std::string, const Value*>> items;
         items.reserve(entries.size());
-        for (auto* e : entries) items.emplace_back(key_text(e->key), &e->value);
+        for (auto* e : entries)
+            items.emplace_back(key_text(e->key), &e->value);
         object(items, level);
     }
 

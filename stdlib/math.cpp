@@ -17,19 +17,25 @@ namespace weft {
 namespace {
 
 // Returns Value so it can stand in a conditional expression; never returns.
-[[noreturn]] Value domain() { throw WeftError(ErrorKind::ValueError, "math domain error"); }
-[[noreturn]] void range_error() { throw WeftError(ErrorKind::OverflowError, "math range error"); }
+[[noreturn]] Value domain() {
+    throw WeftError(ErrorKind::ValueError, "math domain error");
+}
+[[noreturn]] void range_error() {
+    throw WeftError(ErrorKind::OverflowError, "math range error");
+}
 
 double num(const CallArgs& a, size_t i, const char* fn) {
     if (i >= a.pos.size() || !lib::is_numlike(a.pos[i]))
-        throw WeftError(ErrorKind::TypeError, std::string(fn) + "() argument must be a number, not " +
-                                                  (i < a.pos.size() ? type_name(a.pos[i]) : std::string("nothing")));
+        throw WeftError(ErrorKind::TypeError,
+                        std::string(fn) + "() argument must be a number, not " +
+                            (i < a.pos.size() ? type_name(a.pos[i]) : std::string("nothing")));
     return lib::num_of(a.pos[i]);
 }
 
 void nargs(const CallArgs& a, const char* fn, size_t n) {
     if (a.pos.size() != n || !a.kw.empty())
-        throw WeftError(ErrorKind::TypeError, std::string(fn) + "() takes exactly " + std::to_string(n) +
+        throw WeftError(ErrorKind::TypeError, std::string(fn) + "() takes exactly " +
+                                                  std::to_string(n) +
                                                   (n == 1 ? " argument (" : " arguments (") +
                                                   std::to_string(a.pos.size()) + " given)");
 }
@@ -40,11 +46,11 @@ Value checked(double r, double x) {
     return Value::number(r);
 }
 
-#define WEFT_UNARY(NAME, EXPR)                              \
-    Value m_##NAME(CallContext&, const CallArgs& a) {     \
-        nargs(a, #NAME, 1);                                \
-        double x = num(a, 0, #NAME);                       \
-        return EXPR;                                       \
+#define WEFT_UNARY(NAME, EXPR)                        \
+    Value m_##NAME(CallContext&, const CallArgs& a) { \
+        nargs(a, #NAME, 1);                           \
+        double x = num(a, 0, #NAME);                  \
+        return EXPR;                                  \
     }
 
 WEFT_UNARY(sqrt, (x < 0 ? domain() : Value::number(std::sqrt(x))))
@@ -62,14 +68,17 @@ WEFT_UNARY(isnan, Value::boolean(std::isnan(x)))
 WEFT_UNARY(isinf, Value::boolean(std::isinf(x)))
 WEFT_UNARY(isfinite, Value::boolean(std::isfinite(x)))
 WEFT_UNARY(degrees, Value::number(x * 180.0 / M_PI))
-WEFT_UNARY(radians, Value::number(x * M_PI / 180.0))
+WEFT_UNARY(radians, Value::number(x* M_PI / 180.0))
 
 // floor, ceil, trunc: ints stay ints; floats become ints (Python semantics).
 Value to_int(double d, const char* fn) {
-    if (std::isnan(d)) throw WeftError(ErrorKind::ValueError, "cannot convert float NaN to integer");
-    if (std::isinf(d)) throw WeftError(ErrorKind::OverflowError, "cannot convert float infinity to integer");
+    if (std::isnan(d))
+        throw WeftError(ErrorKind::ValueError, "cannot convert float NaN to integer");
+    if (std::isinf(d))
+        throw WeftError(ErrorKind::OverflowError, "cannot convert float infinity to integer");
     if (d >= 9223372036854775808.0 || d < -9223372036854775808.0)
-        throw WeftError(ErrorKind::OverflowError, std::string(fn) + "() result does not fit in a 64-bit int");
+        throw WeftError(ErrorKind::OverflowError,
+                        std::string(fn) + "() result does not fit in a 64-bit int");
     return Value::integer(int64_t(d));
 }
 
@@ -120,7 +129,8 @@ Value m_atan2(CallContext&, const CallArgs& a) {
 Value m_hypot(CallContext&, const CallArgs& a) {
     if (!a.kw.empty()) throw WeftError(ErrorKind::TypeError, "hypot() takes no keyword arguments");
     double r = 0;
-    for (size_t i = 0; i < a.pos.size(); ++i) r = std::hypot(r, num(a, i, "hypot"));
+    for (size_t i = 0; i < a.pos.size(); ++i)
+        r = std::hypot(r, num(a, i, "hypot"));
     return Value::number(r);
 }
 
@@ -129,9 +139,11 @@ Value m_gcd(CallContext&, const CallArgs& a) {
     int64_t g = 0;
     for (auto& v : a.pos) {
         if (!lib::is_intlike(v))
-            throw WeftError(ErrorKind::TypeError, "'" + type_name(v) + "' object cannot be interpreted as an integer");
+            throw WeftError(ErrorKind::TypeError,
+                            "'" + type_name(v) + "' object cannot be interpreted as an integer");
         int64_t x = lib::int_of(v);
-        if (x == INT64_MIN) throw WeftError(ErrorKind::OverflowError, "gcd() argument out of 64-bit range");
+        if (x == INT64_MIN)
+            throw WeftError(ErrorKind::OverflowError, "gcd() argument out of 64-bit range");
         g = std::gcd(g, x);
     }
     return Value::integer(g);
@@ -141,7 +153,8 @@ Value m_isclose(CallContext&, const CallArgs& a) {
     stdlib::Params p(a, "isclose", {"a", "b", "rel_tol", "abs_tol"}, 2);
     double x = p.number(0), y = p.number(1);
     double rel = p.has(2) ? p.number(2) : 1e-9, abs_tol = p.has(3) ? p.number(3) : 0.0;
-    if (rel < 0 || abs_tol < 0) throw WeftError(ErrorKind::ValueError, "tolerances must be non-negative");
+    if (rel < 0 || abs_tol < 0)
+        throw WeftError(ErrorKind::ValueError, "tolerances must be non-negative");
     if (x == y) return Value::boolean(true);
     if (std::isinf(x) || std::isinf(y)) return Value::boolean(false);
     double d = std::fabs(x - y);

@@ -96,8 +96,11 @@ Stream stream_arg(const Params& p, size_t i, Stream dflt, bool allow_stdout) {
     if (s == "null") return Stream::Null;
     if (s == "inherit") return Stream::Inherit;
     if (s == "stdout" && allow_stdout) return Stream::Stdout;
-    throw WeftError(ErrorKind::ValueError, "stream must be \"pipe\", \"null\", \"inherit\"" +
-                                               std::string(allow_stdout ? " or \"stdout\"" : "") + ", not '" + s + "'");
+    throw WeftError(
+        ErrorKind::ValueError,
+        std::string(allow_stdout ? "stream must be \"pipe\", \"null\", \"inherit\" or \"stdout\""
+                                 : "stream must be \"pipe\", \"null\" or \"inherit\"") +
+            ", not '" + s + "'");
 }
 
 // A started child with the parent's ends of its pipes (-1 when not piped).
@@ -112,13 +115,14 @@ void close_fd(int& fd) {
 }
 
 // Starts the child. ProcessError when it cannot be started.
-Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<std::string>* env, Stream in,
-                  Stream out, Stream err) {
+Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<std::string>* env,
+                  Stream in, Stream out, Stream err) {
     if (!cwd.empty()) {
         struct stat st;
         if (stat(cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-            throw WeftError(ErrorKind::ProcessError,
-                            "cannot run '" + cmd.shown + "': working directory '" + cwd + "' does not exist");
+            throw WeftError(
+                ErrorKind::ProcessError,
+                "cannot run '" + cmd.shown + "': working directory '" + cwd + "' does not exist");
     }
     int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
     auto cleanup = [&] {
@@ -127,7 +131,8 @@ Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<
             close_fd(p[1]);
         }
     };
-    if ((in == Stream::Pipe && pipe2(pin, O_CLOEXEC) != 0) || (out == Stream::Pipe && pipe2(pout, O_CLOEXEC) != 0) ||
+    if ((in == Stream::Pipe && pipe2(pin, O_CLOEXEC) != 0) ||
+        (out == Stream::Pipe && pipe2(pout, O_CLOEXEC) != 0) ||
         (err == Stream::Pipe && pipe2(perr, O_CLOEXEC) != 0)) {
         int e = errno;
         cleanup();
@@ -136,10 +141,13 @@ Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     auto route = [&](Stream s, int pipe_end, int target) {
-        if (s == Stream::Pipe) posix_spawn_file_actions_adddup2(&fa, pipe_end, target);
+        if (s == Stream::Pipe)
+            posix_spawn_file_actions_adddup2(&fa, pipe_end, target);
         else if (s == Stream::Null)
-            posix_spawn_file_actions_addopen(&fa, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0);
-        else if (s == Stream::Stdout) posix_spawn_file_actions_adddup2(&fa, 1, 2);
+            posix_spawn_file_actions_addopen(&fa, target, "/dev/null",
+                                             target == 0 ? O_RDONLY : O_WRONLY, 0);
+        else if (s == Stream::Stdout)
+            posix_spawn_file_actions_adddup2(&fa, 1, 2);
     };
     route(in, pin[0], 0);
     route(out, pout[1], 1);
@@ -156,14 +164,17 @@ Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     std::vector<char*> argv;
-    for (auto& a : cmd.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    for (auto& a : cmd.argv)
+        argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     std::vector<char*> envp;
     if (env) {
-        for (auto& e : *env) envp.push_back(const_cast<char*>(e.c_str()));
+        for (auto& e : *env)
+            envp.push_back(const_cast<char*>(e.c_str()));
         envp.push_back(nullptr);
     }
     pid_t pid;
@@ -172,7 +183,8 @@ Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<
     posix_spawnattr_destroy(&attr);
     if (rc != 0) {
         cleanup();
-        throw WeftError(ErrorKind::ProcessError, "cannot run '" + cmd.argv[0] + "': " + strerror(rc));
+        throw WeftError(ErrorKind::ProcessError,
+                        "cannot run '" + cmd.argv[0] + "': " + strerror(rc));
     }
     Child c;
     c.pid = pid;
@@ -216,8 +228,8 @@ void kill_group(pid_t pid, int sig) {
 
 // Feeds `input` and collects stdout/stderr until both close or the deadline passes.
 // Returns false on timeout.
-bool blocking_communicate(Child& c, const std::string& input, bool has_deadline, Clock::time_point deadline,
-                          std::string& out, std::string& err) {
+bool blocking_communicate(Child& c, const std::string& input, bool has_deadline,
+                          Clock::time_point deadline, std::string& out, std::string& err) {
     size_t written = 0;
     if (c.in >= 0) {
         fcntl(c.in, F_SETFL, fcntl(c.in, F_GETFL) | O_NONBLOCK);
@@ -238,7 +250,9 @@ bool blocking_communicate(Child& c, const std::string& input, bool has_deadline,
         add(c.err, POLLIN);
         int timeout_ms = -1;
         if (has_deadline) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())
+                    .count();
             if (left <= 0) return false;
             timeout_ms = int(std::min<int64_t>(left + 1, 1 << 30));
         }
@@ -254,12 +268,15 @@ bool blocking_communicate(Child& c, const std::string& input, bool has_deadline,
             if (&fd == &c.in) {
                 ssize_t w = write(fd, input.data() + written, input.size() - written);
                 if (w > 0) written += size_t(w);
-                if ((w < 0 && errno != EAGAIN && errno != EINTR) || written >= input.size()) close_fd(fd);
+                if ((w < 0 && errno != EAGAIN && errno != EINTR) || written >= input.size())
+                    close_fd(fd);
                 continue;
             }
             ssize_t got = read(fd, buf, sizeof buf);
-            if (got > 0) (&fd == &c.out ? out : err).append(buf, size_t(got));
-            else if (got == 0 || (errno != EAGAIN && errno != EINTR)) close_fd(fd);
+            if (got > 0)
+                (&fd == &c.out ? out : err).append(buf, size_t(got));
+            else if (got == 0 || (errno != EAGAIN && errno != EINTR))
+                close_fd(fd);
         }
     }
     return true;
@@ -282,15 +299,19 @@ std::vector<std::string> env_arg(CallContext& cx, const Params& p, size_t i) {
 double timeout_arg(const Params& p, size_t i) {
     if (!p.has(i)) return -1;
     double t = p.number(i);
-    if (std::isnan(t) || t < 0) throw WeftError(ErrorKind::ValueError, "timeout must be a non-negative number");
+    if (std::isnan(t) || t < 0)
+        throw WeftError(ErrorKind::ValueError, "timeout must be a non-negative number");
     return t;
 }
 
 Clock::time_point deadline_after(double seconds) {
-    return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(std::min(seconds, 1e9)));
+    return Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(std::min(seconds, 1e9)));
 }
 
-std::string seconds_text(double t) { return float_repr(t); }
+std::string seconds_text(double t) {
+    return float_repr(t);
+}
 
 // ---------------------------------------------------------------------------
 // run
@@ -302,9 +323,12 @@ Value proc_run(CallContext& cx, const CallArgs& a) {
     bool has_input = p.has(1);
     if (has_input) {
         const Value* v = p.get(1);
-        if (v->is(ObjType::Str)) input = v->as<StrObj>()->data;
-        else if (v->is(ObjType::Bytes)) input = v->as<BytesObj>()->data;
-        else p.bad(1, "str or bytes");
+        if (v->is(ObjType::Str))
+            input = v->as<StrObj>()->data;
+        else if (v->is(ObjType::Bytes))
+            input = v->as<BytesObj>()->data;
+        else
+            p.bad(1, "str or bytes");
     }
     double timeout = timeout_arg(p, 2);
     std::string cwd = p.str_or(3, "");
@@ -313,8 +337,8 @@ Value proc_run(CallContext& cx, const CallArgs& a) {
     bool check = p.flag_or(5, false);
     require_run(cx, cmd.argv[0]);
 
-    Child c = spawn_child(cmd, cwd, p.has(4) ? &env : nullptr, has_input ? Stream::Pipe : Stream::Null, Stream::Pipe,
-                          Stream::Pipe);
+    Child c = spawn_child(cmd, cwd, p.has(4) ? &env : nullptr,
+                          has_input ? Stream::Pipe : Stream::Null, Stream::Pipe, Stream::Pipe);
     std::string out, err;
     auto deadline = deadline_after(timeout < 0 ? 0 : timeout);
     bool finished = blocking_communicate(c, input, timeout >= 0, deadline, out, err);
@@ -326,13 +350,14 @@ Value proc_run(CallContext& cx, const CallArgs& a) {
         close_fd(c.out);
         close_fd(c.err);
         blocking_wait(c.pid, false, deadline, status);
-        throw WeftError(ErrorKind::TimeoutError,
-                        "command '" + cmd.shown + "' timed out after " + seconds_text(timeout) + " seconds");
+        throw WeftError(ErrorKind::TimeoutError, "command '" + cmd.shown + "' timed out after " +
+                                                     seconds_text(timeout) + " seconds");
     }
     int64_t code = decode_status(status);
     if (check && code != 0)
         throw WeftError(ErrorKind::ProcessError, "command '" + cmd.shown + "' exited with status " +
-                                                     std::to_string(code) + (err.empty() ? "" : ": " + utf8_lossy(err)));
+                                                     std::to_string(code) +
+                                                     (err.empty() ? "" : ": " + utf8_lossy(err)));
     Value d = make_dict();
     stdlib::dict_put(d, "code", Value::integer(code));
     stdlib::dict_put(d, "stdout", make_str(utf8_lossy(out)));
@@ -356,7 +381,8 @@ struct ProcessObj : OpaqueObj {
         close_fd(child.out);
         close_fd(child.err);
         int status;
-        if (!reaped && child.pid > 0 && waitpid(child.pid, &status, WNOHANG) == child.pid) reaped = true;
+        if (!reaped && child.pid > 0 && waitpid(child.pid, &status, WNOHANG) == child.pid)
+            reaped = true;
     }
     void poll_exit() {
         int status;
@@ -382,7 +408,9 @@ struct ProcessObj : OpaqueObj {
     }
 };
 
-ProcessObj* proc_self(Value& self) { return self_as<ProcessObj>(self); }
+ProcessObj* proc_self(Value& self) {
+    return self_as<ProcessObj>(self);
+}
 
 Value p_wait(CallContext&, Value& self, const CallArgs& a) {
     auto* p = proc_self(self);
@@ -391,9 +419,11 @@ Value p_wait(CallContext&, Value& self, const CallArgs& a) {
     if (!p->reaped) {
         close_fd(p->child.in);
         int status = 0;
-        if (!blocking_wait(p->child.pid, timeout >= 0, deadline_after(timeout < 0 ? 0 : timeout), status))
-            throw WeftError(ErrorKind::TimeoutError, "process " + std::to_string(p->child.pid) + " ('" + p->shown +
-                                                         "') still running after " + seconds_text(timeout) + " seconds");
+        if (!blocking_wait(p->child.pid, timeout >= 0, deadline_after(timeout < 0 ? 0 : timeout),
+                           status))
+            throw WeftError(ErrorKind::TimeoutError,
+                            "process " + std::to_string(p->child.pid) + " ('" + p->shown +
+                                "') still running after " + seconds_text(timeout) + " seconds");
         p->reaped = true;
         p->code = decode_status(status);
     }
@@ -421,7 +451,8 @@ Value p_read_line(CallContext&, Value& self, const CallArgs& a) {
     auto* p = proc_self(self);
     Params pa(a, "read_line", {}, 0);
     if (p->child.out < 0 && p->out_buf.empty())
-        throw WeftError(ErrorKind::ValueError, "read_line(): stdout is not a pipe (spawn with stdout=\"pipe\")");
+        throw WeftError(ErrorKind::ValueError,
+                        "read_line(): stdout is not a pipe (spawn with stdout=\"pipe\")");
     for (;;) {
         size_t nl = p->out_buf.find('\n');
         if (nl != std::string::npos) {
@@ -453,17 +484,23 @@ Value p_write(CallContext&, Value& self, const CallArgs& a) {
     Params pa(a, "write", {"data"}, 1);
     const Value* v = pa.get(0);
     std::string data;
-    if (v->is(ObjType::Str)) data = v->as<StrObj>()->data;
-    else if (v->is(ObjType::Bytes)) data = v->as<BytesObj>()->data;
-    else pa.bad(0, "str or bytes");
-    if (p->child.in < 0) throw WeftError(ErrorKind::ValueError, "write(): stdin is not a pipe (spawn with stdin=\"pipe\")");
+    if (v->is(ObjType::Str))
+        data = v->as<StrObj>()->data;
+    else if (v->is(ObjType::Bytes))
+        data = v->as<BytesObj>()->data;
+    else
+        pa.bad(0, "str or bytes");
+    if (p->child.in < 0)
+        throw WeftError(ErrorKind::ValueError,
+                        "write(): stdin is not a pipe (spawn with stdin=\"pipe\")");
     size_t off = 0;
     while (off < data.size()) {
         ssize_t n = write(p->child.in, data.data() + off, data.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
-            throw WeftError(ErrorKind::ProcessError, "write to process " + std::to_string(p->child.pid) + ": " +
-                                                         strerror(errno));
+            throw WeftError(
+                ErrorKind::ProcessError,
+                "write to process " + std::to_string(p->child.pid) + ": " + strerror(errno));
         }
         off += size_t(n);
     }
@@ -476,7 +513,9 @@ Value p_close_stdin(CallContext&, Value& self, const CallArgs& a) {
     return Value();
 }
 
-Value p_enter(CallContext&, Value& self, const CallArgs&) { return self; }
+Value p_enter(CallContext&, Value& self, const CallArgs&) {
+    return self;
+}
 
 // Leaving a `with` block: kill the process group if still running, then reap.
 Value p_exit(CallContext&, Value& self, const CallArgs&) {
@@ -513,12 +552,16 @@ std::string p_repr(const OpaqueObj* self) {
     return "<Process pid=" + std::to_string(p->child.pid) + " " + str_repr(p->shown) + ">";
 }
 
-const MethodInfo kProcessMethods[] = {
-    {"wait", p_wait, false},         {"kill", p_kill, false},
-    {"terminate", p_terminate, false}, {"read_line", p_read_line, false},
-    {"stdout_lines", p_stdout_lines, false}, {"write", p_write, false},
-    {"close_stdin", p_close_stdin, false},   {"__enter__", p_enter, false},
-    {"__exit__", p_exit, false},     {nullptr, nullptr, false}};
+const MethodInfo kProcessMethods[] = {{"wait", p_wait, false},
+                                      {"kill", p_kill, false},
+                                      {"terminate", p_terminate, false},
+                                      {"read_line", p_read_line, false},
+                                      {"stdout_lines", p_stdout_lines, false},
+                                      {"write", p_write, false},
+                                      {"close_stdin", p_close_stdin, false},
+                                      {"__enter__", p_enter, false},
+                                      {"__exit__", p_exit, false},
+                                      {nullptr, nullptr, false}};
 const OpaqueClass kProcessClass{"Process", kProcessMethods, p_get_attr, p_repr};
 
 Value proc_spawn(CallContext& cx, const CallArgs& a) {

@@ -46,7 +46,9 @@ uint64_t below(uint64_t n) {
     }
 }
 
-double next_double() { return double(next_u64() >> 11) * 0x1.0p-53; }
+double next_double() {
+    return double(next_u64() >> 11) * 0x1.0p-53;
+}
 
 Value r_random(CallContext&, const CallArgs& a) {
     Params p(a, "random", {}, 0);
@@ -68,8 +70,9 @@ int64_t in_range(int64_t lo, int64_t hi) {  // inclusive
 Value r_randint(CallContext&, const CallArgs& a) {
     Params p(a, "randint", {"a", "b"}, 2);
     int64_t lo = p.integer(0), hi = p.integer(1);
-    if (hi < lo) throw WeftError(ErrorKind::ValueError, "empty range for randint(" + std::to_string(lo) + ", " +
-                                                            std::to_string(hi) + ")");
+    if (hi < lo)
+        throw WeftError(ErrorKind::ValueError, "empty range for randint(" + std::to_string(lo) +
+                                                   ", " + std::to_string(hi) + ")");
     return Value::integer(in_range(lo, hi));
 }
 
@@ -83,7 +86,8 @@ Value r_randrange(CallContext&, const CallArgs& a) {
         start = 0;
     }
     if (step == 0) throw WeftError(ErrorKind::ValueError, "zero step for randrange()");
-    __int128 n = step > 0 ? (__int128(stop) - start + step - 1) / step : (__int128(stop) - start + step + 1) / step;
+    __int128 n = step > 0 ? (__int128(stop) - start + step - 1) / step
+                          : (__int128(stop) - start + step + 1) / step;
     if (n <= 0) throw WeftError(ErrorKind::ValueError, "empty range for randrange()");
     return Value::integer(int64_t(start + __int128(below(uint64_t(n))) * step));
 }
@@ -91,12 +95,14 @@ Value r_randrange(CallContext&, const CallArgs& a) {
 Value r_choice(CallContext& cx, const CallArgs& a) {
     Params p(a, "choice", {"seq"}, 1);
     std::vector<Value> items = collect(cx, *p.get(0));
-    if (items.empty()) throw WeftError(ErrorKind::IndexError, "Cannot choose from an empty sequence");
+    if (items.empty())
+        throw WeftError(ErrorKind::IndexError, "Cannot choose from an empty sequence");
     return items[below(items.size())];
 }
 
 void shuffle_in_place(std::vector<Value>& v) {
-    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);  // Fisher-Yates
+    for (size_t i = v.size(); i > 1; --i)
+        std::swap(v[i - 1], v[below(i)]);  // Fisher-Yates
 }
 
 Value r_shuffle(CallContext& cx, const CallArgs& a) {
@@ -113,7 +119,8 @@ Value r_sample(CallContext& cx, const CallArgs& a) {
     if (k < 0 || k > int64_t(items.size()))
         throw WeftError(ErrorKind::ValueError, "Sample larger than population or is negative");
     // Partial Fisher-Yates: the first k positions.
-    for (size_t i = 0; i < size_t(k); ++i) std::swap(items[i], items[i + below(items.size() - i)]);
+    for (size_t i = 0; i < size_t(k); ++i)
+        std::swap(items[i], items[i + below(items.size() - i)]);
     items.resize(size_t(k));
     return make_list(std::move(items));
 }

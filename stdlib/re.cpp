@@ -35,13 +35,15 @@ namespace {
 using stdlib::Params;
 using stdlib::self_as;
 
-constexpr int64_t kFlagI = 2, kFlagL = 4, kFlagM = 8, kFlagS = 16, kFlagU = 32, kFlagX = 64, kFlagA = 256;
+constexpr int64_t kFlagI = 2, kFlagL = 4, kFlagM = 8, kFlagS = 16, kFlagU = 32, kFlagX = 64,
+                  kFlagA = 256;
 constexpr size_t kCacheMax = 256;
 
 [[noreturn]] void unsupported(const std::string& what) {
-    throw WeftError(ErrorKind::ValueError, "unsupported regular expression syntax: " + what +
-                                               " (Weft's re uses RE2, which matches in linear time and has no "
-                                               "backreferences or lookaround)");
+    throw WeftError(ErrorKind::ValueError,
+                    "unsupported regular expression syntax: " + what +
+                        " (Weft's re uses RE2, which matches in linear time and has no "
+                        "backreferences or lookaround)");
 }
 
 // Python syntax -> RE2 syntax: rejects what RE2 lacks, rewrites \Z to \z and
@@ -89,7 +91,8 @@ std::string translate(const std::string& p) {
             if (rest.rfind("(", 0) == 0) unsupported("conditional group (?(...)...)");
             if (rest.rfind("#", 0) == 0) {
                 size_t close = p.find(')', i);
-                if (close == std::string::npos) throw WeftError(ErrorKind::ValueError, "missing ), unterminated comment");
+                if (close == std::string::npos)
+                    throw WeftError(ErrorKind::ValueError, "missing ), unterminated comment");
                 i = close;
                 continue;
             }
@@ -124,7 +127,9 @@ std::shared_ptr<const re2::RE2> compile_pattern(const std::string& pattern, int6
     opt.set_log_errors(false);
     opt.set_encoding(re2::RE2::Options::EncodingUTF8);
     auto re = std::make_shared<const re2::RE2>(prefix + translate(pattern), opt);
-    if (!re->ok()) throw WeftError(ErrorKind::ValueError, "invalid regular expression '" + pattern + "': " + re->error());
+    if (!re->ok())
+        throw WeftError(ErrorKind::ValueError,
+                        "invalid regular expression '" + pattern + "': " + re->error());
     std::lock_guard<std::mutex> lock(mu);
     if (cache.size() >= kCacheMax) cache.clear();
     cache[key] = re;
@@ -150,15 +155,17 @@ struct PatternObj : OpaqueObj {
 
 struct MatchObj : OpaqueObj {
     std::shared_ptr<const re2::RE2> re;
-    Value subject;                                 // the str searched
-    std::vector<std::pair<int64_t, int64_t>> spans;  // byte offsets; (-1, -1) for groups that did not take part
+    Value subject;  // the str searched
+    std::vector<std::pair<int64_t, int64_t>>
+        spans;  // byte offsets; (-1, -1) for groups that did not take part
     MatchObj(const OpaqueClass* c, std::shared_ptr<const re2::RE2> r, Value s)
         : OpaqueObj(c), re(std::move(r)), subject(std::move(s)) {}
     const StrObj* str() const { return subject.as<StrObj>(); }
     Value group_value(size_t g, const Value& dflt = Value()) const {
         if (spans[g].first < 0) return dflt;
-        return make_str(std::string_view(str()->data).substr(size_t(spans[g].first),
-                                                             size_t(spans[g].second - spans[g].first)));
+        return make_str(
+            std::string_view(str()->data)
+                .substr(size_t(spans[g].first), size_t(spans[g].second - spans[g].first)));
     }
 };
 
@@ -166,12 +173,19 @@ extern const OpaqueClass kMatchClass;
 extern const OpaqueClass kPatternClass;
 
 // Searches `text` from byte `pos` (anchor as given); fills `m` on success.
-bool match_at(const re2::RE2& re, const StrObj* text, size_t pos, size_t endpos, re2::RE2::Anchor anchor,
-              std::vector<std::pair<int64_t, int64_t>>& spans) {
+bool match_at(const re2::RE2& re, const StrObj* text, size_t pos, size_t endpos,
+              re2::RE2::Anchor anchor, std::vector<std::pair<int64_t, int64_t>>& spans) {
     int n = re.NumberOfCapturingGroups() + 1;
-    std::vector<re2::StringPiece> sub(static_cast<size_t>(n));
+    // Small patterns use a stack buffer: this runs once per match in findall/sub loops.
+    re2::StringPiece small[16];
+    std::vector<re2::StringPiece> large;
+    re2::StringPiece* sub = small;
+    if (n > 16) {
+        large.resize(static_cast<size_t>(n));
+        sub = large.data();
+    }
     re2::StringPiece t(text->data);
-    if (!re.Match(t, pos, endpos, anchor, sub.data(), n)) return false;
+    if (!re.Match(t, pos, endpos, anchor, sub, n)) return false;
     spans.assign(size_t(n), {-1, -1});
     for (int g = 0; g < n; ++g)
         if (sub[g].data()) {
@@ -225,7 +239,8 @@ const StrObj* subject_arg(const Params& p, size_t i) {
     return v->as<StrObj>();
 }
 
-Value do_match(const std::shared_ptr<const re2::RE2>& re, const Value& subject, re2::RE2::Anchor anchor) {
+Value do_match(const std::shared_ptr<const re2::RE2>& re, const Value& subject,
+               re2::RE2::Anchor anchor) {
     std::vector<std::pair<int64_t, int64_t>> spans;
     const StrObj* s = subject.as<StrObj>();
     if (!match_at(*re, s, 0, s->data.size(), anchor, spans)) return Value();
@@ -237,7 +252,8 @@ Value do_findall(const re2::RE2& re, const StrObj* s) {
     int groups = re.NumberOfCapturingGroups();
     auto text = [&](const std::pair<int64_t, int64_t>& sp) {
         if (sp.first < 0) return make_str("");
-        return make_str(std::string_view(s->data).substr(size_t(sp.first), size_t(sp.second - sp.first)));
+        return make_str(
+            std::string_view(s->data).substr(size_t(sp.first), size_t(sp.second - sp.first)));
     };
     for_each_match(re, s, 0, [&](const std::vector<std::pair<int64_t, int64_t>>& spans) {
         if (groups == 0) {
@@ -246,7 +262,8 @@ Value do_findall(const re2::RE2& re, const StrObj* s) {
             out.push_back(text(spans[1]));
         } else {
             std::vector<Value> t;
-            for (int g = 1; g <= groups; ++g) t.push_back(text(spans[size_t(g)]));
+            for (int g = 1; g <= groups; ++g)
+                t.push_back(text(spans[size_t(g)]));
             out.push_back(make_tuple(std::move(t)));
         }
         return true;
@@ -256,10 +273,11 @@ Value do_findall(const re2::RE2& re, const StrObj* s) {
 
 Value do_finditer(const std::shared_ptr<const re2::RE2>& re, const Value& subject) {
     std::vector<Value> out;
-    for_each_match(*re, subject.as<StrObj>(), 0, [&](const std::vector<std::pair<int64_t, int64_t>>& spans) {
-        out.push_back(new_match(re, subject, spans));
-        return true;
-    });
+    for_each_match(*re, subject.as<StrObj>(), 0,
+                   [&](const std::vector<std::pair<int64_t, int64_t>>& spans) {
+                       out.push_back(new_match(re, subject, spans));
+                       return true;
+                   });
     return make_list(std::move(out));
 }
 
@@ -269,12 +287,13 @@ Value do_split(const re2::RE2& re, const StrObj* s, int64_t maxsplit) {
     int64_t last = 0;
     if (maxsplit < 0) return make_list({make_str(s->data)});
     for_each_match(re, s, maxsplit, [&](const std::vector<std::pair<int64_t, int64_t>>& spans) {
-        out.push_back(make_str(std::string_view(s->data).substr(size_t(last), size_t(spans[0].first - last))));
+        out.push_back(make_str(
+            std::string_view(s->data).substr(size_t(last), size_t(spans[0].first - last))));
         for (int g = 1; g <= groups; ++g) {
             auto& sp = spans[size_t(g)];
             out.push_back(sp.first < 0 ? Value()
-                                       : make_str(std::string_view(s->data).substr(size_t(sp.first),
-                                                                                   size_t(sp.second - sp.first))));
+                                       : make_str(std::string_view(s->data).substr(
+                                             size_t(sp.first), size_t(sp.second - sp.first))));
         }
         last = spans[0].second;
         return true;
@@ -294,7 +313,8 @@ std::vector<TemplatePart> parse_template(const re2::RE2& re, const std::string& 
     std::string lit;
     int ngroups = re.NumberOfCapturingGroups();
     auto ref = [&](int g, const std::string& shown) {
-        if (g < 0 || g > ngroups) throw WeftError(ErrorKind::ValueError, "invalid group reference " + shown);
+        if (g < 0 || g > ngroups)
+            throw WeftError(ErrorKind::ValueError, "invalid group reference " + shown);
         if (!lit.empty()) parts.push_back({lit, -1});
         lit.clear();
         parts.push_back({"", g});
@@ -305,7 +325,8 @@ std::vector<TemplatePart> parse_template(const re2::RE2& re, const std::string& 
             lit += c;
             continue;
         }
-        if (i + 1 >= t.size()) throw WeftError(ErrorKind::ValueError, "bad escape (end of pattern)");
+        if (i + 1 >= t.size())
+            throw WeftError(ErrorKind::ValueError, "bad escape (end of pattern)");
         char n = t[++i];
         if (n >= '0' && n <= '9') {
             std::string digits(1, n);
@@ -319,27 +340,46 @@ std::vector<TemplatePart> parse_template(const re2::RE2& re, const std::string& 
                 throw WeftError(ErrorKind::ValueError, "missing group name in \\g<...>");
             std::string name = t.substr(i + 2, close - i - 2);
             i = close;
-            if (!name.empty() && std::all_of(name.begin(), name.end(), [](char ch) { return isdigit((unsigned char)ch); })) {
+            if (!name.empty() && std::all_of(name.begin(), name.end(),
+                                             [](char ch) { return isdigit((unsigned char)ch); })) {
                 ref(std::stoi(name), name);
             } else {
                 auto& named = re.NamedCapturingGroups();
                 auto it = named.find(name);
-                if (it == named.end()) throw WeftError(ErrorKind::IndexError, "unknown group name '" + name + "'");
+                if (it == named.end())
+                    throw WeftError(ErrorKind::IndexError, "unknown group name '" + name + "'");
                 ref(it->second, name);
             }
             continue;
         }
         switch (n) {
-            case 'n': lit += '\n'; break;
-            case 't': lit += '\t'; break;
-            case 'r': lit += '\r'; break;
-            case 'f': lit += '\f'; break;
-            case 'v': lit += '\v'; break;
-            case 'a': lit += '\a'; break;
-            case 'b': lit += '\b'; break;
-            case '\\': lit += '\\'; break;
+            case 'n':
+                lit += '\n';
+                break;
+            case 't':
+                lit += '\t';
+                break;
+            case 'r':
+                lit += '\r';
+                break;
+            case 'f':
+                lit += '\f';
+                break;
+            case 'v':
+                lit += '\v';
+                break;
+            case 'a':
+                lit += '\a';
+                break;
+            case 'b':
+                lit += '\b';
+                break;
+            case '\\':
+                lit += '\\';
+                break;
             default:
-                if (isalpha((unsigned char)n)) throw WeftError(ErrorKind::ValueError, std::string("bad escape \\") + n);
+                if (isalpha((unsigned char)n))
+                    throw WeftError(ErrorKind::ValueError, std::string("bad escape \\") + n);
                 lit += '\\';
                 lit += n;
         }
@@ -348,8 +388,8 @@ std::vector<TemplatePart> parse_template(const re2::RE2& re, const std::string& 
     return parts;
 }
 
-Value do_sub(CallContext& cx, const std::shared_ptr<const re2::RE2>& re, const Value& repl, const Value& subject,
-             int64_t count, int64_t* nsubs) {
+Value do_sub(CallContext& cx, const std::shared_ptr<const re2::RE2>& re, const Value& repl,
+             const Value& subject, int64_t count, int64_t* nsubs) {
     const StrObj* s = subject.as<StrObj>();
     bool callable = !repl.is(ObjType::Str);
     std::vector<TemplatePart> parts;
@@ -362,7 +402,8 @@ Value do_sub(CallContext& cx, const std::shared_ptr<const re2::RE2>& re, const V
             Value m = new_match(re, subject, spans);
             Value r = cx.call(repl, std::span<const Value>(&m, 1));
             if (!r.is(ObjType::Str))
-                throw WeftError(ErrorKind::TypeError, "sub() replacement function must return str, not " + type_name(r));
+                throw WeftError(ErrorKind::TypeError,
+                                "sub() replacement function must return str, not " + type_name(r));
             out += r.as<StrObj>()->data;
         } else {
             for (auto& part : parts) {
@@ -370,7 +411,8 @@ Value do_sub(CallContext& cx, const std::shared_ptr<const re2::RE2>& re, const V
                     out += part.text;
                 } else {
                     auto& sp = spans[size_t(part.group)];
-                    if (sp.first >= 0) out.append(s->data, size_t(sp.first), size_t(sp.second - sp.first));
+                    if (sp.first >= 0)
+                        out.append(s->data, size_t(sp.first), size_t(sp.second - sp.first));
                 }
             }
         }
@@ -383,12 +425,16 @@ Value do_sub(CallContext& cx, const std::shared_ptr<const re2::RE2>& re, const V
     return make_str(std::move(out));
 }
 
-int64_t flags_arg(const Params& p, size_t i) { return p.int_or(i, 0); }
+int64_t flags_arg(const Params& p, size_t i) {
+    return p.int_or(i, 0);
+}
 
 std::shared_ptr<const re2::RE2> pattern_arg(const Params& p, size_t i, int64_t flags) {
     const Value* v = p.get(i);
     if (v->is(ObjType::Opaque) && v->as<OpaqueObj>()->cls == &kPatternClass) {
-        if (flags) throw WeftError(ErrorKind::ValueError, "cannot process flags argument with a compiled pattern");
+        if (flags)
+            throw WeftError(ErrorKind::ValueError,
+                            "cannot process flags argument with a compiled pattern");
         return static_cast<const PatternObj*>(v->as<OpaqueObj>())->re;
     }
     return compile_pattern(p.str(i), flags);
@@ -428,13 +474,15 @@ Value re_split(CallContext&, const CallArgs& a) {
 Value re_sub(CallContext& cx, const CallArgs& a) {
     Params p(a, "sub", {"pattern", "repl", "string", "count", "flags"}, 3);
     subject_arg(p, 2);
-    return do_sub(cx, pattern_arg(p, 0, flags_arg(p, 4)), *p.get(1), *p.get(2), p.int_or(3, 0), nullptr);
+    return do_sub(cx, pattern_arg(p, 0, flags_arg(p, 4)), *p.get(1), *p.get(2), p.int_or(3, 0),
+                  nullptr);
 }
 Value re_subn(CallContext& cx, const CallArgs& a) {
     Params p(a, "subn", {"pattern", "repl", "string", "count", "flags"}, 3);
     subject_arg(p, 2);
     int64_t n = 0;
-    Value s = do_sub(cx, pattern_arg(p, 0, flags_arg(p, 4)), *p.get(1), *p.get(2), p.int_or(3, 0), &n);
+    Value s =
+        do_sub(cx, pattern_arg(p, 0, flags_arg(p, 4)), *p.get(1), *p.get(2), p.int_or(3, 0), &n);
     return make_tuple({std::move(s), Value::integer(n)});
 }
 Value re_escape(CallContext&, const CallArgs& a) {
@@ -460,7 +508,9 @@ Value re_compile(CallContext&, const CallArgs& a) {
 // ---------------------------------------------------------------------------
 // Pattern methods: p.f(string, ...)
 
-const std::shared_ptr<const re2::RE2>& pat(const Value& self) { return self_as<PatternObj>(self)->re; }
+const std::shared_ptr<const re2::RE2>& pat(const Value& self) {
+    return self_as<PatternObj>(self)->re;
+}
 
 Value pat_search(CallContext&, Value& self, const CallArgs& a) {
     Params p(a, "search", {"string"}, 1);
@@ -506,31 +556,55 @@ Value pat_subn(CallContext& cx, Value& self, const CallArgs& a) {
 Value groupindex(const re2::RE2& re) {
     Value d = make_dict();
     std::vector<std::pair<int, std::string>> named;
-    for (auto& [n, i] : re.NamedCapturingGroups()) named.emplace_back(i, n);
+    for (auto& [n, i] : re.NamedCapturingGroups())
+        named.emplace_back(i, n);
     std::sort(named.begin(), named.end());
-    for (auto& [i, n] : named) set_item(d, make_str(n), Value::integer(i));
+    for (auto& [i, n] : named)
+        set_item(d, make_str(n), Value::integer(i));
     return d;
 }
 
 bool pat_get_attr(const OpaqueObj* self, std::string_view name, Value& out) {
     auto* p = static_cast<const PatternObj*>(self);
-    if (name == "pattern") out = make_str(p->pattern);
-    else if (name == "flags") out = Value::integer(p->flags);
-    else if (name == "groups") out = Value::integer(p->re->NumberOfCapturingGroups());
-    else if (name == "groupindex") out = groupindex(*p->re);
-    else return false;
+    if (name == "pattern")
+        out = make_str(p->pattern);
+    else if (name == "flags")
+        out = Value::integer(p->flags);
+    else if (name == "groups")
+        out = Value::integer(p->re->NumberOfCapturingGroups());
+    else if (name == "groupindex")
+        out = groupindex(*p->re);
+    else
+        return false;
     return true;
 }
 
 std::string pat_repr(const OpaqueObj* self) {
     auto* p = static_cast<const PatternObj*>(self);
-    return "re.compile(" + str_repr(p->pattern) + (p->flags ? ", " + std::to_string(p->flags) : "") + ")";
+    static const std::pair<int64_t, const char*> kNames[] = {
+        {kFlagI, "re.IGNORECASE"}, {kFlagL, "re.LOCALE"},  {kFlagM, "re.MULTILINE"},
+        {kFlagS, "re.DOTALL"},     {kFlagU, "re.UNICODE"}, {kFlagX, "re.VERBOSE"},
+        {kFlagA, "re.ASCII"}};
+    std::string flags;
+    int64_t rest = p->flags;
+    for (auto& [bit, name] : kNames)
+        if (rest & bit) {
+            flags += (flags.empty() ? "" : "|") + std::string(name);
+            rest &= ~bit;
+        }
+    if (rest) flags += (flags.empty() ? "" : "|") + std::to_string(rest);
+    return "re.compile(" + str_repr(p->pattern) + (flags.empty() ? "" : ", " + flags) + ")";
 }
 
-const MethodInfo kPatternMethods[] = {
-    {"search", pat_search, false},   {"match", pat_match, false}, {"fullmatch", pat_fullmatch, false},
-    {"findall", pat_findall, false}, {"finditer", pat_finditer, false}, {"split", pat_split, false},
-    {"sub", pat_sub, false},         {"subn", pat_subn, false},   {nullptr, nullptr, false}};
+const MethodInfo kPatternMethods[] = {{"search", pat_search, false},
+                                      {"match", pat_match, false},
+                                      {"fullmatch", pat_fullmatch, false},
+                                      {"findall", pat_findall, false},
+                                      {"finditer", pat_finditer, false},
+                                      {"split", pat_split, false},
+                                      {"sub", pat_sub, false},
+                                      {"subn", pat_subn, false},
+                                      {nullptr, nullptr, false}};
 const OpaqueClass kPatternClass{"Pattern", kPatternMethods, pat_get_attr, pat_repr};
 
 // ---------------------------------------------------------------------------
@@ -539,7 +613,8 @@ const OpaqueClass kPatternClass{"Pattern", kPatternMethods, pat_get_attr, pat_re
 size_t group_index(const MatchObj* m, const Value& g) {
     if (g.is_int() || g.is_bool()) {
         int64_t i = lib::int_of(g);
-        if (i < 0 || i >= int64_t(m->spans.size())) throw WeftError(ErrorKind::IndexError, "no such group");
+        if (i < 0 || i >= int64_t(m->spans.size()))
+            throw WeftError(ErrorKind::IndexError, "no such group");
         return size_t(i);
     }
     if (g.is(ObjType::Str)) {
@@ -557,7 +632,8 @@ Value m_group(CallContext&, Value& self, const CallArgs& a) {
     if (a.pos.empty()) return m->group_value(0);
     if (a.pos.size() == 1) return m->group_value(group_index(m, a.pos[0]));
     std::vector<Value> out;
-    for (auto& g : a.pos) out.push_back(m->group_value(group_index(m, g)));
+    for (auto& g : a.pos)
+        out.push_back(m->group_value(group_index(m, g)));
     return make_tuple(std::move(out));
 }
 
@@ -566,7 +642,8 @@ Value m_groups(CallContext&, Value& self, const CallArgs& a) {
     Params p(a, "groups", {"default"}, 0);
     Value dflt = p.get(0) ? *p.get(0) : Value();
     std::vector<Value> out;
-    for (size_t g = 1; g < m->spans.size(); ++g) out.push_back(m->group_value(g, dflt));
+    for (size_t g = 1; g < m->spans.size(); ++g)
+        out.push_back(m->group_value(g, dflt));
     return make_tuple(std::move(out));
 }
 
@@ -576,9 +653,11 @@ Value m_groupdict(CallContext&, Value& self, const CallArgs& a) {
     Value dflt = p.get(0) ? *p.get(0) : Value();
     Value d = make_dict();
     std::vector<std::pair<int, std::string>> named;
-    for (auto& [n, i] : m->re->NamedCapturingGroups()) named.emplace_back(i, n);
+    for (auto& [n, i] : m->re->NamedCapturingGroups())
+        named.emplace_back(i, n);
     std::sort(named.begin(), named.end());
-    for (auto& [i, n] : named) set_item(d, make_str(n), m->group_value(size_t(i), dflt));
+    for (auto& [i, n] : named)
+        set_item(d, make_str(n), m->group_value(size_t(i), dflt));
     return d;
 }
 
@@ -597,7 +676,8 @@ Value m_end(CallContext&, Value& self, const CallArgs& a) {
 }
 Value m_span(CallContext&, Value& self, const CallArgs& a) {
     auto* m = self_as<MatchObj>(self);
-    return make_tuple({Value::integer(pos_of(m, a, "span", false)), Value::integer(pos_of(m, a, "span", true))});
+    return make_tuple(
+        {Value::integer(pos_of(m, a, "span", false)), Value::integer(pos_of(m, a, "span", true))});
 }
 
 bool m_get_attr(const OpaqueObj* self, std::string_view name, Value& out) {
@@ -648,10 +728,11 @@ void init_re_module(ModuleObj& m) {
     struct {
         const char* n;
         int64_t v;
-    } flags[] = {{"I", kFlagI},      {"IGNORECASE", kFlagI}, {"M", kFlagM},         {"MULTILINE", kFlagM},
-                 {"S", kFlagS},      {"DOTALL", kFlagS},     {"A", kFlagA},         {"ASCII", kFlagA},
-                 {"U", kFlagU},      {"UNICODE", kFlagU},    {"X", kFlagX},         {"VERBOSE", kFlagX}};
-    for (auto& f : flags) m.define(f.n, Value::integer(f.v));
+    } flags[] = {{"I", kFlagI}, {"IGNORECASE", kFlagI}, {"M", kFlagM}, {"MULTILINE", kFlagM},
+                 {"S", kFlagS}, {"DOTALL", kFlagS},     {"A", kFlagA}, {"ASCII", kFlagA},
+                 {"U", kFlagU}, {"UNICODE", kFlagU},    {"X", kFlagX}, {"VERBOSE", kFlagX}};
+    for (auto& f : flags)
+        m.define(f.n, Value::integer(f.v));
 }
 
 }  // namespace weft

@@ -23,31 +23,38 @@ namespace weft::stdlib {
 // Arguments bound to parameter names, in declaration order; a missing optional
 // parameter is nullptr.
 class Params {
-public:
+  public:
     // `params` are the parameter names; the first `required` must be given.
     // TypeError for too many positional arguments, an unknown or repeated
     // keyword, or a missing required parameter.
-    Params(const CallArgs& a, const char* fn, std::initializer_list<const char*> params, size_t required)
+    Params(const CallArgs& a, const char* fn, std::initializer_list<const char*> params,
+           size_t required)
         : fn_(fn), names_(params), vals_(params.size(), nullptr) {
         if (a.pos.size() > names_.size())
-            throw WeftError(ErrorKind::TypeError, std::string(fn) + "() takes at most " + std::to_string(names_.size()) +
-                                                      " arguments (" + std::to_string(a.pos.size()) + " given)");
-        for (size_t i = 0; i < a.pos.size(); ++i) vals_[i] = &a.pos[i];
+            throw WeftError(ErrorKind::TypeError,
+                            std::string(fn) + "() takes at most " + std::to_string(names_.size()) +
+                                " arguments (" + std::to_string(a.pos.size()) + " given)");
+        for (size_t i = 0; i < a.pos.size(); ++i)
+            vals_[i] = &a.pos[i];
         for (auto& k : a.kw) {
             size_t i = 0;
-            while (i < names_.size() && k.name != names_[i]) ++i;
+            while (i < names_.size() && k.name != names_[i])
+                ++i;
             if (i == names_.size())
                 throw WeftError(ErrorKind::TypeError,
-                                std::string(fn) + "() got an unexpected keyword argument '" + std::string(k.name) + "'");
+                                std::string(fn) + "() got an unexpected keyword argument '" +
+                                    std::string(k.name) + "'");
             if (vals_[i])
-                throw WeftError(ErrorKind::TypeError,
-                                std::string(fn) + "() got multiple values for argument '" + names_[i] + "'");
+                throw WeftError(
+                    ErrorKind::TypeError,
+                    std::string(fn) + "() got multiple values for argument '" + names_[i] + "'");
             vals_[i] = &k.value;
         }
         for (size_t i = 0; i < required; ++i)
             if (!vals_[i])
-                throw WeftError(ErrorKind::TypeError,
-                                std::string(fn) + "() missing required argument '" + names_[i] + "'");
+                throw WeftError(
+                    ErrorKind::TypeError,
+                    std::string(fn) + "() missing required argument '" + names_[i] + "'");
     }
 
     // The value, or nullptr when not given.
@@ -76,11 +83,11 @@ public:
 
     [[noreturn]] void bad(size_t i, const char* want) const {
         std::string got = vals_[i] ? type_name(*vals_[i]) : "nothing";
-        throw WeftError(ErrorKind::TypeError, std::string(fn_) + "() argument '" + names_[i] + "' must be " + want +
-                                                  ", not " + got);
+        throw WeftError(ErrorKind::TypeError, std::string(fn_) + "() argument '" + names_[i] +
+                                                  "' must be " + want + ", not " + got);
     }
 
-private:
+  private:
     const char* fn_;
     std::vector<const char*> names_;
     std::vector<const Value*> vals_;
@@ -106,7 +113,9 @@ inline Value bound_native(std::string name, MethodFn fn, Value self) {
 }
 
 // Dict helper: d[key] = v for a str key.
-inline void dict_put(Value& d, const char* key, Value v) { set_item(d, make_str(key), std::move(v)); }
+inline void dict_put(Value& d, const char* key, Value v) {
+    set_item(d, make_str(key), std::move(v));
+}
 
 // A host object's C++ type from a receiver (the class pointer was checked by
 // the interpreter's method lookup).

@@ -23,7 +23,9 @@ double wall_seconds() {
     return std::chrono::duration<double>(d).count();
 }
 
-void blocking_sleep(double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }
+void blocking_sleep(double seconds) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+}
 
 Value t_time(CallContext&, const CallArgs& a) {
     Params p(a, "time", {}, 0);
@@ -51,14 +53,16 @@ Value t_perf_counter(CallContext&, const CallArgs& a) {
 Value t_sleep(CallContext&, const CallArgs& a) {
     Params p(a, "sleep", {"seconds"}, 1);
     double s = p.number(0);
-    if (std::isnan(s) || s < 0) throw WeftError(ErrorKind::ValueError, "sleep length must be non-negative");
+    if (std::isnan(s) || s < 0)
+        throw WeftError(ErrorKind::ValueError, "sleep length must be non-negative");
     blocking_sleep(s);
     return Value();
 }
 
 struct tm broken_down(const Params& p, size_t i, bool utc) {
     double t = p.has(i) ? p.number(i) : wall_seconds();
-    if (!std::isfinite(t) || std::fabs(t) > 1e15) throw WeftError(ErrorKind::OverflowError, "timestamp out of range");
+    if (!std::isfinite(t) || std::fabs(t) > 1e15)
+        throw WeftError(ErrorKind::OverflowError, "timestamp out of range");
     time_t secs = time_t(std::floor(t));
     struct tm tm {};
     if (!(utc ? gmtime_r(&secs, &tm) : localtime_r(&secs, &tm)))
@@ -73,7 +77,9 @@ Value t_strftime(CallContext&, const CallArgs& a) {
     if (fmt.empty()) return make_str("");
     std::string buf(256 + fmt.size() * 8, '\0');
     size_t n = strftime(buf.data(), buf.size(), fmt.c_str(), &tm);
-    if (n == 0) throw WeftError(ErrorKind::ValueError, "strftime() result too long or empty for format " + fmt);
+    if (n == 0)
+        throw WeftError(ErrorKind::ValueError,
+                        "strftime() result too long or empty for format " + fmt);
     buf.resize(n);
     return make_str(std::move(buf));
 }
@@ -86,7 +92,8 @@ Value tm_dict(const struct tm& tm) {
     stdlib::dict_put(d, "hour", Value::integer(tm.tm_hour));
     stdlib::dict_put(d, "minute", Value::integer(tm.tm_min));
     stdlib::dict_put(d, "second", Value::integer(tm.tm_sec));
-    stdlib::dict_put(d, "weekday", Value::integer((tm.tm_wday + 6) % 7));  // Monday is 0, as in Python
+    stdlib::dict_put(d, "weekday",
+                     Value::integer((tm.tm_wday + 6) % 7));  // Monday is 0, as in Python
     stdlib::dict_put(d, "yearday", Value::integer(tm.tm_yday + 1));
     return d;
 }

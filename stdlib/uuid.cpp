@@ -22,7 +22,8 @@ Value u_uuid4(CallContext&, const CallArgs& a) {
         ssize_t n = getrandom(b + got, sizeof b - got, 0);
         if (n < 0) {
             if (errno == EINTR) continue;
-            throw WeftError(ErrorKind::IOError, std::string("uuid4(): getrandom failed: ") + strerror(errno));
+            throw WeftError(ErrorKind::IOError,
+                            std::string("uuid4(): getrandom failed: ") + strerror(errno));
         }
         got += size_t(n);
     }
@@ -40,6 +41,8 @@ Value u_uuid4(CallContext&, const CallArgs& a) {
 
 }  // namespace
 
-void init_uuid_module(ModuleObj& m) { stdlib::define_fn(m, "uuid4", u_uuid4); }
+void init_uuid_module(ModuleObj& m) {
+    stdlib::define_fn(m, "uuid4", u_uuid4);
+}
 
 }  // namespace weft

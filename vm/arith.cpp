@@ -22,29 +22,44 @@ namespace {
 
 const char* op_symbol(BinaryOp op) {
     switch (op) {
-        case BinaryOp::Add: return "+";
-        case BinaryOp::Sub: return "-";
-        case BinaryOp::Mul: return "*";
-        case BinaryOp::Div: return "/";
-        case BinaryOp::FloorDiv: return "//";
-        case BinaryOp::Mod: return "%";
-        case BinaryOp::Pow: return "** or pow()";
-        case BinaryOp::MatMul: return "@";
-        case BinaryOp::BitAnd: return "&";
-        case BinaryOp::BitOr: return "|";
-        case BinaryOp::BitXor: return "^";
-        case BinaryOp::Shl: return "<<";
-        case BinaryOp::Shr: return ">>";
+        case BinaryOp::Add:
+            return "+";
+        case BinaryOp::Sub:
+            return "-";
+        case BinaryOp::Mul:
+            return "*";
+        case BinaryOp::Div:
+            return "/";
+        case BinaryOp::FloorDiv:
+            return "//";
+        case BinaryOp::Mod:
+            return "%";
+        case BinaryOp::Pow:
+            return "** or pow()";
+        case BinaryOp::MatMul:
+            return "@";
+        case BinaryOp::BitAnd:
+            return "&";
+        case BinaryOp::BitOr:
+            return "|";
+        case BinaryOp::BitXor:
+            return "^";
+        case BinaryOp::Shl:
+            return "<<";
+        case BinaryOp::Shr:
+            return ">>";
     }
     return "?";
 }
 
 [[noreturn]] void unsupported(BinaryOp op, const Value& a, const Value& b) {
-    type_error(std::string("unsupported operand type(s) for ") + op_symbol(op) + ": '" + type_name(a) +
-               "' and '" + type_name(b) + "'");
+    type_error(std::string("unsupported operand type(s) for ") + op_symbol(op) + ": '" +
+               type_name(a) + "' and '" + type_name(b) + "'");
 }
 
-[[noreturn]] void overflow() { raise(ErrorKind::OverflowError, "integer overflow"); }
+[[noreturn]] void overflow() {
+    raise(ErrorKind::OverflowError, "integer overflow");
+}
 
 int64_t int_pow(int64_t base, int64_t exp) {
     int64_t result = 1;
@@ -62,7 +77,8 @@ int64_t int_pow(int64_t base, int64_t exp) {
 }
 
 Value float_pow(double x, double y) {
-    if (x == 0.0 && y < 0) raise(ErrorKind::ZeroDivisionError, "0.0 cannot be raised to a negative power");
+    if (x == 0.0 && y < 0)
+        raise(ErrorKind::ZeroDivisionError, "0.0 cannot be raised to a negative power");
     if (x < 0 && y != std::floor(y) && std::isfinite(y))
         value_error("negative number cannot be raised to a fractional power");
     double r = std::pow(x, y);
@@ -105,16 +121,20 @@ Value int_binary(BinaryOp op, int64_t x, int64_t y) {
         }
         case BinaryOp::Pow:
             if (y < 0) {
-                if (x == 0) raise(ErrorKind::ZeroDivisionError, "0.0 cannot be raised to a negative power");
+                if (x == 0)
+                    raise(ErrorKind::ZeroDivisionError, "0.0 cannot be raised to a negative power");
                 return Value::number(std::pow(double(x), double(y)));
             }
             if (x == 0) return Value::integer(y == 0 ? 1 : 0);
             if (x == 1) return Value::integer(1);
             if (x == -1) return Value::integer((y & 1) ? -1 : 1);
             return Value::integer(int_pow(x, y));
-        case BinaryOp::BitAnd: return Value::integer(x & y);
-        case BinaryOp::BitOr: return Value::integer(x | y);
-        case BinaryOp::BitXor: return Value::integer(x ^ y);
+        case BinaryOp::BitAnd:
+            return Value::integer(x & y);
+        case BinaryOp::BitOr:
+            return Value::integer(x | y);
+        case BinaryOp::BitXor:
+            return Value::integer(x ^ y);
         case BinaryOp::Shl:
             if (y < 0) value_error("negative shift count");
             if (x == 0) return Value::integer(0);
@@ -133,9 +153,12 @@ Value int_binary(BinaryOp op, int64_t x, int64_t y) {
 
 Value float_binary(BinaryOp op, double x, double y, const Value& a, const Value& b) {
     switch (op) {
-        case BinaryOp::Add: return Value::number(x + y);
-        case BinaryOp::Sub: return Value::number(x - y);
-        case BinaryOp::Mul: return Value::number(x * y);
+        case BinaryOp::Add:
+            return Value::number(x + y);
+        case BinaryOp::Sub:
+            return Value::number(x - y);
+        case BinaryOp::Mul:
+            return Value::number(x * y);
         case BinaryOp::Div:
             if (y == 0.0) raise(ErrorKind::ZeroDivisionError, "float division by zero");
             return Value::number(x / y);
@@ -145,8 +168,10 @@ Value float_binary(BinaryOp op, double x, double y, const Value& a, const Value&
         case BinaryOp::Mod:
             if (y == 0.0) raise(ErrorKind::ZeroDivisionError, "float modulo");
             return Value::number(float_mod(x, y));
-        case BinaryOp::Pow: return float_pow(x, y);
-        default: unsupported(op, a, b);
+        case BinaryOp::Pow:
+            return float_pow(x, y);
+        default:
+            unsupported(op, a, b);
     }
 }
 
@@ -154,7 +179,8 @@ Value float_binary(BinaryOp op, double x, double y, const Value& a, const Value&
 int64_t repeat_count(const Value& n, size_t unit) {
     int64_t k = int_of(n);
     if (k <= 0 || unit == 0) return 0;
-    if (uint64_t(k) > (uint64_t(1) << 40) / unit) raise(ErrorKind::OverflowError, "repeated sequence is too long");
+    if (uint64_t(k) > (uint64_t(1) << 40) / unit)
+        raise(ErrorKind::OverflowError, "repeated sequence is too long");
     return k;
 }
 
@@ -166,7 +192,8 @@ Value repeat(const Value& seq, const Value& n) {
             int64_t k = repeat_count(n, d.size());
             std::string r;
             r.reserve(d.size() * size_t(k));
-            for (int64_t i = 0; i < k; ++i) r += d;
+            for (int64_t i = 0; i < k; ++i)
+                r += d;
             return make_str(std::move(r));
         }
         case ObjType::Bytes: {
@@ -174,25 +201,30 @@ Value repeat(const Value& seq, const Value& n) {
             int64_t k = repeat_count(n, d.size());
             std::string r;
             r.reserve(d.size() * size_t(k));
-            for (int64_t i = 0; i < k; ++i) r += d;
+            for (int64_t i = 0; i < k; ++i)
+                r += d;
             return make_bytes(std::move(r));
         }
         case ObjType::List:
         case ObjType::Tuple: {
-            auto& items = o->type == ObjType::List ? static_cast<ListObj*>(o)->items : static_cast<TupleObj*>(o)->items;
+            auto& items = o->type == ObjType::List ? static_cast<ListObj*>(o)->items
+                                                   : static_cast<TupleObj*>(o)->items;
             int64_t k = repeat_count(n, items.size() * sizeof(Value));
             std::vector<Value> r;
             r.reserve(items.size() * size_t(k));
-            for (int64_t i = 0; i < k; ++i) r.insert(r.end(), items.begin(), items.end());
+            for (int64_t i = 0; i < k; ++i)
+                r.insert(r.end(), items.begin(), items.end());
             return o->type == ObjType::List ? make_list(std::move(r)) : make_tuple(std::move(r));
         }
-        default: break;
+        default:
+            break;
     }
     return Value();
 }
 
 bool is_sequence_obj(const Value& v) {
-    return v.is(ObjType::Str) || v.is(ObjType::Bytes) || v.is(ObjType::List) || v.is(ObjType::Tuple);
+    return v.is(ObjType::Str) || v.is(ObjType::Bytes) || v.is(ObjType::List) ||
+           v.is(ObjType::Tuple);
 }
 
 Value set_binary(BinaryOp op, const SetObj* x, const SetObj* y) {
@@ -208,19 +240,24 @@ Value set_binary(BinaryOp op, const SetObj* x, const SetObj* y) {
             break;
         case BinaryOp::BitAnd:
             for (size_t i = 0; i < a.end_index(); ++i)
-                if (a.entry(i).live && b.find(a.entry(i).key) >= 0) r->table.insert(a.entry(i).key, Value());
+                if (a.entry(i).live && b.find(a.entry(i).key) >= 0)
+                    r->table.insert(a.entry(i).key, Value());
             break;
         case BinaryOp::Sub:
             for (size_t i = 0; i < a.end_index(); ++i)
-                if (a.entry(i).live && b.find(a.entry(i).key) < 0) r->table.insert(a.entry(i).key, Value());
+                if (a.entry(i).live && b.find(a.entry(i).key) < 0)
+                    r->table.insert(a.entry(i).key, Value());
             break;
         case BinaryOp::BitXor:
             for (size_t i = 0; i < a.end_index(); ++i)
-                if (a.entry(i).live && b.find(a.entry(i).key) < 0) r->table.insert(a.entry(i).key, Value());
+                if (a.entry(i).live && b.find(a.entry(i).key) < 0)
+                    r->table.insert(a.entry(i).key, Value());
             for (size_t i = 0; i < b.end_index(); ++i)
-                if (b.entry(i).live && a.find(b.entry(i).key) < 0) r->table.insert(b.entry(i).key, Value());
+                if (b.entry(i).live && a.find(b.entry(i).key) < 0)
+                    r->table.insert(b.entry(i).key, Value());
             break;
-        default: break;
+        default:
+            break;
     }
     return rv;
 }
@@ -262,8 +299,10 @@ Value str_concat(Value& a, const Value& b) {
         s->data += t->data;
         s->hash = 0;
         s->ascii = s->ascii && t->ascii;
-        if (s->cp_len >= 0 && t->cp_len >= 0) s->cp_len += t->cp_len;
-        else s->cp_len = s->ascii ? int64_t(s->data.size()) : -1;
+        if (s->cp_len >= 0 && t->cp_len >= 0)
+            s->cp_len += t->cp_len;
+        else
+            s->cp_len = s->ascii ? int64_t(s->data.size()) : -1;
         return a;
     }
     std::string r;
@@ -284,7 +323,9 @@ Value binary_op(BinaryOp op, const Value& a, const Value& b) {
         if (a.is_bool() && b.is_bool() &&
             (op == BinaryOp::BitAnd || op == BinaryOp::BitOr || op == BinaryOp::BitXor)) {
             bool x = a.as_bool(), y = b.as_bool();
-            return vbool(op == BinaryOp::BitAnd ? (x && y) : op == BinaryOp::BitOr ? (x || y) : (x != y));
+            return vbool(op == BinaryOp::BitAnd  ? (x && y)
+                         : op == BinaryOp::BitOr ? (x || y)
+                                                 : (x != y));
         }
         if (op == BinaryOp::MatMul) unsupported(op, a, b);
         return int_binary(op, int_of(a), int_of(b));
@@ -305,8 +346,8 @@ Value binary_op(BinaryOp op, const Value& a, const Value& b) {
             }
             if (ta == ObjType::List || ta == ObjType::Tuple) {
                 if (tb != ta)
-                    type_error("can only concatenate " + type_name(a) + " (not \"" + type_name(b) + "\") to " +
-                               type_name(a));
+                    type_error("can only concatenate " + type_name(a) + " (not \"" + type_name(b) +
+                               "\") to " + type_name(a));
                 auto& x = ta == ObjType::List ? a.as<ListObj>()->items : a.as<TupleObj>()->items;
                 auto& y = ta == ObjType::List ? b.as<ListObj>()->items : b.as<TupleObj>()->items;
                 std::vector<Value> r;
@@ -345,9 +386,11 @@ Value binary_op(BinaryOp op, const Value& a, const Value& b) {
         case BinaryOp::BitAnd:
         case BinaryOp::BitXor:
         case BinaryOp::Sub:
-            if (ta == ObjType::Set && tb == ObjType::Set) return set_binary(op, a.as<SetObj>(), b.as<SetObj>());
+            if (ta == ObjType::Set && tb == ObjType::Set)
+                return set_binary(op, a.as<SetObj>(), b.as<SetObj>());
             break;
-        default: break;
+        default:
+            break;
     }
     unsupported(op, a, b);
 }
@@ -355,7 +398,8 @@ Value binary_op(BinaryOp op, const Value& a, const Value& b) {
 Value unary_op(ast::UnaryOp op, const Value& a) {
     using ast::UnaryOp;
     switch (op) {
-        case UnaryOp::Not: return vbool(!truthy(a));
+        case UnaryOp::Not:
+            return vbool(!truthy(a));
         case UnaryOp::Neg:
             if (a.is_float()) return Value::number(-a.as_float());
             if (is_intlike(a)) {

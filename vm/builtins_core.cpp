@@ -32,34 +32,42 @@ void check_args(const CallArgs& a, const char* fname, size_t min, size_t max) {
     size_t n = a.pos.size();
     if (n >= min && n <= max) return;
     if (min == max) {
-        if (min == 0) type_error(std::string(fname) + "() takes no arguments (" + std::to_string(n) + " given)");
-        if (min == 1) type_error(std::string(fname) + "() takes exactly one argument (" + std::to_string(n) + " given)");
-        type_error(std::string(fname) + " expected " + std::to_string(min) + " arguments, got " + std::to_string(n));
+        if (min == 0)
+            type_error(std::string(fname) + "() takes no arguments (" + std::to_string(n) +
+                       " given)");
+        if (min == 1)
+            type_error(std::string(fname) + "() takes exactly one argument (" + std::to_string(n) +
+                       " given)");
+        type_error(std::string(fname) + " expected " + std::to_string(min) + " arguments, got " +
+                   std::to_string(n));
     }
     if (n < min)
-        type_error(std::string(fname) + " expected at least " + std::to_string(min) + " argument" + (min == 1 ? "" : "s") +
-                   ", got " + std::to_string(n));
-    type_error(std::string(fname) + " expected at most " + std::to_string(max) + " argument" + (max == 1 ? "" : "s") +
-               ", got " + std::to_string(n));
+        type_error(std::string(fname) + " expected at least " + std::to_string(min) + " argument" +
+                   (min == 1 ? "" : "s") + ", got " + std::to_string(n));
+    type_error(std::string(fname) + " expected at most " + std::to_string(max) + " argument" +
+               (max == 1 ? "" : "s") + ", got " + std::to_string(n));
 }
 
 void no_kwargs(const CallArgs& a, const char* fname) {
     if (!a.kw.empty()) type_error(std::string(fname) + "() takes no keyword arguments");
 }
 
-void allow_kwargs(const CallArgs& a, const char* fname, std::initializer_list<const char*> allowed) {
+void allow_kwargs(const CallArgs& a, const char* fname,
+                  std::initializer_list<const char*> allowed) {
     for (auto& k : a.kw) {
         bool ok = false;
         for (const char* n : allowed)
             if (k.name == n) ok = true;
         if (!ok)
-            type_error(std::string(fname) + "() got an unexpected keyword argument '" + std::string(k.name) + "'");
+            type_error(std::string(fname) + "() got an unexpected keyword argument '" +
+                       std::string(k.name) + "'");
     }
 }
 
 const StrObj* str_arg(const Value& v, const char* fname, int pos) {
     if (!v.is(ObjType::Str))
-        type_error(std::string(fname) + "() argument " + std::to_string(pos) + " must be str, not " + type_name(v));
+        type_error(std::string(fname) + "() argument " + std::to_string(pos) +
+                   " must be str, not " + type_name(v));
     return v.as<StrObj>();
 }
 
@@ -91,33 +99,55 @@ void sort_values(CallContext& cx, std::vector<Value>& items, const Value* key, b
         // Plain ints: equal ints are indistinguishable, so an unstable sort of the
         // raw numbers is exact and several times faster than sorting indices.
         std::vector<int64_t> nums(n);
-        for (size_t i = 0; i < n; ++i) nums[i] = items[i].as_int();
-        if (reverse) std::sort(nums.begin(), nums.end(), std::greater<int64_t>());
-        else std::sort(nums.begin(), nums.end());
-        for (size_t i = 0; i < n; ++i) items[i].set_int(nums[i]);
+        for (size_t i = 0; i < n; ++i)
+            nums[i] = items[i].as_int();
+        if (reverse)
+            std::sort(nums.begin(), nums.end(), std::greater<int64_t>());
+        else
+            std::sort(nums.begin(), nums.end());
+        for (size_t i = 0; i < n; ++i)
+            items[i].set_int(nums[i]);
         return;
     }
     std::vector<uint32_t> idx(n);
     std::iota(idx.begin(), idx.end(), 0u);
     if (all_int) {
-        if (reverse) std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) { return keys[b].as_int() < keys[a].as_int(); });
-        else std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) { return keys[a].as_int() < keys[b].as_int(); });
+        if (reverse)
+            std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) {
+                return keys[b].as_int() < keys[a].as_int();
+            });
+        else
+            std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) {
+                return keys[a].as_int() < keys[b].as_int();
+            });
     } else if (all_str) {
-        auto lt = [&](uint32_t a, uint32_t b) { return keys[a].as<StrObj>()->data < keys[b].as<StrObj>()->data; };
-        if (reverse) std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) { return lt(b, a); });
-        else std::stable_sort(idx.begin(), idx.end(), lt);
+        auto lt = [&](uint32_t a, uint32_t b) {
+            return keys[a].as<StrObj>()->data < keys[b].as<StrObj>()->data;
+        };
+        if (reverse)
+            std::stable_sort(idx.begin(), idx.end(),
+                             [&](uint32_t a, uint32_t b) { return lt(b, a); });
+        else
+            std::stable_sort(idx.begin(), idx.end(), lt);
     } else if (all_float) {
         auto lt = [&](uint32_t a, uint32_t b) { return keys[a].as_float() < keys[b].as_float(); };
-        if (reverse) std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) { return lt(b, a); });
-        else std::stable_sort(idx.begin(), idx.end(), lt);
+        if (reverse)
+            std::stable_sort(idx.begin(), idx.end(),
+                             [&](uint32_t a, uint32_t b) { return lt(b, a); });
+        else
+            std::stable_sort(idx.begin(), idx.end(), lt);
     } else {
         auto lt = [&](uint32_t a, uint32_t b) { return value_less(keys[a], keys[b]); };
-        if (reverse) std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) { return lt(b, a); });
-        else std::stable_sort(idx.begin(), idx.end(), lt);
+        if (reverse)
+            std::stable_sort(idx.begin(), idx.end(),
+                             [&](uint32_t a, uint32_t b) { return lt(b, a); });
+        else
+            std::stable_sort(idx.begin(), idx.end(), lt);
     }
     std::vector<Value> out;
     out.reserve(n);
-    for (uint32_t i : idx) out.push_back(std::move(items[i]));
+    for (uint32_t i : idx)
+        out.push_back(std::move(items[i]));
     items = std::move(out);
 }
 
@@ -127,8 +157,9 @@ void sort_values(CallContext& cx, std::vector<Value>& items, const Value* key, b
 // Built-in types as values
 
 namespace {
-const char* const kTypeNames[] = {"NoneType", "bool", "int", "float", "str", "bytes", "list", "tuple", "dict",
-                                  "set", "range", "function", "iterator", "struct", "module", "type", "any"};
+const char* const kTypeNames[] = {"NoneType", "bool",   "int",    "float", "str",   "bytes",
+                                  "list",     "tuple",  "dict",   "set",   "range", "function",
+                                  "iterator", "struct", "module", "type",  "any"};
 constexpr size_t kTypeCount = sizeof(kTypeNames) / sizeof(kTypeNames[0]);
 
 TypeObj* type_singleton(BuiltinType t) {
@@ -144,56 +175,93 @@ TypeObj* type_singleton(BuiltinType t) {
 }
 }  // namespace
 
-Value builtin_type_value(BuiltinType t) { return Value::adopt(type_singleton(t)); }
+Value builtin_type_value(BuiltinType t) {
+    return Value::adopt(type_singleton(t));
+}
 
 Value type_of(const Value& v) {
     switch (v.tag()) {
-        case Tag::None: return builtin_type_value(BuiltinType::NoneType);
-        case Tag::Bool: return builtin_type_value(BuiltinType::Bool);
-        case Tag::Int: return builtin_type_value(BuiltinType::Int);
-        case Tag::Float: return builtin_type_value(BuiltinType::Float);
-        case Tag::Object: break;
+        case Tag::None:
+            return builtin_type_value(BuiltinType::NoneType);
+        case Tag::Bool:
+            return builtin_type_value(BuiltinType::Bool);
+        case Tag::Int:
+            return builtin_type_value(BuiltinType::Int);
+        case Tag::Float:
+            return builtin_type_value(BuiltinType::Float);
+        case Tag::Object:
+            break;
     }
     switch (v.as_obj()->type) {
-        case ObjType::Str: return builtin_type_value(BuiltinType::Str);
-        case ObjType::Bytes: return builtin_type_value(BuiltinType::Bytes);
-        case ObjType::List: return builtin_type_value(BuiltinType::List);
-        case ObjType::Tuple: return builtin_type_value(BuiltinType::Tuple);
-        case ObjType::Dict: return builtin_type_value(BuiltinType::Dict);
-        case ObjType::Set: return builtin_type_value(BuiltinType::Set);
-        case ObjType::Range: return builtin_type_value(BuiltinType::Range);
-        case ObjType::Iterator: return builtin_type_value(BuiltinType::Iterator);
+        case ObjType::Str:
+            return builtin_type_value(BuiltinType::Str);
+        case ObjType::Bytes:
+            return builtin_type_value(BuiltinType::Bytes);
+        case ObjType::List:
+            return builtin_type_value(BuiltinType::List);
+        case ObjType::Tuple:
+            return builtin_type_value(BuiltinType::Tuple);
+        case ObjType::Dict:
+            return builtin_type_value(BuiltinType::Dict);
+        case ObjType::Set:
+            return builtin_type_value(BuiltinType::Set);
+        case ObjType::Range:
+            return builtin_type_value(BuiltinType::Range);
+        case ObjType::Iterator:
+            return builtin_type_value(BuiltinType::Iterator);
         case ObjType::Function:
         case ObjType::Native:
-        case ObjType::BoundMethod: return builtin_type_value(BuiltinType::Function);
-        case ObjType::Struct: return Value::borrow(v.as<StructObj>()->type);
-        case ObjType::Module: return builtin_type_value(BuiltinType::Module);
+        case ObjType::BoundMethod:
+            return builtin_type_value(BuiltinType::Function);
+        case ObjType::Struct:
+            return Value::borrow(v.as<StructObj>()->type);
+        case ObjType::Module:
+            return builtin_type_value(BuiltinType::Module);
         case ObjType::StructType:
-        case ObjType::TypeObj: return builtin_type_value(BuiltinType::Type);
-        default: return builtin_type_value(BuiltinType::Any);
+        case ObjType::TypeObj:
+            return builtin_type_value(BuiltinType::Type);
+        default:
+            return builtin_type_value(BuiltinType::Any);
     }
 }
 
 namespace {
 bool instance_of_builtin(const Value& v, BuiltinType t) {
     switch (t) {
-        case BuiltinType::NoneType: return v.is_none();
-        case BuiltinType::Bool: return v.is_bool();
-        case BuiltinType::Int: return v.is_int() || v.is_bool();
-        case BuiltinType::Float: return v.is_float();
-        case BuiltinType::Str: return v.is(ObjType::Str);
-        case BuiltinType::Bytes: return v.is(ObjType::Bytes);
-        case BuiltinType::List: return v.is(ObjType::List);
-        case BuiltinType::Tuple: return v.is(ObjType::Tuple);
-        case BuiltinType::Dict: return v.is(ObjType::Dict);
-        case BuiltinType::Set: return v.is(ObjType::Set);
-        case BuiltinType::Range: return v.is(ObjType::Range);
-        case BuiltinType::Function: return v.is(ObjType::Function) || v.is(ObjType::Native) || v.is(ObjType::BoundMethod);
-        case BuiltinType::Iterator: return v.is(ObjType::Iterator);
-        case BuiltinType::Struct: return v.is(ObjType::Struct);
-        case BuiltinType::Module: return v.is(ObjType::Module);
-        case BuiltinType::Type: return v.is(ObjType::TypeObj) || v.is(ObjType::StructType);
-        case BuiltinType::Any: return true;
+        case BuiltinType::NoneType:
+            return v.is_none();
+        case BuiltinType::Bool:
+            return v.is_bool();
+        case BuiltinType::Int:
+            return v.is_int() || v.is_bool();
+        case BuiltinType::Float:
+            return v.is_float();
+        case BuiltinType::Str:
+            return v.is(ObjType::Str);
+        case BuiltinType::Bytes:
+            return v.is(ObjType::Bytes);
+        case BuiltinType::List:
+            return v.is(ObjType::List);
+        case BuiltinType::Tuple:
+            return v.is(ObjType::Tuple);
+        case BuiltinType::Dict:
+            return v.is(ObjType::Dict);
+        case BuiltinType::Set:
+            return v.is(ObjType::Set);
+        case BuiltinType::Range:
+            return v.is(ObjType::Range);
+        case BuiltinType::Function:
+            return v.is(ObjType::Function) || v.is(ObjType::Native) || v.is(ObjType::BoundMethod);
+        case BuiltinType::Iterator:
+            return v.is(ObjType::Iterator);
+        case BuiltinType::Struct:
+            return v.is(ObjType::Struct);
+        case BuiltinType::Module:
+            return v.is(ObjType::Module);
+        case BuiltinType::Type:
+            return v.is(ObjType::TypeObj) || v.is(ObjType::StructType);
+        case BuiltinType::Any:
+            return true;
     }
     return false;
 }
@@ -202,7 +270,8 @@ bool instance_of_builtin(const Value& v, BuiltinType t) {
 bool is_instance(const Value& v, const Value& type) {
     if (type.is(ObjType::TypeObj)) return instance_of_builtin(v, type.as<TypeObj>()->which);
     if (type.is(ObjType::StructType))
-        return v.is(ObjType::Struct) && v.as<StructObj>()->type->is_subtype_of(type.as<StructTypeObj>());
+        return v.is(ObjType::Struct) &&
+               v.as<StructObj>()->type->is_subtype_of(type.as<StructTypeObj>());
     if (type.is(ObjType::Tuple)) {
         for (auto& t : type.as<TupleObj>()->items)
             if (is_instance(v, t)) return true;
@@ -216,16 +285,21 @@ bool is_instance(const Value& v, const Value& type) {
 
 namespace {
 
-bool is_py_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_py_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 std::string_view strip_ws(std::string_view s) {
-    while (!s.empty() && is_py_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_py_space(s.back())) s.remove_suffix(1);
+    while (!s.empty() && is_py_space(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && is_py_space(s.back()))
+        s.remove_suffix(1);
     return s;
 }
 
 [[noreturn]] void bad_int_literal(std::string_view orig, int base) {
-    value_error("invalid literal for int() with base " + std::to_string(base) + ": " + str_repr(orig));
+    value_error("invalid literal for int() with base " + std::to_string(base) + ": " +
+                str_repr(orig));
 }
 
 int64_t parse_int(std::string_view orig, int base) {
@@ -268,14 +342,20 @@ int64_t parse_int(std::string_view orig, int base) {
             continue;
         }
         int d;
-        if (c >= '0' && c <= '9') d = c - '0';
-        else if (c >= 'a' && c <= 'z') d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'Z') d = c - 'A' + 10;
-        else bad_int_literal(orig, base);
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'z')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'Z')
+            d = c - 'A' + 10;
+        else
+            bad_int_literal(orig, base);
         if (d >= b) bad_int_literal(orig, base);
         prev_us = false;
-        if (acc > (limit - uint64_t(d)) / uint64_t(b)) overflowed = true;
-        else acc = acc * uint64_t(b) + uint64_t(d);
+        if (acc > (limit - uint64_t(d)) / uint64_t(b))
+            overflowed = true;
+        else
+            acc = acc * uint64_t(b) + uint64_t(d);
     }
     (void)prefixed;
     if (prev_us) bad_int_literal(orig, base);
@@ -287,16 +367,20 @@ int64_t float_to_int(double d) {
     if (std::isnan(d)) value_error("cannot convert float NaN to integer");
     if (std::isinf(d)) raise(ErrorKind::OverflowError, "cannot convert float infinity to integer");
     double t = std::trunc(d);
-    if (t >= 9223372036854775808.0 || t < -9223372036854775808.0) raise(ErrorKind::OverflowError, "integer overflow");
+    if (t >= 9223372036854775808.0 || t < -9223372036854775808.0)
+        raise(ErrorKind::OverflowError, "integer overflow");
     return int64_t(t);
 }
 
 double parse_float(std::string_view orig) {
     std::string_view s = strip_ws(orig);
-    auto fail = [&]() -> double { value_error("could not convert string to float: " + str_repr(orig)); };
+    auto fail = [&]() -> double {
+        value_error("could not convert string to float: " + str_repr(orig));
+    };
     if (s.empty()) fail();
     std::string low;
-    for (char c : s) low += char(std::tolower((unsigned char)c));
+    for (char c : s)
+        low += char(std::tolower((unsigned char)c));
     std::string_view l = low;
     bool neg = false;
     std::string_view body = l;
@@ -317,7 +401,9 @@ double parse_float(std::string_view orig) {
             if (!digit_before || !next_digit) fail();
             continue;
         }
-        if (!(std::isdigit((unsigned char)c) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-')) fail();
+        if (!(std::isdigit((unsigned char)c) || c == '.' || c == 'e' || c == 'E' || c == '+' ||
+              c == '-'))
+            fail();
         digit_before = std::isdigit((unsigned char)c);
         clean += c;
     }
@@ -334,11 +420,13 @@ Value to_int_value(const Value& x) {
     if (x.is_float()) return Value::integer(float_to_int(x.as_float()));
     if (x.is(ObjType::Str)) return Value::integer(parse_int(sv(x), 10));
     if (x.is(ObjType::Bytes)) return Value::integer(parse_int(x.as<BytesObj>()->data, 10));
-    type_error("int() argument must be a string, a bytes-like object or a real number, not '" + type_name(x) + "'");
+    type_error("int() argument must be a string, a bytes-like object or a real number, not '" +
+               type_name(x) + "'");
 }
 
 Value dict_from(CallContext& cx, const CallArgs& a) {
-    if (a.pos.size() > 1) type_error("dict expected at most 1 argument, got " + std::to_string(a.pos.size()));
+    if (a.pos.size() > 1)
+        type_error("dict expected at most 1 argument, got " + std::to_string(a.pos.size()));
     Value d = make_dict();
     auto* t = &d.as<DictObj>()->table;
     if (a.pos.size() == 1) {
@@ -355,23 +443,26 @@ Value dict_from(CallContext& cx, const CallArgs& a) {
             size_t n = 0;
             while (iter_next(cx, it.as<IteratorObj>(), x)) {
                 std::vector<Value> pair;
-                if (x.is(ObjType::Tuple)) pair = x.as<TupleObj>()->items;
-                else if (x.is(ObjType::List)) pair = x.as<ListObj>()->items;
-                else if (x.is(ObjType::Str) || x.is(ObjType::Iterator) || x.is(ObjType::Range) || x.is(ObjType::Set) ||
-                         x.is(ObjType::Dict) || x.is(ObjType::Bytes))
+                if (x.is(ObjType::Tuple))
+                    pair = x.as<TupleObj>()->items;
+                else if (x.is(ObjType::List))
+                    pair = x.as<ListObj>()->items;
+                else if (x.is(ObjType::Str) || x.is(ObjType::Iterator) || x.is(ObjType::Range) ||
+                         x.is(ObjType::Set) || x.is(ObjType::Dict) || x.is(ObjType::Bytes))
                     pair = collect(cx, x);
                 else
-                    type_error("cannot convert dictionary update sequence element #" + std::to_string(n) +
-                               " to a sequence");
+                    type_error("cannot convert dictionary update sequence element #" +
+                               std::to_string(n) + " to a sequence");
                 if (pair.size() != 2)
-                    value_error("dictionary update sequence element #" + std::to_string(n) + " has length " +
-                                std::to_string(pair.size()) + "; 2 is required");
+                    value_error("dictionary update sequence element #" + std::to_string(n) +
+                                " has length " + std::to_string(pair.size()) + "; 2 is required");
                 t->insert(pair[0], std::move(pair[1]));
                 ++n;
             }
         }
     }
-    for (auto& k : a.kw) t->insert(make_str(k.name), k.value);
+    for (auto& k : a.kw)
+        t->insert(make_str(k.name), k.value);
     return d;
 }
 
@@ -395,7 +486,8 @@ Value bytes_from(CallContext& cx, const CallArgs& a) {
     }
     std::string out;
     for (auto& x : collect(cx, src)) {
-        if (!is_intlike(x)) type_error("'" + type_name(x) + "' object cannot be interpreted as an integer");
+        if (!is_intlike(x))
+            type_error("'" + type_name(x) + "' object cannot be interpreted as an integer");
         int64_t b = int_of(x);
         if (b < 0 || b > 255) value_error("bytes must be in range(0, 256)");
         out += char(b);
@@ -410,7 +502,9 @@ Value call_type(CallContext& cx, const TypeObj* t, const CallArgs& a) {
         case BuiltinType::Int: {
             allow_kwargs(a, "int", {"base"});
             const Value* basev = a.find_kw("base");
-            if (a.pos.size() > 2) type_error("int() takes at most 2 arguments (" + std::to_string(a.pos.size()) + " given)");
+            if (a.pos.size() > 2)
+                type_error("int() takes at most 2 arguments (" + std::to_string(a.pos.size()) +
+                           " given)");
             if (a.pos.size() == 2) basev = &a.pos[1];
             if (a.pos.empty()) {
                 if (basev) type_error("int() missing string argument");
@@ -418,9 +512,12 @@ Value call_type(CallContext& cx, const TypeObj* t, const CallArgs& a) {
             }
             if (!basev) return to_int_value(a.pos[0]);
             int64_t base = int_arg(*basev, "int");
-            if (base != 0 && (base < 2 || base > 36)) value_error("int() base must be >= 2 and <= 36, or 0");
-            if (a.pos[0].is(ObjType::Str)) return Value::integer(parse_int(sv(a.pos[0]), int(base)));
-            if (a.pos[0].is(ObjType::Bytes)) return Value::integer(parse_int(a.pos[0].as<BytesObj>()->data, int(base)));
+            if (base != 0 && (base < 2 || base > 36))
+                value_error("int() base must be >= 2 and <= 36, or 0");
+            if (a.pos[0].is(ObjType::Str))
+                return Value::integer(parse_int(sv(a.pos[0]), int(base)));
+            if (a.pos[0].is(ObjType::Bytes))
+                return Value::integer(parse_int(a.pos[0].as<BytesObj>()->data, int(base)));
             type_error("int() can't convert non-string with explicit base");
         }
         case BuiltinType::Float: {
@@ -431,11 +528,14 @@ Value call_type(CallContext& cx, const TypeObj* t, const CallArgs& a) {
             if (x.is_float()) return x;
             if (is_intlike(x)) return Value::number(double(int_of(x)));
             if (x.is(ObjType::Str)) return Value::number(parse_float(sv(x)));
-            type_error("float() argument must be a string or a real number, not '" + type_name(x) + "'");
+            type_error("float() argument must be a string or a real number, not '" + type_name(x) +
+                       "'");
         }
         case BuiltinType::Str: {
             allow_kwargs(a, "str", {"encoding", "errors"});
-            if (a.pos.size() > 3) type_error("str() takes at most 3 arguments (" + std::to_string(a.pos.size()) + " given)");
+            if (a.pos.size() > 3)
+                type_error("str() takes at most 3 arguments (" + std::to_string(a.pos.size()) +
+                           " given)");
             if (a.pos.empty()) return make_str(std::string());
             bool decode = a.pos.size() > 1 || a.find_kw("encoding") || a.find_kw("errors");
             if (decode) {
@@ -471,11 +571,14 @@ Value call_type(CallContext& cx, const TypeObj* t, const CallArgs& a) {
                 t = a.pos[0].as<SetObj>()->table;
                 return s;
             }
-            for (auto& x : collect(cx, a.pos[0])) t.insert(x, Value());
+            for (auto& x : collect(cx, a.pos[0]))
+                t.insert(x, Value());
             return s;
         }
-        case BuiltinType::Dict: return dict_from(cx, a);
-        case BuiltinType::Bytes: return bytes_from(cx, a);
+        case BuiltinType::Dict:
+            return dict_from(cx, a);
+        case BuiltinType::Bytes:
+            return bytes_from(cx, a);
         case BuiltinType::Range: {
             no_kwargs(a, "range");
             check_args(a, "range", 1, 3);
@@ -487,7 +590,8 @@ Value call_type(CallContext& cx, const TypeObj* t, const CallArgs& a) {
             no_kwargs(a, "type");
             if (a.pos.size() != 1) type_error("type() takes 1 argument");
             return type_of(a.pos[0]);
-        default: break;
+        default:
+            break;
     }
     type_error("cannot create '" + t->name + "' instances");
 }
@@ -543,7 +647,8 @@ Value bi_abs(CallContext&, const CallArgs& a) {
     if (x.is_float()) return Value::number(std::fabs(x.as_float()));
     if (is_intlike(x)) {
         int64_t i = int_of(x);
-        if (i == std::numeric_limits<int64_t>::min()) raise(ErrorKind::OverflowError, "integer overflow");
+        if (i == std::numeric_limits<int64_t>::min())
+            raise(ErrorKind::OverflowError, "integer overflow");
         return Value::integer(i < 0 ? -i : i);
     }
     type_error("bad operand type for abs(): '" + type_name(x) + "'");
@@ -551,7 +656,8 @@ Value bi_abs(CallContext&, const CallArgs& a) {
 
 Value bi_sorted(CallContext& cx, const CallArgs& a) {
     allow_kwargs(a, "sorted", {"key", "reverse"});
-    if (a.pos.size() != 1) type_error("sorted expected 1 argument, got " + std::to_string(a.pos.size()));
+    if (a.pos.size() != 1)
+        type_error("sorted expected 1 argument, got " + std::to_string(a.pos.size()));
     std::vector<Value> items = collect(cx, a.pos[0]);
     const Value* key = a.find_kw("key");
     const Value* rev = a.find_kw("reverse");
@@ -563,12 +669,17 @@ Value bi_reversed(CallContext& cx, const CallArgs& a) {
     no_kwargs(a, "reversed");
     check_args(a, "reversed", 1, 1);
     const Value& s = a.pos[0];
-    if (s.is(ObjType::List)) return make_iterator(IterKind::Reversed, s, Value(), int64_t(s.as<ListObj>()->items.size()) - 1);
-    if (s.is(ObjType::Tuple)) return make_iterator(IterKind::Reversed, s, Value(), int64_t(s.as<TupleObj>()->items.size()) - 1);
+    if (s.is(ObjType::List))
+        return make_iterator(IterKind::Reversed, s, Value(),
+                             int64_t(s.as<ListObj>()->items.size()) - 1);
+    if (s.is(ObjType::Tuple))
+        return make_iterator(IterKind::Reversed, s, Value(),
+                             int64_t(s.as<TupleObj>()->items.size()) - 1);
     if (s.is(ObjType::Range)) {
         auto* r = s.as<RangeObj>();
         int64_t n = length(s);
-        return make_iterator(IterKind::Range, Value(), Value(), n ? r->start + (n - 1) * r->step : 0, n, -r->step);
+        return make_iterator(IterKind::Range, Value(), Value(),
+                             n ? r->start + (n - 1) * r->step : 0, n, -r->step);
     }
     if (s.is(ObjType::Str) || s.is(ObjType::Dict) || s.is(ObjType::Bytes)) {
         Value l = make_list(collect(cx, s));
@@ -582,14 +693,17 @@ Value bi_sum(CallContext& cx, const CallArgs& a) {
     allow_kwargs(a, "sum", {"start"});
     check_args(a, "sum", 1, 2);
     Value acc = Value::integer(0);
-    if (a.pos.size() == 2) acc = a.pos[1];
-    else if (const Value* s = a.find_kw("start")) acc = *s;
+    if (a.pos.size() == 2)
+        acc = a.pos[1];
+    else if (const Value* s = a.find_kw("start"))
+        acc = *s;
     if (acc.is(ObjType::Str)) type_error("sum() can't sum strings [use ''.join(seq) instead]");
     if (acc.is(ObjType::Bytes)) type_error("sum() can't sum bytes [use b''.join(seq) instead]");
     auto add = [&](const Value& x) {
         if (acc.is_int() && x.is_int()) {
             int64_t r;
-            if (__builtin_add_overflow(acc.as_int(), x.as_int(), &r)) raise(ErrorKind::OverflowError, "integer overflow");
+            if (__builtin_add_overflow(acc.as_int(), x.as_int(), &r))
+                raise(ErrorKind::OverflowError, "integer overflow");
             acc.set_int(r);
         } else if (acc.is_float() && x.is_float()) {
             acc.set_float(acc.as_float() + x.as_float());
@@ -600,12 +714,14 @@ Value bi_sum(CallContext& cx, const CallArgs& a) {
     const Value& src = a.pos[0];
     if (src.is(ObjType::List) || src.is(ObjType::Tuple)) {
         auto& items = src.is(ObjType::List) ? src.as<ListObj>()->items : src.as<TupleObj>()->items;
-        for (auto& x : items) add(x);
+        for (auto& x : items)
+            add(x);
         return acc;
     }
     Value it = iter_begin(src);
     Value x;
-    while (iter_next(cx, it.as<IteratorObj>(), x)) add(x);
+    while (iter_next(cx, it.as<IteratorObj>(), x))
+        add(x);
     return acc;
 }
 
@@ -620,7 +736,9 @@ Value min_max(CallContext& cx, const CallArgs& a, bool is_max) {
     if (a.pos.size() == 1) {
         items = collect(cx, a.pos[0]);
     } else {
-        if (def) type_error(std::string("Cannot specify a default for ") + name + "() with multiple positional arguments");
+        if (def)
+            type_error(std::string("Cannot specify a default for ") + name +
+                       "() with multiple positional arguments");
         items.assign(a.pos.begin(), a.pos.end());
     }
     if (items.empty()) {
@@ -652,8 +770,12 @@ Value min_max(CallContext& cx, const CallArgs& a, bool is_max) {
     return items[best];
 }
 
-Value bi_min(CallContext& cx, const CallArgs& a) { return min_max(cx, a, false); }
-Value bi_max(CallContext& cx, const CallArgs& a) { return min_max(cx, a, true); }
+Value bi_min(CallContext& cx, const CallArgs& a) {
+    return min_max(cx, a, false);
+}
+Value bi_max(CallContext& cx, const CallArgs& a) {
+    return min_max(cx, a, true);
+}
 
 // Rounds the decimal digit string of a non-negative integer at `k` digits from
 // the right, half to even; `has_frac` marks a non-zero fraction below the digits.
@@ -662,8 +784,10 @@ std::string round_digits(std::string d, size_t k, bool has_frac) {
     if (k > d.size()) return "0";
     std::string keep = d.substr(0, d.size() - k), tail = d.substr(d.size() - k);
     int cmp;  // tail vs half
-    if (tail[0] > '5') cmp = 1;
-    else if (tail[0] < '5') cmp = -1;
+    if (tail[0] > '5')
+        cmp = 1;
+    else if (tail[0] < '5')
+        cmp = -1;
     else {
         cmp = has_frac ? 1 : 0;
         for (size_t i = 1; i < tail.size(); ++i)
@@ -673,9 +797,12 @@ std::string round_digits(std::string d, size_t k, bool has_frac) {
     if (keep.empty()) keep = "0";
     if (up) {
         int i = int(keep.size()) - 1;
-        while (i >= 0 && keep[size_t(i)] == '9') keep[size_t(i--)] = '0';
-        if (i < 0) keep.insert(keep.begin(), '1');
-        else keep[size_t(i)]++;
+        while (i >= 0 && keep[size_t(i)] == '9')
+            keep[size_t(i--)] = '0';
+        if (i < 0)
+            keep.insert(keep.begin(), '1');
+        else
+            keep[size_t(i)]++;
     }
     return keep + std::string(k, '0');
 }
@@ -702,7 +829,9 @@ Value bi_round(CallContext&, const CallArgs& a) {
     allow_kwargs(a, "round", {"ndigits", "number"});
     const Value* num = a.pos.size() >= 1 ? &a.pos[0] : a.find_kw("number");
     if (!num) type_error("round() missing required argument 'number' (pos 1)");
-    if (a.pos.size() > 2) type_error("round() takes at most 2 arguments (" + std::to_string(a.pos.size()) + " given)");
+    if (a.pos.size() > 2)
+        type_error("round() takes at most 2 arguments (" + std::to_string(a.pos.size()) +
+                   " given)");
     const Value* nd = a.pos.size() == 2 ? &a.pos[1] : a.find_kw("ndigits");
     if (nd && nd->is_none()) nd = nullptr;
     const Value& x = *num;
@@ -713,12 +842,14 @@ Value bi_round(CallContext&, const CallArgs& a) {
         if (n >= 0) return Value::integer(v);
         if (n < -18) return Value::integer(0);
         int64_t p = 1;
-        for (int64_t i = 0; i < -n; ++i) p *= 10;
+        for (int64_t i = 0; i < -n; ++i)
+            p *= 10;
         uint64_t av = v < 0 ? uint64_t(0) - uint64_t(v) : uint64_t(v);
         uint64_t q = av / uint64_t(p), r = av % uint64_t(p);
         if (2 * r > uint64_t(p) || (2 * r == uint64_t(p) && (q & 1))) ++q;
         unsigned __int128 res = (unsigned __int128)q * uint64_t(p);
-        if (res > (unsigned __int128)(uint64_t(1) << 63) - (v < 0 ? 0 : 1)) raise(ErrorKind::OverflowError, "integer overflow");
+        if (res > (unsigned __int128)(uint64_t(1) << 63) - (v < 0 ? 0 : 1))
+            raise(ErrorKind::OverflowError, "integer overflow");
         return Value::integer(v < 0 ? -int64_t(uint64_t(res)) : int64_t(uint64_t(res)));
     }
     if (x.is_float()) {
@@ -736,7 +867,9 @@ Value bi_enumerate(CallContext&, const CallArgs& a) {
     allow_kwargs(a, "enumerate", {"start", "iterable"});
     const Value* src = a.pos.size() >= 1 ? &a.pos[0] : a.find_kw("iterable");
     if (!src) type_error("enumerate() missing required argument 'iterable' (pos 1)");
-    if (a.pos.size() > 2) type_error("enumerate() takes at most 2 arguments (" + std::to_string(a.pos.size()) + " given)");
+    if (a.pos.size() > 2)
+        type_error("enumerate() takes at most 2 arguments (" + std::to_string(a.pos.size()) +
+                   " given)");
     const Value* st = a.pos.size() == 2 ? &a.pos[1] : a.find_kw("start");
     int64_t start = st ? int_arg(*st, "enumerate") : 0;
     return make_iterator(IterKind::Enumerate, iter_begin(*src), Value(), start);
@@ -750,14 +883,16 @@ Value bi_zip(CallContext&, const CallArgs& a) {
     for (size_t i = 0; i < a.pos.size(); ++i) {
         its.push_back(iter_begin(a.pos[i]));
     }
-    return make_iterator(IterKind::Zip, make_tuple(std::move(its)), Value(), 0, 0, strict && truthy(*strict) ? 2 : 1);
+    return make_iterator(IterKind::Zip, make_tuple(std::move(its)), Value(), 0, 0,
+                         strict && truthy(*strict) ? 2 : 1);
 }
 
 Value bi_map(CallContext&, const CallArgs& a) {
     no_kwargs(a, "map");
     if (a.pos.size() < 2) type_error("map() must have at least two arguments.");
     std::vector<Value> its;
-    for (size_t i = 1; i < a.pos.size(); ++i) its.push_back(iter_begin(a.pos[i]));
+    for (size_t i = 1; i < a.pos.size(); ++i)
+        its.push_back(iter_begin(a.pos[i]));
     return make_iterator(IterKind::Map, make_tuple(std::move(its)), a.pos[0]);
 }
 
@@ -783,8 +918,12 @@ Value any_all(CallContext& cx, const CallArgs& a, bool is_any) {
         if (truthy(x) == is_any) return vbool(is_any);
     return vbool(!is_any);
 }
-Value bi_any(CallContext& cx, const CallArgs& a) { return any_all(cx, a, true); }
-Value bi_all(CallContext& cx, const CallArgs& a) { return any_all(cx, a, false); }
+Value bi_any(CallContext& cx, const CallArgs& a) {
+    return any_all(cx, a, true);
+}
+Value bi_all(CallContext& cx, const CallArgs& a) {
+    return any_all(cx, a, false);
+}
 
 Value bi_isinstance(CallContext&, const CallArgs& a) {
     no_kwargs(a, "isinstance");
@@ -808,13 +947,17 @@ Value bi_ord(CallContext&, const CallArgs& a) {
     const Value& c = a.pos[0];
     if (c.is(ObjType::Str)) {
         int64_t n = str_len(c.as<StrObj>());
-        if (n != 1) type_error("ord() expected a character, but string of length " + std::to_string(n) + " found");
+        if (n != 1)
+            type_error("ord() expected a character, but string of length " + std::to_string(n) +
+                       " found");
         size_t i = 0;
         return Value::integer(utf8_decode(sv(c), i));
     }
     if (c.is(ObjType::Bytes)) {
         auto& d = c.as<BytesObj>()->data;
-        if (d.size() != 1) type_error("ord() expected a character, but string of length " + std::to_string(d.size()) + " found");
+        if (d.size() != 1)
+            type_error("ord() expected a character, but string of length " +
+                       std::to_string(d.size()) + " found");
         return Value::integer((unsigned char)d[0]);
     }
     type_error("ord() expected string of length 1, but " + type_name(c) + " found");
@@ -825,7 +968,8 @@ Value bi_chr(CallContext&, const CallArgs& a) {
     check_args(a, "chr", 1, 1);
     int64_t n = int_arg(a.pos[0], "chr");
     if (n < 0 || n > 0x10ffff) value_error("chr() arg not in range(0x110000)");
-    if (n >= 0xd800 && n <= 0xdfff) value_error("chr() arg is a surrogate code point, which Weft strings cannot hold");
+    if (n >= 0xd800 && n <= 0xdfff)
+        value_error("chr() arg is a surrogate code point, which Weft strings cannot hold");
     if (n < 0x80) return ascii_char((unsigned char)n);
     std::string s;
     utf8_append(s, uint32_t(n));
@@ -837,16 +981,20 @@ Value bi_divmod(CallContext&, const CallArgs& a) {
     check_args(a, "divmod", 2, 2);
     const Value &x = a.pos[0], &y = a.pos[1];
     if (!is_numlike(x) || !is_numlike(y))
-        type_error("unsupported operand type(s) for divmod(): '" + type_name(x) + "' and '" + type_name(y) + "'");
+        type_error("unsupported operand type(s) for divmod(): '" + type_name(x) + "' and '" +
+                   type_name(y) + "'");
     if (!x.is_float() && !y.is_float() && int_of(y) == 0)
         raise(ErrorKind::ZeroDivisionError, "integer division or modulo by zero");
-    if ((x.is_float() || y.is_float()) && num_of(y) == 0.0) raise(ErrorKind::ZeroDivisionError, "float divmod()");
+    if ((x.is_float() || y.is_float()) && num_of(y) == 0.0)
+        raise(ErrorKind::ZeroDivisionError, "float divmod()");
     Value q = binary_op(ast::BinaryOp::FloorDiv, x, y);
     Value r = binary_op(ast::BinaryOp::Mod, x, y);
     return make_tuple({std::move(q), std::move(r)});
 }
 
-int64_t mulmod(int64_t a, int64_t b, int64_t m) { return int64_t(((__int128)a * b) % m); }
+int64_t mulmod(int64_t a, int64_t b, int64_t m) {
+    return int64_t(((__int128)a * b) % m);
+}
 
 Value bi_pow(CallContext&, const CallArgs& a) {
     allow_kwargs(a, "pow", {"base", "exp", "mod"});
@@ -858,14 +1006,17 @@ Value bi_pow(CallContext&, const CallArgs& a) {
         args.push_back(*v);
     }
     if (args.size() < 2) type_error("pow() missing required argument 'exp' (pos 2)");
-    if (args.size() > 3) type_error("pow expected at most 3 arguments, got " + std::to_string(args.size()));
-    if (args.size() == 2 || args[2].is_none()) return binary_op(ast::BinaryOp::Pow, args[0], args[1]);
+    if (args.size() > 3)
+        type_error("pow expected at most 3 arguments, got " + std::to_string(args.size()));
+    if (args.size() == 2 || args[2].is_none())
+        return binary_op(ast::BinaryOp::Pow, args[0], args[1]);
     if (!is_intlike(args[0]) || !is_intlike(args[1]) || !is_intlike(args[2]))
         type_error("pow() 3rd argument not allowed unless all arguments are integers");
     int64_t b = int_of(args[0]), e = int_of(args[1]), m = int_of(args[2]);
     if (m == 0) value_error("pow() 3rd argument cannot be 0");
     bool mneg = m < 0;
-    if (m == std::numeric_limits<int64_t>::min()) raise(ErrorKind::OverflowError, "integer overflow");
+    if (m == std::numeric_limits<int64_t>::min())
+        raise(ErrorKind::OverflowError, "integer overflow");
     int64_t am = mneg ? -m : m;
     int64_t base = b % am;
     if (base < 0) base += am;
@@ -912,9 +1063,15 @@ Value int_to_base_str(const CallArgs& a, const char* name, int base, const char*
     out.append(digits.rbegin(), digits.rend());
     return make_str(std::move(out));
 }
-Value bi_hex(CallContext&, const CallArgs& a) { return int_to_base_str(a, "hex", 16, "0x"); }
-Value bi_oct(CallContext&, const CallArgs& a) { return int_to_base_str(a, "oct", 8, "0o"); }
-Value bi_bin(CallContext&, const CallArgs& a) { return int_to_base_str(a, "bin", 2, "0b"); }
+Value bi_hex(CallContext&, const CallArgs& a) {
+    return int_to_base_str(a, "hex", 16, "0x");
+}
+Value bi_oct(CallContext&, const CallArgs& a) {
+    return int_to_base_str(a, "oct", 8, "0o");
+}
+Value bi_bin(CallContext&, const CallArgs& a) {
+    return int_to_base_str(a, "bin", 2, "0b");
+}
 
 Value bi_format(CallContext&, const CallArgs& a) {
     no_kwargs(a, "format");
@@ -944,13 +1101,34 @@ struct BuiltinDef {
 };
 
 const BuiltinDef kBuiltins[] = {
-    {"print", bi_print},       {"len", bi_len},         {"repr", bi_repr},     {"hash", bi_hash},
-    {"abs", bi_abs},           {"sorted", bi_sorted},   {"reversed", bi_reversed}, {"sum", bi_sum},
-    {"min", bi_min},           {"max", bi_max},         {"round", bi_round},   {"enumerate", bi_enumerate},
-    {"zip", bi_zip},           {"map", bi_map},         {"filter", bi_filter}, {"any", bi_any},
-    {"all", bi_all},           {"isinstance", bi_isinstance}, {"input", bi_input}, {"ord", bi_ord},
-    {"chr", bi_chr},           {"divmod", bi_divmod},   {"pow", bi_pow},       {"hex", bi_hex},
-    {"oct", bi_oct},           {"bin", bi_bin},         {"format", bi_format}, {"now", bi_now},
+    {"print", bi_print},
+    {"len", bi_len},
+    {"repr", bi_repr},
+    {"hash", bi_hash},
+    {"abs", bi_abs},
+    {"sorted", bi_sorted},
+    {"reversed", bi_reversed},
+    {"sum", bi_sum},
+    {"min", bi_min},
+    {"max", bi_max},
+    {"round", bi_round},
+    {"enumerate", bi_enumerate},
+    {"zip", bi_zip},
+    {"map", bi_map},
+    {"filter", bi_filter},
+    {"any", bi_any},
+    {"all", bi_all},
+    {"isinstance", bi_isinstance},
+    {"input", bi_input},
+    {"ord", bi_ord},
+    {"chr", bi_chr},
+    {"divmod", bi_divmod},
+    {"pow", bi_pow},
+    {"hex", bi_hex},
+    {"oct", bi_oct},
+    {"bin", bi_bin},
+    {"format", bi_format},
+    {"now", bi_now},
     {"monotonic", bi_monotonic},
 };
 
@@ -962,10 +1140,12 @@ void register_core_builtins(std::vector<std::pair<std::string, Value>>& out) {
         n->flags |= Obj::kImmortal;  // shared by every module and thread; never freed
         out.emplace_back(b.name, Value::adopt(n));
     }
-    static const BuiltinType kTypes[] = {BuiltinType::Int,   BuiltinType::Str,  BuiltinType::Float, BuiltinType::Bool,
-                                         BuiltinType::List,  BuiltinType::Dict, BuiltinType::Set,   BuiltinType::Tuple,
-                                         BuiltinType::Bytes, BuiltinType::Range, BuiltinType::Type};
-    for (BuiltinType t : kTypes) out.emplace_back(kTypeNames[size_t(t)], builtin_type_value(t));
+    static const BuiltinType kTypes[] = {BuiltinType::Int,   BuiltinType::Str,   BuiltinType::Float,
+                                         BuiltinType::Bool,  BuiltinType::List,  BuiltinType::Dict,
+                                         BuiltinType::Set,   BuiltinType::Tuple, BuiltinType::Bytes,
+                                         BuiltinType::Range, BuiltinType::Type};
+    for (BuiltinType t : kTypes)
+        out.emplace_back(kTypeNames[size_t(t)], builtin_type_value(t));
 }
 
 }  // namespace weft

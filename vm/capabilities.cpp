@@ -68,7 +68,8 @@ void push_components(const std::string& p, std::vector<std::string>& out_reverse
     }
     if (!cur.empty() && cur != ".") comps.push_back(cur);
     // Components are consumed from the back of `out_reversed`.
-    for (auto it = comps.rbegin(); it != comps.rend(); ++it) out_reversed.push_back(*it);
+    for (auto it = comps.rbegin(); it != comps.rend(); ++it)
+        out_reversed.push_back(*it);
 }
 
 std::string parent_of(const std::string& p) {
@@ -93,7 +94,8 @@ std::set<std::string>& own_registry() {
 }
 
 std::string lower(std::string s) {
-    for (auto& c : s) c = char(std::tolower((unsigned char)c));
+    for (auto& c : s)
+        c = char(std::tolower((unsigned char)c));
     return s;
 }
 
@@ -105,7 +107,8 @@ void split_host_port(const std::string& item, std::string& host, int& port) {
         size_t close = item.find(']');
         if (close != std::string::npos) {
             host = item.substr(1, close - 1);
-            if (close + 1 < item.size() && item[close + 1] == ':') port = atoi(item.c_str() + close + 2);
+            if (close + 1 < item.size() && item[close + 1] == ':')
+                port = atoi(item.c_str() + close + 2);
         }
         return;
     }
@@ -178,7 +181,8 @@ std::string canonical_path(const std::string& path) {
             if (lstat(cand.c_str(), &st) != 0) {
                 missing = true;
             } else if (S_ISLNK(st.st_mode)) {
-                if (++links > kMaxSymlinks) return cand;  // a loop: leave it (the OS will fail with ELOOP)
+                if (++links > kMaxSymlinks)
+                    return cand;  // a loop: leave it (the OS will fail with ELOOP)
                 char buf[4096];
                 ssize_t n = readlink(cand.c_str(), buf, sizeof buf - 1);
                 if (n < 0) {
@@ -258,8 +262,9 @@ bool CapabilitySet::covers(const CapabilitySet& n, std::string& excess) const {
         }
         return true;
     };
-    if (!kind_all(net, n.net, "net") || !kind_all(read, n.read, "read") || !kind_all(write, n.write, "write") ||
-        !kind_all(run, n.run, "run") || !kind_all(env, n.env, "env"))
+    if (!kind_all(net, n.net, "net") || !kind_all(read, n.read, "read") ||
+        !kind_all(write, n.write, "write") || !kind_all(run, n.run, "run") ||
+        !kind_all(env, n.env, "env"))
         return false;
     for (auto& p : n.read.items)
         if (!grant_allows_path(read, p)) return excess = "read '" + p + "'", false;
@@ -291,8 +296,10 @@ bool parse_capability_flag(const std::string& arg, CapabilitySet& caps, std::str
         CapabilitySet::Grant CapabilitySet::*grant;
         bool paths;
     } kinds[] = {
-        {"--allow-net", &CapabilitySet::net, false},   {"--allow-read", &CapabilitySet::read, true},
-        {"--allow-write", &CapabilitySet::write, true}, {"--allow-run", &CapabilitySet::run, false},
+        {"--allow-net", &CapabilitySet::net, false},
+        {"--allow-read", &CapabilitySet::read, true},
+        {"--allow-write", &CapabilitySet::write, true},
+        {"--allow-run", &CapabilitySet::run, false},
         {"--allow-env", &CapabilitySet::env, false},
     };
     for (auto& k : kinds) {
@@ -307,7 +314,8 @@ bool parse_capability_flag(const std::string& arg, CapabilitySet& caps, std::str
                 error = f + "= needs at least one value";
                 return false;
             }
-            for (auto& it : items) (caps.*k.grant).items.push_back(k.paths ? canonical_path(it) : it);
+            for (auto& it : items)
+                (caps.*k.grant).items.push_back(k.paths ? canonical_path(it) : it);
             return true;
         }
     }
@@ -323,9 +331,12 @@ std::shared_ptr<const CapabilitySet> current(CallContext& cx) {
     return c ? c : CapabilitySet::none();
 }
 
-[[noreturn]] void deny(CallContext& cx, const std::string& action, const std::string& what, const char* flag) {
-    std::string msg = action + " '" + what + "' requires " + flag + " (or " + flag + "=" + what + ")";
-    if (current(cx)->narrowed) msg += "; this task's capabilities were narrowed by restrict(), caps() or @effects";
+[[noreturn]] void deny(CallContext& cx, const std::string& action, const std::string& what,
+                       const char* flag) {
+    std::string msg =
+        action + " '" + what + "' requires " + flag + " (or " + flag + "=" + what + ")";
+    if (current(cx)->narrowed)
+        msg += "; this task's capabilities were narrowed by restrict(), caps() or @effects";
     throw WeftError(ErrorKind::PermissionDenied, msg);
 }
 
@@ -339,10 +350,30 @@ void require_write(CallContext& cx, const std::string& path, const char* action)
     if (!current(cx)->allows_write(path)) deny(cx, action, path, "--allow-write");
 }
 
+void require_write_entry(CallContext& cx, const std::string& path, const char* action) {
+    auto caps = current(cx);
+    if (caps->write.all) return;
+    std::string p = path;
+    while (p.size() > 1 && p.back() == '/')
+        p.pop_back();
+    size_t k = p.rfind('/');
+    std::string name = k == std::string::npos ? p : p.substr(k + 1);
+    std::string loc;
+    if (name.empty() || name == "." || name == "..") {
+        loc = canonical_path(path);
+    } else {
+        std::string parent =
+            canonical_path(k == std::string::npos ? "." : (k == 0 ? "/" : p.substr(0, k)));
+        loc = parent == "/" ? "/" + name : parent + "/" + name;
+    }
+    if (!grant_allows_path(caps->write, loc)) deny(cx, action, path, "--allow-write");
+}
+
 void require_net(CallContext& cx, const std::string& host, int port) {
     if (current(cx)->allows_net(host, port)) return;
-    std::string what = port < 0 ? host : (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-                                             std::to_string(port);
+    std::string what = port < 0 ? host
+                                : (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
+                                      ":" + std::to_string(port);
     deny(cx, "connecting to", what, "--allow-net");
 }
 
@@ -351,7 +382,8 @@ void require_run(CallContext& cx, const std::string& program) {
 }
 
 void require_env(CallContext& cx, const std::string& name) {
-    if (!current(cx)->allows_env(name)) deny(cx, "reading environment variable", name, "--allow-env");
+    if (!current(cx)->allows_env(name))
+        deny(cx, "reading environment variable", name, "--allow-env");
 }
 
 }  // namespace weft

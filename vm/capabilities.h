@@ -75,10 +75,13 @@ void add_own_source(const std::string& path);
 
 // Checks against the running task's capabilities (cx.capabilities(); a context
 // without capabilities holds none). Each throws
-// WeftError(PermissionDenied, "<action> '<what>' requires --allow-<kind> (or --allow-<kind>=<what>)").
-// `action` is a verb phrase such as "reading" or "running".
+// WeftError(PermissionDenied, "<action> '<what>' requires --allow-<kind> (or
+// --allow-<kind>=<what>)"). `action` is a verb phrase such as "reading" or "running".
 void require_read(CallContext& cx, const std::string& path, const char* action = "reading");
 void require_write(CallContext& cx, const std::string& path, const char* action = "writing");
+// Like require_write, but for an operation on the directory entry itself
+// (unlink, rmdir): a final symlink is not followed, its parent directory is.
+void require_write_entry(CallContext& cx, const std::string& path, const char* action = "removing");
 void require_net(CallContext& cx, const std::string& host, int port);
 void require_run(CallContext& cx, const std::string& program);
 void require_env(CallContext& cx, const std::string& name);

@@ -48,7 +48,7 @@ std::string callable_repr(const Value& v);
 // ---------------------------------------------------------------------------
 // Constructors. Each returns a new value holding one reference.
 
-Value make_str(std::string s);    // `s` must be valid UTF-8
+Value make_str(std::string s);  // `s` must be valid UTF-8
 Value make_str(std::string_view s);
 Value make_str(const char* s);
 Value make_bytes(std::string s);

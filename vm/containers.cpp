@@ -21,7 +21,9 @@ namespace lib {
 
 CallContext& null_context() {
     struct NullContext : CallContext {
-        Value call(const Value&, std::span<const Value>) override { type_error("cannot call here"); }
+        Value call(const Value&, std::span<const Value>) override {
+            type_error("cannot call here");
+        }
         Value call_kw(const Value&, std::span<const Value>, std::span<const KwArg>) override {
             type_error("cannot call here");
         }
@@ -46,7 +48,8 @@ int64_t slice_bound(const Value& v) {
 }
 }  // namespace
 
-int64_t slice_indices(const SliceObj* s, int64_t len, int64_t& start, int64_t& stop, int64_t& step) {
+int64_t slice_indices(const SliceObj* s, int64_t len, int64_t& start, int64_t& stop,
+                      int64_t& step) {
     step = s->step.is_none() ? 1 : slice_bound(s->step);
     if (step == 0) value_error("slice step cannot be zero");
     if (step == std::numeric_limits<int64_t>::min()) step = -std::numeric_limits<int64_t>::max();
@@ -93,7 +96,8 @@ size_t str_byte_offset(const StrObj* s, int64_t cp_index) {
     if (s->ascii) return size_t(cp_index);
     size_t i = 0;
     const std::string& d = s->data;
-    for (int64_t k = 0; k < cp_index && i < d.size(); ++k) i += size_t(utf8_seq_len((unsigned char)d[i]));
+    for (int64_t k = 0; k < cp_index && i < d.size(); ++k)
+        i += size_t(utf8_seq_len((unsigned char)d[i]));
     return i;
 }
 
@@ -105,14 +109,17 @@ int64_t range_len(const RangeObj* r) {
         return int64_t((uint64_t(r->stop) - uint64_t(r->start) - 1) / uint64_t(r->step) + 1);
     }
     if (r->start <= r->stop) return 0;
-    return int64_t((uint64_t(r->start) - uint64_t(r->stop) - 1) / (uint64_t(0) - uint64_t(r->step)) + 1);
+    return int64_t(
+        (uint64_t(r->start) - uint64_t(r->stop) - 1) / (uint64_t(0) - uint64_t(r->step)) + 1);
 }
 
 [[noreturn]] void index_error(const char* tname) {
     raise(ErrorKind::IndexError, std::string(tname) + " index out of range");
 }
 
-[[noreturn]] void key_error(const Value& key) { throw WeftError(ErrorKind::KeyError, repr(key)); }
+[[noreturn]] void key_error(const Value& key) {
+    throw WeftError(ErrorKind::KeyError, repr(key));
+}
 
 Value str_char(const StrObj* s, int64_t i) {
     size_t b = str_byte_offset(s, i);
@@ -129,9 +136,11 @@ Value seq_slice(const std::vector<Value>& items, const SliceObj* sl, bool list) 
     int64_t n = slice_indices(sl, int64_t(items.size()), start, stop, step);
     std::vector<Value> r;
     r.reserve(size_t(n));
-    if (step == 1) r.assign(items.begin() + start, items.begin() + start + n);
+    if (step == 1)
+        r.assign(items.begin() + start, items.begin() + start + n);
     else
-        for (int64_t k = 0, i = start; k < n; ++k, i += step) r.push_back(items[size_t(i)]);
+        for (int64_t k = 0, i = start; k < n; ++k, i += step)
+            r.push_back(items[size_t(i)]);
     return list ? make_list(std::move(r)) : make_tuple(std::move(r));
 }
 
@@ -143,19 +152,22 @@ Value str_slice(const StrObj* s, const SliceObj* sl) {
         size_t e = size_t(start + n);
         if (!s->ascii) {
             e = b;
-            for (int64_t k = 0; k < n; ++k) e += size_t(utf8_seq_len((unsigned char)s->data[e]));
+            for (int64_t k = 0; k < n; ++k)
+                e += size_t(utf8_seq_len((unsigned char)s->data[e]));
         }
         return make_str(s->data.substr(b, e - b));
     }
     std::string r;
     if (s->ascii) {
         r.reserve(size_t(n));
-        for (int64_t k = 0, i = start; k < n; ++k, i += step) r += s->data[size_t(i)];
+        for (int64_t k = 0, i = start; k < n; ++k, i += step)
+            r += s->data[size_t(i)];
     } else {
         // Decode once into code point offsets.
         std::vector<uint32_t> offs;
         offs.reserve(s->data.size());
-        for (size_t i = 0; i < s->data.size(); i += size_t(utf8_seq_len((unsigned char)s->data[i]))) offs.push_back(uint32_t(i));
+        for (size_t i = 0; i < s->data.size(); i += size_t(utf8_seq_len((unsigned char)s->data[i])))
+            offs.push_back(uint32_t(i));
         offs.push_back(uint32_t(s->data.size()));
         for (int64_t k = 0, i = start; k < n; ++k, i += step)
             r.append(s->data, offs[size_t(i)], offs[size_t(i) + 1] - offs[size_t(i)]);
@@ -174,14 +186,22 @@ int64_t length(const Value& v) {
     if (v.is_obj()) {
         Obj* o = v.as_obj();
         switch (o->type) {
-            case ObjType::Str: return str_len(static_cast<StrObj*>(o));
-            case ObjType::Bytes: return int64_t(static_cast<BytesObj*>(o)->data.size());
-            case ObjType::List: return int64_t(static_cast<ListObj*>(o)->items.size());
-            case ObjType::Tuple: return int64_t(static_cast<TupleObj*>(o)->items.size());
-            case ObjType::Dict: return int64_t(static_cast<DictObj*>(o)->table.size());
-            case ObjType::Set: return int64_t(static_cast<SetObj*>(o)->table.size());
-            case ObjType::Range: return range_len(static_cast<RangeObj*>(o));
-            default: break;
+            case ObjType::Str:
+                return str_len(static_cast<StrObj*>(o));
+            case ObjType::Bytes:
+                return int64_t(static_cast<BytesObj*>(o)->data.size());
+            case ObjType::List:
+                return int64_t(static_cast<ListObj*>(o)->items.size());
+            case ObjType::Tuple:
+                return int64_t(static_cast<TupleObj*>(o)->items.size());
+            case ObjType::Dict:
+                return int64_t(static_cast<DictObj*>(o)->table.size());
+            case ObjType::Set:
+                return int64_t(static_cast<SetObj*>(o)->table.size());
+            case ObjType::Range:
+                return range_len(static_cast<RangeObj*>(o));
+            default:
+                break;
         }
     }
     type_error("object of type '" + type_name(v) + "' has no len()");
@@ -205,7 +225,8 @@ Value get_item(const Value& obj, const Value& key) {
             if (i < 0) index_error(list ? "list" : "tuple");
             return items[size_t(i)];
         }
-        case ObjType::Dict: return dict_lookup(static_cast<DictObj*>(o), key);
+        case ObjType::Dict:
+            return dict_lookup(static_cast<DictObj*>(o), key);
         case ObjType::Str: {
             auto* s = static_cast<StrObj*>(o);
             if (key.is(ObjType::Slice)) return str_slice(s, key.as<SliceObj>());
@@ -219,7 +240,8 @@ Value get_item(const Value& obj, const Value& key) {
                 int64_t start, stop, step;
                 int64_t n = slice_indices(key.as<SliceObj>(), int64_t(d.size()), start, stop, step);
                 std::string r;
-                for (int64_t k = 0, i = start; k < n; ++k, i += step) r += d[size_t(i)];
+                for (int64_t k = 0, i = start; k < n; ++k, i += step)
+                    r += d[size_t(i)];
                 return make_bytes(std::move(r));
             }
             int64_t i = norm_index(index_arg(key, "byte"), int64_t(d.size()));
@@ -232,7 +254,8 @@ Value get_item(const Value& obj, const Value& key) {
             if (key.is(ObjType::Slice)) {
                 int64_t start, stop, step;
                 slice_indices(key.as<SliceObj>(), n, start, stop, step);
-                // Like CPython: range(r[start], r[stop], r.step * step), computed without indexing checks.
+                // Like CPython: range(r[start], r[stop], r.step * step), computed without indexing
+                // checks.
                 int64_t nstep, nstart, nstop;
                 if (__builtin_mul_overflow(r->step, step, &nstep) ||
                     __builtin_add_overflow(r->start, start * r->step, &nstart) ||
@@ -248,7 +271,8 @@ Value get_item(const Value& obj, const Value& key) {
             // dict-style access to struct fields is not Python; keep the Python error.
             break;
         }
-        default: break;
+        default:
+            break;
     }
     type_error("'" + type_name(obj) + "' object is not subscriptable");
 }
@@ -257,28 +281,34 @@ void set_item(Value& obj, const Value& key, Value v) {
     if (obj.is(ObjType::List)) {
         if (key.is(ObjType::Slice)) {
             std::vector<Value> src;
-            if (v.is(ObjType::List)) src = v.as<ListObj>()->items;
-            else if (v.is(ObjType::Tuple)) src = v.as<TupleObj>()->items;
+            if (v.is(ObjType::List))
+                src = v.as<ListObj>()->items;
+            else if (v.is(ObjType::Tuple))
+                src = v.as<TupleObj>()->items;
             else {
-                if (!(v.is_obj() && (v.is(ObjType::Str) || v.is(ObjType::Range) || v.is(ObjType::Dict) ||
-                                     v.is(ObjType::Set) || v.is(ObjType::Iterator) || v.is(ObjType::Bytes))))
+                if (!(v.is_obj() &&
+                      (v.is(ObjType::Str) || v.is(ObjType::Range) || v.is(ObjType::Dict) ||
+                       v.is(ObjType::Set) || v.is(ObjType::Iterator) || v.is(ObjType::Bytes))))
                     type_error("must assign iterable to extended slice");
                 src = collect(null_context(), v);
             }
             ListObj* l = list_unshare(obj);
             int64_t start, stop, step;
-            int64_t n = slice_indices(key.as<SliceObj>(), int64_t(l->items.size()), start, stop, step);
+            int64_t n =
+                slice_indices(key.as<SliceObj>(), int64_t(l->items.size()), start, stop, step);
             if (step == 1) {
                 if (stop < start) stop = start;
                 auto b = l->items.begin() + start;
                 l->items.erase(b, l->items.begin() + stop);
-                l->items.insert(l->items.begin() + start, std::make_move_iterator(src.begin()), std::make_move_iterator(src.end()));
+                l->items.insert(l->items.begin() + start, std::make_move_iterator(src.begin()),
+                                std::make_move_iterator(src.end()));
                 return;
             }
             if (int64_t(src.size()) != n)
                 value_error("attempt to assign sequence of size " + std::to_string(src.size()) +
                             " to extended slice of size " + std::to_string(n));
-            for (int64_t k = 0, i = start; k < n; ++k, i += step) l->items[size_t(i)] = std::move(src[size_t(k)]);
+            for (int64_t k = 0, i = start; k < n; ++k, i += step)
+                l->items[size_t(i)] = std::move(src[size_t(k)]);
             return;
         }
         int64_t n = int64_t(obj.as<ListObj>()->items.size());
@@ -302,7 +332,8 @@ void del_item(Value& obj, const Value& key) {
         if (key.is(ObjType::Slice)) {
             ListObj* l = list_unshare(obj);
             int64_t start, stop, step;
-            int64_t n = slice_indices(key.as<SliceObj>(), int64_t(l->items.size()), start, stop, step);
+            int64_t n =
+                slice_indices(key.as<SliceObj>(), int64_t(l->items.size()), start, stop, step);
             if (n == 0) return;
             if (step < 0) {  // normalise to an ascending walk
                 start = start + (n - 1) * step;
@@ -348,26 +379,34 @@ bool contains(const Value& c, const Value& item) {
                 if (b < 0 || b > 255) value_error("byte must be in range(0, 256)");
                 return d.find(char(b)) != std::string::npos;
             }
-            if (item.is(ObjType::Bytes)) return d.find(item.as<BytesObj>()->data) != std::string::npos;
+            if (item.is(ObjType::Bytes))
+                return d.find(item.as<BytesObj>()->data) != std::string::npos;
             type_error("a bytes-like object is required, not '" + type_name(item) + "'");
         }
         case ObjType::List:
         case ObjType::Tuple: {
-            auto& items = o->type == ObjType::List ? static_cast<ListObj*>(o)->items : static_cast<TupleObj*>(o)->items;
+            auto& items = o->type == ObjType::List ? static_cast<ListObj*>(o)->items
+                                                   : static_cast<TupleObj*>(o)->items;
             for (auto& x : items)
                 if (values_equal(x, item)) return true;
             return false;
         }
-        case ObjType::Dict: return static_cast<DictObj*>(o)->table.find(item) >= 0;
-        case ObjType::Set: return static_cast<SetObj*>(o)->table.find(item) >= 0;
+        case ObjType::Dict:
+            return static_cast<DictObj*>(o)->table.find(item) >= 0;
+        case ObjType::Set:
+            return static_cast<SetObj*>(o)->table.find(item) >= 0;
         case ObjType::Range: {
             auto* r = static_cast<RangeObj*>(o);
             int64_t x;
-            if (is_intlike(item)) x = int_of(item);
-            else if (item.is_float() && std::floor(item.as_float()) == item.as_float() && std::fabs(item.as_float()) < 9.2e18)
+            if (is_intlike(item))
+                x = int_of(item);
+            else if (item.is_float() && std::floor(item.as_float()) == item.as_float() &&
+                     std::fabs(item.as_float()) < 9.2e18)
                 x = int64_t(item.as_float());
-            else return false;
-            if (r->step > 0 ? (x < r->start || x >= r->stop) : (x > r->start || x <= r->stop)) return false;
+            else
+                return false;
+            if (r->step > 0 ? (x < r->start || x >= r->stop) : (x > r->start || x <= r->stop))
+                return false;
             return ((x - r->start) % r->step) == 0;
         }
         case ObjType::Iterator: {
@@ -376,7 +415,8 @@ bool contains(const Value& c, const Value& item) {
                 if (values_equal(x, item)) return true;
             return false;
         }
-        default: break;
+        default:
+            break;
     }
     type_error("argument of type '" + type_name(c) + "' is not iterable");
 }
@@ -388,18 +428,27 @@ Value iter_begin(const Value& v) {
     if (v.is_obj()) {
         Obj* o = v.as_obj();
         switch (o->type) {
-            case ObjType::List: return make_iterator(IterKind::List, v);
-            case ObjType::Tuple: return make_iterator(IterKind::Tuple, v);
-            case ObjType::Str: return make_iterator(IterKind::Str, v);
-            case ObjType::Bytes: return make_iterator(IterKind::Bytes, v);
-            case ObjType::Dict: return make_iterator(IterKind::DictKeys, v);
-            case ObjType::Set: return make_iterator(IterKind::Set, v);
+            case ObjType::List:
+                return make_iterator(IterKind::List, v);
+            case ObjType::Tuple:
+                return make_iterator(IterKind::Tuple, v);
+            case ObjType::Str:
+                return make_iterator(IterKind::Str, v);
+            case ObjType::Bytes:
+                return make_iterator(IterKind::Bytes, v);
+            case ObjType::Dict:
+                return make_iterator(IterKind::DictKeys, v);
+            case ObjType::Set:
+                return make_iterator(IterKind::Set, v);
             case ObjType::Range: {
                 auto* r = static_cast<RangeObj*>(o);
-                return make_iterator(IterKind::Range, Value(), Value(), r->start, range_len(r), r->step);
+                return make_iterator(IterKind::Range, Value(), Value(), r->start, range_len(r),
+                                     r->step);
             }
-            case ObjType::Iterator: return v;
-            default: break;
+            case ObjType::Iterator:
+                return v;
+            default:
+                break;
         }
     }
     type_error("'" + type_name(v) + "' object is not iterable");
@@ -452,25 +501,33 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
         case IterKind::DictValues:
         case IterKind::DictItems:
         case IterKind::Set: {
-            const OrderedTable& t = it->kind == IterKind::Set ? it->source.as<SetObj>()->table : it->source.as<DictObj>()->table;
+            const OrderedTable& t = it->kind == IterKind::Set ? it->source.as<SetObj>()->table
+                                                              : it->source.as<DictObj>()->table;
             size_t i = size_t(it->pos);
-            while (i < t.end_index() && !t.entry(i).live) ++i;
+            while (i < t.end_index() && !t.entry(i).live)
+                ++i;
             if (i >= t.end_index()) {
                 it->pos = int64_t(i);
                 return false;
             }
             auto& e = t.entry(i);
             it->pos = int64_t(i + 1);
-            if (it->kind == IterKind::DictValues) out = e.value;
-            else if (it->kind == IterKind::DictItems) out = make_tuple({e.key, e.value});
-            else out = e.key;
+            if (it->kind == IterKind::DictValues)
+                out = e.value;
+            else if (it->kind == IterKind::DictItems)
+                out = make_tuple({e.key, e.value});
+            else
+                out = e.key;
             return true;
         }
         case IterKind::Enumerate: {
             Value x;
             if (!iter_next(cx, it->source.as<IteratorObj>(), x)) return false;
+            // `end` flags a counter that passed INT64_MAX: only an item that
+            // would need it raises.
+            if (it->end) raise(ErrorKind::OverflowError, "integer overflow");
             out = make_tuple({Value::integer(it->pos), std::move(x)});
-            if (__builtin_add_overflow(it->pos, 1, &it->pos)) raise(ErrorKind::OverflowError, "integer overflow");
+            if (__builtin_add_overflow(it->pos, 1, &it->pos)) it->end = 1;
             return true;
         }
         case IterKind::Zip: {
@@ -483,13 +540,16 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
                 if (!iter_next(cx, its[k].as<IteratorObj>(), x)) {
                     if (it->step == 2) {  // strict
                         if (k > 0)
-                            value_error("zip() argument " + std::to_string(k + 1) + " is shorter than argument" +
+                            value_error("zip() argument " + std::to_string(k + 1) +
+                                        " is shorter than argument" +
                                         (k == 1 ? std::string(" 1") : "s 1-" + std::to_string(k)));
                         for (size_t m = 1; m < its.size(); ++m) {
                             Value y;
                             if (iter_next(cx, its[m].as<IteratorObj>(), y))
-                                value_error("zip() argument " + std::to_string(m + 1) + " is longer than argument" +
-                                            (m == 1 ? std::string(" 1") : "s 1-" + std::to_string(m)));
+                                value_error(
+                                    "zip() argument " + std::to_string(m + 1) +
+                                    " is longer than argument" +
+                                    (m == 1 ? std::string(" 1") : "s 1-" + std::to_string(m)));
                         }
                     }
                     it->pos = -1;
@@ -516,7 +576,8 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
             Value x;
             while (iter_next(cx, it->source.as<IteratorObj>(), x)) {
                 bool keep;
-                if (it->func.is_none()) keep = truthy(x);
+                if (it->func.is_none())
+                    keep = truthy(x);
                 else {
                     Value arg[1] = {x};
                     keep = truthy(cx.call(it->func, arg));
@@ -531,7 +592,8 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
         case IterKind::Reversed: {
             // source: list or tuple; pos counts down.
             if (it->pos < 0) return false;
-            auto& items = it->source.is(ObjType::List) ? it->source.as<ListObj>()->items : it->source.as<TupleObj>()->items;
+            auto& items = it->source.is(ObjType::List) ? it->source.as<ListObj>()->items
+                                                       : it->source.as<TupleObj>()->items;
             if (size_t(it->pos) >= items.size()) {
                 it->pos = -1;
                 return false;
@@ -539,7 +601,8 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
             out = items[size_t(it->pos--)];
             return true;
         }
-        case IterKind::Generic: break;
+        case IterKind::Generic:
+            break;
     }
     type_error("'" + type_name(Value::borrow(it)) + "' object is not an iterator");
 }
@@ -559,12 +622,14 @@ std::vector<Value> collect(CallContext& cx, const Value& v) {
         auto* r = v.as<RangeObj>();
         int64_t n = range_len(r);
         out.reserve(size_t(n));
-        for (int64_t k = 0, x = r->start; k < n; ++k, x += (k < n ? r->step : 0)) out.push_back(Value::integer(x));
+        for (int64_t k = 0, x = r->start; k < n; ++k, x += (k < n ? r->step : 0))
+            out.push_back(Value::integer(x));
         return out;
     }
     Value it = iter_begin(v);
     Value x;
-    while (iter_next(cx, it.as<IteratorObj>(), x)) out.push_back(std::move(x));
+    while (iter_next(cx, it.as<IteratorObj>(), x))
+        out.push_back(std::move(x));
     return out;
 }
 

@@ -26,7 +26,10 @@ namespace {
 // Writes Python's repr of `d` into `out` (at least 32 bytes); returns the length.
 size_t float_repr_chars(double d, char* out) {
     char* o = out;
-    if (std::isnan(d)) { std::memcpy(o, "nan", 3); return 3; }
+    if (std::isnan(d)) {
+        std::memcpy(o, "nan", 3);
+        return 3;
+    }
     if (std::isinf(d)) {
         if (d < 0) *o++ = '-';
         std::memcpy(o, "inf", 3);
@@ -41,7 +44,10 @@ size_t float_repr_chars(double d, char* out) {
     char* end = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific).ptr;
     // buf = [-]D[.DDD]e(+|-)XX[X]
     const char* p = buf;
-    if (*p == '-') { *o++ = '-'; ++p; }
+    if (*p == '-') {
+        *o++ = '-';
+        ++p;
+    }
     char digits[20];
     int nd = 0;
     for (; *p != 'e'; ++p)
@@ -50,19 +56,22 @@ size_t float_repr_chars(double d, char* out) {
     bool eneg = *p == '-';
     ++p;
     int exp = 0;
-    for (; p < end; ++p) exp = exp * 10 + (*p - '0');
+    for (; p < end; ++p)
+        exp = exp * 10 + (*p - '0');
     if (eneg) exp = -exp;
     if (exp >= -4 && exp < 16) {
         if (exp < 0) {
             *o++ = '0';
             *o++ = '.';
-            for (int i = 0; i < -exp - 1; ++i) *o++ = '0';
+            for (int i = 0; i < -exp - 1; ++i)
+                *o++ = '0';
             std::memcpy(o, digits, size_t(nd));
             o += nd;
         } else if (nd <= exp + 1) {
             std::memcpy(o, digits, size_t(nd));
             o += nd;
-            for (int i = 0; i < exp + 1 - nd; ++i) *o++ = '0';
+            for (int i = 0; i < exp + 1 - nd; ++i)
+                *o++ = '0';
             *o++ = '.';
             *o++ = '0';
         } else {
@@ -103,8 +112,10 @@ const char kHex[] = "0123456789abcdef";
 
 bool cp_printable(uint32_t c) {
     if (c < 0x20 || (c >= 0x7f && c <= 0xa0) || c == 0xad) return false;
-    if ((c >= 0x2000 && c <= 0x200f) || (c >= 0x2028 && c <= 0x202f) || (c >= 0x205f && c <= 0x206f))
-        return c >= 0x2010 && c <= 0x2027 ? true : false;
+    // Unicode spaces and format characters (Zs, Zl, Zp, Cf) print escaped.
+    if ((c >= 0x2000 && c <= 0x200f) || (c >= 0x2028 && c <= 0x202f) ||
+        (c >= 0x205f && c <= 0x206f))
+        return false;
     if (c == 0x3000 || c == 0xfeff || c == 0x1680) return false;
     if (c >= 0xd800 && c <= 0xdfff) return false;
     if (c >= 0xe000 && c <= 0xf8ff) return false;  // private use
@@ -119,10 +130,12 @@ void append_hex_escape(std::string& out, uint32_t c) {
         out += kHex[c & 15];
     } else if (c < 0x10000) {
         out += "\\u";
-        for (int sh = 12; sh >= 0; sh -= 4) out += kHex[(c >> sh) & 15];
+        for (int sh = 12; sh >= 0; sh -= 4)
+            out += kHex[(c >> sh) & 15];
     } else {
         out += "\\U";
-        for (int sh = 28; sh >= 0; sh -= 4) out += kHex[(c >> sh) & 15];
+        for (int sh = 28; sh >= 0; sh -= 4)
+            out += kHex[(c >> sh) & 15];
     }
 }
 
@@ -134,19 +147,29 @@ void append_str_repr(std::string& out, std::string_view s) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x80) {
             ++i;
-            if (c == '\\') out += "\\\\";
-            else if (c == (unsigned char)q) { out += '\\'; out += q; }
-            else if (c == '\n') out += "\\n";
-            else if (c == '\r') out += "\\r";
-            else if (c == '\t') out += "\\t";
-            else if (c < 0x20 || c == 0x7f) append_hex_escape(out, c);
-            else out += char(c);
+            if (c == '\\')
+                out += "\\\\";
+            else if (c == (unsigned char)q) {
+                out += '\\';
+                out += q;
+            } else if (c == '\n')
+                out += "\\n";
+            else if (c == '\r')
+                out += "\\r";
+            else if (c == '\t')
+                out += "\\t";
+            else if (c < 0x20 || c == 0x7f)
+                append_hex_escape(out, c);
+            else
+                out += char(c);
             continue;
         }
         size_t start = i;
         uint32_t cp = utf8_decode(s, i);
-        if (cp_printable(cp)) out.append(s.substr(start, i - start));
-        else append_hex_escape(out, cp);
+        if (cp_printable(cp))
+            out.append(s.substr(start, i - start));
+        else
+            append_hex_escape(out, cp);
     }
     out += q;
 }
@@ -157,13 +180,21 @@ void append_bytes_repr(std::string& out, std::string_view s) {
     out += 'b';
     out += q;
     for (unsigned char c : s) {
-        if (c == '\\') out += "\\\\";
-        else if (c == (unsigned char)q) { out += '\\'; out += q; }
-        else if (c == '\n') out += "\\n";
-        else if (c == '\r') out += "\\r";
-        else if (c == '\t') out += "\\t";
-        else if (c < 0x20 || c >= 0x7f) append_hex_escape(out, c);
-        else out += char(c);
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == (unsigned char)q) {
+            out += '\\';
+            out += q;
+        } else if (c == '\n')
+            out += "\\n";
+        else if (c == '\r')
+            out += "\\r";
+        else if (c == '\t')
+            out += "\\t";
+        else if (c < 0x20 || c >= 0x7f)
+            append_hex_escape(out, c);
+        else
+            out += char(c);
     }
     out += q;
 }
@@ -177,21 +208,36 @@ void append_items(std::string& out, const std::vector<Value>& items) {
 
 const char* iter_repr_name(IterKind k) {
     switch (k) {
-        case IterKind::List: return "<list_iterator object>";
-        case IterKind::Tuple: return "<tuple_iterator object>";
-        case IterKind::Str: return "<str_iterator object>";
-        case IterKind::Bytes: return "<bytes_iterator object>";
-        case IterKind::Range: return "<range_iterator object>";
-        case IterKind::DictKeys: return "<dict_keyiterator object>";
-        case IterKind::DictValues: return "<dict_valueiterator object>";
-        case IterKind::DictItems: return "<dict_itemiterator object>";
-        case IterKind::Set: return "<set_iterator object>";
-        case IterKind::Enumerate: return "<enumerate object>";
-        case IterKind::Zip: return "<zip object>";
-        case IterKind::Map: return "<map object>";
-        case IterKind::Filter: return "<filter object>";
-        case IterKind::Reversed: return "<reversed object>";
-        case IterKind::Generic: return "<iterator object>";
+        case IterKind::List:
+            return "<list_iterator object>";
+        case IterKind::Tuple:
+            return "<tuple_iterator object>";
+        case IterKind::Str:
+            return "<str_iterator object>";
+        case IterKind::Bytes:
+            return "<bytes_iterator object>";
+        case IterKind::Range:
+            return "<range_iterator object>";
+        case IterKind::DictKeys:
+            return "<dict_keyiterator object>";
+        case IterKind::DictValues:
+            return "<dict_valueiterator object>";
+        case IterKind::DictItems:
+            return "<dict_itemiterator object>";
+        case IterKind::Set:
+            return "<set_iterator object>";
+        case IterKind::Enumerate:
+            return "<enumerate object>";
+        case IterKind::Zip:
+            return "<zip object>";
+        case IterKind::Map:
+            return "<map object>";
+        case IterKind::Filter:
+            return "<filter object>";
+        case IterKind::Reversed:
+            return "<reversed object>";
+        case IterKind::Generic:
+            return "<iterator object>";
     }
     return "<iterator object>";
 }
@@ -206,8 +252,12 @@ std::string str_repr(std::string_view s) {
 
 void append_repr(std::string& out, const Value& v) {
     switch (v.tag()) {
-        case Tag::None: out += "None"; return;
-        case Tag::Bool: out += v.as_bool() ? "True" : "False"; return;
+        case Tag::None:
+            out += "None";
+            return;
+        case Tag::Bool:
+            out += v.as_bool() ? "True" : "False";
+            return;
         case Tag::Int: {
             char buf[24];
             auto r = std::to_chars(buf, buf + 24, v.as_int());
@@ -219,12 +269,17 @@ void append_repr(std::string& out, const Value& v) {
             out.append(buf, float_repr_chars(v.as_float(), buf));
             return;
         }
-        case Tag::Object: break;
+        case Tag::Object:
+            break;
     }
     Obj* o = v.as_obj();
     switch (o->type) {
-        case ObjType::Str: append_str_repr(out, static_cast<StrObj*>(o)->data); return;
-        case ObjType::Bytes: append_bytes_repr(out, static_cast<BytesObj*>(o)->data); return;
+        case ObjType::Str:
+            append_str_repr(out, static_cast<StrObj*>(o)->data);
+            return;
+        case ObjType::Bytes:
+            append_bytes_repr(out, static_cast<BytesObj*>(o)->data);
+            return;
         case ObjType::List:
             out += '[';
             append_items(out, static_cast<ListObj*>(o)->items);
@@ -256,7 +311,10 @@ void append_repr(std::string& out, const Value& v) {
         }
         case ObjType::Set: {
             auto& t = static_cast<SetObj*>(o)->table;
-            if (t.size() == 0) { out += "set()"; return; }
+            if (t.size() == 0) {
+                out += "set()";
+                return;
+            }
             out += '{';
             bool first = true;
             for (size_t i = 0; i < t.end_index(); ++i) {
@@ -287,8 +345,12 @@ void append_repr(std::string& out, const Value& v) {
             out += ')';
             return;
         }
-        case ObjType::Iterator: out += iter_repr_name(static_cast<IteratorObj*>(o)->kind); return;
-        case ObjType::TypeObj: out += "<class '" + static_cast<TypeObj*>(o)->name + "'>"; return;
+        case ObjType::Iterator:
+            out += iter_repr_name(static_cast<IteratorObj*>(o)->kind);
+            return;
+        case ObjType::TypeObj:
+            out += "<class '" + static_cast<TypeObj*>(o)->name + "'>";
+            return;
         case ObjType::Struct: {
             auto* s = static_cast<StructObj*>(o);
             out += s->type->name;
@@ -308,7 +370,9 @@ void append_repr(std::string& out, const Value& v) {
             out += ')';
             return;
         }
-        default: out += callable_repr(v); return;
+        default:
+            out += callable_repr(v);
+            return;
     }
 }
 
@@ -370,9 +434,18 @@ Spec parse_spec(std::string_view s) {
         }
     }
     if (i < s.size() && (s[i] == '+' || s[i] == '-' || s[i] == ' ')) sp.sign = s[i++];
-    if (i < s.size() && s[i] == 'z') { sp.z = true; ++i; }
-    if (i < s.size() && s[i] == '#') { sp.alt = true; ++i; }
-    if (i < s.size() && s[i] == '0') { sp.zero = true; ++i; }
+    if (i < s.size() && s[i] == 'z') {
+        sp.z = true;
+        ++i;
+    }
+    if (i < s.size() && s[i] == '#') {
+        sp.alt = true;
+        ++i;
+    }
+    if (i < s.size() && s[i] == '0') {
+        sp.zero = true;
+        ++i;
+    }
     auto read_int = [&](int64_t& out) {
         size_t st = i;
         int64_t n = 0;
@@ -386,13 +459,15 @@ Spec parse_spec(std::string_view s) {
     };
     read_int(sp.width);
     if (i < s.size() && (s[i] == ',' || s[i] == '_')) sp.grouping = s[i++];
-    if (i < s.size() && (s[i] == ',' || s[i] == '_')) value_error("Cannot specify both ',' and '_'.");
+    if (i < s.size() && (s[i] == ',' || s[i] == '_'))
+        value_error("Cannot specify both ',' and '_'.");
     if (i < s.size() && s[i] == '.') {
         ++i;
         if (!read_int(sp.precision)) value_error("Format specifier missing precision");
     }
     if (i < s.size()) sp.type = s[i++];
-    if (i < s.size()) value_error("Invalid format specifier '" + std::string(s) + "' for object of type");
+    if (i < s.size())
+        value_error("Invalid format specifier '" + std::string(s) + "' for object of type");
     if (sp.zero && !sp.align) {
         sp.fill = '0';
         sp.align = '=';
@@ -410,14 +485,19 @@ std::string pad(const Spec& sp, std::string head, std::string body, char default
     utf8_append(fill, sp.fill);
     auto rep = [&](int64_t k) {
         std::string r;
-        for (int64_t i = 0; i < k; ++i) r += fill;
+        for (int64_t i = 0; i < k; ++i)
+            r += fill;
         return r;
     };
     switch (align) {
-        case '<': return head + body + rep(n);
-        case '^': return rep(n / 2) + head + body + rep(n - n / 2);
-        case '=': return head + rep(n) + body;
-        default: return rep(n) + head + body;
+        case '<':
+            return head + body + rep(n);
+        case '^':
+            return rep(n / 2) + head + body + rep(n - n / 2);
+        case '=':
+            return head + rep(n) + body;
+        default:
+            return rep(n) + head + body;
     }
 }
 
@@ -435,12 +515,15 @@ std::string group_digits(std::string_view digits, char sep, int every) {
 
 // Zero padding with grouping: CPython pads with grouped zeros; we emulate by
 // padding digits before grouping when fill is '0' and align is '='.
-std::string finish_number(const Spec& sp, bool neg, std::string prefix, std::string digits, std::string rest,
-                          int group_every) {
+std::string finish_number(const Spec& sp, bool neg, std::string prefix, std::string digits,
+                          std::string rest, int group_every) {
     std::string sign;
-    if (neg) sign = "-";
-    else if (sp.sign == '+') sign = "+";
-    else if (sp.sign == ' ') sign = " ";
+    if (neg)
+        sign = "-";
+    else if (sp.sign == '+')
+        sign = "+";
+    else if (sp.sign == ' ')
+        sign = " ";
     std::string head = sign + prefix;
     if (sp.grouping && sp.align == '=' && sp.fill == '0' && sp.width > 0) {
         // Grow the digit run until the grouped result fills the width.
@@ -480,14 +563,16 @@ std::string format_int(const Spec& sp, int64_t v, const char* tname) {
         case 0:
         case 'd':
         case 'n': {
-            if (sp.grouping == '_' || sp.grouping == ',') {}
+            if (sp.grouping == '_' || sp.grouping == ',') {
+            }
             return finish_number(sp, neg, "", std::to_string(u), "", 3);
         }
         case 'b':
         case 'o':
         case 'x':
         case 'X': {
-            if (sp.grouping == ',') value_error(std::string("Cannot specify ',' with '") + t + "'.");
+            if (sp.grouping == ',')
+                value_error(std::string("Cannot specify ',' with '") + t + "'.");
             int base = t == 'b' ? 2 : t == 'o' ? 8 : 16;
             std::string prefix;
             if (sp.alt) prefix = t == 'b' ? "0b" : t == 'o' ? "0o" : t == 'x' ? "0x" : "0X";
@@ -495,13 +580,15 @@ std::string format_int(const Spec& sp, int64_t v, const char* tname) {
         }
         case 'c': {
             if (sp.sign) value_error("Sign not allowed with integer format specifier 'c'");
-            if (v < 0 || v > 0x10ffff) raise(ErrorKind::OverflowError, "%c arg not in range(0x110000)");
+            if (v < 0 || v > 0x10ffff)
+                raise(ErrorKind::OverflowError, "%c arg not in range(0x110000)");
             std::string s;
             utf8_append(s, uint32_t(v));
             return pad(sp, "", s, '<');
         }
         default:
-            value_error(std::string("Unknown format code '") + t + "' for object of type '" + tname + "'");
+            value_error(std::string("Unknown format code '") + t + "' for object of type '" +
+                        tname + "'");
     }
 }
 
@@ -531,48 +618,68 @@ std::string format_float(const Spec& sp, double d, const char* tname) {
     int64_t prec = sp.precision;
     switch (t) {
         case 0:
-            if (prec < 0) body = float_repr(a);
-            else body = format_general_none(a, prec);
+            if (prec < 0)
+                body = float_repr(a);
+            else
+                body = format_general_none(a, prec);
             break;
         case 'f':
         case 'F':
         case '%':
             if (t == '%') a *= 100;
-            body = std::isfinite(a) ? c_format('f', prec < 0 ? 6 : prec, a, sp.alt) : (std::isinf(a) ? "inf" : "nan");
-            if (t == 'F') for (auto& c : body) c = char(std::toupper((unsigned char)c));
+            body = std::isfinite(a) ? c_format('f', prec < 0 ? 6 : prec, a, sp.alt)
+                                    : (std::isinf(a) ? "inf" : "nan");
+            if (t == 'F')
+                for (auto& c : body)
+                    c = char(std::toupper((unsigned char)c));
             if (t == '%') body += '%';
             break;
         case 'e':
         case 'E':
-            body = std::isfinite(a) ? c_format('e', prec < 0 ? 6 : prec, a, sp.alt) : (std::isinf(a) ? "inf" : "nan");
-            if (t == 'E') for (auto& c : body) c = char(std::toupper((unsigned char)c));
+            body = std::isfinite(a) ? c_format('e', prec < 0 ? 6 : prec, a, sp.alt)
+                                    : (std::isinf(a) ? "inf" : "nan");
+            if (t == 'E')
+                for (auto& c : body)
+                    c = char(std::toupper((unsigned char)c));
             break;
         case 'g':
         case 'G':
         case 'n':
-            body = std::isfinite(a) ? c_format('g', prec < 0 ? 6 : (prec == 0 ? 1 : prec), a, sp.alt)
-                                    : (std::isinf(a) ? "inf" : "nan");
-            if (t == 'G') for (auto& c : body) c = char(std::toupper((unsigned char)c));
+            body = std::isfinite(a)
+                       ? c_format('g', prec < 0 ? 6 : (prec == 0 ? 1 : prec), a, sp.alt)
+                       : (std::isinf(a) ? "inf" : "nan");
+            if (t == 'G')
+                for (auto& c : body)
+                    c = char(std::toupper((unsigned char)c));
             break;
         default:
-            value_error(std::string("Unknown format code '") + t + "' for object of type '" + tname + "'");
+            value_error(std::string("Unknown format code '") + t + "' for object of type '" +
+                        tname + "'");
     }
     if (sp.z && neg) {
         // Negative zero after rounding becomes positive.
         bool allzero = std::isfinite(a);
         for (char c : body)
-            if (c >= '1' && c <= '9') { allzero = false; break; }
+            if (c >= '1' && c <= '9') {
+                allzero = false;
+                break;
+            }
         if (allzero) neg = false;
     }
     // Split the digit run (for grouping) from the rest (fraction, exponent, %).
     size_t k = 0;
-    while (k < body.size() && body[k] >= '0' && body[k] <= '9') ++k;
-    if (k == 0) return finish_number(Spec{sp.fill, sp.align, sp.sign, false, false, false, sp.width, 0, -1, 0}, neg, "", "", body, 3);
+    while (k < body.size() && body[k] >= '0' && body[k] <= '9')
+        ++k;
+    if (k == 0)
+        return finish_number(
+            Spec{sp.fill, sp.align, sp.sign, false, false, false, sp.width, 0, -1, 0}, neg, "", "",
+            body, 3);
     return finish_number(sp, neg, "", body.substr(0, k), body.substr(k), 3);
 }
 
 std::string format_string(const Spec& sp, std::string_view s) {
-    if (sp.type && sp.type != 's') value_error(std::string("Unknown format code '") + sp.type + "' for object of type 'str'");
+    if (sp.type && sp.type != 's')
+        value_error(std::string("Unknown format code '") + sp.type + "' for object of type 'str'");
     if (sp.sign) value_error("Sign not allowed in string format specifier");
     if (sp.alt) value_error("Alternate form (#) not allowed in string format specifier");
     if (sp.align == '=') value_error("'=' alignment not allowed in string format specifier");
@@ -580,7 +687,8 @@ std::string format_string(const Spec& sp, std::string_view s) {
     std::string body(s);
     if (sp.precision >= 0 && utf8_count(body) > sp.precision) {
         size_t i = 0;
-        for (int64_t k = 0; k < sp.precision; ++k) utf8_decode(body, i);
+        for (int64_t k = 0; k < sp.precision; ++k)
+            utf8_decode(body, i);
         body.resize(i);
     }
     return pad(sp, "", body, '<');
@@ -596,13 +704,13 @@ std::string format_spec(const Value& v, std::string_view spec) {
         if (e.message.ends_with("for object of type")) e.message += " '" + type_name(v) + "'";
         throw;
     }
-    if (v.is_int() || v.is_bool()) {
-        if (v.is_bool() && !sp.type && false) return format_string(sp, v.as_bool() ? "True" : "False");
-        return format_int(sp, int_of(v), v.is_bool() ? "bool" : "int");
-    }
+    // A bool with a non-empty spec formats as its int value, as in CPython.
+    if (v.is_int() || v.is_bool()) return format_int(sp, int_of(v), v.is_bool() ? "bool" : "int");
     if (v.is_float()) {
-        if (sp.type == 'd' || sp.type == 'b' || sp.type == 'o' || sp.type == 'x' || sp.type == 'X' || sp.type == 'c')
-            value_error(std::string("Unknown format code '") + sp.type + "' for object of type 'float'");
+        if (sp.type == 'd' || sp.type == 'b' || sp.type == 'o' || sp.type == 'x' ||
+            sp.type == 'X' || sp.type == 'c')
+            value_error(std::string("Unknown format code '") + sp.type +
+                        "' for object of type 'float'");
         return format_float(sp, v.as_float(), "float");
     }
     if (v.is(ObjType::Str)) return format_string(sp, sv(v));
@@ -617,8 +725,10 @@ std::string percent_format(std::string_view fmt, const Value& args) {
     out.reserve(fmt.size() + 16);
     const std::vector<Value>* tuple = nullptr;
     const DictObj* mapping = nullptr;
-    if (args.is(ObjType::Tuple)) tuple = &args.as<TupleObj>()->items;
-    else if (args.is(ObjType::Dict)) mapping = args.as<DictObj>();
+    if (args.is(ObjType::Tuple))
+        tuple = &args.as<TupleObj>()->items;
+    else if (args.is(ObjType::Dict))
+        mapping = args.as<DictObj>();
     size_t argi = 0;
     bool used_single = false;
     auto next_arg = [&]() -> Value {
@@ -659,23 +769,35 @@ std::string percent_format(std::string_view fmt, const Value& args) {
         bool left = false, zero = false;
         for (; i < fmt.size(); ++i) {
             char f = fmt[i];
-            if (f == '-') left = true;
-            else if (f == '+') sp.sign = '+';
-            else if (f == ' ') { if (sp.sign != '+') sp.sign = ' '; }
-            else if (f == '#') sp.alt = true;
-            else if (f == '0') zero = true;
-            else break;
+            if (f == '-')
+                left = true;
+            else if (f == '+')
+                sp.sign = '+';
+            else if (f == ' ') {
+                if (sp.sign != '+') sp.sign = ' ';
+            } else if (f == '#')
+                sp.alt = true;
+            else if (f == '0')
+                zero = true;
+            else
+                break;
         }
         if (i < fmt.size() && fmt[i] == '*') {
             Value w = next_arg();
             if (!is_intlike(w)) type_error("* wants int");
             sp.width = int_of(w);
-            if (sp.width < 0) { left = true; sp.width = -sp.width; }
+            if (sp.width < 0) {
+                left = true;
+                sp.width = -sp.width;
+            }
             ++i;
         } else {
             int64_t w = 0;
             bool any = false;
-            while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') { w = w * 10 + (fmt[i++] - '0'); any = true; }
+            while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') {
+                w = w * 10 + (fmt[i++] - '0');
+                any = true;
+            }
             if (any) sp.width = w;
         }
         if (i < fmt.size() && fmt[i] == '.') {
@@ -687,7 +809,8 @@ std::string percent_format(std::string_view fmt, const Value& args) {
                 ++i;
             } else {
                 int64_t p = 0;
-                while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') p = p * 10 + (fmt[i++] - '0');
+                while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9')
+                    p = p * 10 + (fmt[i++] - '0');
                 sp.precision = p;
             }
         }
@@ -698,9 +821,13 @@ std::string percent_format(std::string_view fmt, const Value& args) {
             continue;
         }
         if (!have_arg) arg = next_arg();
-        if (left) sp.align = '<';
-        else if (zero && conv != 's' && conv != 'r' && conv != 'a' && conv != 'c') { sp.align = '='; sp.fill = '0'; }
-        else sp.align = '>';
+        if (left)
+            sp.align = '<';
+        else if (zero && conv != 's' && conv != 'r' && conv != 'a' && conv != 'c') {
+            sp.align = '=';
+            sp.fill = '0';
+        } else
+            sp.align = '>';
         switch (conv) {
             case 's':
             case 'r':
@@ -717,18 +844,23 @@ std::string percent_format(std::string_view fmt, const Value& args) {
             case 'i':
             case 'u': {
                 int64_t n;
-                if (is_intlike(arg)) n = int_of(arg);
+                if (is_intlike(arg))
+                    n = int_of(arg);
                 else if (arg.is_float()) {
                     double d = arg.as_float();
                     if (std::isnan(d)) value_error("cannot convert float NaN to integer");
-                    if (std::isinf(d)) raise(ErrorKind::OverflowError, "cannot convert float infinity to integer");
+                    if (std::isinf(d))
+                        raise(ErrorKind::OverflowError, "cannot convert float infinity to integer");
                     n = int64_t(d);
                 } else
-                    type_error(std::string("%") + conv + " format: a real number is required, not " + type_name(arg));
+                    type_error(std::string("%") + conv +
+                               " format: a real number is required, not " + type_name(arg));
                 Spec is = sp;
                 is.type = 'd';
-                std::string digits = std::to_string(n < 0 ? uint64_t(0) - uint64_t(n) : uint64_t(n));
-                if (sp.precision > int64_t(digits.size())) digits.insert(0, size_t(sp.precision) - digits.size(), '0');
+                std::string digits =
+                    std::to_string(n < 0 ? uint64_t(0) - uint64_t(n) : uint64_t(n));
+                if (sp.precision > int64_t(digits.size()))
+                    digits.insert(0, size_t(sp.precision) - digits.size(), '0');
                 is.precision = -1;
                 out += finish_number(is, n < 0, "", digits, "", 3);
                 break;
@@ -737,10 +869,13 @@ std::string percent_format(std::string_view fmt, const Value& args) {
             case 'X':
             case 'o': {
                 if (!is_intlike(arg))
-                    type_error(std::string("%") + conv + " format: an integer is required, not " + type_name(arg));
+                    type_error(std::string("%") + conv + " format: an integer is required, not " +
+                               type_name(arg));
                 int64_t n = int_of(arg);
-                std::string digits = to_base(n < 0 ? uint64_t(0) - uint64_t(n) : uint64_t(n), conv == 'o' ? 8 : 16, conv == 'X');
-                if (sp.precision > int64_t(digits.size())) digits.insert(0, size_t(sp.precision) - digits.size(), '0');
+                std::string digits = to_base(n < 0 ? uint64_t(0) - uint64_t(n) : uint64_t(n),
+                                             conv == 'o' ? 8 : 16, conv == 'X');
+                if (sp.precision > int64_t(digits.size()))
+                    digits.insert(0, size_t(sp.precision) - digits.size(), '0');
                 std::string prefix;
                 if (sp.alt) prefix = conv == 'o' ? "0o" : conv == 'x' ? "0x" : "0X";
                 Spec is = sp;
@@ -765,7 +900,8 @@ std::string percent_format(std::string_view fmt, const Value& args) {
                 std::string s;
                 if (is_intlike(arg)) {
                     int64_t n = int_of(arg);
-                    if (n < 0 || n > 0x10ffff) raise(ErrorKind::OverflowError, "%c arg not in range(0x110000)");
+                    if (n < 0 || n > 0x10ffff)
+                        raise(ErrorKind::OverflowError, "%c arg not in range(0x110000)");
                     utf8_append(s, uint32_t(n));
                 } else if (arg.is(ObjType::Str) && str_len(arg.as<StrObj>()) == 1) {
                     s = sv(arg);
@@ -780,15 +916,17 @@ std::string percent_format(std::string_view fmt, const Value& args) {
             }
             default: {
                 char buf[96];
-                snprintf(buf, sizeof buf, "unsupported format character '%c' (0x%x) at index %zu", conv,
-                         unsigned((unsigned char)conv), i - 1);
+                snprintf(buf, sizeof buf, "unsupported format character '%c' (0x%x) at index %zu",
+                         conv, unsigned((unsigned char)conv), i - 1);
                 (void)start;
                 value_error(buf);
             }
         }
     }
-    if (tuple && argi < tuple->size()) type_error("not all arguments converted during string formatting");
-    if (!tuple && !mapping && !used_single) type_error("not all arguments converted during string formatting");
+    if (tuple && argi < tuple->size())
+        type_error("not all arguments converted during string formatting");
+    if (!tuple && !mapping && !used_single)
+        type_error("not all arguments converted during string formatting");
     return out;
 }
 
@@ -796,21 +934,28 @@ std::string percent_format(std::string_view fmt, const Value& args) {
 // str.format
 
 namespace {
-Value format_field_value(std::string_view field, const CallArgs& args, size_t& auto_idx, int& mode) {
+Value format_field_value(std::string_view field, const CallArgs& args, size_t& auto_idx,
+                         int& mode) {
     // field: arg_name ("." attr | "[" key "]")*
     size_t i = 0;
-    while (i < field.size() && field[i] != '.' && field[i] != '[') ++i;
+    while (i < field.size() && field[i] != '.' && field[i] != '[')
+        ++i;
     std::string_view name = field.substr(0, i);
     Value v;
     if (name.empty()) {
-        if (mode == 2) value_error("cannot switch from manual field specification to automatic field numbering");
+        if (mode == 2)
+            value_error(
+                "cannot switch from manual field specification to automatic field numbering");
         mode = 1;
         size_t idx = auto_idx++;
         if (idx >= args.pos.size())
-            raise(ErrorKind::IndexError, "Replacement index " + std::to_string(idx) + " out of range for positional args tuple");
+            raise(ErrorKind::IndexError, "Replacement index " + std::to_string(idx) +
+                                             " out of range for positional args tuple");
         v = args.pos[idx];
     } else if (name[0] >= '0' && name[0] <= '9') {
-        if (mode == 1) value_error("cannot switch from automatic field numbering to manual field specification");
+        if (mode == 1)
+            value_error(
+                "cannot switch from automatic field numbering to manual field specification");
         mode = 2;
         size_t idx = 0;
         for (char c : name) {
@@ -818,7 +963,8 @@ Value format_field_value(std::string_view field, const CallArgs& args, size_t& a
             idx = idx * 10 + size_t(c - '0');
         }
         if (idx >= args.pos.size())
-            raise(ErrorKind::IndexError, "Replacement index " + std::to_string(idx) + " out of range for positional args tuple");
+            raise(ErrorKind::IndexError, "Replacement index " + std::to_string(idx) +
+                                             " out of range for positional args tuple");
         v = args.pos[idx];
     } else {
         const Value* kv = args.find_kw(name);
@@ -828,14 +974,21 @@ Value format_field_value(std::string_view field, const CallArgs& args, size_t& a
     while (i < field.size()) {
         if (field[i] == '.') {
             size_t j = i + 1;
-            while (j < field.size() && field[j] != '.' && field[j] != '[') ++j;
+            while (j < field.size() && field[j] != '.' && field[j] != '[')
+                ++j;
             std::string_view attr = field.substr(i + 1, j - i - 1);
-            if (!v.is(ObjType::Struct)) raise(ErrorKind::AttributeError, "'" + type_name(v) + "' object has no attribute '" + std::string(attr) + "'");
+            if (!v.is(ObjType::Struct))
+                raise(ErrorKind::AttributeError,
+                      "'" + type_name(v) + "' object has no attribute '" + std::string(attr) + "'");
             auto* s = v.as<StructObj>();
             int fi = s->type->field_index(attr);
-            if (fi >= 0) v = Value(s->fields[size_t(fi)]);
-            else if (attr == "message" && s->error) v = make_str(s->error->message);
-            else raise(ErrorKind::AttributeError, "'" + type_name(v) + "' object has no attribute '" + std::string(attr) + "'");
+            if (fi >= 0)
+                v = Value(s->fields[size_t(fi)]);
+            else if (attr == "message" && s->error)
+                v = make_str(s->error->message);
+            else
+                raise(ErrorKind::AttributeError,
+                      "'" + type_name(v) + "' object has no attribute '" + std::string(attr) + "'");
             i = j;
         } else {  // '['
             size_t j = field.find(']', i);
@@ -844,7 +997,8 @@ Value format_field_value(std::string_view field, const CallArgs& args, size_t& a
             bool digits = !key.empty();
             for (char c : key)
                 if (c < '0' || c > '9') digits = false;
-            Value k = digits ? Value::integer(std::stoll(std::string(key))) : make_str(std::string(key));
+            Value k =
+                digits ? Value::integer(std::stoll(std::string(key))) : make_str(std::string(key));
             Value nv = get_item(v, k);
             v = std::move(nv);
             i = j + 1;
@@ -855,7 +1009,8 @@ Value format_field_value(std::string_view field, const CallArgs& args, size_t& a
 }  // namespace
 
 namespace {
-std::string str_format_impl(std::string_view fmt, const CallArgs& args, size_t& auto_idx, int& mode);
+std::string str_format_impl(std::string_view fmt, const CallArgs& args, size_t& auto_idx,
+                            int& mode);
 }
 
 std::string str_format(std::string_view fmt, const CallArgs& args) {
@@ -865,23 +1020,38 @@ std::string str_format(std::string_view fmt, const CallArgs& args) {
 }
 
 namespace {
-std::string str_format_impl(std::string_view fmt, const CallArgs& args, size_t& auto_idx, int& mode) {
+std::string str_format_impl(std::string_view fmt, const CallArgs& args, size_t& auto_idx,
+                            int& mode) {
     std::string out;
     out.reserve(fmt.size() + 16);
     for (size_t i = 0; i < fmt.size();) {
         char c = fmt[i];
         if (c == '}') {
-            if (i + 1 < fmt.size() && fmt[i + 1] == '}') { out += '}'; i += 2; continue; }
+            if (i + 1 < fmt.size() && fmt[i + 1] == '}') {
+                out += '}';
+                i += 2;
+                continue;
+            }
             value_error("Single '}' encountered in format string");
         }
-        if (c != '{') { out += c; ++i; continue; }
-        if (i + 1 < fmt.size() && fmt[i + 1] == '{') { out += '{'; i += 2; continue; }
+        if (c != '{') {
+            out += c;
+            ++i;
+            continue;
+        }
+        if (i + 1 < fmt.size() && fmt[i + 1] == '{') {
+            out += '{';
+            i += 2;
+            continue;
+        }
         // Find the matching '}' allowing one level of nested {} in the spec.
         size_t j = i + 1;
         int depth = 1;
         while (j < fmt.size()) {
-            if (fmt[j] == '{') ++depth;
-            else if (fmt[j] == '}' && --depth == 0) break;
+            if (fmt[j] == '{')
+                ++depth;
+            else if (fmt[j] == '}' && --depth == 0)
+                break;
             ++j;
         }
         if (j >= fmt.size()) value_error("Single '{' encountered in format string");
@@ -889,10 +1059,17 @@ std::string str_format_impl(std::string_view fmt, const CallArgs& args, size_t& 
         i = j + 1;
         size_t colon = std::string_view::npos, bang = std::string_view::npos;
         for (size_t k = 0, br = 0; k < inner.size(); ++k) {
-            if (inner[k] == '[') br = 1;
-            else if (inner[k] == ']') br = 0;
-            else if (!br && inner[k] == '!' && bang == std::string_view::npos && colon == std::string_view::npos) bang = k;
-            else if (!br && inner[k] == ':') { colon = k; break; }
+            if (inner[k] == '[')
+                br = 1;
+            else if (inner[k] == ']')
+                br = 0;
+            else if (!br && inner[k] == '!' && bang == std::string_view::npos &&
+                     colon == std::string_view::npos)
+                bang = k;
+            else if (!br && inner[k] == ':') {
+                colon = k;
+                break;
+            }
         }
         std::string_view field = inner.substr(0, std::min(bang, colon));
         char conv = 0;
@@ -907,11 +1084,15 @@ std::string str_format_impl(std::string_view fmt, const CallArgs& args, size_t& 
         std::string spec;
         if (colon != std::string_view::npos) {
             std::string_view raw = inner.substr(colon + 1);
-            if (raw.find('{') != std::string_view::npos) spec = str_format_impl(raw, args, auto_idx, mode);  // nested
-            else spec = std::string(raw);
+            if (raw.find('{') != std::string_view::npos)
+                spec = str_format_impl(raw, args, auto_idx, mode);  // nested
+            else
+                spec = std::string(raw);
         }
-        if (conv == 'r' || conv == 'a') v = make_str(repr(v));
-        else if (conv == 's') v = make_str(to_str(v));
+        if (conv == 'r' || conv == 'a')
+            v = make_str(repr(v));
+        else if (conv == 's')
+            v = make_str(to_str(v));
         out += format_spec(v, spec);
     }
     return out;

@@ -12,9 +12,15 @@
 
 namespace weft::lib {
 
-[[noreturn]] inline void raise(ErrorKind k, std::string msg) { throw WeftError(k, std::move(msg)); }
-[[noreturn]] inline void type_error(std::string msg) { raise(ErrorKind::TypeError, std::move(msg)); }
-[[noreturn]] inline void value_error(std::string msg) { raise(ErrorKind::ValueError, std::move(msg)); }
+[[noreturn]] inline void raise(ErrorKind k, std::string msg) {
+    throw WeftError(k, std::move(msg));
+}
+[[noreturn]] inline void type_error(std::string msg) {
+    raise(ErrorKind::TypeError, std::move(msg));
+}
+[[noreturn]] inline void value_error(std::string msg) {
+    raise(ErrorKind::ValueError, std::move(msg));
+}
 
 // ---- UTF-8 ---------------------------------------------------------------
 
@@ -30,9 +36,13 @@ inline int utf8_seq_len(unsigned char c) {
 inline uint32_t utf8_decode(std::string_view s, size_t& i) {
     unsigned char c = (unsigned char)s[i];
     int n = utf8_seq_len(c);
-    if (n == 1 || i + n > s.size()) { ++i; return c; }
+    if (n == 1 || i + n > s.size()) {
+        ++i;
+        return c;
+    }
     uint32_t cp = c & (0x7F >> n);
-    for (int k = 1; k < n; ++k) cp = (cp << 6) | ((unsigned char)s[i + k] & 0x3F);
+    for (int k = 1; k < n; ++k)
+        cp = (cp << 6) | ((unsigned char)s[i + k] & 0x3F);
     i += n;
     return cp;
 }
@@ -56,7 +66,8 @@ inline void utf8_append(std::string& out, uint32_t cp) {
 // Number of code points in a UTF-8 string.
 inline int64_t utf8_count(std::string_view s) {
     int64_t n = 0;
-    for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+    for (unsigned char c : s)
+        n += (c & 0xC0) != 0x80;
     return n;
 }
 // Validates UTF-8 (no overlongs, no surrogates); returns the offset of the first bad byte or npos.
@@ -73,14 +84,28 @@ bool cp_is_upper(uint32_t c);
 
 // ---- values ----------------------------------------------------------------
 
-inline const StrObj* as_str(const Value& v) { return v.as<StrObj>(); }
-inline std::string_view sv(const Value& v) { return v.as<StrObj>()->data; }
-inline bool is_str(const Value& v) { return v.is(ObjType::Str); }
+inline const StrObj* as_str(const Value& v) {
+    return v.as<StrObj>();
+}
+inline std::string_view sv(const Value& v) {
+    return v.as<StrObj>()->data;
+}
+inline bool is_str(const Value& v) {
+    return v.is(ObjType::Str);
+}
 // Int-like: int or bool (Python's bool is an int).
-inline bool is_intlike(const Value& v) { return v.is_int() || v.is_bool(); }
-inline int64_t int_of(const Value& v) { return v.is_int() ? v.as_int() : int64_t(v.as_bool()); }
-inline bool is_numlike(const Value& v) { return v.is_int() || v.is_float() || v.is_bool(); }
-inline double num_of(const Value& v) { return v.is_float() ? v.as_float() : double(int_of(v)); }
+inline bool is_intlike(const Value& v) {
+    return v.is_int() || v.is_bool();
+}
+inline int64_t int_of(const Value& v) {
+    return v.is_int() ? v.as_int() : int64_t(v.as_bool());
+}
+inline bool is_numlike(const Value& v) {
+    return v.is_int() || v.is_float() || v.is_bool();
+}
+inline double num_of(const Value& v) {
+    return v.is_float() ? v.as_float() : double(int_of(v));
+}
 
 // Index argument: int/bool, else TypeError "<what> indices must be integers".
 int64_t index_arg(const Value& v, const char* what);
@@ -105,7 +130,9 @@ int64_t int_arg(const Value& v, const char* fname);
 Value ascii_char(unsigned char c);
 
 // Bool fast path constructor.
-inline Value vbool(bool b) { return Value::boolean(b); }
+inline Value vbool(bool b) {
+    return Value::boolean(b);
+}
 
 // Shared float helpers.
 double float_floor_div(double a, double b);
@@ -120,6 +147,7 @@ void sort_values(CallContext& cx, std::vector<Value>& items, const Value* key, b
 CallContext& null_context();
 
 // Builds an IteratorObj (used by builtins).
-Value make_iterator(IterKind k, Value source, Value func = Value(), int64_t pos = 0, int64_t end = 0, int64_t step = 1);
+Value make_iterator(IterKind k, Value source, Value func = Value(), int64_t pos = 0,
+                    int64_t end = 0, int64_t step = 1);
 
 }  // namespace weft::lib

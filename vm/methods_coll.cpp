@@ -42,7 +42,8 @@ Value l_extend(CallContext& cx, Value& self, const CallArgs& a) {
         type_error("'" + type_name(a.pos[0]) + "' object is not iterable");
     std::vector<Value> more = collect(cx, a.pos[0]);
     auto& items = list_unshare(self)->items;
-    items.insert(items.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    items.insert(items.end(), std::make_move_iterator(more.begin()),
+                 std::make_move_iterator(more.end()));
     return Value();
 }
 
@@ -115,8 +116,12 @@ Value seq_count(const std::vector<Value>& items, const CallArgs& a) {
     return Value::integer(c);
 }
 
-Value l_index(CallContext&, Value& self, const CallArgs& a) { return seq_index(self.as<ListObj>()->items, a, "list"); }
-Value l_count(CallContext&, Value& self, const CallArgs& a) { return seq_count(self.as<ListObj>()->items, a); }
+Value l_index(CallContext&, Value& self, const CallArgs& a) {
+    return seq_index(self.as<ListObj>()->items, a, "list");
+}
+Value l_count(CallContext&, Value& self, const CallArgs& a) {
+    return seq_count(self.as<ListObj>()->items, a);
+}
 
 Value l_sort(CallContext& cx, Value& self, const CallArgs& a) {
     if (!a.pos.empty()) type_error("sort() takes no positional arguments");
@@ -142,23 +147,33 @@ Value l_copy(CallContext&, Value& self, const CallArgs& a) {
 
 Value l_clear(CallContext&, Value& self, const CallArgs& a) {
     check_args(a, "clear", 0, 0);
-    if (obj_unique(self.as_obj())) self.as<ListObj>()->items.clear();
-    else self = make_list();
+    if (obj_unique(self.as_obj()))
+        self.as<ListObj>()->items.clear();
+    else
+        self = make_list();
     return Value();
 }
 
 // ---------------------------------------------------------------------------
 // tuple, range
 
-Value t_index(CallContext&, Value& self, const CallArgs& a) { return seq_index(self.as<TupleObj>()->items, a, "tuple"); }
-Value t_count(CallContext&, Value& self, const CallArgs& a) { return seq_count(self.as<TupleObj>()->items, a); }
+Value t_index(CallContext&, Value& self, const CallArgs& a) {
+    return seq_index(self.as<TupleObj>()->items, a, "tuple");
+}
+Value t_count(CallContext&, Value& self, const CallArgs& a) {
+    return seq_count(self.as<TupleObj>()->items, a);
+}
 
 Value r_index(CallContext&, Value& self, const CallArgs& a) {
     no_kwargs(a, "index");
     check_args(a, "index", 1, 1);
     if (contains(self, a.pos[0])) {
         auto* r = self.as<RangeObj>();
-        return Value::integer((int_of(is_intlike(a.pos[0]) ? a.pos[0] : Value::integer(int64_t(a.pos[0].as_float()))) - r->start) / r->step);
+        return Value::integer(
+            (int_of(is_intlike(a.pos[0]) ? a.pos[0]
+                                         : Value::integer(int64_t(a.pos[0].as_float()))) -
+             r->start) /
+            r->step);
     }
     value_error(repr(a.pos[0]) + " is not in range");
 }
@@ -172,7 +187,9 @@ Value r_count(CallContext&, Value& self, const CallArgs& a) {
 // ---------------------------------------------------------------------------
 // dict
 
-[[noreturn]] void key_error(const Value& key) { throw WeftError(ErrorKind::KeyError, repr(key)); }
+[[noreturn]] void key_error(const Value& key) {
+    throw WeftError(ErrorKind::KeyError, repr(key));
+}
 
 Value d_get(CallContext&, Value& self, const CallArgs& a) {
     no_kwargs(a, "get");
@@ -192,9 +209,12 @@ Value d_view(CallContext&, Value& self, const CallArgs& a) {
     for (size_t i = 0; i < t.end_index(); ++i) {
         auto& e = t.entry(i);
         if (!e.live) continue;
-        if (kWhat == 0) out.push_back(e.key);
-        else if (kWhat == 1) out.push_back(e.value);
-        else out.push_back(make_tuple({e.key, e.value}));
+        if (kWhat == 0)
+            out.push_back(e.key);
+        else if (kWhat == 1)
+            out.push_back(e.value);
+        else
+            out.push_back(make_tuple({e.key, e.value}));
     }
     return make_list(std::move(out));
 }
@@ -216,7 +236,8 @@ Value d_popitem(CallContext&, Value& self, const CallArgs& a) {
     auto& t = dict_unshare(self)->table;
     if (t.size() == 0) throw WeftError(ErrorKind::KeyError, "'popitem(): dictionary is empty'");
     size_t i = t.end_index();
-    while (i > 0 && !t.entry(i - 1).live) --i;
+    while (i > 0 && !t.entry(i - 1).live)
+        --i;
     Value k = t.entry(i - 1).key;
     Value v;
     t.erase(k, &v);
@@ -252,7 +273,8 @@ Value d_update(CallContext& cx, Value& self, const CallArgs& a) {
     check_args(a, "update", 0, 1);
     auto& t = dict_unshare(self)->table;
     if (!a.pos.empty()) dict_update_from(cx, t, a.pos[0]);
-    for (auto& k : a.kw) t.insert(make_str(k.name), k.value);
+    for (auto& k : a.kw)
+        t.insert(make_str(k.name), k.value);
     return Value();
 }
 
@@ -263,8 +285,10 @@ Value d_copy(CallContext&, Value& self, const CallArgs& a) {
 
 Value d_clear(CallContext&, Value& self, const CallArgs& a) {
     check_args(a, "clear", 0, 0);
-    if (obj_unique(self.as_obj())) self.as<DictObj>()->table.clear();
-    else self = make_dict();
+    if (obj_unique(self.as_obj()))
+        self.as<DictObj>()->table.clear();
+    else
+        self = make_dict();
     return Value();
 }
 
@@ -279,9 +303,11 @@ struct SetArg {
 SetArg as_set(CallContext& cx, const Value& v) {
     if (v.is(ObjType::Set)) return {v, &v.as<SetObj>()->table};
     if (v.is(ObjType::Dict)) return {v, &v.as<DictObj>()->table};
-    if (!v.is_obj() || v.is(ObjType::Struct)) type_error("'" + type_name(v) + "' object is not iterable");
+    if (!v.is_obj() || v.is(ObjType::Struct))
+        type_error("'" + type_name(v) + "' object is not iterable");
     Value s = make_set();
-    for (auto& x : collect(cx, v)) s.as<SetObj>()->table.insert(x, Value());
+    for (auto& x : collect(cx, v))
+        s.as<SetObj>()->table.insert(x, Value());
     const OrderedTable* t = &s.as<SetObj>()->table;
     return {std::move(s), t};
 }
@@ -320,7 +346,8 @@ Value s_pop(CallContext&, Value& self, const CallArgs& a) {
     auto& t = set_unshare(self)->table;
     if (t.size() == 0) throw WeftError(ErrorKind::KeyError, "'pop from an empty set'");
     size_t i = 0;
-    while (!t.entry(i).live) ++i;
+    while (!t.entry(i).live)
+        ++i;
     Value k = t.entry(i).key;
     t.erase(k);
     return k;
@@ -328,8 +355,10 @@ Value s_pop(CallContext&, Value& self, const CallArgs& a) {
 
 Value s_clear(CallContext&, Value& self, const CallArgs& a) {
     check_args(a, "clear", 0, 0);
-    if (obj_unique(self.as_obj())) self.as<SetObj>()->table.clear();
-    else self = make_set();
+    if (obj_unique(self.as_obj()))
+        self.as<SetObj>()->table.clear();
+    else
+        self = make_set();
     return Value();
 }
 
@@ -375,7 +404,8 @@ Value s_difference(CallContext& cx, Value& self, const CallArgs& a) {
     Value r = make_set();
     auto& t = r.as<SetObj>()->table;
     std::vector<SetArg> others;
-    for (auto& o : a.pos) others.push_back(as_set(cx, o));
+    for (auto& o : a.pos)
+        others.push_back(as_set(cx, o));
     each_key(self.as<SetObj>()->table, [&](const Value& k) {
         for (auto& s : others)
             if (s.t->find(k) >= 0) return;
@@ -431,9 +461,11 @@ Value s_isdisjoint(CallContext& cx, Value& self, const CallArgs& a) {
 Value s_update(CallContext& cx, Value& self, const CallArgs& a) {
     no_kwargs(a, "update");
     std::vector<SetArg> others;
-    for (auto& o : a.pos) others.push_back(as_set(cx, o));
+    for (auto& o : a.pos)
+        others.push_back(as_set(cx, o));
     auto& t = set_unshare(self)->table;
-    for (auto& s : others) each_key(*s.t, [&](const Value& k) { t.insert(k, Value()); });
+    for (auto& s : others)
+        each_key(*s.t, [&](const Value& k) { t.insert(k, Value()); });
     return Value();
 }
 
@@ -456,9 +488,9 @@ Value s_symdiff_update(CallContext& cx, Value& self, const CallArgs& a) {
 }
 
 const MethodInfo kListMethods[] = {
-    {"append", l_append, true}, {"extend", l_extend, true},   {"insert", l_insert, true},
-    {"pop", l_pop, true},       {"remove", l_remove, true},   {"index", l_index, false},
-    {"count", l_count, false},  {"sort", l_sort, true},       {"reverse", l_reverse, true},
+    {"append", l_append, true}, {"extend", l_extend, true}, {"insert", l_insert, true},
+    {"pop", l_pop, true},       {"remove", l_remove, true}, {"index", l_index, false},
+    {"count", l_count, false},  {"sort", l_sort, true},     {"reverse", l_reverse, true},
     {"copy", l_copy, false},    {"clear", l_clear, true},
 };
 
@@ -466,9 +498,15 @@ const MethodInfo kTupleMethods[] = {{"index", t_index, false}, {"count", t_count
 const MethodInfo kRangeMethods[] = {{"index", r_index, false}, {"count", r_count, false}};
 
 const MethodInfo kDictMethods[] = {
-    {"get", d_get, false},         {"keys", d_view<0>, false},          {"values", d_view<1>, false},
-    {"items", d_view<2>, false},   {"pop", d_pop, true},                {"popitem", d_popitem, true},
-    {"setdefault", d_setdefault, true}, {"update", d_update, true},     {"copy", d_copy, false},
+    {"get", d_get, false},
+    {"keys", d_view<0>, false},
+    {"values", d_view<1>, false},
+    {"items", d_view<2>, false},
+    {"pop", d_pop, true},
+    {"popitem", d_popitem, true},
+    {"setdefault", d_setdefault, true},
+    {"update", d_update, true},
+    {"copy", d_copy, false},
     {"clear", d_clear, true},
 };
 
@@ -497,7 +535,8 @@ using MethodMap = std::unordered_map<std::string_view, const MethodInfo*>;
 MethodMap build(const MethodInfo* tab, size_t n) {
     MethodMap m;
     m.reserve(n * 2);
-    for (size_t i = 0; i < n; ++i) m.emplace(tab[i].name, &tab[i]);
+    for (size_t i = 0; i < n; ++i)
+        m.emplace(tab[i].name, &tab[i]);
     return m;
 }
 
@@ -541,13 +580,16 @@ const MethodInfo* find_method(const Value& receiver, std::string_view name) {
             static const MethodMap m = WEFT_TABLE(kRangeMethods);
             return lookup(m, name);
         }
-        default: return nullptr;
+        default:
+            return nullptr;
     }
 }
 
 Value call_method(CallContext& cx, Value& self, std::string_view name, const CallArgs& args) {
     const MethodInfo* m = find_method(self, name);
-    if (!m) raise(ErrorKind::AttributeError, "'" + type_name(self) + "' object has no attribute '" + std::string(name) + "'");
+    if (!m)
+        raise(ErrorKind::AttributeError,
+              "'" + type_name(self) + "' object has no attribute '" + std::string(name) + "'");
     if (m->mutates) unshare(self);
     return m->fn(cx, self, args);
 }

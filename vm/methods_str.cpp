@@ -27,19 +27,30 @@ size_t utf8_validate(std::string_view s) {
     const unsigned char* p = (const unsigned char*)s.data();
     while (i < n) {
         unsigned char c = p[i];
-        if (c < 0x80) { ++i; continue; }
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
         int len;
         uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else return i;
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07;
+        } else
+            return i;
         if (i + size_t(len) > n) return i;
         for (int k = 1; k < len; ++k) {
             if ((p[i + size_t(k)] & 0xC0) != 0x80) return i;
             cp = (cp << 6) | (p[i + size_t(k)] & 0x3F);
         }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
             return i;
         i += size_t(len);
     }
@@ -48,7 +59,9 @@ size_t utf8_validate(std::string_view s) {
 
 namespace {
 // Latin Extended-A: pairs (upper, lower) = (even, odd) except in the ranges below.
-bool latin_ext_a_odd_upper(uint32_t c) { return (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E); }
+bool latin_ext_a_odd_upper(uint32_t c) {
+    return (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+}
 }  // namespace
 
 uint32_t cp_lower(uint32_t c) {
@@ -68,7 +81,8 @@ uint32_t cp_lower(uint32_t c) {
     if (c == 0x38E || c == 0x38F) return c + 63;
     if (c >= 0x410 && c <= 0x42F) return c + 32;
     if (c >= 0x400 && c <= 0x40F) return c + 80;
-    if ((c >= 0x460 && c <= 0x481) || (c >= 0x48A && c <= 0x4BF) || (c >= 0x4D0 && c <= 0x52F)) return (c & 1) ? c : c + 1;
+    if ((c >= 0x460 && c <= 0x481) || (c >= 0x48A && c <= 0x4BF) || (c >= 0x4D0 && c <= 0x52F))
+        return (c & 1) ? c : c + 1;
     if (c >= 0x4C1 && c <= 0x4CE) return (c & 1) ? c + 1 : c;
     if (c == 0x4C0) return 0x4CF;
     return c;
@@ -94,7 +108,8 @@ uint32_t cp_upper(uint32_t c) {
     if (c == 0x3CD || c == 0x3CE) return c - 63;
     if (c >= 0x430 && c <= 0x44F) return c - 32;
     if (c >= 0x450 && c <= 0x45F) return c - 80;
-    if ((c >= 0x460 && c <= 0x481) || (c >= 0x48A && c <= 0x4BF) || (c >= 0x4D0 && c <= 0x52F)) return (c & 1) ? c - 1 : c;
+    if ((c >= 0x460 && c <= 0x481) || (c >= 0x48A && c <= 0x4BF) || (c >= 0x4D0 && c <= 0x52F))
+        return (c & 1) ? c - 1 : c;
     if (c >= 0x4C1 && c <= 0x4CE) return (c & 1) ? c : c - 1;
     if (c == 0x4CF) return 0x4C0;
     return c;
@@ -102,23 +117,25 @@ uint32_t cp_upper(uint32_t c) {
 
 bool cp_is_space(uint32_t c) {
     if (c < 0x80) return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
-    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-           c == 0x202F || c == 0x205F || c == 0x3000;
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 bool cp_is_alpha(uint32_t c) {
     if (c < 0x80) return (c | 32) >= 'a' && (c | 32) <= 'z';
-    if (c < 0x100) return c == 0xAA || c == 0xB5 || c == 0xBA || (c >= 0xC0 && c != 0xD7 && c != 0xF7);
-    if (c <= 0x24F) return true;                                   // Latin Extended-A/B
-    if (c >= 0x250 && c <= 0x2AF) return true;                     // IPA
-    if (c >= 0x370 && c <= 0x3FF) return c != 0x375 && c != 0x37E && c != 0x384 && c != 0x385 && c != 0x387;
+    if (c < 0x100)
+        return c == 0xAA || c == 0xB5 || c == 0xBA || (c >= 0xC0 && c != 0xD7 && c != 0xF7);
+    if (c <= 0x24F) return true;                // Latin Extended-A/B
+    if (c >= 0x250 && c <= 0x2AF) return true;  // IPA
+    if (c >= 0x370 && c <= 0x3FF)
+        return c != 0x375 && c != 0x37E && c != 0x384 && c != 0x385 && c != 0x387;
     if (c >= 0x400 && c <= 0x52F) return !(c >= 0x482 && c <= 0x489);
-    if (c >= 0x5D0 && c <= 0x5EA) return true;                     // Hebrew
-    if (c >= 0x620 && c <= 0x64A) return true;                     // Arabic
-    if (c >= 0x1E00 && c <= 0x1FFF) return true;                   // Latin/Greek extended
-    if (c >= 0x3041 && c <= 0x30FF) return c != 0x30FB;            // kana
-    if (c >= 0x4E00 && c <= 0x9FFF) return true;                   // CJK
-    if (c >= 0xAC00 && c <= 0xD7A3) return true;                   // Hangul
+    if (c >= 0x5D0 && c <= 0x5EA) return true;           // Hebrew
+    if (c >= 0x620 && c <= 0x64A) return true;           // Arabic
+    if (c >= 0x1E00 && c <= 0x1FFF) return true;         // Latin/Greek extended
+    if (c >= 0x3041 && c <= 0x30FF) return c != 0x30FB;  // kana
+    if (c >= 0x4E00 && c <= 0x9FFF) return true;         // CJK
+    if (c >= 0xAC00 && c <= 0xD7A3) return true;         // Hangul
     return false;
 }
 
@@ -143,35 +160,53 @@ bool cp_is_upper(uint32_t c) {
 namespace {
 
 bool cp_is_superscript_digit(uint32_t c) {
-    return c == 0xB2 || c == 0xB3 || c == 0xB9 || c == 0x2070 || (c >= 0x2074 && c <= 0x2079) || (c >= 0x2080 && c <= 0x2089);
+    return c == 0xB2 || c == 0xB3 || c == 0xB9 || c == 0x2070 || (c >= 0x2074 && c <= 0x2079) ||
+           (c >= 0x2080 && c <= 0x2089);
 }
 bool cp_is_numeric_extra(uint32_t c) {
     if (c >= 0xBC && c <= 0xBE) return true;
     if (c >= 0x2150 && c <= 0x2189) return true;
     switch (c) {
-        case 0x3007: case 0x4E00: case 0x4E8C: case 0x4E09: case 0x56DB: case 0x4E94:
-        case 0x516D: case 0x4E03: case 0x516B: case 0x4E5D: case 0x5341: case 0x767E: case 0x5343:
+        case 0x3007:
+        case 0x4E00:
+        case 0x4E8C:
+        case 0x4E09:
+        case 0x56DB:
+        case 0x4E94:
+        case 0x516D:
+        case 0x4E03:
+        case 0x516B:
+        case 0x4E5D:
+        case 0x5341:
+        case 0x767E:
+        case 0x5343:
             return true;
     }
     return false;
 }
-bool cp_cased(uint32_t c) { return cp_is_lower(c) || cp_is_upper(c); }
+bool cp_cased(uint32_t c) {
+    return cp_is_lower(c) || cp_is_upper(c);
+}
 
 // ---- argument helpers ------------------------------------------------------
 
-const StrObj* self_str(const Value& self) { return self.as<StrObj>(); }
+const StrObj* self_str(const Value& self) {
+    return self.as<StrObj>();
+}
 
 // Optional int-or-None argument at position i (else keyword `kw`), default `def`.
 bool opt_index(const CallArgs& a, size_t i, const char* kw, int64_t& out) {
     const Value* v = i < a.pos.size() ? &a.pos[i] : (kw ? a.find_kw(kw) : nullptr);
     if (!v || v->is_none()) return false;
-    if (!is_intlike(*v)) type_error("slice indices must be integers or None or have an __index__ method");
+    if (!is_intlike(*v))
+        type_error("slice indices must be integers or None or have an __index__ method");
     out = int_of(*v);
     return true;
 }
 
 // Resolves [start, end) code-point arguments to byte offsets in `s`.
-void span_args(const StrObj* s, const CallArgs& a, size_t first, size_t& b0, size_t& b1, int64_t& cp0) {
+void span_args(const StrObj* s, const CallArgs& a, size_t first, size_t& b0, size_t& b1,
+               int64_t& cp0) {
     int64_t n = str_len(s);
     int64_t st = 0, en = n;
     if (opt_index(a, first, nullptr, st)) {
@@ -182,7 +217,11 @@ void span_args(const StrObj* s, const CallArgs& a, size_t first, size_t& b0, siz
     }
     en = std::min(en, n);
     cp0 = st;
-    if (st > n) { b0 = s->data.size() + 1; b1 = s->data.size(); return; }  // empty, impossible span
+    if (st > n) {
+        b0 = s->data.size() + 1;
+        b1 = s->data.size();
+        return;
+    }  // empty, impossible span
     b0 = str_byte_offset(s, st);
     b1 = en < st ? b0 : str_byte_offset(s, en);
 }
@@ -201,14 +240,16 @@ template <class F>
 std::string map_cps(std::string_view s, F f) {
     std::string out;
     out.reserve(s.size());
-    for (size_t i = 0; i < s.size();) utf8_append(out, f(utf8_decode(s, i)));
+    for (size_t i = 0; i < s.size();)
+        utf8_append(out, f(utf8_decode(s, i)));
     return out;
 }
 
 std::vector<uint32_t> decode_all(std::string_view s) {
     std::vector<uint32_t> r;
     r.reserve(s.size());
-    for (size_t i = 0; i < s.size();) r.push_back(utf8_decode(s, i));
+    for (size_t i = 0; i < s.size();)
+        r.push_back(utf8_decode(s, i));
     return r;
 }
 
@@ -219,15 +260,18 @@ Value m_upper(CallContext&, Value& self, const CallArgs& a) {
     auto* s = self_str(self);
     if (s->ascii) {
         std::string r = s->data;
-        for (auto& c : r) if (c >= 'a' && c <= 'z') c = char(c - 32);
+        for (auto& c : r)
+            if (c >= 'a' && c <= 'z') c = char(c - 32);
         return new_str_like(self, std::move(r));
     }
     std::string r;
     r.reserve(s->data.size());
     for (size_t i = 0; i < s->data.size();) {
         uint32_t c = utf8_decode(s->data, i);
-        if (c == 0xDF) r += "SS";
-        else utf8_append(r, cp_upper(c));
+        if (c == 0xDF)
+            r += "SS";
+        else
+            utf8_append(r, cp_upper(c));
     }
     return new_str_like(self, std::move(r));
 }
@@ -237,7 +281,8 @@ Value m_lower(CallContext&, Value& self, const CallArgs& a) {
     auto* s = self_str(self);
     if (s->ascii) {
         std::string r = s->data;
-        for (auto& c : r) if (c >= 'A' && c <= 'Z') c = char(c + 32);
+        for (auto& c : r)
+            if (c >= 'A' && c <= 'Z') c = char(c + 32);
         return new_str_like(self, std::move(r));
     }
     // Final sigma: capital sigma becomes 'ς' after a cased letter and not before one.
@@ -259,7 +304,9 @@ Value m_lower(CallContext&, Value& self, const CallArgs& a) {
 
 Value m_swapcase(CallContext&, Value& self, const CallArgs& a) {
     check_args(a, "swapcase", 0, 0);
-    return make_str(map_cps(sv(self), [](uint32_t c) { return cp_is_upper(c) ? cp_lower(c) : cp_is_lower(c) ? cp_upper(c) : c; }));
+    return make_str(map_cps(sv(self), [](uint32_t c) {
+        return cp_is_upper(c) ? cp_lower(c) : cp_is_lower(c) ? cp_upper(c) : c;
+    }));
 }
 
 Value m_capitalize(CallContext&, Value& self, const CallArgs& a) {
@@ -308,20 +355,29 @@ Value all_cps(const Value& self, const CallArgs& a, const char* name, P pred) {
 }
 
 Value m_isdigit(CallContext&, Value& self, const CallArgs& a) {
-    return all_cps(self, a, "isdigit", [](uint32_t c) { return cp_is_digit(c) || cp_is_superscript_digit(c); });
+    return all_cps(self, a, "isdigit",
+                   [](uint32_t c) { return cp_is_digit(c) || cp_is_superscript_digit(c); });
 }
-Value m_isdecimal(CallContext&, Value& self, const CallArgs& a) { return all_cps(self, a, "isdecimal", cp_is_digit); }
+Value m_isdecimal(CallContext&, Value& self, const CallArgs& a) {
+    return all_cps(self, a, "isdecimal", cp_is_digit);
+}
 Value m_isnumeric(CallContext&, Value& self, const CallArgs& a) {
-    return all_cps(self, a, "isnumeric",
-                   [](uint32_t c) { return cp_is_digit(c) || cp_is_superscript_digit(c) || cp_is_numeric_extra(c); });
-}
-Value m_isalpha(CallContext&, Value& self, const CallArgs& a) { return all_cps(self, a, "isalpha", cp_is_alpha); }
-Value m_isalnum(CallContext&, Value& self, const CallArgs& a) {
-    return all_cps(self, a, "isalnum", [](uint32_t c) {
-        return cp_is_alpha(c) || cp_is_digit(c) || cp_is_superscript_digit(c) || cp_is_numeric_extra(c);
+    return all_cps(self, a, "isnumeric", [](uint32_t c) {
+        return cp_is_digit(c) || cp_is_superscript_digit(c) || cp_is_numeric_extra(c);
     });
 }
-Value m_isspace(CallContext&, Value& self, const CallArgs& a) { return all_cps(self, a, "isspace", cp_is_space); }
+Value m_isalpha(CallContext&, Value& self, const CallArgs& a) {
+    return all_cps(self, a, "isalpha", cp_is_alpha);
+}
+Value m_isalnum(CallContext&, Value& self, const CallArgs& a) {
+    return all_cps(self, a, "isalnum", [](uint32_t c) {
+        return cp_is_alpha(c) || cp_is_digit(c) || cp_is_superscript_digit(c) ||
+               cp_is_numeric_extra(c);
+    });
+}
+Value m_isspace(CallContext&, Value& self, const CallArgs& a) {
+    return all_cps(self, a, "isspace", cp_is_space);
+}
 Value m_isascii(CallContext&, Value& self, const CallArgs& a) {
     check_args(a, "isascii", 0, 0);
     return vbool(self_str(self)->ascii);
@@ -377,7 +433,8 @@ Value m_isidentifier(CallContext&, Value& self, const CallArgs& a) {
     bool first = true;
     for (size_t i = 0; i < s.size();) {
         uint32_t c = utf8_decode(s, i);
-        bool ok = c == '_' || cp_is_alpha(c) || (!first && (cp_is_digit(c) || cp_is_superscript_digit(c)));
+        bool ok = c == '_' || cp_is_alpha(c) ||
+                  (!first && (cp_is_digit(c) || cp_is_superscript_digit(c)));
         if (!ok) return vbool(false);
         first = false;
     }
@@ -427,14 +484,16 @@ std::vector<Value> split_ws(std::string_view s, int64_t maxsplit) {
     };
     while (true) {
         size_t nx;
-        while (i < n && space_at(i, nx)) i = nx;
+        while (i < n && space_at(i, nx))
+            i = nx;
         if (i >= n) break;
         if (maxsplit >= 0 && int64_t(out.size()) == maxsplit) {
             out.push_back(make_str(s.substr(i)));  // the remainder keeps its trailing whitespace
             break;
         }
         size_t st = i;
-        while (i < n && !space_at(i, nx)) i = nx;
+        while (i < n && !space_at(i, nx))
+            i = nx;
         out.push_back(make_str(s.substr(st, i - st)));
     }
     return out;
@@ -474,21 +533,26 @@ Value m_rsplit(CallContext&, Value& self, const CallArgs& a) {
         std::vector<std::string> parts;
         int64_t i = int64_t(cps.size()) - 1;
         while (true) {
-            while (i >= 0 && cp_is_space(cps[size_t(i)])) --i;
+            while (i >= 0 && cp_is_space(cps[size_t(i)]))
+                --i;
             if (i < 0) break;
             if (int64_t(parts.size()) == maxsplit) {
                 std::string rest;  // the remainder keeps its leading whitespace
-                for (int64_t k = 0; k <= i; ++k) utf8_append(rest, cps[size_t(k)]);
+                for (int64_t k = 0; k <= i; ++k)
+                    utf8_append(rest, cps[size_t(k)]);
                 parts.push_back(std::move(rest));
                 break;
             }
             int64_t e = i;
-            while (i >= 0 && !cp_is_space(cps[size_t(i)])) --i;
+            while (i >= 0 && !cp_is_space(cps[size_t(i)]))
+                --i;
             std::string w;
-            for (int64_t k = i + 1; k <= e; ++k) utf8_append(w, cps[size_t(k)]);
+            for (int64_t k = i + 1; k <= e; ++k)
+                utf8_append(w, cps[size_t(k)]);
             parts.push_back(std::move(w));
         }
-        for (auto it = parts.rbegin(); it != parts.rend(); ++it) out.push_back(make_str(std::move(*it)));
+        for (auto it = parts.rbegin(); it != parts.rend(); ++it)
+            out.push_back(make_str(std::move(*it)));
         return make_list(std::move(out));
     }
     std::string_view d = sv(*sep);
@@ -517,9 +581,12 @@ Value m_splitlines(CallContext&, Value& self, const CallArgs& a) {
     while (i < s.size()) {
         size_t j = i;
         uint32_t c = utf8_decode(s, j);
-        bool brk = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E ||
-                   c == 0x85 || c == 0x2028 || c == 0x2029;
-        if (!brk) { i = j; continue; }
+        bool brk = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D ||
+                   c == 0x1E || c == 0x85 || c == 0x2028 || c == 0x2029;
+        if (!brk) {
+            i = j;
+            continue;
+        }
         size_t e = j;
         if (c == '\r' && e < s.size() && s[e] == '\n') ++e;
         out.push_back(make_str(s.substr(st, (keep ? e : i) - st)));
@@ -535,10 +602,13 @@ Value m_join(CallContext& cx, Value& self, const CallArgs& a) {
     std::string_view sep = sv(self);
     const std::vector<Value>* items;
     std::vector<Value> tmp;
-    if (a.pos[0].is(ObjType::List)) items = &a.pos[0].as<ListObj>()->items;
-    else if (a.pos[0].is(ObjType::Tuple)) items = &a.pos[0].as<TupleObj>()->items;
+    if (a.pos[0].is(ObjType::List))
+        items = &a.pos[0].as<ListObj>()->items;
+    else if (a.pos[0].is(ObjType::Tuple))
+        items = &a.pos[0].as<TupleObj>()->items;
     else {
-        if (!a.pos[0].is_obj() || a.pos[0].is(ObjType::Struct)) type_error("can only join an iterable");
+        if (!a.pos[0].is_obj() || a.pos[0].is(ObjType::Struct))
+            type_error("can only join an iterable");
         tmp = collect(cx, a.pos[0]);
         items = &tmp;
     }
@@ -546,7 +616,8 @@ Value m_join(CallContext& cx, Value& self, const CallArgs& a) {
     for (size_t i = 0; i < items->size(); ++i) {
         const Value& x = (*items)[i];
         if (!x.is(ObjType::Str))
-            type_error("sequence item " + std::to_string(i) + ": expected str instance, " + type_name(x) + " found");
+            type_error("sequence item " + std::to_string(i) + ": expected str instance, " +
+                       type_name(x) + " found");
         total += sv(x).size();
     }
     if (items->size() == 1) return (*items)[0];
@@ -571,7 +642,9 @@ Value strip_impl(Value& self, const CallArgs& a, const char* name, bool left, bo
         if (!a.pos[0].is(ObjType::Str)) type_error(std::string(name) + " arg must be None or str");
         chars = decode_all(sv(a.pos[0]));
     }
-    auto strip_cp = [&](uint32_t c) { return ws ? cp_is_space(c) : std::find(chars.begin(), chars.end(), c) != chars.end(); };
+    auto strip_cp = [&](uint32_t c) {
+        return ws ? cp_is_space(c) : std::find(chars.begin(), chars.end(), c) != chars.end();
+    };
     size_t b = 0, e = s.size();
     if (left) {
         while (b < e) {
@@ -583,7 +656,8 @@ Value strip_impl(Value& self, const CallArgs& a, const char* name, bool left, bo
     if (right) {
         while (e > b) {
             size_t p = e - 1;
-            while (p > b && ((unsigned char)s[p] & 0xC0) == 0x80) --p;
+            while (p > b && ((unsigned char)s[p] & 0xC0) == 0x80)
+                --p;
             size_t q = p;
             if (!strip_cp(utf8_decode(s, q))) break;
             e = p;
@@ -592,9 +666,15 @@ Value strip_impl(Value& self, const CallArgs& a, const char* name, bool left, bo
     if (b == 0 && e == s.size()) return self;
     return make_str(s.substr(b, e - b));
 }
-Value m_strip(CallContext&, Value& self, const CallArgs& a) { return strip_impl(self, a, "strip", true, true); }
-Value m_lstrip(CallContext&, Value& self, const CallArgs& a) { return strip_impl(self, a, "lstrip", true, false); }
-Value m_rstrip(CallContext&, Value& self, const CallArgs& a) { return strip_impl(self, a, "rstrip", false, true); }
+Value m_strip(CallContext&, Value& self, const CallArgs& a) {
+    return strip_impl(self, a, "strip", true, true);
+}
+Value m_lstrip(CallContext&, Value& self, const CallArgs& a) {
+    return strip_impl(self, a, "lstrip", true, false);
+}
+Value m_rstrip(CallContext&, Value& self, const CallArgs& a) {
+    return strip_impl(self, a, "rstrip", false, true);
+}
 
 // ---- search ----------------------------------------------------------------------
 
@@ -619,8 +699,12 @@ int64_t find_impl(const Value& self, const CallArgs& a, const char* name, bool r
     return byte_to_cp(s, b0 + j);
 }
 
-Value m_find(CallContext&, Value& self, const CallArgs& a) { return Value::integer(find_impl(self, a, "find", false)); }
-Value m_rfind(CallContext&, Value& self, const CallArgs& a) { return Value::integer(find_impl(self, a, "rfind", true)); }
+Value m_find(CallContext&, Value& self, const CallArgs& a) {
+    return Value::integer(find_impl(self, a, "find", false));
+}
+Value m_rfind(CallContext&, Value& self, const CallArgs& a) {
+    return Value::integer(find_impl(self, a, "rfind", true));
+}
 Value m_index(CallContext&, Value& self, const CallArgs& a) {
     int64_t r = find_impl(self, a, "index", false);
     if (r < 0) value_error("substring not found");
@@ -644,7 +728,9 @@ Value m_count(CallContext&, Value& self, const CallArgs& a) {
     std::string_view hay = std::string_view(s->data).substr(b0, b1 - b0);
     if (sub->data.empty()) return Value::integer(utf8_count(hay) + 1);
     int64_t n = 0;
-    for (size_t j = hay.find(sub->data); j != std::string_view::npos; j = hay.find(sub->data, j + sub->data.size())) ++n;
+    for (size_t j = hay.find(sub->data); j != std::string_view::npos;
+         j = hay.find(sub->data, j + sub->data.size()))
+        ++n;
     return Value::integer(n);
 }
 
@@ -659,7 +745,8 @@ Value starts_ends(const Value& self, const CallArgs& a, const char* name, bool e
     std::string_view hay = std::string_view(s->data).substr(b0, b1 - b0);
     auto test = [&](const Value& p) {
         if (!p.is(ObjType::Str))
-            type_error(std::string(name) + " first arg must be str or a tuple of str, not " + type_name(p));
+            type_error(std::string(name) + " first arg must be str or a tuple of str, not " +
+                       type_name(p));
         std::string_view x = sv(p);
         return ends ? hay.ends_with(x) : hay.starts_with(x);
     };
@@ -667,21 +754,28 @@ Value starts_ends(const Value& self, const CallArgs& a, const char* name, bool e
     if (p.is(ObjType::Tuple)) {
         for (auto& x : p.as<TupleObj>()->items) {
             if (!x.is(ObjType::Str))
-                type_error("tuple for " + std::string(name) + " must only contain str, not " + type_name(x));
+                type_error("tuple for " + std::string(name) + " must only contain str, not " +
+                           type_name(x));
             if (test(x)) return vbool(true);
         }
         return vbool(false);
     }
     return vbool(test(p));
 }
-Value m_startswith(CallContext&, Value& self, const CallArgs& a) { return starts_ends(self, a, "startswith", false); }
-Value m_endswith(CallContext&, Value& self, const CallArgs& a) { return starts_ends(self, a, "endswith", true); }
+Value m_startswith(CallContext&, Value& self, const CallArgs& a) {
+    return starts_ends(self, a, "startswith", false);
+}
+Value m_endswith(CallContext&, Value& self, const CallArgs& a) {
+    return starts_ends(self, a, "endswith", true);
+}
 
 Value m_replace(CallContext&, Value& self, const CallArgs& a) {
     allow_kwargs(a, "replace", {"count"});
     check_args(a, "replace", 2, 3);
-    if (!a.pos[0].is(ObjType::Str)) type_error("replace() argument 1 must be str, not " + type_name(a.pos[0]));
-    if (!a.pos[1].is(ObjType::Str)) type_error("replace() argument 2 must be str, not " + type_name(a.pos[1]));
+    if (!a.pos[0].is(ObjType::Str))
+        type_error("replace() argument 1 must be str, not " + type_name(a.pos[0]));
+    if (!a.pos[1].is(ObjType::Str))
+        type_error("replace() argument 2 must be str, not " + type_name(a.pos[1]));
     const Value* cv = a.pos.size() == 3 ? &a.pos[2] : a.find_kw("count");
     int64_t count = cv ? int_arg(*cv, "replace") : -1;
     std::string_view s = sv(self), old = sv(a.pos[0]), rep = sv(a.pos[1]);
@@ -725,7 +819,8 @@ uint32_t fill_arg(const CallArgs& a, size_t pos, const char* name) {
     const Value& f = a.pos[pos];
     if (!f.is(ObjType::Str))
         type_error(std::string(name) + "() argument 2 must be str, not " + type_name(f));
-    if (str_len(f.as<StrObj>()) != 1) type_error("The fill character must be exactly one character long");
+    if (str_len(f.as<StrObj>()) != 1)
+        type_error("The fill character must be exactly one character long");
     size_t i = 0;
     return utf8_decode(sv(f), i);
 }
@@ -733,7 +828,8 @@ uint32_t fill_arg(const CallArgs& a, size_t pos, const char* name) {
 std::string rep_cp(uint32_t c, int64_t n) {
     std::string one, out;
     utf8_append(one, c);
-    for (int64_t i = 0; i < n; ++i) out += one;
+    for (int64_t i = 0; i < n; ++i)
+        out += one;
     return out;
 }
 
@@ -751,9 +847,15 @@ Value pad_impl(Value& self, const CallArgs& a, const char* name, char how) {
     int64_t left = pad / 2 + (pad & width & 1);
     return make_str(rep_cp(fill, left) + std::string(s) + rep_cp(fill, pad - left));
 }
-Value m_center(CallContext&, Value& self, const CallArgs& a) { return pad_impl(self, a, "center", '^'); }
-Value m_ljust(CallContext&, Value& self, const CallArgs& a) { return pad_impl(self, a, "ljust", '<'); }
-Value m_rjust(CallContext&, Value& self, const CallArgs& a) { return pad_impl(self, a, "rjust", '>'); }
+Value m_center(CallContext&, Value& self, const CallArgs& a) {
+    return pad_impl(self, a, "center", '^');
+}
+Value m_ljust(CallContext&, Value& self, const CallArgs& a) {
+    return pad_impl(self, a, "ljust", '<');
+}
+Value m_rjust(CallContext&, Value& self, const CallArgs& a) {
+    return pad_impl(self, a, "rjust", '>');
+}
 
 Value m_zfill(CallContext&, Value& self, const CallArgs& a) {
     no_kwargs(a, "zfill");
@@ -808,13 +910,18 @@ Value partition_impl(Value& self, const CallArgs& a, const char* name, bool rev)
     }
     return make_tuple({make_str(s.substr(0, j)), a.pos[0], make_str(s.substr(j + d.size()))});
 }
-Value m_partition(CallContext&, Value& self, const CallArgs& a) { return partition_impl(self, a, "partition", false); }
-Value m_rpartition(CallContext&, Value& self, const CallArgs& a) { return partition_impl(self, a, "rpartition", true); }
+Value m_partition(CallContext&, Value& self, const CallArgs& a) {
+    return partition_impl(self, a, "partition", false);
+}
+Value m_rpartition(CallContext&, Value& self, const CallArgs& a) {
+    return partition_impl(self, a, "rpartition", true);
+}
 
 Value m_removeprefix(CallContext&, Value& self, const CallArgs& a) {
     no_kwargs(a, "removeprefix");
     check_args(a, "removeprefix", 1, 1);
-    if (!a.pos[0].is(ObjType::Str)) type_error("removeprefix() argument must be str, not " + type_name(a.pos[0]));
+    if (!a.pos[0].is(ObjType::Str))
+        type_error("removeprefix() argument must be str, not " + type_name(a.pos[0]));
     std::string_view s = sv(self), p = sv(a.pos[0]);
     if (p.empty() || !s.starts_with(p)) return self;
     return make_str(s.substr(p.size()));
@@ -823,19 +930,24 @@ Value m_removeprefix(CallContext&, Value& self, const CallArgs& a) {
 Value m_removesuffix(CallContext&, Value& self, const CallArgs& a) {
     no_kwargs(a, "removesuffix");
     check_args(a, "removesuffix", 1, 1);
-    if (!a.pos[0].is(ObjType::Str)) type_error("removesuffix() argument must be str, not " + type_name(a.pos[0]));
+    if (!a.pos[0].is(ObjType::Str))
+        type_error("removesuffix() argument must be str, not " + type_name(a.pos[0]));
     std::string_view s = sv(self), p = sv(a.pos[0]);
     if (p.empty() || !s.ends_with(p)) return self;
     return make_str(s.substr(0, s.size() - p.size()));
 }
 
-Value m_format(CallContext&, Value& self, const CallArgs& a) { return make_str(str_format(sv(self), a)); }
+Value m_format(CallContext&, Value& self, const CallArgs& a) {
+    return make_str(str_format(sv(self), a));
+}
 
 std::string norm_encoding(const Value* v, const char* fname) {
     if (!v) return "utf-8";
-    if (!v->is(ObjType::Str)) type_error(std::string(fname) + "() argument 'encoding' must be str, not " + type_name(*v));
+    if (!v->is(ObjType::Str))
+        type_error(std::string(fname) + "() argument 'encoding' must be str, not " + type_name(*v));
     std::string e;
-    for (char c : sv(*v)) e += c == '_' ? '-' : char(std::tolower((unsigned char)c));
+    for (char c : sv(*v))
+        e += c == '_' ? '-' : char(std::tolower((unsigned char)c));
     if (e == "utf8" || e == "utf-8") return "utf-8";
     if (e == "ascii" || e == "us-ascii") return "ascii";
     if (e == "latin-1" || e == "latin1" || e == "iso-8859-1" || e == "iso8859-1") return "latin-1";
@@ -861,16 +973,25 @@ Value m_encode(CallContext&, Value& self, const CallArgs& a) {
     int64_t pos = 0;
     for (size_t i = 0; i < s.size(); ++pos) {
         uint32_t c = utf8_decode(s, i);
-        if (c < limit) { out += char(c); continue; }
+        if (c < limit) {
+            out += char(c);
+            continue;
+        }
         if (errors == "ignore") continue;
-        if (errors == "replace") { out += '?'; continue; }
+        if (errors == "replace") {
+            out += '?';
+            continue;
+        }
         char ch[16];
-        if (c < 0x100) snprintf(ch, sizeof ch, "'\\x%02x'", c);
-        else if (c < 0x10000) snprintf(ch, sizeof ch, "'\\u%04x'", c);
-        else snprintf(ch, sizeof ch, "'\\U%08x'", c);
-        value_error("'" + std::string(enc == "ascii" ? "ascii" : "latin-1") + "' codec can't encode character " +
-                    ch + " in position " + std::to_string(pos) + ": ordinal not in range(" +
-                    std::to_string(limit) + ")");
+        if (c < 0x100)
+            snprintf(ch, sizeof ch, "'\\x%02x'", c);
+        else if (c < 0x10000)
+            snprintf(ch, sizeof ch, "'\\u%04x'", c);
+        else
+            snprintf(ch, sizeof ch, "'\\U%08x'", c);
+        value_error("'" + std::string(enc == "ascii" ? "ascii" : "latin-1") +
+                    "' codec can't encode character " + ch + " in position " + std::to_string(pos) +
+                    ": ordinal not in range(" + std::to_string(limit) + ")");
     }
     return make_bytes(std::move(out));
 }
@@ -889,9 +1010,15 @@ Value b_decode(CallContext&, Value& self, const CallArgs& a) {
             unsigned char c = (unsigned char)d[i];
             if (enc == "ascii" && c >= 0x80) {
                 if (errors == "ignore") continue;
-                if (errors == "replace") { utf8_append(out, 0xFFFD); continue; }
+                if (errors == "replace") {
+                    utf8_append(out, 0xFFFD);
+                    continue;
+                }
                 char buf[120];
-                snprintf(buf, sizeof buf, "'ascii' codec can't decode byte 0x%02x in position %zu: ordinal not in range(128)", c, i);
+                snprintf(buf, sizeof buf,
+                         "'ascii' codec can't decode byte 0x%02x in position %zu: ordinal not in "
+                         "range(128)",
+                         c, i);
                 value_error(buf);
             }
             utf8_append(out, c);
@@ -903,10 +1030,13 @@ Value b_decode(CallContext&, Value& self, const CallArgs& a) {
     if (errors == "strict") {
         unsigned char c = (unsigned char)d[bad];
         bool start_ok = (c >= 0xC2 && c <= 0xF4);
-        const char* why = !start_ok ? "invalid start byte"
-                          : (bad + size_t(utf8_seq_len(c)) > d.size() ? "unexpected end of data" : "invalid continuation byte");
+        const char* why =
+            !start_ok ? "invalid start byte"
+                      : (bad + size_t(utf8_seq_len(c)) > d.size() ? "unexpected end of data"
+                                                                  : "invalid continuation byte");
         char buf[160];
-        snprintf(buf, sizeof buf, "'utf-8' codec can't decode byte 0x%02x in position %zu: %s", c, bad, why);
+        snprintf(buf, sizeof buf, "'utf-8' codec can't decode byte 0x%02x in position %zu: %s", c,
+                 bad, why);
         value_error(buf);
     }
     // replace / ignore: walk, substituting one U+FFFD per invalid byte.
@@ -941,22 +1071,30 @@ Value b_hex(CallContext&, Value& self, const CallArgs& a) {
 
 Value b_startswith(CallContext&, Value& self, const CallArgs& a) {
     check_args(a, "startswith", 1, 1);
-    if (!a.pos[0].is(ObjType::Bytes)) type_error("startswith first arg must be bytes or a tuple of bytes, not " + type_name(a.pos[0]));
-    return vbool(std::string_view(self.as<BytesObj>()->data).starts_with(a.pos[0].as<BytesObj>()->data));
+    if (!a.pos[0].is(ObjType::Bytes))
+        type_error("startswith first arg must be bytes or a tuple of bytes, not " +
+                   type_name(a.pos[0]));
+    return vbool(
+        std::string_view(self.as<BytesObj>()->data).starts_with(a.pos[0].as<BytesObj>()->data));
 }
 
 Value b_endswith(CallContext&, Value& self, const CallArgs& a) {
     check_args(a, "endswith", 1, 1);
-    if (!a.pos[0].is(ObjType::Bytes)) type_error("endswith first arg must be bytes or a tuple of bytes, not " + type_name(a.pos[0]));
-    return vbool(std::string_view(self.as<BytesObj>()->data).ends_with(a.pos[0].as<BytesObj>()->data));
+    if (!a.pos[0].is(ObjType::Bytes))
+        type_error("endswith first arg must be bytes or a tuple of bytes, not " +
+                   type_name(a.pos[0]));
+    return vbool(
+        std::string_view(self.as<BytesObj>()->data).ends_with(a.pos[0].as<BytesObj>()->data));
 }
 
 Value b_find(CallContext&, Value& self, const CallArgs& a) {
     check_args(a, "find", 1, 1);
     const std::string& d = self.as<BytesObj>()->data;
     size_t j;
-    if (a.pos[0].is(ObjType::Bytes)) j = d.find(a.pos[0].as<BytesObj>()->data);
-    else j = d.find(char(int_arg(a.pos[0], "find")));
+    if (a.pos[0].is(ObjType::Bytes))
+        j = d.find(a.pos[0].as<BytesObj>()->data);
+    else
+        j = d.find(char(int_arg(a.pos[0], "find")));
     return Value::integer(j == std::string::npos ? -1 : int64_t(j));
 }
 
@@ -969,30 +1107,56 @@ extern const MethodInfo kBytesMethods[];
 extern const size_t kBytesMethodCount;
 
 const MethodInfo kStrMethods[] = {
-    {"split", m_split, false},           {"rsplit", m_rsplit, false},         {"splitlines", m_splitlines, false},
-    {"join", m_join, false},             {"strip", m_strip, false},           {"lstrip", m_lstrip, false},
-    {"rstrip", m_rstrip, false},         {"replace", m_replace, false},       {"find", m_find, false},
-    {"rfind", m_rfind, false},           {"index", m_index, false},           {"rindex", m_rindex, false},
-    {"count", m_count, false},           {"startswith", m_startswith, false}, {"endswith", m_endswith, false},
-    {"upper", m_upper, false},           {"lower", m_lower, false},           {"casefold", m_lower, false},
-    {"capitalize", m_capitalize, false}, {"title", m_title, false},           {"swapcase", m_swapcase, false},
-    {"isdigit", m_isdigit, false},       {"isalpha", m_isalpha, false},       {"isalnum", m_isalnum, false},
-    {"isspace", m_isspace, false},       {"isupper", m_isupper, false},       {"islower", m_islower, false},
-    {"istitle", m_istitle, false},       {"isidentifier", m_isidentifier, false}, {"isnumeric", m_isnumeric, false},
-    {"isdecimal", m_isdecimal, false},   {"isascii", m_isascii, false},       {"isprintable", m_isprintable, false},
-    {"center", m_center, false},         {"ljust", m_ljust, false},           {"rjust", m_rjust, false},
-    {"zfill", m_zfill, false},           {"partition", m_partition, false},   {"rpartition", m_rpartition, false},
-    {"format", m_format, false},         {"encode", m_encode, false},         {"removeprefix", m_removeprefix, false},
-    {"removesuffix", m_removesuffix, false}, {"expandtabs", m_expandtabs, false},
+    {"split", m_split, false},
+    {"rsplit", m_rsplit, false},
+    {"splitlines", m_splitlines, false},
+    {"join", m_join, false},
+    {"strip", m_strip, false},
+    {"lstrip", m_lstrip, false},
+    {"rstrip", m_rstrip, false},
+    {"replace", m_replace, false},
+    {"find", m_find, false},
+    {"rfind", m_rfind, false},
+    {"index", m_index, false},
+    {"rindex", m_rindex, false},
+    {"count", m_count, false},
+    {"startswith", m_startswith, false},
+    {"endswith", m_endswith, false},
+    {"upper", m_upper, false},
+    {"lower", m_lower, false},
+    {"casefold", m_lower, false},
+    {"capitalize", m_capitalize, false},
+    {"title", m_title, false},
+    {"swapcase", m_swapcase, false},
+    {"isdigit", m_isdigit, false},
+    {"isalpha", m_isalpha, false},
+    {"isalnum", m_isalnum, false},
+    {"isspace", m_isspace, false},
+    {"isupper", m_isupper, false},
+    {"islower", m_islower, false},
+    {"istitle", m_istitle, false},
+    {"isidentifier", m_isidentifier, false},
+    {"isnumeric", m_isnumeric, false},
+    {"isdecimal", m_isdecimal, false},
+    {"isascii", m_isascii, false},
+    {"isprintable", m_isprintable, false},
+    {"center", m_center, false},
+    {"ljust", m_ljust, false},
+    {"rjust", m_rjust, false},
+    {"zfill", m_zfill, false},
+    {"partition", m_partition, false},
+    {"rpartition", m_rpartition, false},
+    {"format", m_format, false},
+    {"encode", m_encode, false},
+    {"removeprefix", m_removeprefix, false},
+    {"removesuffix", m_removesuffix, false},
+    {"expandtabs", m_expandtabs, false},
 };
 const size_t kStrMethodCount = sizeof(kStrMethods) / sizeof(kStrMethods[0]);
 
 const MethodInfo kBytesMethods[] = {
-    {"decode", b_decode, false},
-    {"hex", b_hex, false},
-    {"startswith", b_startswith, false},
-    {"endswith", b_endswith, false},
-    {"find", b_find, false},
+    {"decode", b_decode, false},     {"hex", b_hex, false},   {"startswith", b_startswith, false},
+    {"endswith", b_endswith, false}, {"find", b_find, false},
 };
 const size_t kBytesMethodCount = sizeof(kBytesMethods) / sizeof(kBytesMethods[0]);
 

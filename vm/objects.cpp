@@ -21,7 +21,10 @@ namespace weft {
 StrObj::StrObj(std::string s) : Obj(ObjType::Str), data(std::move(s)) {
     bool a = true;
     for (unsigned char c : data)
-        if (c >= 0x80) { a = false; break; }
+        if (c >= 0x80) {
+            a = false;
+            break;
+        }
     ascii = a;
     if (a) cp_len = int64_t(data.size());
 }
@@ -55,7 +58,8 @@ namespace lib {
 Value ascii_char(unsigned char c) {
     static StrObj* const* table = [] {
         auto** t = new StrObj*[128];
-        for (int i = 0; i < 128; ++i) t[i] = intern(std::string(1, char(i)));
+        for (int i = 0; i < 128; ++i)
+            t[i] = intern(std::string(1, char(i)));
         return t;
     }();
     return Value::adopt(table[c & 0x7F]);
@@ -65,22 +69,47 @@ Value ascii_char(unsigned char c) {
 void unshare(Value& v) {
     if (!v.is_obj()) return;
     switch (v.as_obj()->type) {
-        case ObjType::List: list_unshare(v); break;
-        case ObjType::Dict: dict_unshare(v); break;
-        case ObjType::Set: set_unshare(v); break;
-        case ObjType::Struct: struct_unshare(v); break;
-        default: break;
+        case ObjType::List:
+            list_unshare(v);
+            break;
+        case ObjType::Dict:
+            dict_unshare(v);
+            break;
+        case ObjType::Set:
+            set_unshare(v);
+            break;
+        case ObjType::Struct:
+            struct_unshare(v);
+            break;
+        default:
+            break;
     }
 }
 
-Value make_str(std::string s) { return Value::adopt(new StrObj(std::move(s))); }
-Value make_str(std::string_view s) { return Value::adopt(new StrObj(std::string(s))); }
-Value make_str(const char* s) { return Value::adopt(new StrObj(std::string(s))); }
-Value make_bytes(std::string s) { return Value::adopt(new BytesObj(std::move(s))); }
-Value make_list(std::vector<Value> items) { return Value::adopt(new ListObj(std::move(items))); }
-Value make_tuple(std::vector<Value> items) { return Value::adopt(new TupleObj(std::move(items))); }
-Value make_dict() { return Value::adopt(new DictObj()); }
-Value make_set() { return Value::adopt(new SetObj()); }
+Value make_str(std::string s) {
+    return Value::adopt(new StrObj(std::move(s)));
+}
+Value make_str(std::string_view s) {
+    return Value::adopt(new StrObj(std::string(s)));
+}
+Value make_str(const char* s) {
+    return Value::adopt(new StrObj(std::string(s)));
+}
+Value make_bytes(std::string s) {
+    return Value::adopt(new BytesObj(std::move(s)));
+}
+Value make_list(std::vector<Value> items) {
+    return Value::adopt(new ListObj(std::move(items)));
+}
+Value make_tuple(std::vector<Value> items) {
+    return Value::adopt(new TupleObj(std::move(items)));
+}
+Value make_dict() {
+    return Value::adopt(new DictObj());
+}
+Value make_set() {
+    return Value::adopt(new SetObj());
+}
 Value make_range(int64_t start, int64_t stop, int64_t step) {
     if (step == 0) lib::value_error("range() arg 3 must not be zero");
     return Value::adopt(new RangeObj(start, stop, step));
@@ -109,7 +138,9 @@ Value make_iterator(IterKind k, Value source, Value func, int64_t pos, int64_t e
 // OrderedTable
 
 namespace {
-inline size_t mix(uint64_t h) { return size_t((h * 0x9E3779B97F4A7C15ull) >> 16 ^ h); }
+inline size_t mix(uint64_t h) {
+    return size_t((h * 0x9E3779B97F4A7C15ull) >> 16 ^ h);
+}
 
 // Fast key equality: identical objects, interned-or-not strings, then the full protocol.
 inline bool keys_equal(const Value& a, const Value& b) {
@@ -163,7 +194,8 @@ bool OrderedTable::insert(const Value& key, Value value) {
     if ((used + 1) * 3 > index_.size() * 2) rebuild(live_count_ + 1);
     size_t mask = index_.size() - 1;
     size_t i = mix(h) & mask;
-    while (index_[i] >= 0) i = (i + 1) & mask;  // reuse -2 (deleted) slots too
+    while (index_[i] >= 0)
+        i = (i + 1) & mask;  // reuse -2 (deleted) slots too
     if (index_[i] == -2) --dead_slots_;
     index_[i] = int32_t(entries_.size());
     entries_.push_back(HashEntry{h, key, std::move(value), true});
@@ -199,7 +231,8 @@ bool OrderedTable::erase(const Value& key, Value* out) {
                     ++dead_slots_;
                 }
                 // Trailing dead entries can be dropped at once (keeps popitem O(1)).
-                while (!entries_.empty() && !entries_.back().live) entries_.pop_back();
+                while (!entries_.empty() && !entries_.back().live)
+                    entries_.pop_back();
                 return true;
             }
         }
@@ -225,7 +258,8 @@ void OrderedTable::rebuild(size_t min_capacity) {
         entries_.resize(w);
     }
     size_t cap = 8;
-    while (cap * 2 < min_capacity * 3) cap <<= 1;
+    while (cap * 2 < min_capacity * 3)
+        cap <<= 1;
     // Leave room to grow: if the table is more than half full after compaction, double.
     if (min_capacity * 2 > cap) cap <<= 1;
     index_.assign(cap, -1);
@@ -233,7 +267,8 @@ void OrderedTable::rebuild(size_t min_capacity) {
     size_t mask = cap - 1;
     for (size_t k = 0; k < entries_.size(); ++k) {
         size_t i = mix(entries_[k].hash) & mask;
-        while (index_[i] != -1) i = (i + 1) & mask;
+        while (index_[i] != -1)
+            i = (i + 1) & mask;
         index_[i] = int32_t(k);
     }
     entries_.reserve(cap * 2 / 3 + 1);

@@ -18,22 +18,35 @@ using namespace lib;
 
 bool truthy(const Value& v) {
     switch (v.tag()) {
-        case Tag::None: return false;
-        case Tag::Bool: return v.as_bool();
-        case Tag::Int: return v.as_int() != 0;
-        case Tag::Float: return v.as_float() != 0.0;
-        case Tag::Object: break;
+        case Tag::None:
+            return false;
+        case Tag::Bool:
+            return v.as_bool();
+        case Tag::Int:
+            return v.as_int() != 0;
+        case Tag::Float:
+            return v.as_float() != 0.0;
+        case Tag::Object:
+            break;
     }
     Obj* o = v.as_obj();
     switch (o->type) {
-        case ObjType::Str: return !static_cast<StrObj*>(o)->data.empty();
-        case ObjType::Bytes: return !static_cast<BytesObj*>(o)->data.empty();
-        case ObjType::List: return !static_cast<ListObj*>(o)->items.empty();
-        case ObjType::Tuple: return !static_cast<TupleObj*>(o)->items.empty();
-        case ObjType::Dict: return static_cast<DictObj*>(o)->table.size() != 0;
-        case ObjType::Set: return static_cast<SetObj*>(o)->table.size() != 0;
-        case ObjType::Range: return length(v) != 0;
-        default: return true;
+        case ObjType::Str:
+            return !static_cast<StrObj*>(o)->data.empty();
+        case ObjType::Bytes:
+            return !static_cast<BytesObj*>(o)->data.empty();
+        case ObjType::List:
+            return !static_cast<ListObj*>(o)->items.empty();
+        case ObjType::Tuple:
+            return !static_cast<TupleObj*>(o)->items.empty();
+        case ObjType::Dict:
+            return static_cast<DictObj*>(o)->table.size() != 0;
+        case ObjType::Set:
+            return static_cast<SetObj*>(o)->table.size() != 0;
+        case ObjType::Range:
+            return length(v) != 0;
+        default:
+            return true;
     }
 }
 
@@ -54,13 +67,16 @@ inline uint64_t hash_bytes(std::string_view s) {
         p += 8;
         n -= 8;
     }
-    while (n--) h = (h ^ *p++) * 0x100000001b3ull;
+    while (n--)
+        h = (h ^ *p++) * 0x100000001b3ull;
     h ^= h >> 32;
     h *= 0xd6e8feb86659fd93ull;
     h ^= h >> 32;
     return h ? h : 1;
 }
-inline uint64_t hash_int(int64_t i) { return uint64_t(i); }
+inline uint64_t hash_int(int64_t i) {
+    return uint64_t(i);
+}
 inline uint64_t hash_float(double d) {
     if (d == std::floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
         return hash_int(int64_t(d));
@@ -76,11 +92,16 @@ inline uint64_t hash_combine(uint64_t h, uint64_t x) {
 
 uint64_t value_hash(const Value& v) {
     switch (v.tag()) {
-        case Tag::None: return 0x5bd1e995ull;
-        case Tag::Bool: return v.as_bool() ? 1 : 0;
-        case Tag::Int: return hash_int(v.as_int());
-        case Tag::Float: return hash_float(v.as_float());
-        case Tag::Object: break;
+        case Tag::None:
+            return 0x5bd1e995ull;
+        case Tag::Bool:
+            return v.as_bool() ? 1 : 0;
+        case Tag::Int:
+            return hash_int(v.as_int());
+        case Tag::Float:
+            return hash_float(v.as_float());
+        case Tag::Object:
+            break;
     }
     Obj* o = v.as_obj();
     switch (o->type) {
@@ -99,7 +120,8 @@ uint64_t value_hash(const Value& v) {
             auto* t = static_cast<TupleObj*>(o);
             if (t->hash == 0) {
                 uint64_t h = 0x345678ull + t->items.size();
-                for (auto& x : t->items) h = hash_combine(h, value_hash(x));
+                for (auto& x : t->items)
+                    h = hash_combine(h, value_hash(x));
                 t->hash = h ? h : 1;
             }
             return t->hash;
@@ -116,7 +138,8 @@ uint64_t value_hash(const Value& v) {
             auto* s = static_cast<StructObj*>(o);
             if (s->error) return uint64_t(uintptr_t(o)) * 0x9E3779B97F4A7C15ull;
             uint64_t h = uint64_t(uintptr_t(s->type));
-            for (auto& x : s->fields) h = hash_combine(h, value_hash(x));
+            for (auto& x : s->fields)
+                h = hash_combine(h, value_hash(x));
             return h;
         }
         case ObjType::List:
@@ -166,7 +189,8 @@ bool seq_equal(const std::vector<Value>& x, const std::vector<Value>& y) {
 }
 
 bool range_equal(const RangeObj* a, const RangeObj* b) {
-    Value va = Value::borrow(const_cast<RangeObj*>(a)), vb = Value::borrow(const_cast<RangeObj*>(b));
+    Value va = Value::borrow(const_cast<RangeObj*>(a)),
+          vb = Value::borrow(const_cast<RangeObj*>(b));
     int64_t n = length(va), m = length(vb);
     if (n != m) return false;
     if (n == 0) return true;
@@ -242,11 +266,16 @@ bool values_equal(const Value& a, const Value& b) {
 namespace {
 const char* cmp_symbol(ast::CmpOp op) {
     switch (op) {
-        case ast::CmpOp::Lt: return "<";
-        case ast::CmpOp::Le: return "<=";
-        case ast::CmpOp::Gt: return ">";
-        case ast::CmpOp::Ge: return ">=";
-        default: return "==";
+        case ast::CmpOp::Lt:
+            return "<";
+        case ast::CmpOp::Le:
+            return "<=";
+        case ast::CmpOp::Gt:
+            return ">";
+        case ast::CmpOp::Ge:
+            return ">=";
+        default:
+            return "==";
     }
 }
 
@@ -295,9 +324,12 @@ int order3(ast::CmpOp op, const Value& a, const Value& b) {
                 int c = a.as<BytesObj>()->data.compare(b.as<BytesObj>()->data);
                 return c < 0 ? -1 : (c > 0 ? 1 : 0);
             }
-            case ObjType::List: return seq_order(op, a.as<ListObj>()->items, b.as<ListObj>()->items);
-            case ObjType::Tuple: return seq_order(op, a.as<TupleObj>()->items, b.as<TupleObj>()->items);
-            default: break;
+            case ObjType::List:
+                return seq_order(op, a.as<ListObj>()->items, b.as<ListObj>()->items);
+            case ObjType::Tuple:
+                return seq_order(op, a.as<TupleObj>()->items, b.as<TupleObj>()->items);
+            default:
+                break;
         }
     }
     cmp_error(op, a, b);
@@ -315,14 +347,18 @@ bool set_subset(const SetObj* a, const SetObj* b) {
 bool is_identical(const Value& a, const Value& b) {
     if (a.tag() != b.tag()) return false;
     switch (a.tag()) {
-        case Tag::None: return true;
-        case Tag::Bool: return a.as_bool() == b.as_bool();
-        case Tag::Int: return a.as_int() == b.as_int();
+        case Tag::None:
+            return true;
+        case Tag::Bool:
+            return a.as_bool() == b.as_bool();
+        case Tag::Int:
+            return a.as_int() == b.as_int();
         case Tag::Float: {
             double x = a.as_float(), y = b.as_float();
             return std::memcmp(&x, &y, 8) == 0;
         }
-        case Tag::Object: return a.as_obj() == b.as_obj();
+        case Tag::Object:
+            return a.as_obj() == b.as_obj();
     }
     return false;
 }
@@ -340,21 +376,32 @@ bool value_less(const Value& a, const Value& b) {
 Value compare(ast::CmpOp op, const Value& a, const Value& b) {
     using ast::CmpOp;
     switch (op) {
-        case CmpOp::Eq: return vbool(values_equal(a, b));
-        case CmpOp::Ne: return vbool(!values_equal(a, b));
-        case CmpOp::In: return vbool(contains(b, a));
-        case CmpOp::NotIn: return vbool(!contains(b, a));
-        case CmpOp::Is: return vbool(is_identical(a, b));
-        case CmpOp::IsNot: return vbool(!is_identical(a, b));
-        default: break;
+        case CmpOp::Eq:
+            return vbool(values_equal(a, b));
+        case CmpOp::Ne:
+            return vbool(!values_equal(a, b));
+        case CmpOp::In:
+            return vbool(contains(b, a));
+        case CmpOp::NotIn:
+            return vbool(!contains(b, a));
+        case CmpOp::Is:
+            return vbool(is_identical(a, b));
+        case CmpOp::IsNot:
+            return vbool(!is_identical(a, b));
+        default:
+            break;
     }
     if (a.is_int() && b.is_int()) {
         int64_t x = a.as_int(), y = b.as_int();
         switch (op) {
-            case CmpOp::Lt: return vbool(x < y);
-            case CmpOp::Le: return vbool(x <= y);
-            case CmpOp::Gt: return vbool(x > y);
-            default: return vbool(x >= y);
+            case CmpOp::Lt:
+                return vbool(x < y);
+            case CmpOp::Le:
+                return vbool(x <= y);
+            case CmpOp::Gt:
+                return vbool(x > y);
+            default:
+                return vbool(x >= y);
         }
     }
     if (a.is(ObjType::Set) && b.is(ObjType::Set)) {
@@ -362,19 +409,27 @@ Value compare(ast::CmpOp op, const Value& a, const Value& b) {
         auto* y = b.as<SetObj>();
         size_t n = x->table.size(), m = y->table.size();
         switch (op) {
-            case CmpOp::Lt: return vbool(n < m && set_subset(x, y));
-            case CmpOp::Le: return vbool(set_subset(x, y));
-            case CmpOp::Gt: return vbool(n > m && set_subset(y, x));
-            default: return vbool(set_subset(y, x));
+            case CmpOp::Lt:
+                return vbool(n < m && set_subset(x, y));
+            case CmpOp::Le:
+                return vbool(set_subset(x, y));
+            case CmpOp::Gt:
+                return vbool(n > m && set_subset(y, x));
+            default:
+                return vbool(set_subset(y, x));
         }
     }
     int r = order3(op, a, b);
     if (r == 2) return vbool(false);
     switch (op) {
-        case CmpOp::Lt: return vbool(r < 0);
-        case CmpOp::Le: return vbool(r <= 0);
-        case CmpOp::Gt: return vbool(r > 0);
-        default: return vbool(r >= 0);
+        case CmpOp::Lt:
+            return vbool(r < 0);
+        case CmpOp::Le:
+            return vbool(r <= 0);
+        case CmpOp::Gt:
+            return vbool(r > 0);
+        default:
+            return vbool(r >= 0);
     }
 }
 
@@ -384,21 +439,36 @@ Value compare(ast::CmpOp op, const Value& a, const Value& b) {
 namespace {
 const char* iter_type_name(IterKind k) {
     switch (k) {
-        case IterKind::List: return "list_iterator";
-        case IterKind::Tuple: return "tuple_iterator";
-        case IterKind::Str: return "str_iterator";
-        case IterKind::Bytes: return "bytes_iterator";
-        case IterKind::Range: return "range_iterator";
-        case IterKind::DictKeys: return "dict_keyiterator";
-        case IterKind::DictValues: return "dict_valueiterator";
-        case IterKind::DictItems: return "dict_itemiterator";
-        case IterKind::Set: return "set_iterator";
-        case IterKind::Enumerate: return "enumerate";
-        case IterKind::Zip: return "zip";
-        case IterKind::Map: return "map";
-        case IterKind::Filter: return "filter";
-        case IterKind::Reversed: return "reversed";
-        case IterKind::Generic: return "iterator";
+        case IterKind::List:
+            return "list_iterator";
+        case IterKind::Tuple:
+            return "tuple_iterator";
+        case IterKind::Str:
+            return "str_iterator";
+        case IterKind::Bytes:
+            return "bytes_iterator";
+        case IterKind::Range:
+            return "range_iterator";
+        case IterKind::DictKeys:
+            return "dict_keyiterator";
+        case IterKind::DictValues:
+            return "dict_valueiterator";
+        case IterKind::DictItems:
+            return "dict_itemiterator";
+        case IterKind::Set:
+            return "set_iterator";
+        case IterKind::Enumerate:
+            return "enumerate";
+        case IterKind::Zip:
+            return "zip";
+        case IterKind::Map:
+            return "map";
+        case IterKind::Filter:
+            return "filter";
+        case IterKind::Reversed:
+            return "reversed";
+        case IterKind::Generic:
+            return "iterator";
     }
     return "iterator";
 }
@@ -406,32 +476,55 @@ const char* iter_type_name(IterKind k) {
 
 std::string type_name(const Value& v) {
     switch (v.tag()) {
-        case Tag::None: return "NoneType";
-        case Tag::Bool: return "bool";
-        case Tag::Int: return "int";
-        case Tag::Float: return "float";
-        case Tag::Object: break;
+        case Tag::None:
+            return "NoneType";
+        case Tag::Bool:
+            return "bool";
+        case Tag::Int:
+            return "int";
+        case Tag::Float:
+            return "float";
+        case Tag::Object:
+            break;
     }
     Obj* o = v.as_obj();
     switch (o->type) {
-        case ObjType::Str: return "str";
-        case ObjType::Bytes: return "bytes";
-        case ObjType::List: return "list";
-        case ObjType::Tuple: return "tuple";
-        case ObjType::Dict: return "dict";
-        case ObjType::Set: return "set";
-        case ObjType::Range: return "range";
-        case ObjType::Slice: return "slice";
-        case ObjType::Iterator: return iter_type_name(static_cast<IteratorObj*>(o)->kind);
-        case ObjType::Function: return "function";
-        case ObjType::Native: return "builtin_function_or_method";
-        case ObjType::BoundMethod: return "method";
-        case ObjType::StructType: return "type";
-        case ObjType::Struct: return static_cast<StructObj*>(o)->type->name;
-        case ObjType::Module: return "module";
-        case ObjType::TypeObj: return "type";
-        case ObjType::Promise: return "promise";
-        case ObjType::Opaque: return static_cast<const OpaqueObj*>(v.as_obj())->cls->name;
+        case ObjType::Str:
+            return "str";
+        case ObjType::Bytes:
+            return "bytes";
+        case ObjType::List:
+            return "list";
+        case ObjType::Tuple:
+            return "tuple";
+        case ObjType::Dict:
+            return "dict";
+        case ObjType::Set:
+            return "set";
+        case ObjType::Range:
+            return "range";
+        case ObjType::Slice:
+            return "slice";
+        case ObjType::Iterator:
+            return iter_type_name(static_cast<IteratorObj*>(o)->kind);
+        case ObjType::Function:
+            return "function";
+        case ObjType::Native:
+            return "builtin_function_or_method";
+        case ObjType::BoundMethod:
+            return "method";
+        case ObjType::StructType:
+            return "type";
+        case ObjType::Struct:
+            return static_cast<StructObj*>(o)->type->name;
+        case ObjType::Module:
+            return "module";
+        case ObjType::TypeObj:
+            return "type";
+        case ObjType::Promise:
+            return "promise";
+        case ObjType::Opaque:
+            return static_cast<const OpaqueObj*>(v.as_obj())->cls->name;
     }
     return "object";
 }

@@ -162,7 +162,7 @@ Value Interp::construct_struct(StructTypeObj* t, std::span<const Value> pos, std
     std::vector<bool> set(nf, false);
     std::string message;
     bool has_message = false;
-    if (t->is_error) s->error = new ErrorData();
+    if (t->is_error && !s->error) s->error = new ErrorData();
     size_t npos = pos.size();
     if (t->is_error && nf == 0 && npos >= 1) {
         // Error("message") — errors without declared fields take their message positionally.

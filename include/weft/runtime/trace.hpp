@@ -23,7 +23,7 @@
 namespace weft::rt {
 
 class TraceRecorder {
-public:
+  public:
     /// A hook to put in RuntimeOptions::trace. The recorder must outlive the runtime.
     std::function<void(const TraceEvent&)> hook();
     /// Events recorded so far (copy).
@@ -33,7 +33,7 @@ public:
     /// The same JSON as a string.
     std::string chrome_json() const;
 
-private:
+  private:
     mutable std::mutex mu_;
     std::vector<TraceEvent> events_;
 };

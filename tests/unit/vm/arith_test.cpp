@@ -47,14 +47,18 @@ TEST(Arith, MatchesPythonTable) {
 }
 
 TEST(Arith, OverflowEdges) {
-    EXPECT_EQ(err([] { binop(BinaryOp::FloorDiv, I(INT64_MIN), I(-1)); }), "OverflowError: integer overflow");
+    EXPECT_EQ(err([] { binop(BinaryOp::FloorDiv, I(INT64_MIN), I(-1)); }),
+              "OverflowError: integer overflow");
     EXPECT_EQ(binop(BinaryOp::Mod, I(INT64_MIN), I(-1)).as_int(), 0);
     EXPECT_EQ(err([] { binop(BinaryOp::Pow, I(2), I(63)); }), "OverflowError: integer overflow");
     EXPECT_EQ(binop(BinaryOp::Pow, I(-2), I(63)).as_int(), INT64_MIN);
     EXPECT_EQ(binop(BinaryOp::Pow, I(2), I(62)).as_int(), 1LL << 62);
-    EXPECT_EQ(err([] { binop(BinaryOp::Add, I(INT64_MAX), I(1)); }), "OverflowError: integer overflow");
-    EXPECT_EQ(err([] { binop(BinaryOp::Sub, I(INT64_MIN), I(1)); }), "OverflowError: integer overflow");
-    EXPECT_EQ(err([] { binop(BinaryOp::Mul, I(1LL << 32), I(1LL << 31)); }), "OverflowError: integer overflow");
+    EXPECT_EQ(err([] { binop(BinaryOp::Add, I(INT64_MAX), I(1)); }),
+              "OverflowError: integer overflow");
+    EXPECT_EQ(err([] { binop(BinaryOp::Sub, I(INT64_MIN), I(1)); }),
+              "OverflowError: integer overflow");
+    EXPECT_EQ(err([] { binop(BinaryOp::Mul, I(1LL << 32), I(1LL << 31)); }),
+              "OverflowError: integer overflow");
     EXPECT_EQ(err([] { binop(BinaryOp::Shl, I(1), I(63)); }), "OverflowError: integer overflow");
     EXPECT_EQ(binop(BinaryOp::Shl, I(-1), I(63)).as_int(), INT64_MIN);
     EXPECT_EQ(binop(BinaryOp::Shl, I(0), I(1000)).as_int(), 0);
@@ -66,12 +70,17 @@ TEST(Arith, OverflowEdges) {
 
 TEST(Arith, DivisionByZeroMessages) {
     EXPECT_EQ(err([] { binop(BinaryOp::Div, I(1), I(0)); }), "ZeroDivisionError: division by zero");
-    EXPECT_EQ(err([] { binop(BinaryOp::FloorDiv, I(1), I(0)); }), "ZeroDivisionError: integer division or modulo by zero");
-    EXPECT_EQ(err([] { binop(BinaryOp::Mod, I(1), I(0)); }), "ZeroDivisionError: integer modulo by zero");
-    EXPECT_EQ(err([] { binop(BinaryOp::Div, F(1), I(0)); }), "ZeroDivisionError: float division by zero");
-    EXPECT_EQ(err([] { binop(BinaryOp::FloorDiv, F(1), F(0)); }), "ZeroDivisionError: float floor division by zero");
+    EXPECT_EQ(err([] { binop(BinaryOp::FloorDiv, I(1), I(0)); }),
+              "ZeroDivisionError: integer division or modulo by zero");
+    EXPECT_EQ(err([] { binop(BinaryOp::Mod, I(1), I(0)); }),
+              "ZeroDivisionError: integer modulo by zero");
+    EXPECT_EQ(err([] { binop(BinaryOp::Div, F(1), I(0)); }),
+              "ZeroDivisionError: float division by zero");
+    EXPECT_EQ(err([] { binop(BinaryOp::FloorDiv, F(1), F(0)); }),
+              "ZeroDivisionError: float floor division by zero");
     EXPECT_EQ(err([] { binop(BinaryOp::Mod, F(1), F(0)); }), "ZeroDivisionError: float modulo");
-    EXPECT_EQ(err([] { binop(BinaryOp::Pow, I(0), I(-1)); }), "ZeroDivisionError: 0.0 cannot be raised to a negative power");
+    EXPECT_EQ(err([] { binop(BinaryOp::Pow, I(0), I(-1)); }),
+              "ZeroDivisionError: 0.0 cannot be raised to a negative power");
 }
 
 TEST(Arith, TrueDivisionAlwaysFloat) {
@@ -103,11 +112,14 @@ TEST(Arith, Strings) {
     EXPECT_EQ(repr(binop(BinaryOp::Mul, I(2), S("é"))), "'éé'");
     EXPECT_EQ(repr(binop(BinaryOp::Mul, S("ab"), I(-1))), "''");
     EXPECT_EQ(repr(binop(BinaryOp::Mul, S("ab"), B(true))), "'ab'");
-    EXPECT_EQ(err([] { binop(BinaryOp::Add, S("a"), I(1)); }), "TypeError: can only concatenate str (not \"int\") to str");
+    EXPECT_EQ(err([] { binop(BinaryOp::Add, S("a"), I(1)); }),
+              "TypeError: can only concatenate str (not \"int\") to str");
     EXPECT_EQ(err([] { binop(BinaryOp::Add, I(1), S("a")); }),
               "TypeError: unsupported operand type(s) for +: 'int' and 'str'");
-    EXPECT_EQ(err([] { binop(BinaryOp::Mul, S("a"), S("b")); }), "TypeError: can't multiply sequence by non-int of type 'str'");
-    EXPECT_EQ(err([] { binop(BinaryOp::Mul, S("a"), F(2)); }), "TypeError: can't multiply sequence by non-int of type 'float'");
+    EXPECT_EQ(err([] { binop(BinaryOp::Mul, S("a"), S("b")); }),
+              "TypeError: can't multiply sequence by non-int of type 'str'");
+    EXPECT_EQ(err([] { binop(BinaryOp::Mul, S("a"), F(2)); }),
+              "TypeError: can't multiply sequence by non-int of type 'float'");
     EXPECT_EQ(err([] { binop(BinaryOp::Sub, S("a"), S("b")); }),
               "TypeError: unsupported operand type(s) for -: 'str' and 'str'");
     EXPECT_EQ(err([] { binop(BinaryOp::Pow, I(1), S("b")); }),
@@ -140,12 +152,14 @@ TEST(Arith, ListsAndTuples) {
     EXPECT_EQ(repr(binop(BinaryOp::Mul, L({I(0)}), I(3))), "[0, 0, 0]");
     EXPECT_EQ(repr(binop(BinaryOp::Mul, I(2), T({I(1), I(2)}))), "(1, 2, 1, 2)");
     EXPECT_EQ(repr(binop(BinaryOp::Add, T({I(1)}), T({}))), "(1,)");
-    EXPECT_EQ(err([] { binop(BinaryOp::Add, L({}), T({})); }), "TypeError: can only concatenate list (not \"tuple\") to list");
+    EXPECT_EQ(err([] { binop(BinaryOp::Add, L({}), T({})); }),
+              "TypeError: can only concatenate list (not \"tuple\") to list");
     EXPECT_EQ(repr(binop(BinaryOp::Add, make_bytes("a"), make_bytes("b"))), "b'ab'");
 }
 
 TEST(Arith, DictAndSetOperators) {
-    EXPECT_EQ(repr(binop(BinaryOp::BitOr, D({{S("a"), I(1)}, {S("b"), I(2)}}), D({{S("b"), I(3)}, {S("c"), I(4)}}))),
+    EXPECT_EQ(repr(binop(BinaryOp::BitOr, D({{S("a"), I(1)}, {S("b"), I(2)}}),
+                         D({{S("b"), I(3)}, {S("c"), I(4)}}))),
               "{'a': 1, 'b': 3, 'c': 4}");
     Value a = Set({I(1), I(2), I(3)}), b = Set({I(2), I(3), I(4)});
     EXPECT_EQ(repr(binop(BinaryOp::BitOr, a, b)), "{1, 2, 3, 4}");
@@ -167,14 +181,19 @@ TEST(Arith, Unary) {
     EXPECT_EQ(repr(unary_op(UnaryOp::Invert, B(false))), "-1");
     EXPECT_EQ(repr(unary_op(UnaryOp::Not, L({}))), "True");
     EXPECT_EQ(repr(unary_op(UnaryOp::Not, S("x"))), "False");
-    EXPECT_EQ(err([] { unary_op(UnaryOp::Neg, S("a")); }), "TypeError: bad operand type for unary -: 'str'");
-    EXPECT_EQ(err([] { unary_op(UnaryOp::Invert, F(1)); }), "TypeError: bad operand type for unary ~: 'float'");
-    EXPECT_EQ(err([] { unary_op(UnaryOp::Pos, L({})); }), "TypeError: bad operand type for unary +: 'list'");
+    EXPECT_EQ(err([] { unary_op(UnaryOp::Neg, S("a")); }),
+              "TypeError: bad operand type for unary -: 'str'");
+    EXPECT_EQ(err([] { unary_op(UnaryOp::Invert, F(1)); }),
+              "TypeError: bad operand type for unary ~: 'float'");
+    EXPECT_EQ(err([] { unary_op(UnaryOp::Pos, L({})); }),
+              "TypeError: bad operand type for unary +: 'list'");
 }
 
 TEST(Arith, FloatPowEdges) {
-    EXPECT_EQ(err([] { binop(BinaryOp::Pow, F(10), F(400)); }), "OverflowError: (34, 'Numerical result out of range')");
-    EXPECT_EQ(err([] { binop(BinaryOp::Pow, F(0), F(-1)); }), "ZeroDivisionError: 0.0 cannot be raised to a negative power");
+    EXPECT_EQ(err([] { binop(BinaryOp::Pow, F(10), F(400)); }),
+              "OverflowError: (34, 'Numerical result out of range')");
+    EXPECT_EQ(err([] { binop(BinaryOp::Pow, F(0), F(-1)); }),
+              "ZeroDivisionError: 0.0 cannot be raised to a negative power");
     EXPECT_EQ(repr(binop(BinaryOp::Pow, F(2), I(10))), "1024.0");
     EXPECT_EQ(repr(binop(BinaryOp::Pow, I(0), I(0))), "1");
 }

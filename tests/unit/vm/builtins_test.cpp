@@ -55,8 +55,13 @@ TEST(Builtins, Print) {
     cx.out.clear();
     callb(cx, "print", {make_error(ErrorKind::ValueError, "boom")});
     EXPECT_EQ(cx.out, "boom\n");
-    EXPECT_EQ(err([] { callb("print", {}, {KwArg{"sep", I(1)}}); }), "TypeError: sep must be None or a string, not int");
-    EXPECT_EQ(err([] { callb("print", {}, {KwArg{"bad", I(1)}}); }),
+    EXPECT_EQ(err([] {
+                  callb("print", {}, {KwArg{"sep", I(1)}});
+              }),
+              "TypeError: sep must be None or a string, not int");
+    EXPECT_EQ(err([] {
+                  callb("print", {}, {KwArg{"bad", I(1)}});
+              }),
               "TypeError: print() got an unexpected keyword argument 'bad'");
 }
 
@@ -77,7 +82,8 @@ TEST(Builtins, TypesAreSingletonsAndCallable) {
     EXPECT_EQ(repr(callb("type", {N()})), "<class 'NoneType'>");
     EXPECT_EQ(repr(callb("type", {builtin("int")})), "<class 'type'>");
     EXPECT_EQ(callb("type", {B(true)}).as_obj(), builtin("bool").as_obj());
-    for (const char* n : {"int", "str", "float", "bool", "list", "dict", "set", "tuple", "bytes", "range", "type"})
+    for (const char* n :
+         {"int", "str", "float", "bool", "list", "dict", "set", "tuple", "bytes", "range", "type"})
         EXPECT_TRUE(builtin(n).is(ObjType::TypeObj)) << n;
 }
 
@@ -89,7 +95,9 @@ TEST(Builtins, IsInstance) {
     EXPECT_TRUE(callb("isinstance", {S("a"), T({builtin("int"), builtin("str")})}).as_bool());
     EXPECT_TRUE(callb("isinstance", {make_range(0, 1, 1), builtin("range")}).as_bool());
     EXPECT_TRUE(callb("isinstance", {builtin("int"), builtin("type")}).as_bool());
-    EXPECT_EQ(err([] { callb("isinstance", {I(1), I(2)}); }),
+    EXPECT_EQ(err([] {
+                  callb("isinstance", {I(1), I(2)});
+              }),
               "TypeError: isinstance() arg 2 must be a type, a tuple of types, or a union");
 
     auto* base = new StructTypeObj();
@@ -126,7 +134,8 @@ TEST(Builtins, LazyIteratorsAreLazy) {
     Value x;
     EXPECT_TRUE(iter_next(cx, m.as<IteratorObj>(), x));  // first item fine
     EXPECT_EQ(x.as_int(), 1);
-    EXPECT_EQ(err([&] { iter_next(cx, m.as<IteratorObj>(), x); }), "TypeError: bad operand type for abs(): 'str'");
+    EXPECT_EQ(err([&] { iter_next(cx, m.as<IteratorObj>(), x); }),
+              "TypeError: bad operand type for abs(): 'str'");
     Value e = callb(cx, "enumerate", {S("ab")});
     EXPECT_EQ(repr(e), "<enumerate object>");
     EXPECT_EQ(repr(callb(cx, "reversed", {L({})})), "<reversed object>");
@@ -135,7 +144,8 @@ TEST(Builtins, LazyIteratorsAreLazy) {
 
 TEST(Builtins, SortedIsStableAndCopies) {
     Value xs = L({T({I(1), S("b")}), T({I(0), S("z")}), T({I(1), S("a")})});
-    Value key = native("first", [](CallContext&, const CallArgs& a) { return get_item(a.pos[0], I(0)); });
+    Value key =
+        native("first", [](CallContext&, const CallArgs& a) { return get_item(a.pos[0], I(0)); });
     Value r = callb("sorted", {xs}, {KwArg{"key", key}});
     EXPECT_EQ(repr(r), "[(0, 'z'), (1, 'b'), (1, 'a')]");
     EXPECT_NE(r.as_obj(), xs.as_obj());
@@ -154,11 +164,14 @@ TEST(Builtins, CoreBuiltinNamesRegistered) {
     std::vector<std::pair<std::string, Value>> out;
     register_core_builtins(out);
     std::set<std::string> names;
-    for (auto& [n, v] : out) names.insert(n);
-    for (const char* n : {"print", "len", "range", "str", "int", "float", "bool", "list", "dict", "set", "tuple",
-                          "sorted", "reversed", "sum", "min", "max", "abs", "round", "enumerate", "zip", "map",
-                          "filter", "any", "all", "repr", "hash", "input", "ord", "chr", "divmod", "pow", "hex",
-                          "bin", "oct", "format", "isinstance", "type", "bytes", "now", "monotonic"})
+    for (auto& [n, v] : out)
+        names.insert(n);
+    for (const char* n :
+         {"print", "len",   "range",     "str",        "int",      "float",  "bool", "list",
+          "dict",  "set",   "tuple",     "sorted",     "reversed", "sum",    "min",  "max",
+          "abs",   "round", "enumerate", "zip",        "map",      "filter", "any",  "all",
+          "repr",  "hash",  "input",     "ord",        "chr",      "divmod", "pow",  "hex",
+          "bin",   "oct",   "format",    "isinstance", "type",     "bytes",  "now",  "monotonic"})
         EXPECT_TRUE(names.count(n)) << n;
 }
 
@@ -167,8 +180,10 @@ TEST(Builtins, BytesConstructor) {
     EXPECT_EQ(repr(callb("bytes", {I(3)})), "b'\\x00\\x00\\x00'");
     EXPECT_EQ(repr(callb("bytes", {L({I(104), I(105)})})), "b'hi'");
     EXPECT_EQ(repr(callb("bytes", {})), "b''");
-    EXPECT_EQ(err([] { callb("bytes", {S("x")}); }), "TypeError: string argument without an encoding");
-    EXPECT_EQ(err([] { callb("bytes", {L({I(256)})}); }), "ValueError: bytes must be in range(0, 256)");
+    EXPECT_EQ(err([] { callb("bytes", {S("x")}); }),
+              "TypeError: string argument without an encoding");
+    EXPECT_EQ(err([] { callb("bytes", {L({I(256)})}); }),
+              "ValueError: bytes must be in range(0, 256)");
 }
 
 TEST(Builtins, HashMatchesValueHash) {

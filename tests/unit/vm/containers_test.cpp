@@ -9,7 +9,8 @@ namespace {
 
 Value range_list(int n) {
     std::vector<Value> v;
-    for (int i = 0; i < n; ++i) v.push_back(I(i));
+    for (int i = 0; i < n; ++i)
+        v.push_back(I(i));
     return L(std::move(v));
 }
 
@@ -39,7 +40,8 @@ TEST(Slice, TuplesAndBytes) {
     EXPECT_EQ(repr(get_item(t, make_slice(I(1), N(), N()))), "(2, 3)");
     EXPECT_EQ(repr(get_item(t, make_slice(N(), N(), I(-1)))), "(3, 2, 1)");
     EXPECT_EQ(repr(get_item(make_bytes("hello"), make_slice(I(1), I(3), N()))), "b'el'");
-    EXPECT_EQ(err([] { get_item(L({}), make_slice(N(), N(), I(0))); }), "ValueError: slice step cannot be zero");
+    EXPECT_EQ(err([] { get_item(L({}), make_slice(N(), N(), I(0))); }),
+              "ValueError: slice step cannot be zero");
     EXPECT_EQ(err([] { get_item(L({}), make_slice(S("a"), N(), N())); }),
               "TypeError: slice indices must be integers or None or have an __index__ method");
 }
@@ -64,16 +66,19 @@ TEST(GetItem, Indexing) {
     EXPECT_EQ(get_item(xs, B(true)).as_int(), 20);
     EXPECT_EQ(err([&] { get_item(xs, I(3)); }), "IndexError: list index out of range");
     EXPECT_EQ(err([&] { get_item(xs, I(-4)); }), "IndexError: list index out of range");
-    EXPECT_EQ(err([&] { get_item(xs, S("a")); }), "TypeError: list indices must be integers or slices, not str");
+    EXPECT_EQ(err([&] { get_item(xs, S("a")); }),
+              "TypeError: list indices must be integers or slices, not str");
     EXPECT_EQ(err([] { get_item(T({}), I(0)); }), "IndexError: tuple index out of range");
     EXPECT_EQ(repr(get_item(S("héllo"), I(1))), "'é'");
     EXPECT_EQ(repr(get_item(S("héllo"), I(-1))), "'o'");
     EXPECT_EQ(err([] { get_item(S("ab"), I(2)); }), "IndexError: string index out of range");
     EXPECT_EQ(get_item(make_bytes("A"), I(0)).as_int(), 65);
     EXPECT_EQ(get_item(make_range(5, 100, 5), I(-1)).as_int(), 95);
-    EXPECT_EQ(err([] { get_item(make_range(0, 2, 1), I(2)); }), "IndexError: range object index out of range");
+    EXPECT_EQ(err([] { get_item(make_range(0, 2, 1), I(2)); }),
+              "IndexError: range object index out of range");
     EXPECT_EQ(err([] { get_item(I(1), I(0)); }), "TypeError: 'int' object is not subscriptable");
-    EXPECT_EQ(err([] { get_item(make_set(), I(0)); }), "TypeError: 'set' object is not subscriptable");
+    EXPECT_EQ(err([] { get_item(make_set(), I(0)); }),
+              "TypeError: 'set' object is not subscriptable");
 }
 
 TEST(GetItem, Dict) {
@@ -90,7 +95,8 @@ TEST(SetItem, ListAndDict) {
     Value xs = L({I(1), I(2)});
     set_item(xs, I(-1), I(9));
     EXPECT_EQ(repr(xs), "[1, 9]");
-    EXPECT_EQ(err([&] { set_item(xs, I(2), I(0)); }), "IndexError: list assignment index out of range");
+    EXPECT_EQ(err([&] { set_item(xs, I(2), I(0)); }),
+              "IndexError: list assignment index out of range");
     Value d = make_dict();
     set_item(d, S("a"), I(1));
     set_item(d, S("a"), I(2));
@@ -98,9 +104,11 @@ TEST(SetItem, ListAndDict) {
     EXPECT_EQ(repr(d), "{'a': 2, 'b': 3}");
     EXPECT_EQ(err([&] { set_item(d, L({}), I(1)); }), "TypeError: unhashable type: 'list'");
     Value s = S("abc");
-    EXPECT_EQ(err([&] { set_item(s, I(0), S("x")); }), "TypeError: 'str' object does not support item assignment");
+    EXPECT_EQ(err([&] { set_item(s, I(0), S("x")); }),
+              "TypeError: 'str' object does not support item assignment");
     Value t = T({I(1)});
-    EXPECT_EQ(err([&] { set_item(t, I(0), I(2)); }), "TypeError: 'tuple' object does not support item assignment");
+    EXPECT_EQ(err([&] { set_item(t, I(0), I(2)); }),
+              "TypeError: 'tuple' object does not support item assignment");
 }
 
 TEST(SetItem, SliceAssignment) {
@@ -136,7 +144,8 @@ TEST(DelItem, ListSlicesAndDict) {
     EXPECT_EQ(repr(d), "{'b': 2}");
     EXPECT_EQ(err([&] { del_item(d, S("a")); }), "KeyError: 'a'");
     Value s = S("x");
-    EXPECT_EQ(err([&] { del_item(s, I(0)); }), "TypeError: 'str' object doesn't support item deletion");
+    EXPECT_EQ(err([&] { del_item(s, I(0)); }),
+              "TypeError: 'str' object doesn't support item deletion");
 }
 
 TEST(Contains, AllTypes) {
@@ -144,7 +153,8 @@ TEST(Contains, AllTypes) {
     EXPECT_TRUE(contains(T({F(2.0)}), I(2)));
     EXPECT_TRUE(contains(S("héllo"), S("él")));
     EXPECT_TRUE(contains(S("abc"), S("")));
-    EXPECT_EQ(err([] { contains(S("abc"), I(1)); }), "TypeError: 'in <string>' requires string as left operand, not int");
+    EXPECT_EQ(err([] { contains(S("abc"), I(1)); }),
+              "TypeError: 'in <string>' requires string as left operand, not int");
     EXPECT_TRUE(contains(D({{S("k"), N()}}), S("k")));
     EXPECT_FALSE(contains(D({{S("k"), N()}}), N()));
     EXPECT_TRUE(contains(Set({I(1)}), F(1.0)));
@@ -156,7 +166,8 @@ TEST(Contains, AllTypes) {
     EXPECT_FALSE(contains(make_range(0, 10, 1), F(3.5)));
     EXPECT_TRUE(contains(make_bytes("abc"), I(98)));
     EXPECT_TRUE(contains(make_bytes("abc"), make_bytes("bc")));
-    EXPECT_EQ(err([] { contains(I(1), I(1)); }), "TypeError: argument of type 'int' is not iterable");
+    EXPECT_EQ(err([] { contains(I(1), I(1)); }),
+              "TypeError: argument of type 'int' is not iterable");
     EXPECT_EQ(err([] { contains(L({}), L({})); }), "");
     EXPECT_EQ(err([] { contains(make_dict(), L({})); }), "TypeError: unhashable type: 'list'");
 }
@@ -166,7 +177,8 @@ std::string drain(const Value& v) {
     Value it = iter_begin(v);
     std::vector<Value> out;
     Value x;
-    while (iter_next(cx, it.as<IteratorObj>(), x)) out.push_back(x);
+    while (iter_next(cx, it.as<IteratorObj>(), x))
+        out.push_back(x);
     return repr(L(std::move(out)));
 }
 
@@ -178,7 +190,8 @@ TEST(Iter, Collections) {
     EXPECT_EQ(drain(make_range(0, 10, 3)), "[0, 3, 6, 9]");
     EXPECT_EQ(drain(make_range(5, 0, -2)), "[5, 3, 1]");
     EXPECT_EQ(drain(make_range(0, 0, 1)), "[]");
-    EXPECT_EQ(drain(make_range(INT64_MAX - 2, INT64_MAX, 1)), "[9223372036854775805, 9223372036854775806]");
+    EXPECT_EQ(drain(make_range(INT64_MAX - 2, INT64_MAX, 1)),
+              "[9223372036854775805, 9223372036854775806]");
     EXPECT_EQ(drain(D({{S("a"), I(1)}, {S("b"), I(2)}})), "['a', 'b']");
     EXPECT_EQ(drain(Set({I(3), I(1)})), "[3, 1]");
     EXPECT_EQ(err([] { iter_begin(I(1)); }), "TypeError: 'int' object is not iterable");

@@ -29,14 +29,17 @@ TEST(StrEdge, SplitKeywordArguments) {
     Value s = S("a b c");
     EXPECT_EQ(repr(callm(s, "split", {}, {KwArg{"maxsplit", I(1)}})), "['a', 'b c']");
     EXPECT_EQ(repr(callm(s, "split", {}, {KwArg{"sep", S(" ")}})), "['a', 'b', 'c']");
-    EXPECT_EQ(err([&] { callm(s, "split", {}, {KwArg{"x", I(1)}}); }),
+    EXPECT_EQ(err([&] {
+                  callm(s, "split", {}, {KwArg{"x", I(1)}});
+              }),
               "TypeError: split() got an unexpected keyword argument 'x'");
 }
 
 TEST(StrEdge, JoinIterables) {
     TestContext cx;
     Value sep = S("-");
-    EXPECT_EQ(repr(callm(sep, "join", {callb(cx, "map", {builtin("str"), L({I(1), I(2)})})})), "'1-2'");
+    EXPECT_EQ(repr(callm(sep, "join", {callb(cx, "map", {builtin("str"), L({I(1), I(2)})})})),
+              "'1-2'");
     EXPECT_EQ(repr(callm(sep, "join", {D({{S("a"), I(1)}, {S("b"), I(2)}})})), "'a-b'");
     EXPECT_EQ(err([&] { callm(sep, "join", {I(5)}); }), "TypeError: can only join an iterable");
 }
@@ -76,7 +79,9 @@ TEST(StrEdge, CenterMatchesPythonParity) {
     EXPECT_EQ(repr(callm(ab, "center", {I(5)})), "'  ab '");
     Value x = S("abc");
     EXPECT_EQ(repr(callm(x, "center", {I(6), S("*")})), "'*abc**'");
-    EXPECT_EQ(err([&] { callm(x, "center", {I(6), S("")}); }),
+    EXPECT_EQ(err([&] {
+                  callm(x, "center", {I(6), S("")});
+              }),
               "TypeError: The fill character must be exactly one character long");
 }
 
@@ -85,7 +90,8 @@ TEST(StrEdge, EncodeDecodeRoundTrip) {
     Value b = callm(s, "encode");
     EXPECT_EQ(length(b), int64_t(sv_of(s).size()));
     EXPECT_TRUE(values_equal(callm(b, "decode"), s));
-    EXPECT_EQ(err([&] { callm(b, "decode", {S("klingon")}); }), "ValueError: unknown encoding: klingon");
+    EXPECT_EQ(err([&] { callm(b, "decode", {S("klingon")}); }),
+              "ValueError: unknown encoding: klingon");
 }
 
 TEST(StrEdge, ConcatInternedNeverMutated) {
@@ -100,20 +106,30 @@ TEST(NumEdge, IntParsing) {
     EXPECT_EQ(callb("int", {S("0o17"), I(0)}).as_int(), 15);
     EXPECT_EQ(callb("int", {S("0B11"), I(0)}).as_int(), 3);
     EXPECT_EQ(callb("int", {S("-9223372036854775808")}).as_int(), INT64_MIN);
-    EXPECT_EQ(err([] { callb("int", {S("9223372036854775808")}); }), "OverflowError: integer overflow");
-    EXPECT_EQ(err([] { callb("int", {S("_1")}); }), "ValueError: invalid literal for int() with base 10: '_1'");
-    EXPECT_EQ(err([] { callb("int", {S("1_")}); }), "ValueError: invalid literal for int() with base 10: '1_'");
-    EXPECT_EQ(err([] { callb("int", {S("0x")}); }), "ValueError: invalid literal for int() with base 10: '0x'");
+    EXPECT_EQ(err([] { callb("int", {S("9223372036854775808")}); }),
+              "OverflowError: integer overflow");
+    EXPECT_EQ(err([] { callb("int", {S("_1")}); }),
+              "ValueError: invalid literal for int() with base 10: '_1'");
+    EXPECT_EQ(err([] { callb("int", {S("1_")}); }),
+              "ValueError: invalid literal for int() with base 10: '1_'");
+    EXPECT_EQ(err([] { callb("int", {S("0x")}); }),
+              "ValueError: invalid literal for int() with base 10: '0x'");
     EXPECT_EQ(callb("int", {S("0x_ff"), I(16)}).as_int(), 255);
-    EXPECT_EQ(err([] { callb("int", {I(5), I(2)}); }), "TypeError: int() can't convert non-string with explicit base");
+    EXPECT_EQ(err([] {
+                  callb("int", {I(5), I(2)});
+              }),
+              "TypeError: int() can't convert non-string with explicit base");
 }
 
 TEST(NumEdge, FloatParsing) {
     EXPECT_EQ(callb("float", {S("1e3")}).as_float(), 1000.0);
     EXPECT_TRUE(std::isnan(callb("float", {S("-nan")}).as_float()));
-    EXPECT_EQ(err([] { callb("float", {S("1__0")}); }), "ValueError: could not convert string to float: '1__0'");
-    EXPECT_EQ(err([] { callb("float", {S("0x1p3")}); }), "ValueError: could not convert string to float: '0x1p3'");
-    EXPECT_EQ(err([] { callb("float", {S(" ")}); }), "ValueError: could not convert string to float: ' '");
+    EXPECT_EQ(err([] { callb("float", {S("1__0")}); }),
+              "ValueError: could not convert string to float: '1__0'");
+    EXPECT_EQ(err([] { callb("float", {S("0x1p3")}); }),
+              "ValueError: could not convert string to float: '0x1p3'");
+    EXPECT_EQ(err([] { callb("float", {S(" ")}); }),
+              "ValueError: could not convert string to float: ' '");
 }
 
 TEST(NumEdge, RoundBankers) {
@@ -124,7 +140,10 @@ TEST(NumEdge, RoundBankers) {
     EXPECT_EQ(repr(callb("round", {I(-15), I(-1)})), "-20");
     EXPECT_EQ(repr(callb("round", {F(2.5)}, {KwArg{"ndigits", I(0)}})), "2.0");
     EXPECT_EQ(err([] { callb("round", {F(1e300)}); }), "OverflowError: integer overflow");
-    EXPECT_EQ(err([] { callb("round", {I(INT64_MAX), I(-1)}); }), "OverflowError: integer overflow");
+    EXPECT_EQ(err([] {
+                  callb("round", {I(INT64_MAX), I(-1)});
+              }),
+              "OverflowError: integer overflow");
 }
 
 TEST(NumEdge, DivmodConsistentWithOperators) {
@@ -157,9 +176,12 @@ TEST(NumEdge, MixedIntFloatDictKeys) {
 TEST(IterEdge, ZipStrictMessages) {
     TestContext cx;
     Value z = callb(cx, "zip", {L({I(1), I(2)}), L({I(1)}), L({I(1)})}, {KwArg{"strict", B(true)}});
-    EXPECT_EQ(err([&] { collect(cx, z); }), "ValueError: zip() argument 2 is shorter than argument 1");
-    Value z2 = callb(cx, "zip", {L({I(1)}), L({I(1)}), L({I(1), I(2)})}, {KwArg{"strict", B(true)}});
-    EXPECT_EQ(err([&] { collect(cx, z2); }), "ValueError: zip() argument 3 is longer than arguments 1-2");
+    EXPECT_EQ(err([&] { collect(cx, z); }),
+              "ValueError: zip() argument 2 is shorter than argument 1");
+    Value z2 =
+        callb(cx, "zip", {L({I(1)}), L({I(1)}), L({I(1), I(2)})}, {KwArg{"strict", B(true)}});
+    EXPECT_EQ(err([&] { collect(cx, z2); }),
+              "ValueError: zip() argument 3 is longer than arguments 1-2");
 }
 
 TEST(IterEdge, ContainsConsumesIterator) {
@@ -193,15 +215,21 @@ TEST(IterEdge, ReversedRangeEmptyAndNegative) {
 
 TEST(IterEdge, SortedOfNonIterable) {
     EXPECT_EQ(err([] { callb("sorted", {I(5)}); }), "TypeError: 'int' object is not iterable");
-    EXPECT_EQ(err([] { callb("sorted", {L({}), L({})}); }), "TypeError: sorted expected 1 argument, got 2");
-    EXPECT_EQ(err([] { callb("sorted", {L({})}, {KwArg{"cmp", N()}}); }),
+    EXPECT_EQ(err([] {
+                  callb("sorted", {L({}), L({})});
+              }),
+              "TypeError: sorted expected 1 argument, got 2");
+    EXPECT_EQ(err([] {
+                  callb("sorted", {L({})}, {KwArg{"cmp", N()}});
+              }),
               "TypeError: sorted() got an unexpected keyword argument 'cmp'");
 }
 
 TEST(IterEdge, SumStartsAndTypes) {
     EXPECT_EQ(repr(callb("sum", {L({F(0.5), I(1)})}, {KwArg{"start", F(0.25)}})), "1.75");
     EXPECT_EQ(repr(callb("sum", {T({L({I(1)}), L({I(2)})}), L({})})), "[1, 2]");
-    EXPECT_EQ(err([] { callb("sum", {L({S("a")})}); }), "TypeError: unsupported operand type(s) for +: 'int' and 'str'");
+    EXPECT_EQ(err([] { callb("sum", {L({S("a")})}); }),
+              "TypeError: unsupported operand type(s) for +: 'int' and 'str'");
 }
 
 TEST(CollEdge, SetMethodsAcceptIterables) {
@@ -294,11 +322,20 @@ TEST(FormatEdge, ReprNestedStructInList) {
 }
 
 TEST(ArgEdge, ArityMessages) {
-    EXPECT_EQ(err([] { callb("len", {}); }), "TypeError: len() takes exactly one argument (0 given)");
-    EXPECT_EQ(err([] { callb("abs", {I(1), I(2)}); }), "TypeError: abs() takes exactly one argument (2 given)");
-    EXPECT_EQ(err([] { callb("divmod", {I(1)}); }), "TypeError: divmod expected 2 arguments, got 1");
-    EXPECT_EQ(err([] { callb("len", {S("a")}, {KwArg{"x", I(1)}}); }), "TypeError: len() takes no keyword arguments");
-    EXPECT_EQ(err([] { callb("range", {F(1.0)}); }), "TypeError: 'float' object cannot be interpreted as an integer");
+    EXPECT_EQ(err([] { callb("len", {}); }),
+              "TypeError: len() takes exactly one argument (0 given)");
+    EXPECT_EQ(err([] {
+                  callb("abs", {I(1), I(2)});
+              }),
+              "TypeError: abs() takes exactly one argument (2 given)");
+    EXPECT_EQ(err([] { callb("divmod", {I(1)}); }),
+              "TypeError: divmod expected 2 arguments, got 1");
+    EXPECT_EQ(err([] {
+                  callb("len", {S("a")}, {KwArg{"x", I(1)}});
+              }),
+              "TypeError: len() takes no keyword arguments");
+    EXPECT_EQ(err([] { callb("range", {F(1.0)}); }),
+              "TypeError: 'float' object cannot be interpreted as an integer");
 }
 
 }  // namespace

@@ -17,7 +17,8 @@ const FloatCase kFloatCases[] = {
 };
 
 TEST(FloatRepr, MatchesPythonTable) {
-    for (auto& c : kFloatCases) EXPECT_EQ(float_repr(c.d), c.expect) << c.expect;
+    for (auto& c : kFloatCases)
+        EXPECT_EQ(float_repr(c.d), c.expect) << c.expect;
 }
 
 TEST(FloatRepr, Specials) {
@@ -49,14 +50,21 @@ TEST(FormatSpec, MatchesPythonTable) {
 }
 
 TEST(FormatSpec, Errors) {
-    EXPECT_EQ(err([] { format_spec(I(1), ".2d"); }), "ValueError: Precision not allowed in integer format specifier");
-    EXPECT_EQ(err([] { format_spec(I(1), "q"); }), "ValueError: Unknown format code 'q' for object of type 'int'");
-    EXPECT_EQ(err([] { format_spec(F(1), "d"); }), "ValueError: Unknown format code 'd' for object of type 'float'");
-    EXPECT_EQ(err([] { format_spec(S("a"), "d"); }), "ValueError: Unknown format code 'd' for object of type 'str'");
-    EXPECT_EQ(err([] { format_spec(S("a"), "+"); }), "ValueError: Sign not allowed in string format specifier");
-    EXPECT_EQ(err([] { format_spec(S("a"), "=5"); }), "ValueError: '=' alignment not allowed in string format specifier");
+    EXPECT_EQ(err([] { format_spec(I(1), ".2d"); }),
+              "ValueError: Precision not allowed in integer format specifier");
+    EXPECT_EQ(err([] { format_spec(I(1), "q"); }),
+              "ValueError: Unknown format code 'q' for object of type 'int'");
+    EXPECT_EQ(err([] { format_spec(F(1), "d"); }),
+              "ValueError: Unknown format code 'd' for object of type 'float'");
+    EXPECT_EQ(err([] { format_spec(S("a"), "d"); }),
+              "ValueError: Unknown format code 'd' for object of type 'str'");
+    EXPECT_EQ(err([] { format_spec(S("a"), "+"); }),
+              "ValueError: Sign not allowed in string format specifier");
+    EXPECT_EQ(err([] { format_spec(S("a"), "=5"); }),
+              "ValueError: '=' alignment not allowed in string format specifier");
     EXPECT_EQ(err([] { format_spec(I(1), ",_"); }), "ValueError: Cannot specify both ',' and '_'.");
-    EXPECT_EQ(err([] { format_spec(L({}), "5"); }), "TypeError: unsupported format string passed to list.__format__");
+    EXPECT_EQ(err([] { format_spec(L({}), "5"); }),
+              "TypeError: unsupported format string passed to list.__format__");
     EXPECT_EQ(format_spec(L({I(1)}), ""), "[1]");
     EXPECT_EQ(format_spec(N(), ""), "None");
 }
@@ -185,16 +193,23 @@ TEST(PercentFormat, MatchesPython) {
         {"%*d", T({I(5), I(42)}), "   42"},
         {"%.*f", T({I(2), F(3.14159)}), "3.14"},
     };
-    for (auto& c : cases) EXPECT_EQ(sv_of(binop(ast::BinaryOp::Mod, S(c.fmt), c.args)), c.expect) << c.fmt;
+    for (auto& c : cases)
+        EXPECT_EQ(sv_of(binop(ast::BinaryOp::Mod, S(c.fmt), c.args)), c.expect) << c.fmt;
 }
 
 TEST(PercentFormat, Errors) {
-    EXPECT_EQ(err([] { percent_format("%d %d", T({I(1)})); }), "TypeError: not enough arguments for format string");
-    EXPECT_EQ(err([] { percent_format("%d", T({I(1), I(2)})); }),
+    EXPECT_EQ(err([] { percent_format("%d %d", T({I(1)})); }),
+              "TypeError: not enough arguments for format string");
+    EXPECT_EQ(err([] {
+                  percent_format("%d", T({I(1), I(2)}));
+              }),
               "TypeError: not all arguments converted during string formatting");
-    EXPECT_EQ(err([] { percent_format("x", I(1)); }), "TypeError: not all arguments converted during string formatting");
-    EXPECT_EQ(err([] { percent_format("%d", S("a")); }), "TypeError: %d format: a real number is required, not str");
-    EXPECT_EQ(err([] { percent_format("%q", I(1)); }), "ValueError: unsupported format character 'q' (0x71) at index 1");
+    EXPECT_EQ(err([] { percent_format("x", I(1)); }),
+              "TypeError: not all arguments converted during string formatting");
+    EXPECT_EQ(err([] { percent_format("%d", S("a")); }),
+              "TypeError: %d format: a real number is required, not str");
+    EXPECT_EQ(err([] { percent_format("%q", I(1)); }),
+              "ValueError: unsupported format character 'q' (0x71) at index 1");
     EXPECT_EQ(err([] { percent_format("%", I(1)); }), "ValueError: incomplete format");
 }
 
@@ -217,12 +232,14 @@ TEST(StrFormat, Fields) {
 }
 
 TEST(StrFormat, Errors) {
-    EXPECT_EQ(err([] { fmt("{}", {}); }), "IndexError: Replacement index 0 out of range for positional args tuple");
+    EXPECT_EQ(err([] { fmt("{}", {}); }),
+              "IndexError: Replacement index 0 out of range for positional args tuple");
     EXPECT_EQ(err([] { fmt("{x}", {}); }), "KeyError: 'x'");
     EXPECT_EQ(err([] { fmt("}", {}); }), "ValueError: Single '}' encountered in format string");
     EXPECT_EQ(err([] { fmt("{", {}); }), "ValueError: Single '{' encountered in format string");
-    EXPECT_EQ(err([] { fmt("{}{0}", {I(1)}); }),
-              "ValueError: cannot switch from automatic field numbering to manual field specification");
+    EXPECT_EQ(
+        err([] { fmt("{}{0}", {I(1)}); }),
+        "ValueError: cannot switch from automatic field numbering to manual field specification");
 }
 
 }  // namespace

@@ -67,11 +67,16 @@ TEST(Methods, MutatingFlags) {
 
 TEST(Methods, MissingAttribute) {
     Value xs = L({});
-    EXPECT_EQ(err([&] { callm(xs, "push", {I(1)}); }), "AttributeError: 'list' object has no attribute 'push'");
+    EXPECT_EQ(err([&] { callm(xs, "push", {I(1)}); }),
+              "AttributeError: 'list' object has no attribute 'push'");
 }
 
-Value key_neg(CallContext&, const CallArgs& a) { return I(-a.pos[0].as_int()); }
-Value key_len(CallContext&, const CallArgs& a) { return I(length(a.pos[0])); }
+Value key_neg(CallContext&, const CallArgs& a) {
+    return I(-a.pos[0].as_int());
+}
+Value key_len(CallContext&, const CallArgs& a) {
+    return I(length(a.pos[0]));
+}
 
 TEST(Methods, SortWithKeyIsStable) {
     Value xs = L({S("bb"), S("a"), S("cc"), S("d"), S("")});

@@ -8,7 +8,9 @@ namespace weft::test {
 namespace {
 using ast::CmpOp;
 
-bool cmp(CmpOp op, const Value& a, const Value& b) { return compare(op, a, b).as_bool(); }
+bool cmp(CmpOp op, const Value& a, const Value& b) {
+    return compare(op, a, b).as_bool();
+}
 
 TEST(Truthy, Scalars) {
     EXPECT_FALSE(truthy(N()));
@@ -84,7 +86,8 @@ TEST(Equal, Numbers) {
 TEST(Equal, Containers) {
     EXPECT_TRUE(values_equal(L({I(1), L({S("a")})}), L({F(1.0), L({S("a")})})));
     EXPECT_FALSE(values_equal(L({I(1)}), T({I(1)})));
-    EXPECT_TRUE(values_equal(D({{S("a"), I(1)}, {S("b"), I(2)}}), D({{S("b"), I(2)}, {S("a"), F(1.0)}})));
+    EXPECT_TRUE(
+        values_equal(D({{S("a"), I(1)}, {S("b"), I(2)}}), D({{S("b"), I(2)}, {S("a"), F(1.0)}})));
     EXPECT_FALSE(values_equal(D({{S("a"), I(1)}}), D({{S("a"), I(2)}})));
     EXPECT_TRUE(values_equal(Set({I(1), I(2)}), Set({I(2), I(1)})));
     EXPECT_TRUE(values_equal(make_range(0, 0, 1), make_range(5, 2, 3)));
@@ -100,7 +103,8 @@ TEST(Equal, Structs) {
     auto* t2 = new StructTypeObj();
     t2->name = "P";
     t2->fields.push_back(FieldInfo{"x", Value(), Value(), false});
-    Value a = Value::adopt(new StructObj(t)), b = Value::adopt(new StructObj(t)), c = Value::adopt(new StructObj(t2));
+    Value a = Value::adopt(new StructObj(t)), b = Value::adopt(new StructObj(t)),
+          c = Value::adopt(new StructObj(t2));
     obj_decref(t);
     obj_decref(t2);
     a.as<StructObj>()->fields[0] = I(1);

@@ -25,7 +25,8 @@ TEST(OrderedTable, InsertKeepsOrderAndOverwrites) {
 
 TEST(OrderedTable, EraseAndReinsertGoesToEnd) {
     OrderedTable t;
-    for (int i = 0; i < 5; ++i) t.insert(I(i), I(i));
+    for (int i = 0; i < 5; ++i)
+        t.insert(I(i), I(i));
     Value old;
     EXPECT_TRUE(t.erase(I(1), &old));
     EXPECT_EQ(old.as_int(), 1);
@@ -49,7 +50,8 @@ TEST(OrderedTable, NumericKeysUnify) {
 TEST(OrderedTable, HundredThousandKeys) {
     OrderedTable t;
     const int n = 100000;
-    for (int i = 0; i < n; ++i) t.insert(S("k" + std::to_string(i)), I(i));
+    for (int i = 0; i < n; ++i)
+        t.insert(S("k" + std::to_string(i)), I(i));
     EXPECT_EQ(t.size(), size_t(n));
     for (int i = 0; i < n; i += 997) {
         int64_t e = t.find(S("k" + std::to_string(i)));
@@ -81,24 +83,32 @@ TEST(OrderedTable, DeletionCompactsOnGrowth) {
 
 TEST(OrderedTable, EraseMiddleThenCompactKeepsOrder) {
     OrderedTable t;
-    for (int i = 0; i < 1000; ++i) t.insert(I(i), I(i));
-    for (int i = 0; i < 1000; i += 2) t.erase(I(i));
-    for (int i = 1000; i < 3000; ++i) t.insert(I(i), I(i));  // forces rebuilds
+    for (int i = 0; i < 1000; ++i)
+        t.insert(I(i), I(i));
+    for (int i = 0; i < 1000; i += 2)
+        t.erase(I(i));
+    for (int i = 1000; i < 3000; ++i)
+        t.insert(I(i), I(i));  // forces rebuilds
     auto ks = keys_of(t);
     ASSERT_EQ(ks.size(), 2500u);
     EXPECT_EQ(ks[0], 1);
     EXPECT_EQ(ks[499], 999);
     EXPECT_EQ(ks[500], 1000);
-    for (int i = 1; i < 1000; i += 2) EXPECT_GE(t.find(I(i)), 0);
-    for (int i = 0; i < 1000; i += 2) EXPECT_EQ(t.find(I(i)), -1);
+    for (int i = 1; i < 1000; i += 2)
+        EXPECT_GE(t.find(I(i)), 0);
+    for (int i = 0; i < 1000; i += 2)
+        EXPECT_EQ(t.find(I(i)), -1);
 }
 
 TEST(OrderedTable, TrailingErasesShrinkEntries) {
     OrderedTable t;
-    for (int i = 0; i < 10; ++i) t.insert(I(i), I(i));
-    for (int i = 9; i >= 5; --i) t.erase(I(i));
+    for (int i = 0; i < 10; ++i)
+        t.insert(I(i), I(i));
+    for (int i = 9; i >= 5; --i)
+        t.erase(I(i));
     EXPECT_EQ(t.end_index(), 5u);
-    for (int i = 0; i < 5; ++i) t.erase(I(i));
+    for (int i = 0; i < 5; ++i)
+        t.erase(I(i));
     EXPECT_EQ(t.size(), 0u);
     EXPECT_EQ(t.end_index(), 0u);
     t.insert(I(7), I(7));
@@ -126,8 +136,10 @@ TEST(OrderedTable, EraseFromEmptyAndReuse) {
     OrderedTable t;
     EXPECT_FALSE(t.erase(I(1)));
     for (int round = 0; round < 3; ++round) {
-        for (int i = 0; i < 100; ++i) t.insert(I(i), I(i));
-        for (int i = 0; i < 100; ++i) EXPECT_TRUE(t.erase(I(i)));
+        for (int i = 0; i < 100; ++i)
+            t.insert(I(i), I(i));
+        for (int i = 0; i < 100; ++i)
+            EXPECT_TRUE(t.erase(I(i)));
         EXPECT_EQ(t.size(), 0u);
         EXPECT_EQ(t.find(I(5)), -1);
     }

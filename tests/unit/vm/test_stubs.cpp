@@ -6,9 +6,11 @@ namespace weft {
 
 const char* error_kind_name(ErrorKind k) {
     static const char* const kNames[] = {
-        "Error", "ValueError", "TypeError", "KeyError", "IndexError", "ZeroDivisionError", "OverflowError",
-        "AttributeError", "NameError", "RecursionError", "AssertionError", "TimeoutError", "ChannelClosed",
-        "PermissionDenied", "IOError", "NetworkError", "ProcessError", "ActorStopped", "Deadlock", "ErrorGroup",
+        "Error",          "ValueError",        "TypeError",      "KeyError",
+        "IndexError",     "ZeroDivisionError", "OverflowError",  "AttributeError",
+        "NameError",      "RecursionError",    "AssertionError", "TimeoutError",
+        "ChannelClosed",  "PermissionDenied",  "IOError",        "NetworkError",
+        "ProcessError",   "ActorStopped",      "Deadlock",       "ErrorGroup",
         "PartialFailure", "Cancelled"};
     return kNames[size_t(k)];
 }
@@ -34,17 +36,21 @@ namespace test {
 
 Value D(std::vector<std::pair<Value, Value>> kv) {
     Value d = make_dict();
-    for (auto& [k, v] : kv) d.as<DictObj>()->table.insert(k, v);
+    for (auto& [k, v] : kv)
+        d.as<DictObj>()->table.insert(k, v);
     return d;
 }
 
 Value Set(std::vector<Value> v) {
     Value s = make_set();
-    for (auto& x : v) s.as<SetObj>()->table.insert(x, Value());
+    for (auto& x : v)
+        s.as<SetObj>()->table.insert(x, Value());
     return s;
 }
 
-Value native(const char* name, NativeFn fn) { return Value::adopt(new NativeObj(name, fn)); }
+Value native(const char* name, NativeFn fn) {
+    return Value::adopt(new NativeObj(name, fn));
+}
 
 Value builtin(std::string_view name) {
     static std::vector<std::pair<std::string, Value>>* table = [] {
