@@ -168,6 +168,7 @@ int disassemble_file(const std::string& path) {
         auto ast = weft::parse_module(src, path);
         weft::VmOptions o;
         weft::Vm vm(o);
+        weft::register_stdlib_builtins(vm);
         weft::GlobalLayout g;
         weft::CompileOptions co;
         co.builtins = &vm.builtin_index;
@@ -191,6 +192,7 @@ int main(int argc, char** argv) {
     if (cli.command == "dis") return disassemble_file(cli.file);
     cli.vm.argv = cli.args;
     weft::Vm vm(cli.vm);
+    weft::register_stdlib_builtins(vm);
     if (cli.command == "check") return vm.check_file(cli.file);
     if (cli.command == "eval") return vm.run_source(cli.code, "<string>");
     if (cli.command == "repl") return weft::run_repl(vm);
