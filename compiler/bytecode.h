@@ -120,6 +120,11 @@ namespace weft {
     X(IsInstance)    /* A B C   R[A] = isinstance(R[B], R[C])                       */ \
     X(Len)           /* A B     R[A] = len(R[B])                                    */ \
     X(FieldAt)       /* A B C   R[A] = positional field C of R[B] (class patterns)  */ \
+    X(SpawnCall)     /* A       R[A] = task running R[A](*R[A+1], **R[A+2])          */ \
+    X(MakeLazy)      /* A       R[A] = lazy promise of the closure R[A]             */ \
+    X(ScopeEnter)    /* A B     R[A] = new nursery (fail_fast = R[B])               */ \
+    X(ScopeExit)     /* A       wait for the nursery's tasks; raise their errors     */ \
+    X(ScopeAbort)    /* A B     error R[B] leaves the block: cancel and join R[A]    */ \
     X(Nop)
 
 enum class Op : uint8_t {

@@ -47,11 +47,14 @@ const std::unordered_set<std::string> kMutatingMethods = {
 struct Bindings {
     std::vector<std::string> order;  // first-binding order
     std::unordered_set<std::string> names;
-    // Names bound only as loop/except/with/import/def targets (may shadow module names).
-    std::unordered_map<std::string, Pos> plain_assign;  // first plain assignment position
-    void add(const std::string& n, Pos pos = {}) {
+    // First position of a plain assignment (`x = ...`, `x += ...`, `x: T = ...`) of
+    // each name. Only these may not target a module name inside a function: a
+    // loop variable, `except ... as`, `with ... as`, an import or a nested def
+    // simply shadows the module name with a local.
+    std::unordered_map<std::string, Pos> plain_assign;
+    void add(const std::string& n, Pos pos = {}, bool plain = false) {
         if (names.insert(n).second) order.push_back(n);
-        if (!plain_assign.count(n)) plain_assign.emplace(n, pos);
+        if (plain && !plain_assign.count(n)) plain_assign.emplace(n, pos);
     }
 };
 
@@ -59,7 +62,7 @@ void collect_target(const Expr* e, Bindings& b, bool plain) {
     switch (e->kind) {
         case ExprKind::Name: {
             auto& n = e->as<NameExpr>()->name;
-            b.add(n, e->pos);
+            b.add(n, e->pos, plain);
             break;
         }
         case ExprKind::Tuple:
@@ -240,6 +243,7 @@ struct FuncState {
     int freereg = 0;
     std::vector<LoopInfo> loops;
     std::vector<const Block*> finally_blocks;  // enclosing finally bodies (innermost last)
+    std::vector<int> finally_regs;             // parallel: register of a concurrent scope, or -1
     std::unordered_map<std::string, int> type_index;  // param name -> annotation type index
     int return_type_index = -1;
     std::vector<int> pending_handlers;
@@ -640,10 +644,27 @@ private:
             }
             case ExprKind::Starred:
                 fail(e->pos, "can't use starred expression here");
-            case ExprKind::Spawn:
-                fail(e->pos, "'spawn' is not supported yet (concurrency arrives with the runtime)");
-            case ExprKind::Lazy:
-                fail(e->pos, "'lazy' is not supported yet (concurrency arrives with the runtime)");
+            case ExprKind::Spawn: {
+                auto* sp = e->as<SpawnExpr>();
+                if (sp->call->kind != ExprKind::Call) fail(e->pos, "'spawn' needs a call, like spawn f(x)");
+                auto* c = sp->call->as<CallExpr>();
+                int save = fs_->freereg;
+                int base = alloc();
+                expr_to(c->func.get(), base);
+                star_call_args(c, base);
+                emit(make_abc(Op::SpawnCall, base, 0, 0));
+                if (base != target) emit(make_abc(Op::Move, target, base, 0));
+                free_to(save);
+                return;
+            }
+            case ExprKind::Lazy: {
+                // `lazy expr`: a closure over the expression, run on first force.
+                auto* lz = e->as<LazyExpr>();
+                std::vector<Param> none;
+                function(nullptr, "<lazy>", none, nullptr, nullptr, lz->value.get(), target, e->pos);
+                emit(make_abc(Op::MakeLazy, target, 0, 0));
+                return;
+            }
         }
     }
 
@@ -1466,11 +1487,24 @@ private:
             case StmtKind::Sequential:
                 // Sequential code is what the current VM runs; the block is an ordinary block.
                 return block(s->as<SequentialStmt>()->body);
-            case StmtKind::SpawnBlock:
+            case StmtKind::SpawnBlock: {
+                // spawn: block  ==  spawn (a closure of the block)()
+                int base = alloc_n(3);
+                std::vector<Param> none;
+                function(nullptr, "<spawn>", none, nullptr, &s->as<SpawnBlockStmt>()->body, nullptr, base, s->pos);
+                emit(make_abc(Op::NewList, base + 1, 0, 0));
+                emit(make_abc(Op::NewDict, base + 2, 0, 0));
+                emit(make_abc(Op::SpawnCall, base, 0, 0));
+                return false;
+            }
             case StmtKind::Concurrent:
-            case StmtKind::Race:
+                concurrent_stmt(s->as<ConcurrentStmt>());
+                return false;
             case StmtKind::Select:
-                fail(s->pos, "this concurrency statement is not supported yet (it arrives with the runtime)");
+                select_stmt(s->as<SelectStmt>());
+                return false;
+            case StmtKind::Race:
+                fail(s->pos, "the 'race:' block is not supported yet; use race(f(), g()) with calls");
         }
         return false;
     }
@@ -1483,12 +1517,20 @@ private:
     }
 
     void inline_finally(size_t i) {
+        if (fs_->finally_regs[i] >= 0) {
+            // Leaving a concurrent: block early waits for its tasks like its normal end.
+            emit(make_abc(Op::ScopeExit, fs_->finally_regs[i], 0, 0));
+            return;
+        }
         const Block* fb = fs_->finally_blocks[i];
         // The finally body runs outside its own protection.
         auto saved = fs_->finally_blocks;
+        auto saved_regs = fs_->finally_regs;
         fs_->finally_blocks.resize(i);
+        fs_->finally_regs.resize(i);
         block(*fb);
         fs_->finally_blocks = saved;
+        fs_->finally_regs = saved_regs;
     }
 
     void store_name(const std::string& n, int src, Pos pos) {
@@ -1773,7 +1815,10 @@ private:
         auto d0 = fs_->defined;
         bool has_finally = !t->finalbody.empty();
         int fin_start = pc();
-        if (has_finally) fs_->finally_blocks.push_back(&t->finalbody);
+        if (has_finally) {
+            fs_->finally_blocks.push_back(&t->finalbody);
+            fs_->finally_regs.push_back(-1);
+        }
         std::set<std::string> d_after;
         bool first = true;
         auto merge = [&](const std::set<std::string>& d) {
@@ -1851,6 +1896,7 @@ private:
         }
         if (has_finally) {
             fs_->finally_blocks.pop_back();
+            fs_->finally_regs.pop_back();
             int fin_end = pc();
             // Normal path.
             fs_->defined = first ? d0 : d_after;
@@ -1914,6 +1960,112 @@ private:
         }
         ch().handlers.push_back(Handler{uint32_t(start), uint32_t(end), uint32_t(handler_pc), uint8_t(err)});
         patch_here(over);
+        free_to(save);
+    }
+
+    // ---- concurrency --------------------------------------------------------
+
+    // concurrent[(fail_fast=...)]: body   — a nursery: ScopeEnter, the body under a
+    // handler that cancels and joins the scope on error, ScopeExit (join) at the end.
+    void concurrent_stmt(const ConcurrentStmt* c) {
+        int save = fs_->freereg;
+        int scope = alloc();
+        int opt = alloc();
+        bool have = false;
+        for (auto& k : c->options) {
+            if (k.name != "fail_fast") fail(k.pos, "concurrent() takes only fail_fast=");
+            expr_to(k.value.get(), opt);
+            have = true;
+        }
+        if (!have) emit(make_abc(Op::LoadBool, opt, 1, 0));
+        emit(make_abc(Op::ScopeEnter, scope, opt, 0));
+        fs_->finally_blocks.push_back(nullptr);
+        fs_->finally_regs.push_back(scope);
+        int start = pc();
+        auto d0 = fs_->defined;
+        bool term = block(c->body);
+        int end = pc();
+        fs_->finally_blocks.pop_back();
+        fs_->finally_regs.pop_back();
+        if (!term) emit(make_abc(Op::ScopeExit, scope, 0, 0));
+        int over = term ? -1 : emit_jump();
+        int err = alloc();
+        int handler_pc = pc();
+        emit(make_abc(Op::ScopeAbort, scope, err, 0));
+        emit(make_abc(Op::Reraise, err, 0, 0));
+        ch().handlers.push_back(Handler{uint32_t(start), uint32_t(end), uint32_t(handler_pc), uint8_t(err)});
+        if (over >= 0) patch_here(over);
+        (void)d0;
+        free_to(save);
+    }
+
+    // select: the cases are evaluated in source order into a list of
+    // (kind, channel, value) tuples, the hidden builtin __select__ picks one and
+    // returns (index, value, ok), and a chain of tests runs the chosen body.
+    void select_stmt(const SelectStmt* sel) {
+        int save = fs_->freereg;
+        int cases = alloc();
+        emit(make_abc(Op::NewList, cases, 0, 0));
+        int has_default = 0;
+        std::vector<const SelectCase*> order;  // non-default cases in list order
+        const SelectCase* dflt = nullptr;
+        for (auto& c : sel->cases) {
+            if (c.case_kind == SelectCaseKind::Default) {
+                if (dflt) fail(c.pos, "select has more than one default case");
+                dflt = &c;
+                has_default = 1;
+                continue;
+            }
+            int inner = fs_->freereg;
+            int t = alloc_n(3);
+            int kind = c.case_kind == SelectCaseKind::Recv ? (c.ok_target ? 1 : 0)
+                       : c.case_kind == SelectCaseKind::Send ? 2
+                                                             : 3;
+            emit(make_asbx(Op::LoadI, t, kind));
+            if (c.case_kind == SelectCaseKind::After) {
+                emit(make_abc(Op::LoadNone, t + 1, 0, 0));
+                expr_to(c.value.get(), t + 2);
+            } else {
+                expr_to(c.channel.get(), t + 1);
+                if (c.case_kind == SelectCaseKind::Send)
+                    expr_to(c.value.get(), t + 2);
+                else
+                    emit(make_abc(Op::LoadNone, t + 2, 0, 0));
+            }
+            int tup = alloc();
+            emit(make_abc(Op::NewTuple, tup, t, 3));
+            emit(make_abc(Op::ListAppend, cases, tup, 0));
+            free_to(inner);
+            order.push_back(&c);
+        }
+        int base = alloc_n(3);
+        emit(make_abx(Op::GetBuiltin, base, opts_.builtins->at("__select__")));
+        emit(make_abc(Op::Move, base + 1, cases, 0));
+        emit(make_abc(Op::LoadBool, base + 2, has_default, 0));
+        emit(make_abc(Op::Call, base, 2, 0));
+        int res = alloc_n(3);  // index, value, ok
+        emit(make_abc(Op::Unpack, res, base, 3));
+        std::vector<int> ends;
+        auto d0 = fs_->defined;
+        for (size_t i = 0; i < order.size(); ++i) {
+            const SelectCase* c = order[i];
+            Pos saved = pos_;
+            pos_ = c->pos;
+            fs_->defined = d0;
+            emit(make_abc(Op::TEqK, res, const_int(int64_t(i)), 0));
+            int next = emit_jump();
+            if (c->target) store_target(c->target.get(), res + 1);
+            if (c->ok_target) store_target(c->ok_target.get(), res + 2);
+            if (!block(c->body)) ends.push_back(emit_jump());
+            patch_here(next);
+            pos_ = saved;
+        }
+        if (dflt) {
+            fs_->defined = d0;
+            if (!block(dflt->body)) ends.push_back(emit_jump());
+        }
+        patch_all(ends, pc());
+        fs_->defined = d0;
         free_to(save);
     }
 

@@ -230,6 +230,12 @@ class RuntimeImpl {
     void push_new(Task* t);
     void inject(Task* t);
     void notify_one();
+    /// The worker's LIFO task if the hand-off chain may continue (time slice), else nullptr.
+    Task* take_lifo(Worker* w);
+    /// take_lifo() for a direct fiber-to-fiber hand-off (only started tasks; not every tick).
+    Task* take_handoff(Worker* w);
+    /// Completes a park after the task's fiber is off the CPU (Parked, or requeue if notified).
+    void complete_park(Worker* w, Task* t);
     Worker* find_worker_for_this_thread() noexcept;
 
     // --- deadlock detection ---

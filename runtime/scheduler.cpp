@@ -132,32 +132,75 @@ bool try_wake(Task* host, std::uint32_t gen, std::uint32_t code) noexcept {
     return true;
 }
 
-void switch_out(Task* host, SwitchReason r) {
-    Worker* w = current_worker();
-    w->reason = r;
+// Direct hand-off: a task that parks while its worker's LIFO slot holds a suspended task
+// switches straight to that task instead of going through the scheduler (one context switch
+// instead of two). The parking task's own transition (store its continuation, mark it Parked)
+// runs on top of the resumed fiber via resume_with, i.e. after the parking fiber is off the CPU,
+// exactly as the scheduler would have done it. The scheduler's continuation moves along: the
+// resumed task inherits it as its caller.
+static bool hand_off(Worker* w, Task* host) {
+    RuntimeImpl* rt = w->rt;
+    Task* next = rt->take_handoff(w);
+    if (!next) return false;
     FiberState& fs = A::fiber(host);
+    FiberState& nfs = A::fiber(next);
+    if (rt->tracing()) rt->trace(TraceKind::Resumed, A::active(next));
+    w->host = next;
+    w->current = A::active(next);
+    w->slice_start = 0;
+    A::budget(w->current).store(kYieldBudget, std::memory_order_relaxed);
+    bump(w->c_switches);
+    set_running_stack(nfs.guarded ? nfs.stack_lo : nullptr, nfs.stack_size, A::id(next));
 #if defined(WEFT_ASAN)
-    __sanitizer_start_switch_fiber(&fs.asan_fake, w->stack_bottom, w->stack_size);
+    __sanitizer_start_switch_fiber(&fs.asan_fake, nfs.stack_lo, nfs.stack_size);
 #endif
 #if defined(WEFT_TSAN)
-    __tsan_switch_to_fiber(w->tsan_fiber, 0);
+    __tsan_switch_to_fiber(nfs.tsan_fiber, 0);
 #endif
+    fs.caller = std::move(nfs.self).resume_with(
+        [host, w](boost::context::fiber&& prev) -> boost::context::fiber {
+            FiberState& hfs = A::fiber(host);
+            hfs.self = std::move(prev);
+            boost::context::fiber sched = std::move(hfs.caller);
+            w->rt->complete_park(w, host);
+            return sched;
+        });
+#if defined(WEFT_ASAN)
+    __sanitizer_finish_switch_fiber(fs.asan_fake, nullptr, nullptr);
+#endif
+    return true;
+}
+
+void switch_out(Task* host, SwitchReason r) {
+    Worker* w = current_worker();
+    FiberState& fs = A::fiber(host);
     auto* g = static_cast<EhGlobals*>(w->eh_globals);
     fs.eh_caught = g->caught;
     fs.eh_uncaught = g->uncaught;
     g->caught = nullptr;
     g->uncaught = 0;
-    fs.caller = std::move(fs.caller).resume();
+    if (!(r == SwitchReason::Park && w->lifo && hand_off(w, host))) {
+        w->reason = r;
 #if defined(WEFT_ASAN)
-    __sanitizer_finish_switch_fiber(fs.asan_fake, nullptr, nullptr);
+        __sanitizer_start_switch_fiber(&fs.asan_fake, w->stack_bottom, w->stack_size);
 #endif
+#if defined(WEFT_TSAN)
+        __tsan_switch_to_fiber(w->tsan_fiber, 0);
+#endif
+        fs.caller = std::move(fs.caller).resume();
+#if defined(WEFT_ASAN)
+        __sanitizer_finish_switch_fiber(fs.asan_fake, nullptr, nullptr);
+#endif
+    }
     g = static_cast<EhGlobals*>(current_worker()->eh_globals);
     g->caught = fs.eh_caught;
     g->uncaught = fs.eh_uncaught;
 }
 
 std::uint32_t wait_for_claim(Task* cur, Task* host, std::uint32_t gen, bool cancellable) {
-    if (cancellable && is_cancelled(cur)) {
+    // Fast path of is_cancelled(): nothing was cancelled since this task last looked.
+    bool maybe = A::seen_epoch(cur) != A::rt(cur)->cancel_epoch_.load(std::memory_order_acquire);
+    if (cancellable && maybe && is_cancelled(cur)) {
         if (try_claim(host, gen, kWokeCancel)) return kWokeCancel;
     }
     // Already claimed and notified (the waker finished with us): no need to switch.
@@ -459,28 +502,39 @@ Task* RuntimeImpl::steal_from_others(Worker* w) {
     return nullptr;
 }
 
+Task* RuntimeImpl::take_lifo(Worker* w) {
+    Task* t = w->lifo;
+    if (!t) {
+        w->lifo_streak = 0;
+        w->lifo_chain_start = 0;
+        return nullptr;
+    }
+    w->lifo = nullptr;
+    // Tasks handing each other control through the LIFO slot would starve everything else
+    // queued here: like Go's runnext, the chain inherits one time slice, after which its task
+    // goes through the global queue. The clock is read every 64 hand-offs only.
+    if (w->lifo_streak++ == 0) return t;
+    if ((w->lifo_streak & 63) != 0) return t;
+    std::int64_t now = now_ns();
+    if (w->lifo_chain_start == 0) w->lifo_chain_start = now;
+    if (now - w->lifo_chain_start < slice_ns_) return t;
+    w->lifo_streak = 0;
+    w->lifo_chain_start = 0;
+    inject(t);
+    return nullptr;
+}
+
+Task* RuntimeImpl::take_handoff(Worker* w) {
+    if (!w->lifo || !A::fiber(w->lifo).self) return nullptr;
+    if (++w->tick % 61 == 0) return nullptr;  // let the scheduler look at the global queue
+    return take_lifo(w);
+}
+
 Task* RuntimeImpl::find_task(Worker* w) {
     ++w->tick;
     if (w->tick % 61 == 0)
         if (Task* t = pop_inject()) return t;
-    if (w->lifo) {
-        Task* t = w->lifo;
-        w->lifo = nullptr;
-        // Tasks handing each other control through the LIFO slot would starve everything else
-        // queued here: like Go's runnext, the chain inherits one time slice, after which its
-        // task goes through the global queue. The clock is read every 64 hand-offs only.
-        if (w->lifo_streak++ == 0) return t;
-        if ((w->lifo_streak & 63) != 0) return t;
-        std::int64_t now = now_ns();
-        if (w->lifo_chain_start == 0) w->lifo_chain_start = now;
-        if (now - w->lifo_chain_start < slice_ns_) return t;
-        w->lifo_streak = 0;
-        w->lifo_chain_start = 0;
-        inject(t);
-    } else {
-        w->lifo_streak = 0;
-        w->lifo_chain_start = 0;
-    }
+    if (Task* t = take_lifo(w)) return t;
     if (Task* t = w->deque.pop()) return t;
     if (Task* t = pop_inject()) return t;
     num_searching_.fetch_add(1, std::memory_order_seq_cst);
@@ -589,14 +643,33 @@ void RuntimeImpl::execute(Worker* w, Task* t) {
 #if defined(WEFT_TSAN)
     __tsan_switch_to_fiber(fs.tsan_fiber, 0);
 #endif
-    fs.self = std::move(fs.self).resume();
+    boost::context::fiber back = std::move(fs.self).resume();
 #if defined(WEFT_ASAN)
     __sanitizer_finish_switch_fiber(w->asan_fake, nullptr, nullptr);
 #endif
+    // After hand-offs the task coming back may not be `t`.
+    Task* bt = w->host;
+    A::fiber(bt).self = std::move(back);
     set_running_stack(nullptr, 0, 0);
     w->current = nullptr;
     w->host = nullptr;
-    after_switch(w, t);
+    after_switch(w, bt);
+}
+
+void RuntimeImpl::complete_park(Worker* w, Task* t) {
+    FiberState& fs = A::fiber(t);
+    if (!fs.guarded && *static_cast<std::uint64_t*>(fs.stack_lo) != kStackCanary) {
+        std::fprintf(stderr, "weft runtime: stack overflow in task #%llu (canary clobbered)\n",
+                     static_cast<unsigned long long>(A::id(t)));
+        std::abort();
+    }
+    bump(w->c_parks);
+    std::uint8_t expected = kParkRunning;
+    if (!A::park_state(t).compare_exchange_strong(expected, kParkParked,
+                                                  std::memory_order_acq_rel)) {
+        // Woken while switching out: run it again soon.
+        schedule(t);
+    }
 }
 
 void RuntimeImpl::after_switch(Worker* w, Task* t) {
@@ -618,19 +691,16 @@ void RuntimeImpl::after_switch(Worker* w, Task* t) {
             t->release();
             break;
         }
-        case SwitchReason::Yield:
-            inject(t);
-            break;
-        case SwitchReason::Park: {
-            bump(w->c_parks);
-            std::uint8_t expected = kParkRunning;
-            if (!A::park_state(t).compare_exchange_strong(expected, kParkParked,
-                                                          std::memory_order_acq_rel)) {
-                // Woken while switching out: run it again soon.
-                schedule(t);
-            }
+        case SwitchReason::Yield: {
+            // No wake-up: this worker looks at the global queue right away.
+            std::lock_guard<std::mutex> lock(inject_mu_);
+            inject_.push_back(t);
+            inject_size_.fetch_add(1, std::memory_order_release);
             break;
         }
+        case SwitchReason::Park:
+            complete_park(w, t);
+            break;
         case SwitchReason::None:
             break;
     }

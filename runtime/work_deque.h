@@ -2,10 +2,13 @@
 //
 // The owner pushes and pops at the bottom (LIFO, cache-warm: the work-first principle); thieves
 // take from the top (FIFO: the oldest, usually biggest, piece of work). Algorithm: D. Chase and
-// Y. Lev, "Dynamic Circular Work-Stealing Deque", SPAA 2005; memory orders from N. M. Lê,
+// Y. Lev, "Dynamic Circular Work-Stealing Deque", SPAA 2005; memory orders after N. M. Lê,
 // A. Pop, A. Cohen, F. Zappa Nardelli, "Correct and Efficient Work-Stealing for Weak Memory
-// Models", PPoPP 2013. Deviation: bottom is stored with release (free on x86) so that
-// ThreadSanitizer, which does not model standalone fences, sees the publication of a task.
+// Models", PPoPP 2013, with two deviations: push() publishes with a release store of bottom
+// instead of a release fence plus relaxed store, and the seq_cst fences of pop() and steal() are
+// replaced by sequentially consistent accesses (an exchange on bottom in pop(), seq_cst loads in
+// steal()). The C++ model orders those just as well; on x86 they cost a locked xchg instead of
+// an mfence, and ThreadSanitizer, which ignores fences, understands them.
 // Old arrays are kept until destruction (a thief may still read one), which costs at most the
 // sum of a geometric series of the final size.
 #pragma once
@@ -17,18 +20,6 @@
 
 namespace weft::rt::detail {
 
-// ThreadSanitizer does not model standalone fences; under TSan the fences are replaced by
-// sequentially consistent accesses, which are at least as strong.
-#if defined(WEFT_TSAN)
-inline void deque_fence(std::memory_order) noexcept {}
-constexpr std::memory_order kDequeRelaxed = std::memory_order_seq_cst;
-#else
-inline void deque_fence(std::memory_order o) noexcept {
-    std::atomic_thread_fence(o);
-}
-constexpr std::memory_order kDequeRelaxed = std::memory_order_relaxed;
-#endif
-
 template <class T>
 class WorkDeque {
   public:
@@ -39,22 +30,20 @@ class WorkDeque {
 
     /// Owner only.
     void push(T* x) {
-        std::int64_t b = bottom_.load(kDequeRelaxed);
+        std::int64_t b = bottom_.load(std::memory_order_relaxed);
         std::int64_t t = top_.load(std::memory_order_acquire);
         Array* a = array_.load(std::memory_order_relaxed);
         if (b - t > a->size - 1) a = grow(a, t, b);
         a->put(b, x);
-        deque_fence(std::memory_order_release);
         bottom_.store(b + 1, std::memory_order_release);
     }
 
     /// Owner only. nullptr when empty.
     T* pop() {
-        std::int64_t b = bottom_.load(kDequeRelaxed) - 1;
+        std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
         Array* a = array_.load(std::memory_order_relaxed);
-        bottom_.store(b, kDequeRelaxed);
-        deque_fence(std::memory_order_seq_cst);
-        std::int64_t t = top_.load(kDequeRelaxed);
+        bottom_.exchange(b, std::memory_order_seq_cst);
+        std::int64_t t = top_.load(std::memory_order_seq_cst);
         T* x = nullptr;
         if (t <= b) {
             x = a->get(b);
@@ -62,19 +51,18 @@ class WorkDeque {
                 if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
                                                   std::memory_order_relaxed))
                     x = nullptr;
-                bottom_.store(b + 1, kDequeRelaxed);
+                bottom_.store(b + 1, std::memory_order_relaxed);
             }
         } else {
-            bottom_.store(b + 1, kDequeRelaxed);
+            bottom_.store(b + 1, std::memory_order_relaxed);
         }
         return x;
     }
 
     /// Any thread. nullptr when empty or when it lost a race (caller may retry elsewhere).
     T* steal() {
-        std::int64_t t = top_.load(std::memory_order_acquire);
-        deque_fence(std::memory_order_seq_cst);
-        std::int64_t b = bottom_.load(std::memory_order_acquire);
+        std::int64_t t = top_.load(std::memory_order_seq_cst);
+        std::int64_t b = bottom_.load(std::memory_order_seq_cst);
         if (t < b) {
             Array* a = array_.load(std::memory_order_acquire);
             T* x = a->get(t);
@@ -88,8 +76,8 @@ class WorkDeque {
 
     /// Approximate size (any thread).
     std::int64_t size() const noexcept {
-        std::int64_t b = bottom_.load(kDequeRelaxed);
-        std::int64_t t = top_.load(kDequeRelaxed);
+        std::int64_t b = bottom_.load(std::memory_order_relaxed);
+        std::int64_t t = top_.load(std::memory_order_relaxed);
         return b > t ? b - t : 0;
     }
 

@@ -88,8 +88,12 @@ int64_t slice_indices(const SliceObj* s, int64_t len, int64_t& start, int64_t& s
 }  // namespace lib
 
 int64_t str_len(const StrObj* s) {
-    if (s->cp_len < 0) s->cp_len = utf8_count(s->data);
-    return s->cp_len;
+    int64_t n = cached_load(s->cp_len);
+    if (n < 0) {
+        n = utf8_count(s->data);
+        cached_store(s->cp_len, n);
+    }
+    return n;
 }
 
 size_t str_byte_offset(const StrObj* s, int64_t cp_index) {
@@ -200,6 +204,11 @@ int64_t length(const Value& v) {
                 return int64_t(static_cast<SetObj*>(o)->table.size());
             case ObjType::Range:
                 return range_len(static_cast<RangeObj*>(o));
+            case ObjType::Opaque: {
+                auto* h = static_cast<OpaqueObj*>(o);
+                if (h->cls->len) return h->cls->len(h);
+                break;
+            }
             default:
                 break;
         }
@@ -447,6 +456,10 @@ Value iter_begin(const Value& v) {
             }
             case ObjType::Iterator:
                 return v;
+            case ObjType::Opaque:
+                // Host objects iterate through their class hook (channels: until closed and drained).
+                if (static_cast<OpaqueObj*>(o)->cls->iter_next) return make_iterator(IterKind::Generic, v);
+                break;
             default:
                 break;
         }
@@ -602,6 +615,10 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
             return true;
         }
         case IterKind::Generic:
+            if (it->source.is(ObjType::Opaque)) {
+                auto* h = it->source.as<OpaqueObj>();
+                if (h->cls->iter_next) return h->cls->iter_next(h, cx, out);
+            }
             break;
     }
     type_error("'" + type_name(Value::borrow(it)) + "' object is not an iterator");

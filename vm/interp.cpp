@@ -23,6 +23,9 @@
 #include <cstring>
 
 #include "vm/collections.h"
+#include "vm/tasks.h"
+#include "weft/runtime/channel.hpp"
+#include "weft/runtime/runtime.hpp"
 
 namespace weft {
 
@@ -33,9 +36,9 @@ namespace {
 constexpr int kMaxNativeDepth = 180;
 }
 
-Interp::Interp(Vm& vm) : vm_(vm) {
+Interp::Interp(Vm& vm, size_t stack_values) : vm_(vm) {
     caps_ = std::make_shared<const CapabilitySet>(vm.options().caps);
-    stack_cap_ = vm.options().stack_values;
+    stack_cap_ = stack_values ? stack_values : vm.options().stack_values;
     size_t bytes = stack_cap_ * sizeof(Value);
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
@@ -152,12 +155,58 @@ void Interp::run_module_chunk(ModuleObj* m, Proto* p) {
 
 Value Interp::execute() {
     for (;;) {
+        Value err;
         try {
             return run();
         } catch (WeftError& e) {
-            Value err = error_value(e);
-            if (!handle_error(err)) throw WeftError(err);
+            err = error_value(e);
+        } catch (...) {
+            // Runtime exceptions (cancellation, timeouts, closed channels, deadlock)
+            // become Weft errors so handlers and `finally` blocks see them.
+            err = runtime_error_value(std::current_exception());
         }
+        if (!handle_error(err)) throw WeftError(err);
+    }
+}
+
+Value Interp::runtime_error_value(std::exception_ptr ep) {
+    Value err;
+    try {
+        std::rethrow_exception(ep);
+    } catch (WeftError& e) {
+        return error_value(e);
+    } catch (const rt::Cancelled&) {
+        err = vm_.make_error(ErrorKind::Cancelled, "the task was cancelled");
+    } catch (const rt::TimeoutError& e) {
+        err = vm_.make_error(ErrorKind::TimeoutError, "deadline exceeded");
+    } catch (const rt::ChannelClosed&) {
+        err = vm_.make_error(ErrorKind::ChannelClosed, "channel closed");
+    } catch (const rt::Deadlock& e) {
+        err = vm_.make_error(ErrorKind::Deadlock, e.what());
+    } catch (const rt::ErrorGroup& g) {
+        std::vector<Value> members;
+        for (auto& m : g.errors()) members.push_back(runtime_error_value(m));
+        // One failure is raised as itself; several as an ErrorGroup (PartialFailure
+        // for collect-all scopes).
+        if (members.size() == 1 && !g.partial()) return members[0];
+        size_t n = members.size();
+        err = vm_.make_error(g.partial() ? ErrorKind::PartialFailure : ErrorKind::ErrorGroup,
+                             std::to_string(n) + (n == 1 ? " task failed" : " tasks failed"));
+        err.as<StructObj>()->error->errors = std::move(members);
+    } catch (const std::bad_alloc&) {
+        err = vm_.make_error(ErrorKind::Error, "out of memory");
+    } catch (const std::exception& e) {
+        err = vm_.make_error(ErrorKind::Error, std::string("internal error: ") + e.what());
+    }
+    auto* s = err.as<StructObj>();
+    if (s->error->trace.empty()) s->error->trace = current_trace();
+    return err;
+}
+
+void Interp::force(Value& v) {
+    if (v.is(ObjType::Promise)) {
+        Value r = force_promise(*this, v.as<PromiseObj>());
+        v = std::move(r);
     }
 }
 
@@ -258,6 +307,22 @@ void Interp::bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, 
 }
 
 Value Interp::call_native(NativeObj* n, std::span<const Value> pos, std::span<const KwArg> kw) {
+    // Builtins inspect their arguments: promises among them are forced first.
+    bool any = false;
+    for (auto& v : pos) any = any || v.is(ObjType::Promise);
+    for (auto& k : kw) any = any || k.value.is(ObjType::Promise);
+    if (any && !n->lazy_args) {
+        std::vector<Value> fpos(pos.begin(), pos.end());
+        std::vector<KwArg> fkw(kw.begin(), kw.end());
+        for (auto& v : fpos) force(v);
+        for (auto& k : fkw) force(k.value);
+        CallArgs a{fpos, fkw};
+        if (n->method) {
+            Value self = n->self;
+            return n->method(*this, self, a);
+        }
+        return n->fn(*this, a);
+    }
     CallArgs a{pos, kw};
     if (n->method) {
         Value self = n->self;
@@ -307,6 +372,7 @@ Value Interp::run() {
 #undef WEFT_OP_LABEL
     };
 
+    rt::Task* const cur_task = rt::current_task();
     Frame* frame;
     Value* R;
     const Value* K;
@@ -408,6 +474,8 @@ op_CheckDef:
             R[A].set_float(x.as_float() fltop y.as_float());                          \
         } else {                                                                      \
             SAVE_PC();                                                                \
+            force(R[B]);                                                              \
+            force(R[C]);                                                              \
             R[A] = binary_op(astop, x, y);                                            \
         }                                                                             \
         FAST_DISPATCH();                                                                   \
@@ -440,6 +508,7 @@ op_Mul:
             R[A].set_float(x.as_float() fltop double(y.as_int()));                    \
         } else {                                                                      \
             SAVE_PC();                                                                \
+            force(R[B]);                                                              \
             R[A] = binary_op(astop, x, y);                                            \
         }                                                                             \
         FAST_DISPATCH();                                                                   \
@@ -493,6 +562,8 @@ op_BinOp: {
         }
     }
     SAVE_PC();
+    force(R[B]);
+    force(R[C]);
     R[A] = binary_op(bop, x, y);
     FAST_DISPATCH();
 }
@@ -555,6 +626,7 @@ op_BinOpK: {
         }
     }
     SAVE_PC();
+    force(R[B]);
     R[A] = binary_op(bop, x, y);
     FAST_DISPATCH();
 }
@@ -565,6 +637,7 @@ op_Neg:
         R[A].set_float(-R[B].as_float());
     } else {
         SAVE_PC();
+        force(R[B]);
         R[A] = unary_op(ast::UnaryOp::Neg, R[B]);
     }
     FAST_DISPATCH();
@@ -573,15 +646,18 @@ op_Not:
         R[A] = Value::boolean(!R[B].as_bool());
     } else {
         SAVE_PC();
+        force(R[B]);
         R[A] = Value::boolean(!truthy(R[B]));
     }
     FAST_DISPATCH();
 op_Invert:
     SAVE_PC();
+    force(R[B]);
     R[A] = unary_op(ast::UnaryOp::Invert, R[B]);
     DISPATCH();
 op_Plus:
     SAVE_PC();
+    force(R[B]);
     R[A] = unary_op(ast::UnaryOp::Pos, R[B]);
     DISPATCH();
 
@@ -595,6 +671,8 @@ op_Plus:
             R[A] = Value::boolean(x.as_float() cop y.as_float());                     \
         } else {                                                                      \
             SAVE_PC();                                                                \
+            force(R[B]);                                                              \
+            force(R[C]);                                                              \
             R[A] = compare(astop, x, y);                                              \
         }                                                                             \
         FAST_DISPATCH();                                                                   \
@@ -609,6 +687,8 @@ op_Eq:
 op_Cmp: {
     CmpOp cop = CmpOp(*pc++);
     SAVE_PC();
+    force(R[B]);
+    force(R[C]);
     R[A] = compare(cop, R[B], R[C]);
     DISPATCH();
 }
@@ -622,6 +702,8 @@ op_Cmp: {
             res = x.as_number() cop y.as_number();                                    \
         } else {                                                                      \
             SAVE_PC();                                                                \
+            force(const_cast<Value&>(x));                                             \
+            force(const_cast<Value&>(y));                                             \
             res = compare(astop, x, y).as_bool();                                     \
         }                                                                             \
         if (res != bool(C)) ++pc;                                                     \
@@ -639,6 +721,8 @@ op_TEq: {
         res = x.as_int() == y.as_int();
     } else {
         SAVE_PC();
+        force(const_cast<Value&>(x));
+        force(const_cast<Value&>(y));
         res = values_equal(x, y);
     }
     if (res != bool(C)) ++pc;
@@ -661,6 +745,8 @@ op_TEqK: {
         res = x.as_int() == y.as_int();
     } else {
         SAVE_PC();
+        force(const_cast<Value&>(x));
+        force(const_cast<Value&>(y));
         res = values_equal(x, y);
     }
     if (res != bool(C)) ++pc;
@@ -673,6 +759,7 @@ op_Test: {
         t = x.as_bool();
     else {
         SAVE_PC();
+        force(R[A]);
         t = truthy(x);
     }
     if (t != bool(B)) ++pc;
@@ -683,7 +770,11 @@ op_Jmp:
     FAST_DISPATCH();
 op_Loop:
     pc += get_sj(i);
-    // Safepoint: the concurrency layer checks cancellation and the time slice here.
+    // Safepoint: cancellation and time-slice preemption reach CPU-bound loops.
+    if (cur_task && WEFT_UNLIKELY(cur_task->should_yield())) {
+        SAVE_PC();
+        rt::checkpoint();
+    }
     FAST_DISPATCH();
 
 op_NewList: {
@@ -726,6 +817,7 @@ op_ListAppend:
     DISPATCH();
 op_ListExtend: {
     SAVE_PC();
+    force(R[B]);
     std::vector<Value> xs = collect(*this, R[B]);
     if (R[A].is(ObjType::Set)) {
         SetObj* so = set_unshare(R[A]);
@@ -746,6 +838,7 @@ op_DictSet:
     DISPATCH();
 op_DictMerge: {
     SAVE_PC();
+    force(R[B]);
     if (!R[B].is(ObjType::Dict)) raise(ErrorKind::TypeError, "'" + type_name(R[B]) + "' object is not a mapping");
     DictObj* src = R[B].as<DictObj>();
     Value keep = R[B];
@@ -762,6 +855,11 @@ op_ToTuple: {
     DISPATCH();
 }
 op_GetItem: {
+    if (WEFT_UNLIKELY(R[C].is(ObjType::Promise) || R[B].is(ObjType::Promise))) {
+        SAVE_PC();
+        force(R[B]);
+        force(R[C]);
+    }
     const Value& o = R[B];
     const Value& key = R[C];
     if (o.is(ObjType::List) && key.is_int()) {
@@ -787,6 +885,8 @@ op_GetItem: {
 }
 op_SetItem: {
     SAVE_PC();
+    force(R[A]);
+    force(R[B]);
     Value& o = R[A];
     if (o.is(ObjType::List) && R[B].is_int()) {
         ListObj* l = list_unshare(o);
@@ -805,14 +905,26 @@ op_SetItem: {
 }
 op_GetAttr:
     SAVE_PC();
+    if (WEFT_UNLIKELY(R[B].is(ObjType::Promise))) {
+        Value out;
+        if (promise_attr(*this, R[B].as<PromiseObj>(), K[C].as<StrObj>()->data, out)) {
+            R[A] = std::move(out);
+            DISPATCH();
+        }
+        force(R[B]);
+    }
     R[A] = get_attr(R[B], K[C].as<StrObj>());
     FAST_DISPATCH();
 op_SetAttr:
     SAVE_PC();
+    force(R[A]);
     set_attr(R[A], K[B].as<StrObj>(), R[C]);
     FAST_DISPATCH();
 op_Slice:
     SAVE_PC();
+    force(R[B]);
+    force(R[B + 1]);
+    force(R[B + 2]);
     R[A] = make_slice(R[B], R[B + 1], R[B + 2]);
     DISPATCH();
 
@@ -830,6 +942,7 @@ op_PlaceG: {
 }
 op_PlaceAttr: {
     SAVE_PC();
+    force(*place_);
     Value& o = *place_;
     StrObj* name = K[C].as<StrObj>();
     if (!o.is(ObjType::Struct))
@@ -842,6 +955,8 @@ op_PlaceAttr: {
 }
 op_PlaceItem: {
     SAVE_PC();
+    force(*place_);
+    force(R[B]);
     Value& o = *place_;
     const Value& key = R[B];
     if (o.is(ObjType::List)) {
@@ -863,6 +978,8 @@ op_PlaceItem: {
 }
 op_SetItemP:
     SAVE_PC();
+    force(*place_);
+    force(R[B]);
     set_item(*place_, R[B], R[C]);
     DISPATCH();
 op_SetAttrP:
@@ -892,6 +1009,7 @@ op_Call: {
         LOAD_FRAME();
         FAST_DISPATCH();
     }
+    if (fv.is(ObjType::Promise)) force(fv);
     if (fv.is(ObjType::BoundMethod)) {
         auto* bm = fv.as<BoundMethodObj>();
         if (bm->func.is(ObjType::Function)) {
@@ -1017,6 +1135,7 @@ op_StructDef: {
 }
 op_GetIter:
     SAVE_PC();
+    force(R[B]);
     R[A] = iter_begin(R[B]);
     DISPATCH();
 op_ForIter: {
@@ -1036,6 +1155,9 @@ op_ForIter: {
 }
 op_ForPrep: {
     SAVE_PC();
+    force(R[A]);
+    force(R[A + 1]);
+    force(R[A + 2]);
     for (int j = 0; j < 3; ++j) {
         if (!R[A + j].is_int()) {
             if (R[A + j].is_bool()) {
@@ -1062,12 +1184,16 @@ op_ForLoop: {
         R[A].set_int(next);
         R[A + 3].set_int(next);
         pc += SBX;
-        // Safepoint (back-edge).
+        if (cur_task && WEFT_UNLIKELY(cur_task->should_yield())) {  // safepoint (back-edge)
+            SAVE_PC();
+            rt::checkpoint();
+        }
     }
     FAST_DISPATCH();
 }
 op_Unpack: {
     SAVE_PC();
+    force(R[B]);
     const Value& src = R[B];
     int n = C;
     if (src.is(ObjType::Tuple) || src.is(ObjType::List)) {
@@ -1095,6 +1221,7 @@ op_Unpack: {
 op_UnpackEx: {
     int star = int(*pc++);
     SAVE_PC();
+    force(R[B]);
     int n = C;
     std::vector<Value> items = collect(*this, R[B]);
     int fixed = n - 1;
@@ -1112,6 +1239,7 @@ op_UnpackEx: {
 op_Raise:
 op_RaiseFrom: {
     SAVE_PC();
+    force(R[A]);
     Value e = R[A];
     if (e.is(ObjType::StructType) && e.as<StructTypeObj>()->is_error) {
         e = construct_struct(e.as<StructTypeObj>(), {}, {});
@@ -1152,6 +1280,7 @@ op_Format:
 op_FormatX: {
     int conv = get_op(i) == Op::FormatX ? int(*pc++) : 0;
     SAVE_PC();
+    force(R[B]);
     const Value& v = R[B];
     if (conv == 0 && C == 255) {
         R[A] = v.is(ObjType::Str) ? v : make_str(to_str(v));
@@ -1203,6 +1332,10 @@ op_LoadType:
     FAST_DISPATCH();
 op_TypeCheck: {
     int name_k = int(*pc++);
+    if (WEFT_UNLIKELY(R[A].is(ObjType::Promise))) {
+        SAVE_PC();
+        force(R[A]);
+    }
     if (!value_matches_type(R[A], R[B])) {
         SAVE_PC();
         check_type(R[A], R[B], CheckKind(C), K[name_k].as<StrObj>()->data);
@@ -1210,6 +1343,10 @@ op_TypeCheck: {
     FAST_DISPATCH();
 }
 op_IsSeq: {
+    if (R[B].is(ObjType::Promise)) {
+        SAVE_PC();
+        force(R[B]);
+    }
     const Value& v = R[B];
     bool ok = false;
     if (v.is(ObjType::List) || v.is(ObjType::Tuple)) {
@@ -1220,10 +1357,13 @@ op_IsSeq: {
     FAST_DISPATCH();
 }
 op_IsMap:
+    SAVE_PC();
+    force(R[B]);
     R[A] = Value::boolean(R[B].is(ObjType::Dict));
     FAST_DISPATCH();
 op_HasKey: {
     SAVE_PC();
+    force(R[B]);
     const Value& o = R[B];
     bool has = false;
     if (o.is(ObjType::Dict)) {
@@ -1240,13 +1380,17 @@ op_HasKey: {
 }
 op_IsInstance:
     SAVE_PC();
+    force(R[B]);
     R[A] = Value::boolean(is_instance(R[B], R[C]));
     FAST_DISPATCH();
 op_Len:
     SAVE_PC();
+    force(R[B]);
     R[A] = Value::integer(length(R[B]));
     FAST_DISPATCH();
 op_FieldAt: {
+    SAVE_PC();
+    force(R[B]);
     const Value& o = R[B];
     if (o.is(ObjType::Struct)) {
         auto* s = o.as<StructObj>();
@@ -1264,6 +1408,43 @@ op_FieldAt: {
     }
     DISPATCH();
 }
+op_SpawnCall: {
+    SAVE_PC();
+    force(R[A]);
+    std::vector<Value> pos = collect(*this, R[A + 1]);
+    std::vector<std::string> names;
+    std::vector<Value> values;
+    if (R[A + 2].is(ObjType::Dict)) {
+        DictObj* d = R[A + 2].as<DictObj>();
+        for (size_t j = 0; j < d->table.end_index(); ++j) {
+            auto& e = d->table.entry(j);
+            if (!e.live) continue;
+            names.push_back(to_str(e.key));
+            values.push_back(e.value);
+        }
+    }
+    R[A + 1] = Value();
+    R[A + 2] = Value();
+    R[A] = spawn_task(*this, R[A], std::move(pos), std::move(names), std::move(values));
+    DISPATCH();
+}
+op_MakeLazy:
+    R[A] = make_lazy(R[A]);
+    DISPATCH();
+op_ScopeEnter:
+    SAVE_PC();
+    R[A] = scope_enter(truthy(R[B]));
+    DISPATCH();
+op_ScopeExit:
+    SAVE_PC();
+    scope_exit(*this, R[A]);
+    R[A] = Value();
+    DISPATCH();
+op_ScopeAbort:
+    SAVE_PC();
+    scope_abort(R[A]);
+    R[A] = Value();
+    DISPATCH();
 op_Nop:
     FAST_DISPATCH();
 

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +28,9 @@
 namespace weft {
 
 class Interp;
+namespace rt {
+class Runtime;
+}
 
 struct VmOptions {
     std::vector<std::string> argv;  // the script's arguments (`args`)
@@ -35,6 +39,11 @@ struct VmOptions {
     // What the program may do (from --allow-* flags); the program's own source
     // files are added to `own_sources` by the VM as they are loaded.
     CapabilitySet caps;
+    // Worker threads of the fiber runtime. Weft tasks run on one worker today
+    // (values are not yet shared across threads); see docs/concurrency.md.
+    unsigned workers = 1;
+    // Value-stack capacity of the interpreters of spawned tasks (registers).
+    size_t task_stack_values = size_t(1) << 20;
 };
 
 // A native module is built on first import.
@@ -81,6 +90,11 @@ public:
     void write_stdout(std::string_view s);
     void flush_stdout();
 
+    // Interpreters for tasks: taken when a task starts running Weft code and
+    // returned when it ends (pooled: value stacks are reused). Thread-safe.
+    Interp* acquire_interp();
+    void release_interp(Interp* in);
+
 private:
     friend class Interp;
     void init_builtins();
@@ -95,7 +109,12 @@ private:
     StructTypeObj* error_types_[size_t(ErrorKind::Count)] = {};
     std::unordered_map<std::string, ModuleObj*> modules_;  // by name, or by canonical path
     std::unique_ptr<Interp> main_;
+    std::unique_ptr<rt::Runtime> runtime_;
+    std::mutex pool_mu_;
+    std::vector<std::unique_ptr<Interp>> pool_;
     ModuleObj* repl_module_ = nullptr;
+    // Runs `fn` as the root task of the runtime (created on first use).
+    void in_runtime(const std::function<void()>& fn);
     std::string out_buf_;
 };
 
@@ -131,7 +150,7 @@ private:
 
 class Interp final : public CallContext {
 public:
-    explicit Interp(Vm& vm);
+    explicit Interp(Vm& vm, size_t stack_values = 0);
     ~Interp() override;
 
     Vm& vm() { return vm_; }
@@ -152,6 +171,11 @@ public:
 
     // Turns a WeftError into an error value with a trace (kept if it has one).
     Value error_value(WeftError& e);
+    // Turns a runtime exception (rt::Cancelled, rt::TimeoutError, rt::ErrorGroup,
+    // ...) or any other C++ exception into an error value.
+    Value runtime_error_value(std::exception_ptr e);
+    // If `v` is a promise, waits for it and replaces it with its value.
+    void force(Value& v);
 
 private:
     // Runs frames until the boundary frame pushed by the caller returns.

@@ -4,6 +4,7 @@
 // UTF-8 walking, argument checking for natives and small numeric helpers.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -81,6 +82,20 @@ bool cp_is_alpha(uint32_t c);
 bool cp_is_digit(uint32_t c);  // decimal digits (ASCII and a few scripts)
 bool cp_is_lower(uint32_t c);
 bool cp_is_upper(uint32_t c);
+
+// ---- lazily cached fields --------------------------------------------------
+// Hashes and code-point counts are computed on first use and cached in the
+// object. Objects shared across threads (kShared) may compute them concurrently;
+// relaxed atomic accesses make that race benign (every thread computes the same
+// value) and cost a plain load/store on x86-64 and AArch64.
+template <class T>
+inline T cached_load(T& field) {
+    return std::atomic_ref<T>(field).load(std::memory_order_relaxed);
+}
+template <class T>
+inline void cached_store(T& field, T v) {
+    std::atomic_ref<T>(field).store(v, std::memory_order_relaxed);
+}
 
 // ---- values ----------------------------------------------------------------
 

@@ -217,11 +217,11 @@ void span_args(const StrObj* s, const CallArgs& a, size_t first, size_t& b0, siz
     }
     en = std::min(en, n);
     cp0 = st;
-    if (st > n) {
+    if (st > n || en < st) {  // nothing matches, not even an empty string
         b0 = s->data.size() + 1;
         b1 = s->data.size();
         return;
-    }  // empty, impossible span
+    }
     b0 = str_byte_offset(s, st);
     b1 = en < st ? b0 : str_byte_offset(s, en);
 }

