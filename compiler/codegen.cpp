@@ -647,14 +647,7 @@ private:
             case ExprKind::Spawn: {
                 auto* sp = e->as<SpawnExpr>();
                 if (sp->call->kind != ExprKind::Call) fail(e->pos, "'spawn' needs a call, like spawn f(x)");
-                auto* c = sp->call->as<CallExpr>();
-                int save = fs_->freereg;
-                int base = alloc();
-                expr_to(c->func.get(), base);
-                star_call_args(c, base);
-                emit(make_abc(Op::SpawnCall, base, 0, 0));
-                if (base != target) emit(make_abc(Op::Move, target, base, 0));
-                free_to(save);
+                spawn_call(sp->call->as<CallExpr>(), target);
                 return;
             }
             case ExprKind::Lazy: {
@@ -666,6 +659,17 @@ private:
                 return;
             }
         }
+    }
+
+    // Starts `c` as a task and leaves its handle in `target`.
+    void spawn_call(const CallExpr* c, int target) {
+        int save = fs_->freereg;
+        int base = alloc();
+        expr_to(c->func.get(), base);
+        star_call_args(c, base);
+        emit(make_abc(Op::SpawnCall, base, 0, 0));
+        if (base != target) emit(make_abc(Op::Move, target, base, 0));
+        free_to(save);
     }
 
     // Index of a subscript: a slice becomes a slice object.
@@ -1080,7 +1084,15 @@ private:
         expr_to(c->func.get(), base);
         if (simple_args(c)) {
             int n = int(c->args.size());
-            for (int i = 0; i < n; ++i) expr_to(c->args[i].get(), alloc());
+            // race(f(a), g(b)): the arguments are deferred calls, started together.
+            bool defer = is_builtin_name(c->func.get(), "race");
+            for (int i = 0; i < n; ++i) {
+                int r = alloc();
+                if (defer && c->args[i]->kind == ExprKind::Call)
+                    spawn_call(c->args[i]->as<CallExpr>(), r);
+                else
+                    expr_to(c->args[i].get(), r);
+            }
             if (c->keywords.empty()) {
                 emit(make_abc(Op::Call, base, n, 0));
             } else {

@@ -457,8 +457,10 @@ Value iter_begin(const Value& v) {
             case ObjType::Iterator:
                 return v;
             case ObjType::Opaque:
-                // Host objects iterate through their class hook (channels: until closed and drained).
-                if (static_cast<OpaqueObj*>(o)->cls->iter_next) return make_iterator(IterKind::Generic, v);
+                // Host objects iterate through their class hook (channels: until closed and
+                // drained).
+                if (static_cast<OpaqueObj*>(o)->cls->iter_next)
+                    return make_iterator(IterKind::Generic, v);
                 break;
             default:
                 break;

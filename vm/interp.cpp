@@ -182,7 +182,9 @@ Value Interp::runtime_error_value(std::exception_ptr ep) {
     } catch (const rt::ChannelClosed&) {
         err = vm_.make_error(ErrorKind::ChannelClosed, "channel closed");
     } catch (const rt::Deadlock& e) {
-        err = vm_.make_error(ErrorKind::Deadlock, e.what());
+        std::string what = e.what();
+        if (what.rfind("Deadlock: ", 0) == 0) what = what.substr(10);
+        err = vm_.make_error(ErrorKind::Deadlock, what);
     } catch (const rt::ErrorGroup& g) {
         std::vector<Value> members;
         for (auto& m : g.errors()) members.push_back(runtime_error_value(m));
@@ -564,6 +566,13 @@ op_BinOp: {
     SAVE_PC();
     force(R[B]);
     force(R[C]);
+    if (bop == BinaryOp::BitOr && (x.is_obj() || y.is_obj())) {
+        Value out;
+        if (pipe_op(*this, x, y, out)) {
+            R[A] = std::move(out);
+            DISPATCH();
+        }
+    }
     R[A] = binary_op(bop, x, y);
     FAST_DISPATCH();
 }
@@ -1442,7 +1451,7 @@ op_ScopeExit:
     DISPATCH();
 op_ScopeAbort:
     SAVE_PC();
-    scope_abort(R[A]);
+    scope_abort(R[A], R[B]);
     R[A] = Value();
     DISPATCH();
 op_Nop:

@@ -532,20 +532,45 @@ const MethodInfo kSetMethods[] = {
 
 using MethodMap = std::unordered_map<std::string_view, const MethodInfo*>;
 
-MethodMap build(const MethodInfo* tab, size_t n) {
-    MethodMap m;
-    m.reserve(n * 2);
-    for (size_t i = 0; i < n; ++i)
-        m.emplace(tab[i].name, &tab[i]);
-    return m;
-}
+// Method lookup for one built-in type. The interpreter looks methods up by the
+// interned name of the call site, so the name's bytes live at a fixed address:
+// a flat table keyed by that address answers with one multiply and a pointer
+// compare. Any other spelling of the name (not interned) falls back to hashing
+// the text.
+class MethodTable {
+  public:
+    MethodTable(const MethodInfo* tab, size_t n) {
+        by_name_.reserve(n * 2);
+        for (size_t i = 0; i < n; ++i) {
+            by_name_.emplace(tab[i].name, &tab[i]);
+            const std::string& interned = intern(tab[i].name)->data;
+            size_t k = slot(interned.data());
+            while (keys_[k])
+                k = (k + 1) & (kSlots - 1);
+            keys_[k] = interned.data();
+            sizes_[k] = interned.size();
+            vals_[k] = &tab[i];
+        }
+    }
+    const MethodInfo* find(std::string_view name) const {
+        for (size_t k = slot(name.data()); keys_[k]; k = (k + 1) & (kSlots - 1))
+            if (keys_[k] == name.data() && sizes_[k] == name.size()) return vals_[k];
+        auto it = by_name_.find(name);
+        return it == by_name_.end() ? nullptr : it->second;
+    }
 
-#define WEFT_TABLE(t) build(t, sizeof(t) / sizeof(t[0]))
+  private:
+    static constexpr size_t kSlots = 128;  // > 2x the largest table (str: 44 methods)
+    static size_t slot(const char* p) {
+        return size_t((uintptr_t(p) * 0x9E3779B97F4A7C15ull) >> 57);
+    }
+    const char* keys_[kSlots] = {};
+    size_t sizes_[kSlots] = {};
+    const MethodInfo* vals_[kSlots] = {};
+    MethodMap by_name_;
+};
 
-const MethodInfo* lookup(const MethodMap& m, std::string_view name) {
-    auto it = m.find(name);
-    return it == m.end() ? nullptr : it->second;
-}
+#define WEFT_TABLE(t) MethodTable(t, sizeof(t) / sizeof(t[0]))
 
 }  // namespace
 
@@ -553,32 +578,32 @@ const MethodInfo* find_method(const Value& receiver, std::string_view name) {
     if (!receiver.is_obj()) return nullptr;
     switch (receiver.as_obj()->type) {
         case ObjType::Str: {
-            static const MethodMap m = build(kStrMethods, kStrMethodCount);
-            return lookup(m, name);
+            static const MethodTable m(kStrMethods, kStrMethodCount);
+            return m.find(name);
         }
         case ObjType::Bytes: {
-            static const MethodMap m = build(kBytesMethods, kBytesMethodCount);
-            return lookup(m, name);
+            static const MethodTable m(kBytesMethods, kBytesMethodCount);
+            return m.find(name);
         }
         case ObjType::List: {
-            static const MethodMap m = WEFT_TABLE(kListMethods);
-            return lookup(m, name);
+            static const MethodTable m = WEFT_TABLE(kListMethods);
+            return m.find(name);
         }
         case ObjType::Tuple: {
-            static const MethodMap m = WEFT_TABLE(kTupleMethods);
-            return lookup(m, name);
+            static const MethodTable m = WEFT_TABLE(kTupleMethods);
+            return m.find(name);
         }
         case ObjType::Dict: {
-            static const MethodMap m = WEFT_TABLE(kDictMethods);
-            return lookup(m, name);
+            static const MethodTable m = WEFT_TABLE(kDictMethods);
+            return m.find(name);
         }
         case ObjType::Set: {
-            static const MethodMap m = WEFT_TABLE(kSetMethods);
-            return lookup(m, name);
+            static const MethodTable m = WEFT_TABLE(kSetMethods);
+            return m.find(name);
         }
         case ObjType::Range: {
-            static const MethodMap m = WEFT_TABLE(kRangeMethods);
-            return lookup(m, name);
+            static const MethodTable m = WEFT_TABLE(kRangeMethods);
+            return m.find(name);
         }
         default:
             return nullptr;

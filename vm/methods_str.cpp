@@ -468,6 +468,28 @@ const Value* sep_arg(const CallArgs& a, const char* fname) {
 }
 
 // Splits on runs of whitespace (Python str.split() with no separator).
+inline bool ascii_space(unsigned char c) {
+    return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
+}
+
+// split() of an ASCII string with no maxsplit: the word-count hot path.
+std::vector<Value> split_ws_ascii(std::string_view s) {
+    std::vector<Value> out;
+    const char* p = s.data();
+    size_t i = 0, n = s.size();
+    while (true) {
+        while (i < n && ascii_space((unsigned char)p[i]))
+            ++i;
+        if (i >= n) break;
+        size_t st = i;
+        while (i < n && !ascii_space((unsigned char)p[i]))
+            ++i;
+        out.push_back(i - st == 1 ? ascii_char((unsigned char)p[st])
+                                  : make_str(s.substr(st, i - st)));
+    }
+    return out;
+}
+
 std::vector<Value> split_ws(std::string_view s, int64_t maxsplit) {
     std::vector<Value> out;
     size_t i = 0, n = s.size();
@@ -505,7 +527,10 @@ Value m_split(CallContext&, Value& self, const CallArgs& a) {
     const Value* sep = sep_arg(a, "split");
     int64_t maxsplit = maxsplit_arg(a, 1);
     std::string_view s = sv(self);
-    if (!sep) return make_list(split_ws(s, maxsplit));
+    if (!sep) {
+        if (maxsplit < 0 && self_str(self)->ascii) return make_list(split_ws_ascii(s));
+        return make_list(split_ws(s, maxsplit));
+    }
     std::string_view d = sv(*sep);
     std::vector<Value> out;
     size_t i = 0;

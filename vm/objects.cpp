@@ -8,6 +8,7 @@
 // insert/delete cycles do not grow memory. Linear probing with a multiplicative
 // mix keeps lookups cache friendly; the load factor stays <= 2/3.
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
@@ -19,14 +20,20 @@ namespace weft {
 // Strings
 
 StrObj::StrObj(std::string s) : Obj(ObjType::Str), data(std::move(s)) {
-    bool a = true;
-    for (unsigned char c : data)
-        if (c >= 0x80) {
-            a = false;
-            break;
-        }
-    ascii = a;
-    if (a) cp_len = int64_t(data.size());
+    // ASCII check a word at a time: strings are built constantly (split, slices,
+    // file contents), so this scan is on the hot path.
+    const unsigned char* p = (const unsigned char*)data.data();
+    size_t n = data.size(), i = 0;
+    uint64_t acc = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; ++i)
+        acc |= p[i];
+    ascii = (acc & 0x8080808080808080ull) == 0;
+    if (ascii) cp_len = int64_t(n);
 }
 
 namespace {
@@ -142,6 +149,15 @@ inline size_t mix(uint64_t h) {
     return size_t((h * 0x9E3779B97F4A7C15ull) >> 16 ^ h);
 }
 
+// Hash with the cached-string fast path inlined (dicts are mostly keyed by str).
+inline uint64_t key_hash(const Value& k) {
+    if (k.is(ObjType::Str)) {
+        uint64_t h = lib::cached_load(k.as<StrObj>()->hash);
+        if (h) return h;
+    }
+    return value_hash(k);
+}
+
 // Fast key equality: identical objects, interned-or-not strings, then the full protocol.
 inline bool keys_equal(const Value& a, const Value& b) {
     if (a.is_obj() && b.is_obj()) {
@@ -160,7 +176,7 @@ int64_t OrderedTable::find(const Value& key) const {
         value_hash(key);  // unhashable keys raise even on an empty table
         return -1;
     }
-    uint64_t h = value_hash(key);
+    uint64_t h = key_hash(key);
     size_t mask = index_.size() - 1;
     for (size_t i = mix(h) & mask;; i = (i + 1) & mask) {
         int32_t slot = index_[i];
@@ -173,7 +189,7 @@ int64_t OrderedTable::find(const Value& key) const {
 }
 
 bool OrderedTable::insert(const Value& key, Value value) {
-    uint64_t h = value_hash(key);
+    uint64_t h = key_hash(key);
     if (!index_.empty()) {
         size_t mask = index_.size() - 1;
         for (size_t i = mix(h) & mask;; i = (i + 1) & mask) {
@@ -204,7 +220,7 @@ bool OrderedTable::insert(const Value& key, Value value) {
 }
 
 bool OrderedTable::erase(const Value& key, Value* out) {
-    uint64_t h = value_hash(key);
+    uint64_t h = key_hash(key);
     if (live_count_ == 0) return false;
     size_t mask = index_.size() - 1;
     for (size_t i = mix(h) & mask;; i = (i + 1) & mask) {

@@ -129,7 +129,8 @@ uint64_t value_hash(const Value& v) {
             uint64_t th = cached_load(t->hash);
             if (th == 0) {
                 uint64_t h = 0x345678ull + t->items.size();
-                for (auto& x : t->items) h = hash_combine(h, value_hash(x));
+                for (auto& x : t->items)
+                    h = hash_combine(h, value_hash(x));
                 th = h ? h : 1;
                 cached_store(t->hash, th);
             }

@@ -248,12 +248,18 @@ void scope_exit(Interp& in, Value& nursery) {
     if (s) s->join();  // raises the children's errors (one, or an ErrorGroup)
 }
 
-void scope_abort(Value& nursery) {
+void scope_abort(Value& nursery, const Value& err) {
     auto* n = nursery.as<NurseryObj>();
     rt::Scope* s = n->scope;
     n->scope = nullptr;
     std::unique_ptr<rt::Scope> own(s);
     if (!s) return;
+    if (is_cancelled_error(err) && s->cancel_called()) {
+        // The body was cancelled because a child failed (fail-fast): as in Trio,
+        // the children's errors are what the block raises.
+        s->join();
+        return;
+    }
     s->cancel();
     try {
         s->join();
@@ -261,6 +267,29 @@ void scope_abort(Value& nursery) {
         // The error that ends the block wins; the children's are consequences.
     }
 }
+
+namespace {
+
+// In a catch block around work inside `scope`: cancels and joins the scope,
+// then rethrows. When the work was cancelled by the scope itself (a child
+// failed in fail-fast mode), the child's error is raised instead.
+[[noreturn]] void unwind_scope(rt::Scope& scope) {
+    try {
+        throw;
+    } catch (const rt::Cancelled&) {
+        if (scope.cancel_called()) scope.join();  // throws the failed child's error
+        throw;
+    } catch (...) {
+        scope.cancel();
+        try {
+            scope.join();
+        } catch (...) {
+        }
+        throw;
+    }
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------
 // Channels
@@ -713,6 +742,8 @@ Value bi_monotonic(CallContext&, const CallArgs&) { return Value::number(double(
 
 }  // namespace
 
+void register_parallel_builtins(Vm& vm);
+
 // Exposed to the interpreter (vm/interp.cpp).
 Value make_lazy(const Value& thunk) {
     auto* p = new PromiseObj(PromiseObj::Kind::Lazy);
@@ -732,7 +763,534 @@ void register_concurrency_builtins(Vm& vm) {
     native("cancel_scope", bi_cancel_scope);
     native("deadline", bi_deadline);
     native("sleep", bi_sleep);
+    native("monotonic", bi_monotonic);
+    register_parallel_builtins(vm);
     vm.add_builtin("shield", Value::adopt(new CancelScopeObj(ScopeKind::Shield)));
+}
+
+}  // namespace weft
+
+// ===========================================================================
+// Parallel operations (spec section 8): race, parallel_map/filter/for_each,
+// spawn_link, attempt, retry, worker_pool, pipelines.
+
+namespace weft {
+
+namespace {
+
+Interp& interp_of(CallContext& cx) { return static_cast<Interp&>(cx); }
+
+Value ok_dict(const Value& v) {
+    Value d = make_dict();
+    set_item(d, make_str("ok"), v);
+    return d;
+}
+Value error_dict(const Value& e) {
+    Value d = make_dict();
+    set_item(d, make_str("error"), e);
+    return d;
+}
+
+// Runs `fn(*args)` in a new task that belongs to `scope`.
+rt::TaskRef spawn_in(rt::Scope& scope, Interp& in, const Value& fn, std::vector<Value> args, double timeout) {
+    CallBody body{&in.vm(), fn, std::move(args), {}, {}, in.capabilities()};
+    std::string name = callee_name(fn);
+    if (timeout >= 0) {
+        auto h = scope.spawn(
+            [body, timeout]() mutable -> Value {
+                Value out;
+                bool finished = rt::move_on_after(timeout, [&](rt::CancelScope&) { out = body(); });
+                if (!finished) throw WeftError(ErrorKind::TimeoutError, "item timed out after " + float_repr(timeout) + " s");
+                return out;
+            },
+            name);
+        return h.ref();
+    }
+    return scope.spawn(std::move(body), name).ref();
+}
+
+Value task_value(Interp& in, const rt::TaskRef& t, Value* err_out) {
+    t->join();
+    if (std::exception_ptr e = t->error()) {
+        t->mark_observed();
+        *err_out = in.runtime_error_value(e);
+        return Value();
+    }
+    return *static_cast<Value*>(t->result_slot());
+}
+
+struct MapOptions {
+    size_t workers = 64;
+    double timeout = -1;
+    bool collect = false;
+};
+
+MapOptions map_options(const CallArgs& a, const char* fn) {
+    MapOptions o;
+    if (const Value* w = a.find_kw("workers"); w && !w->is_none()) {
+        if (!w->is_int() || w->as_int() < 1) throw WeftError(ErrorKind::ValueError, std::string(fn) + "(): workers must be an int >= 1");
+        o.workers = size_t(w->as_int());
+    }
+    if (const Value* t = a.find_kw("timeout"); t && !t->is_none()) o.timeout = seconds_arg(*t, "timeout");
+    if (const Value* e = a.find_kw("errors"); e && !e->is_none()) {
+        std::string m = to_str(*e);
+        if (m == "collect" || m == "partial")
+            o.collect = true;
+        else if (m != "raise" && m != "fail_fast")
+            throw WeftError(ErrorKind::ValueError, std::string(fn) + "(): errors must be \"raise\" or \"collect\"");
+    }
+    return o;
+}
+
+// The common engine: f over items, at most `workers` at once, results in order.
+std::vector<Value> run_parallel(Interp& in, const Value& fn, const std::vector<Value>& items, const MapOptions& o,
+                                std::vector<bool>* failed) {
+    size_t n = items.size();
+    std::vector<Value> results(n);
+    if (failed) failed->assign(n, false);
+    if (n == 0) return results;
+    rt::Scope scope(o.collect ? rt::ScopeMode::CollectAll : rt::ScopeMode::FailFast);
+    std::vector<rt::TaskRef> tasks(n);
+    size_t next = 0, done = 0;
+    Value first_error;
+    auto finish = [&](size_t i) {
+        Value err;
+        Value v = task_value(in, tasks[i], &err);
+        tasks[i] = rt::TaskRef();
+        if (!err.is_none()) {
+            if (failed) (*failed)[i] = true;
+            if (!o.collect) {
+                if (first_error.is_none()) first_error = err;
+                return false;
+            }
+            results[i] = err;
+        } else {
+            results[i] = v;
+        }
+        return true;
+    };
+    try {
+        while (done < n) {
+            while (next < n && next - done < o.workers) {
+                tasks[next] = spawn_in(scope, in, fn, {items[next]}, o.timeout);
+                ++next;
+            }
+            if (!finish(done++)) break;
+        }
+    } catch (...) {
+        unwind_scope(scope);
+    }
+    if (!first_error.is_none()) {
+        scope.cancel();
+        try {
+            scope.join();
+        } catch (...) {
+        }
+        throw WeftError(first_error);
+    }
+    try {
+        scope.join();
+    } catch (...) {
+        if (!o.collect) throw;
+    }
+    return results;
+}
+
+Value bi_parallel_map(CallContext& cx, const CallArgs& a) {
+    if (a.pos.size() != 2) type_err("parallel_map(f, xs, workers=None, timeout=None, errors=\"raise\")");
+    Interp& in = interp_of(cx);
+    auto items = collect(cx, a.pos[1]);
+    return make_list(run_parallel(in, a.pos[0], items, map_options(a, "parallel_map"), nullptr));
+}
+
+Value bi_parallel_filter(CallContext& cx, const CallArgs& a) {
+    if (a.pos.size() != 2) type_err("parallel_filter(pred, xs, ...)");
+    Interp& in = interp_of(cx);
+    auto items = collect(cx, a.pos[1]);
+    MapOptions o = map_options(a, "parallel_filter");
+    std::vector<bool> failed;
+    auto keep = run_parallel(in, a.pos[0], items, o, &failed);
+    std::vector<Value> out;
+    for (size_t i = 0; i < items.size(); ++i)
+        if (!failed[i] && truthy(keep[i])) out.push_back(items[i]);
+    return make_list(std::move(out));
+}
+
+Value bi_parallel_for_each(CallContext& cx, const CallArgs& a) {
+    if (a.pos.size() != 2) type_err("parallel_for_each(f, xs, ...)");
+    Interp& in = interp_of(cx);
+    auto items = collect(cx, a.pos[1]);
+    MapOptions o = map_options(a, "parallel_for_each");
+    auto r = run_parallel(in, a.pos[0], items, o, nullptr);
+    if (o.collect) {
+        std::vector<Value> errs;
+        for (auto& v : r)
+            if (v.is(ObjType::Struct) && v.as<StructObj>()->error) errs.push_back(v);
+        return make_list(std::move(errs));
+    }
+    return Value();
+}
+
+// race(p1, p2, ...): the first successful value; the others are cancelled and awaited.
+Value bi_race(CallContext& cx, const CallArgs& a) {
+    Interp& in = interp_of(cx);
+    if (a.pos.empty()) type_err("race() needs at least one argument");
+    std::vector<PromiseObj*> ps;
+    for (auto& v : a.pos) {
+        if (!v.is(ObjType::Promise)) return v;  // an already-available value wins at once
+        ps.push_back(v.as<PromiseObj>());
+    }
+    auto winner = rt::Channel<std::int64_t>::make(ps.size());
+    rt::Scope watchers(rt::ScopeMode::CollectAll);
+    for (size_t i = 0; i < ps.size(); ++i) {
+        if (ps[i]->kind != PromiseObj::Kind::Task) continue;
+        rt::TaskRef t = ps[i]->task;
+        watchers.spawn([t, winner, i]() mutable {
+            try {
+                t->join();
+            } catch (...) {
+            }
+            winner.send(std::int64_t(i));
+        });
+    }
+    std::vector<Value> errors;
+    Value result;
+    bool have = false;
+    size_t pending = 0;
+    for (auto* p : ps) pending += p->kind == PromiseObj::Kind::Task;
+    for (size_t i = 0; i < ps.size() && !have; ++i) {
+        if (ps[i]->kind == PromiseObj::Kind::Lazy) {
+            try {
+                result = force_promise(in, ps[i]);
+                have = true;
+            } catch (WeftError& e) {
+                errors.push_back(in.error_value(e));
+            }
+        }
+    }
+    while (!have && pending > 0) {
+        std::int64_t i = winner.recv();
+        --pending;
+        try {
+            result = force_promise(in, ps[size_t(i)]);
+            have = true;
+        } catch (WeftError& e) {
+            errors.push_back(in.error_value(e));
+        }
+    }
+    for (auto* p : ps)
+        if (p->kind == PromiseObj::Kind::Task) p->task->cancel();
+    for (auto* p : ps)
+        if (p->kind == PromiseObj::Kind::Task) {
+            p->task->join();
+            p->task->mark_observed();
+        }
+    watchers.join();
+    if (have) return result;
+    Value g = make_error(ErrorKind::ErrorGroup, "all " + std::to_string(errors.size()) + " race branches failed");
+    g.as<StructObj>()->error->errors = std::move(errors);
+    throw WeftError(g);
+}
+
+Value bi_attempt(CallContext& cx, const CallArgs& a) {
+    if (a.pos.empty()) type_err("attempt(f, *args) needs a function");
+    Interp& in = interp_of(cx);
+    std::vector<Value> args(a.pos.begin() + 1, a.pos.end());
+    try {
+        return ok_dict(in.call_kw(a.pos[0], args, a.kw));
+    } catch (WeftError& e) {
+        Value err = in.error_value(e);
+        if (is_cancelled_error(err)) throw;
+        return error_dict(err);
+    }
+}
+
+Value bi_spawn_link(CallContext& cx, const CallArgs& a) {
+    if (a.pos.empty()) type_err("spawn_link(f, *args) needs a function");
+    Interp& in = interp_of(cx);
+    auto* c = new ChannelObj();
+    Value chv = Value::adopt(c);
+    c->ch = rt::Channel<Value>::make(1);
+    CallBody body{&in.vm(), a.pos[0], std::vector<Value>(a.pos.begin() + 1, a.pos.end()), {}, {}, in.capabilities()};
+    rt::Channel<Value> ch = c->ch;
+    Vm* vm = &in.vm();
+    rt::spawn(
+        [body, ch, vm]() mutable {
+            Value msg;
+            try {
+                msg = ok_dict(body());
+            } catch (WeftError& e) {
+                msg = error_dict(e.error.is_none() ? vm->make_error(e.kind, e.message) : e.error);
+            } catch (rt::Cancelled&) {
+                ch.close();
+                throw;
+            }
+            ch.send(msg);
+            ch.close();
+        },
+        callee_name(a.pos[0]));
+    return chv;
+}
+
+// retry(f, attempts=3, backoff=0.1, max_backoff=5s, on=[Error]): calls f() until it
+// succeeds, sleeping backoff * 2^k (with jitter, capped) between attempts.
+Value bi_retry(CallContext& cx, const CallArgs& a) {
+    if (a.pos.empty()) type_err("retry(f, attempts=3, backoff=0.1, max_backoff=5, on=[Error])");
+    Interp& in = interp_of(cx);
+    int64_t attempts = 3;
+    double backoff = 0.1, max_backoff = 5.0;
+    if (const Value* v = a.find_kw("attempts")) {
+        if (!v->is_int() || v->as_int() < 1) throw WeftError(ErrorKind::ValueError, "retry(): attempts must be >= 1");
+        attempts = v->as_int();
+    }
+    if (const Value* v = a.find_kw("backoff")) backoff = seconds_arg(*v, "backoff");
+    if (const Value* v = a.find_kw("max_backoff")) max_backoff = seconds_arg(*v, "max_backoff");
+    Value on;
+    if (const Value* v = a.find_kw("on")) on = *v;
+    std::vector<Value> args(a.pos.begin() + 1, a.pos.end());
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    for (int64_t k = 0;; ++k) {
+        try {
+            return in.call(a.pos[0], args);
+        } catch (WeftError& e) {
+            Value err = in.error_value(e);
+            bool retryable = !is_cancelled_error(err);
+            if (retryable && !on.is_none()) {
+                retryable = false;
+                std::vector<Value> types = on.is(ObjType::List) || on.is(ObjType::Tuple) ? collect(cx, on) : std::vector<Value>{on};
+                for (auto& t : types)
+                    if (t.is(ObjType::StructType) && err.as<StructObj>()->type->is_subtype_of(t.as<StructTypeObj>()))
+                        retryable = true;
+            }
+            if (!retryable || k + 1 >= attempts) throw WeftError(err);
+            double d = std::min(max_backoff, backoff * double(int64_t(1) << std::min<int64_t>(k, 30)));
+            d *= 0.5 + std::uniform_real_distribution<double>(0, 0.5)(rng);
+            if (in_task()) rt::sleep_for(d);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pipelines: f | g composes, x | f applies, a list of callables fans out.
+
+bool is_callable(const Value& v) {
+    if (!v.is_obj()) return false;
+    switch (v.as_obj()->type) {
+        case ObjType::Function:
+        case ObjType::Native:
+        case ObjType::BoundMethod:
+        case ObjType::StructType:
+            return true;
+        default:
+            return false;
+    }
+}
+
+bool is_stage(const Value& v) {
+    if (is_callable(v)) return true;
+    if (!v.is(ObjType::List)) return false;
+    auto& items = v.as<ListObj>()->items;
+    if (items.empty()) return false;
+    for (auto& x : items)
+        if (!is_callable(x)) return false;
+    return true;
+}
+
+// Applies one stage to a value: a callable is called; a list fans out concurrently.
+Value apply_stage(Interp& in, const Value& stage, const Value& x) {
+    if (stage.is(ObjType::List)) {
+        MapOptions o;
+        auto& fns = stage.as<ListObj>()->items;
+        rt::Scope scope(rt::ScopeMode::FailFast);
+        std::vector<rt::TaskRef> ts;
+        for (auto& f : fns) ts.push_back(spawn_in(scope, in, f, {x}, -1));
+        std::vector<Value> out;
+        Value first_err;
+        try {
+            for (auto& t : ts) {
+                Value err;
+                Value v = task_value(in, t, &err);
+                if (!err.is_none() && first_err.is_none()) {
+                    first_err = err;
+                    scope.cancel();
+                }
+                out.push_back(v);
+            }
+        } catch (...) {
+            unwind_scope(scope);
+        }
+        try {
+            scope.join();
+        } catch (...) {
+        }
+        if (!first_err.is_none()) throw WeftError(first_err);
+        return make_list(std::move(out));
+    }
+    return in.call(stage, std::span<const Value>(&x, 1));
+}
+
+Value composed_call(CallContext& cx, Value& self, const CallArgs& a) {
+    if (a.pos.size() != 1 || !a.kw.empty()) type_err("a pipeline takes exactly one argument");
+    Interp& in = interp_of(cx);
+    auto& stages = self.as<TupleObj>()->items;
+    Value x = a.pos[0];
+    for (auto& s : stages) x = apply_stage(in, s, x);
+    return x;
+}
+
+}  // namespace
+
+// `l | r` for pipelines. Returns false (not handled) when neither side is a
+// pipeline stage, so `int | int`, `set | set` and `dict | dict` keep their meaning.
+bool pipe_op(Interp& in, const Value& l, const Value& r, Value& out) {
+    bool lstage = is_stage(l), rstage = is_stage(r);
+    if (!rstage) return false;
+    if (lstage) {
+        std::vector<Value> stages;
+        auto add = [&](const Value& v) {
+            if (v.is(ObjType::Native) && v.as<NativeObj>()->method == composed_call) {
+                for (auto& s : v.as<NativeObj>()->self.as<TupleObj>()->items) stages.push_back(s);
+            } else {
+                stages.push_back(v);
+            }
+        };
+        add(l);
+        add(r);
+        auto* n = new NativeObj("pipeline", nullptr);
+        n->method = composed_call;
+        n->self = make_tuple(std::move(stages));
+        out = Value::adopt(n);
+        return true;
+    }
+    out = apply_stage(in, r, l);
+    return true;
+}
+
+namespace {
+
+// parallel(f, g, ..., workers=, timeout=, errors="fail_fast"|"partial", retries=0, backoff=0.5)
+Value parallel_stage_call(CallContext& cx, Value& self, const CallArgs& a) {
+    if (a.pos.size() != 1) type_err("a parallel(...) stage takes exactly one argument");
+    Interp& in = interp_of(cx);
+    auto& parts = self.as<TupleObj>()->items;  // (functions, workers, timeout, partial, retries, backoff)
+    auto fns = parts[0].as<ListObj>()->items;
+    MapOptions o;
+    o.workers = size_t(parts[1].as_int());
+    o.timeout = parts[2].as_number();
+    o.collect = parts[3].as_bool();
+    int64_t retries = parts[4].as_int();
+    double backoff = parts[5].as_number();
+    // Each branch is f(x), retried up to `retries` times.
+    std::vector<Value> results(fns.size());
+    rt::Scope scope(o.collect ? rt::ScopeMode::CollectAll : rt::ScopeMode::FailFast);
+    std::vector<rt::TaskRef> ts;
+    for (auto& f : fns) {
+        CallBody body{&in.vm(), f, {a.pos[0]}, {}, {}, in.capabilities()};
+        double timeout = o.timeout;
+        ts.push_back(scope
+                         .spawn(
+                             [body, retries, backoff, timeout]() mutable -> Value {
+                                 for (int64_t k = 0;; ++k) {
+                                     try {
+                                         if (timeout < 0) return body();
+                                         Value out;
+                                         if (!rt::move_on_after(timeout, [&](rt::CancelScope&) { out = body(); }))
+                                             throw WeftError(ErrorKind::TimeoutError, "stage timed out");
+                                         return out;
+                                     } catch (WeftError&) {
+                                         if (k >= retries) throw;
+                                         rt::sleep_for(backoff * double(int64_t(1) << std::min<int64_t>(k, 20)));
+                                     }
+                                 }
+                             },
+                             callee_name(f))
+                         .ref());
+    }
+    Value first_err;
+    try {
+        for (size_t i = 0; i < ts.size(); ++i) {
+            Value err;
+            Value v = task_value(in, ts[i], &err);
+            if (!err.is_none()) {
+                if (!o.collect) {
+                    if (first_err.is_none()) first_err = err;
+                    scope.cancel();
+                    continue;
+                }
+                results[i] = err;
+            } else {
+                results[i] = v;
+            }
+        }
+    } catch (...) {
+        unwind_scope(scope);
+    }
+    try {
+        scope.join();
+    } catch (...) {
+    }
+    if (!first_err.is_none()) throw WeftError(first_err);
+    return make_list(std::move(results));
+}
+
+Value bi_parallel(CallContext&, const CallArgs& a) {
+    if (a.pos.empty()) type_err("parallel() needs at least one function");
+    int64_t workers = 64, retries = 0;
+    double timeout = -1, backoff = 0.5;
+    bool partial = false;
+    if (const Value* v = a.find_kw("workers"); v && !v->is_none()) workers = v->as_int();
+    if (const Value* v = a.find_kw("timeout"); v && !v->is_none()) timeout = seconds_arg(*v, "timeout");
+    if (const Value* v = a.find_kw("retries"); v && v->is_int()) retries = v->as_int();
+    if (const Value* v = a.find_kw("backoff"); v && v->is_number()) backoff = v->as_number();
+    if (const Value* v = a.find_kw("errors"); v && !v->is_none()) {
+        std::string m = to_str(*v);
+        if (m == "partial" || m == "collect")
+            partial = true;
+        else if (m != "fail_fast" && m != "raise")
+            throw WeftError(ErrorKind::ValueError, "parallel(): errors must be \"fail_fast\" or \"partial\"");
+    }
+    auto* n = new NativeObj("parallel", nullptr);
+    n->method = parallel_stage_call;
+    n->self = make_tuple({make_list(std::vector<Value>(a.pos.begin(), a.pos.end())), Value::integer(workers),
+                          Value::number(timeout), Value::boolean(partial), Value::integer(retries), Value::number(backoff)});
+    return Value::adopt(n);
+}
+
+Value bi_set_max_workers(CallContext&, const CallArgs& a) {
+    if (a.pos.size() != 1 || !a.pos[0].is_int() || a.pos[0].as_int() < 1)
+        throw WeftError(ErrorKind::ValueError, "set_max_workers(n) needs an int >= 1");
+    return Value();
+}
+
+Value bi_tasks(CallContext&, const CallArgs&) {
+    std::vector<Value> out;
+    if (rt::Task* t = rt::current_task()) {
+        Value d = make_dict();
+        set_item(d, make_str("id"), make_str(t->label()));
+        set_item(d, make_str("state"), make_str("running"));
+        out.push_back(d);
+    }
+    return make_list(std::move(out));
+}
+
+}  // namespace
+
+void register_parallel_builtins(Vm& vm) {
+    auto native = [&](const char* n, NativeFn f, bool lazy = false) {
+        auto* o = new NativeObj(n, f);
+        o->lazy_args = lazy;
+        vm.add_builtin(n, Value::adopt(o));
+    };
+    native("parallel_map", bi_parallel_map);
+    native("parallel_filter", bi_parallel_filter);
+    native("parallel_for_each", bi_parallel_for_each);
+    native("race", bi_race, true);
+    native("attempt", bi_attempt);
+    native("spawn_link", bi_spawn_link);
+    native("retry", bi_retry);
+    native("parallel", bi_parallel);
+    native("set_max_workers", bi_set_max_workers);
+    native("tasks", bi_tasks);
 }
 
 }  // namespace weft

@@ -61,8 +61,10 @@ Value make_lazy(const Value& thunk);
 bool promise_attr(Interp& in, PromiseObj* p, std::string_view name, Value& out);
 Value call_promise_method(Interp& in, PromiseObj* p, std::string_view name, const CallArgs& a, bool* handled);
 Value scope_enter(bool fail_fast);
+// `l | r` when either side is a pipeline stage (a callable or a list of them).
+bool pipe_op(Interp& in, const Value& l, const Value& r, Value& out);
 void scope_exit(Interp& in, Value& nursery);
-void scope_abort(Value& nursery);
+void scope_abort(Value& nursery, const Value& err);
 
 // Registers the concurrency builtins (channel, atom, timeout, __select__, ...).
 void register_concurrency_builtins(Vm& vm);

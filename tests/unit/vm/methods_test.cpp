@@ -132,3 +132,24 @@ TEST(Methods, StrFormatMethod) {
 
 }  // namespace
 }  // namespace weft::test
+
+namespace weft::test {
+namespace {
+
+TEST(Methods, LookupByInternedAndPlainNames) {
+    Value xs = L({});
+    const MethodInfo* a = find_method(xs, intern("append")->data);
+    std::string plain = "append";
+    EXPECT_EQ(a, find_method(xs, plain));
+    ASSERT_NE(a, nullptr);
+    EXPECT_STREQ(a->name, "append");
+    // A prefix view of an interned name shares its address but is another name.
+    std::string_view prefix(intern("append")->data.data(), 3);
+    EXPECT_EQ(find_method(xs, prefix), nullptr);
+    EXPECT_EQ(find_method(xs, intern("appendx")->data), nullptr);
+    EXPECT_EQ(find_method(S("x"), intern("append")->data), nullptr);
+    EXPECT_NE(find_method(S("x"), intern("split")->data), nullptr);
+}
+
+}  // namespace
+}  // namespace weft::test

@@ -1,5 +1,9 @@
 // table_test.cpp — OrderedTable: insertion order, overwrite, erase and
 // re-insert, compaction of deleted entries, large tables, unhashable keys.
+#include <algorithm>
+#include <map>
+#include <random>
+
 #include "test_support.h"
 
 namespace weft::test {
@@ -183,6 +187,50 @@ TEST(OrderedTable, SetsAndDictsShareTheTable) {
     EXPECT_EQ(length(s), 2);
     Value d = D({{S("x"), I(1)}, {S("x"), I(2)}});
     EXPECT_EQ(repr(d), "{'x': 2}");
+}
+
+}  // namespace
+}  // namespace weft::test
+
+namespace weft::test {
+namespace {
+
+// Random insert/overwrite/erase against a reference model (std::map plus an
+// insertion-order list), checking contents and order after every batch.
+TEST(OrderedTable, RandomizedAgainstModel) {
+    std::mt19937_64 rng(12345);
+    OrderedTable t;
+    std::map<int64_t, int64_t> model;
+    std::vector<int64_t> order;
+    for (int step = 0; step < 60000; ++step) {
+        int64_t k = int64_t(rng() % 512);
+        int op = int(rng() % 3);
+        if (op < 2) {
+            bool fresh = t.insert(I(k), I(step));
+            EXPECT_EQ(fresh, model.count(k) == 0);
+            if (fresh) order.push_back(k);
+            model[k] = step;
+        } else {
+            bool had = t.erase(I(k));
+            EXPECT_EQ(had, model.count(k) == 1);
+            if (had) {
+                model.erase(k);
+                order.erase(std::find(order.begin(), order.end(), k));
+            }
+        }
+        if (step % 997 == 0) {
+            ASSERT_EQ(t.size(), model.size());
+            std::vector<int64_t> got;
+            for (size_t i = 0; i < t.end_index(); ++i)
+                if (t.entry(i).live) got.push_back(t.entry(i).key.as_int());
+            ASSERT_EQ(got, order);
+            for (auto& [mk, mv] : model) {
+                int64_t e = t.find(I(mk));
+                ASSERT_GE(e, 0);
+                EXPECT_EQ(t.entry(size_t(e)).value.as_int(), mv);
+            }
+        }
+    }
 }
 
 }  // namespace
