@@ -229,7 +229,11 @@ class RuntimeImpl {
     /// Queues a new unstarted task on the current worker's deque (or injects it).
     void push_new(Task* t);
     void inject(Task* t);
+    /// Wakes one parked worker if any is parked and none is searching (full fence first).
     void notify_one();
+    /// notify_one() for pushes onto the caller's own deque (no fence; see scheduler.cpp).
+    void notify_local();
+    void wake_idle_worker();
     /// The worker's LIFO task if the hand-off chain may continue (time slice), else nullptr.
     Task* take_lifo(Worker* w);
     /// take_lifo() for a direct fiber-to-fiber hand-off (only started tasks; not every tick).

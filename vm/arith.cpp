@@ -314,6 +314,13 @@ Value str_concat(Value& a, const Value& b) {
 }
 
 Value binary_op(BinaryOp op, const Value& a, const Value& b) {
+    if ((a.is(ObjType::Promise) || b.is(ObjType::Promise)) && promise_resolver) {  // a promise is forced when inspected
+        Value r_a = a;
+        resolve_if_promise(r_a);
+        Value r_b = b;
+        resolve_if_promise(r_b);
+        return binary_op(op, r_a, r_b);
+    }
     // Numbers (bool counts as int).
     if (is_numlike(a) && is_numlike(b)) {
         if (a.is_float() || b.is_float()) {
@@ -396,6 +403,11 @@ Value binary_op(BinaryOp op, const Value& a, const Value& b) {
 }
 
 Value unary_op(ast::UnaryOp op, const Value& a) {
+    if ((a.is(ObjType::Promise)) && promise_resolver) {  // a promise is forced when inspected
+        Value r_a = a;
+        resolve_if_promise(r_a);
+        return unary_op(op, r_a);
+    }
     using ast::UnaryOp;
     switch (op) {
         case UnaryOp::Not:

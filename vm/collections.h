@@ -45,6 +45,14 @@ Value make_error(ErrorKind kind, std::string msg);
 // repr of Function, BoundMethod, Module, Native, StructType, Promise and Opaque values.
 std::string callable_repr(const Value& v);
 
+// Promises stored in containers are forced when the object library reads them
+// out for inspection (iteration, collect, repr). The interpreter installs the
+// resolver; without one (unit tests) promises pass through unchanged.
+extern Value (*promise_resolver)(const Value& promise);
+inline void resolve_if_promise(Value& v) {
+    if (v.is(ObjType::Promise) && promise_resolver) v = promise_resolver(v);
+}
+
 // ---------------------------------------------------------------------------
 // Constructors. Each returns a new value holding one reference.
 

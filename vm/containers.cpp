@@ -187,6 +187,11 @@ Value dict_lookup(const DictObj* d, const Value& key) {
 }  // namespace
 
 int64_t length(const Value& v) {
+    if ((v.is(ObjType::Promise)) && promise_resolver) {  // a promise is forced when inspected
+        Value r_v = v;
+        resolve_if_promise(r_v);
+        return length(r_v);
+    }
     if (v.is_obj()) {
         Obj* o = v.as_obj();
         switch (o->type) {
@@ -475,12 +480,14 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
             auto& items = it->source.as<ListObj>()->items;
             if (size_t(it->pos) >= items.size()) return false;
             out = items[size_t(it->pos++)];
+            resolve_if_promise(out);
             return true;
         }
         case IterKind::Tuple: {
             auto& items = it->source.as<TupleObj>()->items;
             if (size_t(it->pos) >= items.size()) return false;
             out = items[size_t(it->pos++)];
+            resolve_if_promise(out);
             return true;
         }
         case IterKind::Str: {
@@ -626,9 +633,14 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
     type_error("'" + type_name(Value::borrow(it)) + "' object is not an iterator");
 }
 
+Value (*promise_resolver)(const Value&) = nullptr;
+
 std::vector<Value> collect(CallContext& cx, const Value& v) {
-    if (v.is(ObjType::List)) return v.as<ListObj>()->items;
-    if (v.is(ObjType::Tuple)) return v.as<TupleObj>()->items;
+    if (v.is(ObjType::List) || v.is(ObjType::Tuple)) {
+        std::vector<Value> out = v.is(ObjType::List) ? v.as<ListObj>()->items : v.as<TupleObj>()->items;
+        for (auto& x : out) resolve_if_promise(x);
+        return out;
+    }
     std::vector<Value> out;
     if (v.is(ObjType::Dict) || v.is(ObjType::Set)) {
         const OrderedTable& t = v.is(ObjType::Set) ? v.as<SetObj>()->table : v.as<DictObj>()->table;

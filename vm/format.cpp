@@ -696,6 +696,11 @@ std::string format_string(const Spec& sp, std::string_view s) {
 }  // namespace
 
 std::string format_spec(const Value& v, std::string_view spec) {
+    if ((v.is(ObjType::Promise)) && promise_resolver) {  // a promise is forced when inspected
+        Value r_v = v;
+        resolve_if_promise(r_v);
+        return format_spec(r_v, spec);
+    }
     if (spec.empty()) return to_str(v);
     Spec sp;
     try {

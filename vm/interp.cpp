@@ -182,8 +182,29 @@ Value Interp::runtime_error_value(std::exception_ptr ep) {
     } catch (const rt::ChannelClosed&) {
         err = vm_.make_error(ErrorKind::ChannelClosed, "channel closed");
     } catch (const rt::Deadlock& e) {
-        std::string what = e.what();
-        if (what.rfind("Deadlock: ", 0) == 0) what = what.substr(10);
+        std::string raw = e.what();
+        if (raw.rfind("Deadlock: ", 0) == 0) raw = raw.substr(10);
+        // One line: "all tasks are blocked: main#1 waits on channel recv; worker#3 waits on ..."
+        std::string what;
+        bool first_item = true;
+        size_t pos = 0;
+        while (pos <= raw.size()) {
+            size_t nl = raw.find('\n', pos);
+            std::string line = raw.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+            size_t b = line.find_first_not_of(' ');
+            line = b == std::string::npos ? "" : line.substr(b);
+            if (!line.empty()) {
+                if (what.empty()) {
+                    what = line;
+                } else {
+                    what += first_item ? " " : "; ";
+                    what += line;
+                    first_item = false;
+                }
+            }
+            if (nl == std::string::npos) break;
+            pos = nl + 1;
+        }
         err = vm_.make_error(ErrorKind::Deadlock, what);
     } catch (const rt::ErrorGroup& g) {
         std::vector<Value> members;
@@ -1153,6 +1174,10 @@ op_ForIter: {
         auto& items = it->source.as<ListObj>()->items;
         if (it->pos < int64_t(items.size())) {
             R[A + 1] = items[it->pos++];
+            if (WEFT_UNLIKELY(R[A + 1].is(ObjType::Promise))) {
+                SAVE_PC();
+                force(R[A + 1]);
+            }
             FAST_DISPATCH();
         }
         pc += SBX;

@@ -17,6 +17,11 @@ namespace weft {
 using namespace lib;
 
 bool truthy(const Value& v) {
+    if ((v.is(ObjType::Promise)) && promise_resolver) {  // a promise is forced when inspected
+        Value r_v = v;
+        resolve_if_promise(r_v);
+        return truthy(r_v);
+    }
     switch (v.tag()) {
         case Tag::None:
             return false;
@@ -376,6 +381,13 @@ bool is_identical(const Value& a, const Value& b) {
 }  // namespace
 
 bool value_less(const Value& a, const Value& b) {
+    if ((a.is(ObjType::Promise) || b.is(ObjType::Promise)) && promise_resolver) {  // a promise is forced when inspected
+        Value r_a = a;
+        resolve_if_promise(r_a);
+        Value r_b = b;
+        resolve_if_promise(r_b);
+        return value_less(r_a, r_b);
+    }
     if (a.is_int() && b.is_int()) return a.as_int() < b.as_int();
     if (a.is_float() && b.is_float()) return a.as_float() < b.as_float();
     if (a.is(ObjType::Set) && b.is(ObjType::Set))
@@ -385,6 +397,13 @@ bool value_less(const Value& a, const Value& b) {
 }
 
 Value compare(ast::CmpOp op, const Value& a, const Value& b) {
+    if ((a.is(ObjType::Promise) || b.is(ObjType::Promise)) && promise_resolver) {  // a promise is forced when inspected
+        Value r_a = a;
+        resolve_if_promise(r_a);
+        Value r_b = b;
+        resolve_if_promise(r_b);
+        return compare(op, r_a, r_b);
+    }
     using ast::CmpOp;
     switch (op) {
         case CmpOp::Eq:

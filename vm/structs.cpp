@@ -505,6 +505,13 @@ std::string callable_repr(const Value& v) {
             return "<type '" + v.as<TypeObj>()->name + "'>";
         case ObjType::Promise: {
             auto* p = v.as<PromiseObj>();
+            if (promise_resolver) {
+                try {
+                    return repr(promise_resolver(v));
+                } catch (WeftError&) {
+                    // a failed task prints as its handle; the error surfaces where it is forced
+                }
+            }
             if (p->resolved && p->error.is_none()) return repr(p->value);
             return "<task " + (p->name.empty() ? std::string("lazy") : p->name) + ">";
         }

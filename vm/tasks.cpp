@@ -43,6 +43,37 @@ bool is_cancelled_error(const Value& e) {
     return e.is(ObjType::Struct) && e.as<StructObj>()->type->builtin_error == int(ErrorKind::Cancelled);
 }
 
+}  // namespace
+
+// Runs `fn` with an implicit nursery around it: tasks spawned outside any
+// `concurrent:` block belong to it. It collects failures instead of cancelling
+// the body (spec: an error surfaces where its value is forced, or when the
+// scope ends); at the end, errors nobody observed are raised — one as itself,
+// several as an ErrorGroup.
+Value run_in_implicit_scope(const std::function<Value()>& fn) {
+    rt::Scope scope(rt::ScopeMode::CollectAll);
+    Value result;
+    try {
+        result = fn();
+    } catch (...) {
+        scope.cancel();
+        try {
+            scope.join();
+        } catch (...) {
+        }
+        throw;
+    }
+    try {
+        scope.join();
+    } catch (const rt::ErrorGroup& g) {
+        if (g.errors().size() == 1) std::rethrow_exception(g.errors()[0]);
+        throw rt::ErrorGroup(g.errors(), false);
+    }
+    return result;
+}
+
+namespace {
+
 // The body of a task that calls a Weft callable.
 struct CallBody {
     Vm* vm;
@@ -60,10 +91,11 @@ struct CallBody {
             ~Release() { vm->release_interp(in); }
         } release{vm, in};
         in->set_capabilities(caps);
+        if (rt::Task* t = rt::current_task()) t->set_user_data(in);
         std::vector<KwArg> kws;
         for (size_t i = 0; i < kw_names.size(); ++i) kws.push_back(KwArg{kw_names[i], kw_values[i]});
         try {
-            return in->call_kw(fn, args, kws);
+            return run_in_implicit_scope([&] { return in->call_kw(fn, args, kws); });
         } catch (WeftError& e) {
             if (is_cancelled_error(e.error)) throw rt::Cancelled();
             throw;
@@ -85,6 +117,23 @@ std::string callee_name(const Value& fn) {
 }  // namespace
 
 PromiseObj::~PromiseObj() = default;
+
+// The interpreter running on the current task (set by CallBody and for the main task).
+Interp* current_interp() {
+    rt::Task* t = rt::current_task();
+    return t ? static_cast<Interp*>(t->user_data()) : nullptr;
+}
+
+namespace {
+Value resolve_promise(const Value& v) {
+    Interp* in = current_interp();
+    if (!in) return v;
+    return force_promise(*in, v.as<PromiseObj>());
+}
+struct InstallResolver {
+    InstallResolver() { promise_resolver = resolve_promise; }
+} install_resolver;
+}  // namespace
 
 void share(const Value& v) {
     // Single worker today: nothing crosses threads, so nothing to mark yet.
@@ -869,14 +918,29 @@ std::vector<Value> run_parallel(Interp& in, const Value& fn, const std::vector<V
         }
         return true;
     };
+    std::vector<rt::TaskRef> all(n);
     try {
         while (done < n) {
             while (next < n && next - done < o.workers) {
                 tasks[next] = spawn_in(scope, in, fn, {items[next]}, o.timeout);
+                all[next] = tasks[next];
                 ++next;
             }
             if (!finish(done++)) break;
         }
+    } catch (const rt::Cancelled&) {
+        if (!scope.cancel_called()) unwind_scope(scope);
+        // A task failed (fail-fast cancelled us): raise the first failure in input order.
+        try {
+            scope.join();
+        } catch (...) {
+        }
+        for (auto& t : all) {
+            if (!t || !t->done() || !t->error()) continue;
+            Value err = in.runtime_error_value(t->error());
+            if (!is_cancelled_error(err)) throw WeftError(err);
+        }
+        throw;
     } catch (...) {
         unwind_scope(scope);
     }

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <memory>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +66,9 @@ Value scope_enter(bool fail_fast);
 bool pipe_op(Interp& in, const Value& l, const Value& r, Value& out);
 void scope_exit(Interp& in, Value& nursery);
 void scope_abort(Value& nursery, const Value& err);
+
+// Runs `fn` inside the task's implicit collect-all nursery (see tasks.cpp).
+Value run_in_implicit_scope(const std::function<Value()>& fn);
 
 // Registers the concurrency builtins (channel, atom, timeout, __select__, ...).
 void register_concurrency_builtins(Vm& vm);

@@ -218,7 +218,15 @@ void Vm::in_runtime(const std::function<void()>& fn) {
         o.workers = options_.workers;
         runtime_ = std::make_unique<rt::Runtime>(o);
     }
-    runtime_->block_on([&] { fn(); }, "main");
+    runtime_->block_on(
+        [&] {
+            rt::current_task()->set_user_data(main_.get());
+            run_in_implicit_scope([&] {
+                fn();
+                return Value();
+            });
+        },
+        "main");
 }
 
 Interp* Vm::acquire_interp() {

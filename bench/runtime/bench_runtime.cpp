@@ -1,6 +1,7 @@
 // weft-bench-runtime: micro-benchmarks of the C++ runtime alone, each mirrored by a Go peer
 // (bench/peers/runtime_peers.go) so that bench/runtime/run.py can print time ratios.
-// Usage: weft-bench-runtime <skynet|pingpong|spawn|yield|sleepers|select> [n]
+// Usage: weft-bench-runtime <skynet|pingpong|spawn|yield|sleepers|select|inline> [n]
+// (`inline` has no Go peer: it measures the cost of lazy task creation's inline path.)
 // Each subcommand prints details on stderr and its checksum as the last line of stdout.
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "weft/runtime/channel.hpp"
@@ -156,6 +158,30 @@ int main(int argc, char** argv) {
             }
             return sum;
         });
+    } else if (what == "inline") {
+        // Lazy task creation: fib(n) spawning one child per call and forcing it at once. With
+        // nobody stealing, every child runs inline on its parent's stack; the per-spawn cost is
+        // what a deferred call whose value is needed right away costs the VM.
+        if (!n) n = 27;
+        std::function<long(long)> fib = [&fib](long k) -> long {
+            if (k < 2) return k;
+            auto a = spawn([&fib, k] { return fib(k - 1); });
+            long b = fib(k - 2);
+            return a.get() + b;
+        };
+        std::function<long(long)> plain = [&plain](long k) -> long {
+            return k < 2 ? k : plain(k - 1) + plain(k - 2);
+        };
+        auto p0 = now_ns();
+        long expect = plain(n);
+        auto p1 = now_ns();
+        result = rt.block_on([&] { return fib(n); });
+        auto p2 = now_ns();
+        Counters c0 = rt.counters();
+        double spawns = double(c0.spawned);
+        std::fprintf(stderr, "inline: %.0f ns per spawned+forced call (plain call %.1f ns)\n",
+                     double((p2 - p1) - (p1 - p0)) / spawns, double(p1 - p0) / spawns);
+        if (result != expect) result = -1;
     } else {
         std::fprintf(stderr, "unknown benchmark %s\n", what.c_str());
         return 2;

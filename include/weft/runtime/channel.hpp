@@ -66,8 +66,8 @@ class ChannelCore {
 
     /// Moves *src (a T) into the channel; waits while it cannot. Raises ChannelClosed/Cancelled.
     void send(void* src);
-    /// Receives into *sink (an optional<T>); false when closed and drained. `timeout_ns` < 0:
-    /// no timeout; on timeout raises TimeoutError.
+    /// Receives into *sink (an optional<T>); false when closed and drained. `deadline_ns` is an
+    /// absolute steady-clock time (now_ns()); INT64_MAX = none; past it raises TimeoutError.
     bool recv(void* sink, std::int64_t deadline_ns = INT64_MAX);
     TryResult try_send(void* src);
     TryResult try_recv(void* sink);

@@ -88,7 +88,8 @@ class Task {
     /// Waits until the task is done. From a task: parks the caller (cancellable: raises
     /// Cancelled, or Deadlock when the detector fires); if the task is still unstarted it is run
     /// inline right here (lazy task creation). From a plain thread: blocks the thread.
-    /// Does not raise the task's error; see `rethrow_error()`.
+    /// Does not raise the task's error; see `rethrow_error()`. The caller must hold a reference
+    /// to the task (a TaskRef or TaskHandle) for the duration of the call.
     void join();
     /// Like join() but gives up after `seconds`; returns done().
     bool join_for(double seconds);
