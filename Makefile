@@ -36,8 +36,10 @@ test-tsan: setup
 	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^runtime'
 
+# The main job reads /usr/share/doc (or ARGS) and nothing else.
+RUN_READ ?= $(if $(ARGS),$(shell echo $(ARGS) | tr ' ' ','),/usr/share/doc)
 run: build
-	@./build/weft run examples/wordfreq.weft $(ARGS)
+	@./build/weft --allow-read=$(RUN_READ) run examples/wordfreq.weft $(ARGS)
 
 bench: setup
 	@bash scripts/setup.sh --bench

@@ -243,7 +243,9 @@ struct FuncState {
     int freereg = 0;
     std::vector<LoopInfo> loops;
     std::vector<const Block*> finally_blocks;  // enclosing finally bodies (innermost last)
-    std::vector<int> finally_regs;             // parallel: register of a concurrent scope, or -1
+    // Parallel to finally_blocks: -1 for a finally body; r >= 0 for a concurrent:
+    // scope in register r; -(r + 2) for a `with` whose manager is in register r.
+    std::vector<int> finally_regs;
     std::unordered_map<std::string, int> type_index;  // param name -> annotation type index
     int return_type_index = -1;
     std::vector<int> pending_handlers;
@@ -1534,6 +1536,17 @@ private:
             emit(make_abc(Op::ScopeExit, fs_->finally_regs[i], 0, 0));
             return;
         }
+        if (fs_->finally_regs[i] <= -2) {
+            // Leaving a with block early (return/break/continue): mgr.__exit__(None).
+            int mgr = -(fs_->finally_regs[i] + 2);
+            int save = fs_->freereg;
+            int b = alloc_n(3);
+            emit(make_abc(Op::LoadNone, b + 2, 0, 0));
+            emit(make_abc(Op::CallM, b, 1, mgr));
+            emit(Instr(const_str("__exit__")));
+            free_to(save);
+            return;
+        }
         const Block* fb = fs_->finally_blocks[i];
         // The finally body runs outside its own protection.
         auto saved = fs_->finally_blocks;
@@ -1947,7 +1960,11 @@ private:
         emit(Instr(const_str("__enter__")));
         if (it.target) store_target(it.target.get(), base);
         int start = pc();
+        fs_->finally_blocks.push_back(nullptr);
+        fs_->finally_regs.push_back(-(mgr + 2));
         with_stmt(w, item + 1);
+        fs_->finally_blocks.pop_back();
+        fs_->finally_regs.pop_back();
         int end = pc();
         // normal exit: mgr.__exit__(None)
         {

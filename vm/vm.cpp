@@ -364,6 +364,7 @@ int Vm::run_main(ModuleObj* m, const std::string& source) {
 
 int Vm::run_file(const std::string& path) {
     std::string source;
+    add_own_source(path);  // a program may always read its own source files
     if (!read_file(path, source)) {
         fprintf(stderr, "weft: cannot open '%s': %s\n", path.c_str(), strerror(errno));
         return 2;
@@ -525,6 +526,7 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
     if (it != modules_.end()) return it->second;  // runs once; a cycle sees the partial module
     std::string source;
     if (!read_file(key, source)) throw WeftError(ErrorKind::IOError, "cannot import '" + name + "': no such file " + key);
+    add_own_source(key);
     auto* m = new ModuleObj();
     m->name = fs::path(key).stem().string();
     m->path = full.lexically_normal().string();
