@@ -30,10 +30,7 @@ Reactor::~Reactor() {
     ctx_.stop();
     thread_.join();
     for (auto& [fd, e] : fds_) {
-        if (e.desc) {
-            std::error_code ec;
-            e.desc->release();
-        }
+        if (e.desc) e.desc->release();
         for (auto& v : e.ops)
             for (auto& op : v)
                 if (!op->done) {
@@ -47,6 +44,7 @@ void Reactor::start(std::shared_ptr<IoOp> op) {
     asio::post(ctx_, [this, op] {
         Entry& e = fds_[op->fd];
         if (!e.desc) {
+            e.id = next_id_++;
             e.desc = std::make_unique<asio::posix::stream_descriptor>(ctx_);
             std::error_code ec;
             e.desc->assign(op->fd, ec);
@@ -71,20 +69,20 @@ void Reactor::arm(int fd, Entry& e, int dir) {
     e.armed[dir] = true;
     auto kind = dir ? asio::posix::stream_descriptor::wait_write
                     : asio::posix::stream_descriptor::wait_read;
-    e.desc->async_wait(kind, [this, fd, dir](const std::error_code& ec) {
+    std::uint64_t id = e.id;
+    e.desc->async_wait(kind, [this, fd, dir, id](const std::error_code& ec) {
         auto it = fds_.find(fd);
-        if (it == fds_.end()) return;
+        if (it == fds_.end() || it->second.id != id) return;  // released meanwhile
         Entry& en = it->second;
         en.armed[dir] = false;
         if (ec == asio::error::operation_aborted) {
-            if (!en.ops[dir].empty())
-                arm(fd, en, dir);
-            else
-                maybe_release(fd);
+            if (!en.ops[dir].empty()) arm(fd, en, dir);
             return;
         }
         auto ops = std::move(en.ops[dir]);
         en.ops[dir].clear();
+        // Deregister before waking: when wait_fd returns, the caller may close the fd.
+        maybe_release(fd);
         for (auto& op : ops) {
             if (op->done) continue;
             op->done = true;
@@ -93,7 +91,6 @@ void Reactor::arm(int fd, Entry& e, int dir) {
             op->host->release();
             rt_->io_waits_.fetch_sub(1, std::memory_order_acq_rel);
         }
-        maybe_release(fd);
     });
 }
 
@@ -102,26 +99,26 @@ void Reactor::maybe_release(int fd) {
     if (it == fds_.end()) return;
     Entry& e = it->second;
     if (!e.ops[0].empty() || !e.ops[1].empty()) return;
-    if (e.armed[0] || e.armed[1]) {
-        std::error_code ec;
-        e.desc->cancel(ec);  // handlers come back aborted, then we release
-        return;
-    }
+    // Synchronous: deregisters from epoll now; pending async waits complete later as aborted and
+    // find no entry with their id.
     e.desc->release();
     fds_.erase(it);
 }
 
 void Reactor::cancel(std::shared_ptr<IoOp> op) {
     asio::post(ctx_, [this, op] {
-        if (op->done) return;
-        op->done = true;
-        op->host->release();
-        rt_->io_waits_.fetch_sub(1, std::memory_order_acq_rel);
-        auto it = fds_.find(op->fd);
-        if (it == fds_.end()) return;
-        auto& v = it->second.ops[op->write ? 1 : 0];
-        v.erase(std::remove(v.begin(), v.end(), op), v.end());
-        maybe_release(op->fd);
+        if (!op->done) {
+            op->done = true;
+            op->host->release();
+            rt_->io_waits_.fetch_sub(1, std::memory_order_acq_rel);
+            auto it = fds_.find(op->fd);
+            if (it != fds_.end()) {
+                auto& v = it->second.ops[op->write ? 1 : 0];
+                v.erase(std::remove(v.begin(), v.end(), op), v.end());
+                maybe_release(op->fd);
+            }
+        }
+        op->acked.store(true, std::memory_order_release);
     });
 }
 
@@ -157,6 +154,10 @@ bool wait_fd(int fd, Interest interest, double timeout_seconds) {
             return true;
         }
         rt->reactor_->cancel(op);
+        // Wait (briefly: one trip through the reactor thread) until the reactor has let go of
+        // the fd, so that the caller may close it as soon as we return.
+        while (!op->acked.load(std::memory_order_acquire))
+            yield_now();
         if (code == kWokeTimeout) return false;
         if (code == kWokeDeadlock) throw Deadlock(deadlock_report(rt));
     }

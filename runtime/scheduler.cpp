@@ -248,6 +248,7 @@ void finish_task(Task* t) {
             if (real_error) {
                 root->errors.emplace_back(TaskRef(t), err);
                 fail_now = root->fail_fast && root->errors.size() == 1;
+                if (fail_now) root->retain();  // used below, after the unlock
             }
             if (root->live == 0 && root->join_host) {
                 join_host = root->join_host;
@@ -261,14 +262,13 @@ void finish_task(Task* t) {
         try_wake(h, g, kWokeNotify);
         h->release();
     }
-    if (fail_now) cancel_node(root);
+    if (fail_now) {
+        cancel_node(root);
+        root->release();
+    }
     if (join_host) {
         try_wake(join_host, join_gen, kWokeNotify);
         join_host->release();
-    }
-    if (root) {
-        t->release();  // membership reference
-        root->release();
     }
 }
 
@@ -359,8 +359,8 @@ TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery) {
     A::id(t) = next_task_id();
     A::rt(t) = rt;
     if (!name.empty()) A::name(t) = name;
-    t->retain();  // membership
-    nursery->retain();
+    // No references for membership: the nursery outlives its members (its scope waits for
+    // them), and a member outlives its entry in the list (finish_task unlinks it first).
     A::root(t) = nursery;
     {
         std::lock_guard<SpinLock> lock(nursery->mu);
@@ -892,7 +892,6 @@ std::string describe(const std::exception_ptr& e) {
 Task::Task() = default;
 
 Task::~Task() {
-    if (root_) root_->release();
     if (implicit_) implicit_->release();
     for (auto& j : joiners_)
         j.first->release();

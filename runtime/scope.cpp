@@ -389,9 +389,7 @@ void Scope::transfer(Task& task, Scope& to) {
                 dest->members = t;
                 if (was_live) dest->live++;
             }
-            dest->retain();
             A::root(t) = dest;
-            from->release();
         } else if (t->done()) {
             // Already finished: move its unobserved error, if any.
             std::exception_ptr err;

@@ -10,6 +10,10 @@
 #include <cstring>
 #include <fstream>
 
+#if defined(WEFT_TSAN)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace weft::rt::detail {
 
 namespace {
@@ -41,6 +45,11 @@ StackPool::StackPool(std::size_t stack_size) {
 }
 
 StackPool::~StackPool() {
+#if defined(WEFT_TSAN)
+    // TSan fiber contexts count against its thread limit: free those cached with the stacks.
+    for (auto& s : free_)
+        if (s.tsan_fiber) __tsan_destroy_fiber(s.tsan_fiber);
+#endif
     for (auto& s : all_guarded_) {
         std::size_t p = page_size();
         munmap(static_cast<char*>(s.lo) - p, s.size + p);

@@ -726,7 +726,7 @@ op_Cmp: {
 #define CMP_JUMP(x, y, cop, astop)                                                     \
     {                                                                                 \
         bool res;                                                                     \
-        if (x.is_int() && y.is_int()) {                                               \
+        if (WEFT_LIKELY(x.is_int()) && y.is_int()) {                                  \
             res = x.as_int() cop y.as_int();                                          \
         } else if (x.is_number() && y.is_number()) {                                  \
             res = x.as_number() cop y.as_number();                                    \

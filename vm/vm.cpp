@@ -170,6 +170,10 @@ Value Vm::make_error(ErrorKind k, std::string message) {
 void Vm::add_builtin(const std::string& name, Value v) {
     auto it = builtin_index.find(name);
     if (it != builtin_index.end()) {
+        // A later registration replaces an earlier one (the runtime's sleep and
+        // monotonic replace the sequential ones); immortal natives are freed here.
+        Value& old = builtins[it->second];
+        if (old.is(ObjType::Native) && (old.as_obj()->flags & Obj::kImmortal)) delete old.release_obj();
         builtins[it->second] = std::move(v);
         return;
     }

@@ -6,8 +6,11 @@
 // non-blocking read()/write() itself, which is exactly what libcurl's multi-socket API
 // (CURLMOPT_SOCKETFUNCTION / curl_multi_socket_action) needs.
 //
-// Rules: the fd must be non-blocking and must stay open while a wait on it is pending. Several
-// tasks may wait on the same fd (for the same or different directions). Thread-safety: any task.
+// Rules: the fd must be non-blocking and must stay open while a wait on it is pending. When
+// wait_fd returns (ready, timeout or Cancelled) the reactor has already deregistered the fd
+// unless other tasks still wait on it, so the caller may close it at once and the number may be
+// reused (libcurl closes and reopens sockets all the time). Several tasks may wait on the same
+// fd (for the same or different directions). Thread-safety: any task.
 #pragma once
 
 #include <limits>

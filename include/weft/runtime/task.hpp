@@ -150,7 +150,7 @@ class Task {
     Task* forcer_ =
         nullptr;  // while run inline: the task that forced it (its cancellation applies)
     detail::CancelNode* cancel_top_ = nullptr;  // innermost open scope of this task
-    detail::CancelNode* root_ = nullptr;        // nursery this task belongs to (strong ref)
+    detail::CancelNode* root_ = nullptr;        // nursery it belongs to (not owned: outlives us)
     detail::CancelNode* implicit_ = nullptr;    // lazily created implicit nursery
     Task* member_prev_ = nullptr;               // nursery membership list
     Task* member_next_ = nullptr;

@@ -69,3 +69,22 @@ TEST_P(Io, WaitTimesOutAndIsCancellable) {
         EXPECT_EQ(woke.load(), 2);
     });
 }
+
+// libcurl's pattern: sockets closed right after a wait and their numbers reused at once.
+TEST_P(Io, FdReuseAfterWaits) {
+    Runtime rt(options());
+    rt.block_on([&] {
+        for (int i = 0; i < 200 / weft::rt::testing::kScale + 20; ++i) {
+            Pipe p;
+            if (i % 3 == 0) {
+                EXPECT_FALSE(wait_readable(p.fds[0], 0.0005));  // times out
+            } else if (i % 3 == 1) {
+                char c = 'z';
+                EXPECT_EQ(write(p.fds[1], &c, 1), 1);
+                EXPECT_TRUE(wait_readable(p.fds[0], 10));
+            } else {
+                EXPECT_FALSE(move_on_after(0.0005, [&](CancelScope&) { wait_readable(p.fds[0]); }));
+            }
+        }  // each Pipe closes its fds here, right after the wait
+    });
+}
