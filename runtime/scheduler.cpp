@@ -1030,7 +1030,13 @@ Task* current_task() noexcept {
 Runtime::Runtime(RuntimeOptions options)
     : impl_(std::make_unique<RuntimeImpl>(std::move(options))) {}
 
-Runtime::~Runtime() = default;
+Runtime::~Runtime() {
+    stop();
+}
+
+void Runtime::stop() {
+    impl_.reset();
+}
 
 TaskRef Runtime::run_root(Task* t, std::string_view name) {
     if (current_worker()) {

@@ -76,9 +76,13 @@ struct RuntimeOptions {
 /// task only ever runs on the runtime that spawned it.
 class Runtime {
   public:
+    /// Starts the workers, the timer thread, the blocking pool and the reactor thread.
     explicit Runtime(RuntimeOptions options = {});
-    /// Stops the workers; all block_on calls must have returned.
+    /// Calls stop().
     ~Runtime();
+    /// Stops and joins every thread of the runtime (idempotent). All block_on calls must have
+    /// returned; afterwards only the destructor may be called.
+    void stop();
     Runtime(const Runtime&) = delete;
     Runtime& operator=(const Runtime&) = delete;
 

@@ -1,5 +1,7 @@
 // Basic scheduler and task behaviour: block_on, spawn, join, inline forcing, yield, sleep.
 #include <atomic>
+#include <ctime>
+#include <thread>
 
 #include "test_support.h"
 
@@ -129,3 +131,15 @@ TEST(BasicDeath, StackOverflowIsReported) {
         "stack overflow");
 }
 #endif
+
+TEST_P(Basic, StopIsIdempotentAndIdleRuntimeUsesNoCpu) {
+    Runtime rt(options());
+    rt.block_on([] { sleep_for(0.001); });
+    // Parked workers sleep on a futex: 100 ms of idleness costs (almost) no CPU.
+    std::clock_t c0 = std::clock();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    double cpu_s = double(std::clock() - c0) / CLOCKS_PER_SEC;
+    EXPECT_LT(cpu_s, 0.02 * weft::rt::testing::kScale);
+    rt.stop();
+    rt.stop();
+}
