@@ -367,6 +367,11 @@ Value Interp::call_object(const Value& callee, std::span<const Value> pos, std::
             }
             case ObjType::StructType:
                 return construct_struct(callee.as<StructTypeObj>(), pos, kw);
+            case ObjType::Opaque: {
+                auto* o = callee.as<OpaqueObj>();
+                if (o->cls->call) return o->cls->call(o, *this, pos);
+                break;
+            }
             case ObjType::BoundMethod: {
                 auto* b = callee.as<BoundMethodObj>();
                 std::vector<Value> args;

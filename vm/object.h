@@ -10,6 +10,7 @@
 // CPython, whose set order depends on hashes.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -247,6 +248,8 @@ struct OpaqueClass {
     // Iteration (`for v in obj`): the next item into `out`, false when done.
     // nullptr: not iterable.
     bool (*iter_next)(OpaqueObj* self, CallContext& cx, Value& out) = nullptr;
+    // Calling the object (`obj(args)`, e.g. `@timeout(5s)` as a decorator); nullptr: not callable.
+    Value (*call)(OpaqueObj* self, CallContext& cx, std::span<const Value> pos) = nullptr;
 };
 
 struct OpaqueObj : Obj {

@@ -749,7 +749,30 @@ bool cs_attr(const OpaqueObj* self, std::string_view n, Value& out) {
     return false;
 }
 
-const OpaqueClass kCancelScopeClass{"cancel_scope", kCancelScopeMethods, cs_attr};
+// @timeout(5s) as a decorator: the function runs with that deadline on every call.
+Value timed_call(CallContext& cx, Value& self, const CallArgs& a) {
+    auto& parts = self.as<TupleObj>()->items;  // (function, seconds)
+    double seconds = parts[1].as_number();
+    Value out;
+    bool finished;
+    {
+        finished = rt::move_on_after(seconds, [&](rt::CancelScope&) { out = cx.call_kw(parts[0], a.pos, a.kw); });
+    }
+    if (!finished) throw WeftError(ErrorKind::TimeoutError, "call exceeded its timeout of " + float_repr(seconds) + " s");
+    return out;
+}
+
+Value cs_call(OpaqueObj* self, CallContext&, std::span<const Value> pos) {
+    auto* c = static_cast<CancelScopeObj*>(self);
+    if (c->kind != ScopeKind::Timeout || c->seconds < 0 || pos.size() != 1)
+        type_err("only timeout(d) can decorate a function: @timeout(5s)");
+    auto* n = new NativeObj("timeout", nullptr);
+    n->method = timed_call;
+    n->self = make_tuple({pos[0], Value::number(c->seconds)});
+    return Value::adopt(n);
+}
+
+const OpaqueClass kCancelScopeClass{"cancel_scope", kCancelScopeMethods, cs_attr, nullptr, nullptr, nullptr, cs_call};
 CancelScopeObj::CancelScopeObj(ScopeKind k) : OpaqueObj(&kCancelScopeClass), kind(k) {}
 
 Value make_scope(ScopeKind k, const CallArgs& a, const char* fn) {
@@ -789,6 +812,13 @@ Value bi_sleep(CallContext&, const CallArgs& a) {
 
 Value bi_monotonic(CallContext&, const CallArgs&) { return Value::number(double(rt::now_ns()) / 1e9); }
 
+// @sequential: the function runs with no deferral. Calls are not deferred
+// implicitly yet, so the decorator returns the function unchanged.
+Value bi_sequential(CallContext&, const CallArgs& a) {
+    if (a.pos.size() != 1) type_err("@sequential decorates one function");
+    return a.pos[0];
+}
+
 }  // namespace
 
 void register_parallel_builtins(Vm& vm);
@@ -813,6 +843,7 @@ void register_concurrency_builtins(Vm& vm) {
     native("deadline", bi_deadline);
     native("sleep", bi_sleep);
     native("monotonic", bi_monotonic);
+    native("sequential", bi_sequential);
     register_parallel_builtins(vm);
     vm.add_builtin("shield", Value::adopt(new CancelScopeObj(ScopeKind::Shield)));
 }
