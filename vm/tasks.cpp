@@ -756,7 +756,14 @@ Value timed_call(CallContext& cx, Value& self, const CallArgs& a) {
     Value out;
     bool finished;
     {
-        finished = rt::move_on_after(seconds, [&](rt::CancelScope&) { out = cx.call_kw(parts[0], a.pos, a.kw); });
+        finished = rt::move_on_after(seconds, [&](rt::CancelScope&) {
+            try {
+                out = cx.call_kw(parts[0], a.pos, a.kw);
+            } catch (WeftError& e) {
+                if (is_cancelled_error(e.error)) throw rt::Cancelled();  // let the scope see its own cancellation
+                throw;
+            }
+        });
     }
     if (!finished) throw WeftError(ErrorKind::TimeoutError, "call exceeded its timeout of " + float_repr(seconds) + " s");
     return out;
