@@ -35,10 +35,14 @@ Usage:
   weft --help | --version
 
 Flags:
-  --workers N            worker threads for tasks (default: the machine's cores)
-  --sequential           run with no implicit concurrency (deterministic)
-  --default-timeout D    deadline for every blocking operation without one (e.g. 30s)
-  --max-tasks N          limit on live tasks
+  --workers N            worker threads for tasks (accepted; Weft tasks run on one
+                         worker thread in this version, interleaved at every wait)
+  --sequential           no implicit concurrency (calls are not deferred implicitly in
+                         this version, so this is the default behaviour)
+  --default-timeout D    deadline for blocking operations without one (accepted, not yet applied)
+  --max-tasks N          limit on live tasks (accepted, not yet applied)
+  --trace                one line per task event on stderr (created, started, blocked, done)
+  --stats                runtime counters on stderr at exit
   --max-depth N          call depth before RecursionError (default 8000)
   --allow-net[=HOSTS] --allow-read[=PATHS] --allow-write[=PATHS]
   --allow-run[=PROGRAMS] --allow-env[=NAMES] -A/--allow-all
@@ -128,8 +132,16 @@ int parse(int argc, char** argv, Cli& cli) {
                 return usage_error(err.empty() ? "unknown flag '" + a + "'" : err);
             continue;
         }
-        if (a == "--sequential" || a == "--stats" || a == "--trace") {
-            continue;  // accepted; the concurrency layer gives them meaning
+        if (a == "--stats") {
+            cli.vm.stats = true;
+            continue;
+        }
+        if (a == "--trace") {
+            cli.vm.trace = true;
+            continue;
+        }
+        if (a == "--sequential") {
+            continue;  // calls are not deferred implicitly yet, so every run is sequential in this sense
         }
         if (a.rfind("--trace-out", 0) == 0) {
             std::string v;

@@ -114,6 +114,15 @@ Vm::Vm(VmOptions options) : options_(std::move(options)) {
 
 Vm::~Vm() {
     flush_stdout();
+    if (options_.stats && runtime_) {
+        rt::Counters c = runtime_->counters();
+        fprintf(stderr,
+                "weft stats: %llu tasks spawned, %llu run inline (lazy task creation), %llu on fibers, "
+                "%llu context switches, %llu steals, %llu parks, %u worker(s)\n",
+                (unsigned long long)c.spawned, (unsigned long long)c.inlined, (unsigned long long)c.fibers,
+                (unsigned long long)c.switches, (unsigned long long)c.steals, (unsigned long long)c.parks,
+                runtime_->workers());
+    }
     pool_.clear();
     runtime_.reset();
     main_.reset();
@@ -220,6 +229,15 @@ void Vm::in_runtime(const std::function<void()>& fn) {
     if (!runtime_) {
         rt::RuntimeOptions o;
         o.workers = options_.workers;
+        if (options_.trace) {
+            auto start = rt::now_ns();
+            o.trace = [start](const rt::TraceEvent& e) {
+                static const char* kinds[] = {"created", "started", "blocked", "resumed", "done"};
+                double ms = double(e.time_ns - start) / 1e6;
+                fprintf(stderr, "[task #%llu] %s%s%s (worker %d, %.3f ms)\n", (unsigned long long)e.task_id,
+                        kinds[int(e.kind)], e.what ? " on " : "", e.what ? e.what : "", e.worker, ms);
+            };
+        }
         runtime_ = std::make_unique<rt::Runtime>(o);
     }
     runtime_->block_on(
