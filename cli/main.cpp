@@ -37,8 +37,8 @@ Usage:
 Flags:
   --workers N            worker threads for tasks (accepted; Weft tasks run on one
                          worker thread in this version, interleaved at every wait)
-  --sequential           no implicit concurrency (calls are not deferred implicitly in
-                         this version, so this is the default behaviour)
+  --sequential           no implicit deferral of calls: everything runs in program order
+                         (spawn still starts tasks)
   --default-timeout D    deadline for blocking operations without one (accepted, not yet applied)
   --max-tasks N          limit on live tasks (accepted, not yet applied)
   --trace                one line per task event on stderr (created, started, blocked, done)
@@ -141,7 +141,8 @@ int parse(int argc, char** argv, Cli& cli) {
             continue;
         }
         if (a == "--sequential") {
-            continue;  // calls are not deferred implicitly yet, so every run is sequential in this sense
+            cli.vm.sequential = true;
+            continue;
         }
         if (a.rfind("--trace-out", 0) == 0) {
             std::string v;

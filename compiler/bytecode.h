@@ -121,6 +121,8 @@ namespace weft {
     X(Len)           /* A B     R[A] = len(R[B])                                    */ \
     X(FieldAt)       /* A B C   R[A] = positional field C of R[B] (class patterns)  */ \
     X(SpawnCall)     /* A       R[A] = task running R[A](*R[A+1], **R[A+2])          */ \
+    X(CallDefer)     /* A B     like Call, but a Weft function runs as a deferred task */ \
+    X(Force)         /* A       if R[A] is a promise, wait for it (statement calls)  */ \
     X(MakeLazy)      /* A       R[A] = lazy promise of the closure R[A]             */ \
     X(ScopeEnter)    /* A B     R[A] = new nursery (fail_fast = R[B])               */ \
     X(ScopeExit)     /* A       wait for the nursery's tasks; raise their errors     */ \

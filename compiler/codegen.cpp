@@ -287,6 +287,18 @@ public:
 private:
     GlobalLayout& globals_;
     const CompileOptions& opts_;
+    // Spec section 5: the next call compiled is in a deferral position (the whole
+    // right-hand side of an assignment, an element of a display or comprehension,
+    // the operand of return). CallDefer defers it at run time when the callee is
+    // a Weft function.
+    bool defer_next_ = false;
+    int sequential_depth_ = 0;
+    // Compiles `e` into `target`, deferring it if it is a call in a deferral position.
+    void deferred_to(const Expr* e, int target) {
+        if (e->kind == ExprKind::Call && !opts_.sequential && sequential_depth_ == 0) defer_next_ = true;
+        expr_to(e, target);
+        defer_next_ = false;
+    }
     std::string path_;
     std::unordered_set<std::string> module_names_;
     FuncState* fs_ = nullptr;
@@ -740,6 +752,8 @@ private:
         if (!has_starred(elts) && elts.size() < 200) {
             int n = int(elts.size());
             int base = n ? alloc_n(n) : fs_->freereg;
+            // Display elements are not deferred: a task per element of every literal
+            // costs more than it gains (binary-trees: 7x slower); comprehensions are.
             for (int i = 0; i < n; ++i) expr_to(elts[i].get(), base + i);
             emit(make_abc(op, target, base, n));
             free_to(save);
@@ -827,7 +841,11 @@ private:
                 int v = expr_any(c->value.get());
                 emit(make_abc(Op::DictSet, acc, k, v));
             } else {
-                int v = expr_any(c->element.get());
+                int v = alloc();
+                if (c->comp_kind == CompKind::Set)
+                    expr_to(c->element.get(), v);  // set elements are hashed: needed now
+                else
+                    deferred_to(c->element.get(), v);
                 emit(make_abc(c->comp_kind == CompKind::Set ? Op::SetAdd : Op::ListAppend, acc, v, 0));
             }
             free_to(save);
@@ -1075,6 +1093,8 @@ private:
     }
 
     void call(const CallExpr* c, int target) {
+        bool defer_this = defer_next_;
+        defer_next_ = false;
         int save = fs_->freereg;
         if (c->func->kind == ExprKind::Attribute && simple_args(c)) {
             method_call(c, target);
@@ -1096,7 +1116,7 @@ private:
                     expr_to(c->args[i].get(), r);
             }
             if (c->keywords.empty()) {
-                emit(make_abc(Op::Call, base, n, 0));
+                emit(make_abc(defer_this ? Op::CallDefer : Op::Call, base, n, 0));
             } else {
                 std::vector<std::string> names;
                 for (auto& k : c->keywords) {
@@ -1304,6 +1324,9 @@ private:
                 } else {
                     int r = alloc();
                     expr_to(e, r);
+                    // A call used as a statement finishes before the next statement,
+                    // including a promise it returns (spec section 5).
+                    if (e->kind == ExprKind::Call) emit(make_abc(Op::Force, r, 0, 0));
                 }
                 return false;
             }
@@ -1347,6 +1370,8 @@ private:
                 int v = -1;
                 if (r->value) {
                     v = alloc();
+                    // The operand of return is not deferred: the callee's result would
+                    // otherwise be a promise owned by a scope that ends with this call.
                     expr_to(r->value.get(), v);
                 }
                 if (fs_->return_type_index >= 0) {
@@ -1498,9 +1523,13 @@ private:
             case StmtKind::Match:
                 match_stmt(s->as<MatchStmt>());
                 return false;
-            case StmtKind::Sequential:
-                // Sequential code is what the current VM runs; the block is an ordinary block.
-                return block(s->as<SequentialStmt>()->body);
+            case StmtKind::Sequential: {
+                // No call in the block is deferred: everything happens in program order.
+                ++sequential_depth_;
+                bool t = block(s->as<SequentialStmt>()->body);
+                --sequential_depth_;
+                return t;
+            }
             case StmtKind::SpawnBlock: {
                 // spawn: block  ==  spawn (a closure of the block)()
                 int base = alloc_n(3);
@@ -1655,7 +1684,7 @@ private:
             if (t->kind == ExprKind::Name) {
                 NameRef r = resolve(t->as<NameExpr>()->name);
                 if (r.kind == NameKind::Local) {
-                    expr_to(a->value.get(), r.index);
+                    deferred_to(a->value.get(), r.index);
                     fs_->defined.insert(t->as<NameExpr>()->name);
                     return;
                 }
@@ -1672,7 +1701,12 @@ private:
             }
         }
         int v = alloc();
-        expr_to(a->value.get(), v);
+        bool names_only = true;
+        for (auto& t : a->targets) names_only = names_only && t->kind == ExprKind::Name;
+        if (names_only)
+            deferred_to(a->value.get(), v);
+        else
+            expr_to(a->value.get(), v);  // d[k] = f() / a, b = f(): the call runs now
         for (auto& t : a->targets) store_target(t.get(), v);
     }
 
@@ -1858,8 +1892,13 @@ private:
             bool term = block(t->body);
             if (!term) merge(fs_->defined);
         } else {
+            // Calls in a try body are not deferred: its handlers must see their
+            // errors where they happen (a refinement of spec section 5, documented
+            // in docs/language/concurrency.md).
             int start = pc();
+            ++sequential_depth_;
             bool term = block(t->body);
+            --sequential_depth_;
             int end = pc();
             std::vector<int> to_end;
             if (!term) {
@@ -2445,6 +2484,13 @@ private:
             emit(Instr(const_str(p->name)));
             free_to(fs.nactive);
         }
+        // @sequential: nothing in the body is deferred.
+        bool seq = false;
+        if (def)
+            for (auto& d : def->decorators)
+                if (d->kind == ExprKind::Name && d->as<NameExpr>()->name == "sequential") seq = true;
+        int saved_seq = sequential_depth_;
+        if (seq) ++sequential_depth_;
         if (lambda_body) {
             int r = alloc();
             expr_to(lambda_body, r);
@@ -2463,6 +2509,7 @@ private:
                 emit(make_abc(Op::ReturnNone, 0, 0, 0));
             }
         }
+        sequential_depth_ = saved_seq;
         fs_ = outer;
         pos_ = outer_pos;
         chunk->nregs = std::max(chunk->nregs, 1);

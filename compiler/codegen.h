@@ -36,6 +36,8 @@ struct GlobalLayout {
 struct CompileOptions {
     // REPL mode: a top-level expression statement's value is printed (if not None).
     bool repl = false;
+    // No implicit deferral anywhere (`weft run --sequential`).
+    bool sequential = false;
     // Names of the builtins, indexed as the VM's builtin table.
     const std::unordered_map<std::string, int>* builtins = nullptr;
 };

@@ -227,7 +227,12 @@ Value Interp::runtime_error_value(std::exception_ptr ep) {
 }
 
 void Interp::force(Value& v) {
-    if (v.is(ObjType::Promise)) {
+    // A task may return another promise (a deferred `return f(x)`): follow the
+    // chain. Its length is bounded like call depth, so runaway mutual recursion
+    // through deferred returns is a RecursionError, not an endless loop.
+    size_t links = 0;
+    while (v.is(ObjType::Promise)) {
+        if (++links > max_depth_) raise(ErrorKind::RecursionError, "maximum recursion depth exceeded (chain of returned promises)");
         Value r = force_promise(*this, v.as<PromiseObj>());
         v = std::move(r);
     }
@@ -437,6 +442,13 @@ dispatch:
     FAST_DISPATCH();
 
 op_Move:
+    if (WEFT_UNLIKELY(R[B].is(ObjType::Promise)) && R[B].as<PromiseObj>()->resolved &&
+        R[B].as<PromiseObj>()->error.is_none()) {
+        // Reading a variable that holds a finished promise: keep the value in the
+        // variable from now on, so later reads cost nothing.
+        Value v = R[B].as<PromiseObj>()->value;
+        R[B] = v;
+    }
     R[A] = R[B];
     FAST_DISPATCH();
 op_LoadK:
@@ -1026,6 +1038,7 @@ op_Call: {
     Value& fv = R[A];
     int nargs = B;
     SAVE_PC();
+    if (WEFT_UNLIKELY(fv.is(ObjType::Promise))) force(fv);  // e.g. a function returned by a deferred call
     if (WEFT_LIKELY(fv.is(ObjType::Function))) {
         FunctionObj* fn = fv.as<FunctionObj>();
         const Chunk* c = fn->proto->chunk;
@@ -1066,6 +1079,29 @@ op_Call: {
     R[A] = std::move(result);
     DISPATCH();
 }
+op_CallDefer: {
+    // A deferred call (spec section 5): a Weft function runs as a child task and
+    // its promise is stored; anything else is an ordinary call. With lazy task
+    // creation the task runs inline when its value is needed before a worker
+    // picks it up.
+    Value& fv = R[A];
+    if (cur_task && fv.is(ObjType::Function)) {
+        SAVE_PC();
+        int nargs = B;
+        std::vector<Value> args;
+        args.reserve(size_t(nargs));
+        for (int j = 1; j <= nargs; ++j) args.push_back(std::move(R[A + j]));
+        R[A] = spawn_task(*this, fv, std::move(args), {}, {});
+        DISPATCH();
+    }
+    goto op_Call;
+}
+op_Force:
+    if (R[A].is(ObjType::Promise)) {
+        SAVE_PC();
+        force(R[A]);
+    }
+    DISPATCH();
 op_CallKw: {
     int npos = B, nkw = C;
     const Constant& names = frame->proto->chunk->consts[*pc++];

@@ -44,6 +44,7 @@ struct VmOptions {
     unsigned workers = 1;
     // Value-stack capacity of the interpreters of spawned tasks (registers).
     size_t task_stack_values = size_t(1) << 20;
+    bool sequential = false;  // --sequential: no implicit deferral of calls
     bool trace = false;  // --trace: one line per task event on stderr
     bool stats = false;  // --stats: runtime counters on stderr at exit
 };

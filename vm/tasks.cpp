@@ -128,7 +128,9 @@ namespace {
 Value resolve_promise(const Value& v) {
     Interp* in = current_interp();
     if (!in) return v;
-    return force_promise(*in, v.as<PromiseObj>());
+    Value out = v;
+    in->force(out);
+    return out;
 }
 struct InstallResolver {
     InstallResolver() { promise_resolver = resolve_promise; }

@@ -316,6 +316,7 @@ Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl) {
     auto ast = parse_module(source, m.path);
     CompileOptions opts;
     opts.repl = repl;
+    opts.sequential = options_.sequential;
     opts.builtins = &builtin_index;
     auto chunk = compile_module(*ast, m.layout, opts);
     if (m.globals.size() < m.layout.names.size()) m.globals.resize(m.layout.names.size(), ModuleObj::undefined_marker());
