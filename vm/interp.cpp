@@ -756,25 +756,26 @@ op_Cmp: {
         if (res != bool(C)) ++pc;                                                     \
         FAST_DISPATCH();                                                                   \
     }
+#define EQ_JUMP(x, y)                                                                  \
+    {                                                                                 \
+        bool res;                                                                     \
+        if (x.is_int() && y.is_int()) {                                               \
+            res = x.as_int() == y.as_int();                                           \
+        } else {                                                                      \
+            SAVE_PC();                                                                \
+            force(const_cast<Value&>(x));                                             \
+            force(const_cast<Value&>(y));                                             \
+            res = values_equal(x, y);                                                 \
+        }                                                                             \
+        if (res != bool(C)) ++pc;                                                     \
+        FAST_DISPATCH();                                                              \
+    }
 op_TLt:
     CMP_JUMP(R[A], R[B], <, CmpOp::Lt)
 op_TLe:
     CMP_JUMP(R[A], R[B], <=, CmpOp::Le)
-op_TEq: {
-    const Value& x = R[A];
-    const Value& y = R[B];
-    bool res;
-    if (x.is_int() && y.is_int()) {
-        res = x.as_int() == y.as_int();
-    } else {
-        SAVE_PC();
-        force(const_cast<Value&>(x));
-        force(const_cast<Value&>(y));
-        res = values_equal(x, y);
-    }
-    if (res != bool(C)) ++pc;
-    FAST_DISPATCH();
-}
+op_TEq:
+    EQ_JUMP(R[A], R[B])
 op_TLtK:
     CMP_JUMP(R[A], K[B], <, CmpOp::Lt)
 op_TLeK:
@@ -784,21 +785,9 @@ op_TGtK:
 op_TGeK:
     CMP_JUMP(R[A], K[B], >=, CmpOp::Ge)
 #undef CMP_JUMP
-op_TEqK: {
-    const Value& x = R[A];
-    const Value& y = K[B];
-    bool res;
-    if (x.is_int() && y.is_int()) {
-        res = x.as_int() == y.as_int();
-    } else {
-        SAVE_PC();
-        force(const_cast<Value&>(x));
-        force(const_cast<Value&>(y));
-        res = values_equal(x, y);
-    }
-    if (res != bool(C)) ++pc;
-    FAST_DISPATCH();
-}
+op_TEqK:
+    EQ_JUMP(R[A], K[B])
+#undef EQ_JUMP
 op_Test: {
     const Value& x = R[A];
     bool t;

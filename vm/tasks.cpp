@@ -1201,35 +1201,10 @@ bool is_stage(const Value& v) {
 }
 
 // Applies one stage to a value: a callable is called; a list fans out concurrently.
+Value run_fanout(Interp& in, const std::vector<Value>& fns, const Value& x, double timeout, bool collect,
+                 int64_t retries, double backoff);
 Value apply_stage(Interp& in, const Value& stage, const Value& x) {
-    if (stage.is(ObjType::List)) {
-        MapOptions o;
-        auto& fns = stage.as<ListObj>()->items;
-        rt::Scope scope(rt::ScopeMode::FailFast);
-        std::vector<rt::TaskRef> ts;
-        for (auto& f : fns) ts.push_back(spawn_in(scope, in, f, {x}, -1));
-        std::vector<Value> out;
-        Value first_err;
-        try {
-            for (auto& t : ts) {
-                Value err;
-                Value v = task_value(in, t, &err);
-                if (!err.is_none() && first_err.is_none()) {
-                    first_err = err;
-                    scope.cancel();
-                }
-                out.push_back(v);
-            }
-        } catch (...) {
-            unwind_scope(scope);
-        }
-        try {
-            scope.join();
-        } catch (...) {
-        }
-        if (!first_err.is_none()) throw WeftError(first_err);
-        return make_list(std::move(out));
-    }
+    if (stage.is(ObjType::List)) return run_fanout(in, stage.as<ListObj>()->items, x, -1, false, 0, 0);
     return in.call(stage, std::span<const Value>(&x, 1));
 }
 
@@ -1272,25 +1247,17 @@ bool pipe_op(Interp& in, const Value& l, const Value& r, Value& out) {
 
 namespace {
 
-// parallel(f, g, ..., workers=, timeout=, errors="fail_fast"|"partial", retries=0, backoff=0.5)
-Value parallel_stage_call(CallContext& cx, Value& self, const CallArgs& a) {
-    if (a.pos.size() != 1) type_err("a parallel(...) stage takes exactly one argument");
-    Interp& in = interp_of(cx);
-    auto& parts = self.as<TupleObj>()->items;  // (functions, workers, timeout, partial, retries, backoff)
-    auto fns = parts[0].as<ListObj>()->items;
-    MapOptions o;
-    o.workers = size_t(parts[1].as_int());
-    o.timeout = parts[2].as_number();
-    o.collect = parts[3].as_bool();
-    int64_t retries = parts[4].as_int();
-    double backoff = parts[5].as_number();
-    // Each branch is f(x), retried up to `retries` times.
+// Runs every function of a fan-out stage on `x` concurrently; results in order.
+// Each branch is retried up to `retries` times and bounded by `timeout` (< 0: none).
+// Fail-fast cancels the other branches on the first failure and raises it;
+// `collect` puts error values in the failed slots instead.
+Value run_fanout(Interp& in, const std::vector<Value>& fns, const Value& x, double timeout, bool collect,
+                 int64_t retries, double backoff) {
     std::vector<Value> results(fns.size());
-    rt::Scope scope(o.collect ? rt::ScopeMode::CollectAll : rt::ScopeMode::FailFast);
+    rt::Scope scope(collect ? rt::ScopeMode::CollectAll : rt::ScopeMode::FailFast);
     std::vector<rt::TaskRef> ts;
     for (auto& f : fns) {
-        CallBody body{&in.vm(), f, {a.pos[0]}, {}, {}, in.capabilities()};
-        double timeout = o.timeout;
+        CallBody body{&in.vm(), f, {x}, {}, {}, in.capabilities()};
         ts.push_back(scope
                          .spawn(
                              [body, retries, backoff, timeout]() mutable -> Value {
@@ -1316,7 +1283,7 @@ Value parallel_stage_call(CallContext& cx, Value& self, const CallArgs& a) {
             Value err;
             Value v = task_value(in, ts[i], &err);
             if (!err.is_none()) {
-                if (!o.collect) {
+                if (!collect) {
                     if (first_err.is_none()) first_err = err;
                     scope.cancel();
                     continue;
@@ -1335,6 +1302,14 @@ Value parallel_stage_call(CallContext& cx, Value& self, const CallArgs& a) {
     }
     if (!first_err.is_none()) throw WeftError(first_err);
     return make_list(std::move(results));
+}
+
+// parallel(f, g, ..., workers=, timeout=, errors="fail_fast"|"partial", retries=0, backoff=0.5)
+Value parallel_stage_call(CallContext& cx, Value& self, const CallArgs& a) {
+    if (a.pos.size() != 1) type_err("a parallel(...) stage takes exactly one argument");
+    auto& parts = self.as<TupleObj>()->items;  // (functions, workers, timeout, partial, retries, backoff)
+    return run_fanout(interp_of(cx), parts[0].as<ListObj>()->items, a.pos[0], parts[2].as_number(),
+                      parts[3].as_bool(), parts[4].as_int(), parts[5].as_number());
 }
 
 Value bi_parallel(CallContext&, const CallArgs& a) {
