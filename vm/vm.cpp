@@ -460,11 +460,17 @@ int Vm::run_tests(const std::vector<std::string>& paths) {
             return report_compile_error(e, source);
         }
         try {
-            main_->run_module_chunk(m, p);
+            in_runtime([&] { main_->run_module_chunk(m, p); });
         } catch (WeftError& e) {
             flush_stdout();
             fprintf(stderr, "ERROR %s (while loading)\n", f.c_str());
             report_uncaught(main_->error_value(e));
+            ++failed;
+            continue;
+        } catch (...) {
+            flush_stdout();
+            fprintf(stderr, "ERROR %s (while loading)\n", f.c_str());
+            report_uncaught(main_->runtime_error_value(std::current_exception()));
             ++failed;
             continue;
         }
@@ -472,16 +478,22 @@ int Vm::run_tests(const std::vector<std::string>& paths) {
             if (name.rfind("test_", 0) != 0) continue;
             const Value* fn = m->find(name);
             if (!fn || !fn->is(ObjType::Function)) continue;
+            Value err;
             try {
-                main_->call(*fn, {});
-                flush_stdout();
-                printf("PASS %s::%s\n", f.c_str(), name.c_str());
-                ++passed;
+                Value test = *fn;
+                in_runtime([&] { main_->call(test, {}); });
             } catch (WeftError& e) {
-                flush_stdout();
-                printf("FAIL %s::%s\n", f.c_str(), name.c_str());
-                fflush(stdout);
-                report_uncaught(main_->error_value(e));
+                err = main_->error_value(e);
+            } catch (...) {
+                err = main_->runtime_error_value(std::current_exception());
+            }
+            flush_stdout();
+            printf("%s %s::%s\n", err.is_none() ? "PASS" : "FAIL", f.c_str(), name.c_str());
+            fflush(stdout);
+            if (err.is_none()) {
+                ++passed;
+            } else {
+                report_uncaught(err);
                 ++failed;
             }
         }
