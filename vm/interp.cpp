@@ -239,8 +239,6 @@ void Interp::force(Value& v) {
 }
 
 bool Interp::handle_error(Value& err) {
-    bool cancelled = false;
-    (void)cancelled;
     while (!frames_.empty()) {
         Frame& f = frames_.back();
         const Chunk* c = f.proto->chunk;

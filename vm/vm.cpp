@@ -57,7 +57,6 @@ bool read_file(const std::string& path, std::string& out) {
     return true;
 }
 
-Value make_arg(CallContext&, const CallArgs&) { return Value(); }
 
 Value bi_error(CallContext&, const CallArgs& a) {
     if (a.pos.size() != 1) throw WeftError(ErrorKind::TypeError, "error() takes exactly one argument (the message)");
