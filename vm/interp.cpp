@@ -1078,7 +1078,7 @@ op_CallDefer: {
         std::vector<Value> args;
         args.reserve(size_t(nargs));
         for (int j = 1; j <= nargs; ++j) args.push_back(std::move(R[A + j]));
-        R[A] = spawn_task(*this, fv, std::move(args), {}, {});
+        R[A] = spawn_task(*this, fv, std::move(args), {}, {}, /*is_handle=*/false);
         DISPATCH();
     }
     goto op_Call;

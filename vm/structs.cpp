@@ -156,6 +156,17 @@ Value Interp::make_struct_type(Proto* p, Value* regs, int idx, int first) {
 }
 
 Value Interp::construct_struct(StructTypeObj* t, std::span<const Value> pos, std::span<const KwArg> kw) {
+    // Field values are type-checked, which inspects them: force promises first.
+    bool any = false;
+    for (auto& v : pos) any = any || v.is(ObjType::Promise);
+    for (auto& k : kw) any = any || k.value.is(ObjType::Promise);
+    if (any) {
+        std::vector<Value> fpos(pos.begin(), pos.end());
+        std::vector<KwArg> fkw(kw.begin(), kw.end());
+        for (auto& v : fpos) force(v);
+        for (auto& k : fkw) force(k.value);
+        return construct_struct(t, fpos, fkw);
+    }
     auto* s = new StructObj(t);
     Value sv = Value::adopt(s);
     size_t nf = t->fields.size();
@@ -340,6 +351,7 @@ void Interp::set_attr(Value& obj, StrObj* name, Value v) {
         int idx = t->field_index_interned(name);
         if (idx < 0) raise(ErrorKind::AttributeError, "'" + t->name + "' object has no field '" + n + "'");
         const FieldInfo& fi = t->fields[idx];
+        if (!fi.annotation.is_none()) force(v);  // checked against the field's type: needs the value
         if (!fi.annotation.is_none() && !value_matches_type(v, fi.annotation))
             raise(ErrorKind::TypeError, t->name + "." + n + " must be " + type_spec_name(fi.annotation) + ", not " +
                                             type_name(v));

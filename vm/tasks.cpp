@@ -146,9 +146,10 @@ void share(const Value& v) {
 // Spawning and forcing
 
 Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vector<std::string> kw_names,
-                 std::vector<Value> kw_values) {
+                 std::vector<Value> kw_values, bool is_handle) {
     if (!in_task()) throw WeftError(ErrorKind::Error, "spawn outside a running program");
     auto* p = new PromiseObj(PromiseObj::Kind::Task);
+    p->is_handle = is_handle;
     Value pv = Value::adopt(p);
     CallBody body{&in.vm(), fn, std::move(args), std::move(kw_names), std::move(kw_values), in.capabilities()};
     std::string name = callee_name(fn);
@@ -234,6 +235,7 @@ Value task_result_m(CallContext& cx, Value& self, const CallArgs& a) {
 }  // namespace
 
 bool promise_attr(Interp& in, PromiseObj* p, std::string_view name, Value& out) {
+    if (!p->is_handle) return false;
     if (name == "id") {
         out = make_str(p->name.empty() ? std::string("lazy") : p->name);
         return true;
@@ -267,6 +269,10 @@ bool promise_attr(Interp& in, PromiseObj* p, std::string_view name, Value& out) 
 }
 
 Value call_promise_method(Interp& in, PromiseObj* p, std::string_view name, const CallArgs& a, bool* handled) {
+    if (!p->is_handle) {
+        *handled = false;
+        return Value();
+    }
     return promise_method(in, p, name, a, handled);
 }
 

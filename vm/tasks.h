@@ -44,6 +44,10 @@ struct PromiseObj : Obj {
     Value value;           // after resolution
     Value error;           // after resolution with an error (an error value)
     std::string name;      // "fetch#12"
+    // A task handle from `spawn` answers .id .state .done() .cancel() .result();
+    // the promise of a deferred call is indistinguishable from its value, so
+    // every attribute goes to the value (a struct's own `id` field, say).
+    bool is_handle = false;
     explicit PromiseObj(Kind k) : Obj(ObjType::Promise), kind(k) {}
     ~PromiseObj() override;
 };
@@ -57,7 +61,7 @@ Value force_promise(Interp& in, PromiseObj* p);
 
 // Interpreter entry points (vm/interp.cpp).
 Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vector<std::string> kw_names,
-                 std::vector<Value> kw_values);
+                 std::vector<Value> kw_values, bool is_handle = true);
 Value make_lazy(const Value& thunk);
 bool promise_attr(Interp& in, PromiseObj* p, std::string_view name, Value& out);
 Value call_promise_method(Interp& in, PromiseObj* p, std::string_view name, const CallArgs& a, bool* handled);
