@@ -45,9 +45,11 @@ Value make_error(ErrorKind kind, std::string msg);
 // repr of Function, BoundMethod, Module, Native, StructType, Promise and Opaque values.
 std::string callable_repr(const Value& v);
 
-// Promises stored in containers are forced when the object library reads them
-// out for inspection (iteration, collect, repr). The interpreter installs the
-// resolver; without one (unit tests) promises pass through unchanged.
+// Promises stored in containers flow through iteration untouched (a list of task
+// handles stays a list of handles); they are forced where the object library
+// inspects a value (operators, comparisons, truthiness, len, formatting, repr).
+// The interpreter installs the resolver; without one (unit tests) promises pass
+// through unchanged.
 extern Value (*promise_resolver)(const Value& promise);
 inline void resolve_if_promise(Value& v) {
     if (v.is(ObjType::Promise) && promise_resolver) v = promise_resolver(v);

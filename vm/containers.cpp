@@ -480,14 +480,12 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
             auto& items = it->source.as<ListObj>()->items;
             if (size_t(it->pos) >= items.size()) return false;
             out = items[size_t(it->pos++)];
-            resolve_if_promise(out);
             return true;
         }
         case IterKind::Tuple: {
             auto& items = it->source.as<TupleObj>()->items;
             if (size_t(it->pos) >= items.size()) return false;
             out = items[size_t(it->pos++)];
-            resolve_if_promise(out);
             return true;
         }
         case IterKind::Str: {
@@ -636,11 +634,8 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
 Value (*promise_resolver)(const Value&) = nullptr;
 
 std::vector<Value> collect(CallContext& cx, const Value& v) {
-    if (v.is(ObjType::List) || v.is(ObjType::Tuple)) {
-        std::vector<Value> out = v.is(ObjType::List) ? v.as<ListObj>()->items : v.as<TupleObj>()->items;
-        for (auto& x : out) resolve_if_promise(x);
-        return out;
-    }
+    if (v.is(ObjType::List)) return v.as<ListObj>()->items;
+    if (v.is(ObjType::Tuple)) return v.as<TupleObj>()->items;
     std::vector<Value> out;
     if (v.is(ObjType::Dict) || v.is(ObjType::Set)) {
         const OrderedTable& t = v.is(ObjType::Set) ? v.as<SetObj>()->table : v.as<DictObj>()->table;

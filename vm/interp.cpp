@@ -1202,10 +1202,6 @@ op_ForIter: {
         auto& items = it->source.as<ListObj>()->items;
         if (it->pos < int64_t(items.size())) {
             R[A + 1] = items[it->pos++];
-            if (WEFT_UNLIKELY(R[A + 1].is(ObjType::Promise))) {
-                SAVE_PC();
-                force(R[A + 1]);
-            }
             FAST_DISPATCH();
         }
         pc += SBX;

@@ -1341,6 +1341,108 @@ Value bi_parallel(CallContext&, const CallArgs& a) {
     return Value::adopt(n);
 }
 
+// ---------------------------------------------------------------------------
+// worker_pool(n): at most n submitted calls run at once (a counting semaphore
+// made of a channel holding n tokens).
+
+struct WorkerPoolObj : OpaqueObj {
+    rt::Channel<std::int64_t> tokens;
+    std::vector<Value> tasks;  // handles of submitted calls, for shutdown()
+    bool closed = false;
+    WorkerPoolObj();
+};
+
+struct PoolBody {
+    CallBody call;
+    rt::Channel<std::int64_t> tokens;
+    Value operator()() {
+        tokens.recv();  // wait for a free worker slot
+        struct Give {
+            rt::Channel<std::int64_t>& t;
+            ~Give() {
+                try {
+                    t.send(1);
+                } catch (...) {
+                }
+            }
+        } give{tokens};
+        return call();
+    }
+};
+
+Value pool_submit(CallContext& cx, Value& self, const CallArgs& a) {
+    auto* pool = self.as<WorkerPoolObj>();
+    if (pool->closed) throw WeftError(ErrorKind::Error, "submit() on a worker pool that was shut down");
+    if (a.pos.empty()) type_err("submit(f, *args) needs a function");
+    Interp& in = interp_of(cx);
+    std::vector<std::string> names;
+    std::vector<Value> values;
+    for (auto& k : a.kw) {
+        names.emplace_back(k.name);
+        values.push_back(k.value);
+    }
+    CallBody body{&in.vm(), a.pos[0], std::vector<Value>(a.pos.begin() + 1, a.pos.end()), names, values,
+                  in.capabilities()};
+    auto* p = new PromiseObj(PromiseObj::Kind::Task);
+    p->is_handle = true;
+    Value pv = Value::adopt(p);
+    p->task = rt::spawn(PoolBody{std::move(body), pool->tokens}, callee_name(a.pos[0])).ref();
+    p->name = p->task->label();
+    pool->tasks.push_back(pv);
+    return pv;
+}
+
+Value pool_map(CallContext& cx, Value& self, const CallArgs& a) {
+    if (a.pos.size() != 2) type_err("map(f, xs) takes a function and an iterable");
+    Interp& in = interp_of(cx);
+    std::vector<Value> handles;
+    for (auto& x : collect(cx, a.pos[1])) {
+        Value args[2] = {a.pos[0], x};
+        handles.push_back(pool_submit(cx, self, CallArgs{args, {}}));
+    }
+    std::vector<Value> out;
+    for (auto& h : handles) out.push_back(force_promise(in, h.as<PromiseObj>()));
+    return make_list(std::move(out));
+}
+
+Value pool_shutdown(CallContext&, Value& self, const CallArgs& a) {
+    auto* pool = self.as<WorkerPoolObj>();
+    pool->closed = true;
+    const Value* wait = a.pos.empty() ? a.find_kw("wait") : &a.pos[0];
+    if (!wait || truthy(*wait)) {
+        // Wait for every submitted call; their errors surface where their results are used.
+        for (auto& t : pool->tasks) t.as<PromiseObj>()->task->join();
+    } else {
+        for (auto& t : pool->tasks) t.as<PromiseObj>()->task->cancel();
+    }
+    return Value();
+}
+
+Value pool_enter(CallContext&, Value& self, const CallArgs&) { return self; }
+
+Value pool_exit(CallContext& cx, Value& self, const CallArgs&) {
+    pool_shutdown(cx, self, CallArgs{});
+    return Value::boolean(false);
+}
+
+const MethodInfo kPoolMethods[] = {
+    {"submit", pool_submit, false}, {"map", pool_map, false},       {"shutdown", pool_shutdown, false},
+    {"__enter__", pool_enter, false}, {"__exit__", pool_exit, false}, {nullptr, nullptr, false},
+};
+const OpaqueClass kPoolClass{"worker_pool", kPoolMethods};
+WorkerPoolObj::WorkerPoolObj() : OpaqueObj(&kPoolClass) {}
+
+Value bi_worker_pool(CallContext&, const CallArgs& a) {
+    if (a.pos.size() != 1 || !a.pos[0].is_int() || a.pos[0].as_int() < 1)
+        throw WeftError(ErrorKind::ValueError, "worker_pool(n) needs an int n >= 1");
+    auto* pool = new WorkerPoolObj();
+    Value v = Value::adopt(pool);
+    int64_t n = a.pos[0].as_int();
+    pool->tokens = rt::Channel<std::int64_t>::make(size_t(n));
+    for (int64_t i = 0; i < n; ++i) pool->tokens.send(1);
+    return v;
+}
+
 Value bi_set_max_workers(CallContext&, const CallArgs& a) {
     if (a.pos.size() != 1 || !a.pos[0].is_int() || a.pos[0].as_int() < 1)
         throw WeftError(ErrorKind::ValueError, "set_max_workers(n) needs an int >= 1");
@@ -1375,6 +1477,7 @@ void register_parallel_builtins(Vm& vm) {
     native("retry", bi_retry);
     native("parallel", bi_parallel);
     native("set_max_workers", bi_set_max_workers);
+    native("worker_pool", bi_worker_pool);
     native("tasks", bi_tasks);
 }
 
