@@ -22,7 +22,7 @@ std::string history_path() {
     return home ? std::string(home) + "/.weft_history" : std::string();
 }
 
-bool read_input_line(bool tty, const char* prompt, std::string& out) {
+bool read_input_line(Vm& vm, bool tty, const char* prompt, std::string& out) {
     if (tty) {
         char* line = readline(prompt);
         if (!line) return false;
@@ -31,15 +31,7 @@ bool read_input_line(bool tty, const char* prompt, std::string& out) {
         free(line);
         return true;
     }
-    out.clear();
-    int ch;
-    bool any = false;
-    while ((ch = fgetc(stdin)) != EOF) {
-        any = true;
-        if (ch == '\n') return true;
-        out.push_back(char(ch));
-    }
-    return any;
+    return vm.main_interp().read_line(out);  // the same line reader as input()
 }
 
 }  // namespace
@@ -54,7 +46,7 @@ int run_repl(Vm& vm) {
     std::string buffer, line;
     for (;;) {
         const char* prompt = buffer.empty() ? ">>> " : "... ";
-        if (!read_input_line(tty, prompt, line)) break;
+        if (!read_input_line(vm, tty, prompt, line)) break;
         if (buffer.empty() && line.find_first_not_of(" \t") == std::string::npos) continue;
         bool continuing = !buffer.empty();
         buffer += line;

@@ -519,7 +519,9 @@ op_CheckDef:
         FAST_DISPATCH();                                                                   \
     }
 op_Add:
-    if (R[B].is(ObjType::Str) && A == B && R[C].is(ObjType::Str)) {
+    // `s = s + t` on a string held only by s appends in place; A == B is tested
+    // first so int additions pay one compare of instruction fields, not type loads.
+    if (A == B && R[B].is(ObjType::Str) && R[C].is(ObjType::Str)) {
         SAVE_PC();
         R[A] = str_concat(R[A], R[C]);
         FAST_DISPATCH();
