@@ -2,6 +2,7 @@
 //
 // Flags may come before or after the subcommand and end at the program file;
 // everything after the file belongs to the program (`args`).
+#include <algorithm>
 #include <unistd.h>
 
 #include <cstdio>
@@ -35,8 +36,8 @@ Usage:
   weft --help | --version
 
 Flags:
-  --workers N            worker threads for tasks (accepted; Weft tasks run on one
-                         worker thread in this version, interleaved at every wait)
+  --workers N            worker threads that run tasks (default: one per core; 1 runs
+                         every task on one thread, interleaved at waits and safepoints)
   --sequential           no implicit deferral of calls: everything runs in program order
                          (spawn still starts tasks)
   --default-timeout D    deadline for blocking operations without one (accepted, not yet applied)
@@ -118,6 +119,7 @@ int parse(int argc, char** argv, Cli& cli) {
             long n = strtol(v.c_str(), &end, 10);
             if (*end || n <= 0) return usage_error(a.substr(0, a.find('=')) + " needs a positive number, got '" + v + "'");
             if (a.rfind("--max-depth", 0) == 0) cli.vm.max_depth = size_t(n);
+            if (a.rfind("--workers", 0) == 0) cli.vm.workers = unsigned(std::min(n, 1024L));
             continue;
         }
         if (a.rfind("--default-timeout", 0) == 0) {

@@ -505,6 +505,7 @@ private:
                 emit(make_abc(Op::GetSelfFn, target, 0, 0));
                 break;
             case NameKind::Global:
+                if (!fs_->is_module) globals_.note_function_read(r.index);
                 emit(make_abx(Op::GetGlobal, target, r.index));
                 break;
             case NameKind::Builtin:

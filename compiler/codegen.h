@@ -23,6 +23,13 @@ namespace weft {
 struct GlobalLayout {
     std::unordered_map<std::string, int> slots;
     std::vector<std::string> names;
+    // Slots read by some function body (not only by module-level code): another
+    // task may read them while module code writes them (vm/function.h).
+    std::vector<bool> function_reads;
+    void note_function_read(int slot) {
+        if (function_reads.size() <= size_t(slot)) function_reads.resize(size_t(slot) + 1);
+        function_reads[size_t(slot)] = true;
+    }
     int slot_for(const std::string& name) {
         auto it = slots.find(name);
         if (it != slots.end()) return it->second;

@@ -20,6 +20,7 @@
 
 #include "stdlib/stdlib.h"
 #include "stdlib/stdlib_internal.h"
+#include "vm/tasks.h"
 #include "vm/capabilities.h"
 #include "vm/interp.h"
 #include "vm/lib_internal.h"
@@ -276,7 +277,8 @@ struct EffectsObj : OpaqueObj {
     explicit EffectsObj(const OpaqueClass* c) : OpaqueObj(c) {}
 };
 
-const OpaqueClass kEffectsClass{"Effects", nullptr, nullptr, nullptr};
+void effects_share(OpaqueObj* self) { share(static_cast<EffectsObj*>(self)->fn); }
+const OpaqueClass kEffectsClass{"Effects", nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, effects_share};
 
 Value effects_call(CallContext& cx, Value& self, const CallArgs& a) {
     auto* e = self_as<EffectsObj>(self);

@@ -22,6 +22,7 @@
 
 #include "stdlib/stdlib.h"
 #include "stdlib/stdlib_internal.h"
+#include "vm/tasks.h"
 #include "vm/capabilities.h"
 #include "vm/lib_internal.h"
 
@@ -318,7 +319,9 @@ Value t_exit(CallContext&, Value& self, const CallArgs& a) {
 
 const MethodInfo kTransactionMethods[] = {
     {"__enter__", t_enter, false}, {"__exit__", t_exit, false}, {nullptr, nullptr, false}};
-const OpaqueClass kTransactionClass{"Transaction", kTransactionMethods, nullptr, nullptr};
+void transaction_share(OpaqueObj* self) { share(static_cast<TransactionObj*>(self)->conn); }
+const OpaqueClass kTransactionClass{"Transaction", kTransactionMethods, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                    transaction_share};
 
 Value c_transaction(CallContext&, Value& self, const CallArgs& a) {
     conn(self);

@@ -25,6 +25,7 @@
 
 #include "stdlib/stdlib.h"
 #include "stdlib/stdlib_internal.h"
+#include "vm/tasks.h"
 #include "vm/collections.h"
 #include "vm/lib_internal.h"
 
@@ -709,7 +710,8 @@ const MethodInfo kMatchMethods[] = {
     {"group", m_group, false}, {"groups", m_groups, false}, {"groupdict", m_groupdict, false},
     {"start", m_start, false}, {"end", m_end, false},       {"span", m_span, false},
     {nullptr, nullptr, false}};
-const OpaqueClass kMatchClass{"Match", kMatchMethods, m_get_attr, m_repr};
+void m_share(OpaqueObj* self) { share(static_cast<MatchObj*>(self)->subject); }
+const OpaqueClass kMatchClass{"Match", kMatchMethods, m_get_attr, m_repr, nullptr, nullptr, nullptr, m_share};
 
 }  // namespace
 

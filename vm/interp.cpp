@@ -34,6 +34,36 @@ using ast::CmpOp;
 
 namespace {
 constexpr int kMaxNativeDepth = 180;
+
+// Must a write to global `slot` of `m` be published for concurrent readers?
+// Only with several worker threads, only for slots some function reads, and
+// only while other tasks are alive (with none, this task is alone: it may write
+// in place, and the replaced values kept for past readers can go).
+[[gnu::always_inline]] inline bool global_write_is_shared(ModuleObj* m, int slot) {
+    if (!g_multi_worker.load(std::memory_order_relaxed) || !m->read_by_functions(slot)) return false;
+    return true;
+}
+// With other tasks alive, a store must be published (store_shared); alone, the
+// writer may store in place, and the values kept for past readers can go.
+[[gnu::always_inline]] inline bool others_alive(ModuleObj* m) {
+    if (g_live_tasks.load(std::memory_order_acquire) > 0) return true;
+    if (!m->limbo.empty()) m->limbo.clear();
+    return false;
+}
+}  // namespace
+
+void Interp::place_done() {
+    ModuleObj* m = place_module_;
+    bool held = place_ == &place_hold_;
+    place_module_ = nullptr;
+    place_ = nullptr;
+    if (held) {
+        share(place_hold_);
+        m->store_shared(place_slot_, std::move(place_hold_));
+        place_hold_ = Value();
+    } else {
+        share(m->globals[size_t(place_slot_)]);  // mutated in place: re-share what was added
+    }
 }
 
 Interp::Interp(Vm& vm, size_t stack_values) : vm_(vm) {
@@ -462,17 +492,26 @@ op_LoadBool:
     R[A] = Value::boolean(B != 0);
     FAST_DISPATCH();
 op_GetGlobal: {
-    const Value& g = frame->fn->module->globals[BX];
-    if (WEFT_UNLIKELY(ModuleObj::is_undefined(g))) {
+    ModuleObj* m = frame->fn->module;
+    m->load(int(BX), R[A]);
+    if (WEFT_UNLIKELY(ModuleObj::is_undefined(R[A]))) {
         SAVE_PC();
-        raise(ErrorKind::NameError, "name '" + frame->fn->module->layout.names[BX] + "' is not defined");
+        R[A] = Value();
+        raise(ErrorKind::NameError, "name '" + m->layout.names[BX] + "' is not defined");
     }
-    R[A] = g;
     FAST_DISPATCH();
 }
-op_SetGlobal:
-    frame->fn->module->globals[BX] = R[A];
+op_SetGlobal: {
+    ModuleObj* m = frame->fn->module;
+    if (WEFT_UNLIKELY(global_write_is_shared(m, int(BX)))) {
+        share(R[A]);
+        if (others_alive(m)) m->store_shared(int(BX), R[A]);
+        else m->globals[BX] = R[A];
+    } else {
+        m->globals[BX] = R[A];
+    }
     FAST_DISPATCH();
+}
 op_GetBuiltin:
     R[A] = vm_.builtins[BX];
     FAST_DISPATCH();
@@ -966,14 +1005,32 @@ op_Slice:
 
 op_PlaceR:
     place_ = &R[A];
+    place_module_ = nullptr;
     FAST_DISPATCH();
 op_PlaceG: {
-    Value& g = frame->fn->module->globals[BX];
+    ModuleObj* m = frame->fn->module;
+    Value& g = m->globals[BX];
     if (ModuleObj::is_undefined(g)) {
         SAVE_PC();
-        raise(ErrorKind::NameError, "name '" + frame->fn->module->layout.names[BX] + "' is not defined");
+        raise(ErrorKind::NameError, "name '" + m->layout.names[BX] + "' is not defined");
     }
-    place_ = &g;
+    if (WEFT_UNLIKELY(global_write_is_shared(m, int(BX)))) {
+        // Other tasks may read the slot. If some are alive, mutate a private
+        // copy (the extra reference makes copy-on-write copy) and publish it
+        // when the place operation ends; alone, mutate in place and share the
+        // result then (place_done).
+        place_module_ = m;
+        place_slot_ = int(BX);
+        if (others_alive(m)) {
+            place_hold_ = g;
+            place_ = &place_hold_;
+        } else {
+            place_ = &g;
+        }
+    } else {
+        place_ = &g;
+        place_module_ = nullptr;
+    }
     FAST_DISPATCH();
 }
 op_PlaceAttr: {
@@ -1017,10 +1074,12 @@ op_SetItemP:
     force(*place_);
     force(R[B]);
     set_item(*place_, R[B], R[C]);
+    if (WEFT_UNLIKELY(place_module_ != nullptr)) place_done();
     DISPATCH();
 op_SetAttrP:
     SAVE_PC();
     set_attr(*place_, K[B].as<StrObj>(), R[C]);
+    if (WEFT_UNLIKELY(place_module_ != nullptr)) place_done();
     DISPATCH();
 
 op_Call: {
@@ -1157,7 +1216,9 @@ op_CallMP: {
     int kwk = int(x >> 16);
     const Constant* kwnames = kwk ? &frame->proto->chunk->consts[kwk - 1] : nullptr;
     Value& recv = is_place ? *place_ : R[C];
-    if (call_method(recv, name, &R[A], B, kwnames)) {
+    bool pushed = call_method(recv, name, &R[A], B, kwnames);
+    if (WEFT_UNLIKELY(is_place && place_module_ != nullptr)) place_done();
+    if (pushed) {
         LOAD_FRAME();
     }
     DISPATCH();
@@ -1382,7 +1443,8 @@ op_ImportFrom: {
     SAVE_PC();
     ModuleObj* m = R[B].as<ModuleObj>();
     const std::string& n = K[C].as<StrObj>()->data;
-    const Value* v = m->find(n);
+    Value found;
+    const Value* v = m->find(n, found) ? &found : nullptr;
     if (!v) raise(ErrorKind::NameError, "cannot import name '" + n + "' from '" + m->name + "'");
     R[A] = *v;
     DISPATCH();

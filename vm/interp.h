@@ -39,9 +39,10 @@ struct VmOptions {
     // What the program may do (from --allow-* flags); the program's own source
     // files are added to `own_sources` by the VM as they are loaded.
     CapabilitySet caps;
-    // Worker threads of the fiber runtime. Weft tasks run on one worker today
-    // (values are not yet shared across threads); see docs/concurrency.md.
-    unsigned workers = 1;
+    // Worker threads of the fiber runtime; 0 = one per core. With more than
+    // one, values that cross tasks switch to atomic reference counts
+    // (vm/share.cpp).
+    unsigned workers = 0;
     // Value-stack capacity of the interpreters of spawned tasks (registers).
     size_t task_stack_values = size_t(1) << 20;
     bool sequential = false;  // --sequential: no implicit deferral of calls
@@ -92,6 +93,7 @@ public:
     // Buffered standard output shared by the program.
     void write_stdout(std::string_view s);
     void flush_stdout();
+    void flush_stdout_locked();
 
     // Interpreters for tasks: taken when a task starts running Weft code and
     // returned when it ends (pooled: value stacks are reused). Thread-safe.
@@ -110,6 +112,7 @@ private:
 
     VmOptions options_;
     StructTypeObj* error_types_[size_t(ErrorKind::Count)] = {};
+    std::mutex modules_mu_;  // imports from tasks on several threads
     std::unordered_map<std::string, ModuleObj*> modules_;  // by name, or by canonical path
     std::unique_ptr<Interp> main_;
     std::unique_ptr<rt::Runtime> runtime_;
@@ -118,6 +121,7 @@ private:
     ModuleObj* repl_module_ = nullptr;
     // Runs `fn` as the root task of the runtime (created on first use).
     void in_runtime(const std::function<void()>& fn);
+    std::mutex out_mu_;  // print() from tasks on several threads
     std::string out_buf_;
 };
 
@@ -238,6 +242,12 @@ private:
     FrameStack frames_;
     int native_depth_ = 0;
     Value* place_ = nullptr;  // P register of the Place* instructions
+    // A Place* walk rooted at a global slot other threads may read works on
+    // place_hold_ and publishes it to place_module_'s slot at the end (place_done).
+    Value place_hold_;
+    ModuleObj* place_module_ = nullptr;
+    int place_slot_ = 0;
+    void place_done();
     std::shared_ptr<const CapabilitySet> caps_;
 };
 

@@ -250,6 +250,10 @@ struct OpaqueClass {
     bool (*iter_next)(OpaqueObj* self, CallContext& cx, Value& out) = nullptr;
     // Calling the object (`obj(args)`, e.g. `@timeout(5s)` as a decorator); nullptr: not callable.
     Value (*call)(OpaqueObj* self, CallContext& cx, std::span<const Value> pos) = nullptr;
+    // Called by share() (vm/share.cpp) when the object becomes visible to several
+    // threads: call share() on every Value the object holds. nullptr: holds none
+    // (or shares them itself when they are stored, as channels do).
+    void (*share_children)(OpaqueObj* self) = nullptr;
 };
 
 struct OpaqueObj : Obj {

@@ -295,7 +295,7 @@ void OrderedTable::rebuild(size_t min_capacity) {
 
 ListObj* list_unshare(Value& v) {
     auto* l = v.as<ListObj>();
-    if (obj_unique(l)) return l;
+    if (obj_unique(l)) return obj_localize(l);
     auto* n = new ListObj(l->items);
     v = Value::adopt(n);
     return n;
@@ -303,7 +303,7 @@ ListObj* list_unshare(Value& v) {
 
 DictObj* dict_unshare(Value& v) {
     auto* d = v.as<DictObj>();
-    if (obj_unique(d)) return d;
+    if (obj_unique(d)) return obj_localize(d);
     auto* n = new DictObj();
     n->table = d->table;
     v = Value::adopt(n);
@@ -312,7 +312,7 @@ DictObj* dict_unshare(Value& v) {
 
 SetObj* set_unshare(Value& v) {
     auto* s = v.as<SetObj>();
-    if (obj_unique(s)) return s;
+    if (obj_unique(s)) return obj_localize(s);
     auto* n = new SetObj();
     n->table = s->table;
     v = Value::adopt(n);
@@ -321,7 +321,7 @@ SetObj* set_unshare(Value& v) {
 
 StructObj* struct_unshare(Value& v) {
     auto* s = v.as<StructObj>();
-    if (obj_unique(s)) return s;
+    if (obj_unique(s)) return obj_localize(s);
     auto* n = new StructObj(*s);
     v = Value::adopt(n);
     return n;

@@ -312,7 +312,7 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
     }
     if (obj.is(ObjType::Module)) {
         auto* m = obj.as<ModuleObj>();
-        if (const Value* v = m->find(n)) return *v;
+        if (Value v; m->find(n, v)) return v;
         raise(ErrorKind::AttributeError, "module '" + m->name + "' has no attribute '" + n + "'");
     }
     if (obj.is(ObjType::StructType)) {
@@ -525,7 +525,7 @@ std::string callable_repr(const Value& v) {
                 }
             }
             if (p->resolved && p->error.is_none()) return repr(p->value);
-            return "<task " + (p->name.empty() ? std::string("lazy") : p->name) + ">";
+            return "<task " + (p->kind == PromiseObj::Kind::Task ? p->task->label() : std::string("lazy")) + ">";
         }
         case ObjType::Opaque: {
             auto* o = v.as<OpaqueObj>();

@@ -72,9 +72,15 @@ Value run_in_implicit_scope(const std::function<Value()>& fn) {
     return result;
 }
 
+// Weft tasks alive (spawned and not finished), for the module-global write
+// path (see interp.cpp, op_SetGlobal): with none, the writer is alone.
+std::atomic<int64_t> g_live_tasks{0};
+
 namespace {
 
-// The body of a task that calls a Weft callable.
+// The body of a task that calls a Weft callable. Construction shares the
+// callee and the arguments (they are about to be seen by another task, maybe
+// on another thread); the result and the error are shared on the way out.
 struct CallBody {
     Vm* vm;
     Value fn;
@@ -82,22 +88,61 @@ struct CallBody {
     std::vector<std::string> kw_names;
     std::vector<Value> kw_values;
     std::shared_ptr<const CapabilitySet> caps;
+    bool counted = true;
+
+    CallBody(Vm* v, Value f, std::vector<Value> a, std::vector<std::string> kn, std::vector<Value> kv,
+             std::shared_ptr<const CapabilitySet> c)
+        : vm(v), fn(std::move(f)), args(std::move(a)), kw_names(std::move(kn)), kw_values(std::move(kv)),
+          caps(std::move(c)) {
+        share(fn);
+        share_all(args);
+        share_all(kw_values);
+        g_live_tasks.fetch_add(1, std::memory_order_relaxed);
+    }
+    CallBody(CallBody&& o) noexcept
+        : vm(o.vm), fn(std::move(o.fn)), args(std::move(o.args)), kw_names(std::move(o.kw_names)),
+          kw_values(std::move(o.kw_values)), caps(std::move(o.caps)) {
+        o.counted = false;
+    }
+    CallBody(const CallBody& o)
+        : vm(o.vm), fn(o.fn), args(o.args), kw_names(o.kw_names), kw_values(o.kw_values), caps(o.caps) {
+        g_live_tasks.fetch_add(1, std::memory_order_relaxed);
+    }
+    CallBody& operator=(const CallBody&) = delete;
+    ~CallBody() {
+        if (counted) g_live_tasks.fetch_sub(1, std::memory_order_relaxed);
+    }
 
     Value operator()() {
-        Interp* in = vm->acquire_interp();
+        rt::Task* t = rt::current_task();
+        // Forced before it started (a deferred call whose value was needed at
+        // once): it runs inline on the forcer's stack, so it can also run on the
+        // forcer's interpreter, as a plain nested call would — no second value
+        // stack to fetch from the pool. Otherwise it gets its own.
+        Interp* host = nullptr;
+        if (rt::Task* f = t ? t->inline_forcer() : nullptr) host = static_cast<Interp*>(f->user_data());
+        Interp* in = host ? host : vm->acquire_interp();
         struct Release {
             Vm* vm;
             Interp* in;
-            ~Release() { vm->release_interp(in); }
-        } release{vm, in};
+            bool pooled;
+            std::shared_ptr<const CapabilitySet> saved;
+            ~Release() {
+                if (pooled) vm->release_interp(in);
+                else in->set_capabilities(std::move(saved));
+            }
+        } release{vm, in, host == nullptr, host ? host->capabilities() : nullptr};
         in->set_capabilities(caps);
-        if (rt::Task* t = rt::current_task()) t->set_user_data(in);
+        if (t) t->set_user_data(in);
         std::vector<KwArg> kws;
         for (size_t i = 0; i < kw_names.size(); ++i) kws.push_back(KwArg{kw_names[i], kw_values[i]});
         try {
-            return run_in_implicit_scope([&] { return in->call_kw(fn, args, kws); });
+            Value r = run_in_implicit_scope([&] { return in->call_kw(fn, args, kws); });
+            share(r);
+            return r;
         } catch (WeftError& e) {
             if (is_cancelled_error(e.error)) throw rt::Cancelled();
+            share(e.error);
             throw;
         }
     }
@@ -137,11 +182,6 @@ struct InstallResolver {
 } install_resolver;
 }  // namespace
 
-void share(const Value& v) {
-    // Single worker today: nothing crosses threads, so nothing to mark yet.
-    (void)v;
-}
-
 // ---------------------------------------------------------------------------
 // Spawning and forcing
 
@@ -155,40 +195,70 @@ Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vect
     std::string name = callee_name(fn);
     auto handle = rt::spawn(std::move(body), name);
     p->task = handle.ref();
-    p->name = p->task->label();
     return pv;
 }
 
+namespace {
+// Records the outcome of a promise exactly once (several tasks may race here).
+void resolve_once(PromiseObj* p, Value value, Value error) {
+    share(value);
+    share(error);
+    std::lock_guard<rt::SpinLock> g(p->lock);
+    if (p->resolved.load(std::memory_order_relaxed)) return;
+    p->value = std::move(value);
+    p->error = std::move(error);
+    p->thunk = Value();
+    p->resolved.store(true, std::memory_order_release);
+}
+}  // namespace
+
 Value force_promise(Interp& in, PromiseObj* p) {
-    if (!p->resolved) {
+    if (!p->resolved.load(std::memory_order_acquire)) {
         if (p->kind == PromiseObj::Kind::Lazy) {
-            if (p->running) throw WeftError(ErrorKind::RecursionError, "lazy value forced while it is being computed");
-            p->running = true;
-            try {
-                Value thunk = p->thunk;
-                p->value = in.call(thunk, {});
-            } catch (WeftError& e) {
-                p->error = in.error_value(e);
+            const void* me = rt::current_task();
+            Value thunk;
+            bool mine = false;
+            {
+                std::lock_guard<rt::SpinLock> g(p->lock);
+                if (!p->resolved.load(std::memory_order_relaxed)) {
+                    if (p->runner == me) throw WeftError(ErrorKind::RecursionError, "lazy value forced while it is being computed");
+                    if (!p->runner) {
+                        p->runner = me;
+                        thunk = p->thunk;
+                        mine = true;
+                    }
+                }
             }
-            p->running = false;
-            p->thunk = Value();
+            if (mine) {
+                Value value, error;
+                try {
+                    value = in.call(thunk, {});
+                } catch (WeftError& e) {
+                    error = in.error_value(e);
+                }
+                resolve_once(p, std::move(value), std::move(error));
+            } else {
+                // Another task is computing it: wait for its result.
+                while (!p->resolved.load(std::memory_order_acquire)) rt::sleep_for(0.0005);
+            }
         } else {
             p->task->join();
             std::exception_ptr err = p->task->error();
+            Value value, error;
             if (err) {
                 p->task->mark_observed();
                 try {
                     std::rethrow_exception(err);
                 } catch (WeftError& e) {
-                    p->error = in.error_value(e);
+                    error = in.error_value(e);
                 } catch (...) {
-                    p->error = in.runtime_error_value(std::current_exception());
+                    error = in.runtime_error_value(std::current_exception());
                 }
             } else {
-                p->value = *static_cast<Value*>(p->task->result_slot());
+                value = *static_cast<Value*>(p->task->result_slot());
             }
+            resolve_once(p, std::move(value), std::move(error));
         }
-        p->resolved = true;
     }
     if (!p->error.is_none()) throw WeftError(p->error);
     return p->value;
@@ -211,7 +281,7 @@ Value promise_method(Interp& in, PromiseObj* p, std::string_view name, const Cal
         if (!a.pos.empty()) t = &a.pos[0];
         if (t && !t->is_none() && p->kind == PromiseObj::Kind::Task && !p->resolved) {
             if (!p->task->join_for(seconds_arg(*t, "timeout")))
-                throw WeftError(ErrorKind::TimeoutError, "task " + p->name + " did not finish within the timeout");
+                throw WeftError(ErrorKind::TimeoutError, "task " + p->task->label() + " did not finish within the timeout");
         }
         return force_promise(in, p);
     }
@@ -237,7 +307,7 @@ Value task_result_m(CallContext& cx, Value& self, const CallArgs& a) {
 bool promise_attr(Interp& in, PromiseObj* p, std::string_view name, Value& out) {
     if (!p->is_handle) return false;
     if (name == "id") {
-        out = make_str(p->name.empty() ? std::string("lazy") : p->name);
+        out = make_str(p->kind == PromiseObj::Kind::Task ? p->task->label() : std::string("lazy"));
         return true;
     }
     if (name == "state") {
@@ -361,6 +431,7 @@ struct ChannelObj : OpaqueObj {
 Value ch_send(CallContext&, Value& self, const CallArgs& a) {
     if (a.pos.size() != 1) type_err("send() takes exactly one value");
     try {
+        share(a.pos[0]);
         self.as<ChannelObj>()->ch.send(a.pos[0]);
     } catch (rt::ChannelClosed&) {
         throw WeftError(ErrorKind::ChannelClosed, "send on a closed channel");
@@ -392,6 +463,7 @@ Value ch_try_recv(CallContext&, Value& self, const CallArgs&) {
 Value ch_try_send(CallContext&, Value& self, const CallArgs& a) {
     if (a.pos.size() != 1) type_err("try_send() takes exactly one value");
     try {
+        share(a.pos[0]);
         return Value::boolean(self.as<ChannelObj>()->ch.try_send(a.pos[0]));
     } catch (rt::ChannelClosed&) {
         throw WeftError(ErrorKind::ChannelClosed, "send on a closed channel");
@@ -484,6 +556,7 @@ Value bi_select_stmt(CallContext&, const CallArgs& a) {
         auto& ch = t[1].as<ChannelObj>()->ch;
         if (kind == 2) {
             sends[i] = t[2];
+            share(sends[i]);
             sel.send(ch, sends[i]);
         } else {
             sel.recv(ch, sinks[i]);
@@ -586,6 +659,7 @@ std::pair<Value, Value> atom_apply(CallContext& cx, AtomObj* at, const CallArgs&
         args.insert(args.end(), a.pos.begin() + 1, a.pos.end());
         Value now = cx.call(a.pos[0], args);
         atom_validate(cx, at, now);
+        share(now);
         {
             std::lock_guard<std::mutex> g(at->mu);
             if (at->value.is_obj() ? (old.is_obj() && at->value.as_obj() == old.as_obj()) : values_equal(at->value, old)) {
@@ -610,6 +684,7 @@ Value atom_reset(CallContext& cx, Value& self, const CallArgs& a) {
     if (a.pos.size() != 1) type_err("reset() takes one value");
     auto* at = self.as<AtomObj>();
     atom_validate(cx, at, a.pos[0]);
+    share(a.pos[0]);
     Value old;
     {
         std::lock_guard<std::mutex> g(at->mu);
@@ -624,6 +699,7 @@ Value atom_cas(CallContext& cx, Value& self, const CallArgs& a) {
     if (a.pos.size() != 2) type_err("compare_and_set() takes (expected, new)");
     auto* at = self.as<AtomObj>();
     atom_validate(cx, at, a.pos[1]);
+    share(a.pos[1]);
     Value old;
     {
         std::lock_guard<std::mutex> g(at->mu);
@@ -638,6 +714,8 @@ Value atom_cas(CallContext& cx, Value& self, const CallArgs& a) {
 Value atom_watch(CallContext&, Value& self, const CallArgs& a) {
     if (a.pos.size() != 2) type_err("watch() takes (key, function)");
     auto* at = self.as<AtomObj>();
+    share(a.pos[0]);
+    share(a.pos[1]);
     std::lock_guard<std::mutex> g(at->mu);
     for (auto& w : at->watches)
         if (values_equal(w.first, a.pos[0])) {
@@ -669,7 +747,20 @@ std::string atom_repr(const OpaqueObj* self) {
     return "atom(" + repr(at->value) + ")";
 }
 
-const OpaqueClass kAtomClass{"atom", kAtomMethods, nullptr, atom_repr};
+// Stored values are shared as they are stored; this covers the ones stored
+// before the atom itself became visible to other threads.
+void atom_share_children(OpaqueObj* self) {
+    auto* at = static_cast<AtomObj*>(self);
+    std::lock_guard<std::mutex> g(at->mu);
+    share(at->value);
+    share(at->validator);
+    for (auto& [k, fn] : at->watches) {
+        share(k);
+        share(fn);
+    }
+}
+
+const OpaqueClass kAtomClass{"atom", kAtomMethods, nullptr, atom_repr, nullptr, nullptr, nullptr, atom_share_children};
 AtomObj::AtomObj() : OpaqueObj(&kAtomClass) {}
 
 Value bi_atom(CallContext& cx, const CallArgs& a) {
@@ -1135,6 +1226,7 @@ Value bi_spawn_link(CallContext& cx, const CallArgs& a) {
                 ch.close();
                 throw;
             }
+            share(msg);
             ch.send(msg);
             ch.close();
         },
@@ -1347,8 +1439,9 @@ Value bi_parallel(CallContext&, const CallArgs& a) {
 
 struct WorkerPoolObj : OpaqueObj {
     rt::Channel<std::int64_t> tokens;
+    rt::SpinLock lock;         // guards `tasks` (tasks on several threads submit)
     std::vector<Value> tasks;  // handles of submitted calls, for shutdown()
-    bool closed = false;
+    std::atomic<bool> closed{false};
     WorkerPoolObj();
 };
 
@@ -1387,7 +1480,7 @@ Value pool_submit(CallContext& cx, Value& self, const CallArgs& a) {
     p->is_handle = true;
     Value pv = Value::adopt(p);
     p->task = rt::spawn(PoolBody{std::move(body), pool->tokens}, callee_name(a.pos[0])).ref();
-    p->name = p->task->label();
+    std::lock_guard<rt::SpinLock> g(pool->lock);
     pool->tasks.push_back(pv);
     return pv;
 }
@@ -1409,11 +1502,16 @@ Value pool_shutdown(CallContext&, Value& self, const CallArgs& a) {
     auto* pool = self.as<WorkerPoolObj>();
     pool->closed = true;
     const Value* wait = a.pos.empty() ? a.find_kw("wait") : &a.pos[0];
+    std::vector<Value> submitted;
+    {
+        std::lock_guard<rt::SpinLock> g(pool->lock);
+        submitted = pool->tasks;
+    }
     if (!wait || truthy(*wait)) {
         // Wait for every submitted call; their errors surface where their results are used.
-        for (auto& t : pool->tasks) t.as<PromiseObj>()->task->join();
+        for (auto& t : submitted) t.as<PromiseObj>()->task->join();
     } else {
-        for (auto& t : pool->tasks) t.as<PromiseObj>()->task->cancel();
+        for (auto& t : submitted) t.as<PromiseObj>()->task->cancel();
     }
     return Value();
 }
@@ -1429,7 +1527,13 @@ const MethodInfo kPoolMethods[] = {
     {"submit", pool_submit, false}, {"map", pool_map, false},       {"shutdown", pool_shutdown, false},
     {"__enter__", pool_enter, false}, {"__exit__", pool_exit, false}, {nullptr, nullptr, false},
 };
-const OpaqueClass kPoolClass{"worker_pool", kPoolMethods};
+void pool_share_children(OpaqueObj* self) {
+    auto* pool = static_cast<WorkerPoolObj*>(self);
+    std::lock_guard<rt::SpinLock> g(pool->lock);
+    share_all(pool->tasks);
+}
+const OpaqueClass kPoolClass{"worker_pool", kPoolMethods, nullptr, nullptr, nullptr, nullptr, nullptr,
+                             pool_share_children};
 WorkerPoolObj::WorkerPoolObj() : OpaqueObj(&kPoolClass) {}
 
 Value bi_worker_pool(CallContext&, const CallArgs& a) {

@@ -24,6 +24,7 @@
 #include "vm/native.h"
 
 #include "vm/object.h"
+#include "weft/runtime/spin_lock.hpp"
 #include "weft/runtime/task.hpp"
 
 namespace weft {
@@ -39,11 +40,13 @@ struct PromiseObj : Obj {
     Kind kind;
     rt::TaskRef task;      // Kind::Task
     Value thunk;           // Kind::Lazy: the closure to run on first force
-    bool resolved = false;
-    bool running = false;  // Lazy: being computed (re-entrant force is an error)
+    // Set (release) once value/error are final; readers that see it true read
+    // them without the lock. Several tasks on several threads may force one promise.
+    std::atomic<bool> resolved{false};
+    rt::SpinLock lock;             // guards the resolution (and `runner`)
+    const void* runner = nullptr;  // Lazy: the task computing it (re-entrant force is an error)
     Value value;           // after resolution
     Value error;           // after resolution with an error (an error value)
-    std::string name;      // "fetch#12"
     // A task handle from `spawn` answers .id .state .done() .cancel() .result();
     // the promise of a deferred call is indistinguishable from its value, so
     // every attribute goes to the value (a struct's own `id` field, say).
@@ -52,8 +55,16 @@ struct PromiseObj : Obj {
     ~PromiseObj() override;
 };
 
-// Marks the graph reachable from `v` as shared between tasks (kShared).
+// Marks the graph reachable from `v` as shared between tasks (kShared), so its
+// reference counts become atomic (vm/share.cpp). A no-op with one worker thread.
+// Call it on every value that another task may see: the walk stops at objects
+// already shared, so calling it twice is cheap.
 void share(const Value& v);
+void share_all(const std::vector<Value>& vs);
+// True when Weft tasks may run on several worker threads (set once by the Vm).
+extern std::atomic<bool> g_multi_worker;
+// Weft tasks spawned and not yet finished (vm/tasks.cpp, CallBody).
+extern std::atomic<int64_t> g_live_tasks;
 
 // Waits for a promise and returns its value (raises its error). `in` is the
 // forcing task's interpreter (lazy promises run on it).

@@ -87,6 +87,17 @@ inline bool obj_unique(const Obj* o) {
     return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(o->rc)).load(std::memory_order_acquire) == 1;
 }
 
+// Called by a holder about to mutate an object in place after obj_unique()
+// said it is the only holder: no other thread can reach the object any more, so
+// its counts may go back to plain integers. This also keeps the sharing
+// invariant (a shared object points only to shared objects, vm/share.cpp) when
+// unshared values are then stored into it.
+template <class T>
+[[gnu::always_inline]] inline T* obj_localize(T* o) {
+    if (__builtin_expect(o->flags & 1, 0)) o->flags &= uint8_t(~1);  // Obj::kShared
+    return o;
+}
+
 enum class Tag : uint8_t { None, Bool, Int, Float, Object };
 
 class Value {
@@ -152,6 +163,27 @@ public:
 
     // Releases ownership without decrementing (the caller takes the reference).
     Obj* release_obj() { Obj* o = u_.o; tag_ = Tag::None; return o; }
+
+    // Racy-copy support for seqlock-protected slots (module globals, function.h):
+    // the two 8-byte words of a Value read and written with relaxed atomics, so
+    // a reader on another thread never tears a value it then validates.
+    void load_words(uint64_t w[2]) const {
+        auto* p = reinterpret_cast<uint64_t*>(const_cast<Value*>(this));
+        w[0] = std::atomic_ref<uint64_t>(p[0]).load(std::memory_order_relaxed);
+        w[1] = std::atomic_ref<uint64_t>(p[1]).load(std::memory_order_relaxed);
+    }
+    void store_words(const uint64_t w[2]) {
+        auto* p = reinterpret_cast<uint64_t*>(this);
+        std::atomic_ref<uint64_t>(p[0]).store(w[0], std::memory_order_relaxed);
+        std::atomic_ref<uint64_t>(p[1]).store(w[1], std::memory_order_relaxed);
+    }
+    // A new reference to the value whose words are `w`.
+    static Value from_words(const uint64_t w[2]) {
+        Value v;
+        std::memcpy(static_cast<void*>(&v), w, sizeof(Value));
+        if (v.tag_ == Tag::Object) obj_incref(v.u_.o);
+        return v;
+    }
 
 private:
     [[gnu::always_inline]] void release() {

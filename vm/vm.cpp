@@ -205,11 +205,17 @@ void Vm::init_builtins() {
 }
 
 void Vm::write_stdout(std::string_view s) {
+    std::lock_guard<std::mutex> g(out_mu_);
     out_buf_.append(s);
-    if (out_buf_.size() > (1 << 16)) flush_stdout();
+    if (out_buf_.size() > (1 << 16)) flush_stdout_locked();
 }
 
 void Vm::flush_stdout() {
+    std::lock_guard<std::mutex> g(out_mu_);
+    flush_stdout_locked();
+}
+
+void Vm::flush_stdout_locked() {
     if (!out_buf_.empty()) {
         fwrite(out_buf_.data(), 1, out_buf_.size(), stdout);
         out_buf_.clear();
@@ -227,7 +233,9 @@ void Vm::in_runtime(const std::function<void()>& fn) {
     }
     if (!runtime_) {
         rt::RuntimeOptions o;
-        o.workers = options_.workers;
+        o.workers = options_.workers ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
+        g_multi_worker.store(o.workers > 1, std::memory_order_relaxed);
+        share_all(builtins);  // every task reads them
         if (options_.trace) {
             auto start = rt::now_ns();
             o.trace = [start](const rt::TraceEvent& e) {
@@ -475,7 +483,8 @@ int Vm::run_tests(const std::vector<std::string>& paths) {
         }
         for (auto& name : m->layout.names) {
             if (name.rfind("test_", 0) != 0) continue;
-            const Value* fn = m->find(name);
+            Value found;
+            const Value* fn = m->find(name, found) ? &found : nullptr;
             if (!fn || !fn->is(ObjType::Function)) continue;
             Value err;
             try {
@@ -536,6 +545,7 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
     bool is_path = name.rfind("./", 0) == 0 || name.rfind("../", 0) == 0 || name.rfind("/", 0) == 0 ||
                    (name.size() > 5 && name.compare(name.size() - 5, 5, ".weft") == 0);
     if (!is_path) {
+        std::lock_guard<std::mutex> g(modules_mu_);
         auto it = modules_.find(name);
         if (it != modules_.end()) return it->second;
         auto& reg = native_registry();
@@ -543,7 +553,9 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         if (r == reg.end()) throw WeftError(ErrorKind::NameError, "no module named '" + name + "'");
         auto* m = new ModuleObj();
         m->name = name;
+        m->imported = true;
         r->second(*m);
+        share_all(m->globals);
         m->initialized = true;
         modules_[name] = m;
         return m;
@@ -556,12 +568,14 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
     std::error_code ec;
     fs::path canon = fs::weakly_canonical(full, ec);
     std::string key = ec ? full.string() : canon.string();
+    std::unique_lock<std::mutex> lock(modules_mu_);
     auto it = modules_.find(key);
     if (it != modules_.end()) return it->second;  // runs once; a cycle sees the partial module
     std::string source;
     if (!read_file(key, source)) throw WeftError(ErrorKind::IOError, "cannot import '" + name + "': no such file " + key);
     add_own_source(key);
     auto* m = new ModuleObj();
+    m->imported = true;
     m->name = fs::path(key).stem().string();
     m->path = full.lexically_normal().string();
     m->source = source;
@@ -576,6 +590,7 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         throw WeftError(ErrorKind::Error, "compile error in imported module '" + name + "'");
     }
     m->initializing = true;
+    lock.unlock();  // the module's code may block, spawn and import
     in.run_module_chunk(m, p);
     m->initialized = true;
     return m;

@@ -84,6 +84,9 @@ class Task {
     /// Thread-safety: set it before the task can run concurrently with readers (e.g. at spawn).
     void* user_data() const noexcept { return user_data_; }
     void set_user_data(void* p) noexcept { user_data_ = p; }
+    /// While this task runs inline on the stack of the task that forced it (lazy task
+    /// creation): that task; otherwise nullptr. Only meaningful on the running task itself.
+    Task* inline_forcer() const noexcept { return forcer_; }
 
     /// Waits until the task is done. From a task: parks the caller (cancellable: raises
     /// Cancelled, or Deadlock when the detector fires); if the task is still unstarted it is run

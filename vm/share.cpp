@@ -1,0 +1,149 @@
+// share.cpp — marking values that become visible to several worker threads.
+//
+// Reference counts are plain integers until an object can be seen by another
+// thread; from then on they are atomic (value.h). The switch is the kShared flag,
+// and share() sets it on everything reachable from a value at the points where a
+// value crosses from one task to another: task arguments and callees at spawn,
+// task results and errors, channel sends, atom stores and module globals stored
+// while tasks run.
+//
+// Invariant: a shared object only points to shared (or immortal) objects, so
+// the walk stops at the first shared object and every object is walked at most
+// once — sharing a big list twice costs nothing the second time. The invariant
+// is kept by copy-on-write: a shared container is only mutated in place when the
+// mutating holder is its only holder (rc == 1), and that holder turns the flag
+// off first (obj_localize), because no other thread can see it any more.
+//
+// With one worker thread nothing crosses threads, so share() returns at once
+// (Vm sets g_multi_worker from --workers).
+#include <vector>
+
+#include "vm/collections.h"
+#include "vm/function.h"
+#include "vm/native.h"
+#include "vm/tasks.h"
+
+namespace weft {
+
+std::atomic<bool> g_multi_worker{false};
+
+namespace {
+
+struct Walker {
+    std::vector<Obj*> stack;
+
+    void push(const Value& v) {
+        if (!v.is_obj()) return;
+        Obj* o = v.as_obj();
+        if (o->flags != 0) return;  // already shared, or immortal
+        o->flags |= Obj::kShared;
+        stack.push_back(o);
+    }
+    void push_obj(Obj* o) {
+        if (!o || o->flags != 0) return;
+        o->flags |= Obj::kShared;
+        stack.push_back(o);
+    }
+    void push_all(const std::vector<Value>& vs) {
+        for (auto& v : vs) push(v);
+    }
+    void push_table(const OrderedTable& t) {
+        for (size_t i = 0; i < t.end_index(); ++i) {
+            const HashEntry& e = t.entry(i);
+            if (!e.live) continue;
+            push(e.key);
+            push(e.value);
+        }
+    }
+
+    void children(Obj* o) {
+        switch (o->type) {
+            case ObjType::List: push_all(static_cast<ListObj*>(o)->items); break;
+            case ObjType::Tuple: push_all(static_cast<TupleObj*>(o)->items); break;
+            case ObjType::Dict: push_table(static_cast<DictObj*>(o)->table); break;
+            case ObjType::Set: push_table(static_cast<SetObj*>(o)->table); break;
+            case ObjType::Slice: {
+                auto* s = static_cast<SliceObj*>(o);
+                push(s->lower);
+                push(s->upper);
+                push(s->step);
+                break;
+            }
+            case ObjType::Iterator: {
+                auto* it = static_cast<IteratorObj*>(o);
+                push(it->source);
+                push(it->func);
+                break;
+            }
+            case ObjType::Function: {
+                auto* f = static_cast<FunctionObj*>(o);
+                push_all(f->captures);
+                push_all(f->defaults);
+                push_all(f->types);
+                break;
+            }
+            case ObjType::Native: push(static_cast<NativeObj*>(o)->self); break;
+            case ObjType::BoundMethod: {
+                auto* b = static_cast<BoundMethodObj*>(o);
+                push(b->self);
+                push(b->func);
+                break;
+            }
+            case ObjType::StructType: {
+                auto* t = static_cast<StructTypeObj*>(o);
+                for (auto& f : t->fields) {
+                    push(f.annotation);
+                    push(f.default_value);
+                }
+                push_obj(t->methods);
+                push_obj(t->base);
+                for (auto& m : t->method_cache) push(m.second);
+                break;
+            }
+            case ObjType::Struct: {
+                auto* s = static_cast<StructObj*>(o);
+                push_obj(s->type);
+                push_all(s->fields);
+                if (s->error) {
+                    push_all(s->error->errors);
+                    push(s->error->results);
+                }
+                break;
+            }
+            case ObjType::Promise: {
+                auto* p = static_cast<PromiseObj*>(o);
+                std::lock_guard<rt::SpinLock> g(p->lock);
+                push(p->thunk);
+                push(p->value);
+                push(p->error);
+                break;
+            }
+            case ObjType::Opaque: {
+                auto* h = static_cast<OpaqueObj*>(o);
+                if (h->cls->share_children) h->cls->share_children(h);
+                break;
+            }
+            default: break;  // Str, Bytes, Range, TypeObj, Module: no children (or immortal)
+        }
+    }
+};
+
+}  // namespace
+
+void share(const Value& v) {
+    if (!g_multi_worker.load(std::memory_order_relaxed)) return;
+    if (!v.is_obj() || v.as_obj()->flags != 0) return;
+    Walker w;
+    w.push(v);
+    while (!w.stack.empty()) {
+        Obj* o = w.stack.back();
+        w.stack.pop_back();
+        w.children(o);
+    }
+}
+
+void share_all(const std::vector<Value>& vs) {
+    for (auto& v : vs) share(v);
+}
+
+}  // namespace weft
