@@ -32,13 +32,14 @@ test-asan: setup
 	@cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=address -DWEFT_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j $(JOBS) --target $(ASAN_TARGETS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) --timeout 900 \
-		-R '^(lang|docs|cli|fuzz\.frontend_smoke|runtime\..*)$$'
+		-R '^(lang|lang\.concurrency|docs|cli|fuzz\.frontend_smoke|runtime\..*)$$'
 
-# ThreadSanitizer: the runtime's suite (the concurrent part of the system).
+# ThreadSanitizer: the runtime's suite and the language's concurrency tests on four worker
+# threads (the concurrent parts of the system).
 test-tsan: setup
 	@cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=thread -DWEFT_BENCH=OFF >/dev/null
-	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests
-	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^runtime'
+	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests weft
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(runtime.*|lang\.concurrency)$$'
 
 # The main job reads /usr/share/doc (or ARGS) and nothing else.
 RUN_READ ?= $(if $(ARGS),$(shell echo $(ARGS) | tr ' ' ','),/usr/share/doc)

@@ -12,6 +12,9 @@ Language tests (Wren/clox style) are `*.weft` files whose comments state what mu
     # args: a b c                       script arguments   (weft [flags] run FILE [args])
     # flags: --workers 1                weft flags placed before `run`
     # stdin: text                       one line of standard input (repeatable)
+    # order-dependent                   output depends on calls running concurrently (e.g. it
+                                        shows where a deferred call's error surfaces): skipped
+                                        when the runner is given --extra-args=--sequential
 
 stdout must equal the `# expect:` lines exactly, in order.  Directories named `lib` hold helper
 modules, not tests, and are skipped.  `DIR/XFAIL` lists expected failures (`path  # reason`,
@@ -42,6 +45,7 @@ EXPECT_RUNTIME_RE = re.compile(r"#\s*expect runtime error:\s?(.*)$")
 ARGS_RE = re.compile(r"#\s*args:(.*)$")
 FLAGS_RE = re.compile(r"#\s*flags:(.*)$")
 STDIN_RE = re.compile(r"#\s*stdin:(?: (.*))?$")
+ORDER_RE = re.compile(r"#\s*order-dependent\b")
 
 
 class Result:
@@ -109,6 +113,7 @@ def parse_test(path):
         "args": [],
         "flags": [],
         "stdin": [],
+        "order_dependent": False,
     }
     with open(path, encoding="utf-8", errors="replace") as f:
         for lineno, line in enumerate(f, 1):
@@ -128,6 +133,9 @@ def parse_test(path):
             if m:
                 spec["runtime"].append(m.group(1))
                 continue
+            if ORDER_RE.search(line):
+                spec["order_dependent"] = True
+                continue
             m = ARGS_RE.search(line)
             if m:
                 spec["args"] += shlex.split(m.group(1))
@@ -144,6 +152,8 @@ def parse_test(path):
 
 def check_test(weft, path, name, extra_flags, timeout):
     spec = parse_test(path)
+    if spec["order_dependent"] and "--sequential" in extra_flags:
+        return Result(name, True, "skipped (order-dependent)")
     cmd = [weft] + extra_flags + spec["flags"] + ["run", path] + spec["args"]
     stdin_text = "".join(l + "\n" for l in spec["stdin"])
     res = run_process(cmd, stdin_text, timeout)

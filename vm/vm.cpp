@@ -250,10 +250,15 @@ void Vm::in_runtime(const std::function<void()>& fn) {
     runtime_->block_on(
         [&] {
             rt::current_task()->set_user_data(main_.get());
-            run_in_implicit_scope([&] {
-                fn();
-                return Value();
-            });
+            try {
+                run_in_implicit_scope([&] {
+                    fn();
+                    return Value();
+                });
+            } catch (WeftError& e) {
+                share(e.error);  // it is reported on the calling thread while workers may still hold it
+                throw;
+            }
         },
         "main");
 }
