@@ -358,6 +358,11 @@ TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery) {
     }
     A::id(t) = next_task_id();
     A::rt(t) = rt;
+    // The child's cancellation chain (its nursery and up) is part of the spawner's, so the
+    // spawner's "nothing cancelled as of epoch E" holds for the child too: it saves every new
+    // task a walk up the task tree on its first cancellation check.
+    if (A::seen_epoch(cur) != rt->cancel_epoch_.load(std::memory_order_acquire)) (void)is_cancelled(cur);
+    A::seen_epoch(t) = A::seen_epoch(cur);
     if (!name.empty()) A::name(t) = name;
     // No references for membership: the nursery outlives its members (its scope waits for
     // them), and a member outlives its entry in the list (finish_task unlinks it first).

@@ -224,7 +224,9 @@ void close_node(Task* cur, CancelNode* n) {
             }
         }
     }
-    A::seen_epoch(cur) = 0;
+    // Leaving a shield exposes the outer scopes again: look at them afresh. Leaving any other
+    // scope cannot make the task cancelled, so the cached answer stays valid.
+    if (n->shield) A::seen_epoch(cur) = 0;
     if (n->timer) {
         A::rt(cur)->timers_->cancel(n->timer);
         n->timer = nullptr;
