@@ -6,7 +6,8 @@ times and ratios (Weft time / peer time; lower is better).
     bench/run.py [--build-dir build] [--only NAME] [--repeat N]
 
 A failing or missing interpreter is reported as FAIL / n/a in its column; the run continues.
-Afterwards, if bench/runtime/run.py exists, it is run with the same --build-dir.
+Afterwards bench/{runtime,concurrency,http,doc_index}/run.py run, where present, with the same
+--build-dir.
 Standard library only.
 """
 
@@ -174,14 +175,17 @@ def main():
     for r in rows:
         print(line(r))
 
-    runtime = os.path.join(HERE, "runtime", "run.py")
-    if os.path.exists(runtime):
+    # Then the other suites, each with the same build directory (each is optional).
+    for sub in ("runtime", "concurrency", "http", "doc_index"):
+        script = os.path.join(HERE, sub, "run.py")
+        if not os.path.exists(script):
+            continue
         print()
-        print("== runtime benchmarks (bench/runtime/run.py)")
+        print(f"== {sub} benchmarks (bench/{sub}/run.py)")
         sys.stdout.flush()
-        rc = subprocess.call([sys.executable, runtime, "--build-dir", opts.build_dir])
+        rc = subprocess.call([sys.executable, script, "--build-dir", opts.build_dir])
         if rc != 0:
-            print(f"bench/runtime/run.py exited with status {rc}")
+            print(f"bench/{sub}/run.py exited with status {rc}")
     return 1 if any_failure else 0
 
 

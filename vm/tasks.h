@@ -9,10 +9,9 @@
 // (value stack and frames), taken from a pool of the Vm.
 //
 // Values are handed between tasks only through task arguments and results,
-// channels and atoms. Today every Weft task runs on one worker thread (fibers
-// interleave at blocking points and safepoints), so reference counts need no
-// atomics; `share()` marks values that cross tasks so that spreading tasks over
-// several workers later only has to switch on atomic counts for marked values.
+// channels, atoms and module globals; each of those calls share() on them, so
+// their reference counts turn atomic before a second worker thread can see
+// them (vm/share.cpp, docs/architecture.md "Values on many threads").
 #pragma once
 
 #include <memory>
