@@ -7,6 +7,7 @@
 #include "vm/interp.h"
 #include "vm/native.h"
 #include "weft/runtime/runtime.hpp"
+#include "weft/runtime/scope.hpp"
 #include "weft/runtime/task.hpp"
 
 namespace weft::limits {
@@ -52,11 +53,26 @@ void raise_default_timeout(const std::string& what) {
 
 void join_within_default_timeout(rt::Task& t, const std::string& label) {
     double bound = wait_bound();
-    if (bound < 0 || t.state() == rt::TaskState::Unstarted) {
+    if (bound < 0 || t.done()) {
         t.join();
         return;
     }
-    if (!t.join_for(bound)) raise_default_timeout("task " + label);
+    // One mechanism for both cases: a task still unstarted runs inline here (lazy task creation)
+    // and the scope's deadline cancels that run; a started one is waited for and the deadline
+    // cancels only the wait (the task belongs to a scope outside this one and keeps running).
+    bool expired = false;
+    {
+        rt::CancelScopeOptions o;
+        o.timeout = bound;
+        rt::CancelScope cs(o);
+        try {
+            t.join();
+        } catch (const rt::Cancelled&) {
+            if (!cs.deadline_expired()) throw;
+            expired = true;
+        }
+    }
+    if (expired) raise_default_timeout("task " + label);
 }
 
 std::size_t max_workers() { return g_max_workers.load(std::memory_order_relaxed); }

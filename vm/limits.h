@@ -37,8 +37,8 @@ double wait_bound();
 [[noreturn]] void raise_default_timeout(const std::string& what);
 
 // Waits for task `t` (whose id is `label`) like t.join(), but raises TimeoutError when the
-// default timeout applies and passes first. An unstarted task is run inline, as join() does (it
-// is then bounded by its own waits).
+// default timeout applies and passes first. An unstarted task is run inline, as join() does,
+// and is then cancelled at the deadline.
 void join_within_default_timeout(rt::Task& t, const std::string& label);
 
 // set_max_workers(n): 0 when not set.

@@ -1020,6 +1020,8 @@ std::vector<Value> run_parallel(Interp& in, const Value& fn, const std::vector<V
     std::vector<Value> results(n);
     if (failed) failed->assign(n, false);
     if (n == 0) return results;
+    // Output printed before the call must appear above the bar, not after it.
+    if (o.progress) in.vm().flush_stdout();
     // Declared before the scope so that it outlives every item's task (they tick it).
     ProgressBar bar(o.name, n, o.progress);
     rt::Scope scope(o.collect ? rt::ScopeMode::CollectAll : rt::ScopeMode::FailFast);
