@@ -66,21 +66,23 @@ std::vector<TaskSnapshot> tasks_snapshot() {
                 s.state = A::run_state(t).load(std::memory_order_acquire) == A::kUnstarted
                               ? TaskState::Unstarted
                               : TaskState::Running;
+            } else if (A::park_state(host).load(std::memory_order_acquire) != kParkParked) {
+                // The host's fiber is running or about to: what runs on it (the host, or a task
+                // it forced inline) is changing under us, so it is all "running".
+                s.state = TaskState::Running;
             } else {
-                bool parked = A::park_state(host).load(std::memory_order_acquire) == kParkParked;
+                // Parked: the acquire above pairs with the park, so the host's wait fields and
+                // inline chain, written before it parked, are stable until it is woken.
+                s.state = TaskState::Blocked;
                 Task* active = A::active(host);
                 if (active != t) {
-                    s.state = TaskState::Blocked;
                     s.waits_on = inline_join_of(t, active);
-                } else if (parked) {
-                    s.state = TaskState::Blocked;
+                } else {
                     const char* what = A::wait_what(host);
                     s.waits_on = what ? what : "?";
                     // A join names the task it waits for (the joiner holds a reference to it).
                     if (s.waits_on == "join" && A::wait_obj(host))
                         s.waits_on += " of " + static_cast<const Task*>(A::wait_obj(host))->label();
-                } else {
-                    s.state = TaskState::Running;
                 }
             }
             out.push_back(std::move(s));
