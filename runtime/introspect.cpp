@@ -21,7 +21,8 @@ namespace {
 // it forced a task that now runs inline on its stack. Names that direct inline child.
 std::string inline_join_of(Task* t, Task* active) {
     Task* x = active;
-    while (x && A::forcer(x) != t) x = A::forcer(x);
+    while (x && A::forcer(x) != t)
+        x = A::forcer(x);
     return "join of " + (x ? x->label() : std::string("an inline task"));
 }
 
@@ -49,7 +50,8 @@ std::vector<TaskSnapshot> tasks_snapshot() {
         {
             std::lock_guard<SpinLock> lock(A::mu(t));
             host = A::host(t);
-            for (CancelNode* x = A::cancel_top(t); x; x = x->parent.load(std::memory_order_acquire)) {
+            for (CancelNode* x = A::cancel_top(t); x;
+                 x = x->parent.load(std::memory_order_acquire)) {
                 if (x->owner != t) break;
                 if (x->nursery) {
                     x->retain();
@@ -100,8 +102,9 @@ std::vector<TaskSnapshot> tasks_snapshot() {
         }
         t->release();
     }
-    std::sort(out.begin(), out.end(),
-              [](const TaskSnapshot& a, const TaskSnapshot& b) { return a.task->id() < b.task->id(); });
+    std::sort(out.begin(), out.end(), [](const TaskSnapshot& a, const TaskSnapshot& b) {
+        return a.task->id() < b.task->id();
+    });
     return out;
 }
 
@@ -137,7 +140,8 @@ std::int64_t chain_deadline(Task* t) {
         owner = r->owner;
         n = r;
     }
-    for (CancelNode* h : held) h->release();
+    for (CancelNode* h : held)
+        h->release();
     return best;
 }
 
@@ -146,7 +150,8 @@ std::int64_t chain_deadline(Task* t) {
 std::int64_t current_deadline_ns() {
     std::int64_t best = INT64_MAX;
     // A task run inline is part of its forcer's computation: the forcer's deadlines apply too.
-    for (Task* t = current(); t; t = A::forcer(t)) best = std::min(best, chain_deadline(t));
+    for (Task* t = current(); t; t = A::forcer(t))
+        best = std::min(best, chain_deadline(t));
     return best;
 }
 

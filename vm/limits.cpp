@@ -33,9 +33,13 @@ void configure(const VmOptions& o) {
     g_max_workers.store(0);
 }
 
-double default_timeout() { return g_default_timeout.load(std::memory_order_relaxed); }
+double default_timeout() {
+    return g_default_timeout.load(std::memory_order_relaxed);
+}
 
-void set_default_timeout(double seconds) { g_default_timeout.store(seconds > 0 ? seconds : 0); }
+void set_default_timeout(double seconds) {
+    g_default_timeout.store(seconds > 0 ? seconds : 0);
+}
 
 double wait_bound() {
     double d = default_timeout();
@@ -46,9 +50,10 @@ double wait_bound() {
 }
 
 void raise_default_timeout(const std::string& what) {
-    throw WeftError(ErrorKind::TimeoutError, what + " did not complete within the default timeout of " +
-                                                 seconds_text(default_timeout()) +
-                                                 " (--default-timeout / set_default_timeout)");
+    throw WeftError(ErrorKind::TimeoutError,
+                    what + " did not complete within the default timeout of " +
+                        seconds_text(default_timeout()) +
+                        " (--default-timeout / set_default_timeout)");
 }
 
 void join_within_default_timeout(rt::Task& t, const std::string& label) {
@@ -75,9 +80,13 @@ void join_within_default_timeout(rt::Task& t, const std::string& label) {
     if (expired) raise_default_timeout("task " + label);
 }
 
-std::size_t max_workers() { return g_max_workers.load(std::memory_order_relaxed); }
+std::size_t max_workers() {
+    return g_max_workers.load(std::memory_order_relaxed);
+}
 
-void set_max_workers(std::size_t n) { g_max_workers.store(n); }
+void set_max_workers(std::size_t n) {
+    g_max_workers.store(n);
+}
 
 std::size_t cap_workers(std::size_t requested) {
     std::size_t m = max_workers();
@@ -90,8 +99,9 @@ TaskSlot::TaskSlot() {
     std::size_t now = g_live.fetch_add(1, std::memory_order_relaxed) + 1;
     if (now > max) {
         g_live.fetch_sub(1, std::memory_order_relaxed);
-        throw WeftError(ErrorKind::Error, "too many live tasks: starting another would exceed the limit of " +
-                                              std::to_string(max) + " (--max-tasks)");
+        throw WeftError(ErrorKind::Error,
+                        "too many live tasks: starting another would exceed the limit of " +
+                            std::to_string(max) + " (--max-tasks)");
     }
     held_ = true;
 }
@@ -109,6 +119,8 @@ void TaskSlot::release() noexcept {
     }
 }
 
-std::size_t live_tasks() { return g_live.load(std::memory_order_relaxed); }
+std::size_t live_tasks() {
+    return g_live.load(std::memory_order_relaxed);
+}
 
 }  // namespace weft::limits

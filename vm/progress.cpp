@@ -54,7 +54,9 @@ void write_stderr(const std::string& s) {
 }  // namespace
 
 ProgressBar::ProgressBar(std::string label, std::size_t total, bool enabled)
-    : label_(std::move(label)), total_(total), active_(enabled && total > 0 && stderr_is_terminal()) {
+    : label_(std::move(label)),
+      total_(total),
+      active_(enabled && total > 0 && stderr_is_terminal()) {
     if (active_) {
         start_ns_ = rt::now_ns();
         std::lock_guard<std::mutex> g(mu_);
@@ -62,7 +64,9 @@ ProgressBar::ProgressBar(std::string label, std::size_t total, bool enabled)
     }
 }
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+    finish();
+}
 
 void ProgressBar::tick() {
     if (!active_) return;
@@ -95,8 +99,8 @@ void ProgressBar::draw(std::size_t done) {
     drawn_ = true;
 }
 
-std::string ProgressBar::render(const std::string& label, std::size_t done, std::size_t total, double elapsed,
-                                int width) {
+std::string ProgressBar::render(const std::string& label, std::size_t done, std::size_t total,
+                                double elapsed, int width) {
     double frac = total ? double(done) / double(total) : 1.0;
     int filled = int(frac * width + 1e-9);
     std::string bar(size_t(filled), '#');
@@ -110,8 +114,8 @@ std::string ProgressBar::render(const std::string& label, std::size_t done, std:
         eta = "ETA " + duration_text(double(total - done) / rate);
     else
         eta = "ETA ?";
-    snprintf(buf, sizeof buf, " [%s] %zu/%zu %3.0f%% %.1f/s %s", bar.c_str(), done, total, frac * 100, rate,
-             eta.c_str());
+    snprintf(buf, sizeof buf, " [%s] %zu/%zu %3.0f%% %.1f/s %s", bar.c_str(), done, total,
+             frac * 100, rate, eta.c_str());
     return label + buf;
 }
 

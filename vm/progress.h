@@ -36,8 +36,8 @@ class ProgressBar {
     // The line drawn for a state (no carriage return), exposed for tests: label, a bar of
     // `width` cells, "done/total", the percentage, items per second and an estimate of the time
     // left. `elapsed` is in seconds.
-    static std::string render(const std::string& label, std::size_t done, std::size_t total, double elapsed,
-                              int width);
+    static std::string render(const std::string& label, std::size_t done, std::size_t total,
+                              double elapsed, int width);
 
   private:
     void draw(std::size_t done);  // with mu_ held

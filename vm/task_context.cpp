@@ -70,7 +70,8 @@ void bind_main_task(Interp* main) {
     if (rt::Task* t = rt::current_task()) t->set_user_data(&g_main_context);
 }
 
-Value note_task_failure(Interp& in, const Value& err, const std::string& label, const CodeSite& site) {
+Value note_task_failure(Interp& in, const Value& err, const std::string& label,
+                        const CodeSite& site) {
     (void)in;
     Value out = copy_error(err);
     if (!out.is(ObjType::Struct) || !out.as<StructObj>()->error) return out;
@@ -94,10 +95,12 @@ Value note_forced(Interp& in, const Value& err, const std::string& label) {
 }
 
 Value tasks_builtin(CallContext&, const CallArgs& a) {
-    if (!a.pos.empty() || !a.kw.empty()) throw WeftError(ErrorKind::TypeError, "tasks() takes no arguments");
+    if (!a.pos.empty() || !a.kw.empty())
+        throw WeftError(ErrorKind::TypeError, "tasks() takes no arguments");
     std::vector<rt::TaskSnapshot> snap = rt::tasks_snapshot();
     std::unordered_map<std::uint64_t, std::string> labels;
-    for (auto& s : snap) labels[s.task->id()] = s.task->label();
+    for (auto& s : snap)
+        labels[s.task->id()] = s.task->label();
     std::vector<Value> out;
     out.reserve(snap.size());
     for (auto& s : snap) {

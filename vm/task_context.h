@@ -49,7 +49,8 @@ void bind_main_task(Interp* main);
 
 // The error `err` with which task `label`, started at `site`, failed: a copy whose trace starts
 // with "task LABEL, started at SITE:" followed by where it failed.
-Value note_task_failure(Interp& in, const Value& err, const std::string& label, const CodeSite& site);
+Value note_task_failure(Interp& in, const Value& err, const std::string& label,
+                        const CodeSite& site);
 // The error `err` of task `label`, as raised in the task that used its value: a copy whose trace
 // is the using task's stack ("..., waiting for task LABEL") followed by the failed task's trace.
 Value note_forced(Interp& in, const Value& err, const std::string& label);

@@ -74,7 +74,8 @@ std::string TraceOut::json() const {
         ev = events_;
         labels = labels_;
     }
-    std::stable_sort(ev.begin(), ev.end(), [](const Event& a, const Event& b) { return a.time_ns < b.time_ns; });
+    std::stable_sort(ev.begin(), ev.end(),
+                     [](const Event& a, const Event& b) { return a.time_ns < b.time_ns; });
     std::int64_t t0 = ev.empty() ? 0 : ev.front().time_ns;
     auto label_of = [&](std::uint64_t id) {
         auto it = labels.find(id);
@@ -89,10 +90,12 @@ std::string TraceOut::json() const {
     };
     std::map<int, bool> workers;  // tracks seen, for their names
 
-    auto slice = [&](std::uint64_t task, int worker, std::int64_t start, std::int64_t end, const std::string& why) {
+    auto slice = [&](std::uint64_t task, int worker, std::int64_t start, std::int64_t end,
+                     const std::string& why) {
         begin_event();
-        out += "{\"ph\":\"X\",\"cat\":\"task\",\"pid\":1,\"tid\":" + std::to_string(worker + 1) + ",\"ts\":" +
-               micros(start - t0) + ",\"dur\":" + micros(std::max<std::int64_t>(end - start, 0)) + ",\"name\":\"";
+        out += "{\"ph\":\"X\",\"cat\":\"task\",\"pid\":1,\"tid\":" + std::to_string(worker + 1) +
+               ",\"ts\":" + micros(start - t0) +
+               ",\"dur\":" + micros(std::max<std::int64_t>(end - start, 0)) + ",\"name\":\"";
         append_escaped(out, label_of(task));
         out += "\",\"args\":{\"task\":\"";
         append_escaped(out, label_of(task));
@@ -102,8 +105,8 @@ std::string TraceOut::json() const {
         workers[worker] = true;
     };
 
-    std::unordered_map<std::uint64_t, Open> open;          // task -> its running slice
-    std::unordered_map<int, std::uint64_t> running;         // worker -> task running there
+    std::unordered_map<std::uint64_t, Open> open;                  // task -> its running slice
+    std::unordered_map<int, std::uint64_t> running;                // worker -> task running there
     std::unordered_map<std::uint64_t, std::uint64_t> inline_host;  // inline task -> its forcer
     struct Spawn {
         int worker;
@@ -117,7 +120,8 @@ std::string TraceOut::json() const {
         if (auto r = running.find(worker); r != running.end() && r->second != task) {
             // Whatever ran here stops (an inline start cuts its forcer's slice).
             if (auto o = open.find(r->second); o != open.end()) {
-                slice(r->second, o->second.worker, o->second.start, t, "forced another task inline");
+                slice(r->second, o->second.worker, o->second.start, t,
+                      "forced another task inline");
                 open.erase(o);
             }
         }
@@ -137,7 +141,8 @@ std::string TraceOut::json() const {
     for (const Event& e : ev) {
         switch (e.kind) {
             case rt::TraceKind::Created:
-                if (e.parent && e.worker >= 0) spawned[e.task] = Spawn{e.worker, e.time_ns, e.parent};
+                if (e.parent && e.worker >= 0)
+                    spawned[e.task] = Spawn{e.worker, e.time_ns, e.parent};
                 break;
             case rt::TraceKind::Started: {
                 if (e.worker < 0) break;
@@ -147,12 +152,14 @@ std::string TraceOut::json() const {
                 if (auto s = spawned.find(e.task); s != spawned.end()) {
                     // The arrow: from the spawner's slice at the spawn to this task's first slice.
                     std::string id = std::to_string(e.task);
-                    flows.push_back("{\"ph\":\"s\",\"cat\":\"spawn\",\"name\":\"spawn\",\"id\":" + id +
-                                    ",\"pid\":1,\"tid\":" + std::to_string(s->second.worker + 1) +
-                                    ",\"ts\":" + micros(s->second.time - t0) + "}");
-                    flows.push_back("{\"ph\":\"f\",\"bp\":\"e\",\"cat\":\"spawn\",\"name\":\"spawn\",\"id\":" + id +
-                                    ",\"pid\":1,\"tid\":" + std::to_string(e.worker + 1) +
-                                    ",\"ts\":" + micros(e.time_ns - t0) + "}");
+                    flows.push_back(
+                        "{\"ph\":\"s\",\"cat\":\"spawn\",\"name\":\"spawn\",\"id\":" + id +
+                        ",\"pid\":1,\"tid\":" + std::to_string(s->second.worker + 1) +
+                        ",\"ts\":" + micros(s->second.time - t0) + "}");
+                    flows.push_back(
+                        "{\"ph\":\"f\",\"bp\":\"e\",\"cat\":\"spawn\",\"name\":\"spawn\",\"id\":" +
+                        id + ",\"pid\":1,\"tid\":" + std::to_string(e.worker + 1) +
+                        ",\"ts\":" + micros(e.time_ns - t0) + "}");
                     spawned.erase(s);
                 }
                 break;
@@ -162,7 +169,8 @@ std::string TraceOut::json() const {
                 break;
             case rt::TraceKind::Blocked:
                 close_slice(e.task, e.time_ns,
-                            std::string(e.what && strcmp(e.what, "yield") == 0 ? "yielded" : "blocked on ") +
+                            std::string(e.what && strcmp(e.what, "yield") == 0 ? "yielded"
+                                                                               : "blocked on ") +
                                 (e.what && strcmp(e.what, "yield") != 0 ? e.what : ""));
                 break;
             case rt::TraceKind::Done: {
@@ -180,7 +188,8 @@ std::string TraceOut::json() const {
     std::int64_t t_end = ev.empty() ? 0 : ev.back().time_ns;
     std::vector<std::pair<std::uint64_t, Open>> rest(open.begin(), open.end());
     std::sort(rest.begin(), rest.end(), [](auto& a, auto& b) { return a.first < b.first; });
-    for (auto& [task, o] : rest) slice(task, o.worker, o.start, t_end, "still running at exit");
+    for (auto& [task, o] : rest)
+        slice(task, o.worker, o.start, t_end, "still running at exit");
     for (auto& f : flows) {
         begin_event();
         out += f;
@@ -191,7 +200,8 @@ std::string TraceOut::json() const {
         (void)seen;
         begin_event();
         out += "{\"ph\":\"M\",\"pid\":1,\"tid\":" + std::to_string(w + 1) +
-               ",\"name\":\"thread_name\",\"args\":{\"name\":\"worker " + std::to_string(w) + "\"}}";
+               ",\"name\":\"thread_name\",\"args\":{\"name\":\"worker " + std::to_string(w) +
+               "\"}}";
     }
     out += "\n]}\n";
     return out;

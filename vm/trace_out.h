@@ -41,8 +41,8 @@ class TraceOut {
         std::uint64_t task;
         int worker;
         std::int64_t time_ns;
-        const char* what;     // Blocked: why
-        std::uint64_t parent; // Created: the spawning task (0 if none)
+        const char* what;      // Blocked: why
+        std::uint64_t parent;  // Created: the spawning task (0 if none)
     };
     void record(const rt::TraceEvent& e);
     mutable std::mutex mu_;

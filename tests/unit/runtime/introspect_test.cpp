@@ -113,7 +113,8 @@ TEST_P(Introspect, DeadlineFollowsScopesAndTasksUpToAShield) {
         }
         Scope scope;
         auto child = scope.spawn([] {
-            sleep_for(0.001);  // on its own fiber, or inline in its forcer: the deadline is the same
+            sleep_for(
+                0.001);  // on its own fiber, or inline in its forcer: the deadline is the same
             return current_deadline_ns();
         });
         EXPECT_EQ(child.get(), d);  // a child inherits the deadline of the scope it was started in
