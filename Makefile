@@ -2,7 +2,7 @@
 # missing Debian packages (quick when all are present).
 #   make          Release build -> build/weft
 #   make test     unit + language + docs tests (Release), then ASan+UBSan and TSan builds
-#   make run      the main job: examples/wordfreq.weft over /usr/share/doc
+#   make run      the main job: examples/doc_index.weft indexes /usr/share/doc into doc-index.db
 #   make bench    benchmarks side by side with Lua 5.4, CPython, Go
 JOBS ?= $(shell nproc)
 CMAKE_GEN := -G Ninja
@@ -41,10 +41,14 @@ test-tsan: setup
 	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests weft
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(runtime.*|lang\.concurrency)$$'
 
-# The main job reads /usr/share/doc (or ARGS) and nothing else.
-RUN_READ ?= $(if $(ARGS),$(shell echo $(ARGS) | tr ' ' ','),/usr/share/doc)
+# The main job: index ROOT (default /usr/share/doc) into the SQLite database DB (default
+# doc-index.db), `make run ARGS="ROOT [DB]"`. It gets exactly the capabilities it needs: read
+# ROOT and DB (SQLite reads the file it writes), write DB; nothing else.
+RUN_ROOT = $(or $(word 1,$(ARGS)),/usr/share/doc)
+RUN_DB = $(or $(word 2,$(ARGS)),doc-index.db)
 run: build
-	@./build/weft --allow-read=$(RUN_READ) run examples/wordfreq.weft $(ARGS)
+	@./build/weft --allow-read=$(RUN_ROOT),$(RUN_DB) --allow-write=$(RUN_DB) \
+		run examples/doc_index.weft $(RUN_ROOT) $(RUN_DB)
 
 bench: setup
 	@bash scripts/setup.sh --bench

@@ -18,6 +18,7 @@
 #include "compiler/parser.h"
 #include "stdlib/stdlib.h"
 #include "vm/interp.h"
+#include "vm/trace_out.h"
 
 namespace {
 
@@ -40,9 +41,14 @@ Flags:
                          every task on one thread, interleaved at waits and safepoints)
   --sequential           no implicit deferral of calls: everything runs in program order
                          (spawn still starts tasks)
-  --default-timeout D    deadline for blocking operations without one (accepted, not yet applied)
-  --max-tasks N          limit on live tasks (accepted, not yet applied)
+  --default-timeout D    bound every wait that has no timeout of its own (forcing a task,
+                         recv, send, select, ...) to D (30s, 500ms, 2m); exceeding it raises
+                         TimeoutError. Also set_default_timeout(d) in a program
+  --max-tasks N          at most N live tasks: starting one more raises Error (--max-tasks)
+                         at the spawn instead of exhausting memory (default: no limit)
   --trace                one line per task event on stderr (created, started, blocked, done)
+  --trace-out FILE.json  write a Chrome/Perfetto trace of the run (ui.perfetto.dev): a track
+                         per worker, a slice per task run, arrows from spawner to spawned
   --stats                runtime counters on stderr at exit
   --max-depth N          call depth before RecursionError (default 8000)
   --allow-net[=HOSTS] --allow-read[=PATHS] --allow-write[=PATHS]
@@ -59,6 +65,7 @@ struct Cli {
     std::string command;  // run, eval, check, dis, repl
     std::string file;
     std::string code;
+    std::string trace_out;  // --trace-out FILE
     std::vector<std::string> args;
     weft::VmOptions vm;
 };
@@ -120,12 +127,15 @@ int parse(int argc, char** argv, Cli& cli) {
             if (*end || n <= 0) return usage_error(a.substr(0, a.find('=')) + " needs a positive number, got '" + v + "'");
             if (a.rfind("--max-depth", 0) == 0) cli.vm.max_depth = size_t(n);
             if (a.rfind("--workers", 0) == 0) cli.vm.workers = unsigned(std::min(n, 1024L));
+            if (a.rfind("--max-tasks", 0) == 0) cli.vm.max_tasks = size_t(n);
             continue;
         }
         if (a.rfind("--default-timeout", 0) == 0) {
             std::string v;
             double d;
-            if (!value(a, v) || !parse_duration(v, d)) return usage_error("--default-timeout needs a duration like 30s");
+            if (!value(a, v) || !parse_duration(v, d) || d < 0)
+                return usage_error("--default-timeout needs a duration like 30s");
+            cli.vm.default_timeout = d;
             continue;
         }
         if (a == "-A" || a.rfind("--allow-", 0) == 0) {
@@ -148,7 +158,8 @@ int parse(int argc, char** argv, Cli& cli) {
         }
         if (a.rfind("--trace-out", 0) == 0) {
             std::string v;
-            if (!value(a, v)) return usage_error("--trace-out needs a file name");
+            if (!value(a, v) || v.empty()) return usage_error("--trace-out needs a file name");
+            cli.trace_out = v;
             continue;
         }
         if (a.size() > 1 && a[0] == '-') return usage_error("unknown flag '" + a + "'");
@@ -206,11 +217,31 @@ int main(int argc, char** argv) {
     weft::register_stdlib();
     if (cli.command == "dis") return disassemble_file(cli.file);
     cli.vm.argv = cli.args;
-    weft::Vm vm(cli.vm);
-    weft::register_stdlib_builtins(vm);
-    if (cli.command == "check") return vm.check_file(cli.file);
-    if (cli.command == "eval") return vm.run_source(cli.code, "<string>");
-    if (cli.command == "repl") return weft::run_repl(vm);
-    if (cli.command == "test") return vm.run_tests(cli.args.empty() ? std::vector<std::string>{"."} : cli.args);
-    return vm.run_file(cli.file);
+    // The recorder outlives the Vm (and so the runtime that calls its hook); the file is
+    // written once the runtime has stopped, with every task ended.
+    weft::TraceOut trace_out;
+    if (!cli.trace_out.empty()) cli.vm.trace_hook = trace_out.hook();
+    int rc;
+    {
+        weft::Vm vm(cli.vm);
+        weft::register_stdlib_builtins(vm);
+        if (cli.command == "check")
+            rc = vm.check_file(cli.file);
+        else if (cli.command == "eval")
+            rc = vm.run_source(cli.code, "<string>");
+        else if (cli.command == "repl")
+            rc = weft::run_repl(vm);
+        else if (cli.command == "test")
+            rc = vm.run_tests(cli.args.empty() ? std::vector<std::string>{"."} : cli.args);
+        else
+            rc = vm.run_file(cli.file);
+    }
+    if (!cli.trace_out.empty() && cli.command != "check") {
+        std::string err;
+        if (!trace_out.write(cli.trace_out, err)) {
+            fprintf(stderr, "weft: cannot write the trace to '%s': %s\n", cli.trace_out.c_str(), err.c_str());
+            if (rc == 0) rc = 1;
+        }
+    }
+    return rc;
 }

@@ -35,6 +35,7 @@
 #include "stdlib/stdlib_internal.h"
 #include "vm/capabilities.h"
 #include "vm/lib_internal.h"
+#include "vm/limits.h"
 
 extern char** environ;
 
@@ -331,6 +332,8 @@ Value proc_run(CallContext& cx, const CallArgs& a) {
             p.bad(1, "str or bytes");
     }
     double timeout = timeout_arg(p, 2);
+    // Without a timeout of its own the command is bounded by --default-timeout, if set.
+    bool by_default = timeout < 0 && (timeout = limits::wait_bound()) >= 0;
     std::string cwd = p.str_or(3, "");
     std::vector<std::string> env;
     if (p.has(4)) env = env_arg(cx, p, 4);
@@ -351,7 +354,8 @@ Value proc_run(CallContext& cx, const CallArgs& a) {
         close_fd(c.err);
         blocking_wait(c.pid, false, deadline, status);
         throw WeftError(ErrorKind::TimeoutError, "command '" + cmd.shown + "' timed out after " +
-                                                     seconds_text(timeout) + " seconds");
+                                                     seconds_text(timeout) + " seconds" +
+                                                     (by_default ? " (--default-timeout)" : ""));
     }
     int64_t code = decode_status(status);
     if (check && code != 0)
@@ -416,6 +420,7 @@ Value p_wait(CallContext&, Value& self, const CallArgs& a) {
     auto* p = proc_self(self);
     Params pa(a, "wait", {"timeout"}, 0);
     double timeout = timeout_arg(pa, 0);
+    bool by_default = timeout < 0 && (timeout = limits::wait_bound()) >= 0;
     if (!p->reaped) {
         close_fd(p->child.in);
         int status = 0;
@@ -423,7 +428,8 @@ Value p_wait(CallContext&, Value& self, const CallArgs& a) {
                            status))
             throw WeftError(ErrorKind::TimeoutError,
                             "process " + std::to_string(p->child.pid) + " ('" + p->shown +
-                                "') still running after " + seconds_text(timeout) + " seconds");
+                                "') still running after " + seconds_text(timeout) + " seconds" +
+                                (by_default ? " (--default-timeout)" : ""));
         p->reaped = true;
         p->code = decode_status(status);
     }

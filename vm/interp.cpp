@@ -109,7 +109,8 @@ void Interp::push_frame_slow(FunctionObj* fn, Value* base, bool boundary) {
 
 std::vector<std::string> Interp::current_trace() const {
     std::vector<std::string> out;
-    for (const Frame& f : frames_) {
+    for (size_t i = trace_floor_ < frames_.size() ? trace_floor_ : 0; i < frames_.size(); ++i) {
+        const Frame& f = frames_.begin()[i];
         const Chunk* c = f.proto->chunk;
         size_t idx = f.pc > c->code.data() ? size_t(f.pc - c->code.data() - 1) : 0;
         uint32_t line = idx < c->lines.size() ? c->lines[idx] : c->line;

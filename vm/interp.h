@@ -28,8 +28,10 @@
 namespace weft {
 
 class Interp;
+struct CodeSite;  // vm/task_context.h
 namespace rt {
 class Runtime;
+struct TraceEvent;
 }
 
 struct VmOptions {
@@ -48,6 +50,12 @@ struct VmOptions {
     bool sequential = false;  // --sequential: no implicit deferral of calls
     bool trace = false;  // --trace: one line per task event on stderr
     bool stats = false;  // --stats: runtime counters on stderr at exit
+    // --default-timeout (seconds, 0 = none) and --max-tasks (0 = unlimited); see vm/limits.h.
+    double default_timeout = 0;
+    size_t max_tasks = 0;
+    // An extra runtime trace hook (--trace-out installs one; see vm/trace_out.h). Called on
+    // worker threads for every task event; must be thread-safe.
+    std::function<void(const rt::TraceEvent&)> trace_hook;
 };
 
 // A native module is built on first import.
@@ -175,6 +183,14 @@ public:
 
     // The trace of the current call stack, outermost first ("path:line in name").
     std::vector<std::string> current_trace() const;
+    // Frames below the floor belong to another task (a deferred call run inline on its
+    // forcer's interpreter, vm/tasks.cpp): traces start at the floor.
+    size_t frame_count() const { return frames_.size(); }
+    size_t trace_floor() const { return trace_floor_; }
+    void set_trace_floor(size_t n) { trace_floor_ = n; }
+    // Where the innermost frame is (cheap: two pointers; formatted only when needed). Defined
+    // in vm/task_context.cpp.
+    CodeSite current_site() const;
 
     // Turns a WeftError into an error value with a trace (kept if it has one).
     Value error_value(WeftError& e);
@@ -240,6 +256,7 @@ private:
     size_t max_depth_ = 0;
     size_t stack_cap_ = 0;
     FrameStack frames_;
+    size_t trace_floor_ = 0;
     int native_depth_ = 0;
     Value* place_ = nullptr;  // P register of the Place* instructions
     // A Place* walk rooted at a global slot other threads may read works on

@@ -20,6 +20,9 @@
 
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/limits.h"
+#include "vm/progress.h"
+#include "vm/task_context.h"
 #include "weft/runtime/channel.hpp"
 #include "weft/runtime/runtime.hpp"
 #include "weft/runtime/scope.hpp"
@@ -88,6 +91,11 @@ struct CallBody {
     std::vector<std::string> kw_names;
     std::vector<Value> kw_values;
     std::shared_ptr<const CapabilitySet> caps;
+    // Where the task was started (captured here, in the spawning task) and, once it runs, its
+    // interpreter: rt::Task::user_data() points at it (vm/task_context.h).
+    TaskContext ctx{nullptr, spawn_site_here()};
+    // Counts the task against --max-tasks from the spawn until the body ends (vm/limits.h).
+    limits::TaskSlot slot{};
     bool counted = true;
 
     CallBody(Vm* v, Value f, std::vector<Value> a, std::vector<std::string> kn, std::vector<Value> kv,
@@ -101,11 +109,12 @@ struct CallBody {
     }
     CallBody(CallBody&& o) noexcept
         : vm(o.vm), fn(std::move(o.fn)), args(std::move(o.args)), kw_names(std::move(o.kw_names)),
-          kw_values(std::move(o.kw_values)), caps(std::move(o.caps)) {
+          kw_values(std::move(o.kw_values)), caps(std::move(o.caps)), ctx(o.ctx), slot(std::move(o.slot)) {
         o.counted = false;
     }
     CallBody(const CallBody& o)
-        : vm(o.vm), fn(o.fn), args(o.args), kw_names(o.kw_names), kw_values(o.kw_values), caps(o.caps) {
+        : vm(o.vm), fn(o.fn), args(o.args), kw_names(o.kw_names), kw_values(o.kw_values), caps(o.caps), ctx(o.ctx),
+          slot(o.slot) {
         g_live_tasks.fetch_add(1, std::memory_order_relaxed);
     }
     CallBody& operator=(const CallBody&) = delete;
@@ -120,20 +129,31 @@ struct CallBody {
         // forcer's interpreter, as a plain nested call would — no second value
         // stack to fetch from the pool. Otherwise it gets its own.
         Interp* host = nullptr;
-        if (rt::Task* f = t ? t->inline_forcer() : nullptr) host = static_cast<Interp*>(f->user_data());
+        if (rt::Task* f = t ? t->inline_forcer() : nullptr)
+            if (auto* fc = static_cast<TaskContext*>(f->user_data())) host = fc->interp;
         Interp* in = host ? host : vm->acquire_interp();
         struct Release {
-            Vm* vm;
+            CallBody* body;
             Interp* in;
             bool pooled;
             std::shared_ptr<const CapabilitySet> saved;
+            size_t floor;
             ~Release() {
-                if (pooled) vm->release_interp(in);
-                else in->set_capabilities(std::move(saved));
+                body->ctx.interp = nullptr;
+                if (pooled) {
+                    body->vm->release_interp(in);
+                } else {
+                    in->set_capabilities(std::move(saved));
+                    in->set_trace_floor(floor);
+                }
+                body->slot.release();
             }
-        } release{vm, in, host == nullptr, host ? host->capabilities() : nullptr};
+        } release{this, in, host == nullptr, host ? host->capabilities() : nullptr, in->trace_floor()};
+        if (host) host->set_trace_floor(host->frame_count());
         in->set_capabilities(caps);
-        if (t) t->set_user_data(in);
+        ctx.interp = in;
+        rt::Task* task = t;
+        if (task) task->set_user_data(&ctx);
         std::vector<KwArg> kws;
         for (size_t i = 0; i < kw_names.size(); ++i) kws.push_back(KwArg{kw_names[i], kw_values[i]});
         try {
@@ -142,8 +162,10 @@ struct CallBody {
             return r;
         } catch (WeftError& e) {
             if (is_cancelled_error(e.error)) throw rt::Cancelled();
-            share(e.error);
-            throw;
+            // The error leaves the task: its trace gains where the task was started.
+            Value err = note_task_failure(*in, in->error_value(e), task ? task->label() : "task", ctx.spawned_at);
+            share(err);
+            throw WeftError(err);
         }
     }
 };
@@ -162,12 +184,6 @@ std::string callee_name(const Value& fn) {
 }  // namespace
 
 PromiseObj::~PromiseObj() = default;
-
-// The interpreter running on the current task (set by CallBody and for the main task).
-Interp* current_interp() {
-    rt::Task* t = rt::current_task();
-    return t ? static_cast<Interp*>(t->user_data()) : nullptr;
-}
 
 namespace {
 Value resolve_promise(const Value& v) {
@@ -242,7 +258,7 @@ Value force_promise(Interp& in, PromiseObj* p) {
                 while (!p->resolved.load(std::memory_order_acquire)) rt::sleep_for(0.0005);
             }
         } else {
-            p->task->join();
+            limits::join_within_default_timeout(*p->task);
             std::exception_ptr err = p->task->error();
             Value value, error;
             if (err) {
@@ -260,7 +276,12 @@ Value force_promise(Interp& in, PromiseObj* p) {
             resolve_once(p, std::move(value), std::move(error));
         }
     }
-    if (!p->error.is_none()) throw WeftError(p->error);
+    if (!p->error.is_none()) {
+        // A task's error is raised here, in the task using its value: with this task's stack in
+        // front of the failed task's trace (where it was started, where it failed).
+        if (p->kind == PromiseObj::Kind::Task) throw WeftError(note_forced(in, p->error, p->task->label()));
+        throw WeftError(p->error);
+    }
     return p->value;
 }
 
@@ -432,7 +453,18 @@ Value ch_send(CallContext&, Value& self, const CallArgs& a) {
     if (a.pos.size() != 1) type_err("send() takes exactly one value");
     try {
         share(a.pos[0]);
-        self.as<ChannelObj>()->ch.send(a.pos[0]);
+        auto& ch = self.as<ChannelObj>()->ch;
+        double bound = limits::wait_bound();
+        if (bound < 0) {
+            ch.send(a.pos[0]);
+        } else {
+            // --default-timeout: a send that waits (full or unbuffered) is bounded.
+            Value v = a.pos[0];
+            rt::Select sel;
+            sel.send(ch, v);
+            sel.timeout(bound);
+            if (sel.wait() == rt::kSelectTimeout) limits::raise_default_timeout("channel send");
+        }
     } catch (rt::ChannelClosed&) {
         throw WeftError(ErrorKind::ChannelClosed, "send on a closed channel");
     }
@@ -445,6 +477,13 @@ Value ch_recv(CallContext&, Value& self, const CallArgs& a) {
     if (!a.pos.empty()) t = &a.pos[0];
     try {
         if (t && !t->is_none()) return ch.recv_for(seconds_arg(*t, "timeout"));
+        if (double bound = limits::wait_bound(); bound >= 0) {
+            try {
+                return ch.recv_for(bound);
+            } catch (rt::TimeoutError&) {
+                limits::raise_default_timeout("channel recv");
+            }
+        }
         return ch.recv();
     } catch (rt::ChannelClosed&) {
         throw WeftError(ErrorKind::ChannelClosed, "recv on a closed and drained channel");
@@ -497,7 +536,17 @@ bool ch_attr(const OpaqueObj* self, std::string_view n, Value& out) {
 int64_t ch_len(const OpaqueObj* self) { return int64_t(static_cast<const ChannelObj*>(self)->ch.len()); }
 
 bool ch_iter_next(OpaqueObj* self, CallContext&, Value& out) {
-    auto v = static_cast<ChannelObj*>(self)->ch.recv_ok();
+    auto& ch = static_cast<ChannelObj*>(self)->ch;
+    std::optional<Value> v;
+    if (double bound = limits::wait_bound(); bound >= 0) {
+        try {
+            ch.core_ptr()->recv(&v, rt::now_ns() + std::int64_t(bound * 1e9));
+        } catch (rt::TimeoutError&) {
+            limits::raise_default_timeout("channel recv (for loop)");
+        }
+    } else {
+        v = ch.recv_ok();
+    }
     if (!v) return false;
     out = std::move(*v);
     return true;
@@ -563,12 +612,20 @@ Value bi_select_stmt(CallContext&, const CallArgs& a) {
         }
     }
     if (has_default) sel.default_case();
+    bool bounded = false;
+    if (!has_default && std::find(kinds.begin(), kinds.end(), 3) == kinds.end()) {
+        if (double bound = limits::wait_bound(); bound >= 0) {
+            sel.timeout(bound);  // --default-timeout: a select with no after() case is bounded
+            bounded = true;
+        }
+    }
     int idx;
     try {
         idx = sel.wait();
     } catch (rt::ChannelClosed&) {
         throw WeftError(ErrorKind::ChannelClosed, "send on a closed channel in select");
     }
+    if (bounded && idx == rt::kSelectTimeout) limits::raise_default_timeout("select");
     if (idx < 0) return make_tuple({Value::integer(-1), Value(), Value::boolean(false)});
     int kind = kinds[size_t(idx)];
     if (kind == 0 || kind == 1) {
@@ -591,9 +648,16 @@ Value bi_select_fn(CallContext&, const CallArgs& a) {
         sel.recv(chans[i].as<ChannelObj>()->ch, sinks[i]);
     }
     const Value* t = kw(a, "timeout");
-    if (t && !t->is_none()) sel.timeout(seconds_arg(*t, "timeout"));
+    bool by_default = false;
+    if (t && !t->is_none()) {
+        sel.timeout(seconds_arg(*t, "timeout"));
+    } else if (double bound = limits::wait_bound(); bound >= 0) {
+        sel.timeout(bound);
+        by_default = true;
+    }
     for (;;) {
         int idx = sel.wait();
+        if (idx == rt::kSelectTimeout && by_default) limits::raise_default_timeout("select()");
         if (idx == rt::kSelectTimeout) throw WeftError(ErrorKind::TimeoutError, "select() timed out");
         if (idx < 0) throw WeftError(ErrorKind::ChannelClosed, "select(): no channel ready");
         if (!sel.received(idx)) throw WeftError(ErrorKind::ChannelClosed, "select(): channel closed and drained");
@@ -977,29 +1041,43 @@ Value error_dict(const Value& e) {
     return d;
 }
 
+// The body of one item of a parallel operation: the call, bounded by the per-item timeout
+// (< 0: none), counted on the progress bar when it ends (nullptr: no bar).
+struct ItemBody {
+    CallBody body;
+    double timeout;
+    ProgressBar* bar;
+    Value operator()() {
+        struct Tick {
+            ProgressBar* bar;
+            ~Tick() {
+                if (bar) bar->tick();
+            }
+        } tick{bar};
+        if (timeout < 0) return body();
+        Value out;
+        bool finished = rt::move_on_after(timeout, [&](rt::CancelScope&) { out = body(); });
+        if (!finished) throw WeftError(ErrorKind::TimeoutError, "item timed out after " + float_repr(timeout) + " s");
+        return out;
+    }
+};
+
 // Runs `fn(*args)` in a new task that belongs to `scope`.
-rt::TaskRef spawn_in(rt::Scope& scope, Interp& in, const Value& fn, std::vector<Value> args, double timeout) {
+rt::TaskRef spawn_in(rt::Scope& scope, Interp& in, const Value& fn, std::vector<Value> args, double timeout,
+                     ProgressBar* bar = nullptr) {
     CallBody body{&in.vm(), fn, std::move(args), {}, {}, in.capabilities()};
     std::string name = callee_name(fn);
-    if (timeout >= 0) {
-        auto h = scope.spawn(
-            [body, timeout]() mutable -> Value {
-                Value out;
-                bool finished = rt::move_on_after(timeout, [&](rt::CancelScope&) { out = body(); });
-                if (!finished) throw WeftError(ErrorKind::TimeoutError, "item timed out after " + float_repr(timeout) + " s");
-                return out;
-            },
-            name);
-        return h.ref();
-    }
+    if (timeout >= 0 || (bar && bar->active())) return scope.spawn(ItemBody{std::move(body), timeout, bar}, name).ref();
     return scope.spawn(std::move(body), name).ref();
 }
 
+// Waits for an item's task; its value, or None with its error (as raised here) in *err_out.
 Value task_value(Interp& in, const rt::TaskRef& t, Value* err_out) {
-    t->join();
+    limits::join_within_default_timeout(*t);
     if (std::exception_ptr e = t->error()) {
         t->mark_observed();
-        *err_out = in.runtime_error_value(e);
+        Value err = in.runtime_error_value(e);
+        *err_out = is_cancelled_error(err) ? err : note_forced(in, err, t->label());
         return Value();
     }
     return *static_cast<Value*>(t->result_slot());
@@ -1009,14 +1087,19 @@ struct MapOptions {
     size_t workers = 64;
     double timeout = -1;
     bool collect = false;
+    bool progress = false;
+    const char* name = "parallel_map";
 };
 
 MapOptions map_options(const CallArgs& a, const char* fn) {
     MapOptions o;
+    o.name = fn;
     if (const Value* w = a.find_kw("workers"); w && !w->is_none()) {
         if (!w->is_int() || w->as_int() < 1) throw WeftError(ErrorKind::ValueError, std::string(fn) + "(): workers must be an int >= 1");
         o.workers = size_t(w->as_int());
     }
+    o.workers = limits::cap_workers(o.workers);
+    if (const Value* p = a.find_kw("progress"); p && !p->is_none()) o.progress = truthy(*p);
     if (const Value* t = a.find_kw("timeout"); t && !t->is_none()) o.timeout = seconds_arg(*t, "timeout");
     if (const Value* e = a.find_kw("errors"); e && !e->is_none()) {
         std::string m = to_str(*e);
@@ -1035,6 +1118,10 @@ std::vector<Value> run_parallel(Interp& in, const Value& fn, const std::vector<V
     std::vector<Value> results(n);
     if (failed) failed->assign(n, false);
     if (n == 0) return results;
+    // Output printed before the call must appear above the bar, not after it.
+    if (o.progress) in.vm().flush_stdout();
+    // Declared before the scope so that it outlives every item's task (they tick it).
+    ProgressBar bar(o.name, n, o.progress);
     rt::Scope scope(o.collect ? rt::ScopeMode::CollectAll : rt::ScopeMode::FailFast);
     std::vector<rt::TaskRef> tasks(n);
     size_t next = 0, done = 0;
@@ -1059,7 +1146,7 @@ std::vector<Value> run_parallel(Interp& in, const Value& fn, const std::vector<V
     try {
         while (done < n) {
             while (next < n && next - done < o.workers) {
-                tasks[next] = spawn_in(scope, in, fn, {items[next]}, o.timeout);
+                tasks[next] = spawn_in(scope, in, fn, {items[next]}, o.timeout, &bar);
                 all[next] = tasks[next];
                 ++next;
             }
@@ -1075,7 +1162,7 @@ std::vector<Value> run_parallel(Interp& in, const Value& fn, const std::vector<V
         for (auto& t : all) {
             if (!t || !t->done() || !t->error()) continue;
             Value err = in.runtime_error_value(t->error());
-            if (!is_cancelled_error(err)) throw WeftError(err);
+            if (!is_cancelled_error(err)) throw WeftError(note_forced(in, err, t->label()));
         }
         throw;
     } catch (...) {
@@ -1094,11 +1181,12 @@ std::vector<Value> run_parallel(Interp& in, const Value& fn, const std::vector<V
     } catch (...) {
         if (!o.collect) throw;
     }
+    bar.finish();
     return results;
 }
 
 Value bi_parallel_map(CallContext& cx, const CallArgs& a) {
-    if (a.pos.size() != 2) type_err("parallel_map(f, xs, workers=None, timeout=None, errors=\"raise\")");
+    if (a.pos.size() != 2) type_err("parallel_map(f, xs, workers=None, timeout=None, errors=\"raise\", progress=False)");
     Interp& in = interp_of(cx);
     auto items = collect(cx, a.pos[1]);
     return make_list(run_parallel(in, a.pos[0], items, map_options(a, "parallel_map"), nullptr));
@@ -1547,21 +1635,210 @@ Value bi_worker_pool(CallContext&, const CallArgs& a) {
     return v;
 }
 
+// set_max_workers(n): at most n items of any parallel operation run at once from now on
+// (their own workers= still applies when smaller). Weft tasks share one worker thread in this
+// version, so no more threads than that are ever used.
 Value bi_set_max_workers(CallContext&, const CallArgs& a) {
     if (a.pos.size() != 1 || !a.pos[0].is_int() || a.pos[0].as_int() < 1)
         throw WeftError(ErrorKind::ValueError, "set_max_workers(n) needs an int >= 1");
+    limits::set_max_workers(size_t(a.pos[0].as_int()));
     return Value();
 }
 
-Value bi_tasks(CallContext&, const CallArgs&) {
-    std::vector<Value> out;
-    if (rt::Task* t = rt::current_task()) {
-        Value d = make_dict();
-        set_item(d, make_str("id"), make_str(t->label()));
-        set_item(d, make_str("state"), make_str("running"));
-        out.push_back(d);
+// set_default_timeout(d): the bound, in seconds, of every wait without a timeout of its own
+// (None or 0: no bound), as --default-timeout. Returns the previous value (None if none).
+Value bi_set_default_timeout(CallContext&, const CallArgs& a) {
+    if (a.pos.size() != 1) type_err("set_default_timeout(seconds) takes one duration (or None)");
+    double d = 0;
+    if (!a.pos[0].is_none()) {
+        d = seconds_arg(a.pos[0], "set_default_timeout()");
+        if (d < 0) throw WeftError(ErrorKind::ValueError, "set_default_timeout(): the duration must be >= 0");
     }
-    return make_list(std::move(out));
+    double old = limits::default_timeout();
+    limits::set_default_timeout(d);
+    return old > 0 ? Value::number(old) : Value();
+}
+
+// ---------------------------------------------------------------------------
+// stream_map(f, in_ch, workers=4, ordered=False, buffer=workers, errors="raise")
+//
+// A coordinator task (a child of the caller's scope, so the caller's scope waits for it and
+// sees its error) owns a nursery of `workers` worker tasks. Each worker keeps one interpreter
+// and loops: take an item, call f, send the result. Unordered, workers read the input channel
+// themselves and results come out as they are ready. Ordered, a dispatcher gives each item a
+// one-value channel (its "slot") and queues the slots in input order; a collector empties the
+// slots in that order, so results leave in input order while `workers` items are computed at
+// once (the slot queue, `buffer` long, bounds how far ahead they may run).
+//
+// The output channel closes when the input is closed and drained and every item is out, or
+// when the work fails. errors="raise": the first failure cancels the rest and is raised where
+// the caller's scope ends; errors="collect": a failed item's error value is sent in its place.
+// A consumer that stops early closes the output channel: workers then stop quietly.
+
+struct StreamShared {
+    Vm* vm;
+    Value fn;
+    std::shared_ptr<const CapabilitySet> caps;
+    rt::Channel<Value> in, out;
+    bool collect;
+    CodeSite site;
+};
+
+using Slot = rt::Channel<Value>;
+
+// Calls f(item) on the worker's interpreter; raises (annotated) unless errors="collect".
+Value stream_call(Interp& in, StreamShared& sh, const Value& item) {
+    try {
+        Value r = in.call(sh.fn, std::span<const Value>(&item, 1));
+        in.force(r);
+        return r;
+    } catch (WeftError& e) {
+        Value err = in.error_value(e);
+        if (is_cancelled_error(err)) throw rt::Cancelled();
+        rt::Task* t = rt::current_task();
+        err = note_task_failure(in, err, t ? t->label() : "stream_map", sh.site);
+        if (sh.collect) return err;
+        throw WeftError(err);
+    }
+}
+
+struct StreamWorker {
+    std::shared_ptr<StreamShared> sh;
+    rt::Channel<std::pair<Value, Slot>> work;  // ordered mode; nil channel when unordered
+    rt::Scope* scope;
+    TaskContext ctx{nullptr, sh ? sh->site : CodeSite{}};
+    Value operator()() {
+        Interp* in = sh->vm->acquire_interp();
+        struct Release {
+            StreamWorker* w;
+            Interp* in;
+            ~Release() {
+                w->ctx.interp = nullptr;
+                w->sh->vm->release_interp(in);
+            }
+        } release{this, in};
+        in->set_capabilities(sh->caps);
+        ctx.interp = in;
+        if (rt::Task* t = rt::current_task()) t->set_user_data(&ctx);
+        return run_in_implicit_scope([&] {
+            for (;;) {
+                if (work.is_nil()) {
+                    std::optional<Value> item = sh->in.recv_ok();
+                    if (!item) break;
+                    Value r = stream_call(*in, *sh, *item);
+                    try {
+                        sh->out.send(std::move(r));
+                    } catch (rt::ChannelClosed&) {
+                        scope->cancel();  // the consumer closed the output: stop everything
+                        break;
+                    }
+                } else {
+                    auto job = work.recv_ok();
+                    if (!job) break;
+                    job->second.send(stream_call(*in, *sh, job->first));
+                }
+            }
+            return Value();
+        });
+    }
+};
+
+Value stream_coordinator(std::shared_ptr<StreamShared> sh, size_t workers, bool ordered, size_t buffer) {
+    rt::Scope scope(sh->collect ? rt::ScopeMode::CollectAll : rt::ScopeMode::FailFast);
+    try {
+        if (!ordered) {
+            for (size_t i = 0; i < workers; ++i)
+                scope.spawn(StreamWorker{sh, {}, &scope}, callee_name(sh->fn));
+        } else {
+            auto work = rt::Channel<std::pair<Value, Slot>>::make(0);
+            auto slots = rt::Channel<Slot>::make(std::max(buffer, workers));
+            for (size_t i = 0; i < workers; ++i)
+                scope.spawn(StreamWorker{sh, work, &scope}, callee_name(sh->fn));
+            scope.spawn(
+                [sh, work, slots]() mutable -> Value {  // dispatcher: input order -> slots
+                    struct Close {
+                        rt::Channel<std::pair<Value, Slot>>& w;
+                        rt::Channel<Slot>& s;
+                        ~Close() {
+                            w.close();
+                            s.close();
+                        }
+                    } close{work, slots};
+                    while (auto item = sh->in.recv_ok()) {
+                        Slot slot = Slot::make(1);
+                        slots.send(slot);
+                        work.send({std::move(*item), slot});
+                    }
+                    return Value();
+                },
+                "stream_map.dispatch");
+            rt::Scope* sp = &scope;
+            scope.spawn(
+                [sh, slots, sp]() mutable -> Value {  // collector: slots in order -> output
+                    while (auto slot = slots.recv_ok()) {
+                        Value r = slot->recv();
+                        try {
+                            sh->out.send(std::move(r));
+                        } catch (rt::ChannelClosed&) {
+                            sp->cancel();
+                            break;
+                        }
+                    }
+                    return Value();
+                },
+                "stream_map.collect");
+        }
+        scope.join();
+    } catch (...) {
+        sh->out.close();
+        unwind_scope(scope);
+    }
+    sh->out.close();
+    return Value();
+}
+
+Value bi_stream_map(CallContext& cx, const CallArgs& a) {
+    if (a.pos.size() != 2)
+        type_err("stream_map(f, in_ch, workers=4, ordered=False, buffer=workers, errors=\"raise\")");
+    Interp& in = interp_of(cx);
+    const Value& ch = a.pos[1];
+    if (!ch.is(ObjType::Opaque) || ch.as<OpaqueObj>()->cls != &kChannelClass)
+        type_err("stream_map() reads from a channel, not " + type_name(ch));
+    size_t workers = 4;
+    if (const Value* w = a.find_kw("workers"); w && !w->is_none()) {
+        if (!w->is_int() || w->as_int() < 1) throw WeftError(ErrorKind::ValueError, "stream_map(): workers must be an int >= 1");
+        workers = size_t(w->as_int());
+    }
+    workers = limits::cap_workers(workers);
+    size_t buffer = workers;
+    if (const Value* b = a.find_kw("buffer"); b && !b->is_none()) {
+        if (!b->is_int() || b->as_int() < 0) throw WeftError(ErrorKind::ValueError, "stream_map(): buffer must be an int >= 0");
+        buffer = size_t(b->as_int());
+    }
+    bool ordered = false;
+    if (const Value* o = a.find_kw("ordered")) ordered = truthy(*o);
+    bool collect = false;
+    if (const Value* e = a.find_kw("errors"); e && !e->is_none()) {
+        std::string m = to_str(*e);
+        if (m == "collect" || m == "partial")
+            collect = true;
+        else if (m != "raise" && m != "fail_fast")
+            throw WeftError(ErrorKind::ValueError, "stream_map(): errors must be \"raise\" or \"collect\"");
+    }
+    auto* out = new ChannelObj();
+    Value outv = Value::adopt(out);
+    out->ch = rt::Channel<Value>::make(buffer);
+    auto sh = std::make_shared<StreamShared>(StreamShared{&in.vm(), a.pos[0], in.capabilities(),
+                                                          ch.as<ChannelObj>()->ch, out->ch, collect, spawn_site_here()});
+    limits::TaskSlot slot;  // the coordinator counts against --max-tasks like any task
+    rt::spawn([sh, workers, ordered, buffer, slot = std::move(slot)]() mutable {
+        struct Release {
+            limits::TaskSlot& s;
+            ~Release() { s.release(); }
+        } release{slot};
+        return stream_coordinator(sh, workers, ordered, buffer);
+    }, "stream_map");
+    return outv;
 }
 
 }  // namespace
@@ -1581,8 +1858,11 @@ void register_parallel_builtins(Vm& vm) {
     native("retry", bi_retry);
     native("parallel", bi_parallel);
     native("set_max_workers", bi_set_max_workers);
+    native("set_default_timeout", bi_set_default_timeout);
+    native("stream_map", bi_stream_map);
     native("worker_pool", bi_worker_pool);
-    native("tasks", bi_tasks);
+    native("tasks", tasks_builtin);
+    limits::configure(vm.options());
 }
 
 }  // namespace weft

@@ -18,6 +18,7 @@
 #include "compiler/parser.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/task_context.h"
 #include "vm/tasks.h"
 #include "weft/runtime/runtime.hpp"
 
@@ -245,11 +246,22 @@ void Vm::in_runtime(const std::function<void()>& fn) {
                         kinds[int(e.kind)], e.what ? " on " : "", e.what ? e.what : "", e.worker, ms);
             };
         }
+        if (options_.trace_hook) {  // --trace-out (and embedders): after --trace's own hook
+            auto first = std::move(o.trace);
+            auto extra = options_.trace_hook;
+            if (first)
+                o.trace = [first, extra](const rt::TraceEvent& e) {
+                    first(e);
+                    extra(e);
+                };
+            else
+                o.trace = extra;
+        }
         runtime_ = std::make_unique<rt::Runtime>(o);
     }
     runtime_->block_on(
         [&] {
-            rt::current_task()->set_user_data(main_.get());
+            bind_main_task(main_.get());
             try {
                 run_in_implicit_scope([&] {
                     fn();

@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
 """Tests of the `weft` command line: --help, --version, -e, check, dis, test, the REPL
-(driven through a pipe), exit statuses and error formats. Usage: cli_test.py --weft PATH"""
+(driven through a pipe), exit statuses and error formats, --trace-out, the progress bar (on a
+pipe and on a pseudo-terminal), tracebacks across tasks and examples/doc_index.weft on a small
+folder. Usage: cli_test.py --weft PATH"""
 import argparse
+import gzip
+import json
 import os
+import pty
+import select
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 failures = []
@@ -89,8 +97,209 @@ def main():
     code, out, err = run(weft, [], stdin=session)
     check("REPL continues an open bracket", out == "3\n", repr(out) + err)
 
+    observability_tests(weft)
+    doc_index_test(weft)
+
     print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
     return 1 if failures else 0
+
+
+TRACED_PROGRAM = """
+def fetch_user(uid):
+    sleep(0.002)
+    return {"id": uid}
+
+def fetch_posts(uid):
+    return [uid, uid + 1]
+
+def dashboard(uid):
+    user = fetch_user(uid)
+    posts = fetch_posts(uid)
+    return [user["id"], len(posts)]
+
+print(parallel_map(dashboard, range(3), workers=2))
+"""
+
+
+def check_trace_json(path):
+    """Validates a --trace-out file; returns a list of problems (empty when it is fine)."""
+    problems = []
+    with open(path) as f:
+        doc = json.load(f)
+    events = doc.get("traceEvents")
+    if not isinstance(events, list) or not events:
+        return ["no traceEvents list"]
+    slices = [e for e in events if e.get("ph") == "X"]
+    for e in slices:
+        for k in ("pid", "tid", "ts", "dur", "name"):
+            if k not in e:
+                problems.append(f"slice lacks {k}: {e}")
+        if e.get("dur", 0) < 0:
+            problems.append(f"negative duration: {e}")
+    names = {e["name"] for e in slices}
+    for prefix in ("main#", "dashboard#", "fetch_user#", "fetch_posts#"):
+        if not any(n.startswith(prefix) for n in names):
+            problems.append(f"no slice named {prefix}N (names: {sorted(names)})")
+    # A worker runs one task at a time: slices on a track never overlap.
+    by_tid = {}
+    for e in slices:
+        by_tid.setdefault(e["tid"], []).append(e)
+    for tid, xs in by_tid.items():
+        xs.sort(key=lambda e: e["ts"])
+        for a, b in zip(xs, xs[1:]):
+            if a["ts"] + a["dur"] > b["ts"] + 0.001:
+                problems.append(f"overlapping slices on track {tid}: {a['name']} and {b['name']}")
+    # Each track is named after its worker.
+    named = {e["tid"] for e in events if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    if set(by_tid) - named:
+        problems.append(f"tracks without a thread_name: {sorted(set(by_tid) - named)}")
+    # Flow arrows: each start has a finish with the same id, not earlier, and lies inside a
+    # slice of its track (the spawner's run).
+    starts = {e["id"]: e for e in events if e.get("ph") == "s"}
+    ends = {e["id"]: e for e in events if e.get("ph") == "f"}
+    if not starts:
+        problems.append("no flow events")
+    if set(starts) != set(ends):
+        problems.append("unmatched flow events")
+    for i, s in starts.items():
+        f = ends.get(i)
+        if f and f["ts"] < s["ts"]:
+            problems.append(f"flow {i} ends before it starts")
+        inside = any(x["tid"] == s["tid"] and x["ts"] - 0.001 <= s["ts"] <= x["ts"] + x["dur"] + 0.001
+                     for x in slices)
+        if not inside:
+            problems.append(f"flow {i} starts outside any slice")
+    return problems
+
+
+def run_on_pty(cmd, timeout=30):
+    """Runs cmd with stderr on a pseudo-terminal; returns (code, stdout, terminal output)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    term = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal (EIO on Linux)
+                break
+            if not chunk:
+                break
+            term += chunk
+        elif p.poll() is not None:
+            break
+    os.close(master)
+    try:
+        out, _ = p.communicate(timeout=max(1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    return p.returncode, out.decode(), term.decode(errors="replace")
+
+
+def observability_tests(weft):
+    code, out, _ = run(weft, ["--help"])
+    check("--help lists --trace-out, --default-timeout and --max-tasks",
+          all(f in out for f in ("--trace-out FILE.json", "--default-timeout D", "--max-tasks N")), out)
+    code, _, err = run(weft, ["--max-tasks", "0", "-e", "1"])
+    check("--max-tasks needs a positive number", code == 2 and "--max-tasks" in err, err)
+    code, _, err = run(weft, ["--default-timeout", "soon", "-e", "1"])
+    check("--default-timeout needs a duration", code == 2 and "--default-timeout" in err, err)
+    code, out, err = run(weft, ["--default-timeout=20ms", "-e", "channel().recv()"])
+    check("--default-timeout=D bounds a recv", code == 1 and "TimeoutError: channel recv" in err, err)
+
+    with tempfile.TemporaryDirectory() as d:
+        prog = os.path.join(d, "traced.weft")
+        with open(prog, "w") as f:
+            f.write(TRACED_PROGRAM)
+        trace = os.path.join(d, "trace.json")
+        code, out, err = run(weft, ["--trace-out", trace, "run", prog])
+        check("--trace-out runs the program", code == 0 and out == "[[0, 2], [1, 2], [2, 2]]\n", out + err)
+        problems = check_trace_json(trace) if os.path.exists(trace) else ["no file written"]
+        check("--trace-out writes a valid Chrome/Perfetto trace", not problems, "\n".join(problems[:10]))
+        trace2 = os.path.join(d, "trace2.json")
+        code, out, err = run(weft, ["--trace", f"--trace-out={trace2}", "run", prog])
+        check("--trace and --trace-out together", code == 0 and "[task #" in err and not check_trace_json(trace2),
+              err[-500:])
+        code, _, err = run(weft, ["--trace-out", os.path.join(d, "no", "such", "dir.json"), "-e", "print(1)"])
+        check("--trace-out to an unwritable path fails with a message", code == 1 and "cannot write the trace" in err,
+              err)
+
+        # progress=True: nothing at all on a pipe; a bar on a terminal.
+        prog = os.path.join(d, "progress.weft")
+        with open(prog, "w") as f:
+            f.write("def work(i):\n    sleep(0.002)\n    return i\n"
+                    "print(len(parallel_map(work, range(100), workers=4, progress=True)))\n")
+        code, out, err = run(weft, ["run", prog])
+        check("progress=True on a pipe prints nothing extra", code == 0 and out == "100\n" and err == "",
+              repr(out) + repr(err))
+        code, out, term = run_on_pty([weft, "run", prog])
+        check("progress=True on a terminal draws a bar on stderr",
+              code == 0 and out == "100\n" and "parallel_map [" in term and "100/100 100%" in term, repr(term))
+
+        # An error raised in the task that used a failed task's value shows where that task was
+        # started, where it failed and where its value was used.
+        prog = os.path.join(d, "chain.weft")
+        with open(prog, "w") as f:
+            f.write("def inner(x):\n    raise ValueError('bad ' + str(x))\n\n"
+                    "def fetch_user(uid):\n    return inner(uid)\n\n"
+                    "def main():\n    t = spawn fetch_user(4)\n    print(t + 1)\n\nmain()\n")
+        code, out, err = run(weft, ["run", prog])
+        lines = [l.strip() for l in err.splitlines()]
+        want = [f"{prog}:11 in <module>", f"{prog}:9 in main, waiting for task fetch_user#",
+                f"task fetch_user#", f"started at {prog}:8 in main:", f"{prog}:5 in fetch_user",
+                f"{prog}:2 in inner", "ValueError: bad 4"]
+        check("traceback across tasks: used at, started at, failed at",
+              code == 1 and all(any(w in l for l in lines) for w in want), err)
+
+
+def doc_index_test(weft):
+    """examples/doc_index.weft over a small folder: plain, gzipped, binary and linked files."""
+    example = os.path.join(HERE, "..", "..", "examples", "doc_index.weft")
+    with tempfile.TemporaryDirectory() as d:
+        root = os.path.join(d, "docs")
+        os.makedirs(os.path.join(root, "alpha", "sub"))
+        os.makedirs(os.path.join(root, "beta"))
+        with open(os.path.join(root, "alpha", "README"), "w") as f:
+            f.write("Zebra zebra\nthe quick zebra jumps\n")
+        with gzip.open(os.path.join(root, "alpha", "sub", "changelog.gz"), "wt") as f:
+            f.write("quick quick fix\n")
+        with open(os.path.join(root, "beta", "notes.txt"), "w") as f:
+            f.write("fix the zebra\n")
+        with open(os.path.join(root, "beta", "logo.png"), "wb") as f:
+            f.write(b"\x89PNG\x00\xff\xfe")
+        os.symlink("../alpha/README", os.path.join(root, "beta", "README"))
+        dbp = os.path.join(d, "index.db")
+        code, out, err = run(weft, [f"--allow-read={root},{dbp}", f"--allow-write={dbp}", "run", example,
+                                    root, dbp], timeout=60)
+        ok = code == 0 and err == ""
+        lines = out.splitlines()
+        check("doc_index runs with read access to the folder and write access to the database", ok, out + err)
+        if not ok:
+            return
+        check("doc_index summary", lines[0] == f"{root}: 3 files indexed, 2 skipped (links, unreadable, not UTF-8 text)"
+              and lines[1].startswith("2 packages, ") and ", 4 lines, 12 words" in lines[1]
+              and lines[2] == "top 10 terms:" and lines[3].split() == ["4", "zebra"]
+              and lines[4].split() == ["3", "quick"] and lines[5].split() == ["2", "fix"]
+              and lines[-1].startswith("elapsed ") and lines[-1].endswith(" files/s"), out)
+        con = sqlite3.connect(dbp)
+        files = con.execute("SELECT package, path, lines, words FROM files ORDER BY path").fetchall()
+        check("doc_index files table (gz read transparently)",
+              files == [("alpha", "alpha/README", 2, 6), ("alpha", "alpha/sub/changelog.gz", 1, 3),
+                        ("beta", "beta/notes.txt", 1, 3)], repr(files))
+        terms = con.execute("SELECT package, term, count FROM terms ORDER BY package, count DESC, term").fetchall()
+        check("doc_index terms table", terms == [("alpha", "quick", 3), ("alpha", "zebra", 3), ("alpha", "fix", 1),
+                                                 ("alpha", "jumps", 1), ("beta", "fix", 1), ("beta", "zebra", 1)],
+              repr(terms))
+        pk = con.execute("SELECT package, files, words FROM packages ORDER BY package").fetchall()
+        check("doc_index packages table", pk == [("alpha", 2, 9), ("beta", 1, 3)], repr(pk))
+        con.close()
+        code, out, err = run(weft, [f"--allow-read={root},{dbp}", "run", example, root, dbp], timeout=60)
+        check("doc_index without write access to the database fails at once with PermissionDenied",
+              code == 1 and out == "" and "PermissionDenied" in err and "--allow-write" in err, out + err)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,14 @@ struct BlockedTask {
     std::string waits_on;  ///< e.g. "channel recv", "join of task#7", "scope join"
 };
 
+/// One live task in a snapshot (see tasks_snapshot()).
+struct TaskSnapshot {
+    TaskRef task;               ///< keeps the task (and what its user_data points to) alive
+    TaskState state;            ///< Unstarted, Running (running or runnable) or Blocked (parked)
+    std::string waits_on;       ///< when Blocked: "channel recv", "join of fetch#12", "sleep", ...
+    std::uint64_t parent = 0;   ///< id of the task whose scope owns it; 0 for a root task
+};
+
 /// Kinds of trace events (see TraceEvent). Started/Resumed: the task begins/continues running
 /// on `worker`; Blocked: it stops running (`what` says why: a wait, or "yield"); Done: finished.
 enum class TraceKind : std::uint8_t { Created, Started, Blocked, Resumed, Done };
@@ -123,6 +131,14 @@ void checkpoint();
 void sleep_for(double seconds);
 /// Parks until the steady-clock instant `deadline_ns` (nanoseconds, see `now_ns()`).
 void sleep_until(std::int64_t deadline_ns);
+/// Every live task of the current task's runtime (roots, and every task reachable through
+/// their scopes), sorted by id. A snapshot built without stopping the world: states may be
+/// stale by the time it returns. Empty outside a task. Cost: a walk of the whole task tree.
+std::vector<TaskSnapshot> tasks_snapshot();
+/// The earliest deadline (steady-clock ns, see now_ns()) of the cancel scopes enclosing the
+/// current task, following the task tree up to the first shield; INT64_MAX when none (or
+/// outside a task). Lets a caller tell whether a wait is already bounded by a scope.
+std::int64_t current_deadline_ns();
 /// Steady (monotonic) clock in nanoseconds.
 std::int64_t now_ns() noexcept;
 /// Bytes left on the current native stack (the fiber's, or the thread's outside tasks), for

@@ -1,0 +1,126 @@
+// limits.cpp — the runtime limits of spec section 8 (see limits.h).
+#include "vm/limits.h"
+
+#include <atomic>
+#include <climits>
+
+#include "vm/interp.h"
+#include "vm/native.h"
+#include "weft/runtime/runtime.hpp"
+#include "weft/runtime/scope.hpp"
+#include "weft/runtime/task.hpp"
+
+namespace weft::limits {
+
+namespace {
+
+std::atomic<double> g_default_timeout{0};
+std::atomic<std::size_t> g_max_tasks{0};
+std::atomic<std::size_t> g_max_workers{0};
+std::atomic<std::size_t> g_live{0};
+
+std::string seconds_text(double s) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%g s", s);
+    return buf;
+}
+
+}  // namespace
+
+void configure(const VmOptions& o) {
+    g_default_timeout.store(o.default_timeout > 0 ? o.default_timeout : 0);
+    g_max_tasks.store(o.max_tasks);
+    g_max_workers.store(0);
+}
+
+double default_timeout() {
+    return g_default_timeout.load(std::memory_order_relaxed);
+}
+
+void set_default_timeout(double seconds) {
+    g_default_timeout.store(seconds > 0 ? seconds : 0);
+}
+
+double wait_bound() {
+    double d = default_timeout();
+    if (d <= 0) return -1;
+    // A wait inside a scope with a deadline already has one: the innermost deadline wins.
+    if (rt::current_deadline_ns() != INT64_MAX) return -1;
+    return d;
+}
+
+void raise_default_timeout(const std::string& what) {
+    throw WeftError(ErrorKind::TimeoutError,
+                    what + " did not complete within the default timeout of " +
+                        seconds_text(default_timeout()) +
+                        " (--default-timeout / set_default_timeout)");
+}
+
+void join_within_default_timeout(rt::Task& t) {
+    double bound = wait_bound();
+    if (bound < 0 || t.done()) {
+        t.join();
+        return;
+    }
+    // One mechanism for both cases: a task still unstarted runs inline here (lazy task creation)
+    // and the scope's deadline cancels that run; a started one is waited for and the deadline
+    // cancels only the wait (the task belongs to a scope outside this one and keeps running).
+    bool expired = false;
+    {
+        rt::CancelScopeOptions o;
+        o.timeout = bound;
+        rt::CancelScope cs(o);
+        try {
+            t.join();
+        } catch (const rt::Cancelled&) {
+            if (!cs.deadline_expired()) throw;
+            expired = true;
+        }
+    }
+    if (expired) raise_default_timeout("task " + t.label());
+}
+
+std::size_t max_workers() {
+    return g_max_workers.load(std::memory_order_relaxed);
+}
+
+void set_max_workers(std::size_t n) {
+    g_max_workers.store(n);
+}
+
+std::size_t cap_workers(std::size_t requested) {
+    std::size_t m = max_workers();
+    return m && m < requested ? m : requested;
+}
+
+TaskSlot::TaskSlot() {
+    std::size_t max = g_max_tasks.load(std::memory_order_relaxed);
+    if (max == 0) return;
+    std::size_t now = g_live.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (now > max) {
+        g_live.fetch_sub(1, std::memory_order_relaxed);
+        throw WeftError(ErrorKind::Error,
+                        "too many live tasks: starting another would exceed the limit of " +
+                            std::to_string(max) + " (--max-tasks)");
+    }
+    held_ = true;
+}
+
+TaskSlot::TaskSlot(const TaskSlot& o) : held_(o.held_) {
+    // A copy of a task body (captured into a wrapper before the spawn) is another holder; the
+    // original's slot goes back when it is destroyed, so the count stays exact.
+    if (held_) g_live.fetch_add(1, std::memory_order_relaxed);
+}
+
+void TaskSlot::release() noexcept {
+    if (held_) {
+        held_ = false;
+        g_live.fetch_sub(1, std::memory_order_relaxed);
+    }
+}
+
+std::size_t live_tasks() {
+    return g_live.load(std::memory_order_relaxed);
+}
+
+}  // namespace weft::limits

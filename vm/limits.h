@@ -1,0 +1,74 @@
+// limits.h — the program-wide runtime limits of spec section 8: the default timeout
+// (`--default-timeout`, `set_default_timeout`), the cap on live tasks (`--max-tasks`) and the
+// cap on how many items parallel operations run at once (`set_max_workers`).
+//
+// They are process-wide atomics rather than Vm members because they are read on hot paths
+// that have no Vm at hand (every blocking wait, every spawn) and one program runs per process;
+// a Vm sets them from its options when its builtins are registered.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace weft {
+
+struct VmOptions;
+namespace rt {
+class Task;
+}
+
+namespace limits {
+
+// Takes --default-timeout and --max-tasks from the options; resets set_max_workers.
+void configure(const VmOptions& o);
+
+// The default timeout in seconds, 0 when none.
+double default_timeout();
+void set_default_timeout(double seconds);
+
+// The bound in seconds to put on a wait that has no timeout of its own: the default timeout,
+// unless none is set or an enclosing cancel scope (`with timeout(...)`, `move_on_after`, a
+// per-item timeout) already bounds the current task; then < 0 (wait without a bound).
+double wait_bound();
+
+// Raises TimeoutError for a wait of `what` ("channel recv", "task fetch#3", ...) that exceeded
+// the default timeout.
+[[noreturn]] void raise_default_timeout(const std::string& what);
+
+// Waits for task `t` like t.join(), but raises TimeoutError when the
+// default timeout applies and passes first. An unstarted task is run inline, as join() does,
+// and is then cancelled at the deadline.
+void join_within_default_timeout(rt::Task& t);
+
+// set_max_workers(n): 0 when not set.
+std::size_t max_workers();
+void set_max_workers(std::size_t n);
+// How many items a parallel operation may run at once when it asked for `requested`: capped by
+// set_max_workers.
+std::size_t cap_workers(std::size_t requested);
+
+// --max-tasks accounting. A TaskSlot is held by the body of every task the VM starts, from
+// the spawn until the body finishes (or is dropped unrun). Building one when the limit is
+// reached raises an `Error` naming the limit, at the spawn site, instead of letting a runaway
+// program exhaust memory. With no limit set (the default) a slot costs one relaxed load.
+class TaskSlot {
+  public:
+    TaskSlot();  // may throw WeftError
+    TaskSlot(const TaskSlot& o);
+    TaskSlot(TaskSlot&& o) noexcept : held_(o.held_) { o.held_ = false; }
+    TaskSlot& operator=(const TaskSlot&) = delete;
+    TaskSlot& operator=(TaskSlot&&) = delete;
+    ~TaskSlot() { release(); }
+    // Gives the slot back (idempotent): the task's body has finished.
+    void release() noexcept;
+
+  private:
+    bool held_ = false;
+};
+
+// Live tasks counted against --max-tasks (0 when no limit is set).
+std::size_t live_tasks();
+
+}  // namespace limits
+}  // namespace weft

@@ -1,0 +1,128 @@
+// task_context.cpp — spawn sites, error traces across tasks and the `tasks()` snapshot (see
+// task_context.h for the design).
+//
+// Trace format. An error's trace is a list of lines, outermost first, printed under
+// "Traceback (most recent call last):". When the error of a task is raised in the task that
+// used its value, the lines read top-down as the story of the failure:
+//
+//     app.weft:13 in <module>
+//     app.weft:11 in main, waiting for task fetch_user#4      <- where the value was used
+//     task fetch_user#4, started at app.weft:9 in main:        <- where the task was started
+//     app.weft:5 in fetch_user                                 <- where it failed
+//     app.weft:2 in inner
+//
+// and chains of tasks nest the same way (spec sections 5 and 9: "with both traces").
+#include "vm/task_context.h"
+
+#include <unordered_map>
+
+#include "vm/collections.h"
+#include "vm/interp.h"
+#include "weft/runtime/runtime.hpp"
+
+namespace weft {
+
+namespace {
+
+TaskContext g_main_context;  // the root task's (one program runs at a time per process)
+
+// A copy of error value `err` (errors are values: the original may be held elsewhere).
+Value copy_error(const Value& err) {
+    if (!err.is(ObjType::Struct) || !err.as<StructObj>()->error) return err;
+    return Value::adopt(new StructObj(*err.as<StructObj>()));
+}
+
+}  // namespace
+
+std::string format_site(const CodeSite& s) {
+    if (!s.chunk) return "";
+    const Chunk* c = s.chunk;
+    auto* pc = static_cast<const Instr*>(s.pc);
+    size_t idx = pc > c->code.data() ? size_t(pc - c->code.data() - 1) : 0;
+    uint32_t line = idx < c->lines.size() ? c->lines[idx] : c->line;
+    return c->path + ":" + std::to_string(line) + " in " + c->name;
+}
+
+CodeSite Interp::current_site() const {
+    if (frames_.empty()) return {};
+    const Frame& f = frames_.back();
+    return CodeSite{f.proto->chunk, f.pc};
+}
+
+TaskContext* current_task_context() {
+    rt::Task* t = rt::current_task();
+    return t ? static_cast<TaskContext*>(t->user_data()) : nullptr;
+}
+
+Interp* current_interp() {
+    TaskContext* c = current_task_context();
+    return c ? c->interp : nullptr;
+}
+
+CodeSite spawn_site_here() {
+    Interp* in = current_interp();
+    return in ? in->current_site() : CodeSite{};
+}
+
+void bind_main_task(Interp* main) {
+    g_main_context.interp = main;
+    g_main_context.spawned_at = {};
+    if (rt::Task* t = rt::current_task()) t->set_user_data(&g_main_context);
+}
+
+Value note_task_failure(Interp& in, const Value& err, const std::string& label,
+                        const CodeSite& site) {
+    (void)in;
+    Value out = copy_error(err);
+    if (!out.is(ObjType::Struct) || !out.as<StructObj>()->error) return out;
+    auto& trace = out.as<StructObj>()->error->trace;
+    std::string head = "task " + label;
+    std::string where = format_site(site);
+    head += where.empty() ? ":" : ", started at " + where + ":";
+    trace.insert(trace.begin(), std::move(head));
+    return out;
+}
+
+Value note_forced(Interp& in, const Value& err, const std::string& label) {
+    Value out = copy_error(err);
+    if (!out.is(ObjType::Struct) || !out.as<StructObj>()->error) return out;
+    auto& trace = out.as<StructObj>()->error->trace;
+    std::vector<std::string> here = in.current_trace();
+    if (here.empty()) here.push_back("<runtime>");
+    here.back() += ", waiting for task " + label;
+    trace.insert(trace.begin(), here.begin(), here.end());
+    return out;
+}
+
+Value tasks_builtin(CallContext&, const CallArgs& a) {
+    if (!a.pos.empty() || !a.kw.empty())
+        throw WeftError(ErrorKind::TypeError, "tasks() takes no arguments");
+    std::vector<rt::TaskSnapshot> snap = rt::tasks_snapshot();
+    std::unordered_map<std::uint64_t, std::string> labels;
+    for (auto& s : snap)
+        labels[s.task->id()] = s.task->label();
+    std::vector<Value> out;
+    out.reserve(snap.size());
+    for (auto& s : snap) {
+        Value d = make_dict();
+        set_item(d, make_str("id"), make_str(labels[s.task->id()]));
+        const char* state = s.state == rt::TaskState::Unstarted ? "pending"
+                            : s.state == rt::TaskState::Blocked ? "blocked"
+                                                                : "running";
+        set_item(d, make_str("state"), make_str(state));
+        set_item(d, make_str("waiting_on"), s.waits_on.empty() ? Value() : make_str(s.waits_on));
+        // user_data is set when a task starts running; an unstarted task has no context yet.
+        Value at;
+        if (auto* c = static_cast<const TaskContext*>(s.task->user_data())) {
+            std::string where = format_site(c->spawned_at);
+            if (!where.empty()) at = make_str(where);
+        }
+        set_item(d, make_str("started_at"), at);
+        auto p = labels.find(s.parent);
+        set_item(d, make_str("parent"), p == labels.end() ? Value() : make_str(p->second));
+        out.push_back(std::move(d));
+    }
+    return make_list(std::move(out));
+}
+
+}  // namespace weft

@@ -1,0 +1,63 @@
+// task_context.h — what the VM knows about each running task beyond the runtime's view:
+// which interpreter runs it and where in the program it was started, plus the two uses of
+// that knowledge: error traces that cross tasks and the `tasks()` snapshot.
+//
+// A task's TaskContext lives inside the task's own body object (vm/tasks.cpp's CallBody),
+// which the runtime keeps alive as long as anyone holds the task, and rt::Task::user_data()
+// points at it once the task runs. The spawn site is captured when the body is built, in the
+// spawning task: two pointers (the chunk and the instruction), so a deferred call pays
+// nothing for it; the text "file:line in function" is made only when an error or a snapshot
+// needs it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vm/native.h"
+
+namespace weft {
+
+struct Chunk;
+class Interp;
+class Vm;
+
+// A place in the program: the chunk and the instruction after the one executing (a frame's
+// saved pc). chunk == nullptr means "not in Weft code" (the runtime started the task).
+struct CodeSite {
+    const Chunk* chunk = nullptr;
+    const void* pc = nullptr;
+};
+
+// "path:line in function", the format of trace lines; "" for an empty site.
+std::string format_site(const CodeSite& s);
+
+// The VM side of one task (see the file comment).
+struct TaskContext {
+    Interp* interp = nullptr;
+    CodeSite spawned_at;
+};
+
+// The context of the task running on this thread, or nullptr outside tasks.
+TaskContext* current_task_context();
+// The interpreter of the task running on this thread, or nullptr.
+Interp* current_interp();
+// Where the current task is now (its interpreter's innermost frame): the spawn site of a task
+// it starts. Cheap enough for every deferred call.
+CodeSite spawn_site_here();
+// Binds the program's root task (the one Vm::in_runtime runs) to the main interpreter.
+void bind_main_task(Interp* main);
+
+// The error `err` with which task `label`, started at `site`, failed: a copy whose trace starts
+// with "task LABEL, started at SITE:" followed by where it failed.
+Value note_task_failure(Interp& in, const Value& err, const std::string& label,
+                        const CodeSite& site);
+// The error `err` of task `label`, as raised in the task that used its value: a copy whose trace
+// is the using task's stack ("..., waiting for task LABEL") followed by the failed task's trace.
+Value note_forced(Interp& in, const Value& err, const std::string& label);
+
+// `tasks()`: a list of dicts, one per live task, sorted by id: {"id": "fetch#12", "state":
+// "pending"|"running"|"blocked", "waiting_on": str or None, "started_at": "file:line in f" or
+// None, "parent": id of the task whose scope owns it or None}.
+Value tasks_builtin(CallContext& cx, const CallArgs& a);
+
+}  // namespace weft
