@@ -170,10 +170,16 @@ class Client {
     // transfer is withdrawn first).
     void perform(Transfer& t) {
         std::unique_lock<std::mutex> lk(mu_);
+        // Adding a handle sets curl's timer to "now", and run_timer() below serves
+        // it at once: the leader need not be woken for that, only if the timer
+        // ends up earlier than the leader's wake-up.
+        no_kick_ = true;
         CURLMcode mc = curl_multi_add_handle(multi_, t.easy);
-        if (mc != CURLM_OK)
+        if (mc != CURLM_OK) {
+            no_kick_ = false;
             throw WeftError(ErrorKind::NetworkError,
                             std::string("cannot start request: ") + curl_multi_strerror(mc));
+        }
         t.in_multi = true;
         link(&t);
         // curl sizes its connection cache by the handles present at each moment
@@ -186,9 +192,10 @@ class Client {
                 curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, long(max_connects_));
             }
         }
-        // Start connecting now rather than at the leader's next wake-up (adding
-        // the handle set curl's timer to "now").
+        // Start connecting now rather than at the leader's next wake-up.
         run_timer();
+        no_kick_ = false;
+        if (leading_ && timer_deadline_ < leader_wake_) kick();
         collect_done();
         try {
             while (!t.done) {
@@ -263,11 +270,13 @@ class Client {
     static int on_timer(CURLM*, long ms, void* userp) {
         auto* c = static_cast<Client*>(userp);
         c->timer_deadline_ = ms < 0 ? kNever : rt::now_ns() + int64_t(ms) * 1000000;
-        if (c->leading_ && c->timer_deadline_ < c->leader_wake_) {
-            uint64_t one = 1;
-            [[maybe_unused]] ssize_t w = write(c->kick_fd_, &one, sizeof one);
-        }
+        if (!c->no_kick_ && c->leading_ && c->timer_deadline_ < c->leader_wake_) c->kick();
         return 0;
+    }
+
+    void kick() {
+        uint64_t one = 1;
+        [[maybe_unused]] ssize_t w = write(kick_fd_, &one, sizeof one);
     }
 
     // One round of leadership, for the transfer `t` of the calling task: handle
@@ -395,6 +404,7 @@ class Client {
     int64_t timer_deadline_ = kNever;  // curl's timer (steady ns)
     bool leading_ = false;             // a task waits on epfd_ (only it runs dispatch)
     int64_t leader_wake_ = kNever;     // when that wait times out
+    bool no_kick_ = false;             // on_timer must not kick (see perform)
     Transfer* head_ = nullptr;         // transfers in flight, oldest first
     Transfer* tail_ = nullptr;
     std::vector<CURL*> idle_easy_;
@@ -691,7 +701,8 @@ const OpaqueClass kResponseClass{"Response", kResponseMethods, r_get_attr, r_rep
 
 struct Options {
     std::string method;
-    std::string url;
+    std::string url;  // as given (for messages)
+    UrlParts target;  // parsed, with params
     std::vector<std::pair<std::string, Value>> headers;  // user headers, as given
     std::string body;
     bool has_body = false;
@@ -759,7 +770,7 @@ Options read_options(CallContext& cx, const Params& p, std::string method, int u
     o.connect_timeout = seconds_arg(p, s.connect_timeout, "connect_timeout");
     o.allow_redirects = p.flag_or(size_t(s.allow_redirects), true);
     // Validate the URL (and append params) before any capability check.
-    o.url = parse_url(o.url, query).url;
+    o.target = parse_url(o.url, query);
     return o;
 }
 
@@ -852,7 +863,7 @@ std::string seconds_text(double t) {
 // The whole request, redirects included. Returns a Response.
 Value do_request(CallContext& cx, Options o) {
     int64_t start = rt::now_ns();
-    UrlParts target = parse_url(o.url);
+    UrlParts target = o.target;
     require_net(cx, target.host, target.port);
 
     Client& client = Client::instance();
