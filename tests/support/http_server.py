@@ -53,6 +53,8 @@ class Handler(BaseHTTPRequestHandler):
     def send(self, code, body, ctype="text/plain; charset=utf-8", extra=()):
         if isinstance(body, str):
             body = body.encode("utf-8")
+        if code in (204, 304) or code < 200:
+            body = b""  # these statuses have no body
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
