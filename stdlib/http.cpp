@@ -96,9 +96,14 @@ struct Transfer {
     Transfer* next = nullptr;
 };
 
-size_t on_body(char* data, size_t size, size_t n, void* ud) {
+// curl's callbacks are C: an exception must not cross them. Returning a short
+// count makes curl fail the transfer (CURLE_WRITE_ERROR), reported as a
+// NetworkError.
+size_t on_body(char* data, size_t size, size_t n, void* ud) try {
     static_cast<Transfer*>(ud)->body.append(data, size * n);
     return size * n;
+} catch (...) {
+    return 0;
 }
 
 std::string trim(std::string_view s) {
@@ -111,7 +116,7 @@ std::string trim(std::string_view s) {
 
 // Header lines of every response curl reads (an interim 100 Continue included):
 // a status line starts a new header block.
-size_t on_header(char* data, size_t size, size_t n, void* ud) {
+size_t on_header(char* data, size_t size, size_t n, void* ud) try {
     auto* t = static_cast<Transfer*>(ud);
     std::string_view line(data, size * n);
     if (line.substr(0, 5) == "HTTP/") {
@@ -128,6 +133,8 @@ size_t on_header(char* data, size_t size, size_t n, void* ud) {
     if (colon != std::string_view::npos && colon > 0)
         t->headers.emplace_back(trim(line.substr(0, colon)), trim(line.substr(colon + 1)));
     return size * n;
+} catch (...) {
+    return 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -140,7 +147,7 @@ class Client {
         return c;
     }
 
-    // Takes an idle easy handle (reset) or makes one.
+    // Takes an idle easy handle or makes one.
     CURL* take_easy() {
         {
             std::lock_guard<std::mutex> g(mu_);
@@ -155,8 +162,8 @@ class Client {
         return e;
     }
 
+    // Returns an easy handle for reuse (each hop resets it before use).
     void give_easy(CURL* e) {
-        curl_easy_reset(e);
         std::lock_guard<std::mutex> g(mu_);
         if (idle_easy_.size() < kEasyPoolMax) {
             idle_easy_.push_back(e);
