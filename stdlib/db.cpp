@@ -319,8 +319,7 @@ struct Result {
 
 // Binds `params` and steps the statement to completion; collects rows when `want_rows`.
 // Runs on the blocking pool: touches no Weft value.
-void blocking_run(sqlite3* db, sqlite3_stmt* st, const Row& params, bool want_rows,
-                  Result* out) {
+void blocking_run(sqlite3* db, sqlite3_stmt* st, const Row& params, bool want_rows, Result* out) {
     bind_row(db, st, params);
     int ncol = sqlite3_column_count(st);
     if (want_rows)

@@ -237,7 +237,8 @@ Value fs_read_file(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     std::string enc = p.str_or(1, "utf-8");
     require_read(cx, path);
-    return make_str(decode(path, rt::run_blocking([path] { return blocking_read_all(path); }), enc));
+    return make_str(
+        decode(path, rt::run_blocking([path] { return blocking_read_all(path); }), enc));
 }
 
 Value fs_read_bytes(CallContext& cx, const CallArgs& a) {

@@ -69,11 +69,11 @@ namespace {
 using stdlib::Params;
 using stdlib::self_as;
 
-constexpr int kMaxRedirects = 30;    // what Python's requests allows
+constexpr int kMaxRedirects = 30;     // what Python's requests allows
 constexpr size_t kEasyPoolMax = 256;  // idle easy handles kept for reuse
-constexpr size_t kMinConnects = 64;  // connection cache floor (see perform)
+constexpr size_t kMinConnects = 64;   // connection cache floor (see perform)
 constexpr int kEpollBatch = 256;      // events taken per epoll_wait
-constexpr double kIdleCheck = 1.0;   // seconds; see lead_once
+constexpr double kIdleCheck = 1.0;    // seconds; see lead_once
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 constexpr const char* kUserAgent = "weft/0.1";
 
@@ -108,7 +108,8 @@ size_t on_body(char* data, size_t size, size_t n, void* ud) try {
 
 std::string trim(std::string_view s) {
     size_t a = 0, b = s.size();
-    while (a < b && (s[a] == ' ' || s[a] == '\t')) ++a;
+    while (a < b && (s[a] == ' ' || s[a] == '\t'))
+        ++a;
     while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t' || s[b - 1] == '\r' || s[b - 1] == '\n'))
         --b;
     return std::string(s.substr(a, b - a));
@@ -312,8 +313,8 @@ class Client {
             leader_wake_ = timer_deadline_;
             // Without a timer, still look in once a second: a missed timer call
             // must cost a second, not a hung request.
-            double timeout = timer_deadline_ == kNever ? kIdleCheck
-                                                       : double(timer_deadline_ - now) / 1e9;
+            double timeout =
+                timer_deadline_ == kNever ? kIdleCheck : double(timer_deadline_ - now) / 1e9;
             lk.unlock();
             bool ready;
             try {
@@ -406,8 +407,8 @@ class Client {
 
     std::mutex mu_;
     CURLM* multi_ = nullptr;
-    int epfd_ = -1;     // curl's sockets, plus kick_fd_
-    int kick_fd_ = -1;  // eventfd: shortens the leader's wait
+    int epfd_ = -1;                    // curl's sockets, plus kick_fd_
+    int kick_fd_ = -1;                 // eventfd: shortens the leader's wait
     int64_t timer_deadline_ = kNever;  // curl's timer (steady ns)
     bool leading_ = false;             // a task waits on epfd_ (only it runs dispatch)
     int64_t leader_wake_ = kNever;     // when that wait times out
@@ -455,12 +456,14 @@ UrlParts parse_url(const std::string& url, const std::string& query = "") {
     }
     UrlParts p;
     p.scheme = u.get(CURLUPART_SCHEME);
-    for (auto& ch : p.scheme) ch = char(std::tolower((unsigned char)ch));
+    for (auto& ch : p.scheme)
+        ch = char(std::tolower((unsigned char)ch));
     if (p.scheme != "http" && p.scheme != "https")
         throw WeftError(ErrorKind::ValueError, "unsupported URL scheme '" + p.scheme + "' in '" +
                                                    url + "' (http and https only)");
     p.host = u.get(CURLUPART_HOST);
-    if (p.host.empty()) throw WeftError(ErrorKind::ValueError, "invalid URL '" + url + "': no host");
+    if (p.host.empty())
+        throw WeftError(ErrorKind::ValueError, "invalid URL '" + url + "': no host");
     std::string port = u.get(CURLUPART_PORT, CURLU_DEFAULT_PORT);
     p.port = port.empty() ? -1 : std::atoi(port.c_str());
     if (!query.empty()) curl_url_set(u.h, CURLUPART_QUERY, query.c_str(), CURLU_APPENDQUERY);
@@ -500,7 +503,8 @@ std::string form_encode(CallContext& cx, const Value& v, const char* what) {
             auto& e = d->table.entry(k);
             if (!e.live) continue;
             if (e.value.is(ObjType::List) || e.value.is(ObjType::Tuple)) {
-                for (auto& item : collect(cx, e.value)) pairs.emplace_back(e.key, item);
+                for (auto& item : collect(cx, e.value))
+                    pairs.emplace_back(e.key, item);
             } else {
                 pairs.emplace_back(e.key, e.value);
             }
@@ -508,14 +512,15 @@ std::string form_encode(CallContext& cx, const Value& v, const char* what) {
     } else if (v.is(ObjType::List) || v.is(ObjType::Tuple)) {
         for (auto& item : collect(cx, v)) {
             if (!item.is(ObjType::Tuple) || item.as<TupleObj>()->items.size() != 2)
-                throw WeftError(ErrorKind::TypeError,
-                                std::string(what) + " must be a dict or a list of (key, value) pairs");
+                throw WeftError(
+                    ErrorKind::TypeError,
+                    std::string(what) + " must be a dict or a list of (key, value) pairs");
             pairs.emplace_back(item.as<TupleObj>()->items[0], item.as<TupleObj>()->items[1]);
         }
     } else {
-        throw WeftError(ErrorKind::TypeError, std::string(what) +
-                                                  " must be a dict or a list of (key, value) pairs, not " +
-                                                  type_name(v));
+        throw WeftError(ErrorKind::TypeError,
+                        std::string(what) +
+                            " must be a dict or a list of (key, value) pairs, not " + type_name(v));
     }
     std::string out;
     for (auto& [k, val] : pairs) {
@@ -532,35 +537,59 @@ std::string form_encode(CallContext& cx, const Value& v, const char* what) {
 // Responses
 
 std::string lower(std::string s) {
-    for (auto& c : s) c = char(std::tolower((unsigned char)c));
+    for (auto& c : s)
+        c = char(std::tolower((unsigned char)c));
     return s;
 }
 
 const char* standard_reason(long code) {
     switch (code) {
-        case 200: return "OK";
-        case 201: return "Created";
-        case 202: return "Accepted";
-        case 204: return "No Content";
-        case 301: return "Moved Permanently";
-        case 302: return "Found";
-        case 303: return "See Other";
-        case 304: return "Not Modified";
-        case 307: return "Temporary Redirect";
-        case 308: return "Permanent Redirect";
-        case 400: return "Bad Request";
-        case 401: return "Unauthorized";
-        case 403: return "Forbidden";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 409: return "Conflict";
-        case 418: return "I'm a Teapot";
-        case 429: return "Too Many Requests";
-        case 500: return "Internal Server Error";
-        case 502: return "Bad Gateway";
-        case 503: return "Service Unavailable";
-        case 504: return "Gateway Timeout";
-        default: return "";
+        case 200:
+            return "OK";
+        case 201:
+            return "Created";
+        case 202:
+            return "Accepted";
+        case 204:
+            return "No Content";
+        case 301:
+            return "Moved Permanently";
+        case 302:
+            return "Found";
+        case 303:
+            return "See Other";
+        case 304:
+            return "Not Modified";
+        case 307:
+            return "Temporary Redirect";
+        case 308:
+            return "Permanent Redirect";
+        case 400:
+            return "Bad Request";
+        case 401:
+            return "Unauthorized";
+        case 403:
+            return "Forbidden";
+        case 404:
+            return "Not Found";
+        case 405:
+            return "Method Not Allowed";
+        case 409:
+            return "Conflict";
+        case 418:
+            return "I'm a Teapot";
+        case 429:
+            return "Too Many Requests";
+        case 500:
+            return "Internal Server Error";
+        case 502:
+            return "Bad Gateway";
+        case 503:
+            return "Service Unavailable";
+        case 504:
+            return "Gateway Timeout";
+        default:
+            return "";
     }
 }
 
@@ -586,7 +615,8 @@ std::string utf8_lossy(const std::string& s) {
 std::string latin1_to_utf8(const std::string& s) {
     std::string out;
     out.reserve(s.size());
-    for (unsigned char c : s) lib::utf8_append(out, c);
+    for (unsigned char c : s)
+        lib::utf8_append(out, c);
     return out;
 }
 
@@ -619,7 +649,8 @@ struct ResponseObj : OpaqueObj {
                     charset = l.substr(at + 8);
                     size_t end = charset.find_first_of("; ");
                     if (end != std::string::npos) charset.resize(end);
-                    if (charset.size() >= 2 && charset.front() == '"') charset = charset.substr(1, charset.size() - 2);
+                    if (charset.size() >= 2 && charset.front() == '"')
+                        charset = charset.substr(1, charset.size() - 2);
                 }
             }
             if (charset == "iso-8859-1" || charset == "latin-1" || charset == "latin1")
@@ -634,8 +665,9 @@ struct ResponseObj : OpaqueObj {
 StructTypeObj* g_http_error_type = nullptr;  // http.HTTPError of the running program
 
 [[noreturn]] void raise_http_error(const ResponseObj* r) {
-    std::string msg = std::to_string(r->status) + (r->status >= 500 ? " Server Error: " : " Client Error: ") +
-                      (r->reason.empty() ? std::string("(no reason)") : r->reason) + " for url: " + r->url;
+    std::string msg =
+        std::to_string(r->status) + (r->status >= 500 ? " Server Error: " : " Client Error: ") +
+        (r->reason.empty() ? std::string("(no reason)") : r->reason) + " for url: " + r->url;
     if (!g_http_error_type) throw WeftError(ErrorKind::NetworkError, msg);
     auto* s = new StructObj(g_http_error_type);
     Value err = Value::adopt(s);
@@ -654,8 +686,9 @@ Value r_json(CallContext&, Value& self, const CallArgs& a) {
     auto* r = resp(self);
     size_t bad = lib::utf8_validate(r->body);
     if (bad != std::string::npos)
-        throw WeftError(ErrorKind::ValueError, "response body is not valid UTF-8 (invalid byte at offset " +
-                                                   std::to_string(bad) + ")");
+        throw WeftError(ErrorKind::ValueError,
+                        "response body is not valid UTF-8 (invalid byte at offset " +
+                            std::to_string(bad) + ")");
     return stdlib::json_parse_text(r->body);
 }
 
@@ -678,7 +711,8 @@ bool r_get_attr(const OpaqueObj* self, std::string_view name, Value& out) {
         out = make_bytes(r->body);
     } else if (name == "headers") {
         Value d = make_dict();
-        for (auto& [k, v] : r->headers) stdlib::dict_put(d, k.c_str(), make_str(utf8_lossy(v)));
+        for (auto& [k, v] : r->headers)
+            stdlib::dict_put(d, k.c_str(), make_str(utf8_lossy(v)));
         out = std::move(d);
     } else if (name == "reason") {
         out = make_str(utf8_lossy(r->reason));
@@ -708,8 +742,8 @@ const OpaqueClass kResponseClass{"Response", kResponseMethods, r_get_attr, r_rep
 
 struct Options {
     std::string method;
-    std::string url;  // as given (for messages)
-    UrlParts target;  // parsed, with params
+    std::string url;                                     // as given (for messages)
+    UrlParts target;                                     // parsed, with params
     std::vector<std::pair<std::string, Value>> headers;  // user headers, as given
     std::string body;
     bool has_body = false;
@@ -728,11 +762,13 @@ double seconds_arg(const Params& p, int i, const char* name) {
     if (!p.has(size_t(i))) return -1;
     double t = p.number(size_t(i));
     if (std::isnan(t) || t < 0)
-        throw WeftError(ErrorKind::ValueError, std::string(name) + " must be a non-negative number of seconds");
+        throw WeftError(ErrorKind::ValueError,
+                        std::string(name) + " must be a non-negative number of seconds");
     return t;
 }
 
-Options read_options(CallContext& cx, const Params& p, std::string method, int url_slot, const Slots& s) {
+Options read_options(CallContext& cx, const Params& p, std::string method, int url_slot,
+                     const Slots& s) {
     Options o;
     o.method = std::move(method);
     o.url = p.str(size_t(url_slot));
@@ -803,7 +839,8 @@ struct SlistGuard {
 };
 
 // Configures the easy handle for one hop.
-void setup_easy(Transfer& t, const Options& o, const std::string& url, double timeout_left, SlistGuard& hdrs) {
+void setup_easy(Transfer& t, const Options& o, const std::string& url, double timeout_left,
+                SlistGuard& hdrs) {
     CURL* e = t.easy;
     curl_easy_setopt(e, CURLOPT_URL, url.c_str());
     curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
@@ -815,13 +852,14 @@ void setup_easy(Transfer& t, const Options& o, const std::string& url, double ti
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROXY, "");  // no proxy from the environment (see top)
+    curl_easy_setopt(e, CURLOPT_PROXY, "");            // no proxy from the environment (see top)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // gzip, deflate, ...: decoded for us
     curl_easy_setopt(e, CURLOPT_USERAGENT, kUserAgent);
     if (timeout_left >= 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max(1L, long(std::ceil(timeout_left * 1000))));
     if (o.connect_timeout >= 0)
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, std::max(1L, long(std::ceil(o.connect_timeout * 1000))));
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                         std::max(1L, long(std::ceil(o.connect_timeout * 1000))));
 
     if (o.method == "GET") {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
@@ -886,7 +924,8 @@ Value do_request(CallContext& cx, Options o) {
         if (o.timeout >= 0) {
             left = o.timeout - double(rt::now_ns() - start) / 1e9;
             if (left <= 0)
-                throw WeftError(ErrorKind::TimeoutError, o.method + " " + url + ": timed out after " +
+                throw WeftError(ErrorKind::TimeoutError, o.method + " " + url +
+                                                             ": timed out after " +
                                                              seconds_text(o.timeout) + " seconds");
         }
         Transfer t;
@@ -905,7 +944,8 @@ Value do_request(CallContext& cx, Options o) {
         if (o.allow_redirects && is_redirect && redirect && *redirect) {
             if (hop + 1 > kMaxRedirects)
                 throw WeftError(ErrorKind::NetworkError, o.method + " " + o.url + ": more than " +
-                                                             std::to_string(kMaxRedirects) + " redirects");
+                                                             std::to_string(kMaxRedirects) +
+                                                             " redirects");
             std::string next_url = redirect;
             UrlParts next;
             try {
@@ -922,7 +962,8 @@ Value do_request(CallContext& cx, Options o) {
             }
             // 303, and 301/302 after a POST, continue as GET without the body
             // (what browsers and Python's requests do); 307/308 repeat the request.
-            if ((code == 303 && o.method != "HEAD") || ((code == 301 || code == 302) && o.method == "POST")) {
+            if ((code == 303 && o.method != "HEAD") ||
+                ((code == 301 || code == 302) && o.method == "POST")) {
                 o.method = "GET";
                 o.body.clear();
                 o.has_body = false;
@@ -968,21 +1009,27 @@ Value do_request(CallContext& cx, Options o) {
     }
 }
 
-// get/head/delete/options(url, params=, headers=, data=, json=, timeout=, connect_timeout=, allow_redirects=)
+// get/head/delete/options(url, params=, headers=, data=, json=, timeout=, connect_timeout=,
+// allow_redirects=)
 template <const char* Method>
 Value http_simple(CallContext& cx, const CallArgs& a) {
     std::string name = lower(Method);
     Params p(a, name.c_str(),
-             {"url", "params", "headers", "data", "json", "timeout", "connect_timeout", "allow_redirects"}, 1);
+             {"url", "params", "headers", "data", "json", "timeout", "connect_timeout",
+              "allow_redirects"},
+             1);
     return do_request(cx, read_options(cx, p, Method, 0, Slots{1, 2, 3, 4, 5, 6, 7}));
 }
 
-// post/put/patch(url, data=, json=, params=, headers=, timeout=, connect_timeout=, allow_redirects=)
+// post/put/patch(url, data=, json=, params=, headers=, timeout=, connect_timeout=,
+// allow_redirects=)
 template <const char* Method>
 Value http_with_body(CallContext& cx, const CallArgs& a) {
     std::string name = lower(Method);
     Params p(a, name.c_str(),
-             {"url", "data", "json", "params", "headers", "timeout", "connect_timeout", "allow_redirects"}, 1);
+             {"url", "data", "json", "params", "headers", "timeout", "connect_timeout",
+              "allow_redirects"},
+             1);
     return do_request(cx, read_options(cx, p, Method, 0, Slots{3, 4, 1, 2, 5, 6, 7}));
 }
 
@@ -992,8 +1039,10 @@ Value http_request(CallContext& cx, const CallArgs& a) {
               "allow_redirects"},
              2);
     std::string method = p.str(0);
-    for (auto& c : method) c = char(std::toupper((unsigned char)c));
-    if (method.empty() || method.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_") != std::string::npos)
+    for (auto& c : method)
+        c = char(std::toupper((unsigned char)c));
+    if (method.empty() ||
+        method.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_") != std::string::npos)
         throw WeftError(ErrorKind::ValueError, "invalid HTTP method " + str_repr(p.str(0)));
     return do_request(cx, read_options(cx, p, method, 1, Slots{2, 3, 4, 5, 6, 7, 8}));
 }

@@ -292,8 +292,8 @@ void kill_and_reap(pid_t pid) {
 // Feeds `input` and collects stdout/stderr until both close or the deadline passes.
 // Returns false on timeout. The pipes are watched together through an epoll set, so one
 // readiness wait covers all three.
-bool communicate(Child& c, const std::string& input, bool has_deadline,
-                 Clock::time_point deadline, std::string& out, std::string& err) {
+bool communicate(Child& c, const std::string& input, bool has_deadline, Clock::time_point deadline,
+                 std::string& out, std::string& err) {
     size_t written = 0;
     if (c.in >= 0 && input.empty()) close_fd(c.in);
     int ep = epoll_create1(EPOLL_CLOEXEC);
