@@ -72,8 +72,9 @@ using stdlib::self_as;
 constexpr int kMaxRedirects = 30;     // what Python's requests allows
 constexpr size_t kEasyPoolMax = 256;  // idle easy handles kept for reuse
 constexpr size_t kMinConnects = 64;   // connection cache floor (see perform)
-constexpr int kEpollBatch = 256;      // events taken per epoll_wait
-constexpr double kIdleCheck = 1.0;    // seconds; see lead_once
+constexpr uint8_t kFdNone = 0, kFdWatched = 1, kFdParked = 2;  // Client::fd_state_
+constexpr int kEpollBatch = 256;                               // events taken per epoll_wait
+constexpr double kIdleCheck = 1.0;                             // seconds; see lead_once
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 constexpr const char* kUserAgent = "weft/0.1";
 
@@ -258,18 +259,34 @@ class Client {
     }
 
     // CURLMOPT_SOCKETFUNCTION: keep the epoll set equal to what curl wants watched.
-    // Level-triggered, so events left unread by one round are seen by the next.
+    // Level-triggered, so events left unread by one round are seen by the next. A socket
+    // curl stops watching is parked (registered for no events) rather than removed: a
+    // pooled connection is watched again by its next request, and one epoll_ctl(MOD) is
+    // half the cost of DEL now and ADD then. A parked socket still reports hang-up and
+    // errors; dispatch() then removes it (curl finds out when it next uses it).
     static int on_socket(CURL*, curl_socket_t s, int what, void* userp, void*) {
         auto* c = static_cast<Client*>(userp);
+        if (s < 0) return 0;
+        if (size_t(s) >= c->fd_state_.size()) c->fd_state_.resize(size_t(s) + 64, kFdNone);
+        uint8_t& state = c->fd_state_[size_t(s)];
+        epoll_event ev{};
+        ev.data.fd = s;
         if (what == CURL_POLL_REMOVE) {
-            epoll_ctl(c->epfd_, EPOLL_CTL_DEL, s, nullptr);  // may be closed already: ignore
+            if (state == kFdWatched && epoll_ctl(c->epfd_, EPOLL_CTL_MOD, s, &ev) == 0)
+                state = kFdParked;
+            else
+                state = kFdNone;  // closed already: the kernel dropped it from the set
             return 0;
         }
-        epoll_event ev{};
         ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
-        ev.data.fd = s;
-        if (epoll_ctl(c->epfd_, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
+        // The state may be stale when curl closed a parked socket and the number was reused.
+        if (state == kFdNone) {
+            if (epoll_ctl(c->epfd_, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
+                epoll_ctl(c->epfd_, EPOLL_CTL_MOD, s, &ev);
+        } else if (epoll_ctl(c->epfd_, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
             epoll_ctl(c->epfd_, EPOLL_CTL_ADD, s, &ev);
+        }
+        state = kFdWatched;
         return 0;
     }
 
@@ -345,6 +362,12 @@ class Client {
                 [[maybe_unused]] ssize_t r = read(kick_fd_, &v, sizeof v);
                 continue;
             }
+            if (size_t(fd) < fd_state_.size() && fd_state_[size_t(fd)] == kFdParked) {
+                // A pooled connection hung up while idle: stop watching it.
+                epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+                fd_state_[size_t(fd)] = kFdNone;
+                continue;
+            }
             int flags = 0;
             if (evs[i].events & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
             if (evs[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
@@ -418,7 +441,8 @@ class Client {
     std::vector<CURL*> idle_easy_;
     size_t in_flight_ = 0;  // transfers in the multi handle
     size_t peak_in_flight_ = 0;
-    size_t max_connects_ = 0;  // CURLMOPT_MAXCONNECTS as last set
+    size_t max_connects_ = 0;        // CURLMOPT_MAXCONNECTS as last set
+    std::vector<uint8_t> fd_state_;  // by fd: kFdNone, kFdWatched or kFdParked
 };
 
 // ---------------------------------------------------------------------------
