@@ -40,7 +40,9 @@
 // Redirects are followed here, not by curl (CURLOPT_FOLLOWLOCATION is off), so
 // every hop is checked the same way before it is requested. Proxies from the
 // environment are ignored (the connection would go to a host the program was
-// not granted); only http and https are spoken.
+// not granted); only http and https are spoken. TLS certificates are verified
+// (verify=False turns that off, verify="ca.pem" names the CA bundle: a file read,
+// so it needs --allow-read).
 //
 // Cancellation: a cancelled task (cancel(), `with timeout(...)`) removes its
 // transfer from the multi handle before Cancelled propagates, which closes its
@@ -775,11 +777,13 @@ struct Options {
     double timeout = -1;       // total, seconds; < 0 = none
     double connect_timeout = -1;
     bool allow_redirects = true;
+    bool verify = true;   // check the server's TLS certificate
+    std::string ca_file;  // ... against this CA bundle ("" = the system's)
 };
 
 // Indexes of the keyword slots in a function's Params.
 struct Slots {
-    int params, headers, data, json, timeout, connect_timeout, allow_redirects;
+    int params, headers, data, json, timeout, connect_timeout, allow_redirects, verify;
 };
 
 double seconds_arg(const Params& p, int i, const char* name) {
@@ -836,6 +840,17 @@ Options read_options(CallContext& cx, const Params& p, std::string method, int u
     o.timeout = seconds_arg(p, s.timeout, "timeout");
     o.connect_timeout = seconds_arg(p, s.connect_timeout, "connect_timeout");
     o.allow_redirects = p.flag_or(size_t(s.allow_redirects), true);
+    if (p.has(size_t(s.verify))) {
+        const Value* v = p.get(size_t(s.verify));
+        if (v->is(ObjType::Str)) {
+            o.ca_file = v->as<StrObj>()->data;
+            require_read(cx, o.ca_file, "reading CA certificates");
+        } else if (v->is_bool()) {
+            o.verify = v->as_bool();
+        } else {
+            p.bad(size_t(s.verify), "a bool or the path of a CA bundle (str)");
+        }
+    }
     // Validate the URL (and append params) before any capability check.
     o.target = parse_url(o.url, query);
     return o;
@@ -879,6 +894,12 @@ void setup_easy(Transfer& t, const Options& o, const std::string& url, double ti
     curl_easy_setopt(e, CURLOPT_PROXY, "");            // no proxy from the environment (see top)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // gzip, deflate, ...: decoded for us
     curl_easy_setopt(e, CURLOPT_USERAGENT, kUserAgent);
+    if (!o.verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (!o.ca_file.empty()) {
+        curl_easy_setopt(e, CURLOPT_CAINFO, o.ca_file.c_str());
+    }
     if (timeout_left >= 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max(1L, long(std::ceil(timeout_left * 1000))));
     if (o.connect_timeout >= 0)
@@ -1034,33 +1055,33 @@ Value do_request(CallContext& cx, Options o) {
 }
 
 // get/head/delete/options(url, params=, headers=, data=, json=, timeout=, connect_timeout=,
-// allow_redirects=)
+// allow_redirects=, verify=)
 template <const char* Method>
 Value http_simple(CallContext& cx, const CallArgs& a) {
     std::string name = lower(Method);
     Params p(a, name.c_str(),
              {"url", "params", "headers", "data", "json", "timeout", "connect_timeout",
-              "allow_redirects"},
+              "allow_redirects", "verify"},
              1);
-    return do_request(cx, read_options(cx, p, Method, 0, Slots{1, 2, 3, 4, 5, 6, 7}));
+    return do_request(cx, read_options(cx, p, Method, 0, Slots{1, 2, 3, 4, 5, 6, 7, 8}));
 }
 
 // post/put/patch(url, data=, json=, params=, headers=, timeout=, connect_timeout=,
-// allow_redirects=)
+// allow_redirects=, verify=)
 template <const char* Method>
 Value http_with_body(CallContext& cx, const CallArgs& a) {
     std::string name = lower(Method);
     Params p(a, name.c_str(),
              {"url", "data", "json", "params", "headers", "timeout", "connect_timeout",
-              "allow_redirects"},
+              "allow_redirects", "verify"},
              1);
-    return do_request(cx, read_options(cx, p, Method, 0, Slots{3, 4, 1, 2, 5, 6, 7}));
+    return do_request(cx, read_options(cx, p, Method, 0, Slots{3, 4, 1, 2, 5, 6, 7, 8}));
 }
 
 Value http_request(CallContext& cx, const CallArgs& a) {
     Params p(a, "request",
              {"method", "url", "params", "headers", "data", "json", "timeout", "connect_timeout",
-              "allow_redirects"},
+              "allow_redirects", "verify"},
              2);
     std::string method = p.str(0);
     for (auto& c : method)
@@ -1068,7 +1089,7 @@ Value http_request(CallContext& cx, const CallArgs& a) {
     if (method.empty() ||
         method.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_") != std::string::npos)
         throw WeftError(ErrorKind::ValueError, "invalid HTTP method " + str_repr(p.str(0)));
-    return do_request(cx, read_options(cx, p, method, 1, Slots{2, 3, 4, 5, 6, 7, 8}));
+    return do_request(cx, read_options(cx, p, method, 1, Slots{2, 3, 4, 5, 6, 7, 8, 9}));
 }
 
 constexpr char kGet[] = "GET", kHead[] = "HEAD", kDelete[] = "DELETE", kOptions[] = "OPTIONS",

@@ -9,7 +9,9 @@ port on the first line of stdout, so a test can start it with proc.spawn_process
 
 One thread per connection, keep-alive (so clients can reuse connections). It exits on its own
 when its parent process goes away or after --lifetime seconds (default 120), so a crashed test
-never leaves it behind. Endpoints:
+never leaves it behind. With --tls it speaks HTTPS with the self-signed certificate
+test_tls_cert.pem (for 127.0.0.1 and localhost; clients verify it with that file as their CA).
+Endpoints:
 
     /text                 "hello from weft-test\\n" (text/plain)
     /json                 {"name": "weft", "items": [1, 2, 3], "ok": true}
@@ -31,6 +33,7 @@ Standard library only.
 import argparse
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -149,8 +152,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("port", nargs="?", type=int, default=0)
     ap.add_argument("--lifetime", type=float, default=120.0)
+    ap.add_argument("--tls", action="store_true", help="HTTPS with test_tls_cert.pem")
     opts = ap.parse_args()
     srv = Server(("127.0.0.1", opts.port), Handler)
+    if opts.tls:
+        here = os.path.dirname(os.path.abspath(__file__))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(here, "test_tls_cert.pem"),
+                            os.path.join(here, "test_tls_key.pem"))
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=watchdog, args=(opts.lifetime,), daemon=True).start()
     print(srv.server_address[1], flush=True)
     srv.serve_forever()
