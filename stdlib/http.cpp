@@ -48,6 +48,7 @@
 // transfer from the multi handle before Cancelled propagates, which closes its
 // connection if the exchange was half done.
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -107,6 +108,13 @@ size_t on_body(char* data, size_t size, size_t n, void* ud) try {
     return size * n;
 } catch (...) {
     return 0;
+}
+
+// CURLOPT_SOCKOPTFUNCTION: curl's sockets must not leak into programs started
+// with proc (curl does not set FD_CLOEXEC itself).
+int on_sockopt(void*, curl_socket_t fd, curlsocktype) {
+    fcntl(fd, F_SETFD, fcntl(fd, F_GETFD) | FD_CLOEXEC);
+    return CURL_SOCKOPT_OK;
 }
 
 std::string trim(std::string_view s) {
@@ -889,6 +897,7 @@ void setup_easy(Transfer& t, const Options& o, const std::string& url, double ti
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROXY, "");            // no proxy from the environment (see top)

@@ -161,6 +161,9 @@ Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<
     route(out, pout[1], 1);
     route(err, perr[1], 2);
     if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+    // Like Python's close_fds=True: the child gets stdin, stdout and stderr only, not the
+    // interpreter's sockets, pipes or files that lack FD_CLOEXEC (libcurl's, for one).
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none, defaults;
