@@ -15,16 +15,30 @@
 //
 // Errors from SQLite are IOError carrying SQLite's message ("no such table: t",
 // "UNIQUE constraint failed: t.id") until the language has a DatabaseError.
-// Every call into SQLite that may touch the disk is one blocking_* function.
+// Every call into SQLite that may wait on the disk or on a lock (opening,
+// stepping statements, exec) runs on the runtime's blocking pool, so a slow query parks only its
+// task. Those calls touch no Weft value: parameters are converted to plain C++
+// data before and rows to Weft values after. The connection must not be used
+// while such a call runs, so each connection has a lock (a one-token channel;
+// tasks sharing a connection take turns), and a cancelled task interrupts its
+// statement (sqlite3_interrupt) and waits for the call to return before
+// Cancelled propagates. Preparing a statement (it reads at most the schema) stays
+// in the task.
 #include <sqlite3.h>
 
+#include <atomic>
+#include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include "stdlib/stdlib.h"
 #include "stdlib/stdlib_internal.h"
 #include "vm/tasks.h"
 #include "vm/capabilities.h"
 #include "vm/lib_internal.h"
+#include "weft/runtime/channel.hpp"
+#include "weft/runtime/runtime.hpp"
+#include "weft/runtime/scope.hpp"
 
 namespace weft {
 
@@ -40,7 +54,9 @@ struct ConnectionObj : OpaqueObj {
     std::string path;
     std::unordered_map<std::string, sqlite3_stmt*> stmts;
     int tx_depth = 0;  // open transaction() blocks
-    explicit ConnectionObj(const OpaqueClass* c) : OpaqueObj(c) {}
+    // Holds one token while the connection is free (see ConnLock).
+    rt::Channel<char> free_token = rt::Channel<char>::make(1);
+    explicit ConnectionObj(const OpaqueClass* c) : OpaqueObj(c) { free_token.try_send(1); }
     ~ConnectionObj() override { close_db(); }
     void close_db() {
         for (auto& [sql, st] : stmts)
@@ -60,6 +76,63 @@ ConnectionObj* conn(Value& self) {
     if (!c->db) throw WeftError(ErrorKind::ValueError, "cannot operate on a closed database");
     return c;
 }
+
+// Exclusive use of a connection by the current task for one call: another task's statement
+// may be running on the blocking pool. Outside a task (no runtime) nothing can interleave.
+class ConnLock {
+  public:
+    explicit ConnLock(ConnectionObj* c) : c_(c) {
+        if (rt::current_task()) {
+            c_->free_token.recv();
+            held_ = true;
+        }
+    }
+    ~ConnLock() {
+        if (held_) c_->free_token.try_send(1);
+    }
+    ConnLock(const ConnLock&) = delete;
+    ConnLock& operator=(const ConnLock&) = delete;
+
+  private:
+    ConnectionObj* c_;
+    bool held_ = false;
+};
+
+// Runs `fn` (SQLite work on `db`, which may be null while opening) on the blocking pool and
+// returns its result. If the task is cancelled meanwhile, the statement is interrupted and the
+// task waits, shielded, until `fn` has returned (it uses the connection), then re-raises.
+template <class F>
+auto db_blocking(sqlite3* db, F fn) {
+    if (!rt::current_task()) return fn();
+    auto finished = std::make_shared<std::atomic<bool>>(false);
+    auto job = [fn = std::move(fn), finished]() mutable {
+        struct Mark {
+            std::atomic<bool>* f;
+            ~Mark() { f->store(true, std::memory_order_release); }
+        } mark{finished.get()};
+        return fn();
+    };
+    try {
+        return rt::run_blocking(std::move(job));
+    } catch (const rt::Cancelled&) {
+        if (db) sqlite3_interrupt(db);
+        rt::CancelScopeOptions o;
+        o.shield = true;
+        rt::CancelScope shield(o);
+        while (!finished->load(std::memory_order_acquire))
+            rt::sleep_for(0.001);
+        throw;
+    }
+}
+
+// A parameter or a column value as plain data (safe to use on another thread).
+struct Cell {
+    enum Kind : uint8_t { Null, Int, Real, Text, Blob } kind = Null;
+    int64_t i = 0;
+    double d = 0;
+    std::string s;
+};
+using Row = std::vector<Cell>;
 
 // A statement ready to bind (reset, bindings cleared); owned by the cache
 // unless `owned` is set, then the caller finalizes it.
@@ -103,36 +176,67 @@ void prepare(ConnectionObj* c, const std::string& sql, const char* start, Stmt& 
     }
 }
 
-void bind_one(ConnectionObj* c, sqlite3_stmt* st, int idx, const Value& v) {
-    int rc;
-    if (v.is_none())
-        rc = sqlite3_bind_null(st, idx);
-    else if (v.is_bool())
-        rc = sqlite3_bind_int64(st, idx, v.as_bool() ? 1 : 0);
-    else if (v.is_int())
-        rc = sqlite3_bind_int64(st, idx, v.as_int());
-    else if (v.is_float())
-        rc = sqlite3_bind_double(st, idx, v.as_float());
-    else if (v.is(ObjType::Str)) {
-        auto& s = v.as<StrObj>()->data;
-        rc = sqlite3_bind_text64(st, idx, s.data(), s.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+Cell to_cell(const Value& v) {
+    Cell c;
+    if (v.is_none()) {
+    } else if (v.is_bool()) {
+        c.kind = Cell::Int;
+        c.i = v.as_bool() ? 1 : 0;
+    } else if (v.is_int()) {
+        c.kind = Cell::Int;
+        c.i = v.as_int();
+    } else if (v.is_float()) {
+        c.kind = Cell::Real;
+        c.d = v.as_float();
+    } else if (v.is(ObjType::Str)) {
+        c.kind = Cell::Text;
+        c.s = v.as<StrObj>()->data;
     } else if (v.is(ObjType::Bytes)) {
-        auto& s = v.as<BytesObj>()->data;
-        rc = sqlite3_bind_blob64(st, idx, s.data(), s.size(), SQLITE_TRANSIENT);
+        c.kind = Cell::Blob;
+        c.s = v.as<BytesObj>()->data;
     } else {
         throw WeftError(ErrorKind::TypeError, "cannot bind a parameter of type '" + type_name(v) +
                                                   "' (use None, bool, int, float, str or bytes)");
     }
-    if (rc != SQLITE_OK) db_error(c->db, "cannot bind parameter " + std::to_string(idx));
+    return c;
 }
 
-void bind_params(CallContext& cx, ConnectionObj* c, sqlite3_stmt* st, const Value* params) {
+// Binds a row of parameters (index order) to a reset statement. Runs on the blocking pool.
+void bind_row(sqlite3* db, sqlite3_stmt* st, const Row& row) {
+    for (size_t k = 0; k < row.size(); ++k) {
+        const Cell& c = row[k];
+        int idx = int(k) + 1, rc;
+        switch (c.kind) {
+            case Cell::Null:
+                rc = sqlite3_bind_null(st, idx);
+                break;
+            case Cell::Int:
+                rc = sqlite3_bind_int64(st, idx, c.i);
+                break;
+            case Cell::Real:
+                rc = sqlite3_bind_double(st, idx, c.d);
+                break;
+            case Cell::Text:
+                rc = sqlite3_bind_text64(st, idx, c.s.data(), c.s.size(), SQLITE_TRANSIENT,
+                                         SQLITE_UTF8);
+                break;
+            default:
+                rc = sqlite3_bind_blob64(st, idx, c.s.data(), c.s.size(), SQLITE_TRANSIENT);
+                break;
+        }
+        if (rc != SQLITE_OK) db_error(db, "cannot bind parameter " + std::to_string(idx));
+    }
+}
+
+// The parameters of `st` from a list, tuple or dict, as plain data in index order.
+Row param_row(CallContext& cx, sqlite3_stmt* st, const Value* params) {
+    Row row;
     int n = sqlite3_bind_parameter_count(st);
     if (!params || params->is_none()) {
         if (n)
             throw WeftError(ErrorKind::ValueError, "the statement has " + std::to_string(n) +
                                                        " parameters but none were given");
-        return;
+        return row;
     }
     if (params->is(ObjType::Dict)) {
         auto* d = params->as<DictObj>();
@@ -145,9 +249,9 @@ void bind_params(CallContext& cx, ConnectionObj* c, sqlite3_stmt* st, const Valu
             if (e < 0)
                 throw WeftError(ErrorKind::KeyError,
                                 std::string("missing parameter '") + (name + 1) + "'");
-            bind_one(c, st, i, d->table.entry(size_t(e)).value);
+            row.push_back(to_cell(d->table.entry(size_t(e)).value));
         }
-        return;
+        return row;
     }
     if (!params->is(ObjType::List) && !params->is(ObjType::Tuple))
         throw WeftError(ErrorKind::TypeError,
@@ -158,52 +262,100 @@ void bind_params(CallContext& cx, ConnectionObj* c, sqlite3_stmt* st, const Valu
                                                    " parameters but " +
                                                    std::to_string(items.size()) + " were given");
     for (int i = 0; i < n; ++i)
-        bind_one(c, st, i + 1, items[size_t(i)]);
+        row.push_back(to_cell(items[size_t(i)]));
+    return row;
 }
 
-Value column_value(sqlite3_stmt* st, int i) {
+Cell column_cell(sqlite3_stmt* st, int i) {
+    Cell c;
     switch (sqlite3_column_type(st, i)) {
         case SQLITE_INTEGER:
-            return Value::integer(sqlite3_column_int64(st, i));
+            c.kind = Cell::Int;
+            c.i = sqlite3_column_int64(st, i);
+            break;
         case SQLITE_FLOAT:
-            return Value::number(sqlite3_column_double(st, i));
+            c.kind = Cell::Real;
+            c.d = sqlite3_column_double(st, i);
+            break;
         case SQLITE_TEXT: {
             const char* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-            std::string s(p, size_t(sqlite3_column_bytes(st, i)));
-            if (lib::utf8_validate(s) != std::string::npos) return make_bytes(std::move(s));
-            return make_str(std::move(s));
+            c.kind = Cell::Text;
+            c.s.assign(p, size_t(sqlite3_column_bytes(st, i)));
+            break;
         }
         case SQLITE_BLOB: {
             const char* p = static_cast<const char*>(sqlite3_column_blob(st, i));
-            return make_bytes(std::string(p ? p : "", size_t(sqlite3_column_bytes(st, i))));
+            c.kind = Cell::Blob;
+            c.s.assign(p ? p : "", size_t(sqlite3_column_bytes(st, i)));
+            break;
         }
+        default:
+            break;
+    }
+    return c;
+}
+
+Value cell_value(Cell& c) {
+    switch (c.kind) {
+        case Cell::Int:
+            return Value::integer(c.i);
+        case Cell::Real:
+            return Value::number(c.d);
+        case Cell::Text:
+            // Text that is not valid UTF-8 cannot be a str.
+            if (lib::utf8_validate(c.s) != std::string::npos) return make_bytes(std::move(c.s));
+            return make_str(std::move(c.s));
+        case Cell::Blob:
+            return make_bytes(std::move(c.s));
         default:
             return Value();
     }
 }
 
-// Steps a bound statement to completion; collects rows into `rows` when non-null.
-void blocking_run(ConnectionObj* c, sqlite3_stmt* st, std::vector<Value>* rows) {
+// What a statement produced: its rows (when asked for) and column names.
+struct Result {
+    std::vector<std::string> names;
+    std::vector<Row> rows;
+};
+
+// Binds `params` and steps the statement to completion; collects rows when `want_rows`.
+// Runs on the blocking pool: touches no Weft value.
+void blocking_run(sqlite3* db, sqlite3_stmt* st, const Row& params, bool want_rows, Result* out) {
+    bind_row(db, st, params);
     int ncol = sqlite3_column_count(st);
-    std::vector<Value> names;
-    if (rows)
+    if (want_rows)
         for (int i = 0; i < ncol; ++i)
-            names.push_back(make_str(sqlite3_column_name(st, i)));
+            out->names.emplace_back(sqlite3_column_name(st, i));
     for (;;) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) break;
         if (rc != SQLITE_ROW) {
             sqlite3_reset(st);
-            db_error(c->db, "SQL error");
+            db_error(db, "SQL error");
         }
-        if (rows) {
-            Value d = make_dict();
+        if (want_rows) {
+            Row row;
+            row.reserve(size_t(ncol));
             for (int i = 0; i < ncol; ++i)
-                set_item(d, names[size_t(i)], column_value(st, i));
-            rows->push_back(std::move(d));
+                row.push_back(column_cell(st, i));
+            out->rows.push_back(std::move(row));
         }
     }
     sqlite3_reset(st);
+}
+
+void rows_to_values(Result& r, std::vector<Value>& rows) {
+    std::vector<Value> names;
+    for (auto& n : r.names)
+        names.push_back(make_str(n));
+    rows.clear();
+    rows.reserve(r.rows.size());
+    for (auto& row : r.rows) {
+        Value d = make_dict();
+        for (size_t i = 0; i < row.size(); ++i)
+            set_item(d, names[i], cell_value(row[i]));
+        rows.push_back(std::move(d));
+    }
 }
 
 // Runs every statement of `sql` (params bind the last one... and only a single
@@ -222,9 +374,16 @@ void run_sql(CallContext& cx, ConnectionObj* c, const std::string& sql, const Va
         if (!last && params && !params->is_none() && sqlite3_bind_parameter_count(s.st))
             throw WeftError(ErrorKind::ValueError,
                             "parameters are only allowed with a single SQL statement");
-        bind_params(cx, c, s.st, last ? params : nullptr);
-        if (rows) rows->clear();
-        blocking_run(c, s.st, rows);
+        Row bound = param_row(cx, s.st, last ? params : nullptr);
+        sqlite3* db = c->db;
+        sqlite3_stmt* st = s.st;
+        bool want = rows != nullptr;
+        Result r = db_blocking(db, [db, st, bound = std::move(bound), want] {
+            Result out;
+            blocking_run(db, st, bound, want, &out);
+            return out;
+        });
+        if (rows) rows_to_values(r, *rows);
         any = true;
         start = s.tail ? s.tail : end;
     }
@@ -234,6 +393,7 @@ void run_sql(CallContext& cx, ConnectionObj* c, const std::string& sql, const Va
 Value c_query(CallContext& cx, Value& self, const CallArgs& a) {
     auto* c = conn(self);
     Params p(a, "query", {"sql", "params"}, 1);
+    ConnLock lock(c);
     std::vector<Value> rows;
     run_sql(cx, c, p.str(0), p.get(1), &rows);
     return make_list(std::move(rows));
@@ -242,6 +402,7 @@ Value c_query(CallContext& cx, Value& self, const CallArgs& a) {
 Value c_execute(CallContext& cx, Value& self, const CallArgs& a) {
     auto* c = conn(self);
     Params p(a, "execute", {"sql", "params"}, 1);
+    ConnLock lock(c);
     run_sql(cx, c, p.str(0), p.get(1), nullptr);
     return Value::integer(sqlite3_changes64(c->db));
 }
@@ -249,32 +410,49 @@ Value c_execute(CallContext& cx, Value& self, const CallArgs& a) {
 Value c_executemany(CallContext& cx, Value& self, const CallArgs& a) {
     auto* c = conn(self);
     Params p(a, "executemany", {"sql", "rows"}, 2);
+    ConnLock lock(c);
     std::string sql = p.str(0);
-    int64_t total = 0;
-    for (auto& row : collect(cx, *p.get(1))) {
-        Stmt s;
-        prepare(c, sql, sql.c_str(), s);
-        if (!s.st) throw WeftError(ErrorKind::ValueError, "empty SQL statement");
-        bind_params(cx, c, s.st, &row);
-        blocking_run(c, s.st, nullptr);
-        total += sqlite3_changes64(c->db);
-    }
+    Stmt s;
+    prepare(c, sql, sql.c_str(), s);
+    if (!s.st) throw WeftError(ErrorKind::ValueError, "empty SQL statement");
+    std::vector<Row> rows;
+    for (auto& row : collect(cx, *p.get(1)))
+        rows.push_back(param_row(cx, s.st, &row));
+    // Every row in one trip to the blocking pool.
+    sqlite3* db = c->db;
+    sqlite3_stmt* st = s.st;
+    int64_t total = db_blocking(db, [db, st, rows = std::move(rows)] {
+        int64_t changed = 0;
+        for (auto& row : rows) {
+            sqlite3_clear_bindings(st);
+            blocking_run(db, st, row, false, nullptr);
+            changed += sqlite3_changes64(db);
+        }
+        return changed;
+    });
     return Value::integer(total);
 }
 
 Value c_close(CallContext&, Value& self, const CallArgs& a) {
     Params p(a, "close", {}, 0);
-    self_as<ConnectionObj>(self)->close_db();
+    auto* c = self_as<ConnectionObj>(self);
+    ConnLock lock(c);
+    c->close_db();
     return Value();
 }
 
-void blocking_exec(ConnectionObj* c, const char* sql) {
+void blocking_exec(sqlite3* db, const std::string& sql) {
     char* err = nullptr;
-    if (sqlite3_exec(c->db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : "unknown error";
         sqlite3_free(err);
         throw WeftError(ErrorKind::IOError, std::string("SQL error: ") + msg);
     }
+}
+
+void exec_sql(ConnectionObj* c, std::string sql) {
+    sqlite3* db = c->db;
+    db_blocking(db, [db, sql = std::move(sql)] { blocking_exec(db, sql); });
 }
 
 // ---------------------------------------------------------------------------
@@ -290,13 +468,14 @@ struct TransactionObj : OpaqueObj {
 Value t_enter(CallContext&, Value& self, const CallArgs&) {
     auto* t = self_as<TransactionObj>(self);
     auto* c = conn(t->conn);
+    ConnLock lock(c);
     t->savepoint = !sqlite3_get_autocommit(c->db);
     if (t->savepoint) {
         t->name = "weft_sp_" + std::to_string(++c->tx_depth);
-        blocking_exec(c, ("SAVEPOINT " + t->name).c_str());
+        exec_sql(c, "SAVEPOINT " + t->name);
     } else {
         ++c->tx_depth;
-        blocking_exec(c, "BEGIN");
+        exec_sql(c, "BEGIN");
     }
     return t->conn;
 }
@@ -305,14 +484,23 @@ Value t_exit(CallContext&, Value& self, const CallArgs& a) {
     auto* t = self_as<TransactionObj>(self);
     auto* c = conn(t->conn);
     bool failed = !a.pos.empty() && !a.pos[0].is_none();
+    // The block may be leaving because its task was cancelled: the rollback (or commit) must
+    // still happen, so this runs shielded from cancellation.
+    std::optional<rt::CancelScope> shield;
+    if (rt::current_task()) {
+        rt::CancelScopeOptions o;
+        o.shield = true;
+        shield.emplace(o);
+    }
+    ConnLock lock(c);
     --c->tx_depth;
     if (t->savepoint) {
-        if (failed) blocking_exec(c, ("ROLLBACK TO " + t->name).c_str());
-        blocking_exec(c, ("RELEASE " + t->name).c_str());
+        if (failed) exec_sql(c, "ROLLBACK TO " + t->name);
+        exec_sql(c, "RELEASE " + t->name);
     } else if (failed) {
-        if (!sqlite3_get_autocommit(c->db)) blocking_exec(c, "ROLLBACK");
+        if (!sqlite3_get_autocommit(c->db)) exec_sql(c, "ROLLBACK");
     } else {
-        blocking_exec(c, "COMMIT");
+        exec_sql(c, "COMMIT");
     }
     return Value::boolean(false);
 }
@@ -385,7 +573,17 @@ Value db_sqlite(CallContext& cx, const CallArgs& a) {
     auto* c = new ConnectionObj(&kConnectionClass);
     Value keep = Value::adopt(c);
     c->path = path;
-    c->db = blocking_open(path);
+    // Owned by `opened` until taken: if the task is cancelled during the open, the
+    // connection the pool opened is closed rather than leaked.
+    struct Opened {
+        sqlite3* db = nullptr;
+        ~Opened() {
+            if (db) sqlite3_close_v2(db);
+        }
+    };
+    auto opened = std::make_shared<Opened>();
+    db_blocking(nullptr, [path, opened] { opened->db = blocking_open(path); });
+    c->db = std::exchange(opened->db, nullptr);
     return keep;
 }
 

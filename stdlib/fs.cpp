@@ -6,9 +6,12 @@
 // system (reads need --allow-read, writes --allow-write) so a denied call has
 // no effect. Errors are IOError naming the path and the OS reason.
 //
-// Each operation that blocks is one function named blocking_*: until the
-// runtime's blocking pool lands they run on the caller's thread; moving them is
-// then a change at one call site each.
+// Each operation that blocks is one function named blocking_*, and every call
+// site runs it on the runtime's blocking pool (rt::run_blocking): a slow disk or
+// a network file system parks only the calling task, never a worker. Those
+// functions touch no Weft value (reference counts are not atomic across threads)
+// and report errno in their result, since errno is per thread; walk and glob run
+// their whole traversal as one blocking call rather than one per directory.
 //
 // glob follows Python's glob.glob(pattern, recursive=True) step by step (the
 // same recursion over dirname/basename, hidden-name rules and "dir/" result for
@@ -34,6 +37,7 @@
 #include "vm/capabilities.h"
 #include "vm/collections.h"
 #include "vm/lib_internal.h"
+#include "weft/runtime/runtime.hpp"
 
 namespace weft {
 
@@ -49,7 +53,7 @@ bool ends_with(const std::string& s, const char* suffix) {
 }
 
 // ---------------------------------------------------------------------------
-// Blocking operations (one per function; each moves to the blocking pool later)
+// Blocking operations (one per function; callers run them with rt::run_blocking)
 
 std::string blocking_read_all(const std::string& path) {
     struct stat st;
@@ -122,6 +126,27 @@ bool blocking_list_dir(const std::string& dir, std::vector<std::string>& names) 
 
 bool blocking_stat(const std::string& path, struct stat& st, bool follow = true) {
     return (follow ? stat(path.c_str(), &st) : lstat(path.c_str(), &st)) == 0;
+}
+
+// stat (and lstat) with the errno of a failure, computed on the blocking pool.
+struct StatResult {
+    bool ok = false;
+    int err = 0;
+    struct stat st {};
+    bool is_link = false;  // lstat says symlink (only when asked for)
+};
+
+StatResult stat_off_worker(const std::string& path, bool want_link = false) {
+    return rt::run_blocking([path, want_link] {
+        StatResult r;
+        r.ok = blocking_stat(path, r.st);
+        r.err = r.ok ? 0 : errno;
+        if (r.ok && want_link) {
+            struct stat lst;
+            r.is_link = blocking_stat(path, lst, false) && S_ISLNK(lst.st_mode);
+        }
+        return r;
+    });
 }
 
 void blocking_mkdir(const std::string& path, bool parents, bool exist_ok) {
@@ -212,14 +237,15 @@ Value fs_read_file(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     std::string enc = p.str_or(1, "utf-8");
     require_read(cx, path);
-    return make_str(decode(path, blocking_read_all(path), enc));
+    return make_str(
+        decode(path, rt::run_blocking([path] { return blocking_read_all(path); }), enc));
 }
 
 Value fs_read_bytes(CallContext& cx, const CallArgs& a) {
     Params p(a, "read_bytes", {"path"}, 1);
     std::string path = p.str(0);
     require_read(cx, path);
-    return make_bytes(blocking_read_all(path));
+    return make_bytes(rt::run_blocking([path] { return blocking_read_all(path); }));
 }
 
 Value fs_exists(CallContext& cx, const CallArgs& a) {
@@ -228,18 +254,17 @@ Value fs_exists(CallContext& cx, const CallArgs& a) {
     // Existence is no secret where the task may create and remove files: write access suffices too.
     auto caps = cx.capabilities();
     if (!caps || !caps->allows_write(path)) require_read(cx, path, "checking");
-    struct stat st;
-    return Value::boolean(blocking_stat(path, st));
+    return Value::boolean(stat_off_worker(path).ok);
 }
 
 Value fs_stat(CallContext& cx, const CallArgs& a) {
     Params p(a, "stat", {"path"}, 1);
     std::string path = p.str(0);
     require_read(cx, path, "checking");
-    struct stat st;
-    if (!blocking_stat(path, st)) io_error("cannot stat", path, errno);
-    struct stat lst;
-    bool is_link = blocking_stat(path, lst, false) && S_ISLNK(lst.st_mode);
+    StatResult r = stat_off_worker(path, true);
+    if (!r.ok) io_error("cannot stat", path, r.err);
+    const struct stat& st = r.st;
+    bool is_link = r.is_link;
     Value d = make_dict();
     stdlib::dict_put(d, "size", Value::integer(int64_t(st.st_size)));
     stdlib::dict_put(d, "mtime",
@@ -255,17 +280,21 @@ Value fs_file_size(CallContext& cx, const CallArgs& a) {
     Params p(a, "file_size", {"path"}, 1);
     std::string path = p.str(0);
     require_read(cx, path, "checking");
-    struct stat st;
-    if (!blocking_stat(path, st)) io_error("cannot stat", path, errno);
-    return Value::integer(int64_t(st.st_size));
+    StatResult r = stat_off_worker(path);
+    if (!r.ok) io_error("cannot stat", path, r.err);
+    return Value::integer(int64_t(r.st.st_size));
 }
 
 Value fs_list_dir(CallContext& cx, const CallArgs& a) {
     Params p(a, "list_dir", {"path"}, 0);
     std::string path = p.str_or(0, ".");
     require_read(cx, path, "listing");
-    std::vector<std::string> names;
-    if (!blocking_list_dir(path, names)) io_error("cannot list", path, errno);
+    auto [names, err] = rt::run_blocking([path] {
+        std::vector<std::string> names;
+        int err = blocking_list_dir(path, names) ? 0 : errno;
+        return std::make_pair(std::move(names), err);
+    });
+    if (err) io_error("cannot list", path, err);
     std::vector<Value> items;
     items.reserve(names.size());
     for (auto& n : names)
@@ -281,7 +310,7 @@ Value fs_write_file(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     std::string data = data_arg(p, 1);
     require_write(cx, path);
-    blocking_write(path, data, false);
+    rt::run_blocking([path, data = std::move(data)] { blocking_write(path, data, false); });
     return Value();
 }
 
@@ -290,7 +319,7 @@ Value fs_append_file(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     std::string data = data_arg(p, 1);
     require_write(cx, path);
-    blocking_write(path, data, true);
+    rt::run_blocking([path, data = std::move(data)] { blocking_write(path, data, true); });
     return Value();
 }
 
@@ -299,7 +328,7 @@ Value fs_mkdir(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     bool parents = p.flag_or(1, true), exist_ok = p.flag_or(2, true);
     require_write(cx, path, "creating directory");
-    blocking_mkdir(path, parents, exist_ok);
+    rt::run_blocking([path, parents, exist_ok] { blocking_mkdir(path, parents, exist_ok); });
     return Value();
 }
 
@@ -308,42 +337,63 @@ Value fs_remove(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     bool recursive = p.flag_or(1, false);
     require_write_entry(cx, path);  // removing a symlink removes the link, not its target
-    blocking_remove(path, recursive);
+    rt::run_blocking([path, recursive] { blocking_remove(path, recursive); });
     return Value();
 }
 
 // ---------------------------------------------------------------------------
 // walk: os.walk(top) with topdown=True, followlinks=False; names sorted.
 
-void walk_dir(CallContext& cx, const std::string& dir, std::vector<Value>& out) {
+struct WalkEntry {
+    std::string dir;
+    std::vector<std::string> dirs, files;
+};
+
+// The whole traversal, as plain strings (it runs on the blocking pool).
+void blocking_walk(const std::string& dir, std::vector<WalkEntry>& out) {
     std::vector<std::string> names;
     if (!blocking_list_dir(dir, names)) return;  // os.walk ignores unreadable directories
-    std::vector<Value> dirs, files;
+    WalkEntry e;
+    e.dir = dir;
     std::vector<std::string> descend;
     for (auto& n : names) {
         std::string full = dir == "/" ? "/" + n : dir + "/" + n;
         struct stat st;
         bool is_dir = blocking_stat(full, st) && S_ISDIR(st.st_mode);
         if (is_dir) {
-            dirs.push_back(make_str(n));
+            e.dirs.push_back(n);
             struct stat lst;
             if (blocking_stat(full, lst, false) && !S_ISLNK(lst.st_mode)) descend.push_back(full);
         } else {
-            files.push_back(make_str(n));
+            e.files.push_back(n);
         }
     }
-    out.push_back(
-        make_tuple({make_str(dir), make_list(std::move(dirs)), make_list(std::move(files))}));
+    out.push_back(std::move(e));
     for (auto& d : descend)
-        walk_dir(cx, d, out);
+        blocking_walk(d, out);
+}
+
+Value str_list(const std::vector<std::string>& v) {
+    std::vector<Value> items;
+    items.reserve(v.size());
+    for (auto& s : v)
+        items.push_back(make_str(s));
+    return make_list(std::move(items));
 }
 
 Value fs_walk(CallContext& cx, const CallArgs& a) {
     Params p(a, "walk", {"top"}, 1);
     std::string top = p.str(0);
     require_read(cx, top, "listing");
+    std::vector<WalkEntry> entries = rt::run_blocking([top] {
+        std::vector<WalkEntry> out;
+        blocking_walk(top, out);
+        return out;
+    });
     std::vector<Value> out;
-    walk_dir(cx, top, out);
+    out.reserve(entries.size());
+    for (auto& e : entries)
+        out.push_back(make_tuple({make_str(e.dir), str_list(e.dirs), str_list(e.files)}));
     return make_list(std::move(out));
 }
 
@@ -497,16 +547,15 @@ Value fs_glob(CallContext& cx, const CallArgs& a) {
     }
     require_read(cx, base, "listing");
     auto caps = cx.capabilities() ? cx.capabilities() : CapabilitySet::none();
-    Globber g(caps);
-    std::vector<std::string> out;
-    g.iglob(pattern, false, out);
+    std::vector<std::string> out = rt::run_blocking([caps, pattern] {
+        Globber g(caps);
+        std::vector<std::string> found;
+        g.iglob(pattern, false, found);
+        return found;
+    });
     // Python drops the empty match of a bare "**" (the current directory itself).
     if (pattern == "**" && !out.empty() && out.front().empty()) out.erase(out.begin());
-    std::vector<Value> items;
-    items.reserve(out.size());
-    for (auto& s : out)
-        items.push_back(make_str(s));
-    return make_list(std::move(items));
+    return str_list(out);
 }
 
 }  // namespace

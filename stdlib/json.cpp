@@ -549,6 +549,20 @@ Value json_dump(CallContext& cx, const CallArgs& a) {
 
 }  // namespace
 
+namespace stdlib {
+
+Value json_parse_text(std::string_view text) {
+    return Parser(text).parse_document();
+}
+
+std::string json_dump_text(CallContext& cx, const Value& v) {
+    Dumper d(cx, "", false, false, true);
+    d.value(v, 0);
+    return std::move(d.out);
+}
+
+}  // namespace stdlib
+
 void init_json_module(ModuleObj& m) {
     stdlib::define_fn(m, "parse", json_parse);
     stdlib::define_fn(m, "dump", json_dump);

@@ -13,9 +13,12 @@
 // wait on stdout cannot deadlock. Captured text is decoded as UTF-8 with
 // invalid bytes replaced by U+FFFD (a tool's odd byte should not lose the rest).
 //
-// Every wait is in one function named blocking_*: they block the calling
-// thread today; with the runtime the pipes and the child's exit move to the
-// reactor (pidfd) and only the task waits.
+// Waits never block a worker: the pipes are non-blocking and a task that must
+// wait for them parks in the runtime's reactor (rt::wait_fd; several pipes at
+// once through a small epoll set of their own), and the child's exit is waited
+// for on a pidfd the same way. Outside a task (no runtime) the same waits block
+// the thread in poll(). A task cancelled while its child runs kills the child's
+// process group and reaps it before Cancelled propagates.
 //
 // Capabilities: the program (argv[0], or /bin/sh for a string command) must be
 // allowed by --allow-run; the check happens before anything is started.
@@ -23,12 +26,15 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "stdlib/stdlib.h"
@@ -36,6 +42,8 @@
 #include "vm/capabilities.h"
 #include "vm/lib_internal.h"
 #include "vm/limits.h"
+#include "weft/runtime/reactor.hpp"
+#include "weft/runtime/runtime.hpp"
 
 extern char** environ;
 
@@ -154,6 +162,9 @@ Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<
     route(out, pout[1], 1);
     route(err, perr[1], 2);
     if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+    // Like Python's close_fds=True: the child gets stdin, stdout and stderr only, not the
+    // interpreter's sockets, pipes or files that lack FD_CLOEXEC (libcurl's, for one).
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none, defaults;
@@ -205,79 +216,137 @@ int64_t decode_status(int status) {
     return -1;
 }
 
-// Waits for `pid` until `deadline` (none when !has_deadline). Returns false on timeout.
-bool blocking_wait(pid_t pid, bool has_deadline, Clock::time_point deadline, int& status) {
-    auto pause = std::chrono::microseconds(200);
+void set_nonblocking(int fd) {
+    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+// Seconds left until `deadline`, or -1 (no limit) when !has_deadline.
+double seconds_left(bool has_deadline, Clock::time_point deadline) {
+    if (!has_deadline) return -1;
+    return std::max(0.0, std::chrono::duration<double>(deadline - Clock::now()).count());
+}
+
+// Waits until `fd` is ready for reading (or writing) or `timeout` seconds pass (< 0: no
+// limit); false on timeout. In a task only the task waits (the reactor watches the fd; it must
+// be non-blocking); elsewhere the thread blocks in poll(). Raises Cancelled in a task.
+bool wait_ready(int fd, bool write, double timeout) {
+    if (rt::current_task())
+        return rt::wait_fd(fd, write ? rt::Interest::Write : rt::Interest::Read,
+                           timeout < 0 ? std::numeric_limits<double>::infinity() : timeout);
+    pollfd p{fd, short(write ? POLLOUT : POLLIN), 0};
+    int ms = timeout < 0 ? -1 : int(std::min(timeout * 1000 + 1, 1e9));
+    int r;
+    while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR) {
+    }
+    return r > 0;
+}
+
+// Waits for `pid` to exit until `deadline` (none when !has_deadline) and reaps it. Returns
+// false on timeout. The exit is watched through a pidfd (readable when the process ends);
+// kernels without pidfd_open get a polling loop with growing pauses.
+bool wait_exit(pid_t pid, bool has_deadline, Clock::time_point deadline, int& status) {
+    int pidfd = int(syscall(SYS_pidfd_open, pid, 0));
+    struct Closer {
+        int fd;
+        ~Closer() {
+            if (fd >= 0) close(fd);
+        }
+    } closer{pidfd};
+    double pause = 0.0002;
     for (;;) {
-        pid_t r = waitpid(pid, &status, has_deadline ? WNOHANG : 0);
+        pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid) return true;
         if (r < 0 && errno != EINTR) {
             status = 0;
             return true;  // already reaped (ECHILD)
         }
-        if (r == 0) {
-            if (Clock::now() >= deadline) return false;
-            std::this_thread::sleep_for(pause);
-            pause = std::min(pause * 2, std::chrono::microseconds(10000));
+        if (r != 0) continue;
+        double left = seconds_left(has_deadline, deadline);
+        if (has_deadline && left <= 0) return false;
+        if (pidfd >= 0) {
+            wait_ready(pidfd, false, left);
+        } else {
+            double d = has_deadline ? std::min(pause, left) : pause;
+            if (rt::current_task())
+                rt::sleep_for(d);
+            else
+                std::this_thread::sleep_for(std::chrono::duration<double>(d));
+            pause = std::min(pause * 2, 0.01);
         }
     }
 }
+
+// After an error or cancellation with the child still running: kill its process group and
+// reap it, shielded from cancellation (the task is usually being cancelled right now).
+void kill_and_reap(pid_t pid);
 
 void kill_group(pid_t pid, int sig) {
     if (kill(-pid, sig) != 0) kill(pid, sig);
 }
 
-// Feeds `input` and collects stdout/stderr until both close or the deadline passes.
-// Returns false on timeout.
-bool blocking_communicate(Child& c, const std::string& input, bool has_deadline,
-                          Clock::time_point deadline, std::string& out, std::string& err) {
-    size_t written = 0;
-    if (c.in >= 0) {
-        fcntl(c.in, F_SETFL, fcntl(c.in, F_GETFL) | O_NONBLOCK);
-        if (input.empty()) close_fd(c.in);
+void kill_and_reap(pid_t pid) {
+    kill_group(pid, SIGKILL);
+    int status;
+    // SIGKILL cannot be caught: the exit follows at once, so a blocking waitpid is brief and
+    // needs no cancellation point (the task may be unwinding from one).
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+}
+
+// Feeds `input` and collects stdout/stderr until both close or the deadline passes.
+// Returns false on timeout. The pipes are watched together through an epoll set, so one
+// readiness wait covers all three.
+bool communicate(Child& c, const std::string& input, bool has_deadline, Clock::time_point deadline,
+                 std::string& out, std::string& err) {
+    size_t written = 0;
+    if (c.in >= 0 && input.empty()) close_fd(c.in);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) throw WeftError(ErrorKind::ProcessError, std::string("epoll: ") + strerror(errno));
+    struct Closer {
+        int fd;
+        ~Closer() { close(fd); }
+    } closer{ep};
+    auto watch = [&](int fd, uint32_t events) {
+        if (fd < 0) return;
+        set_nonblocking(fd);
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.fd = fd;
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    };
+    auto done_with = [&](int& fd) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+        close_fd(fd);
+    };
+    watch(c.in, EPOLLOUT);
+    watch(c.out, EPOLLIN);
+    watch(c.err, EPOLLIN);
     char buf[65536];
     while (c.in >= 0 || c.out >= 0 || c.err >= 0) {
-        pollfd fds[3];
-        int n = 0;
-        int* owners[3];
-        auto add = [&](int& fd, short ev) {
-            if (fd < 0) return;
-            fds[n] = {fd, ev, 0};
-            owners[n++] = &fd;
-        };
-        add(c.in, POLLOUT);
-        add(c.out, POLLIN);
-        add(c.err, POLLIN);
-        int timeout_ms = -1;
-        if (has_deadline) {
-            auto left =
-                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())
-                    .count();
-            if (left <= 0) return false;
-            timeout_ms = int(std::min<int64_t>(left + 1, 1 << 30));
+        epoll_event evs[3];
+        int n = epoll_wait(ep, evs, 3, 0);
+        if (n < 0 && errno != EINTR) return true;
+        if (n <= 0) {
+            double left = seconds_left(has_deadline, deadline);
+            if (has_deadline && left <= 0) return false;
+            wait_ready(ep, false, left);
+            continue;
         }
-        int r = poll(fds, nfds_t(n), timeout_ms);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return true;
-        }
-        if (r == 0) continue;  // re-check the deadline
         for (int k = 0; k < n; ++k) {
-            if (!fds[k].revents) continue;
-            int& fd = *owners[k];
-            if (&fd == &c.in) {
+            int fd = evs[k].data.fd;
+            if (fd == c.in) {
                 ssize_t w = write(fd, input.data() + written, input.size() - written);
                 if (w > 0) written += size_t(w);
                 if ((w < 0 && errno != EAGAIN && errno != EINTR) || written >= input.size())
-                    close_fd(fd);
+                    done_with(c.in);
                 continue;
             }
+            int& owner = fd == c.out ? c.out : c.err;
             ssize_t got = read(fd, buf, sizeof buf);
             if (got > 0)
-                (&fd == &c.out ? out : err).append(buf, size_t(got));
+                (&owner == &c.out ? out : err).append(buf, size_t(got));
             else if (got == 0 || (errno != EAGAIN && errno != EINTR))
-                close_fd(fd);
+                done_with(owner);
         }
     }
     return true;
@@ -344,15 +413,23 @@ Value proc_run(CallContext& cx, const CallArgs& a) {
                           has_input ? Stream::Pipe : Stream::Null, Stream::Pipe, Stream::Pipe);
     std::string out, err;
     auto deadline = deadline_after(timeout < 0 ? 0 : timeout);
-    bool finished = blocking_communicate(c, input, timeout >= 0, deadline, out, err);
+    bool finished;
     int status = 0;
-    if (finished) finished = blocking_wait(c.pid, timeout >= 0, deadline, status);
-    if (!finished) {
-        kill_group(c.pid, SIGKILL);
+    try {
+        finished = communicate(c, input, timeout >= 0, deadline, out, err);
+        if (finished) finished = wait_exit(c.pid, timeout >= 0, deadline, status);
+    } catch (...) {  // cancelled: the child must not outlive the call
         close_fd(c.in);
         close_fd(c.out);
         close_fd(c.err);
-        blocking_wait(c.pid, false, deadline, status);
+        kill_and_reap(c.pid);
+        throw;
+    }
+    if (!finished) {
+        close_fd(c.in);
+        close_fd(c.out);
+        close_fd(c.err);
+        kill_and_reap(c.pid);
         throw WeftError(ErrorKind::TimeoutError, "command '" + cmd.shown + "' timed out after " +
                                                      seconds_text(timeout) + " seconds" +
                                                      (by_default ? " (--default-timeout)" : ""));
@@ -395,8 +472,9 @@ struct ProcessObj : OpaqueObj {
             code = decode_status(status);
         }
     }
-    // Reads more stdout; false at EOF.
-    bool blocking_read_more() {
+    // Reads more stdout (the pipe is non-blocking: waits in the reactor when
+    // empty); false at EOF.
+    bool read_more() {
         if (child.out < 0 || out_eof) return false;
         char buf[65536];
         for (;;) {
@@ -406,6 +484,10 @@ struct ProcessObj : OpaqueObj {
                 return true;
             }
             if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) {
+                wait_ready(child.out, false, -1);
+                continue;
+            }
             out_eof = true;
             return false;
         }
@@ -424,8 +506,8 @@ Value p_wait(CallContext&, Value& self, const CallArgs& a) {
     if (!p->reaped) {
         close_fd(p->child.in);
         int status = 0;
-        if (!blocking_wait(p->child.pid, timeout >= 0, deadline_after(timeout < 0 ? 0 : timeout),
-                           status))
+        if (!wait_exit(p->child.pid, timeout >= 0, deadline_after(timeout < 0 ? 0 : timeout),
+                       status))
             throw WeftError(ErrorKind::TimeoutError,
                             "process " + std::to_string(p->child.pid) + " ('" + p->shown +
                                 "') still running after " + seconds_text(timeout) + " seconds" +
@@ -466,7 +548,7 @@ Value p_read_line(CallContext&, Value& self, const CallArgs& a) {
             p->out_buf.erase(0, nl + 1);
             return make_str(utf8_lossy(line));
         }
-        if (!p->blocking_read_more()) break;
+        if (!p->read_more()) break;
     }
     if (p->out_buf.empty()) return Value();
     std::string line = std::move(p->out_buf);
@@ -504,6 +586,10 @@ Value p_write(CallContext&, Value& self, const CallArgs& a) {
         ssize_t n = write(p->child.in, data.data() + off, data.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                wait_ready(p->child.in, true, -1);
+                continue;
+            }
             throw WeftError(
                 ErrorKind::ProcessError,
                 "write to process " + std::to_string(p->child.pid) + ": " + strerror(errno));
@@ -530,7 +616,10 @@ Value p_exit(CallContext&, Value& self, const CallArgs&) {
     if (!p->reaped) {
         kill_group(p->child.pid, SIGKILL);
         int status = 0;
-        blocking_wait(p->child.pid, false, Clock::now(), status);
+        // Killed: the exit is immediate, and leaving a `with` block must not be a
+        // cancellation point (the block may be unwinding from one).
+        while (waitpid(p->child.pid, &status, 0) < 0 && errno == EINTR) {
+        }
         p->reaped = true;
         p->code = decode_status(status);
     }
@@ -584,6 +673,8 @@ Value proc_spawn(CallContext& cx, const CallArgs& a) {
     Value keep = Value::adopt(obj);
     obj->shown = cmd.shown;
     obj->child = spawn_child(cmd, cwd, p.has(2) ? &env : nullptr, in, out, err);
+    set_nonblocking(obj->child.in);
+    set_nonblocking(obj->child.out);
     return keep;
 }
 

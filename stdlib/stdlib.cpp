@@ -1,7 +1,4 @@
 // stdlib.cpp — the table of standard modules.
-//
-// `http` is not here yet: it needs the runtime's reactor (libcurl's multi-socket
-// API driven by it), which lands with the runtime issue.
 #include "stdlib/stdlib.h"
 
 #include "vm/interp.h"
@@ -18,6 +15,7 @@ void register_stdlib() {
     Vm::register_native_module("uuid", init_uuid_module);
     Vm::register_native_module("proc", init_proc_module);
     Vm::register_native_module("db", init_db_module);
+    Vm::register_native_module("http", init_http_module);
 }
 
 }  // namespace weft

@@ -1,6 +1,6 @@
 // stdlib.h — registers Weft's standard modules and standard builtins with the VM.
 //
-// Modules (fs, json, re, math, time, random, uuid, proc, db) are built on first
+// Modules (fs, json, re, math, time, random, uuid, proc, db, http) are built on first
 // import; the capability builtins (restrict, caps, capabilities, effects, env)
 // are global names, added to a Vm by register_stdlib_builtins.
 #pragma once
@@ -27,5 +27,6 @@ void init_random_module(ModuleObj& m);
 void init_uuid_module(ModuleObj& m);
 void init_proc_module(ModuleObj& m);
 void init_db_module(ModuleObj& m);
+void init_http_module(ModuleObj& m);
 
 }  // namespace weft

@@ -117,6 +117,12 @@ inline void dict_put(Value& d, const char* key, Value v) {
     set_item(d, make_str(key), std::move(v));
 }
 
+// JSON for other modules (json.cpp): parse a document (ValueError with
+// Python's message when malformed; `text` must be valid UTF-8), and dump a
+// value with json.dump's defaults (TypeError for values JSON cannot hold).
+Value json_parse_text(std::string_view text);
+std::string json_dump_text(CallContext& cx, const Value& v);
+
 // A host object's C++ type from a receiver (the class pointer was checked by
 // the interpreter's method lookup).
 template <class T>

@@ -1,8 +1,8 @@
 // time.cpp — the `time` module: time(), time_ns(), monotonic(), perf_counter(),
 // sleep(seconds), strftime(format, t=None) and localtime/gmtime as dicts.
 //
-// sleep blocks the calling thread for now (blocking_sleep); with the runtime it
-// becomes a timer that parks only the task.
+// time.sleep is the builtin sleep: in a task a runtime timer parks only the task
+// (cancellable, like every wait); outside a task it blocks the thread.
 #include <time.h>
 
 #include <chrono>
@@ -11,6 +11,7 @@
 
 #include "stdlib/stdlib.h"
 #include "stdlib/stdlib_internal.h"
+#include "weft/runtime/runtime.hpp"
 
 namespace weft {
 
@@ -23,8 +24,11 @@ double wall_seconds() {
     return std::chrono::duration<double>(d).count();
 }
 
-void blocking_sleep(double seconds) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+void sleep_seconds(double seconds) {
+    if (rt::current_task())
+        rt::sleep_for(seconds);
+    else
+        std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
 }
 
 Value t_time(CallContext&, const CallArgs& a) {
@@ -55,7 +59,7 @@ Value t_sleep(CallContext&, const CallArgs& a) {
     double s = p.number(0);
     if (std::isnan(s) || s < 0)
         throw WeftError(ErrorKind::ValueError, "sleep length must be non-negative");
-    blocking_sleep(s);
+    sleep_seconds(s);
     return Value();
 }
 
