@@ -122,6 +122,7 @@ namespace weft {
     X(FieldAt)       /* A B C   R[A] = positional field C of R[B] (class patterns)  */ \
     X(SpawnCall)     /* A       R[A] = task running R[A](*R[A+1], **R[A+2])          */ \
     X(CallDefer)     /* A B     like Call, but a Weft function runs as a deferred task */ \
+    X(CallMDefer)    /* A B C +X  like CallM, but a Weft function or blocking builtin of a module, or a Weft method, runs as a deferred task */ \
     X(Force)         /* A       if R[A] is a promise, wait for it (statement calls)  */ \
     X(MakeLazy)      /* A       R[A] = lazy promise of the closure R[A]             */ \
     X(ScopeEnter)    /* A B     R[A] = new nursery (fail_fast = R[B])               */ \

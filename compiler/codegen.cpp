@@ -1098,7 +1098,7 @@ private:
         defer_next_ = false;
         int save = fs_->freereg;
         if (c->func->kind == ExprKind::Attribute && simple_args(c)) {
-            method_call(c, target);
+            method_call(c, target, defer_this);
             free_to(save);
             return;
         }
@@ -1171,7 +1171,9 @@ private:
         }
     }
 
-    void method_call(const CallExpr* c, int target) {
+    // `defer`: the call is in a deferral position (spec section 5): CallMDefer
+    // starts a task when the method is a Weft function or a module's blocking builtin.
+    void method_call(const CallExpr* c, int target, bool defer = false) {
         auto* attr = c->func->as<AttributeExpr>();
         int base = (target == fs_->freereg - 1 && target >= fs_->nactive) ? target : alloc();
         alloc();  // base+1: receiver copy for Weft methods
@@ -1190,8 +1192,9 @@ private:
         int nkw = int(names.size());
         const Expr* recv = attr->object.get();
         int reg = local_reg_if_defined(recv);
+        Op callm = defer ? Op::CallMDefer : Op::CallM;
         if (reg >= 0) {
-            emit(make_abc(Op::CallM, base, n, reg));
+            emit(make_abc(callm, base, n, reg));
             emit(extra);
         } else if (is_mutating_method(attr->name) && is_place(recv)) {
             emit_place(recv);
@@ -1199,7 +1202,7 @@ private:
             emit(extra);
         } else {
             expr_to(recv, base + 1);
-            emit(make_abc(Op::CallM, base, n, base + 1));
+            emit(make_abc(callm, base, n, base + 1));
             emit(extra);
         }
         if (base != target) emit(make_abc(Op::Move, target, base, 0));
@@ -2623,6 +2626,7 @@ static bool has_extra_word(Op op) {
         case Op::Cmp:
         case Op::CallM:
         case Op::CallMP:
+        case Op::CallMDefer:
         case Op::CallKw:
         case Op::Closure:
         case Op::StructDef:

@@ -1134,7 +1134,7 @@ op_CallDefer: {
     // creation the task runs inline when its value is needed before a worker
     // picks it up.
     Value& fv = R[A];
-    if (cur_task && fv.is(ObjType::Function)) {
+    if (cur_task && (fv.is(ObjType::Function) || (fv.is(ObjType::Native) && fv.as<NativeObj>()->blocking))) {
         SAVE_PC();
         int nargs = B;
         std::vector<Value> args;
@@ -1144,6 +1144,47 @@ op_CallDefer: {
         DISPATCH();
     }
     goto op_Call;
+}
+op_CallMDefer: {
+    // A method call in a deferral position: `x = mod.f(a)` or `x = obj.m(a)`
+    // starts a task when the callee is a Weft function (a module's function or
+    // a struct's method) or a module's blocking builtin; anything else is CallM.
+    Value callee;
+    Value& recv = R[C];
+    if (cur_task) {
+        StrObj* name = K[*pc & 0xffff].as<StrObj>();
+        if (recv.is(ObjType::Module)) {
+            Value v;
+            if (recv.as<ModuleObj>()->find(name->data, v) &&
+                (v.is(ObjType::Function) || (v.is(ObjType::Native) && v.as<NativeObj>()->blocking)))
+                callee = std::move(v);
+        } else if (recv.is(ObjType::Struct)) {
+            auto* s = recv.as<StructObj>();
+            const Value* m = s->type->field_index_interned(name) < 0 ? s->type->method_interned(name) : nullptr;
+            if (m && m->is(ObjType::Function)) callee = *m;
+        }
+    }
+    if (callee.is_none()) {
+        goto op_CallM;
+    }
+    Instr x = *pc++;
+    SAVE_PC();
+    int kwk = int(x >> 16);
+    const Constant* kwnames = kwk ? &frame->proto->chunk->consts[kwk - 1] : nullptr;
+    int nargs = B, nkw = kwnames ? int(kwnames->names.size()) : 0;
+    std::vector<Value> args;
+    args.reserve(size_t(nargs) + 1);
+    if (recv.is(ObjType::Struct)) args.push_back(recv);  // self
+    for (int j = 0; j < nargs; ++j) args.push_back(std::move(R[A + 2 + j]));
+    std::vector<std::string> names;
+    std::vector<Value> values;
+    for (int j = 0; j < nkw; ++j) {
+        names.push_back(kwnames->names[j]);
+        values.push_back(std::move(R[A + 2 + nargs + j]));
+    }
+    R[A + 1] = Value();
+    R[A] = spawn_task(*this, callee, std::move(args), std::move(names), std::move(values), /*is_handle=*/false);
+    DISPATCH();
 }
 op_Force:
     if (R[A].is(ObjType::Promise)) {

@@ -99,6 +99,9 @@ struct NativeObj : Obj {
     Value self;                 // receiver of a bound method
     bool mutates = false;
     bool lazy_args = false;  // takes promises as they are (race, ...): no forcing
+    // Can take time (network, files, processes, sleep): deferred like a Weft
+    // function in a deferral position (spec section 5); set by Vm::import_module.
+    bool blocking = false;
     NativeObj(std::string n, NativeFn f) : Obj(ObjType::Native), name(std::move(n)), fn(f) {}
 };
 
