@@ -171,7 +171,9 @@ inline bool keys_equal(const Value& a, const Value& b) {
 }
 }  // namespace
 
+// Keys are values, never promises: a promise used as a key is forced first.
 int64_t OrderedTable::find(const Value& key) const {
+    if (key.is(ObjType::Promise) && promise_resolver) return find(promise_resolver(key));
     if (live_count_ == 0) {
         value_hash(key);  // unhashable keys raise even on an empty table
         return -1;
@@ -189,6 +191,7 @@ int64_t OrderedTable::find(const Value& key) const {
 }
 
 bool OrderedTable::insert(const Value& key, Value value) {
+    if (key.is(ObjType::Promise) && promise_resolver) return insert(promise_resolver(key), std::move(value));
     uint64_t h = key_hash(key);
     if (!index_.empty()) {
         size_t mask = index_.size() - 1;
@@ -220,6 +223,7 @@ bool OrderedTable::insert(const Value& key, Value value) {
 }
 
 bool OrderedTable::erase(const Value& key, Value* out) {
+    if (key.is(ObjType::Promise) && promise_resolver) return erase(promise_resolver(key), out);
     uint64_t h = key_hash(key);
     if (live_count_ == 0) return false;
     size_t mask = index_.size() - 1;

@@ -337,6 +337,16 @@ bool promise_attr(Interp& in, PromiseObj* p, std::string_view name, Value& out) 
             s = "done";
             if (p->kind == PromiseObj::Kind::Task && p->task->error()) s = "failed";
             if (!p->error.is_none()) s = "failed";
+            if (std::string_view(s) == "failed" && p->kind == PromiseObj::Kind::Task && p->task->error()) {
+                try {
+                    std::rethrow_exception(p->task->error());
+                } catch (const rt::Cancelled&) {
+                    s = "cancelled";
+                } catch (WeftError& e) {
+                    if (is_cancelled_error(e.error)) s = "cancelled";
+                } catch (...) {
+                }
+            }
         } else if (p->kind == PromiseObj::Kind::Task) {
             switch (p->task->state()) {
                 case rt::TaskState::Unstarted: s = "pending"; break;
