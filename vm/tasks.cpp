@@ -858,10 +858,17 @@ struct CancelScopeObj : OpaqueObj {
     // Open scopes, innermost last. One at a time, except for the shared `shield`
     // object, which `with shield:` blocks may nest.
     std::vector<rt::CancelScope*> open;
+    // Parallel to `open`: the nursery of tasks started inside the block (nullptr for shield
+    // blocks). The spec's "cancels the block and everything started in it": tasks spawned or
+    // deferred in the block belong to it, are cancelled with it, and the block ends when they do.
+    std::vector<rt::Scope*> nurseries;
     bool expired = false, cancelled = false, cancel_requested = false;
     explicit CancelScopeObj(ScopeKind k);
     ~CancelScopeObj() override {
-        for (auto* s : open) delete s;
+        for (size_t i = open.size(); i-- > 0;) {
+            delete nurseries[i];
+            delete open[i];
+        }
     }
     rt::CancelScope* scope() const { return open.empty() ? nullptr : open.back(); }
 };
@@ -876,6 +883,7 @@ Value cs_enter(CallContext&, Value& self, const CallArgs&) {
     if (c->deadline_ns >= 0) o.deadline_ns = c->deadline_ns;
     o.shield = c->kind == ScopeKind::Shield;
     c->open.push_back(new rt::CancelScope(o));
+    c->nurseries.push_back(c->kind == ScopeKind::Shield ? nullptr : new rt::Scope(rt::ScopeMode::CollectAll));
     if (c->cancel_requested) c->open.back()->cancel();
     return self;
 }
@@ -885,13 +893,36 @@ Value cs_enter(CallContext&, Value& self, const CallArgs&) {
 Value cs_exit(CallContext&, Value& self, const CallArgs& a) {
     auto* c = self.as<CancelScopeObj>();
     if (c->open.empty()) return Value::boolean(false);
+    std::unique_ptr<rt::Scope> nursery(c->nurseries.back());
+    c->nurseries.pop_back();
     std::unique_ptr<rt::CancelScope> s(c->open.back());
     c->open.pop_back();
+    Value err = a.pos.empty() ? Value() : a.pos[0];
+    // The block's tasks: on a normal end, wait for them (the deadline still applies); when the
+    // block failed, the nursery's destructor cancels and awaits them, and the block's error wins.
+    std::exception_ptr children_error;
+    bool join_cancelled = false;
+    if (nursery && err.is_none()) {
+        try {
+            nursery->join();
+        } catch (const rt::Cancelled&) {
+            join_cancelled = true;
+        } catch (const rt::ErrorGroup& g) {
+            children_error = g.errors().size() == 1 ? g.errors()[0] : std::make_exception_ptr(rt::ErrorGroup(g.errors(), false));
+        } catch (...) {
+            children_error = std::current_exception();
+        }
+    }
+    nursery.reset();
     bool mine = s->cancel_called();
     c->expired = s->deadline_expired();
     c->cancelled = mine;
-    const Value& err = a.pos.empty() ? Value() : a.pos[0];
     s.reset();  // leave the scope before deciding (its cancellation no longer applies)
+    if (children_error) std::rethrow_exception(children_error);
+    if (join_cancelled) {
+        if (!mine) throw rt::Cancelled();  // cancelled from outside while waiting for the tasks
+        err = make_error(ErrorKind::Cancelled, "cancelled");
+    }
     if (!is_cancelled_error(err) || !mine) return Value::boolean(false);
     if (c->kind == ScopeKind::Timeout && c->expired)
         throw WeftError(ErrorKind::TimeoutError, "deadline of " + (c->seconds >= 0 ? float_repr(c->seconds) + " s" : std::string("the scope")) + " exceeded");
