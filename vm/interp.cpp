@@ -24,6 +24,7 @@
 
 #include "vm/collections.h"
 #include "vm/tasks.h"
+#include "vm/task_context.h"
 #include "weft/runtime/channel.hpp"
 #include "weft/runtime/runtime.hpp"
 
@@ -34,6 +35,19 @@ using ast::CmpOp;
 
 namespace {
 constexpr int kMaxNativeDepth = 180;
+// Native stack kept free below a nested call from C++ (a fiber's stack is 256 KiB): deeper,
+// RecursionError instead of hitting the guard page.
+constexpr size_t kMinNativeStack = 48 * 1024;
+// A deferred call forced at once runs inline, one native nesting per level: past this depth
+// (or with little native stack left) calls in deferral positions run as plain calls, which
+// use only the interpreter's own frame stack. Deferral is permission, not obligation (spec
+// section 5: deferred calls may run in any order), so deep recursion through `x = f(n - 1)`
+// behaves like plain recursion.
+constexpr int kMaxDeferNesting = 24;
+// Likewise for chains of tasks each waiting on the next (a deferred call whose promise is
+// returned, forced only by the scope's end): past this depth of the task tree, plain calls.
+constexpr int kMaxDeferTaskDepth = 200;
+constexpr size_t kMinDeferStack = 128 * 1024;
 
 // Must a write to global `slot` of `m` be published for concurrent readers?
 // Only with several worker threads, only for slots some function reads, and
@@ -51,6 +65,11 @@ constexpr int kMaxNativeDepth = 180;
     return false;
 }
 }  // namespace
+
+bool Interp::defer_allowed() const {
+    return native_depth_ < kMaxDeferNesting && rt::remaining_stack() >= kMinDeferStack &&
+           current_task_depth() < kMaxDeferTaskDepth;
+}
 
 void Interp::place_done() {
     ModuleObj* m = place_module_;
@@ -146,7 +165,8 @@ Value Interp::call(const Value& callee, std::span<const Value> args) { return ca
 
 Value Interp::call_kw(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw) {
     if (!callee.is(ObjType::Function)) return call_object(callee, args, kw);
-    if (native_depth_ >= kMaxNativeDepth) raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
+    if (native_depth_ >= kMaxNativeDepth || rt::remaining_stack() < kMinNativeStack)
+        raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
     Value* slot = stack_top();
     if (slot + 1 >= stack_ + stack_cap_) raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
     slot[0] = callee;  // keeps the function alive for the frame
@@ -1134,7 +1154,8 @@ op_CallDefer: {
     // creation the task runs inline when its value is needed before a worker
     // picks it up.
     Value& fv = R[A];
-    if (cur_task && (fv.is(ObjType::Function) || (fv.is(ObjType::Native) && fv.as<NativeObj>()->blocking))) {
+    if (cur_task && (fv.is(ObjType::Function) || (fv.is(ObjType::Native) && fv.as<NativeObj>()->blocking)) &&
+        defer_allowed()) {
         SAVE_PC();
         int nargs = B;
         std::vector<Value> args;
@@ -1151,7 +1172,7 @@ op_CallMDefer: {
     // a struct's method) or a module's blocking builtin; anything else is CallM.
     Value callee;
     Value& recv = R[C];
-    if (cur_task) {
+    if (cur_task && defer_allowed()) {
         StrObj* name = K[*pc & 0xffff].as<StrObj>();
         if (recv.is(ObjType::Module)) {
             Value v;

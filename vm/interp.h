@@ -265,6 +265,8 @@ private:
     ModuleObj* place_module_ = nullptr;
     int place_slot_ = 0;
     void place_done();
+    // May a call in a deferral position start a task here? (No when nested too deep.)
+    bool defer_allowed() const;
     std::shared_ptr<const CapabilitySet> caps_;
 };
 

@@ -59,6 +59,11 @@ Interp* current_interp() {
     return c ? c->interp : nullptr;
 }
 
+int current_task_depth() {
+    TaskContext* c = current_task_context();
+    return c ? c->depth : 0;
+}
+
 CodeSite spawn_site_here() {
     Interp* in = current_interp();
     return in ? in->current_site() : CodeSite{};

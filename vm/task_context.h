@@ -35,7 +35,10 @@ std::string format_site(const CodeSite& s);
 struct TaskContext {
     Interp* interp = nullptr;
     CodeSite spawned_at;
+    int depth = 0;  // tasks between this one and the root (the spawner's depth + 1)
 };
+// Depth of the current task in the task tree (0 for the root or outside tasks).
+int current_task_depth();
 
 // The context of the task running on this thread, or nullptr outside tasks.
 TaskContext* current_task_context();

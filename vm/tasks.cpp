@@ -93,7 +93,7 @@ struct CallBody {
     std::shared_ptr<const CapabilitySet> caps;
     // Where the task was started (captured here, in the spawning task) and, once it runs, its
     // interpreter: rt::Task::user_data() points at it (vm/task_context.h).
-    TaskContext ctx{nullptr, spawn_site_here()};
+    TaskContext ctx{nullptr, spawn_site_here(), current_task_depth() + 1};
     // Counts the task against --max-tasks from the spawn until the body ends (vm/limits.h).
     limits::TaskSlot slot{};
     bool counted = true;

@@ -365,7 +365,16 @@ void Vm::report_uncaught(const Value& err) {
     std::string out = "Traceback (most recent call last):\n";
     if (err.is(ObjType::Struct) && err.as<StructObj>()->error) {
         auto* s = err.as<StructObj>();
-        for (auto& t : s->error->trace) out += "  " + t + "\n";
+        // A line repeated many times (deep recursion) is printed three times, then counted.
+        const auto& tr = s->error->trace;
+        for (size_t i = 0; i < tr.size();) {
+            size_t j = i;
+            while (j < tr.size() && tr[j] == tr[i]) ++j;
+            size_t run = j - i, shown = std::min<size_t>(run, 3);
+            for (size_t k = 0; k < shown; ++k) out += "  " + tr[i] + "\n";
+            if (run > shown) out += "  [previous line repeated " + std::to_string(run - shown) + " more times]\n";
+            i = j;
+        }
         out += s->type->name;
         if (!s->error->message.empty()) out += ": " + s->error->message;
         out += "\n";
