@@ -25,8 +25,8 @@ Endpoints:
     /conn                 JSON: {"port": client port} (the same port means a reused connection)
     /count?path=P         how many requests for path P were served so far
     /latin1               text/plain; charset=iso-8859-1 body "caf\\xe9"
-    /api/item/N           JSON {"id": N, "name": "item N"}; every third request to a given N
-                          first fails with 503 (for retry examples)
+    /api/item/N[?ms=D]    JSON {"id": N, "name": "item N"}, after D ms (default 0); the first
+                          request for every third N fails with 503 (for retry examples)
 Standard library only.
 """
 
@@ -122,6 +122,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, "café".encode("latin-1"), "text/plain; charset=iso-8859-1")
         elif path.startswith("/api/item/"):
             n = path.rsplit("/", 1)[1]
+            time.sleep(int(arg("ms", "0")) / 1000)
             with LOCK:
                 FLAKY[n] = FLAKY.get(n, 0) + 1
                 fail = FLAKY[n] % 3 == 1 and int(n) % 3 == 0
