@@ -316,6 +316,9 @@ bool is_cancelled(Task* cur);
 void cancel_node(CancelNode* n);
 void deliver_cancel_to_task(Task* t);
 CancelNode* open_node(Task* cur, bool nursery, bool shield, std::int64_t deadline_ns);
+// Appends the nurseries `t` has open (its own scopes, innermost first; references taken) and
+// returns its host, both read under t's lock.
+Task* owned_nurseries(Task* t, std::vector<CancelNode*>& out);
 void close_node(Task* cur, CancelNode* n);
 /// Waits until the nursery has no live members; returns true if a Deadlock was delivered.
 bool nursery_wait(Task* cur, CancelNode* n);

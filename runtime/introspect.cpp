@@ -46,19 +46,7 @@ std::vector<TaskSnapshot> tasks_snapshot() {
         auto [t, parent] = stack.back();
         stack.pop_back();
         nodes.clear();
-        Task* host;
-        {
-            std::lock_guard<SpinLock> lock(A::mu(t));
-            host = A::host(t);
-            for (CancelNode* x = A::cancel_top(t); x;
-                 x = x->parent.load(std::memory_order_acquire)) {
-                if (x->owner != t) break;
-                if (x->nursery) {
-                    x->retain();
-                    nodes.push_back(x);
-                }
-            }
-        }
+        Task* host = owned_nurseries(t, nodes);
         if (!t->done()) {
             TaskSnapshot s;
             s.task = TaskRef::adopt(t);

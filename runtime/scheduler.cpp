@@ -321,6 +321,18 @@ void run_inline(Task* cur, Task* child) {
     current_worker()->current = cur;
 }
 
+Task* owned_nurseries(Task* t, std::vector<CancelNode*>& out) {
+    std::lock_guard<SpinLock> lock(A::mu(t));
+    for (CancelNode* x = A::cancel_top(t); x; x = x->parent.load(std::memory_order_acquire)) {
+        if (x->owner != t) break;
+        if (x->nursery) {
+            x->retain();
+            out.push_back(x);
+        }
+    }
+    return A::host(t);
+}
+
 TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery) {
     Task* cur = current();
     if (!cur) {
@@ -782,19 +794,7 @@ std::vector<BlockedTask> RuntimeImpl::blocked_tasks() {
         Task* t = stack.back();
         stack.pop_back();
         nodes.clear();
-        Task* host;
-        {
-            std::lock_guard<SpinLock> lock(A::mu(t));
-            host = A::host(t);
-            for (CancelNode* x = A::cancel_top(t); x;
-                 x = x->parent.load(std::memory_order_acquire)) {
-                if (x->owner != t) break;
-                if (x->nursery) {
-                    x->retain();
-                    nodes.push_back(x);
-                }
-            }
-        }
+        Task* host = owned_nurseries(t, nodes);
         if (host == t && A::park_state(t).load(std::memory_order_acquire) == kParkParked) {
             Task* a = A::active(t);
             std::string what = A::wait_what(t) ? A::wait_what(t) : "?";

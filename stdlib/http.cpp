@@ -627,24 +627,6 @@ const char* standard_reason(long code) {
     }
 }
 
-// UTF-8 with invalid bytes replaced by U+FFFD (a stray byte should not lose the page).
-std::string utf8_lossy(const std::string& s) {
-    if (lib::utf8_validate(s) == std::string::npos) return s;
-    std::string out;
-    out.reserve(s.size());
-    size_t i = 0;
-    while (i < s.size()) {
-        size_t bad = lib::utf8_validate(std::string_view(s).substr(i));
-        if (bad == std::string::npos) {
-            out.append(s, i, std::string::npos);
-            break;
-        }
-        out.append(s, i, bad);
-        out += "\xEF\xBF\xBD";
-        i += bad + 1;
-    }
-    return out;
-}
 
 std::string latin1_to_utf8(const std::string& s) {
     std::string out;
@@ -690,7 +672,7 @@ struct ResponseObj : OpaqueObj {
             if (charset == "iso-8859-1" || charset == "latin-1" || charset == "latin1")
                 text = latin1_to_utf8(body);
             else
-                text = utf8_lossy(body);
+                text = stdlib::utf8_lossy(body);
         });
         return text;
     }
@@ -746,10 +728,10 @@ bool r_get_attr(const OpaqueObj* self, std::string_view name, Value& out) {
     } else if (name == "headers") {
         Value d = make_dict();
         for (auto& [k, v] : r->headers)
-            stdlib::dict_put(d, k.c_str(), make_str(utf8_lossy(v)));
+            stdlib::dict_put(d, k.c_str(), make_str(stdlib::utf8_lossy(v)));
         out = std::move(d);
     } else if (name == "reason") {
-        out = make_str(utf8_lossy(r->reason));
+        out = make_str(stdlib::utf8_lossy(r->reason));
     } else if (name == "url") {
         out = make_str(r->url);
     } else if (name == "method") {

@@ -80,23 +80,6 @@ Command command_arg(CallContext& cx, const Params& p, size_t i) {
     return c;
 }
 
-std::string utf8_lossy(const std::string& s) {
-    if (lib::utf8_validate(s) == std::string::npos) return s;
-    std::string out;
-    out.reserve(s.size());
-    size_t i = 0;
-    while (i < s.size()) {
-        size_t bad = lib::utf8_validate(std::string_view(s).substr(i));
-        if (bad == std::string::npos) {
-            out.append(s, i, std::string::npos);
-            break;
-        }
-        out.append(s, i, bad);
-        out += "\xEF\xBF\xBD";
-        i += bad + 1;
-    }
-    return out;
-}
 
 Stream stream_arg(const Params& p, size_t i, Stream dflt, bool allow_stdout) {
     if (!p.has(i)) return dflt;
@@ -438,11 +421,11 @@ Value proc_run(CallContext& cx, const CallArgs& a) {
     if (check && code != 0)
         throw WeftError(ErrorKind::ProcessError, "command '" + cmd.shown + "' exited with status " +
                                                      std::to_string(code) +
-                                                     (err.empty() ? "" : ": " + utf8_lossy(err)));
+                                                     (err.empty() ? "" : ": " + stdlib::utf8_lossy(err)));
     Value d = make_dict();
     stdlib::dict_put(d, "code", Value::integer(code));
-    stdlib::dict_put(d, "stdout", make_str(utf8_lossy(out)));
-    stdlib::dict_put(d, "stderr", make_str(utf8_lossy(err)));
+    stdlib::dict_put(d, "stdout", make_str(stdlib::utf8_lossy(out)));
+    stdlib::dict_put(d, "stderr", make_str(stdlib::utf8_lossy(err)));
     return d;
 }
 
@@ -546,14 +529,14 @@ Value p_read_line(CallContext&, Value& self, const CallArgs& a) {
         if (nl != std::string::npos) {
             std::string line = p->out_buf.substr(0, nl);
             p->out_buf.erase(0, nl + 1);
-            return make_str(utf8_lossy(line));
+            return make_str(stdlib::utf8_lossy(line));
         }
         if (!p->read_more()) break;
     }
     if (p->out_buf.empty()) return Value();
     std::string line = std::move(p->out_buf);
     p->out_buf.clear();
-    return make_str(utf8_lossy(line));
+    return make_str(stdlib::utf8_lossy(line));
 }
 
 Value p_stdout_lines(CallContext& cx, Value& self, const CallArgs& a) {

@@ -2,6 +2,8 @@
 #include "stdlib/stdlib.h"
 
 #include "vm/interp.h"
+#include "vm/lib_internal.h"
+#include "stdlib/stdlib_internal.h"
 
 namespace weft {
 
@@ -17,5 +19,25 @@ void register_stdlib() {
     Vm::register_native_module("db", init_db_module);
     Vm::register_native_module("http", init_http_module);
 }
+
+namespace stdlib {
+std::string utf8_lossy(const std::string& s) {
+    if (lib::utf8_validate(s) == std::string::npos) return s;
+    std::string out;
+    out.reserve(s.size());
+    size_t i = 0;
+    while (i < s.size()) {
+        size_t bad = lib::utf8_validate(std::string_view(s).substr(i));
+        if (bad == std::string::npos) {
+            out.append(s, i, std::string::npos);
+            break;
+        }
+        out.append(s, i, bad);
+        out += "\xEF\xBF\xBD";
+        i += bad + 1;
+    }
+    return out;
+}
+}  // namespace stdlib
 
 }  // namespace weft

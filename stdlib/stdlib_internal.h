@@ -123,6 +123,10 @@ inline void dict_put(Value& d, const char* key, Value v) {
 Value json_parse_text(std::string_view text);
 std::string json_dump_text(CallContext& cx, const Value& v);
 
+// `s` as UTF-8 text with each invalid byte replaced by U+FFFD, so that one stray
+// byte in a process's output or an HTTP body does not lose the rest.
+std::string utf8_lossy(const std::string& s);
+
 // A host object's C++ type from a receiver (the class pointer was checked by
 // the interpreter's method lookup).
 template <class T>
