@@ -1728,16 +1728,19 @@ struct StreamShared {
 using Slot = rt::Channel<Value>;
 
 // Calls f(item) on the worker's interpreter; raises (annotated) unless errors="collect".
+// What it returns or raises goes to other tasks (the consumer), so it is shared.
 Value stream_call(Interp& in, StreamShared& sh, const Value& item) {
     try {
         Value r = in.call(sh.fn, std::span<const Value>(&item, 1));
         in.force(r);
+        share(r);
         return r;
     } catch (WeftError& e) {
         Value err = in.error_value(e);
         if (is_cancelled_error(err)) throw rt::Cancelled();
         rt::Task* t = rt::current_task();
         err = note_task_failure(in, err, t ? t->label() : "stream_map", sh.site);
+        share(err);
         if (sh.collect) return err;
         throw WeftError(err);
     }
@@ -1869,6 +1872,7 @@ Value bi_stream_map(CallContext& cx, const CallArgs& a) {
     auto* out = new ChannelObj();
     Value outv = Value::adopt(out);
     out->ch = rt::Channel<Value>::make(buffer);
+    share(a.pos[0]);  // the workers call it on other threads
     auto sh = std::make_shared<StreamShared>(StreamShared{&in.vm(), a.pos[0], in.capabilities(),
                                                           ch.as<ChannelObj>()->ch, out->ch, collect, spawn_site_here()});
     limits::TaskSlot slot;  // the coordinator counts against --max-tasks like any task
