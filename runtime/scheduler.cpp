@@ -505,7 +505,12 @@ void RuntimeImpl::push_new(Task* t) {
     Worker* w = current_worker();
     if (w && w->rt == this) {
         w->deque.push(t);
-        notify_local();
+        // A lone new task is most often forced by its spawner a moment later (a deferred call
+        // whose value is used at once) and then runs inline: waking a sleeping worker to steal
+        // it would turn a call into a cross-thread hand-off. So a sleeper is woken once there
+        // is more than one task to take (a fan-out), and the spawner's own deque is drained
+        // by its worker when the spawner parks.
+        if (w->deque.size() >= 2) notify_local();
     } else {
         inject(t);
     }
@@ -1097,6 +1102,9 @@ void yield_now() {
         return;
     }
     RuntimeImpl* rt = A::rt(cur);
+    // Tasks this worker spawned without waking a sleeper (push_new) become everyone's work
+    // at the latest here, one time slice later.
+    if (Worker* w = current_worker(); w && w->rt == rt && w->deque.size() > 0) rt->notify_local();
     if (rt->tracing()) rt->trace(TraceKind::Blocked, cur, "yield");
     switch_out(A::host(cur), SwitchReason::Yield);
 }
