@@ -524,9 +524,10 @@ op_GetGlobal: {
 }
 op_SetGlobal: {
     ModuleObj* m = frame->fn->module;
-    if (WEFT_UNLIKELY(global_write_is_shared(m, int(BX)))) {
+    if (WEFT_UNLIKELY(m->read_by_functions(int(BX)))) {
+        pin(R[A]);
         share(R[A]);
-        if (others_alive(m)) m->store_shared(int(BX), R[A]);
+        if (g_multi_worker.load(std::memory_order_relaxed) && others_alive(m)) m->store_shared(int(BX), R[A]);
         else m->globals[BX] = R[A];
     } else {
         m->globals[BX] = R[A];

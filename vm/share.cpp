@@ -16,6 +16,7 @@
 //
 // With one worker thread nothing crosses threads, so share() returns at once
 // (Vm sets g_multi_worker from --workers).
+#include <mutex>
 #include <vector>
 
 #include "vm/collections.h"
@@ -140,6 +141,19 @@ void share(const Value& v) {
         w.stack.pop_back();
         w.children(o);
     }
+}
+
+void pin(const Value& v) {
+    if (!v.is(ObjType::Function) && !v.is(ObjType::StructType)) return;
+    Obj* o = v.as_obj();
+    if (o->flags & Obj::kImmortal) return;
+    share(v);  // its children may still be counted, atomically once several threads see them
+    o->flags |= Obj::kImmortal;
+    // Kept reachable to the end of the process, so leak checkers do not report it.
+    static std::mutex mu;
+    static auto* pinned = new std::vector<Obj*>;
+    std::lock_guard<std::mutex> g(mu);
+    pinned->push_back(o);
 }
 
 void share_all(const std::vector<Value>& vs) {

@@ -60,6 +60,11 @@ struct PromiseObj : Obj {
 // already shared, so calling it twice is cheap.
 void share(const Value& v);
 void share_all(const std::vector<Value>& vs);
+// Makes a function or struct type stored in a module global that functions read immortal:
+// every call through the global (`fib` calling `fib`) then reads it without touching its
+// count, which would otherwise be an atomic operation once the value is shared. The object
+// lives to the end of the process (module-level definitions do anyway). Other values: no-op.
+void pin(const Value& v);
 // True when Weft tasks may run on several worker threads (set once by the Vm).
 extern std::atomic<bool> g_multi_worker;
 // Weft tasks spawned and not yet finished (vm/tasks.cpp, CallBody).
