@@ -26,21 +26,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TARGET = 1.5
 
 
+sys.path.insert(0, os.path.join(ROOT, "bench", "runtime"))
+import run as runtime_run  # noqa: E402  (build_go_peer)
+
+
 def go_build(build_dir, src, name):
-    go = shutil.which("go")
-    if not go:
-        sys.exit("http benchmark: go not found (bash scripts/setup.sh --bench)")
-    out_dir = os.path.join(build_dir, "bench-peers")
-    os.makedirs(out_dir, exist_ok=True)
-    env = dict(os.environ)
-    env.setdefault("GOCACHE", os.path.join(out_dir, "gocache"))
-    env.setdefault("GOPATH", os.path.join(out_dir, "gopath"))
-    env["GO111MODULE"] = "off"
-    exe = os.path.join(out_dir, name)
-    r = subprocess.run([go, "build", "-o", exe, os.path.join(ROOT, src)], env=env,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"http benchmark: go build {src} failed:\n{r.stderr}")
+    exe, err = runtime_run.build_go_peer(build_dir, src, name)
+    if err:
+        sys.exit(f"http benchmark: {err} (bash scripts/setup.sh --bench)")
     return exe
 
 
@@ -78,14 +71,17 @@ def main():
         go_ver = subprocess.run(["go", "version"], capture_output=True, text=True).stdout.split()[2]
         print(f"HTTP client benchmark: {args.requests} GETs of 64 bytes from a local Go server, "
               f"best of {args.repeat}, {os.cpu_count()} CPUs, Go {go_ver}")
-        print(f"{'client':<22} {'in flight':>9} {'wall s':>8} {'cpu s':>8} {'req/s':>8} "
+        print(f"{'client':<28} {'in flight':>9} {'wall s':>8} {'cpu s':>8} {'req/s':>8} "
               f"{'wall ratio':>10} {'cpu ratio':>9}")
         ok = True
         for c in [int(x) for x in args.inflight.split(",")]:
             clients = [("go net/http", [client_exe, url, str(args.requests), str(c)]),
                        ("weft http (loops)", [weft, "--allow-net=127.0.0.1", "run",
                                               os.path.join(ROOT, "bench/http/client.weft"),
-                                              url, str(args.requests), str(c), "loops"])]
+                                              url, str(args.requests), str(c), "loops"]),
+                       ("weft http (loops, 1 worker)", [weft, "--workers", "1", "--allow-net=127.0.0.1", "run",
+                                                        os.path.join(ROOT, "bench/http/client.weft"),
+                                                        url, str(args.requests), str(c), "loops"])]
             if args.map:
                 clients.append(("weft http (map)", [weft, "--allow-net=127.0.0.1", "run",
                                                     os.path.join(ROOT, "bench/http/client.weft"),
@@ -104,7 +100,7 @@ def main():
                 dt, cpu = best[name]
                 ratio = "" if name.startswith("go") else f"{dt / g_dt:.2f}"
                 cratio = "" if name.startswith("go") else f"{cpu / g_cpu:.2f}"
-                print(f"{name:<22} {c:>9} {dt:>8.3f} {cpu:>8.3f} {args.requests / dt:>8.0f} "
+                print(f"{name:<28} {c:>9} {dt:>8.3f} {cpu:>8.3f} {args.requests / dt:>8.0f} "
                       f"{ratio:>10} {cratio:>9}")
                 if name == "weft http (loops)" and dt / g_dt > TARGET:
                     print(f"  above the target ratio {TARGET}")

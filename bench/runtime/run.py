@@ -33,21 +33,23 @@ BENCHES = [
 ]
 
 
-def build_go_peer(build_dir):
+def build_go_peer(build_dir, src="bench/peers/runtime_peers.go", name="runtime_peers"):
+    """Builds the Go program `src` (relative to the repository root) into
+    BUILD/bench-peers/NAME with caches under the build directory; returns (exe, None) or
+    (None, reason). Also used by bench/http/run.py and bench/concurrency/run.py."""
     go = shutil.which("go")
     if not go:
         return None, "go not found (apt-get install golang-go)"
-    out_dir = os.path.join(build_dir, "bench-peers")
+    out_dir = os.path.join(os.path.abspath(build_dir), "bench-peers")
     os.makedirs(out_dir, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("GOCACHE", os.path.join(out_dir, "gocache"))
     env.setdefault("GOPATH", os.path.join(out_dir, "gopath"))
     env["GO111MODULE"] = "off"
-    exe = os.path.join(out_dir, "runtime_peers")
-    src = os.path.join(ROOT, "bench", "peers", "runtime_peers.go")
-    r = subprocess.run([go, "build", "-o", exe, src], env=env, capture_output=True, text=True)
+    exe = os.path.join(out_dir, name)
+    r = subprocess.run([go, "build", "-o", exe, os.path.join(ROOT, src)], env=env, capture_output=True, text=True)
     if r.returncode != 0:
-        return None, "go build failed: " + r.stderr.strip()
+        return None, f"go build {src} failed: " + r.stderr.strip()
     return exe, None
 
 
