@@ -14,6 +14,7 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 
 #include "compiler/parser.h"
 #include "vm/collections.h"
@@ -241,11 +242,31 @@ void Vm::in_runtime(const std::function<void()>& fn) {
         share_all(builtins);  // every task reads them
         if (options_.trace) {
             auto start = rt::now_ns();
-            o.trace = [start](const rt::TraceEvent& e) {
+            // Task labels ("fetch_user#3") are learned when a task starts (the hook then runs
+            // on the task itself) and used for its later events; before that, "#id".
+            struct Labels {
+                std::mutex mu;
+                std::unordered_map<std::uint64_t, std::string> by_id;
+            };
+            auto labels = std::make_shared<Labels>();
+            o.trace = [start, labels](const rt::TraceEvent& e) {
                 static const char* kinds[] = {"created", "started", "blocked", "resumed", "done"};
                 double ms = double(e.time_ns - start) / 1e6;
-                fprintf(stderr, "[task #%llu] %s%s%s (worker %d, %.3f ms)\n", (unsigned long long)e.task_id,
-                        kinds[int(e.kind)], e.what ? " on " : "", e.what ? e.what : "", e.worker, ms);
+                std::string label;
+                {
+                    std::lock_guard<std::mutex> g(labels->mu);
+                    auto it = labels->by_id.find(e.task_id);
+                    if (it != labels->by_id.end()) {
+                        label = it->second;
+                    } else if (e.kind == rt::TraceKind::Started) {
+                        rt::Task* cur = rt::current_task();
+                        if (cur && cur->id() == e.task_id) label = labels->by_id[e.task_id] = cur->label();
+                    }
+                    if (e.kind == rt::TraceKind::Done) labels->by_id.erase(e.task_id);
+                }
+                if (label.empty()) label = "#" + std::to_string(e.task_id);
+                fprintf(stderr, "[task %s] %s%s%s (worker %d, %.3f ms)\n", label.c_str(), kinds[int(e.kind)],
+                        e.what ? " on " : "", e.what ? e.what : "", e.worker, ms);
             };
         }
         if (options_.trace_hook) {  // --trace-out (and embedders): after --trace's own hook
