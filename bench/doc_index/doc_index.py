@@ -75,7 +75,13 @@ def files_by_package(root):
 
 
 def top(counts, n):
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    # The same selection as the Weft program: a cut-off from the bare counts, then a keyed sort
+    # of the entries that can make it.
+    items = counts.items()
+    if len(items) > n:
+        cut = sorted(counts.values(), reverse=True)[n - 1]
+        items = [kv for kv in items if kv[1] >= cut]
+    return sorted(items, key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
 def open_db(path):
