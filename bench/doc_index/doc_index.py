@@ -59,8 +59,9 @@ def index_package(job):
         size, text_bytes, lines, words, terms = r
         rows.append((package, path[len(root) + 1:], size, text_bytes, lines, words))
         for t in terms:
-            if t not in STOP:
-                counts[t] = counts.get(t, 0) + 1
+            counts[t] = counts.get(t, 0) + 1
+    for t in STOP:
+        counts.pop(t, None)
     return {"package": package, "rows": rows, "counts": counts, "skipped": skipped}
 
 
