@@ -59,8 +59,9 @@ def index_package(job):
         size, text_bytes, lines, words, terms = r
         rows.append((package, path[len(root) + 1:], size, text_bytes, lines, words))
         for t in terms:
-            if t not in STOP:
-                counts[t] = counts.get(t, 0) + 1
+            counts[t] = counts.get(t, 0) + 1
+    for t in STOP:
+        counts.pop(t, None)
     return {"package": package, "rows": rows, "counts": counts, "skipped": skipped}
 
 
@@ -75,7 +76,13 @@ def files_by_package(root):
 
 
 def top(counts, n):
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    # The same selection as the Weft program: a cut-off from the bare counts, then a keyed sort
+    # of the entries that can make it.
+    items = counts.items()
+    if len(items) > n:
+        cut = sorted(counts.values(), reverse=True)[n - 1]
+        items = [kv for kv in items if kv[1] >= cut]
+    return sorted(items, key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
 def open_db(path):
