@@ -25,6 +25,7 @@
 #include "vm/collections.h"
 #include "vm/tasks.h"
 #include "vm/task_context.h"
+#include "vm/limits.h"
 #include "weft/runtime/channel.hpp"
 #include "weft/runtime/runtime.hpp"
 
@@ -60,7 +61,7 @@ constexpr size_t kMinDeferStack = 128 * 1024;
 // With other tasks alive, a store must be published (store_shared); alone, the
 // writer may store in place, and the values kept for past readers can go.
 [[gnu::always_inline]] inline bool others_alive(ModuleObj* m) {
-    if (g_live_tasks.load(std::memory_order_acquire) > 0) return true;
+    if (limits::live_tasks() > 0) return true;
     if (!m->limbo.empty()) m->limbo.clear();
     return false;
 }

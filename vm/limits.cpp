@@ -94,16 +94,15 @@ std::size_t cap_workers(std::size_t requested) {
 }
 
 TaskSlot::TaskSlot() {
-    std::size_t max = g_max_tasks.load(std::memory_order_relaxed);
-    if (max == 0) return;
     std::size_t now = g_live.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (now > max) {
-        g_live.fetch_sub(1, std::memory_order_relaxed);
+    held_ = true;
+    std::size_t max = g_max_tasks.load(std::memory_order_relaxed);
+    if (max != 0 && now > max) {
+        release();
         throw WeftError(ErrorKind::Error,
                         "too many live tasks: starting another would exceed the limit of " +
                             std::to_string(max) + " (--max-tasks)");
     }
-    held_ = true;
 }
 
 TaskSlot::TaskSlot(const TaskSlot& o) : held_(o.held_) {
@@ -115,12 +114,14 @@ TaskSlot::TaskSlot(const TaskSlot& o) : held_(o.held_) {
 void TaskSlot::release() noexcept {
     if (held_) {
         held_ = false;
-        g_live.fetch_sub(1, std::memory_order_relaxed);
+        // Release: what the body did (reading module globals, say) happens before a writer
+        // that sees the count drop (interp.cpp, op_SetGlobal) writes without publishing.
+        g_live.fetch_sub(1, std::memory_order_release);
     }
 }
 
 std::size_t live_tasks() {
-    return g_live.load(std::memory_order_relaxed);
+    return g_live.load(std::memory_order_acquire);
 }
 
 }  // namespace weft::limits

@@ -51,7 +51,9 @@ std::size_t cap_workers(std::size_t requested);
 // --max-tasks accounting. A TaskSlot is held by the body of every task the VM starts, from
 // the spawn until the body finishes (or is dropped unrun). Building one when the limit is
 // reached raises an `Error` naming the limit, at the spawn site, instead of letting a runaway
-// program exhaust memory. With no limit set (the default) a slot costs one relaxed load.
+// program exhaust memory. The count is kept with or without a limit (one atomic increment and
+// decrement per task): it also tells a module's top-level code whether another task may be
+// reading its globals (interp.cpp, op_SetGlobal).
 class TaskSlot {
   public:
     TaskSlot();  // may throw WeftError
@@ -67,7 +69,7 @@ class TaskSlot {
     bool held_ = false;
 };
 
-// Live tasks counted against --max-tasks (0 when no limit is set).
+// Live tasks: bodies holding a TaskSlot (acquire: pairs with the release of a finished body).
 std::size_t live_tasks();
 
 }  // namespace limits

@@ -33,17 +33,13 @@ namespace {
 struct Walker {
     std::vector<Obj*> stack;
 
-    void push(const Value& v) {
-        if (!v.is_obj()) return;
-        Obj* o = v.as_obj();
-        if (o->flags != 0) return;  // already shared, or immortal
+    void push_obj(Obj* o) {
+        if (!o || o->flags != 0) return;  // already shared, or immortal
         o->flags |= Obj::kShared;
         stack.push_back(o);
     }
-    void push_obj(Obj* o) {
-        if (!o || o->flags != 0) return;
-        o->flags |= Obj::kShared;
-        stack.push_back(o);
+    void push(const Value& v) {
+        if (v.is_obj()) push_obj(v.as_obj());
     }
     void push_all(const std::vector<Value>& vs) {
         for (auto& v : vs) push(v);

@@ -75,10 +75,6 @@ Value run_in_implicit_scope(const std::function<Value()>& fn) {
     return result;
 }
 
-// Weft tasks alive (spawned and not finished), for the module-global write
-// path (see interp.cpp, op_SetGlobal): with none, the writer is alone.
-std::atomic<int64_t> g_live_tasks{0};
-
 namespace {
 
 // The body of a task that calls a Weft callable. Construction shares the
@@ -95,8 +91,8 @@ struct CallBody {
     // interpreter: rt::Task::user_data() points at it (vm/task_context.h).
     TaskContext ctx{nullptr, spawn_site_here(), current_task_depth() + 1};
     // Counts the task against --max-tasks from the spawn until the body ends (vm/limits.h).
+    // (The slot also tells module code that other tasks are alive: interp.cpp, op_SetGlobal.)
     limits::TaskSlot slot{};
-    bool counted = true;
 
     CallBody(Vm* v, Value f, std::vector<Value> a, std::vector<std::string> kn, std::vector<Value> kv,
              std::shared_ptr<const CapabilitySet> c)
@@ -105,21 +101,6 @@ struct CallBody {
         share(fn);
         share_all(args);
         share_all(kw_values);
-        g_live_tasks.fetch_add(1, std::memory_order_relaxed);
-    }
-    CallBody(CallBody&& o) noexcept
-        : vm(o.vm), fn(std::move(o.fn)), args(std::move(o.args)), kw_names(std::move(o.kw_names)),
-          kw_values(std::move(o.kw_values)), caps(std::move(o.caps)), ctx(o.ctx), slot(std::move(o.slot)) {
-        o.counted = false;
-    }
-    CallBody(const CallBody& o)
-        : vm(o.vm), fn(o.fn), args(o.args), kw_names(o.kw_names), kw_values(o.kw_values), caps(o.caps), ctx(o.ctx),
-          slot(o.slot) {
-        g_live_tasks.fetch_add(1, std::memory_order_relaxed);
-    }
-    CallBody& operator=(const CallBody&) = delete;
-    ~CallBody() {
-        if (counted) g_live_tasks.fetch_sub(1, std::memory_order_relaxed);
     }
 
     Value operator()() {
@@ -691,15 +672,19 @@ struct AtomObj : OpaqueObj {
     AtomObj();
 };
 
-void atom_validate(CallContext& cx, AtomObj* at, const Value& v) {
-    if (at->validator.is_none()) return;
-    bool ok;
-    try {
-        ok = truthy(cx.call(at->validator, std::span<const Value>(&v, 1)));
-    } catch (WeftError& e) {
-        throw WeftError(ErrorKind::ValueError, "atom validator rejected " + repr(v));
+// Every value about to be stored in an atom: checked by the validator (ValueError when
+// rejected), then shared, since any task holding the atom may read it.
+void atom_admit(CallContext& cx, AtomObj* at, const Value& v) {
+    if (!at->validator.is_none()) {
+        bool ok;
+        try {
+            ok = truthy(cx.call(at->validator, std::span<const Value>(&v, 1)));
+        } catch (WeftError& e) {
+            throw WeftError(ErrorKind::ValueError, "atom validator rejected " + repr(v));
+        }
+        if (!ok) throw WeftError(ErrorKind::ValueError, "atom validator rejected " + repr(v));
     }
-    if (!ok) throw WeftError(ErrorKind::ValueError, "atom validator rejected " + repr(v));
+    share(v);
 }
 
 void atom_notify(CallContext& cx, AtomObj* at, const Value& old, const Value& now) {
@@ -732,8 +717,7 @@ std::pair<Value, Value> atom_apply(CallContext& cx, AtomObj* at, const CallArgs&
         std::vector<Value> args{old};
         args.insert(args.end(), a.pos.begin() + 1, a.pos.end());
         Value now = cx.call(a.pos[0], args);
-        atom_validate(cx, at, now);
-        share(now);
+        atom_admit(cx, at, now);
         {
             std::lock_guard<std::mutex> g(at->mu);
             if (at->value.is_obj() ? (old.is_obj() && at->value.as_obj() == old.as_obj()) : values_equal(at->value, old)) {
@@ -757,8 +741,7 @@ Value atom_swap_vals(CallContext& cx, Value& self, const CallArgs& a) {
 Value atom_reset(CallContext& cx, Value& self, const CallArgs& a) {
     if (a.pos.size() != 1) type_err("reset() takes one value");
     auto* at = self.as<AtomObj>();
-    atom_validate(cx, at, a.pos[0]);
-    share(a.pos[0]);
+    atom_admit(cx, at, a.pos[0]);
     Value old;
     {
         std::lock_guard<std::mutex> g(at->mu);
@@ -772,8 +755,7 @@ Value atom_reset(CallContext& cx, Value& self, const CallArgs& a) {
 Value atom_cas(CallContext& cx, Value& self, const CallArgs& a) {
     if (a.pos.size() != 2) type_err("compare_and_set() takes (expected, new)");
     auto* at = self.as<AtomObj>();
-    atom_validate(cx, at, a.pos[1]);
-    share(a.pos[1]);
+    atom_admit(cx, at, a.pos[1]);
     Value old;
     {
         std::lock_guard<std::mutex> g(at->mu);
@@ -842,7 +824,7 @@ Value bi_atom(CallContext& cx, const CallArgs& a) {
     Value v = Value::adopt(at);
     if (!a.pos.empty()) at->value = a.pos[0];
     if (const Value* val = kw(a, "validator")) at->validator = *val;
-    atom_validate(cx, at, at->value);
+    atom_admit(cx, at, at->value);
     return v;
 }
 
@@ -1052,7 +1034,11 @@ void register_concurrency_builtins(Vm& vm) {
     native("move_on_after", bi_move_on_after);
     native("cancel_scope", bi_cancel_scope);
     native("deadline", bi_deadline);
-    native("sleep", bi_sleep);
+    {
+        auto* sleep_fn = new NativeObj("sleep", bi_sleep);
+        sleep_fn->blocking = true;  // deferred like a Weft function (spec section 5)
+        vm.add_builtin("sleep", Value::adopt(sleep_fn));
+    }
     native("monotonic", bi_monotonic);
     native("sequential", bi_sequential);
     register_parallel_builtins(vm);

@@ -67,8 +67,6 @@ void share_all(const std::vector<Value>& vs);
 void pin(const Value& v);
 // True when Weft tasks may run on several worker threads (set once by the Vm).
 extern std::atomic<bool> g_multi_worker;
-// Weft tasks spawned and not yet finished (vm/tasks.cpp, CallBody).
-extern std::atomic<int64_t> g_live_tasks;
 
 // Waits for a promise and returns its value (raises its error). `in` is the
 // forcing task's interpreter (lazy promises run on it).

@@ -201,8 +201,6 @@ void Vm::init_builtins() {
     native("is_error", bi_is_error);
     native("__repl_print__", bi_repl_print);
     register_concurrency_builtins(*this);
-    for (auto& b : builtins)  // sleep() is deferred like a Weft function (spec section 5)
-        if (b.is(ObjType::Native) && b.as<NativeObj>()->name == "sleep") b.as<NativeObj>()->blocking = true;
     std::vector<Value> argv;
     for (auto& a : options_.argv) argv.push_back(make_str(a));
     add_builtin("args", make_list(std::move(argv)));
@@ -604,15 +602,14 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         m->name = name;
         m->imported = true;
         r->second(*m);
-        // The modules whose functions wait on the outside world: their calls are deferred
-        // in deferral positions (spec section 5; `x = http.get(u)` starts a task).
-        static const char* const kBlockingModules[] = {"http", "fs", "proc"};
-        bool all_blocking = std::any_of(std::begin(kBlockingModules), std::end(kBlockingModules),
-                                        [&](const char* b) { return name == b; });
+        // The functions that wait on the outside world (every function of http, fs and proc,
+        // and time.sleep) are deferred in deferral positions (spec section 5; `x =
+        // http.get(u)` starts a task). Natives of a module are named "module.function".
+        bool all_blocking = name == "http" || name == "fs" || name == "proc";
         for (auto& v : m->globals) {
             if (!v.is(ObjType::Native)) continue;
             auto* nf = v.as<NativeObj>();
-            if (all_blocking || nf->name == "sleep" || nf->name == "time.sleep") nf->blocking = true;
+            if (all_blocking || nf->name == "time.sleep") nf->blocking = true;
         }
         share_all(m->globals);
         m->initialized = true;
