@@ -139,6 +139,25 @@ void append_hex_escape(std::string& out, uint32_t c) {
     }
 }
 
+// One byte below 0x80 of a str or bytes literal quoted with `q`, escaped as Python's repr does.
+void append_ascii_escaped(std::string& out, unsigned char c, char q) {
+    if (c == '\\')
+        out += "\\\\";
+    else if (c == (unsigned char)q) {
+        out += '\\';
+        out += q;
+    } else if (c == '\n')
+        out += "\\n";
+    else if (c == '\r')
+        out += "\\r";
+    else if (c == '\t')
+        out += "\\t";
+    else if (c < 0x20 || c == 0x7f)
+        append_hex_escape(out, c);
+    else
+        out += char(c);
+}
+
 void append_str_repr(std::string& out, std::string_view s) {
     char q = '\'';
     if (s.find('\'') != std::string_view::npos && s.find('"') == std::string_view::npos) q = '"';
@@ -147,21 +166,7 @@ void append_str_repr(std::string& out, std::string_view s) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x80) {
             ++i;
-            if (c == '\\')
-                out += "\\\\";
-            else if (c == (unsigned char)q) {
-                out += '\\';
-                out += q;
-            } else if (c == '\n')
-                out += "\\n";
-            else if (c == '\r')
-                out += "\\r";
-            else if (c == '\t')
-                out += "\\t";
-            else if (c < 0x20 || c == 0x7f)
-                append_hex_escape(out, c);
-            else
-                out += char(c);
+            append_ascii_escaped(out, c, q);
             continue;
         }
         size_t start = i;
@@ -180,21 +185,10 @@ void append_bytes_repr(std::string& out, std::string_view s) {
     out += 'b';
     out += q;
     for (unsigned char c : s) {
-        if (c == '\\')
-            out += "\\\\";
-        else if (c == (unsigned char)q) {
-            out += '\\';
-            out += q;
-        } else if (c == '\n')
-            out += "\\n";
-        else if (c == '\r')
-            out += "\\r";
-        else if (c == '\t')
-            out += "\\t";
-        else if (c < 0x20 || c >= 0x7f)
+        if (c >= 0x80)
             append_hex_escape(out, c);
         else
-            out += char(c);
+            append_ascii_escaped(out, c, q);
     }
     out += q;
 }
