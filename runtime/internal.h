@@ -299,6 +299,8 @@ Task* current() noexcept;
 
 /// Starts a wait on the current task's host; returns its generation.
 std::uint32_t begin_wait(Task* host, const char* what, const void* obj = nullptr) noexcept;
+/// The embedder's hooks (set_embedder_hooks); empty unless an embedder keeps lazy children.
+extern EmbedderHooks g_hooks;
 /// Claims (host, gen) with `code`; true if this caller won (then it must call schedule_claimed).
 bool try_claim(Task* host, std::uint32_t gen, std::uint32_t code) noexcept;
 /// After a successful try_claim by someone other than the waiter: makes the host runnable.

@@ -209,6 +209,8 @@ std::uint32_t wait_for_claim(Task* cur, Task* host, std::uint32_t gen, bool canc
     }
     // Already claimed and notified (the waker finished with us): no need to switch.
     if (A::park_state(host).load(std::memory_order_acquire) != kParkNotified) {
+        // Deferred work the embedder kept as records must be able to run while we wait.
+        if (g_hooks.expose) g_hooks.expose(cur, ExposeReason::Park);
         RuntimeImpl* rt = A::rt(host);
         if (rt->tracing()) rt->trace(TraceKind::Blocked, cur, A::wait_what(host));
         switch_out(host, SwitchReason::Park);
@@ -333,48 +335,50 @@ Task* owned_nurseries(Task* t, std::vector<CancelNode*>& out) {
     return A::host(t);
 }
 
-TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery) {
+// The innermost nursery of `cur`: its innermost open Scope, else its implicit scope, inserted
+// below all its open scopes on first use.
+static CancelNode* innermost_nursery(Task* cur) {
+    for (CancelNode* n = A::cancel_top(cur); n; n = n->parent.load(std::memory_order_relaxed)) {
+        if (n->nursery) return n;
+    }
+    CancelNode* n = new CancelNode;
+    n->nursery = true;
+    n->implicit = true;
+    n->owner = cur;
+    cur->retain();
+    std::lock_guard<SpinLock> lock(A::mu(cur));
+    CancelNode* x = A::cancel_top(cur);
+    if (!x) {
+        A::cancel_top(cur) = n;
+    } else {
+        while (CancelNode* p = x->parent.load(std::memory_order_relaxed))
+            x = p;
+        n->retain();
+        x->parent.store(n, std::memory_order_release);
+    }
+    A::implicit(cur) = n;
+    return n;
+}
+
+TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery, bool wake) {
     Task* cur = current();
     if (!cur) {
         t->release();
         throw std::logic_error("weft::rt::spawn called outside a runtime task");
     }
     RuntimeImpl* rt = A::rt(cur);
-    if (!nursery) {
-        for (CancelNode* n = A::cancel_top(cur); n; n = n->parent.load(std::memory_order_relaxed)) {
-            if (n->nursery) {
-                nursery = n;
-                break;
-            }
-        }
-        if (!nursery) {
-            // Implicit scope of the current task, inserted below all its open scopes.
-            CancelNode* n = new CancelNode;
-            n->nursery = true;
-            n->implicit = true;
-            n->owner = cur;
-            cur->retain();
-            std::lock_guard<SpinLock> lock(A::mu(cur));
-            CancelNode* x = A::cancel_top(cur);
-            if (!x) {
-                A::cancel_top(cur) = n;
-            } else {
-                while (CancelNode* p = x->parent.load(std::memory_order_relaxed))
-                    x = p;
-                n->retain();
-                x->parent.store(n, std::memory_order_release);
-            }
-            A::implicit(cur) = n;
-            nursery = n;
-        }
-    }
+    if (!nursery) nursery = innermost_nursery(cur);
     A::id(t) = next_task_id();
     A::rt(t) = rt;
     // The child's cancellation chain (its nursery and up) is part of the spawner's, so the
     // spawner's "nothing cancelled as of epoch E" holds for the child too: it saves every new
     // task a walk up the task tree on its first cancellation check.
-    if (A::seen_epoch(cur) != rt->cancel_epoch_.load(std::memory_order_acquire)) (void)is_cancelled(cur);
-    A::seen_epoch(t) = A::seen_epoch(cur);
+    // (Only when the nursery is the spawner's own: a lazy child spawned into a nursery of the
+    // task the spawner runs inline for is not on the spawner's chain.)
+    if (nursery->owner == cur) {
+        if (A::seen_epoch(cur) != rt->cancel_epoch_.load(std::memory_order_acquire)) (void)is_cancelled(cur);
+        A::seen_epoch(t) = A::seen_epoch(cur);
+    }
     if (!name.empty()) A::name(t) = name;
     // No references for membership: the nursery outlives its members (its scope waits for
     // them), and a member outlives its entry in the list (finish_task unlinks it first).
@@ -390,8 +394,11 @@ TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery) {
     if (rt->tracing()) rt->trace(TraceKind::Created, t);
     TaskRef ref(t);
     rt->push_new(t);
+    if (wake) rt->notify_local();
     return ref;
 }
+
+EmbedderHooks g_hooks;
 
 // ---------------------------------------------------------------- RuntimeImpl
 
@@ -866,6 +873,10 @@ bool should_yield_slow(Task* t) noexcept {
     if (A::seen_epoch(t) != rt->cancel_epoch_.load(std::memory_order_acquire)) return true;
     Worker* w = current_worker();
     if (!w) return false;
+    // An idle worker and nothing on our deque for it to steal: ask the task for work it kept
+    // as records (lazy task creation). Once per budget, so about every thousand safepoints.
+    if (g_hooks.expose && rt->num_idle_.load(std::memory_order_relaxed) > 0 && w->deque.size() == 0)
+        g_hooks.expose(t, ExposeReason::IdleWorker);
     std::int64_t now = now_ns();
     if (w->slice_start == 0) {
         w->slice_start = now;
@@ -1037,6 +1048,26 @@ Task* current_task() noexcept {
     return current();
 }
 
+void set_embedder_hooks(const EmbedderHooks& hooks) noexcept {
+    g_hooks = hooks;
+}
+
+CancelNode* current_nursery() {
+    Task* cur = current();
+    if (!cur) throw std::logic_error("weft::rt::current_nursery called outside a runtime task");
+    return innermost_nursery(cur);
+}
+
+const void* current_cancel_context() noexcept {
+    Task* cur = current();
+    return cur ? A::cancel_top(cur) : nullptr;
+}
+
+bool has_idle_worker() noexcept {
+    Task* cur = current();
+    return cur && A::rt(cur)->num_idle_.load(std::memory_order_relaxed) > 0;
+}
+
 Runtime::Runtime(RuntimeOptions options)
     : impl_(std::make_unique<RuntimeImpl>(std::move(options))) {}
 
@@ -1102,6 +1133,7 @@ void yield_now() {
         return;
     }
     RuntimeImpl* rt = A::rt(cur);
+    if (g_hooks.expose) g_hooks.expose(cur, ExposeReason::Yield);
     // Tasks this worker spawned without waking a sleeper (push_new) become everyone's work
     // at the latest here, one time slice later.
     if (Worker* w = current_worker(); w && w->rt == rt && w->deque.size() > 0) rt->notify_local();

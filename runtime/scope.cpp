@@ -234,6 +234,9 @@ void close_node(Task* cur, CancelNode* n) {
 }
 
 bool nursery_wait(Task* cur, CancelNode* n) {
+    // Deferred work the embedder kept as records for this nursery becomes tasks of it now (or
+    // is dropped when the nursery is being abandoned), so the wait below covers it.
+    if (g_hooks.closing) g_hooks.closing(cur, n, n->cancelled.load(std::memory_order_acquire));
     Task* host = A::host(cur);
     bool deadlock = false;
     for (;;) {

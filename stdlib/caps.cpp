@@ -24,6 +24,7 @@
 #include "vm/capabilities.h"
 #include "vm/interp.h"
 #include "vm/lib_internal.h"
+#include "vm/pending.h"
 
 namespace weft {
 
@@ -246,6 +247,8 @@ Value restrict_enter(CallContext& cx, Value& self, const CallArgs&) {
 Value restrict_exit(CallContext& cx, Value& self, const CallArgs&) {
     auto* r = self_as<RestrictObj>(self);
     if (!r->saved.empty()) {
+        // Deferred calls made in the block keep its capabilities: start them while they exist.
+        start_pending_with_caps(static_cast<Interp&>(cx), cx.capabilities().get());
         cx.set_capabilities(r->saved.back());
         r->saved.pop_back();
     }
@@ -288,7 +291,10 @@ Value effects_call(CallContext& cx, Value& self, const CallArgs& a) {
     struct Restore {
         CallContext& cx;
         std::shared_ptr<const CapabilitySet> have;
-        ~Restore() { cx.set_capabilities(have); }
+        ~Restore() {
+            start_pending_with_caps(static_cast<Interp&>(cx), cx.capabilities().get());
+            cx.set_capabilities(have);
+        }
     } restore{cx, have};
     return cx.call_kw(e->fn, a.pos, a.kw);
 }

@@ -22,7 +22,9 @@ namespace weft {
 
 class CallContext;
 
-struct CapabilitySet {
+// Held through std::shared_ptr (make_shared) everywhere, so a raw pointer kept by a deferred
+// call's record can be turned back into an owner (vm/pending.cpp).
+struct CapabilitySet : std::enable_shared_from_this<CapabilitySet> {
     // For each kind: `all` grants everything of that kind; otherwise `items`
     // lists what is granted (hosts "host" or "host:port"; canonical absolute
     // paths; program names or paths; environment variable names).

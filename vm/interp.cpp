@@ -17,6 +17,7 @@
 // (sorted's key=, map, ...) re-enter execute() with a boundary frame; that
 // nesting is bounded (RecursionError) so deep callbacks cannot overflow the C stack.
 #include "vm/interp.h"
+#include "vm/pending.h"
 
 #include <sys/mman.h>
 
@@ -124,7 +125,7 @@ void Interp::push_frame_slow(FunctionObj* fn, Value* base, bool boundary) {
         Value undef = ModuleObj::undefined_marker();
         for (int i = first; i < c->nactive; ++i) base[i] = undef;
     }
-    frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary});
+    frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary, uint32_t(pending_.size())});
 }
 
 std::vector<std::string> Interp::current_trace() const {
@@ -284,7 +285,14 @@ void Interp::force(Value& v) {
     // through deferred returns is a RecursionError, not an endless loop.
     size_t links = 0;
     while (v.is(ObjType::Promise)) {
-        if (++links > max_depth_) raise(ErrorKind::RecursionError, "maximum recursion depth exceeded (chain of returned promises)");
+        if (++links > max_depth_) {
+            WeftError e(ErrorKind::RecursionError, "maximum recursion depth exceeded (chain of returned promises)");
+            Value err = error_value(e);
+            // The rest of the chain is never run (an endless `x = f(n + 1); return x` would
+            // otherwise go on when the owner settles its deferred calls).
+            drop_pending(v.as<PromiseObj>(), err);
+            throw WeftError(err);
+        }
         Value r = force_promise(*this, v.as<PromiseObj>());
         v = std::move(r);
     }
@@ -303,6 +311,9 @@ bool Interp::handle_error(Value& err) {
             }
         }
         bool boundary = f.boundary;
+        // The activation ends by an error: its unstarted deferred calls are dropped and its
+        // started ones cancelled (spec section 5; their nursery awaits them).
+        if (__builtin_expect(pending_.size() > f.pending_mark, 0)) abandon_activation(*this, f.pending_mark);
         // The callee value sits right below the frame's base.
         pop_frame();
         if (boundary) return false;
@@ -1163,7 +1174,7 @@ op_CallDefer: {
         std::vector<Value> args;
         args.reserve(size_t(nargs));
         for (int j = 1; j <= nargs; ++j) args.push_back(std::move(R[A + j]));
-        R[A] = spawn_task(*this, fv, std::move(args), {}, {}, /*is_handle=*/false);
+        R[A] = defer_call(*this, std::move(fv), std::move(args));
         DISPATCH();
     }
     goto op_Call;
@@ -1206,7 +1217,7 @@ op_CallMDefer: {
         values.push_back(std::move(R[A + 2 + nargs + j]));
     }
     R[A + 1] = Value();
-    R[A] = spawn_task(*this, callee, std::move(args), std::move(names), std::move(values), /*is_handle=*/false);
+    R[A] = defer_call(*this, std::move(callee), std::move(args), std::move(names), std::move(values));
     DISPATCH();
 }
 op_Force:
@@ -1289,6 +1300,11 @@ op_CallMP: {
     DISPATCH();
 }
 op_Return: {
+    if (WEFT_UNLIKELY(pending_.size() > frame->pending_mark)) {
+        // Deferred calls of this activation not reached by the result are awaited first.
+        SAVE_PC();
+        settle_activation(*this, frame->pending_mark, R[A]);
+    }
     Value result = std::move(R[A]);
     bool boundary = frame->boundary;
     Value* base = frame->base;
@@ -1299,6 +1315,10 @@ op_Return: {
     FAST_DISPATCH();
 }
 op_ReturnNone: {
+    if (WEFT_UNLIKELY(pending_.size() > frame->pending_mark)) {
+        SAVE_PC();
+        settle_activation(*this, frame->pending_mark, Value());
+    }
     bool boundary = frame->boundary;
     Value* base = frame->base;
     pop_frame();

@@ -139,6 +139,9 @@ struct Frame {
     const Instr* pc;     // next instruction (saved when the frame is not running)
     Value* base;
     bool boundary;       // entered from C++ (execute() returns when it pops)
+    // Index in the interpreter's list of deferred calls where this activation's own begin:
+    // it owns the records from here up (vm/pending.h) and settles them when it ends.
+    uint32_t pending_mark;
 };
 
 // The call-frame stack: a fixed array (capacity = max depth + slack), so frames
@@ -178,6 +181,12 @@ public:
     Value call_kw(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw) override;
     void write_stdout(std::string_view s) override { vm_.write_stdout(s); }
     std::shared_ptr<const CapabilitySet> capabilities() const override { return caps_; }
+    const CapabilitySet* capabilities_raw() const { return caps_.get(); }
+    // The deferred calls made on this interpreter and not yet settled, oldest first
+    // (promises; vm/pending.h). Only the task running on this interpreter touches it.
+    std::vector<Value>& pending() { return pending_; }
+    // How many of them are still unstarted records (lets the runtime hooks return at once).
+    size_t& unstarted_records() { return unstarted_; }
     void set_capabilities(std::shared_ptr<const CapabilitySet> caps) override { caps_ = std::move(caps); }
     bool read_line(std::string& out) override;
 
@@ -218,7 +227,7 @@ private:
             push_frame_slow(fn, base, boundary);
             return;
         }
-        frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary});
+        frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary, uint32_t(pending_.size())});
     }
     void push_frame_slow(FunctionObj* fn, Value* base, bool boundary);
     [[gnu::always_inline]] inline void pop_frame() {
@@ -268,6 +277,8 @@ private:
     // May a call in a deferral position start a task here? (No when nested too deep.)
     bool defer_allowed() const;
     std::shared_ptr<const CapabilitySet> caps_;
+    std::vector<Value> pending_;
+    size_t unstarted_ = 0;
 };
 
 // Helpers shared by the VM's modules.

@@ -105,6 +105,11 @@ TaskSlot::TaskSlot() {
     }
 }
 
+TaskSlot TaskSlot::if_limited() {
+    if (g_max_tasks.load(std::memory_order_relaxed) == 0) return TaskSlot(nullptr);
+    return TaskSlot();
+}
+
 TaskSlot::TaskSlot(const TaskSlot& o) : held_(o.held_) {
     // A copy of a task body (captured into a wrapper before the spawn) is another holder; the
     // original's slot goes back when it is destroyed, so the count stays exact.

@@ -57,10 +57,22 @@ std::size_t cap_workers(std::size_t requested);
 class TaskSlot {
   public:
     TaskSlot();  // may throw WeftError
+    // An empty slot (holds nothing).
+    explicit TaskSlot(std::nullptr_t) noexcept {}
+    // A slot taken only when --max-tasks sets a limit (may throw WeftError), else empty: records
+    // of deferred calls (vm/pending.h) count against the limit but are not running tasks.
+    static TaskSlot if_limited();
     TaskSlot(const TaskSlot& o);
     TaskSlot(TaskSlot&& o) noexcept : held_(o.held_) { o.held_ = false; }
     TaskSlot& operator=(const TaskSlot&) = delete;
-    TaskSlot& operator=(TaskSlot&&) = delete;
+    TaskSlot& operator=(TaskSlot&& o) noexcept {
+        if (this != &o) {
+            release();
+            held_ = o.held_;
+            o.held_ = false;
+        }
+        return *this;
+    }
     ~TaskSlot() { release(); }
     // Gives the slot back (idempotent): the task's body has finished.
     void release() noexcept;

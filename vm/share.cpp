@@ -16,12 +16,15 @@
 //
 // With one worker thread nothing crosses threads, so share() returns at once
 // (Vm sets g_multi_worker from --workers).
+#include <functional>
 #include <mutex>
+#include <unordered_set>
 #include <vector>
 
 #include "vm/collections.h"
 #include "vm/function.h"
 #include "vm/native.h"
+#include "vm/pending.h"
 #include "vm/tasks.h"
 
 namespace weft {
@@ -30,13 +33,24 @@ std::atomic<bool> g_multi_worker{false};
 
 namespace {
 
+// Walks the graph below a value. `Enter` decides whether an object is walked (and marks it):
+// the share walk stops at shared objects; other walks keep their own visited set.
+template <class Enter>
 struct Walker {
     std::vector<Obj*> stack;
+    Enter enter;
+    bool sharing = false;  // the share() walk: records of deferred calls become tasks first
 
     void push_obj(Obj* o) {
-        if (!o || o->flags != 0) return;  // already shared, or immortal
-        o->flags |= Obj::kShared;
+        if (!o || !enter(o)) return;
         stack.push_back(o);
+    }
+    void run() {
+        while (!stack.empty()) {
+            Obj* o = stack.back();
+            stack.pop_back();
+            children(o);
+        }
     }
     void push(const Value& v) {
         if (v.is_obj()) push_obj(v.as_obj());
@@ -109,10 +123,17 @@ struct Walker {
             }
             case ObjType::Promise: {
                 auto* p = static_cast<PromiseObj*>(o);
+                // A deferred call kept as a record is about to be seen by another task: it
+                // becomes a task now (its callee and arguments are shared by the spawn).
+                if (sharing && p->kind == PromiseObj::Kind::Pending) start_pending(p);
                 std::lock_guard<rt::SpinLock> g(p->lock);
                 push(p->thunk);
                 push(p->value);
                 push(p->error);
+                if (p->kind == PromiseObj::Kind::Pending) {
+                    push_all(p->call.args);
+                    push_all(p->call.kw_values);
+                }
                 break;
             }
             case ObjType::Opaque: {
@@ -125,16 +146,38 @@ struct Walker {
     }
 };
 
+struct ShareEnter {
+    bool operator()(Obj* o) const {
+        if (o->flags != 0) return false;  // already shared, or immortal
+        o->flags |= Obj::kShared;
+        return true;
+    }
+};
+
+struct VisitEnter {
+    std::unordered_set<const Obj*> seen;
+    bool operator()(Obj* o) { return seen.insert(o).second; }
+};
+
 }  // namespace
 
 void share(const Value& v) {
     if (!g_multi_worker.load(std::memory_order_relaxed)) return;
     if (!v.is_obj() || v.as_obj()->flags != 0) return;
-    Walker w;
+    Walker<ShareEnter> w;
+    w.sharing = true;
     w.push(v);
+    w.run();
+}
+
+void find_promises(const Value& root, const std::function<bool(PromiseObj*)>& found) {
+    if (!root.is_obj()) return;
+    Walker<VisitEnter> w;
+    w.push(root);
     while (!w.stack.empty()) {
         Obj* o = w.stack.back();
         w.stack.pop_back();
+        if (o->type == ObjType::Promise && !found(static_cast<PromiseObj*>(o))) return;
         w.children(o);
     }
 }

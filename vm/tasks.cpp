@@ -21,6 +21,7 @@
 #include "vm/collections.h"
 #include "vm/interp.h"
 #include "vm/limits.h"
+#include "vm/pending.h"
 #include "vm/progress.h"
 #include "vm/task_context.h"
 #include "weft/runtime/channel.hpp"
@@ -119,7 +120,12 @@ struct CallBody {
             bool pooled;
             std::shared_ptr<const CapabilitySet> saved;
             size_t floor;
+            size_t records;  // the interpreter's list of deferred calls when the task began
             ~Release() {
+                // What is left of the task's deferred calls are tasks of its nursery, which has
+                // been joined: done. (Unstarted records were started when it closed.)
+                auto& list = in->pending();
+                if (list.size() > records) list.resize(records);
                 body->ctx.interp = nullptr;
                 if (pooled) {
                     body->vm->release_interp(in);
@@ -129,7 +135,8 @@ struct CallBody {
                 }
                 body->slot.release();
             }
-        } release{this, in, host == nullptr, host ? host->capabilities() : nullptr, in->trace_floor()};
+        } release{this, in, host == nullptr, host ? host->capabilities() : nullptr, in->trace_floor(),
+                  in->pending().size()};
         if (host) host->set_trace_floor(host->frame_count());
         in->set_capabilities(caps);
         ctx.interp = in;
@@ -164,7 +171,15 @@ std::string callee_name(const Value& fn) {
 
 }  // namespace
 
-PromiseObj::~PromiseObj() = default;
+PromiseObj::~PromiseObj() {
+    // A chain of promises each resolved to the next (`x = f(n + 1); return x`) is freed link by
+    // link here, not by nested destructors, which could overflow the stack on a long chain.
+    Value next = std::move(value);
+    while (next.is(ObjType::Promise) && obj_unique(next.as_obj())) {
+        Value after = std::move(next.as<PromiseObj>()->value);
+        next = std::move(after);
+    }
+}
 
 namespace {
 Value resolve_promise(const Value& v) {
@@ -195,6 +210,15 @@ Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vect
     return pv;
 }
 
+rt::TaskRef start_call_task(Vm& vm, Value fn, std::vector<Value> args, std::vector<std::string> kw_names,
+                            std::vector<Value> kw_values, std::shared_ptr<const CapabilitySet> caps,
+                            const CodeSite& site, rt::detail::CancelNode* nursery) {
+    std::string name = callee_name(fn);
+    CallBody body{&vm, std::move(fn), std::move(args), std::move(kw_names), std::move(kw_values), std::move(caps)};
+    body.ctx.spawned_at = site;
+    return rt::spawn_into(nursery, std::move(body), name).ref();
+}
+
 namespace {
 // Records the outcome of a promise exactly once (several tasks may race here).
 void resolve_once(PromiseObj* p, Value value, Value error) {
@@ -210,6 +234,8 @@ void resolve_once(PromiseObj* p, Value value, Value error) {
 }  // namespace
 
 Value force_promise(Interp& in, PromiseObj* p) {
+    // A deferred call kept as a record runs here as a plain call, or becomes a task to join.
+    if (p->kind == PromiseObj::Kind::Pending && !p->resolved.load(std::memory_order_acquire)) force_pending(in, p);
     if (!p->resolved.load(std::memory_order_acquire)) {
         if (p->kind == PromiseObj::Kind::Lazy) {
             const void* me = rt::current_task();
@@ -1024,6 +1050,7 @@ Value make_lazy(const Value& thunk) {
 }
 
 void register_concurrency_builtins(Vm& vm) {
+    install_pending_hooks();
     auto native = [&](const char* n, NativeFn f) { vm.add_builtin(n, Value::adopt(new NativeObj(n, f))); };
     native("channel", bi_channel);
     native("__select__", bi_select_stmt);
@@ -1256,6 +1283,8 @@ Value bi_race(CallContext& cx, const CallArgs& a) {
         if (!v.is(ObjType::Promise)) return v;  // an already-available value wins at once
         ps.push_back(v.as<PromiseObj>());
     }
+    // Deferred calls still kept as records race as tasks.
+    for (auto* p : ps) start_pending(p);
     auto winner = rt::Channel<std::int64_t>::make(ps.size());
     rt::Scope watchers(rt::ScopeMode::CollectAll);
     for (size_t i = 0; i < ps.size(); ++i) {

@@ -23,6 +23,8 @@
 #include "vm/native.h"
 
 #include "vm/object.h"
+#include "vm/limits.h"
+#include "vm/task_context.h"
 #include "weft/runtime/spin_lock.hpp"
 #include "weft/runtime/task.hpp"
 
@@ -30,15 +32,35 @@ namespace weft {
 
 class Interp;
 class Vm;
+struct CapabilitySet;
 namespace rt_scope {
 struct Nursery;
 }
 
+// A deferred call that has not become a task (Kind::Pending, vm/pending.cpp): what to call, and
+// the context it was made in, so it can run later as a plain call or as a task of the right
+// nursery with the right capabilities.
+struct PendingCall {
+    std::vector<Value> args;  // positional (a method's receiver first)
+    std::vector<std::string> kw_names;
+    std::vector<Value> kw_values;
+    Interp* owner = nullptr;                      // the interpreter whose list holds it
+    rt::detail::CancelNode* nursery = nullptr;    // where it becomes a task (open while pending)
+    const void* cancel_context = nullptr;         // rt::current_cancel_context() when made
+    const CapabilitySet* caps = nullptr;          // the caller's capabilities when made
+    CodeSite site;                                // where the call was made
+    limits::TaskSlot slot{nullptr};               // held only under --max-tasks
+    bool running = false;                         // being run inline right now
+};
+
 struct PromiseObj : Obj {
-    enum class Kind : uint8_t { Task, Lazy };
-    Kind kind;
+    // Pending: a deferred call kept as a record (lazy task creation); it turns into Task when it
+    // must run concurrently, or resolves directly when its owner forces it first.
+    enum class Kind : uint8_t { Task, Lazy, Pending };
+    Kind kind;             // Pending -> Task happens under `lock`
     rt::TaskRef task;      // Kind::Task
-    Value thunk;           // Kind::Lazy: the closure to run on first force
+    Value thunk;           // Kind::Lazy: the closure to run on first force; Pending: the callee
+    PendingCall call;      // Kind::Pending
     // Set (release) once value/error are final; readers that see it true read
     // them without the lock. Several tasks on several threads may force one promise.
     std::atomic<bool> resolved{false};
@@ -76,6 +98,12 @@ Value force_promise(Interp& in, PromiseObj* p);
 Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vector<std::string> kw_names,
                  std::vector<Value> kw_values, bool is_handle = true);
 Value make_lazy(const Value& thunk);
+// Starts a task that calls `fn` (a deferred call kept as a record until now, vm/pending.cpp) in
+// `nursery`, with the capabilities and spawn site it was made with. Wakes an idle worker.
+// Raises like spawn (e.g. --max-tasks reached).
+rt::TaskRef start_call_task(Vm& vm, Value fn, std::vector<Value> args, std::vector<std::string> kw_names,
+                            std::vector<Value> kw_values, std::shared_ptr<const CapabilitySet> caps,
+                            const CodeSite& site, rt::detail::CancelNode* nursery);
 bool promise_attr(Interp& in, PromiseObj* p, std::string_view name, Value& out);
 Value call_promise_method(Interp& in, PromiseObj* p, std::string_view name, const CallArgs& a, bool* handled);
 Value scope_enter(bool fail_fast);

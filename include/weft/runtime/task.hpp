@@ -223,7 +223,8 @@ class TaskImpl final : public Task {
 
 /// Queues `t` (one reference adopted) as a child of `nursery` (nullptr: the current task's
 /// innermost nursery, or its implicit one). Returns a new reference.
-TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery);
+/// `wake`: wake an idle worker for it even when it is the only task on the deque.
+TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery, bool wake = false);
 }  // namespace detail
 
 /// Typed handle to a spawned task: `get()` forces it and returns its value or raises its error.
@@ -266,5 +267,55 @@ auto spawn(F&& f, std::string_view name = {}) {
 
 /// The task running on this thread, or nullptr outside any task. Cheap (a thread-local read).
 Task* current_task() noexcept;
+
+// ---------------------------------------------------------------- lazy children of an embedder
+//
+// An embedder may keep cheap records of work it *could* spawn (the VM's deferred calls) and
+// create tasks only when parallelism or blocking makes them worth it (lazy task creation: Mohr,
+// Kranz and Halstead, "Lazy Task Creation", 1990). The runtime tells it when that moment comes
+// through two hooks, and lets it spawn a record later into the nursery that was innermost when
+// the record was made.
+
+/// Why the running task is asked to expose its deferred work.
+enum class ExposeReason : std::uint8_t {
+    Park,        ///< it is about to park (wait on a channel, a task, a timer, I/O, a scope)
+    Yield,       ///< its time slice is used up and it yields its worker
+    IdleWorker,  ///< a worker is idle and this worker's deque is empty
+};
+
+/// Hooks of the embedder (all optional). Both run on the calling task's own fiber with no
+/// runtime lock held; they may spawn tasks (spawn_into) but must not park and must not throw.
+struct EmbedderHooks {
+    /// Turn deferred work of `cur` (and of the tasks it runs inline for: follow
+    /// Task::inline_forcer()) into tasks.
+    void (*expose)(Task* cur, ExposeReason why) noexcept = nullptr;
+    /// Nursery `n`, owned by `cur`, is about to be waited for: joined, or abandoned while
+    /// unwinding (`abandoned`: its tasks are being cancelled). Records made for `n` must become
+    /// tasks now or be dropped.
+    void (*closing)(Task* cur, detail::CancelNode* n, bool abandoned) noexcept = nullptr;
+};
+/// Installs the hooks, process-wide. Call before any runtime runs tasks.
+void set_embedder_hooks(const EmbedderHooks& hooks) noexcept;
+
+/// The nursery spawn() would use now: the current task's innermost open Scope, else its implicit
+/// scope (created here if needed). Call from inside a task. The pointer identifies the nursery
+/// for spawn_into() while it is open (a nursery stays open until `closing` has run for it).
+detail::CancelNode* current_nursery();
+/// Identity of the current task's innermost open scope (cancel scope or nursery), or nullptr:
+/// equal values mean "the same cancellation context". Compare only; never dereference.
+const void* current_cancel_context() noexcept;
+/// True when some worker is parked or looking for work (a relaxed read: a hint).
+bool has_idle_worker() noexcept;
+
+/// Spawns `f` into `nursery` (from current_nursery(), still open), from any task of the runtime
+/// running on this fiber. A nursery owned by a task other than the caller is allowed; the new
+/// task then checks its cancellation afresh instead of inheriting the caller's cached answer.
+/// Wakes an idle worker when one is idle (the task is meant to be stolen).
+template <class F>
+auto spawn_into(detail::CancelNode* nursery, F&& f, std::string_view name = {}) {
+    using R = std::invoke_result_t<std::decay_t<F>&>;
+    auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::decay_t<F>(std::forward<F>(f)));
+    return TaskHandle<R>(detail::spawn_task(t, name, nursery, true));
+}
 
 }  // namespace weft::rt

@@ -1,0 +1,282 @@
+// pending.cpp — deferred calls kept as records until they must be tasks (see pending.h for the
+// design). The hot path is defer_call + force_pending on the same interpreter: one promise and
+// one argument vector, a push and a pop on the interpreter's list, and a nested call — no
+// task, fiber, nursery or atomic operation.
+#include "vm/pending.h"
+
+#include <unordered_set>
+
+#include "vm/interp.h"
+#include "vm/task_context.h"
+#include "vm/tasks.h"
+#include "weft/runtime/runtime.hpp"
+
+namespace weft {
+
+namespace {
+
+bool is_cancelled_value(const Value& e) {
+    return e.is(ObjType::Struct) && e.as<StructObj>()->type->builtin_error == int(ErrorKind::Cancelled);
+}
+
+// Records the outcome of a record that ran inline (or could not start). Only the owner gets here,
+// but readers on other threads may later look at a resolved promise: publish with the flag.
+void resolve_record(PromiseObj* p, Value value, Value error) {
+    std::lock_guard<rt::SpinLock> g(p->lock);
+    p->value = std::move(value);
+    p->error = std::move(error);
+    p->thunk = Value();
+    p->call.args.clear();
+    p->call.kw_names.clear();
+    p->call.kw_values.clear();
+    p->call.slot.release();
+    p->resolved.store(true, std::memory_order_release);
+}
+
+// `p` stops being an unstarted record (it starts, runs inline or is dropped).
+void leave_unstarted(PromiseObj* p) { --p->call.owner->unstarted_records(); }
+
+PromiseObj* promise_at(std::vector<Value>& list, size_t i) { return list[i].as<PromiseObj>(); }
+
+// Drops resolved records from the end of the list, down to `mark`.
+void pop_settled(std::vector<Value>& list, size_t mark) {
+    while (list.size() > mark && promise_at(list, list.size() - 1)->resolved.load(std::memory_order_acquire))
+        list.pop_back();
+}
+
+bool unstarted(PromiseObj* p) {
+    return p->kind == PromiseObj::Kind::Pending && !p->call.running &&
+           !p->resolved.load(std::memory_order_acquire);
+}
+
+Interp* interp_of(rt::Task* t) {
+    auto* ctx = t ? static_cast<TaskContext*>(t->user_data()) : nullptr;
+    return ctx ? ctx->interp : nullptr;
+}
+
+// The runtime's hooks (rt::EmbedderHooks).
+void expose_hook(rt::Task* cur, rt::ExposeReason why) noexcept {
+    if (why == rt::ExposeReason::IdleWorker) {
+        // One record, the oldest: it is the largest piece of work still unstarted (in a
+        // recursive fan-out the oldest record is nearest the root).
+        Interp* in = interp_of(cur);
+        if (!in || in->unstarted_records() == 0) return;
+        for (auto& v : in->pending()) {
+            auto* p = v.as<PromiseObj>();
+            if (unstarted(p)) {
+                start_pending(p);
+                return;
+            }
+        }
+        return;
+    }
+    // Parking or yielding: everything unstarted of this task and of the tasks it runs inline
+    // for (they wait for it) becomes a task, so it can run while they wait.
+    Interp* last = nullptr;
+    for (rt::Task* t = cur; t; t = t->inline_forcer()) {
+        Interp* in = interp_of(t);
+        if (!in || in == last) continue;
+        last = in;
+        auto& list = in->pending();
+        // Newest first: the scan ends once every unstarted record has been seen.
+        for (size_t i = list.size(); i-- > 0 && in->unstarted_records() > 0;)
+            if (unstarted(promise_at(list, i))) start_pending(promise_at(list, i));
+    }
+}
+
+void closing_hook(rt::Task* cur, rt::detail::CancelNode* n, bool abandoned) noexcept {
+    Interp* in = interp_of(cur);
+    if (!in) return;
+    auto& list = in->pending();
+    // The records of `n` are the unstarted ones above every unstarted record of an enclosing
+    // nursery (n was innermost when they were made): scan from the newest, stop at the first
+    // unstarted record of another nursery or when none is left.
+    for (size_t i = list.size(); i-- > 0 && in->unstarted_records() > 0;) {
+        auto* p = promise_at(list, i);
+        if (!unstarted(p)) continue;
+        if (p->call.nursery != n) break;
+        if (abandoned) {
+            leave_unstarted(p);
+            resolve_record(p, Value(), in->vm().make_error(ErrorKind::Cancelled, "the task was cancelled"));
+        } else {
+            start_pending(p);
+        }
+    }
+}
+
+}  // namespace
+
+Value defer_call(Interp& in, Value fn, std::vector<Value> args, std::vector<std::string> kw_names,
+                 std::vector<Value> kw_values) {
+    // Traced runs (--trace, --trace-out) show every deferred call as a task of its own.
+    const VmOptions& o = in.vm().options();
+    if (__builtin_expect(o.trace || bool(o.trace_hook), 0))
+        return spawn_task(in, fn, std::move(args), std::move(kw_names), std::move(kw_values), /*is_handle=*/false);
+    auto* p = new PromiseObj(PromiseObj::Kind::Pending);
+    Value pv = Value::adopt(p);
+    PendingCall& c = p->call;
+    c.slot = limits::TaskSlot::if_limited();
+    p->thunk = std::move(fn);
+    c.args = std::move(args);
+    c.kw_names = std::move(kw_names);
+    c.kw_values = std::move(kw_values);
+    c.owner = &in;
+    c.nursery = rt::current_nursery();
+    c.cancel_context = rt::current_cancel_context();
+    c.caps = in.capabilities_raw();
+    c.site = in.current_site();
+    in.pending().push_back(pv);
+    ++in.unstarted_records();
+    return pv;
+}
+
+void start_pending(PromiseObj* p) noexcept {
+    if (!unstarted(p)) return;
+    leave_unstarted(p);
+    PendingCall& c = p->call;
+    Interp& owner = *c.owner;
+    try {
+        auto caps = c.caps->shared_from_this();
+        c.slot.release();  // the task's body holds its own
+        rt::TaskRef t = start_call_task(owner.vm(), p->thunk, std::move(c.args), std::move(c.kw_names),
+                                        std::move(c.kw_values), std::move(caps), c.site, c.nursery);
+        std::lock_guard<rt::SpinLock> g(p->lock);
+        p->task = std::move(t);
+        p->thunk = Value();
+        p->kind = PromiseObj::Kind::Task;
+    } catch (WeftError& e) {
+        resolve_record(p, Value(), owner.error_value(e));
+    } catch (...) {
+        resolve_record(p, Value(), owner.runtime_error_value(std::current_exception()));
+    }
+}
+
+void drop_pending(PromiseObj* p, const Value& error) noexcept {
+    if (!unstarted(p)) return;
+    leave_unstarted(p);
+    resolve_record(p, Value(), error);
+}
+
+bool force_pending(Interp& in, PromiseObj* p) {
+    PendingCall& c = p->call;
+    if (c.owner != &in) {
+        // Another task's record. With one worker thread (share() marks nothing, so records can
+        // reach other tasks) start it as a task from here: same thread, no race.
+        if (!g_multi_worker.load(std::memory_order_relaxed)) {
+            start_pending(p);
+        } else {
+            // Cannot happen through share(); wait for the owner to start or settle it (it does
+            // so before it parks, yields or ends).
+            for (;;) {
+                {
+                    std::lock_guard<rt::SpinLock> g(p->lock);
+                    if (p->kind != PromiseObj::Kind::Pending || p->resolved.load(std::memory_order_relaxed)) break;
+                }
+                rt::sleep_for(0.0005);
+            }
+        }
+        return p->kind != PromiseObj::Kind::Task;
+    }
+    if (c.running)
+        throw WeftError(ErrorKind::RecursionError, "the value of a deferred call was needed while the call was running");
+    if (c.cancel_context != rt::current_cancel_context() || c.caps != in.capabilities_raw()) {
+        // Forced under another cancel scope or other capabilities than it was made with: it
+        // runs as a task in its own context (a timeout around the forcer must not cancel it).
+        start_pending(p);
+        return p->kind != PromiseObj::Kind::Task;
+    }
+    leave_unstarted(p);
+    c.running = true;
+    Value fn = std::move(p->thunk);
+    std::vector<Value> args = std::move(c.args);
+    std::vector<KwArg> kws;
+    for (size_t i = 0; i < c.kw_names.size(); ++i) kws.push_back(KwArg{c.kw_names[i], c.kw_values[i]});
+    Value value, error;
+    try {
+        value = in.call_kw(fn, args, kws);
+    } catch (WeftError& e) {
+        error = in.error_value(e);
+    } catch (...) {
+        error = in.runtime_error_value(std::current_exception());
+    }
+    c.running = false;
+    resolve_record(p, std::move(value), std::move(error));
+    pop_settled(in.pending(), 0);
+    return true;
+}
+
+void settle_activation(Interp& in, size_t mark, const Value& result) {
+    auto& list = in.pending();
+    pop_settled(list, mark);
+    if (list.size() <= mark) return;
+    // Records the result reaches pass to the caller's activation (they stay in the list, below
+    // the caller's frames' marks).
+    std::unordered_set<const PromiseObj*> open, keep;
+    for (size_t i = mark; i < list.size(); ++i)
+        if (!promise_at(list, i)->resolved.load(std::memory_order_acquire)) open.insert(promise_at(list, i));
+    find_promises(result, [&](PromiseObj* p) {
+        if (open.count(p)) keep.insert(p);
+        return keep.size() < open.size();
+    });
+    // The rest are awaited now. (Records their calls make and return pass to this activation
+    // and are awaited too: the loop sees the list grow.)
+    std::vector<Value> errors;
+    for (size_t i = mark; i < list.size(); ++i) {
+        Value v = list[i];
+        auto* p = v.as<PromiseObj>();
+        if (p->resolved.load(std::memory_order_acquire) || keep.count(p)) continue;
+        try {
+            in.force(v);
+        } catch (WeftError& e) {
+            errors.push_back(in.error_value(e));
+        }
+    }
+    pop_settled(list, mark);
+    for (auto& e : errors)
+        if (is_cancelled_value(e)) throw WeftError(e);
+    if (errors.size() == 1) throw WeftError(errors[0]);
+    if (errors.size() > 1) {
+        size_t n = errors.size();
+        Value err = in.vm().make_error(ErrorKind::ErrorGroup, std::to_string(n) + " deferred calls failed");
+        err.as<StructObj>()->error->errors = std::move(errors);
+        throw WeftError(err);
+    }
+}
+
+void abandon_activation(Interp& in, size_t mark) noexcept {
+    auto& list = in.pending();
+    while (list.size() > mark) {
+        Value v = std::move(list.back());
+        list.pop_back();
+        auto* p = v.as<PromiseObj>();
+        if (p->resolved.load(std::memory_order_acquire)) continue;
+        if (p->kind == PromiseObj::Kind::Pending) {
+            if (unstarted(p)) {
+                leave_unstarted(p);
+                try {
+                    resolve_record(p, Value(), in.vm().make_error(ErrorKind::Cancelled, "the task was cancelled"));
+                } catch (...) {
+                }
+            }
+        } else if (p->kind == PromiseObj::Kind::Task) {
+            p->task->cancel();
+        }
+    }
+}
+
+void start_pending_with_caps(Interp& in, const void* caps) noexcept {
+    if (in.unstarted_records() == 0) return;
+    for (auto& v : in.pending()) {
+        auto* p = v.as<PromiseObj>();
+        if (unstarted(p) && p->call.caps == caps) start_pending(p);
+    }
+}
+
+void install_pending_hooks() {
+    rt::EmbedderHooks h;
+    h.expose = expose_hook;
+    h.closing = closing_hook;
+    rt::set_embedder_hooks(h);
+}
+
+}  // namespace weft

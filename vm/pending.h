@@ -1,0 +1,78 @@
+// pending.h — lazy task creation for deferred calls (spec section 5).
+//
+// A deferred call (`x = f(a)`) does not start a task. It makes a promise of kind Pending: a
+// record of the callee, the arguments and the context of the call, appended to the calling
+// interpreter's list of deferred calls. From there it goes one of three ways:
+//
+//  * forced first by the task that made it (the common case: `total += x`): it runs right
+//    there as a plain call on the forcer's interpreter — no task, no fiber, no nursery;
+//  * needed concurrently: when the task is about to park or yield, when a worker is idle and
+//    asks for work, when the promise is handed to another task (share()), or when it must run
+//    in a different cancellation context: it becomes a real task (start_pending) of the
+//    nursery that was innermost when the call was made;
+//  * never forced: the function activation that made it awaits it when it returns (spec
+//    section 5, "Ownership"), unless the return value reaches it, in which case it passes to
+//    the caller's activation.
+//
+// The record is only ever touched by the task that made it: a promise can reach another task
+// only through share(), which turns the record into a task first. (With one worker thread
+// share() does nothing, but then nothing runs in parallel either: a task forcing another
+// task's record starts it as a task itself.)
+//
+// The scheme is Mohr, Kranz and Halstead's lazy task creation ("Lazy Task Creation: A Technique
+// for Increasing the Granularity of Parallel Programs", 1990), with the runtime's park/yield/
+// idle-worker hooks (include/weft/runtime/task.hpp, EmbedderHooks) standing in for stealing
+// from the record list.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "vm/value.h"
+
+namespace weft {
+
+class Interp;
+struct PromiseObj;
+
+// The promise of a deferred call of `fn` made by `in` (which must run inside a task): a record,
+// appended to in's list. Raises like spawn when --max-tasks is reached.
+Value defer_call(Interp& in, Value fn, std::vector<Value> args, std::vector<std::string> kw_names = {},
+                 std::vector<Value> kw_values = {});
+
+// Turns the record `p` into a task of its nursery (no-op unless p is an unstarted record). Never
+// throws: a failure to start (the --max-tasks limit) resolves the promise with that error.
+// Call on the owner's fiber, or from any task when there is one worker thread.
+void start_pending(PromiseObj* p) noexcept;
+
+// Resolves the record `p` with `error` without running it (no-op unless p is an unstarted record).
+void drop_pending(PromiseObj* p, const Value& error) noexcept;
+
+// Forces the record `p` for `in`: runs it inline as a plain call when `in` owns it and the
+// context matches, and returns true (p is resolved); otherwise makes it a task and returns false
+// (the caller then joins the task).
+bool force_pending(Interp& in, PromiseObj* p);
+
+// A function activation whose records start at index `mark` of in's list returns `result`:
+// records the result reaches pass to the caller; the rest are awaited now (forced; several
+// errors are raised as one ErrorGroup).
+void settle_activation(Interp& in, size_t mark, const Value& result);
+
+// An activation whose records start at `mark` ends by an error: unstarted records are dropped
+// (resolved as Cancelled, never run) and started ones are cancelled (their nursery awaits them).
+void abandon_activation(Interp& in, size_t mark) noexcept;
+
+// A capability context ends (restrict() block, @effects call): records made under `caps` that
+// are still unstarted become tasks now, while `caps` is alive to hand to them.
+void start_pending_with_caps(Interp& in, const void* caps) noexcept;
+
+// Calls `found` on every promise reachable from `root` (each once) until it returns false
+// (vm/share.cpp, which owns the object-graph walk).
+void find_promises(const Value& root, const std::function<bool(PromiseObj*)>& found);
+
+// Installs the runtime hooks (expose on park/yield/idle worker, nursery closing). Idempotent.
+void install_pending_hooks();
+
+}  // namespace weft
