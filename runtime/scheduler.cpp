@@ -945,7 +945,7 @@ void Task::cancel() noexcept {
     deliver_cancel_to_task(this);
 }
 
-void Task::join() {
+void Task::join(bool inline_ok) {
     if (done()) return;
     Task* cur = current();
     if (!cur) {
@@ -959,7 +959,7 @@ void Task::join() {
     if (cur == this) throw std::logic_error("a task cannot join itself");
     // Forcing the task we just spawned (the common case of a deferred call): take it back off
     // the bottom of our deque, so forced tasks do not pile up there as stale entries.
-    if (run_state_.load(std::memory_order_relaxed) == kUnstarted) {
+    if (inline_ok && run_state_.load(std::memory_order_relaxed) == kUnstarted) {
         Worker* w = current_worker();
         if (w && w->rt == rt_) {
             if (Task* b = w->deque.pop()) {
@@ -971,7 +971,7 @@ void Task::join() {
         }
     }
     std::uint8_t expected = kUnstarted;
-    if (run_state_.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) {
+    if (inline_ok && run_state_.compare_exchange_strong(expected, kRunning, std::memory_order_acq_rel)) {
         run_inline(cur, this);
         // If the inline run was cut short by the forcer's cancellation, raise it here too.
         if (error_) check_cancelled();

@@ -56,10 +56,10 @@ void raise_default_timeout(const std::string& what) {
                         " (--default-timeout / set_default_timeout)");
 }
 
-void join_within_default_timeout(rt::Task& t) {
+void join_within_default_timeout(rt::Task& t, bool run_inline) {
     double bound = wait_bound();
     if (bound < 0 || t.done()) {
-        t.join();
+        t.join(run_inline);
         return;
     }
     // One mechanism for both cases: a task still unstarted runs inline here (lazy task creation)
@@ -71,7 +71,7 @@ void join_within_default_timeout(rt::Task& t) {
         o.timeout = bound;
         rt::CancelScope cs(o);
         try {
-            t.join();
+            t.join(run_inline);
         } catch (const rt::Cancelled&) {
             if (!cs.deadline_expired()) throw;
             expired = true;

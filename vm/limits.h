@@ -39,7 +39,8 @@ double wait_bound();
 // Waits for task `t` like t.join(), but raises TimeoutError when the
 // default timeout applies and passes first. An unstarted task is run inline, as join() does,
 // and is then cancelled at the deadline.
-void join_within_default_timeout(rt::Task& t);
+// `run_inline` false: never run it inline (the waiter is in another cancel scope than the task).
+void join_within_default_timeout(rt::Task& t, bool run_inline = true);
 
 // set_max_workers(n): 0 when not set.
 std::size_t max_workers();

@@ -182,6 +182,7 @@ bool force_pending(Interp& in, PromiseObj* p) {
     if (c.cancel_context != rt::current_cancel_context() || c.caps != in.capabilities_raw()) {
         // Forced under another cancel scope or other capabilities than it was made with: it
         // runs as a task in its own context (a timeout around the forcer must not cancel it).
+        p->no_inline = true;
         start_pending(p);
         return p->kind != PromiseObj::Kind::Task;
     }

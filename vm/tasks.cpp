@@ -265,7 +265,7 @@ Value force_promise(Interp& in, PromiseObj* p) {
                 while (!p->resolved.load(std::memory_order_acquire)) rt::sleep_for(0.0005);
             }
         } else {
-            limits::join_within_default_timeout(*p->task);
+            limits::join_within_default_timeout(*p->task, !p->no_inline);
             std::exception_ptr err = p->task->error();
             Value value, error;
             if (err) {

@@ -72,6 +72,9 @@ struct PromiseObj : Obj {
     // the promise of a deferred call is indistinguishable from its value, so
     // every attribute goes to the value (a struct's own `id` field, say).
     bool is_handle = false;
+    // Started because it was forced in another cancel scope than it was made in: the forcer
+    // waits for it rather than running it inline (its deadline must not cancel the call).
+    bool no_inline = false;
     explicit PromiseObj(Kind k) : Obj(ObjType::Promise), kind(k) {}
     ~PromiseObj() override;
 };

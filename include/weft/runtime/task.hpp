@@ -93,7 +93,10 @@ class Task {
     /// inline right here (lazy task creation). From a plain thread: blocks the thread.
     /// Does not raise the task's error; see `rethrow_error()`. The caller must hold a reference
     /// to the task (a TaskRef or TaskHandle) for the duration of the call.
-    void join();
+    void join() { join(true); }
+    /// join() that never runs the task inline (`run_inline` false): for a forcer whose own
+    /// cancellation must not reach the task (it waits in another cancel scope than the task's).
+    void join(bool run_inline);
     /// Like join() but gives up after `seconds`; returns done().
     bool join_for(double seconds);
     /// The task's error after done(), else nullptr.
