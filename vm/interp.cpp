@@ -330,6 +330,12 @@ std::string fn_label(const Chunk* c) { return c->name + "()"; }
 
 void Interp::bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, std::span<const KwArg> kw) {
     const Chunk* c = fn->proto->chunk;
+    // Exactly the positional parameters, from somewhere else (a C++ caller's vector): copy.
+    size_t np = pos.size();
+    if (kw.empty() && int(np) == c->simple_arity && (pos.data() + np <= dst || dst + np <= pos.data())) {
+        for (size_t i = 0; i < np; ++i) dst[i] = pos[i];
+        return;
+    }
     int nparams = int(c->params.size());
     int npos = c->num_positional;
     // Copy the arguments first: they may live in the destination registers.
@@ -1170,11 +1176,8 @@ op_CallDefer: {
     if (cur_task && (fv.is(ObjType::Function) || (fv.is(ObjType::Native) && fv.as<NativeObj>()->blocking)) &&
         defer_allowed()) {
         SAVE_PC();
-        int nargs = B;
-        std::vector<Value> args;
-        args.reserve(size_t(nargs));
-        for (int j = 1; j <= nargs; ++j) args.push_back(std::move(R[A + j]));
-        R[A] = defer_call(*this, std::move(fv), std::move(args));
+        R[A] = defer_call(*this, std::move(fv), std::span<Value>(&R[A + 1], size_t(B)));
+        for (int j = 1; j <= B; ++j) R[A + j] = Value();
         DISPATCH();
     }
     goto op_Call;
@@ -1217,7 +1220,7 @@ op_CallMDefer: {
         values.push_back(std::move(R[A + 2 + nargs + j]));
     }
     R[A + 1] = Value();
-    R[A] = defer_call(*this, std::move(callee), std::move(args), std::move(names), std::move(values));
+    R[A] = defer_call(*this, std::move(callee), std::span<Value>(args), std::move(names), std::move(values));
     DISPATCH();
 }
 op_Force:

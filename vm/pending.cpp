@@ -4,6 +4,7 @@
 // task, fiber, nursery or atomic operation.
 #include "vm/pending.h"
 
+#include <mutex>
 #include <unordered_set>
 
 #include "vm/interp.h"
@@ -22,11 +23,15 @@ bool is_cancelled_value(const Value& e) {
 // Records the outcome of a record that ran inline (or could not start). Only the owner gets here,
 // but readers on other threads may later look at a resolved promise: publish with the flag.
 void resolve_record(PromiseObj* p, Value value, Value error) {
-    std::lock_guard<rt::SpinLock> g(p->lock);
+    // Not shared (the usual case): no other thread can look at it, no lock needed.
+    std::unique_lock<rt::SpinLock> g(p->lock, std::defer_lock);
+    if (p->flags & Obj::kShared) g.lock();
     p->value = std::move(value);
     p->error = std::move(error);
     p->thunk = Value();
-    p->call.args.clear();
+    for (auto& a : p->call.inline_args) a = Value();
+    p->call.more.clear();
+    p->call.nargs = 0;
     p->call.kw_names.clear();
     p->call.kw_values.clear();
     p->call.slot.release();
@@ -106,18 +111,27 @@ void closing_hook(rt::Task* cur, rt::detail::CancelNode* n, bool abandoned) noex
 
 }  // namespace
 
-Value defer_call(Interp& in, Value fn, std::vector<Value> args, std::vector<std::string> kw_names,
+Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::string> kw_names,
                  std::vector<Value> kw_values) {
     // Traced runs (--trace, --trace-out) show every deferred call as a task of its own.
     const VmOptions& o = in.vm().options();
-    if (__builtin_expect(o.trace || bool(o.trace_hook), 0))
-        return spawn_task(in, fn, std::move(args), std::move(kw_names), std::move(kw_values), /*is_handle=*/false);
+    if (__builtin_expect(o.trace || bool(o.trace_hook), 0)) {
+        std::vector<Value> a;
+        for (auto& v : args) a.push_back(std::move(v));
+        return spawn_task(in, fn, std::move(a), std::move(kw_names), std::move(kw_values), /*is_handle=*/false);
+    }
     auto* p = new PromiseObj(PromiseObj::Kind::Pending);
     Value pv = Value::adopt(p);
     PendingCall& c = p->call;
     c.slot = limits::TaskSlot::if_limited();
     p->thunk = std::move(fn);
-    c.args = std::move(args);
+    c.nargs = uint32_t(args.size());
+    if (args.size() <= PendingCall::kInline) {
+        for (size_t i = 0; i < args.size(); ++i) c.inline_args[i] = std::move(args[i]);
+    } else {
+        c.more.reserve(args.size());
+        for (auto& v : args) c.more.push_back(std::move(v));
+    }
     c.kw_names = std::move(kw_names);
     c.kw_values = std::move(kw_values);
     c.owner = &in;
@@ -138,7 +152,7 @@ void start_pending(PromiseObj* p) noexcept {
     try {
         auto caps = c.caps->shared_from_this();
         c.slot.release();  // the task's body holds its own
-        rt::TaskRef t = start_call_task(owner.vm(), p->thunk, std::move(c.args), std::move(c.kw_names),
+        rt::TaskRef t = start_call_task(owner.vm(), p->thunk, c.take_args(), std::move(c.kw_names),
                                         std::move(c.kw_values), std::move(caps), c.site, c.nursery);
         std::lock_guard<rt::SpinLock> g(p->lock);
         p->task = std::move(t);
@@ -189,12 +203,11 @@ bool force_pending(Interp& in, PromiseObj* p) {
     leave_unstarted(p);
     c.running = true;
     Value fn = std::move(p->thunk);
-    std::vector<Value> args = std::move(c.args);
     std::vector<KwArg> kws;
     for (size_t i = 0; i < c.kw_names.size(); ++i) kws.push_back(KwArg{c.kw_names[i], c.kw_values[i]});
     Value value, error;
     try {
-        value = in.call_kw(fn, args, kws);
+        value = in.call_kw(fn, c.args(), kws);
     } catch (WeftError& e) {
         error = in.error_value(e);
     } catch (...) {

@@ -27,6 +27,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,8 @@ struct PromiseObj;
 
 // The promise of a deferred call of `fn` made by `in` (which must run inside a task): a record,
 // appended to in's list. Raises like spawn when --max-tasks is reached.
-Value defer_call(Interp& in, Value fn, std::vector<Value> args, std::vector<std::string> kw_names = {},
+// `args` are moved from.
+Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::string> kw_names = {},
                  std::vector<Value> kw_values = {});
 
 // Turns the record `p` into a task of its nursery (no-op unless p is an unstarted record). Never

@@ -131,7 +131,7 @@ struct Walker {
                 push(p->value);
                 push(p->error);
                 if (p->kind == PromiseObj::Kind::Pending) {
-                    push_all(p->call.args);
+                    for (auto& a : p->call.args()) push(a);
                     push_all(p->call.kw_values);
                 }
                 break;

@@ -14,8 +14,9 @@
 // them (vm/share.cpp, docs/architecture.md "Values on many threads").
 #pragma once
 
-#include <memory>
 #include <functional>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,7 +42,25 @@ struct Nursery;
 // the context it was made in, so it can run later as a plain call or as a task of the right
 // nursery with the right capabilities.
 struct PendingCall {
-    std::vector<Value> args;  // positional (a method's receiver first)
+    // Positional arguments (a method's receiver first): up to kInline in place, so the common
+    // call makes no vector; more go to `more` (all of them).
+    static constexpr uint32_t kInline = 3;
+    Value inline_args[kInline];
+    std::vector<Value> more;
+    uint32_t nargs = 0;
+    std::span<const Value> args() const { return nargs <= kInline ? std::span<const Value>(inline_args, nargs) : std::span<const Value>(more); }
+    // Moves the arguments out (the record is spent).
+    std::vector<Value> take_args() {
+        std::vector<Value> out;
+        if (nargs > kInline) {
+            out = std::move(more);
+        } else {
+            out.reserve(nargs);
+            for (uint32_t i = 0; i < nargs; ++i) out.push_back(std::move(inline_args[i]));
+        }
+        nargs = 0;
+        return out;
+    }
     std::vector<std::string> kw_names;
     std::vector<Value> kw_values;
     Interp* owner = nullptr;                      // the interpreter whose list holds it
