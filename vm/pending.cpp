@@ -7,6 +7,7 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "vm/collections.h"
 #include "vm/interp.h"
 #include "vm/task_context.h"
 #include "vm/tasks.h"
@@ -219,26 +220,75 @@ bool force_pending(Interp& in, PromiseObj* p) {
     return true;
 }
 
+namespace {
+
+// The unresolved records of an activation, and which of them its result reaches.
+struct ReachSet {
+    std::vector<PromiseObj*> open;
+    std::vector<char> kept;
+    std::unordered_set<const PromiseObj*> index;  // only when there are many
+    size_t nkept = 0;
+
+    void build(std::vector<Value>& list, size_t mark) {
+        for (size_t i = mark; i < list.size(); ++i)
+            if (!promise_at(list, i)->resolved.load(std::memory_order_acquire)) open.push_back(promise_at(list, i));
+        kept.assign(open.size(), 0);
+        if (open.size() > 16) index.insert(open.begin(), open.end());
+    }
+    // Marks `p` as reached; false once every open record is.
+    bool reach(const PromiseObj* p) {
+        if (!index.empty() && !index.count(p)) return nkept < open.size();
+        for (size_t i = 0; i < open.size(); ++i)
+            if (open[i] == p && !kept[i]) {
+                kept[i] = 1;
+                ++nkept;
+                break;
+            }
+        return nkept < open.size();
+    }
+};
+
+// The records `result` reaches: the result itself and the items of a returned tuple, list or
+// dict are looked at directly (the usual shapes); anything deeper takes the full walk.
+void reach_from(ReachSet& rs, const Value& result) {
+    auto direct = [&](const Value& v) {
+        if (v.is(ObjType::Promise)) rs.reach(v.as<PromiseObj>());
+    };
+    direct(result);
+    bool shallow = result.is(ObjType::Promise);
+    if (result.is(ObjType::Tuple) || result.is(ObjType::List)) {
+        shallow = true;
+        const auto& items = result.is(ObjType::Tuple) ? result.as<TupleObj>()->items : result.as<ListObj>()->items;
+        for (auto& v : items) {
+            direct(v);
+            if (v.is_obj() && !v.is(ObjType::Promise) && !v.is(ObjType::Str)) shallow = false;
+        }
+    }
+    if (rs.nkept == rs.open.size() || (shallow && !result.is(ObjType::Promise))) return;
+    find_promises(result, [&](PromiseObj* p) { return rs.reach(p); });
+}
+
+}  // namespace
+
 void settle_activation(Interp& in, size_t mark, const Value& result) {
     auto& list = in.pending();
     pop_settled(list, mark);
     if (list.size() <= mark) return;
     // Records the result reaches pass to the caller's activation (they stay in the list, below
     // the caller's frames' marks).
-    std::unordered_set<const PromiseObj*> open, keep;
-    for (size_t i = mark; i < list.size(); ++i)
-        if (!promise_at(list, i)->resolved.load(std::memory_order_acquire)) open.insert(promise_at(list, i));
-    find_promises(result, [&](PromiseObj* p) {
-        if (open.count(p)) keep.insert(p);
-        return keep.size() < open.size();
-    });
+    ReachSet rs;
+    rs.build(list, mark);
+    if (result.is_obj()) reach_from(rs, result);
     // The rest are awaited now. (Records their calls make and return pass to this activation
     // and are awaited too: the loop sees the list grow.)
     std::vector<Value> errors;
+    size_t j = 0;  // rs.open is in list order: a cursor finds each one's flag
     for (size_t i = mark; i < list.size(); ++i) {
         Value v = list[i];
         auto* p = v.as<PromiseObj>();
-        if (p->resolved.load(std::memory_order_acquire) || keep.count(p)) continue;
+        bool kept = false;
+        if (j < rs.open.size() && rs.open[j] == p) kept = rs.kept[j++];
+        if (kept || p->resolved.load(std::memory_order_acquire)) continue;
         try {
             in.force(v);
         } catch (WeftError& e) {
