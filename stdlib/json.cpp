@@ -346,6 +346,11 @@ class Dumper {
             case Tag::Object:
                 break;
         }
+        if (v.is(ObjType::Promise) && promise_resolver) {
+            // A deferred call's promise inside the value is inspected here: force it.
+            value(promise_resolver(v), level);
+            return;
+        }
         switch (v.as_obj()->type) {
             case ObjType::Str:
                 string(v.as<StrObj>()->data);

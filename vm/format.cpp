@@ -377,6 +377,10 @@ std::string repr(const Value& v) {
 }
 
 void append_str(std::string& out, const Value& v) {
+    if (v.is(ObjType::Promise) && promise_resolver) {  // a promise is forced when inspected
+        append_str(out, promise_resolver(v));
+        return;
+    }
     if (v.is(ObjType::Str)) {
         out += v.as<StrObj>()->data;
     } else if (v.is(ObjType::Struct) && v.as<StructObj>()->error) {
@@ -733,7 +737,9 @@ std::string percent_format(std::string_view fmt, const Value& args) {
     auto next_arg = [&]() -> Value {
         if (tuple) {
             if (argi >= tuple->size()) type_error("not enough arguments for format string");
-            return (*tuple)[argi++];
+            Value v = (*tuple)[argi++];
+            resolve_if_promise(v);  // an item that is a deferred call's promise
+            return v;
         }
         if (used_single) type_error("not enough arguments for format string");
         used_single = true;
@@ -761,6 +767,7 @@ std::string percent_format(std::string_view fmt, const Value& args) {
             int64_t idx = mapping->table.find(key);
             if (idx < 0) throw WeftError(ErrorKind::KeyError, repr(key));
             arg = mapping->table.entry(size_t(idx)).value;
+            resolve_if_promise(arg);
             have_arg = true;
             i = close + 1;
         }

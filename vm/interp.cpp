@@ -434,6 +434,18 @@ Value Interp::call_object(const Value& callee, std::span<const Value> pos, std::
             case ObjType::Native:
                 return call_native(callee.as<NativeObj>(), pos, kw);
             case ObjType::TypeObj: {
+                // `type(x)`, `int(x)`, `list(x)`: like builtins, they inspect their arguments.
+                bool any = false;
+                for (auto& v : pos) any = any || v.is(ObjType::Promise);
+                for (auto& k : kw) any = any || k.value.is(ObjType::Promise);
+                if (any) {
+                    std::vector<Value> fpos(pos.begin(), pos.end());
+                    std::vector<KwArg> fkw(kw.begin(), kw.end());
+                    for (auto& v : fpos) force(v);
+                    for (auto& k : fkw) force(k.value);
+                    CallArgs a{fpos, fkw};
+                    return call_type(*this, callee.as<TypeObj>(), a);
+                }
                 CallArgs a{pos, kw};
                 return call_type(*this, callee.as<TypeObj>(), a);
             }

@@ -637,6 +637,15 @@ Value m_join(CallContext& cx, Value& self, const CallArgs& a) {
         tmp = collect(cx, a.pos[0]);
         items = &tmp;
     }
+    // Items that are promises (deferred calls in a display) are inspected: force them.
+    bool promises = false;
+    for (auto& x : *items) promises = promises || x.is(ObjType::Promise);
+    if (promises) {
+        std::vector<Value> forced(*items);
+        for (auto& x : forced) resolve_if_promise(x);
+        tmp = std::move(forced);
+        items = &tmp;
+    }
     size_t total = 0;
     for (size_t i = 0; i < items->size(); ++i) {
         const Value& x = (*items)[i];

@@ -109,6 +109,8 @@ uint64_t value_hash(const Value& v) {
             break;
     }
     Obj* o = v.as_obj();
+    // A promise is forced when inspected: one inside a tuple used as a key too.
+    if (o->type == ObjType::Promise && promise_resolver) return value_hash(promise_resolver(v));
     switch (o->type) {
         case ObjType::Str: {
             auto* s = static_cast<StrObj*>(o);
@@ -216,6 +218,15 @@ bool range_equal(const RangeObj* a, const RangeObj* b) {
 }  // namespace
 
 bool values_equal(const Value& a, const Value& b) {
+    if ((a.is(ObjType::Promise) || b.is(ObjType::Promise)) && promise_resolver) {
+        // A promise is forced when inspected: also one inside a container being compared
+        // (`[f(x), g(y)] == [1, 2]`, whose items are deferred calls).
+        Value r_a = a;
+        resolve_if_promise(r_a);
+        Value r_b = b;
+        resolve_if_promise(r_b);
+        return values_equal(r_a, r_b);
+    }
     if (is_numlike(a) && is_numlike(b)) return num_equal(a, b);
     if (a.tag() != b.tag()) return false;
     if (a.is_none()) return true;
@@ -314,6 +325,14 @@ int seq_order(ast::CmpOp op, const std::vector<Value>& x, const std::vector<Valu
 }
 
 int order3(ast::CmpOp op, const Value& a, const Value& b) {
+    if ((a.is(ObjType::Promise) || b.is(ObjType::Promise)) && promise_resolver) {
+        // Items of sequences being ordered may be promises (deferred display elements).
+        Value r_a = a;
+        resolve_if_promise(r_a);
+        Value r_b = b;
+        resolve_if_promise(r_b);
+        return order3(op, r_a, r_b);
+    }
     if (is_numlike(a) && is_numlike(b)) {
         if (a.is_float() || b.is_float()) {
             if (a.is_float() && b.is_float()) {
