@@ -123,6 +123,12 @@ namespace weft {
     X(SpawnCall)     /* A       R[A] = task running R[A](*R[A+1], **R[A+2])          */ \
     X(CallDefer)     /* A B     like Call, but a Weft function runs as a deferred task */ \
     X(CallMDefer)    /* A B C +X  like CallM, but a Weft function or blocking builtin of a module, or a Weft method, runs as a deferred task */ \
+    X(CallDeferIf)   /* A B C   an argument of a call: like CallDefer when R[C] (the  */ \
+                     /*         outer call's callee) is a Weft function or a bound */ \
+                     /*         method of one; otherwise like Call                 */ \
+    X(CallDeferIfM)  /* A B C +X  an argument of a method call: like CallDefer when */ \
+                     /*         method K[X] of R[C] (the outer receiver) is a Weft */ \
+                     /*         function of a module or a struct; else like Call   */ \
     X(Force)         /* A       if R[A] is a promise, wait for it (statement calls)  */ \
     X(MakeLazy)      /* A       R[A] = lazy promise of the closure R[A]             */ \
     X(ScopeEnter)    /* A B     R[A] = new nursery (fail_fast = R[B])               */ \

@@ -287,18 +287,32 @@ public:
 private:
     GlobalLayout& globals_;
     const CompileOptions& opts_;
-    // Spec section 5: the next call compiled is in a deferral position (the whole
-    // right-hand side of an assignment, an element of a display or comprehension,
-    // the operand of return). CallDefer defers it at run time when the callee is
-    // a Weft function.
-    bool defer_next_ = false;
+    // Spec section 5: how the next call compiled may be deferred. A call in a
+    // deferral position (the whole right-hand side of an assignment, an element of
+    // a display or of a comprehension's result, the operand of return) is `Always`:
+    // CallDefer defers it at run time when its callee is a Weft function. An
+    // argument of a call is deferred only when that outer call turns out to be a
+    // call of a Weft function: `IfCallee` names the register of the outer callee
+    // (CallDeferIf), `IfMethod` the register of the outer receiver and the constant
+    // of the method's name (CallDeferIfM). Deferral is only a permission: the
+    // instructions fall back to a plain call at run time.
+    struct DeferMode {
+        enum class Kind : uint8_t { None, Always, IfCallee, IfMethod };
+        Kind kind = Kind::None;
+        int reg = 0;     // IfCallee: the outer callee; IfMethod: the outer receiver
+        int name_k = 0;  // IfMethod: the constant of the outer method's name
+    };
+    DeferMode defer_next_;
     int sequential_depth_ = 0;
-    // Compiles `e` into `target`, deferring it if it is a call in a deferral position.
-    void deferred_to(const Expr* e, int target) {
-        if (e->kind == ExprKind::Call && !opts_.sequential && sequential_depth_ == 0) defer_next_ = true;
+    bool deferral_allowed() const { return !opts_.sequential && sequential_depth_ == 0; }
+    // Compiles `e` into `target`, deferring it (as `mode` says) if it is a call in a
+    // deferral position.
+    void deferred_to(const Expr* e, int target, const DeferMode& mode) {
+        if (e->kind == ExprKind::Call && deferral_allowed()) defer_next_ = mode;
         expr_to(e, target);
-        defer_next_ = false;
+        defer_next_ = DeferMode{};
     }
+    void deferred_to(const Expr* e, int target) { deferred_to(e, target, DeferMode{DeferMode::Kind::Always}); }
     std::string path_;
     std::unordered_set<std::string> module_names_;
     FuncState* fs_ = nullptr;
@@ -1094,11 +1108,12 @@ private:
     }
 
     void call(const CallExpr* c, int target) {
-        bool defer_this = defer_next_;
-        defer_next_ = false;
+        DeferMode defer_this = defer_next_;
+        defer_next_ = DeferMode{};
         int save = fs_->freereg;
         if (c->func->kind == ExprKind::Attribute && simple_args(c)) {
-            method_call(c, target, defer_this);
+            // An argument that is a method call is not deferred (only Always is).
+            method_call(c, target, defer_this.kind == DeferMode::Kind::Always);
             free_to(save);
             return;
         }
@@ -1108,21 +1123,33 @@ private:
         if (simple_args(c)) {
             int n = int(c->args.size());
             // race(f(a), g(b)): the arguments are deferred calls, started together.
-            bool defer = is_builtin_name(c->func.get(), "race");
+            bool race = is_builtin_name(c->func.get(), "race");
+            // Other arguments are deferral positions when the callee is a Weft
+            // function (spec section 5), which only the run time knows: CallDeferIf
+            // looks at the callee in `base`. Builtins never defer their arguments,
+            // and those are known here.
+            DeferMode arg_mode{DeferMode::Kind::IfCallee, base};
+            bool defer_args = !race && !is_builtin(c->func.get());
             for (int i = 0; i < n; ++i) {
                 int r = alloc();
-                if (defer && c->args[i]->kind == ExprKind::Call)
+                if (race && c->args[i]->kind == ExprKind::Call)
                     spawn_call(c->args[i]->as<CallExpr>(), r);
+                else if (defer_args)
+                    deferred_to(c->args[i].get(), r, arg_mode);
                 else
                     expr_to(c->args[i].get(), r);
             }
             if (c->keywords.empty()) {
-                emit(make_abc(defer_this ? Op::CallDefer : Op::Call, base, n, 0));
+                emit_call(defer_this, base, n);
             } else {
                 std::vector<std::string> names;
                 for (auto& k : c->keywords) {
                     names.push_back(k.name);
-                    expr_to(k.value.get(), alloc());
+                    int r = alloc();
+                    if (defer_args)
+                        deferred_to(k.value.get(), r, arg_mode);
+                    else
+                        expr_to(k.value.get(), r);
                 }
                 check_args(c, n);
                 emit(make_abc(Op::CallKw, base, n, int(c->keywords.size())));
@@ -1134,6 +1161,30 @@ private:
         }
         if (base != target) emit(make_abc(Op::Move, target, base, 0));
         free_to(save);
+    }
+
+    // Emits the call of R[base] with `n` arguments, deferred as `mode` says.
+    void emit_call(const DeferMode& mode, int base, int n) {
+        switch (mode.kind) {
+            case DeferMode::Kind::None:
+                emit(make_abc(Op::Call, base, n, 0));
+                break;
+            case DeferMode::Kind::Always:
+                emit(make_abc(Op::CallDefer, base, n, 0));
+                break;
+            case DeferMode::Kind::IfCallee:
+                emit(make_abc(Op::CallDeferIf, base, n, mode.reg));
+                break;
+            case DeferMode::Kind::IfMethod:
+                emit(make_abc(Op::CallDeferIfM, base, n, mode.reg));
+                emit(Instr(mode.name_k));
+                break;
+        }
+    }
+
+    // Is `e` the name of a builtin (resolved at compile time)?
+    bool is_builtin(const Expr* e) {
+        return e->kind == ExprKind::Name && resolve(e->as<NameExpr>()->name).kind == NameKind::Builtin;
     }
 
     void check_args(const CallExpr* c, int n) {
@@ -1173,35 +1224,61 @@ private:
 
     // `defer`: the call is in a deferral position (spec section 5): CallMDefer
     // starts a task when the method is a Weft function or a module's blocking builtin.
+    //
+    // Arguments that are calls are deferred when the method turns out to be a Weft
+    // function (CallDeferIfM looks it up on the receiver), which needs the receiver
+    // in a register before them: a defined local is; another name is loaded into
+    // base+1 first. Other receivers (`a.b.m(x)`, `f().m(x)`) are still evaluated
+    // after the arguments, and those arguments are not deferred. An argument that is
+    // itself a method call is not deferred either (see call()).
     void method_call(const CallExpr* c, int target, bool defer = false) {
         auto* attr = c->func->as<AttributeExpr>();
         int base = (target == fs_->freereg - 1 && target >= fs_->nactive) ? target : alloc();
         alloc();  // base+1: receiver copy for Weft methods
+        const Expr* recv = attr->object.get();
+        int reg = local_reg_if_defined(recv);
+        bool via_place = reg < 0 && is_mutating_method(attr->name) && is_place(recv);
+        int name_k = const_str(attr->name);
+        bool any_call = false;
+        for (auto& a : c->args) any_call = any_call || a->kind == ExprKind::Call;
+        for (auto& k : c->keywords) any_call = any_call || k.value->kind == ExprKind::Call;
+        // Hoisting depends only on the syntax, so --sequential evaluates in the same order.
+        // A receiver changed in place (`xs.append(f(x))`, CallMP) is loaded only for the
+        // look-up and dropped before the call, which then finds its storage unshared.
+        bool hoisted = false;
+        if (reg < 0 && any_call && recv->kind == ExprKind::Name) {
+            NameKind k = resolve(recv->as<NameExpr>()->name).kind;
+            if (k == NameKind::Local || k == NameKind::Capture || k == NameKind::Global) {
+                expr_to(recv, base + 1);
+                hoisted = true;
+            }
+        }
+        int recv_reg = reg >= 0 ? reg : hoisted ? base + 1 : -1;
+        DeferMode arg_mode{recv_reg >= 0 && name_k <= 0xffff ? DeferMode::Kind::IfMethod : DeferMode::Kind::None,
+                           recv_reg, name_k};
         int n = int(c->args.size());
-        for (int i = 0; i < n; ++i) expr_to(c->args[i].get(), alloc());
+        for (int i = 0; i < n; ++i) deferred_to(c->args[i].get(), alloc(), arg_mode);
         std::vector<std::string> names;
         for (auto& k : c->keywords) {
             names.push_back(k.name);
-            expr_to(k.value.get(), alloc());
+            deferred_to(k.value.get(), alloc(), arg_mode);
         }
         check_args(c, n);
-        int name_k = const_str(attr->name);
         int kw_k = names.empty() ? 0 : const_names(names) + 1;
         if (kw_k > 0xffff) fail(c->pos, "too many constants");
         Instr extra = Instr(name_k) | (Instr(kw_k) << 16);
         int nkw = int(names.size());
-        const Expr* recv = attr->object.get();
-        int reg = local_reg_if_defined(recv);
         Op callm = defer ? Op::CallMDefer : Op::CallM;
         if (reg >= 0) {
             emit(make_abc(callm, base, n, reg));
             emit(extra);
-        } else if (is_mutating_method(attr->name) && is_place(recv)) {
+        } else if (via_place) {
+            if (hoisted) emit(make_abc(Op::LoadNone, base + 1, 0, 0));
             emit_place(recv);
             emit(make_abc(Op::CallMP, base, n, 0));
             emit(extra);
         } else {
-            expr_to(recv, base + 1);
+            if (!hoisted) expr_to(recv, base + 1);
             emit(make_abc(callm, base, n, base + 1));
             emit(extra);
         }
@@ -2627,6 +2704,7 @@ static bool has_extra_word(Op op) {
         case Op::CallM:
         case Op::CallMP:
         case Op::CallMDefer:
+        case Op::CallDeferIfM:
         case Op::CallKw:
         case Op::Closure:
         case Op::StructDef:

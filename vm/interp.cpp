@@ -66,6 +66,42 @@ constexpr size_t kMinDeferStack = 128 * 1024;
     if (!m->limbo.empty()) m->limbo.clear();
     return false;
 }
+
+// The value of a finished promise, else `v` itself. CallDeferIf and CallDeferIfM look at the
+// outer callee without waiting for it: an unfinished one just does not defer the argument.
+const Value& peek_value(const Value& v) {
+    if (v.is(ObjType::Promise)) {
+        auto* p = v.as<PromiseObj>();
+        if (p->resolved.load(std::memory_order_acquire) && p->error.is_none()) return p->value;
+    }
+    return v;
+}
+
+// Is `callee` a Weft function or a bound method of one? (CallDeferIf: the arguments of
+// such a call are deferral positions, spec section 5.)
+bool is_weft_callee(const Value& callee) {
+    const Value& v = peek_value(callee);
+    return v.is(ObjType::Function) ||
+           (v.is(ObjType::BoundMethod) && v.as<BoundMethodObj>()->func.is(ObjType::Function));
+}
+
+// Is method `name` of `recv` a Weft function: a function of a module, or a method of a
+// struct (the same lookup as CallMDefer)? (CallDeferIfM.)
+bool is_weft_method(const Value& recv_value, const Value& name_value) {
+    const Value& recv = peek_value(recv_value);
+    StrObj* name = name_value.as<StrObj>();
+    if (recv.is(ObjType::Module)) {
+        Value v;
+        return recv.as<ModuleObj>()->find(name->data, v) && v.is(ObjType::Function);
+    }
+    if (recv.is(ObjType::Struct)) {
+        auto* st = recv.as<StructObj>();
+        if (st->type->field_index_interned(name) >= 0) return false;
+        const Value* m = st->type->method_interned(name);
+        return m && m->is(ObjType::Function);
+    }
+    return false;
+}
 }  // namespace
 
 bool Interp::defer_allowed() const {
@@ -1235,6 +1271,17 @@ op_CallMDefer: {
     R[A] = defer_call(*this, std::move(callee), std::span<Value>(args), std::move(names), std::move(values));
     DISPATCH();
 }
+op_CallDeferIf:
+    // An argument of a call (`h(f(a))`): a deferral position only when the outer call,
+    // whose callee is already in R[C], calls a Weft function. The call itself is
+    // CallDefer's or Call's.
+    if (is_weft_callee(R[C])) goto op_CallDefer;
+    goto op_Call;
+op_CallDeferIfM:
+    // An argument of a method call (`mod.h(f(a))`, `obj.h(f(a))`): the outer receiver is
+    // in R[C], the method's name in the extra word.
+    if (is_weft_method(R[C], K[*pc++])) goto op_CallDefer;
+    goto op_Call;
 op_Force:
     if (R[A].is(ObjType::Promise)) {
         SAVE_PC();
