@@ -767,9 +767,10 @@ private:
         if (!has_starred(elts) && elts.size() < 200) {
             int n = int(elts.size());
             int base = n ? alloc_n(n) : fs_->freereg;
-            // Display elements are not deferred: a task per element of every literal
-            // costs more than it gains (binary-trees: 7x slower); comprehensions are.
-            for (int i = 0; i < n; ++i) expr_to(elts[i].get(), base + i);
+            // Display elements are deferral positions (spec section 5): `[f(a), g(b)]`
+            // starts both calls before the list is built. A set's elements are hashed
+            // by NewSet, which forces them, but only after all of them have started.
+            for (int i = 0; i < n; ++i) deferred_to(elts[i].get(), base + i);
             emit(make_abc(op, target, base, n));
             free_to(save);
             return;
@@ -787,6 +788,12 @@ private:
                 } else {
                     emit(make_abc(Op::ListExtend, acc, v, 0));
                 }
+            } else if (op != Op::NewSet && e->kind == ExprKind::Call) {
+                // A long or starred list/tuple display defers its call elements too;
+                // a set's would be forced at once by SetAdd (hashing), so they are not.
+                int v = alloc();
+                deferred_to(e.get(), v);
+                emit(make_abc(Op::ListAppend, acc, v, 0));
             } else {
                 int v = expr_any(e.get());
                 emit(make_abc(op == Op::NewSet ? Op::SetAdd : Op::ListAppend, acc, v, 0));
@@ -808,9 +815,10 @@ private:
         if (simple) {
             int n = int(d->keys.size());
             int base = n ? alloc_n(2 * n) : fs_->freereg;
+            // Values are deferral positions (spec section 5); keys are hashed now.
             for (int i = 0; i < n; ++i) {
                 expr_to(d->keys[i].get(), base + 2 * i);
-                expr_to(d->values[i].get(), base + 2 * i + 1);
+                deferred_to(d->values[i].get(), base + 2 * i + 1);
             }
             emit(make_abc(Op::NewDict, target, base, n));
             free_to(save);
@@ -825,7 +833,13 @@ private:
                 emit(make_abc(Op::DictMerge, acc, v, 0));
             } else {
                 int k = expr_any(d->keys[i].get());
-                int v = expr_any(d->values[i].get());
+                int v;
+                if (d->values[i]->kind == ExprKind::Call) {
+                    v = alloc();
+                    deferred_to(d->values[i].get(), v);
+                } else {
+                    v = expr_any(d->values[i].get());
+                }
                 emit(make_abc(Op::DictSet, acc, k, v));
             }
             free_to(inner);
@@ -853,7 +867,13 @@ private:
             int save = fs_->freereg;
             if (c->comp_kind == CompKind::Dict) {
                 int k = expr_any(c->element.get());
-                int v = expr_any(c->value.get());
+                int v;
+                if (c->value->kind == ExprKind::Call) {  // the value is a deferral position
+                    v = alloc();
+                    deferred_to(c->value.get(), v);
+                } else {
+                    v = expr_any(c->value.get());
+                }
                 emit(make_abc(Op::DictSet, acc, k, v));
             } else {
                 int v = alloc();
@@ -1775,7 +1795,8 @@ private:
                 auto& ve = a->value->as<TupleExpr>()->elts;
                 if (te.size() == ve.size() && !has_starred(te) && !has_starred(ve)) {
                     int base = alloc_n(int(ve.size()));
-                    for (size_t i = 0; i < ve.size(); ++i) expr_to(ve[i].get(), base + int(i));
+                    // The right side is a tuple display: its elements are deferral positions.
+                    for (size_t i = 0; i < ve.size(); ++i) deferred_to(ve[i].get(), base + int(i));
                     for (size_t i = 0; i < te.size(); ++i) store_target(te[i].get(), base + int(i));
                     return;
                 }
