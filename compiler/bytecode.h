@@ -129,7 +129,8 @@ namespace weft {
     X(CallDeferIfM)  /* A B C +X  an argument of a method call: like CallDefer when */ \
                      /*         method K[X] of R[C] (the outer receiver) is a Weft */ \
                      /*         function of a module or a struct; else like Call   */ \
-    X(Force)         /* A       if R[A] is a promise, wait for it (statement calls)  */ \
+    X(Force)         /* A B     if R[A] is a promise, wait for it (statement calls); \
+                                B=1: only a deferred call's, not a handle or lazy value */ \
     X(MakeLazy)      /* A       R[A] = lazy promise of the closure R[A]             */ \
     X(ScopeEnter)    /* A B     R[A] = new nursery (fail_fast = R[B])               */ \
     X(ScopeExit)     /* A       wait for the nursery's tasks; raise their errors     */ \

@@ -307,10 +307,21 @@ private:
     bool deferral_allowed() const { return !opts_.sequential && sequential_depth_ == 0; }
     // Compiles `e` into `target`, deferring it (as `mode` says) if it is a call in a
     // deferral position.
+    //
+    // Where deferral is off for a region (a `sequential:` block, an `@sequential`
+    // function, a try body), a call in a deferral position still runs here, but a callee
+    // may return a deferred call's promise (`return g(x)`): it is forced here too, so the
+    // region's order holds and a try's handlers see its error (Force B=1 leaves task
+    // handles and lazy values alone).
     void deferred_to(const Expr* e, int target, const DeferMode& mode) {
-        if (e->kind == ExprKind::Call && deferral_allowed()) defer_next_ = mode;
+        if (e->kind != ExprKind::Call) {
+            expr_to(e, target);
+            return;
+        }
+        if (deferral_allowed()) defer_next_ = mode;
         expr_to(e, target);
         defer_next_ = DeferMode{};
+        if (!opts_.sequential && sequential_depth_ > 0) emit(make_abc(Op::Force, target, 1, 0));
     }
     void deferred_to(const Expr* e, int target) { deferred_to(e, target, DeferMode{DeferMode::Kind::Always}); }
     std::string path_;
@@ -1471,9 +1482,24 @@ private:
                 int v = -1;
                 if (r->value) {
                     v = alloc();
-                    // The operand of return is not deferred: the callee's result would
-                    // otherwise be a promise owned by a scope that ends with this call.
-                    expr_to(r->value.get(), v);
+                    // The operand of return is a deferral position (spec section 5):
+                    // the caller gets the promise, and Interp::force follows a chain of
+                    // returned promises. Not when a declared return type checks the
+                    // value here (that forces it at once), nor when a `with` or
+                    // `finally` block is left by this return: its exit code (closing a
+                    // file, committing a transaction) runs before the deferred call
+                    // would, so nothing in the operand is deferred there.
+                    bool leaves_block = false;
+                    for (int fr : fs_->finally_regs) leaves_block = leaves_block || fr < 0;
+                    if (fs_->return_type_index >= 0) {
+                        expr_to(r->value.get(), v);
+                    } else if (leaves_block) {
+                        ++sequential_depth_;
+                        deferred_to(r->value.get(), v);
+                        --sequential_depth_;
+                    } else {
+                        deferred_to(r->value.get(), v);
+                    }
                 }
                 if (fs_->return_type_index >= 0) {
                     if (v < 0) {
@@ -1808,7 +1834,7 @@ private:
         if (names_only)
             deferred_to(a->value.get(), v);
         else
-            expr_to(a->value.get(), v);  // d[k] = f() / a, b = f(): the call runs now
+            deferred_to(a->value.get(), v, DeferMode{});  // d[k] = f() / a, b = f(): the call runs now
         for (auto& t : a->targets) store_target(t.get(), v);
     }
 

@@ -1284,6 +1284,10 @@ op_CallDeferIfM:
     goto op_Call;
 op_Force:
     if (R[A].is(ObjType::Promise)) {
+        // B=1: only the promise of a deferred call (a callee's deferred `return f(x)`
+        // reaching a try body or a sequential: block), not a task handle or a lazy value.
+        PromiseObj* p = R[A].as<PromiseObj>();
+        if (B && (p->is_handle || p->kind == PromiseObj::Kind::Lazy)) DISPATCH();
         SAVE_PC();
         force(R[A]);
     }
