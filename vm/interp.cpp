@@ -462,6 +462,27 @@ Value Interp::call_native(NativeObj* n, std::span<const Value> pos, std::span<co
     return n->fn(*this, a);
 }
 
+namespace {
+bool has_promise(std::span<const Value> pos, std::span<const KwArg> kw) {
+    for (auto& v : pos)
+        if (v.is(ObjType::Promise)) return true;
+    for (auto& k : kw)
+        if (k.value.is(ObjType::Promise)) return true;
+    return false;
+}
+}  // namespace
+
+// A type called with promises among its arguments (kept out of call_object's fast path).
+[[gnu::noinline]] Value Interp::call_type_forcing(const TypeObj* t, std::span<const Value> pos,
+                                                 std::span<const KwArg> kw) {
+    std::vector<Value> fpos(pos.begin(), pos.end());
+    std::vector<KwArg> fkw(kw.begin(), kw.end());
+    for (auto& v : fpos) force(v);
+    for (auto& k : fkw) force(k.value);
+    CallArgs a{fpos, fkw};
+    return call_type(*this, t, a);
+}
+
 Value Interp::call_object(const Value& callee, std::span<const Value> pos, std::span<const KwArg> kw) {
     if (callee.is_obj()) {
         switch (callee.as_obj()->type) {
@@ -471,17 +492,7 @@ Value Interp::call_object(const Value& callee, std::span<const Value> pos, std::
                 return call_native(callee.as<NativeObj>(), pos, kw);
             case ObjType::TypeObj: {
                 // `type(x)`, `int(x)`, `list(x)`: like builtins, they inspect their arguments.
-                bool any = false;
-                for (auto& v : pos) any = any || v.is(ObjType::Promise);
-                for (auto& k : kw) any = any || k.value.is(ObjType::Promise);
-                if (any) {
-                    std::vector<Value> fpos(pos.begin(), pos.end());
-                    std::vector<KwArg> fkw(kw.begin(), kw.end());
-                    for (auto& v : fpos) force(v);
-                    for (auto& k : fkw) force(k.value);
-                    CallArgs a{fpos, fkw};
-                    return call_type(*this, callee.as<TypeObj>(), a);
-                }
+                if (__builtin_expect(has_promise(pos, kw), 0)) return call_type_forcing(callee.as<TypeObj>(), pos, kw);
                 CallArgs a{pos, kw};
                 return call_type(*this, callee.as<TypeObj>(), a);
             }

@@ -245,6 +245,8 @@ private:
     // struct constructors, types, bound methods -> result.
     Value call_object(const Value& callee, std::span<const Value> pos, std::span<const KwArg> kw);
     Value call_native(NativeObj* n, std::span<const Value> pos, std::span<const KwArg> kw);
+    // call_object's path for a type (`type(x)`, `int(x)`) given promises: forces them first.
+    Value call_type_forcing(const TypeObj* t, std::span<const Value> pos, std::span<const KwArg> kw);
 
     Value get_attr(const Value& obj, StrObj* name);
     void set_attr(Value& obj, StrObj* name, Value v);

@@ -637,21 +637,24 @@ Value m_join(CallContext& cx, Value& self, const CallArgs& a) {
         tmp = collect(cx, a.pos[0]);
         items = &tmp;
     }
-    // Items that are promises (deferred calls in a display) are inspected: force them.
-    bool promises = false;
-    for (auto& x : *items) promises = promises || x.is(ObjType::Promise);
-    if (promises) {
-        std::vector<Value> forced(*items);
-        for (auto& x : forced) resolve_if_promise(x);
-        tmp = std::move(forced);
-        items = &tmp;
-    }
     size_t total = 0;
+    std::vector<Value> forced;
     for (size_t i = 0; i < items->size(); ++i) {
         const Value& x = (*items)[i];
-        if (!x.is(ObjType::Str))
+        if (!x.is(ObjType::Str)) {
+            if (x.is(ObjType::Promise) && items != &forced) {
+                // Items that are promises (deferred calls in a display) are inspected:
+                // force them all, then check again.
+                forced = *items;
+                for (auto& y : forced) resolve_if_promise(y);
+                items = &forced;
+                total = 0;
+                i = size_t(-1);
+                continue;
+            }
             type_error("sequence item " + std::to_string(i) + ": expected str instance, " +
                        type_name(x) + " found");
+        }
         total += sv(x).size();
     }
     if (items->size() == 1) return (*items)[0];
