@@ -4,6 +4,7 @@
 // task, fiber, nursery or atomic operation.
 #include "vm/pending.h"
 
+#include <algorithm>
 #include <mutex>
 #include <unordered_set>
 
@@ -112,17 +113,50 @@ void closing_hook(rt::Task* cur, rt::detail::CancelNode* n, bool abandoned) noex
 
 }  // namespace
 
+namespace {
+// Forcing the last of a chain of deferred calls, each taking the previous one's value as an
+// argument, runs them nested on the native stack (and so would joining a chain of unstarted
+// tasks). A chain is cut at this length: the new call's argument is forced first.
+constexpr uint32_t kMaxChain = 32;
+
+// The chain length of a new deferred call with these arguments; cut first if too long.
+uint32_t chain_of(Interp& in, std::span<Value> args, std::vector<Value>& kw_values) {
+    uint32_t longest = 0;
+    auto look = [&](Value& v) {
+        if (!v.is(ObjType::Promise)) return;
+        auto* p = v.as<PromiseObj>();
+        if (p->resolved.load(std::memory_order_acquire)) return;
+        if (p->chain + 1 >= kMaxChain) {
+            try {
+                in.force(v);  // replaces the argument with its value
+            } catch (WeftError&) {
+                // it failed: the promise keeps its error for the callee to meet
+            }
+            return;
+        }
+        longest = std::max(longest, p->chain + 1);
+    };
+    for (auto& v : args) look(v);
+    for (auto& v : kw_values) look(v);
+    return longest;
+}
+}  // namespace
+
 Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::string> kw_names,
                  std::vector<Value> kw_values) {
+    uint32_t chain = chain_of(in, args, kw_values);
     // Traced runs (--trace, --trace-out) show every deferred call as a task of its own.
     const VmOptions& o = in.vm().options();
     if (__builtin_expect(o.trace || bool(o.trace_hook), 0)) {
         std::vector<Value> a;
         for (auto& v : args) a.push_back(std::move(v));
-        return spawn_task(in, fn, std::move(a), std::move(kw_names), std::move(kw_values), /*is_handle=*/false);
+        Value t = spawn_task(in, fn, std::move(a), std::move(kw_names), std::move(kw_values), /*is_handle=*/false);
+        t.as<PromiseObj>()->chain = chain;
+        return t;
     }
     auto* p = new PromiseObj(PromiseObj::Kind::Pending);
     Value pv = Value::adopt(p);
+    p->chain = chain;
     PendingCall& c = p->call;
     c.slot = limits::TaskSlot::if_limited();
     p->thunk = std::move(fn);

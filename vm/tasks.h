@@ -77,6 +77,9 @@ struct PromiseObj : Obj {
     // must run concurrently, or resolves directly when its owner forces it first.
     enum class Kind : uint8_t { Task, Lazy, Pending };
     Kind kind;             // Pending -> Task happens under `lock`
+    // Deferred calls: how many unfinished deferred calls this one waits on through its
+    // arguments, one behind the other (`total = add(total, i)` in a loop makes a long chain).
+    uint32_t chain = 0;
     rt::TaskRef task;      // Kind::Task
     Value thunk;           // Kind::Lazy: the closure to run on first force; Pending: the callee
     PendingCall call;      // Kind::Pending
