@@ -31,11 +31,7 @@ void resolve_record(PromiseObj* p, Value value, Value error) {
     p->value = std::move(value);
     p->error = std::move(error);
     p->thunk = Value();
-    for (auto& a : p->call.inline_args) a = Value();
-    p->call.more.clear();
-    p->call.nargs = 0;
-    p->call.kw_names.clear();
-    p->call.kw_values.clear();
+    p->call.clear();
     p->call.slot.release();
     p->resolved.store(true, std::memory_order_release);
 }
@@ -161,14 +157,17 @@ Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::s
     c.slot = limits::TaskSlot::if_limited();
     p->thunk = std::move(fn);
     c.nargs = uint32_t(args.size());
+    if (args.size() > PendingCall::kInline || !kw_names.empty()) c.extra = std::make_unique<PendingCall::Extra>();
     if (args.size() <= PendingCall::kInline) {
         for (size_t i = 0; i < args.size(); ++i) c.inline_args[i] = std::move(args[i]);
     } else {
-        c.more.reserve(args.size());
-        for (auto& v : args) c.more.push_back(std::move(v));
+        c.extra->more.reserve(args.size());
+        for (auto& v : args) c.extra->more.push_back(std::move(v));
     }
-    c.kw_names = std::move(kw_names);
-    c.kw_values = std::move(kw_values);
+    if (!kw_names.empty()) {
+        c.extra->kw_names = std::move(kw_names);
+        c.extra->kw_values = std::move(kw_values);
+    }
     c.owner = &in;
     c.nursery = rt::current_nursery();
     c.cancel_context = rt::current_cancel_context();
@@ -187,8 +186,15 @@ void start_pending(PromiseObj* p) noexcept {
     try {
         auto caps = c.caps->shared_from_this();
         c.slot.release();  // the task's body holds its own
-        rt::TaskRef t = start_call_task(owner.vm(), p->thunk, c.take_args(), std::move(c.kw_names),
-                                        std::move(c.kw_values), std::move(caps), c.site, c.nursery);
+        std::vector<std::string> kw_names;
+        std::vector<Value> kw_values;
+        if (c.extra) {
+            kw_names = std::move(c.extra->kw_names);
+            kw_values = std::move(c.extra->kw_values);
+        }
+        rt::TaskRef t = start_call_task(owner.vm(), p->thunk, c.take_args(), std::move(kw_names),
+                                        std::move(kw_values), std::move(caps), c.site, c.nursery);
+        c.clear();
         std::lock_guard<rt::SpinLock> g(p->lock);
         p->task = std::move(t);
         p->thunk = Value();
@@ -239,7 +245,9 @@ bool force_pending(Interp& in, PromiseObj* p) {
     c.running = true;
     Value fn = std::move(p->thunk);
     std::vector<KwArg> kws;
-    for (size_t i = 0; i < c.kw_names.size(); ++i) kws.push_back(KwArg{c.kw_names[i], c.kw_values[i]});
+    if (c.extra)
+        for (size_t i = 0; i < c.extra->kw_names.size(); ++i)
+            kws.push_back(KwArg{c.extra->kw_names[i], c.extra->kw_values[i]});
     Value value, error;
     try {
         value = in.call_kw(fn, c.args(), kws);
@@ -256,29 +264,50 @@ bool force_pending(Interp& in, PromiseObj* p) {
 
 namespace {
 
-// The unresolved records of an activation, and which of them its result reaches.
+// The unresolved records of an activation, and which of them its result reaches. A few (the
+// usual case) live in place; many go to the heap with a hash index.
 struct ReachSet {
-    std::vector<PromiseObj*> open;
-    std::vector<char> kept;
-    std::unordered_set<const PromiseObj*> index;  // only when there are many
-    size_t nkept = 0;
+    static constexpr size_t kSmall = 8;
+    PromiseObj* small_open[kSmall];
+    char small_kept[kSmall];
+    std::vector<PromiseObj*> big_open;
+    std::vector<char> big_kept;
+    std::unordered_set<const PromiseObj*> index;
+    PromiseObj** open = small_open;
+    char* kept = small_kept;
+    size_t n = 0, nkept = 0;
 
     void build(std::vector<Value>& list, size_t mark) {
-        for (size_t i = mark; i < list.size(); ++i)
-            if (!promise_at(list, i)->resolved.load(std::memory_order_acquire)) open.push_back(promise_at(list, i));
-        kept.assign(open.size(), 0);
-        if (open.size() > 16) index.insert(open.begin(), open.end());
+        for (size_t i = mark; i < list.size(); ++i) {
+            PromiseObj* p = promise_at(list, i);
+            if (p->resolved.load(std::memory_order_acquire)) continue;
+            if (n < kSmall) {
+                small_open[n] = p;
+            } else {
+                if (n == kSmall) big_open.assign(small_open, small_open + kSmall);
+                big_open.push_back(p);
+            }
+            ++n;
+        }
+        if (n > kSmall) {
+            open = big_open.data();
+            big_kept.assign(n, 0);
+            kept = big_kept.data();
+            index.insert(big_open.begin(), big_open.end());
+        } else {
+            for (size_t i = 0; i < n; ++i) small_kept[i] = 0;
+        }
     }
     // Marks `p` as reached; false once every open record is.
     bool reach(const PromiseObj* p) {
-        if (!index.empty() && !index.count(p)) return nkept < open.size();
-        for (size_t i = 0; i < open.size(); ++i)
+        if (n > kSmall && !index.count(p)) return nkept < n;
+        for (size_t i = 0; i < n; ++i)
             if (open[i] == p && !kept[i]) {
                 kept[i] = 1;
                 ++nkept;
                 break;
             }
-        return nkept < open.size();
+        return nkept < n;
     }
 };
 
@@ -298,7 +327,7 @@ void reach_from(ReachSet& rs, const Value& result) {
             if (v.is_obj() && !v.is(ObjType::Promise) && !v.is(ObjType::Str)) shallow = false;
         }
     }
-    if (rs.nkept == rs.open.size() || (shallow && !result.is(ObjType::Promise))) return;
+    if (rs.nkept == rs.n || (shallow && !result.is(ObjType::Promise))) return;
     find_promises(result, [&](PromiseObj* p) { return rs.reach(p); });
 }
 
@@ -321,7 +350,7 @@ void settle_activation(Interp& in, size_t mark, const Value& result) {
         Value v = list[i];
         auto* p = v.as<PromiseObj>();
         bool kept = false;
-        if (j < rs.open.size() && rs.open[j] == p) kept = rs.kept[j++];
+        if (j < rs.n && rs.open[j] == p) kept = rs.kept[j++];
         if (kept || p->resolved.load(std::memory_order_acquire)) continue;
         try {
             in.force(v);

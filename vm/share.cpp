@@ -132,7 +132,7 @@ struct Walker {
                 push(p->error);
                 if (p->kind == PromiseObj::Kind::Pending) {
                     for (auto& a : p->call.args()) push(a);
-                    push_all(p->call.kw_values);
+                    if (p->call.extra) push_all(p->call.extra->kw_values);
                 }
                 break;
             }

@@ -42,18 +42,34 @@ struct Nursery;
 // the context it was made in, so it can run later as a plain call or as a task of the right
 // nursery with the right capabilities.
 struct PendingCall {
+    // What few calls have: more than kInline positional arguments, keyword arguments.
+    struct Extra {
+        std::vector<Value> more;  // all positional arguments when there are more than kInline
+        std::vector<std::string> kw_names;
+        std::vector<Value> kw_values;
+    };
     // Positional arguments (a method's receiver first): up to kInline in place, so the common
-    // call makes no vector; more go to `more` (all of them).
+    // call allocates nothing but its promise.
     static constexpr uint32_t kInline = 3;
     Value inline_args[kInline];
-    std::vector<Value> more;
     uint32_t nargs = 0;
-    std::span<const Value> args() const { return nargs <= kInline ? std::span<const Value>(inline_args, nargs) : std::span<const Value>(more); }
+    bool running = false;                         // being run inline right now
+    limits::TaskSlot slot{nullptr};               // held only under --max-tasks
+    std::unique_ptr<Extra> extra;
+    Interp* owner = nullptr;                      // the interpreter whose list holds it
+    rt::detail::CancelNode* nursery = nullptr;    // where it becomes a task (open while pending)
+    const void* cancel_context = nullptr;         // rt::current_cancel_context() when made
+    const CapabilitySet* caps = nullptr;          // the caller's capabilities when made
+    CodeSite site;                                // where the call was made
+
+    std::span<const Value> args() const {
+        return nargs <= kInline ? std::span<const Value>(inline_args, nargs) : std::span<const Value>(extra->more);
+    }
     // Moves the arguments out (the record is spent).
     std::vector<Value> take_args() {
         std::vector<Value> out;
         if (nargs > kInline) {
-            out = std::move(more);
+            out = std::move(extra->more);
         } else {
             out.reserve(nargs);
             for (uint32_t i = 0; i < nargs; ++i) out.push_back(std::move(inline_args[i]));
@@ -61,15 +77,12 @@ struct PendingCall {
         nargs = 0;
         return out;
     }
-    std::vector<std::string> kw_names;
-    std::vector<Value> kw_values;
-    Interp* owner = nullptr;                      // the interpreter whose list holds it
-    rt::detail::CancelNode* nursery = nullptr;    // where it becomes a task (open while pending)
-    const void* cancel_context = nullptr;         // rt::current_cancel_context() when made
-    const CapabilitySet* caps = nullptr;          // the caller's capabilities when made
-    CodeSite site;                                // where the call was made
-    limits::TaskSlot slot{nullptr};               // held only under --max-tasks
-    bool running = false;                         // being run inline right now
+    // Drops the arguments.
+    void clear() {
+        for (auto& a : inline_args) a = Value();
+        nargs = 0;
+        extra.reset();
+    }
 };
 
 struct PromiseObj : Obj {
