@@ -263,8 +263,14 @@ void Vm::in_runtime(const std::function<void()>& fn) {
                     if (e.kind == rt::TraceKind::Done) labels->by_id.erase(e.task_id);
                 }
                 if (label.empty()) label = "#" + std::to_string(e.task_id);
-                fprintf(stderr, "[task %s] %s%s%s (worker %d, %.3f ms)\n", label.c_str(), kinds[int(e.kind)],
-                        e.what ? " on " : "", e.what ? e.what : "", e.worker, ms);
+                // "created" is reported on the spawning task: where it is now is the spawn site.
+                std::string where;
+                if (e.kind == rt::TraceKind::Created) {
+                    CodeSite site = spawn_site_here();
+                    if (site.chunk) where = " at " + format_site(site);
+                }
+                fprintf(stderr, "[task %s] %s%s%s%s (worker %d, %.3f ms)\n", label.c_str(), kinds[int(e.kind)],
+                        where.c_str(), e.what ? " on " : "", e.what ? e.what : "", e.worker, ms);
             };
         }
         if (options_.trace_hook) {  // --trace-out (and embedders): after --trace's own hook

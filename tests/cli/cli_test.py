@@ -224,6 +224,8 @@ def observability_tests(weft):
         code, out, err = run(weft, ["--trace", f"--trace-out={trace2}", "run", prog])
         check("--trace and --trace-out together", code == 0 and "[task #" in err and not check_trace_json(trace2),
               err[-500:])
+        check("--trace says where each task was created",
+              f"created at {prog}:10 in dashboard" in err and "] started (worker" in err, err[-800:])
         code, _, err = run(weft, ["--trace-out", os.path.join(d, "no", "such", "dir.json"), "-e", "print(1)"])
         check("--trace-out to an unwritable path fails with a message", code == 1 and "cannot write the trace" in err,
               err)
