@@ -104,6 +104,10 @@ bool is_weft_method(const Value& recv_value, const Value& name_value) {
 }
 }  // namespace
 
+bool Interp::top_owns_records() const {
+    return pending_.back().as<PromiseObj>()->depth >= frames_.size();
+}
+
 bool Interp::defer_allowed() const {
     return native_depth_ < kMaxDeferNesting && rt::remaining_stack() >= kMinDeferStack &&
            current_task_depth() < kMaxDeferTaskDepth;
@@ -161,7 +165,7 @@ void Interp::push_frame_slow(FunctionObj* fn, Value* base, bool boundary) {
         Value undef = ModuleObj::undefined_marker();
         for (int i = first; i < c->nactive; ++i) base[i] = undef;
     }
-    frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary, uint32_t(pending_.size())});
+    frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary});
 }
 
 std::vector<std::string> Interp::current_trace() const {
@@ -349,7 +353,7 @@ bool Interp::handle_error(Value& err) {
         bool boundary = f.boundary;
         // The activation ends by an error: its unstarted deferred calls are dropped and its
         // started ones cancelled (spec section 5; their nursery awaits them).
-        if (__builtin_expect(pending_.size() > f.pending_mark, 0)) abandon_activation(*this, f.pending_mark);
+        if (__builtin_expect(!pending_.empty(), 0) && top_owns_records()) abandon_activation(*this, frames_.size());
         // The callee value sits right below the frame's base.
         pop_frame();
         if (boundary) return false;
@@ -1377,10 +1381,10 @@ op_CallMP: {
     DISPATCH();
 }
 op_Return: {
-    if (WEFT_UNLIKELY(pending_.size() > frame->pending_mark)) {
+    if (WEFT_UNLIKELY(!pending_.empty()) && top_owns_records()) {
         // Deferred calls of this activation not reached by the result are awaited first.
         SAVE_PC();
-        settle_activation(*this, frame->pending_mark, R[A]);
+        settle_activation(*this, frames_.size(), R[A]);
     }
     Value result = std::move(R[A]);
     bool boundary = frame->boundary;
@@ -1392,9 +1396,9 @@ op_Return: {
     FAST_DISPATCH();
 }
 op_ReturnNone: {
-    if (WEFT_UNLIKELY(pending_.size() > frame->pending_mark)) {
+    if (WEFT_UNLIKELY(!pending_.empty()) && top_owns_records()) {
         SAVE_PC();
-        settle_activation(*this, frame->pending_mark, Value());
+        settle_activation(*this, frames_.size(), Value());
     }
     bool boundary = frame->boundary;
     Value* base = frame->base;

@@ -139,9 +139,6 @@ struct Frame {
     const Instr* pc;     // next instruction (saved when the frame is not running)
     Value* base;
     bool boundary;       // entered from C++ (execute() returns when it pops)
-    // Index in the interpreter's list of deferred calls where this activation's own begin:
-    // it owns the records from here up (vm/pending.h) and settles them when it ends.
-    uint32_t pending_mark;
 };
 
 // The call-frame stack: a fixed array (capacity = max depth + slack), so frames
@@ -185,6 +182,13 @@ public:
     // The deferred calls made on this interpreter and not yet settled, oldest first
     // (promises; vm/pending.h). Only the task running on this interpreter touches it.
     std::vector<Value>& pending() { return pending_; }
+    // Does the activation at the top of the frame stack own deferred calls? (Each promise
+    // records the frame depth of its owning activation; an activation's own records are the
+    // newest ones, so the last record tells.) Cheap enough for every return.
+    bool top_owns_records() const;
+    // May a call be deferred here, or a deferred call run nested here? (No when nested too
+    // deep: native nesting, native stack left, task depth.)
+    bool defer_allowed() const;
     // How many of them are still unstarted records (lets the runtime hooks return at once).
     size_t& unstarted_records() { return unstarted_; }
     void set_capabilities(std::shared_ptr<const CapabilitySet> caps) override { caps_ = std::move(caps); }
@@ -227,7 +231,7 @@ private:
             push_frame_slow(fn, base, boundary);
             return;
         }
-        frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary, uint32_t(pending_.size())});
+        frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary});
     }
     void push_frame_slow(FunctionObj* fn, Value* base, bool boundary);
     [[gnu::always_inline]] inline void pop_frame() {
@@ -276,8 +280,7 @@ private:
     ModuleObj* place_module_ = nullptr;
     int place_slot_ = 0;
     void place_done();
-    // May a call in a deferral position start a task here? (No when nested too deep.)
-    bool defer_allowed() const;
+
     std::shared_ptr<const CapabilitySet> caps_;
     std::vector<Value> pending_;
     size_t unstarted_ = 0;

@@ -173,6 +173,7 @@ Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::s
     c.cancel_context = rt::current_cancel_context();
     c.caps = in.capabilities_raw();
     c.site = in.current_site();
+    p->depth = uint32_t(in.frame_count());
     in.pending().push_back(pv);
     ++in.unstarted_records();
     return pv;
@@ -234,6 +235,13 @@ bool force_pending(Interp& in, PromiseObj* p) {
     }
     if (c.running)
         throw WeftError(ErrorKind::RecursionError, "the value of a deferred call was needed while the call was running");
+    if (!in.defer_allowed()) {
+        // Nested too deep already (a chain of records forcing records): run it as a task on a
+        // stack of its own and wait for it there, instead of nesting one more level.
+        p->no_inline = true;
+        start_pending(p);
+        return p->kind != PromiseObj::Kind::Task;
+    }
     if (c.cancel_context != rt::current_cancel_context() || c.caps != in.capabilities_raw()) {
         // Forced under another cancel scope or other capabilities than it was made with: it
         // runs as a task in its own context (a timeout around the forcer must not cancel it).
@@ -333,8 +341,17 @@ void reach_from(ReachSet& rs, const Value& result) {
 
 }  // namespace
 
-void settle_activation(Interp& in, size_t mark, const Value& result) {
+// Where the records of the activation at frame depth `depth` begin in `list` (they are the
+// newest).
+static size_t records_of(std::vector<Value>& list, size_t depth) {
+    size_t mark = list.size();
+    while (mark > 0 && promise_at(list, mark - 1)->depth >= depth) --mark;
+    return mark;
+}
+
+void settle_activation(Interp& in, size_t depth, const Value& result) {
     auto& list = in.pending();
+    size_t mark = records_of(list, depth);
     pop_settled(list, mark);
     if (list.size() <= mark) return;
     // Records the result reaches pass to the caller's activation (they stay in the list, below
@@ -351,6 +368,7 @@ void settle_activation(Interp& in, size_t mark, const Value& result) {
         auto* p = v.as<PromiseObj>();
         bool kept = false;
         if (j < rs.n && rs.open[j] == p) kept = rs.kept[j++];
+        if (kept) p->depth = uint32_t(depth - 1);  // passes to the caller
         if (kept || p->resolved.load(std::memory_order_acquire)) continue;
         try {
             in.force(v);
@@ -370,8 +388,9 @@ void settle_activation(Interp& in, size_t mark, const Value& result) {
     }
 }
 
-void abandon_activation(Interp& in, size_t mark) noexcept {
+void abandon_activation(Interp& in, size_t depth) noexcept {
     auto& list = in.pending();
+    size_t mark = records_of(list, depth);
     while (list.size() > mark) {
         Value v = std::move(list.back());
         list.pop_back();

@@ -57,14 +57,14 @@ void drop_pending(PromiseObj* p, const Value& error) noexcept;
 // (the caller then joins the task).
 bool force_pending(Interp& in, PromiseObj* p);
 
-// A function activation whose records start at index `mark` of in's list returns `result`:
-// records the result reaches pass to the caller; the rest are awaited now (forced; several
-// errors are raised as one ErrorGroup).
-void settle_activation(Interp& in, size_t mark, const Value& result);
+// The function activation at frame depth `depth` (the top one) returns `result`: its records
+// (those of depth >= `depth`, the newest in in's list) that the result reaches pass to the
+// caller; the rest are awaited now (forced; several errors are raised as one ErrorGroup).
+void settle_activation(Interp& in, size_t depth, const Value& result);
 
-// An activation whose records start at `mark` ends by an error: unstarted records are dropped
+// The activation at frame depth `depth` ends by an error: its unstarted records are dropped
 // (resolved as Cancelled, never run) and started ones are cancelled (their nursery awaits them).
-void abandon_activation(Interp& in, size_t mark) noexcept;
+void abandon_activation(Interp& in, size_t depth) noexcept;
 
 // A capability context ends (restrict() block, @effects call): records made under `caps` that
 // are still unstarted become tasks now, while `caps` is alive to hand to them.

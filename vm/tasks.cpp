@@ -265,7 +265,9 @@ Value force_promise(Interp& in, PromiseObj* p) {
                 while (!p->resolved.load(std::memory_order_acquire)) rt::sleep_for(0.0005);
             }
         } else {
-            limits::join_within_default_timeout(*p->task, !p->no_inline);
+            // Running an unstarted task inline nests it on this stack: not when already deep
+            // (a chain of tasks each forcing the next); then it runs on a fiber of its own.
+            limits::join_within_default_timeout(*p->task, !p->no_inline && in.defer_allowed());
             std::exception_ptr err = p->task->error();
             Value value, error;
             if (err) {

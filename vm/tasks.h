@@ -93,6 +93,9 @@ struct PromiseObj : Obj {
     // Deferred calls: how many unfinished deferred calls this one waits on through its
     // arguments, one behind the other (`total = add(total, i)` in a loop makes a long chain).
     uint32_t chain = 0;
+    // In an interpreter's list of deferred calls: the frame depth of the activation that owns
+    // it (the one that made it, or the caller it passed to through a return value).
+    uint32_t depth = 0;
     rt::TaskRef task;      // Kind::Task
     Value thunk;           // Kind::Lazy: the closure to run on first force; Pending: the callee
     PendingCall call;      // Kind::Pending
