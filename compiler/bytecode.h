@@ -135,6 +135,11 @@ namespace weft {
     X(ScopeEnter)    /* A B     R[A] = new nursery (fail_fast = R[B])               */ \
     X(ScopeExit)     /* A       wait for the nursery's tasks; raise their errors     */ \
     X(ScopeAbort)    /* A B     error R[B] leaves the block: cancel and join R[A]    */ \
+    X(RecordMark)    /* A       R[A] = mark of the deferred calls made from here on    */ \
+                     /*         (a with block begins)                              */ \
+    X(RecordSettle)  /* A B     the deferred calls made since mark R[A]: B=0 wait  */ \
+                     /*         for them (the with block ends), B=1 drop them      */ \
+                     /*         (it ends by an error)                              */ \
     X(Nop)
 
 enum class Op : uint8_t {

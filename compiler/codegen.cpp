@@ -1696,6 +1696,7 @@ private:
             // Leaving a with block early (return/break/continue): mgr.__exit__(None).
             int mgr = -(fs_->finally_regs[i] + 2);
             int save = fs_->freereg;
+            emit(make_abc(Op::RecordSettle, mgr + 1, 0, 0));
             int b = alloc_n(3);
             emit(make_abc(Op::LoadNone, b + 2, 0, 0));
             emit(make_abc(Op::CallM, b, 1, mgr));
@@ -2120,12 +2121,16 @@ private:
         auto& it = w->items[item];
         int save = fs_->freereg;
         int mgr = alloc();
+        int mark = alloc();  // mgr + 1: inline_finally finds it there
         expr_to(it.context.get(), mgr);
         // value = mgr.__enter__()
         int base = alloc_n(2);
         emit(make_abc(Op::CallM, base, 0, mgr));
         emit(Instr(const_str("__enter__")));
         if (it.target) store_target(it.target.get(), base);
+        // The block owns the deferred calls made in it: they finish before __exit__ (a
+        // transaction commits after its inserts, a file closes after its reads).
+        emit(make_abc(Op::RecordMark, mark, 0, 0));
         int start = pc();
         fs_->finally_blocks.push_back(nullptr);
         fs_->finally_regs.push_back(-(mgr + 2));
@@ -2135,6 +2140,7 @@ private:
         int end = pc();
         // normal exit: mgr.__exit__(None)
         {
+            emit(make_abc(Op::RecordSettle, mark, 0, 0));
             int b = alloc_n(3);
             emit(make_abc(Op::LoadNone, b + 2, 0, 0));
             emit(make_abc(Op::CallM, b, 1, mgr));
@@ -2144,6 +2150,7 @@ private:
         int err = alloc();
         int handler_pc = pc();
         {
+            emit(make_abc(Op::RecordSettle, mark, 1, 0));
             int b = alloc_n(3);
             emit(make_abc(Op::Move, b + 2, err, 0));
             emit(make_abc(Op::CallM, b, 1, mgr));

@@ -1733,6 +1733,18 @@ op_ScopeAbort:
     scope_abort(R[A], R[B]);
     R[A] = Value();
     DISPATCH();
+op_RecordMark:
+    R[A] = Value::integer(int64_t(record_seq_));
+    DISPATCH();
+op_RecordSettle:
+    if (R[A].is_int() && WEFT_UNLIKELY(!pending_.empty())) {
+        SAVE_PC();
+        if (B)
+            abandon_since(*this, uint64_t(R[A].as_int()));
+        else
+            settle_since(*this, uint64_t(R[A].as_int()));
+    }
+    DISPATCH();
 op_Nop:
     FAST_DISPATCH();
 

@@ -191,6 +191,8 @@ public:
     bool defer_allowed() const;
     // How many of them are still unstarted records (lets the runtime hooks return at once).
     size_t& unstarted_records() { return unstarted_; }
+    // Sequence number of the next deferred call made here (RecordMark / RecordSettle).
+    uint64_t& record_seq() { return record_seq_; }
     void set_capabilities(std::shared_ptr<const CapabilitySet> caps) override { caps_ = std::move(caps); }
     bool read_line(std::string& out) override;
 
@@ -284,6 +286,7 @@ private:
     std::shared_ptr<const CapabilitySet> caps_;
     std::vector<Value> pending_;
     size_t unstarted_ = 0;
+    uint64_t record_seq_ = 0;
 };
 
 // Helpers shared by the VM's modules.

@@ -174,6 +174,7 @@ Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::s
     c.caps = in.capabilities_raw();
     c.site = in.current_site();
     p->depth = uint32_t(in.frame_count());
+    p->seq = in.record_seq()++;
     in.pending().push_back(pv);
     ++in.unstarted_records();
     return pv;
@@ -349,6 +350,29 @@ static size_t records_of(std::vector<Value>& list, size_t depth) {
     return mark;
 }
 
+// Where the records made since sequence number `seq` begin (the list is in creation order).
+static size_t records_since(std::vector<Value>& list, uint64_t seq) {
+    size_t mark = list.size();
+    while (mark > 0 && promise_at(list, mark - 1)->seq >= seq) --mark;
+    return mark;
+}
+
+static void abandon_from(Interp& in, size_t mark) noexcept;
+
+// Raises the errors of awaited deferred calls: a cancellation first, else one as itself,
+// several as an ErrorGroup.
+static void raise_awaited_errors(Interp& in, std::vector<Value> errors) {
+    for (auto& e : errors)
+        if (is_cancelled_value(e)) throw WeftError(e);
+    if (errors.size() == 1) throw WeftError(errors[0]);
+    if (errors.size() > 1) {
+        size_t n = errors.size();
+        Value err = in.vm().make_error(ErrorKind::ErrorGroup, std::to_string(n) + " deferred calls failed");
+        err.as<StructObj>()->error->errors = std::move(errors);
+        throw WeftError(err);
+    }
+}
+
 void settle_activation(Interp& in, size_t depth, const Value& result) {
     auto& list = in.pending();
     size_t mark = records_of(list, depth);
@@ -377,20 +401,31 @@ void settle_activation(Interp& in, size_t depth, const Value& result) {
         }
     }
     pop_settled(list, mark);
-    for (auto& e : errors)
-        if (is_cancelled_value(e)) throw WeftError(e);
-    if (errors.size() == 1) throw WeftError(errors[0]);
-    if (errors.size() > 1) {
-        size_t n = errors.size();
-        Value err = in.vm().make_error(ErrorKind::ErrorGroup, std::to_string(n) + " deferred calls failed");
-        err.as<StructObj>()->error->errors = std::move(errors);
-        throw WeftError(err);
-    }
+    raise_awaited_errors(in, std::move(errors));
 }
 
-void abandon_activation(Interp& in, size_t depth) noexcept {
+void settle_since(Interp& in, uint64_t seq) {
     auto& list = in.pending();
-    size_t mark = records_of(list, depth);
+    std::vector<Value> errors;
+    for (size_t i = records_since(list, seq); i < list.size(); ++i) {
+        Value v = list[i];
+        if (v.as<PromiseObj>()->resolved.load(std::memory_order_acquire)) continue;
+        try {
+            in.force(v);
+        } catch (WeftError& e) {
+            errors.push_back(in.error_value(e));
+        }
+    }
+    pop_settled(list, 0);
+    raise_awaited_errors(in, std::move(errors));
+}
+
+void abandon_since(Interp& in, uint64_t seq) noexcept { abandon_from(in, records_since(in.pending(), seq)); }
+
+void abandon_activation(Interp& in, size_t depth) noexcept { abandon_from(in, records_of(in.pending(), depth)); }
+
+static void abandon_from(Interp& in, size_t mark) noexcept {
+    auto& list = in.pending();
     while (list.size() > mark) {
         Value v = std::move(list.back());
         list.pop_back();

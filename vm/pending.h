@@ -66,6 +66,12 @@ void settle_activation(Interp& in, size_t depth, const Value& result);
 // (resolved as Cancelled, never run) and started ones are cancelled (their nursery awaits them).
 void abandon_activation(Interp& in, size_t depth) noexcept;
 
+// A `with` block ends: the deferred calls made since `seq` (Interp::record_seq() when it began)
+// are waited for (`settle_since`; errors raised like settle_activation's) or, when the block
+// ends by an error, dropped and cancelled (`abandon_since`).
+void settle_since(Interp& in, uint64_t seq);
+void abandon_since(Interp& in, uint64_t seq) noexcept;
+
 // A capability context ends (restrict() block, @effects call): records made under `caps` that
 // are still unstarted become tasks now, while `caps` is alive to hand to them.
 void start_pending_with_caps(Interp& in, const void* caps) noexcept;

@@ -96,6 +96,7 @@ struct PromiseObj : Obj {
     // In an interpreter's list of deferred calls: the frame depth of the activation that owns
     // it (the one that made it, or the caller it passed to through a return value).
     uint32_t depth = 0;
+    uint64_t seq = 0;  // creation order in that list (RecordMark / RecordSettle)
     rt::TaskRef task;      // Kind::Task
     Value thunk;           // Kind::Lazy: the closure to run on first force; Pending: the callee
     PendingCall call;      // Kind::Pending
