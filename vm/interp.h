@@ -193,6 +193,8 @@ public:
     size_t& unstarted_records() { return unstarted_; }
     // Sequence number of the next deferred call made here (RecordMark / RecordSettle).
     uint64_t& record_seq() { return record_seq_; }
+    // List length at which defer_call next drops the records nobody needs (vm/pending.cpp).
+    size_t& compact_records_at() { return compact_at_; }
     void set_capabilities(std::shared_ptr<const CapabilitySet> caps) override { caps_ = std::move(caps); }
     bool read_line(std::string& out) override;
 
@@ -287,6 +289,7 @@ private:
     std::vector<Value> pending_;
     size_t unstarted_ = 0;
     uint64_t record_seq_ = 0;
+    size_t compact_at_ = 1024;
 };
 
 // Helpers shared by the VM's modules.

@@ -52,6 +52,49 @@ bool unstarted(PromiseObj* p) {
            !p->resolved.load(std::memory_order_acquire);
 }
 
+// Drops the records nobody needs to keep: resolved ones, and started ones whose task has
+// finished without an error (resolved here). A loop that makes many deferred calls and never
+// uses them (`for u in urls: r = notify(u)`) would otherwise keep every one until its function
+// returns. Amortized: the next compaction waits until the list has doubled.
+constexpr size_t kMaxUnstarted = 4096;
+
+void compact(Interp& in) {
+    auto& list = in.pending();
+    // Too many unstarted records: the oldest run now (any order is a valid schedule), so a loop
+    // of unused deferred calls holds a bounded number of them.
+    if (in.unstarted_records() > kMaxUnstarted) {
+        std::vector<Value> run;
+        for (size_t i = 0; i < list.size() && in.unstarted_records() - run.size() > kMaxUnstarted / 2; ++i)
+            if (unstarted(promise_at(list, i)) && promise_at(list, i)->call.owner == &in) run.push_back(list[i]);
+        for (auto& v : run) {
+            try {
+                if (unstarted(v.as<PromiseObj>())) force_pending(in, v.as<PromiseObj>());
+            } catch (WeftError&) {
+                // kept with its error: raised where it is used or when its owner returns
+            }
+        }
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < list.size(); ++i) {
+        auto* p = promise_at(list, i);
+        // A resolved record is dropped unless it holds an error nobody may have seen yet.
+        bool drop = p->resolved.load(std::memory_order_acquire) && p->error.is_none();
+        if (!drop && p->kind == PromiseObj::Kind::Task && p->task->done() && !p->task->error()) {
+            try {
+                (void)force_promise(in, p);
+                drop = true;
+            } catch (...) {
+            }
+        }
+        if (!drop) {
+            if (out != i) list[out] = std::move(list[i]);
+            ++out;
+        }
+    }
+    list.resize(out);
+    in.compact_records_at() = std::max<size_t>(1024, 2 * out);
+}
+
 Interp* interp_of(rt::Task* t) {
     auto* ctx = t ? static_cast<TaskContext*>(t->user_data()) : nullptr;
     return ctx ? ctx->interp : nullptr;
@@ -73,8 +116,25 @@ void expose_hook(rt::Task* cur, rt::ExposeReason why) noexcept {
         }
         return;
     }
-    // Parking or yielding: everything unstarted of this task and of the tasks it runs inline
-    // for (they wait for it) becomes a task, so it can run while they wait.
+    if (why == rt::ExposeReason::Yield) {
+        // A time slice used up: some records (the oldest) start, so calls that wait on the
+        // outside world get going while this task computes; not all of them, or a loop making
+        // millions of unused calls would turn each into a task faster than one worker runs them.
+        Interp* in = interp_of(cur);
+        if (!in) return;
+        size_t budget = 64;
+        for (auto& v : in->pending()) {
+            if (budget == 0 || in->unstarted_records() == 0) break;
+            auto* p = v.as<PromiseObj>();
+            if (unstarted(p)) {
+                start_pending(p);
+                --budget;
+            }
+        }
+        return;
+    }
+    // Parking: everything unstarted of this task and of the tasks it runs inline for (they
+    // wait for it) becomes a task, so it can run while they wait.
     Interp* last = nullptr;
     for (rt::Task* t = cur; t; t = t->inline_forcer()) {
         Interp* in = interp_of(t);
@@ -175,7 +235,9 @@ Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::s
     c.site = in.current_site();
     p->depth = uint32_t(in.frame_count());
     p->seq = in.record_seq()++;
-    in.pending().push_back(pv);
+    auto& list = in.pending();
+    if (list.size() >= in.compact_records_at()) compact(in);
+    list.push_back(pv);
     ++in.unstarted_records();
     return pv;
 }
