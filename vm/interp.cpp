@@ -128,7 +128,7 @@ void Interp::place_done() {
 }
 
 Interp::Interp(Vm& vm, size_t stack_values) : vm_(vm) {
-    caps_ = std::make_shared<const CapabilitySet>(vm.options().caps);
+    caps_ = vm.program_capabilities();
     stack_cap_ = stack_values ? stack_values : vm.options().stack_values;
     size_t bytes = stack_cap_ * sizeof(Value);
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -98,6 +98,13 @@ public:
     const VmOptions& options() const { return options_; }
     Interp& main_interp() { return *main_; }
 
+    // The program's capabilities (from the --allow-* flags), which every task starts with. The
+    // Vm owns them for its lifetime, so the pointer handed out does not own them: copying it
+    // (every spawn does) touches no reference count shared by all threads.
+    std::shared_ptr<const CapabilitySet> program_capabilities() const {
+        return std::shared_ptr<const CapabilitySet>(std::shared_ptr<const CapabilitySet>(), program_caps_.get());
+    }
+
     // Buffered standard output shared by the program.
     void write_stdout(std::string_view s);
     void flush_stdout();
@@ -119,6 +126,7 @@ private:
     int run_main(ModuleObj* m, const std::string& source);
 
     VmOptions options_;
+    std::shared_ptr<const CapabilitySet> program_caps_;
     StructTypeObj* error_types_[size_t(ErrorKind::Count)] = {};
     std::mutex modules_mu_;  // imports from tasks on several threads
     std::unordered_map<std::string, ModuleObj*> modules_;  // by name, or by canonical path

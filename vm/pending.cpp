@@ -248,7 +248,8 @@ void start_pending(PromiseObj* p) noexcept {
     PendingCall& c = p->call;
     Interp& owner = *c.owner;
     try {
-        auto caps = c.caps->shared_from_this();
+        std::shared_ptr<const CapabilitySet> caps = owner.vm().program_capabilities();
+        if (c.caps != caps.get()) caps = c.caps->shared_from_this();
         c.slot.release();  // the task's body holds its own
         std::vector<std::string> kw_names;
         std::vector<Value> kw_values;
