@@ -254,8 +254,10 @@ const Value* find_struct_method(const StructTypeObj* t, StrObj* name) {
 Value struct_with(CallContext& cx, Value& self, const CallArgs& args);
 
 const MethodInfo* find_opaque_method(const OpaqueObj* o, std::string_view name) {
+    // First letters first: most entries differ there, and a full compare measures the name.
+    if (name.empty()) return nullptr;
     for (const MethodInfo* m = o->cls->methods; m && m->name; ++m)
-        if (name == m->name) return m;
+        if (m->name[0] == name[0] && name == m->name) return m;
     return nullptr;
 }
 
