@@ -1,7 +1,7 @@
 // pending.cpp — deferred calls kept as records until they must be tasks (see pending.h for the
-// design). The hot path is defer_call + force_pending on the same interpreter: one promise and
-// one argument vector, a push and a pop on the interpreter's list, and a nested call — no
-// task, fiber, nursery or atomic operation.
+// design). The hot path is defer_call + force_pending on the same interpreter: one promise
+// (arguments in place), a push and a pop on the interpreter's list, and a nested call — no
+// task, fiber, nursery, lock or atomic read-modify-write.
 #include "vm/pending.h"
 
 #include <algorithm>
