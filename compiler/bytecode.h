@@ -129,6 +129,8 @@ namespace weft {
     X(CallDeferIfM)  /* A B C +X  an argument of a method call: like CallDefer when */ \
                      /*         method K[X] of R[C] (the outer receiver) is a Weft */ \
                      /*         function of a module or a struct; else like Call   */ \
+    X(CallKwDefer)   /* A B C +X  like CallKw, but a Weft function or blocking      */ \
+                     /*         builtin runs as a deferred call                    */ \
     X(Force)         /* A B     if R[A] is a promise, wait for it (statement calls); \
                                 B=1: only a deferred call's, not a handle or lazy value */ \
     X(MakeLazy)      /* A       R[A] = lazy promise of the closure R[A]             */ \

@@ -1183,7 +1183,10 @@ private:
                         expr_to(k.value.get(), r);
                 }
                 check_args(c, n);
-                emit(make_abc(Op::CallKw, base, n, int(c->keywords.size())));
+                // Keyword arguments do not change whether a call is deferred; as an argument
+                // of another call (IfCallee/IfMethod) it is not deferred (no keyword form).
+                Op op = defer_this.kind == DeferMode::Kind::Always ? Op::CallKwDefer : Op::CallKw;
+                emit(make_abc(op, base, n, int(c->keywords.size())));
                 emit(Instr(const_names(std::move(names))));
             }
         } else {
@@ -2760,6 +2763,7 @@ static bool has_extra_word(Op op) {
         case Op::CallMDefer:
         case Op::CallDeferIfM:
         case Op::CallKw:
+        case Op::CallKwDefer:
         case Op::Closure:
         case Op::StructDef:
         case Op::UnpackEx:

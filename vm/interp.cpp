@@ -1307,6 +1307,26 @@ op_Force:
         force(R[A]);
     }
     DISPATCH();
+op_CallKwDefer: {
+    // `x = f(a, k=v)`: deferred like CallDefer when the callee is a Weft function or a blocking
+    // builtin (keyword arguments do not change that); otherwise CallKw.
+    Value& fv = R[A];
+    if (cur_task && (fv.is(ObjType::Function) || (fv.is(ObjType::Native) && fv.as<NativeObj>()->blocking)) &&
+        defer_allowed()) {
+        int npos = B, nkw = C;
+        const Constant& names = frame->proto->chunk->consts[*pc++];
+        SAVE_PC();
+        std::vector<std::string> kw_names(names.names.begin(), names.names.end());
+        std::vector<Value> kw_values;
+        kw_values.reserve(size_t(nkw));
+        for (int j = 0; j < nkw; ++j) kw_values.push_back(std::move(R[A + 1 + npos + j]));
+        R[A] = defer_call(*this, std::move(fv), std::span<Value>(&R[A + 1], size_t(npos)), std::move(kw_names),
+                          std::move(kw_values));
+        for (int j = 1; j <= npos + nkw; ++j) R[A + j] = Value();
+        DISPATCH();
+    }
+    goto op_CallKw;
+}
 op_CallKw: {
     int npos = B, nkw = C;
     const Constant& names = frame->proto->chunk->consts[*pc++];
