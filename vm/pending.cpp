@@ -508,6 +508,12 @@ static void abandon_from(Interp& in, size_t mark) noexcept {
     }
 }
 
+void start_all_pending(Interp& in) noexcept {
+    auto& list = in.pending();
+    for (size_t i = 0; i < list.size() && in.unstarted_records() > 0; ++i)
+        if (unstarted(promise_at(list, i))) start_pending(promise_at(list, i));
+}
+
 void start_pending_with_caps(Interp& in, const void* caps) noexcept {
     if (in.unstarted_records() == 0) return;
     for (auto& v : in.pending()) {

@@ -72,6 +72,9 @@ void abandon_activation(Interp& in, size_t depth) noexcept;
 void settle_since(Interp& in, uint64_t seq);
 void abandon_since(Interp& in, uint64_t seq) noexcept;
 
+// Starts every unstarted record of `in` as a task (tasks() shows them then).
+void start_all_pending(Interp& in) noexcept;
+
 // A capability context ends (restrict() block, @effects call): records made under `caps` that
 // are still unstarted become tasks now, while `caps` is alive to hand to them.
 void start_pending_with_caps(Interp& in, const void* caps) noexcept;

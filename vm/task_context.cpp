@@ -18,6 +18,7 @@
 
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/pending.h"
 #include "weft/runtime/runtime.hpp"
 
 namespace weft {
@@ -99,9 +100,12 @@ Value note_forced(Interp& in, const Value& err, const std::string& label) {
     return out;
 }
 
-Value tasks_builtin(CallContext&, const CallArgs& a) {
+Value tasks_builtin(CallContext& cx, const CallArgs& a) {
     if (!a.pos.empty() || !a.kw.empty())
         throw WeftError(ErrorKind::TypeError, "tasks() takes no arguments");
+    // The caller's deferred calls still kept as records become tasks first, so the snapshot
+    // shows every call started and not finished ("pending" until a worker takes it).
+    start_all_pending(static_cast<Interp&>(cx));
     std::vector<rt::TaskSnapshot> snap = rt::tasks_snapshot();
     std::unordered_map<std::uint64_t, std::string> labels;
     for (auto& s : snap)
