@@ -77,6 +77,12 @@ const Value& peek_value(const Value& v) {
     return v;
 }
 
+// Can a call of `callee` take time, so that a deferral position defers it (spec section 5)?
+// A Weft function or a builtin marked blocking.
+bool can_defer(const Value& callee) {
+    return callee.is(ObjType::Function) || (callee.is(ObjType::Native) && callee.as<NativeObj>()->blocking);
+}
+
 // Is `callee` a Weft function or a bound method of one? (CallDeferIf: the arguments of
 // such a call are deferral positions, spec section 5.)
 bool is_weft_callee(const Value& callee) {
@@ -1231,13 +1237,11 @@ op_Call: {
     DISPATCH();
 }
 op_CallDefer: {
-    // A deferred call (spec section 5): a Weft function runs as a child task and
-    // its promise is stored; anything else is an ordinary call. With lazy task
-    // creation the task runs inline when its value is needed before a worker
-    // picks it up.
+    // A deferred call (spec section 5): a Weft function or blocking builtin becomes a
+    // record whose promise is stored (vm/pending.h: it runs when forced, or as a task
+    // when it must run concurrently); anything else is an ordinary call.
     Value& fv = R[A];
-    if (cur_task && (fv.is(ObjType::Function) || (fv.is(ObjType::Native) && fv.as<NativeObj>()->blocking)) &&
-        defer_allowed()) {
+    if (cur_task && can_defer(fv) && defer_allowed()) {
         SAVE_PC();
         R[A] = defer_call(*this, std::move(fv), std::span<Value>(&R[A + 1], size_t(B)));
         for (int j = 1; j <= B; ++j) R[A + j] = Value();
@@ -1246,18 +1250,16 @@ op_CallDefer: {
     goto op_Call;
 }
 op_CallMDefer: {
-    // A method call in a deferral position: `x = mod.f(a)` or `x = obj.m(a)`
-    // starts a task when the callee is a Weft function (a module's function or
-    // a struct's method) or a module's blocking builtin; anything else is CallM.
+    // A method call in a deferral position: `x = mod.f(a)` or `x = obj.m(a)` is
+    // deferred when the callee is a Weft function (a module's function or a
+    // struct's method) or a module's blocking builtin; anything else is CallM.
     Value callee;
     Value& recv = R[C];
     if (cur_task && defer_allowed()) {
         StrObj* name = K[*pc & 0xffff].as<StrObj>();
         if (recv.is(ObjType::Module)) {
             Value v;
-            if (recv.as<ModuleObj>()->find(name->data, v) &&
-                (v.is(ObjType::Function) || (v.is(ObjType::Native) && v.as<NativeObj>()->blocking)))
-                callee = std::move(v);
+            if (recv.as<ModuleObj>()->find(name->data, v) && can_defer(v)) callee = std::move(v);
         } else if (recv.is(ObjType::Struct)) {
             auto* s = recv.as<StructObj>();
             const Value* m = s->type->field_index_interned(name) < 0 ? s->type->method_interned(name) : nullptr;
@@ -1311,8 +1313,7 @@ op_CallKwDefer: {
     // `x = f(a, k=v)`: deferred like CallDefer when the callee is a Weft function or a blocking
     // builtin (keyword arguments do not change that); otherwise CallKw.
     Value& fv = R[A];
-    if (cur_task && (fv.is(ObjType::Function) || (fv.is(ObjType::Native) && fv.as<NativeObj>()->blocking)) &&
-        defer_allowed()) {
+    if (cur_task && can_defer(fv) && defer_allowed()) {
         int npos = B, nkw = C;
         const Constant& names = frame->proto->chunk->consts[*pc++];
         SAVE_PC();

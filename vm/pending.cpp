@@ -5,6 +5,7 @@
 #include "vm/pending.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
 #include <unordered_set>
 
@@ -100,37 +101,28 @@ Interp* interp_of(rt::Task* t) {
     return ctx ? ctx->interp : nullptr;
 }
 
+// Starts up to `budget` unstarted records of `in` as tasks, oldest first.
+void start_oldest(Interp& in, size_t budget) {
+    auto& list = in.pending();
+    for (size_t i = 0; i < list.size() && budget > 0 && in.unstarted_records() > 0; ++i) {
+        if (unstarted(promise_at(list, i))) {
+            start_pending(promise_at(list, i));
+            --budget;
+        }
+    }
+}
+
 // The runtime's hooks (rt::EmbedderHooks).
 void expose_hook(rt::Task* cur, rt::ExposeReason why) noexcept {
-    if (why == rt::ExposeReason::IdleWorker) {
-        // One record, the oldest: it is the largest piece of work still unstarted (in a
-        // recursive fan-out the oldest record is nearest the root).
-        Interp* in = interp_of(cur);
-        if (!in || in->unstarted_records() == 0) return;
-        for (auto& v : in->pending()) {
-            auto* p = v.as<PromiseObj>();
-            if (unstarted(p)) {
-                start_pending(p);
-                return;
-            }
-        }
-        return;
-    }
-    if (why == rt::ExposeReason::Yield) {
-        // A time slice used up: some records (the oldest) start, so calls that wait on the
-        // outside world get going while this task computes; not all of them, or a loop making
-        // millions of unused calls would turn each into a task faster than one worker runs them.
+    if (why != rt::ExposeReason::Park) {
         Interp* in = interp_of(cur);
         if (!in) return;
-        size_t budget = 64;
-        for (auto& v : in->pending()) {
-            if (budget == 0 || in->unstarted_records() == 0) break;
-            auto* p = v.as<PromiseObj>();
-            if (unstarted(p)) {
-                start_pending(p);
-                --budget;
-            }
-        }
+        // An idle worker gets one record, the oldest: the largest piece of work still unstarted
+        // (in a recursive fan-out the oldest record is nearest the root). A used-up time slice
+        // starts some (the oldest), so calls that wait on the outside world get going while this
+        // task computes; not all of them, or a loop making millions of unused calls would turn
+        // each into a task faster than one worker runs them.
+        start_oldest(*in, why == rt::ExposeReason::IdleWorker ? 1 : 64);
         return;
     }
     // Parking: everything unstarted of this task and of the tasks it runs inline for (they
@@ -299,16 +291,12 @@ bool force_pending(Interp& in, PromiseObj* p) {
     }
     if (c.running)
         throw WeftError(ErrorKind::RecursionError, "the value of a deferred call was needed while the call was running");
-    if (!in.defer_allowed()) {
-        // Nested too deep already (a chain of records forcing records): run it as a task on a
-        // stack of its own and wait for it there, instead of nesting one more level.
-        p->no_inline = true;
-        start_pending(p);
-        return p->kind != PromiseObj::Kind::Task;
-    }
-    if (c.cancel_context != rt::current_cancel_context() || c.caps != in.capabilities_raw()) {
-        // Forced under another cancel scope or other capabilities than it was made with: it
-        // runs as a task in its own context (a timeout around the forcer must not cancel it).
+    // It runs as a task on a stack of its own, waited for without running inline, when this is
+    // nested too deep already (a chain of records forcing records), or when it is forced under
+    // another cancel scope or other capabilities than it was made with (a timeout around the
+    // forcer must not cancel it).
+    if (!in.defer_allowed() || c.cancel_context != rt::current_cancel_context() ||
+        c.caps != in.capabilities_raw()) {
         p->no_inline = true;
         start_pending(p);
         return p->kind != PromiseObj::Kind::Task;
@@ -436,27 +424,22 @@ static void raise_awaited_errors(Interp& in, std::vector<Value> errors) {
     }
 }
 
-void settle_activation(Interp& in, size_t depth, const Value& result) {
+// Awaits (forces) the unresolved records from index `mark` on, except those `kept` reaches,
+// which pass to the activation at frame depth `caller`; then raises the errors the awaited ones
+// ended with. Records that the awaited calls make and return pass to the same scope and are
+// awaited too: the loop sees the list grow.
+static void await_records(Interp& in, size_t mark, ReachSet* kept, size_t caller) {
     auto& list = in.pending();
-    size_t mark = records_of(list, depth);
-    pop_settled(list, mark);
-    if (list.size() <= mark) return;
-    // Records the result reaches pass to the caller's activation (they stay in the list, below
-    // the caller's frames' marks).
-    ReachSet rs;
-    rs.build(list, mark);
-    if (result.is_obj()) reach_from(rs, result);
-    // The rest are awaited now. (Records their calls make and return pass to this activation
-    // and are awaited too: the loop sees the list grow.)
     std::vector<Value> errors;
-    size_t j = 0;  // rs.open is in list order: a cursor finds each one's flag
+    size_t j = 0;  // kept->open is in list order: a cursor finds each one's flag
     for (size_t i = mark; i < list.size(); ++i) {
         Value v = list[i];
         auto* p = v.as<PromiseObj>();
-        bool kept = false;
-        if (j < rs.n && rs.open[j] == p) kept = rs.kept[j++];
-        if (kept) p->depth = uint32_t(depth - 1);  // passes to the caller
-        if (kept || p->resolved.load(std::memory_order_acquire)) continue;
+        if (kept && j < kept->n && kept->open[j] == p && kept->kept[j++]) {
+            p->depth = uint32_t(caller);
+            continue;
+        }
+        if (p->resolved.load(std::memory_order_acquire)) continue;
         try {
             in.force(v);
         } catch (WeftError& e) {
@@ -467,21 +450,20 @@ void settle_activation(Interp& in, size_t depth, const Value& result) {
     raise_awaited_errors(in, std::move(errors));
 }
 
-void settle_since(Interp& in, uint64_t seq) {
+void settle_activation(Interp& in, size_t depth, const Value& result) {
     auto& list = in.pending();
-    std::vector<Value> errors;
-    for (size_t i = records_since(list, seq); i < list.size(); ++i) {
-        Value v = list[i];
-        if (v.as<PromiseObj>()->resolved.load(std::memory_order_acquire)) continue;
-        try {
-            in.force(v);
-        } catch (WeftError& e) {
-            errors.push_back(in.error_value(e));
-        }
-    }
-    pop_settled(list, 0);
-    raise_awaited_errors(in, std::move(errors));
+    size_t mark = records_of(list, depth);
+    pop_settled(list, mark);
+    if (list.size() <= mark) return;
+    // Records the result reaches pass to the caller's activation (they stay in the list, with
+    // the caller's depth).
+    ReachSet rs;
+    rs.build(list, mark);
+    if (result.is_obj()) reach_from(rs, result);
+    await_records(in, mark, &rs, depth - 1);
 }
+
+void settle_since(Interp& in, uint64_t seq) { await_records(in, records_since(in.pending(), seq), nullptr, 0); }
 
 void abandon_since(Interp& in, uint64_t seq) noexcept { abandon_from(in, records_since(in.pending(), seq)); }
 
@@ -508,11 +490,7 @@ static void abandon_from(Interp& in, size_t mark) noexcept {
     }
 }
 
-void start_all_pending(Interp& in) noexcept {
-    auto& list = in.pending();
-    for (size_t i = 0; i < list.size() && in.unstarted_records() > 0; ++i)
-        if (unstarted(promise_at(list, i))) start_pending(promise_at(list, i));
-}
+void start_all_pending(Interp& in) noexcept { start_oldest(in, SIZE_MAX); }
 
 void start_pending_with_caps(Interp& in, const void* caps) noexcept {
     if (in.unstarted_records() == 0) return;
