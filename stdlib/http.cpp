@@ -1046,27 +1046,17 @@ Value do_request(CallContext& cx, Options o) {
 }
 
 // get/head/delete/options(url, params=, headers=, data=, json=, timeout=, connect_timeout=,
-// allow_redirects=, verify=)
-template <const char* Method>
-Value http_simple(CallContext& cx, const CallArgs& a) {
+// allow_redirects=, verify=) and post/put/patch(url, data=, json=, params=, headers=, ...): the
+// same request; the methods that usually send a body take data= and json= second and third.
+template <const char* Method, bool Body>
+Value http_method(CallContext& cx, const CallArgs& a) {
     std::string name = lower(Method);
     Params p(a, name.c_str(),
-             {"url", "params", "headers", "data", "json", "timeout", "connect_timeout",
-              "allow_redirects", "verify"},
+             {"url", Body ? "data" : "params", Body ? "json" : "headers", Body ? "params" : "data",
+              Body ? "headers" : "json", "timeout", "connect_timeout", "allow_redirects", "verify"},
              1);
-    return do_request(cx, read_options(cx, p, Method, 0, Slots{1, 2, 3, 4, 5, 6, 7, 8}));
-}
-
-// post/put/patch(url, data=, json=, params=, headers=, timeout=, connect_timeout=,
-// allow_redirects=, verify=)
-template <const char* Method>
-Value http_with_body(CallContext& cx, const CallArgs& a) {
-    std::string name = lower(Method);
-    Params p(a, name.c_str(),
-             {"url", "data", "json", "params", "headers", "timeout", "connect_timeout",
-              "allow_redirects", "verify"},
-             1);
-    return do_request(cx, read_options(cx, p, Method, 0, Slots{3, 4, 1, 2, 5, 6, 7, 8}));
+    Slots slots = Body ? Slots{3, 4, 1, 2, 5, 6, 7, 8} : Slots{1, 2, 3, 4, 5, 6, 7, 8};
+    return do_request(cx, read_options(cx, p, Method, 0, slots));
 }
 
 Value http_request(CallContext& cx, const CallArgs& a) {
@@ -1110,13 +1100,13 @@ Value make_http_error_type() {
 void init_http_module(ModuleObj& m) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    stdlib::define_fn(m, "get", http_simple<kGet>);
-    stdlib::define_fn(m, "head", http_simple<kHead>);
-    stdlib::define_fn(m, "delete", http_simple<kDelete>);
-    stdlib::define_fn(m, "options", http_simple<kOptions>);
-    stdlib::define_fn(m, "post", http_with_body<kPost>);
-    stdlib::define_fn(m, "put", http_with_body<kPut>);
-    stdlib::define_fn(m, "patch", http_with_body<kPatch>);
+    stdlib::define_fn(m, "get", http_method<kGet, false>);
+    stdlib::define_fn(m, "head", http_method<kHead, false>);
+    stdlib::define_fn(m, "delete", http_method<kDelete, false>);
+    stdlib::define_fn(m, "options", http_method<kOptions, false>);
+    stdlib::define_fn(m, "post", http_method<kPost, true>);
+    stdlib::define_fn(m, "put", http_method<kPut, true>);
+    stdlib::define_fn(m, "patch", http_method<kPatch, true>);
     stdlib::define_fn(m, "request", http_request);
     Value err = make_http_error_type();
     g_http_error_type = err.as<StructTypeObj>();

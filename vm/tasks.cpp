@@ -1147,6 +1147,18 @@ struct MapOptions {
     const char* name = "parallel_map";
 };
 
+// errors= of the parallel operations: true for "collect" / "partial" (failed items are
+// collected), false for "raise" / "fail_fast" or when absent; anything else raises ValueError
+// with `message`.
+bool collects_errors(const CallArgs& a, const std::string& message) {
+    const Value* e = a.find_kw("errors");
+    if (!e || e->is_none()) return false;
+    std::string m = to_str(*e);
+    if (m == "collect" || m == "partial") return true;
+    if (m != "raise" && m != "fail_fast") throw WeftError(ErrorKind::ValueError, message);
+    return false;
+}
+
 MapOptions map_options(const CallArgs& a, const char* fn) {
     MapOptions o;
     o.name = fn;
@@ -1157,13 +1169,7 @@ MapOptions map_options(const CallArgs& a, const char* fn) {
     o.workers = limits::cap_workers(o.workers);
     if (const Value* p = a.find_kw("progress"); p && !p->is_none()) o.progress = truthy(*p);
     if (const Value* t = a.find_kw("timeout"); t && !t->is_none()) o.timeout = seconds_arg(*t, "timeout");
-    if (const Value* e = a.find_kw("errors"); e && !e->is_none()) {
-        std::string m = to_str(*e);
-        if (m == "collect" || m == "partial")
-            o.collect = true;
-        else if (m != "raise" && m != "fail_fast")
-            throw WeftError(ErrorKind::ValueError, std::string(fn) + "(): errors must be \"raise\" or \"collect\"");
-    }
+    o.collect = collects_errors(a, std::string(fn) + "(): errors must be \"raise\" or \"collect\"");
     return o;
 }
 
@@ -1560,18 +1566,11 @@ Value bi_parallel(CallContext&, const CallArgs& a) {
     if (a.pos.empty()) type_err("parallel() needs at least one function");
     int64_t workers = 64, retries = 0;
     double timeout = -1, backoff = 0.5;
-    bool partial = false;
     if (const Value* v = a.find_kw("workers"); v && !v->is_none()) workers = v->as_int();
     if (const Value* v = a.find_kw("timeout"); v && !v->is_none()) timeout = seconds_arg(*v, "timeout");
     if (const Value* v = a.find_kw("retries"); v && v->is_int()) retries = v->as_int();
     if (const Value* v = a.find_kw("backoff"); v && v->is_number()) backoff = v->as_number();
-    if (const Value* v = a.find_kw("errors"); v && !v->is_none()) {
-        std::string m = to_str(*v);
-        if (m == "partial" || m == "collect")
-            partial = true;
-        else if (m != "fail_fast" && m != "raise")
-            throw WeftError(ErrorKind::ValueError, "parallel(): errors must be \"fail_fast\" or \"partial\"");
-    }
+    bool partial = collects_errors(a, "parallel(): errors must be \"fail_fast\" or \"partial\"");
     auto* n = new NativeObj("parallel", nullptr);
     n->method = parallel_stage_call;
     n->self = make_tuple({make_list(std::vector<Value>(a.pos.begin(), a.pos.end())), Value::integer(workers),
@@ -1878,14 +1877,7 @@ Value bi_stream_map(CallContext& cx, const CallArgs& a) {
     }
     bool ordered = false;
     if (const Value* o = a.find_kw("ordered")) ordered = truthy(*o);
-    bool collect = false;
-    if (const Value* e = a.find_kw("errors"); e && !e->is_none()) {
-        std::string m = to_str(*e);
-        if (m == "collect" || m == "partial")
-            collect = true;
-        else if (m != "raise" && m != "fail_fast")
-            throw WeftError(ErrorKind::ValueError, "stream_map(): errors must be \"raise\" or \"collect\"");
-    }
+    bool collect = collects_errors(a, "stream_map(): errors must be \"raise\" or \"collect\"");
     auto* out = new ChannelObj();
     Value outv = Value::adopt(out);
     out->ch = rt::Channel<Value>::make(buffer);
