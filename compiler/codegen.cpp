@@ -706,8 +706,17 @@ private:
         int save = fs_->freereg;
         int base = alloc();
         expr_to(c->func.get(), base);
-        star_call_args(c, base);
-        emit(make_abc(Op::SpawnCall, base, 0, 0));
+        if (simple_args(c) && c->keywords.empty()) {
+            // Plain positional arguments stay in registers (C=1): no list and dict
+            // built per spawn. They are evaluated here, in the spawner, not deferred.
+            int n = int(c->args.size());
+            check_args(c, n);
+            for (int i = 0; i < n; ++i) expr_to(c->args[i].get(), alloc());
+            emit(make_abc(Op::SpawnCall, base, n, 1));
+        } else {
+            star_call_args(c, base);
+            emit(make_abc(Op::SpawnCall, base, 0, 0));
+        }
         if (base != target) emit(make_abc(Op::Move, target, base, 0));
         free_to(save);
     }
@@ -1301,7 +1310,6 @@ private:
         int kw_k = names.empty() ? 0 : const_names(names) + 1;
         if (kw_k > 0xffff) fail(c->pos, "too many constants");
         Instr extra = Instr(name_k) | (Instr(kw_k) << 16);
-        int nkw = int(names.size());
         Op callm = defer ? Op::CallMDefer : Op::CallM;
         if (reg >= 0) {
             emit(make_abc(callm, base, n, reg));
@@ -1665,9 +1673,7 @@ private:
                 int base = alloc_n(3);
                 std::vector<Param> none;
                 function(nullptr, "<spawn>", none, nullptr, &s->as<SpawnBlockStmt>()->body, nullptr, base, s->pos);
-                emit(make_abc(Op::NewList, base + 1, 0, 0));
-                emit(make_abc(Op::NewDict, base + 2, 0, 0));
-                emit(make_abc(Op::SpawnCall, base, 0, 0));
+                emit(make_abc(Op::SpawnCall, base, 0, 1));
                 return false;
             }
             case StmtKind::Concurrent:

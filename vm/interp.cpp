@@ -1720,6 +1720,13 @@ op_FieldAt: {
 op_SpawnCall: {
     SAVE_PC();
     force(R[A]);
+    if (C == 1) {
+        std::vector<Value> pos;
+        pos.reserve(B);
+        for (int j = 1; j <= B; ++j) pos.push_back(std::move(R[A + j]));
+        R[A] = spawn_task(*this, R[A], std::move(pos), {}, {});
+        DISPATCH();
+    }
     std::vector<Value> pos = collect(*this, R[A + 1]);
     std::vector<std::string> names;
     std::vector<Value> values;

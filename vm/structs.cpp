@@ -389,6 +389,19 @@ Value struct_with(CallContext& cx, Value& self, const CallArgs& args) {
 
 }  // namespace
 
+namespace {
+// Is `name` one of the built-in methods that only store their arguments (so a promise passed
+// to them stays unforced)? Attribute names in bytecode are interned: pointer compares.
+bool stores_arguments(const StrObj* name) {
+    static const StrObj* const names[] = {intern("append"), intern("insert"), intern("add"),
+                                          intern("send"), intern("setdefault"), intern("try_send")};
+    if (!name->interned) return std::find_if(std::begin(names), std::end(names), [&](const StrObj* n) {
+                                     return n->data == name->data;
+                                 }) != std::end(names);
+    return std::find(std::begin(names), std::end(names), name) != std::end(names);
+}
+}  // namespace
+
 // Method call. `a` points at the instruction's register A: the result goes to
 // a[0]; a[1] is scratch (receiver copy for Weft methods); arguments start at a[2].
 bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const Constant* kwnames) {
@@ -410,8 +423,7 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
     }
     // Built-in methods inspect their arguments (promises are forced), except the
     // ones that only store them.
-    if (!recv.is(ObjType::Struct) && name->data != "append" && name->data != "insert" && name->data != "add" &&
-        name->data != "send" && name->data != "setdefault" && name->data != "try_send") {
+    if (!recv.is(ObjType::Struct) && !stores_arguments(name)) {
         for (int j = 0; j < nargs + nkw; ++j) force(a[2 + j]);
     }
     std::vector<KwArg> kw;
