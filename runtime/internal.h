@@ -151,6 +151,7 @@ struct Access {
     static auto& cancel_top(Task* t) { return t->cancel_top_; }
     static auto& root(Task* t) { return t->root_; }
     static auto& implicit(Task* t) { return t->implicit_; }
+    static auto& implicit_collects(Task* t) { return t->implicit_collects_; }
     static auto& member_prev(Task* t) { return t->member_prev_; }
     static auto& member_next(Task* t) { return t->member_next_; }
     static auto& is_root(Task* t) { return t->is_root_; }
@@ -322,6 +323,9 @@ CancelNode* open_node(Task* cur, bool nursery, bool shield, std::int64_t deadlin
 // returns its host, both read under t's lock.
 Task* owned_nurseries(Task* t, std::vector<CancelNode*>& out);
 void close_node(Task* cur, CancelNode* n);
+/// `cur`'s implicit nursery, made on first use below all its open scopes (collect-all when a
+/// LazyScope asked for it, else fail-fast).
+CancelNode* implicit_nursery(Task* cur);
 /// Waits until the nursery has no live members; returns true if a Deadlock was delivered.
 bool nursery_wait(Task* cur, CancelNode* n);
 /// Collects unobserved errors of a nursery (after nursery_wait).

@@ -341,9 +341,15 @@ static CancelNode* innermost_nursery(Task* cur) {
     for (CancelNode* n = A::cancel_top(cur); n; n = n->parent.load(std::memory_order_relaxed)) {
         if (n->nursery) return n;
     }
+    return implicit_nursery(cur);
+}
+
+CancelNode* implicit_nursery(Task* cur) {
+    if (CancelNode* n = A::implicit(cur)) return n;
     CancelNode* n = new CancelNode;
     n->nursery = true;
     n->implicit = true;
+    n->fail_fast = !A::implicit_collects(cur);
     n->owner = cur;
     cur->retain();
     std::lock_guard<SpinLock> lock(A::mu(cur));

@@ -330,28 +330,78 @@ Scope::Scope(ScopeMode mode, CancelScopeOptions options) {
     node_->fail_fast = mode == ScopeMode::FailFast;
 }
 
-Scope::~Scope() {
-    if (!joined_) {
-        Task* cur = node_->owner;
-        cancel_node(node_);
-        nursery_wait(cur, node_);
-        close_node(cur, node_);
+namespace {
+// Closing a nursery while unwinding: its tasks are cancelled and waited for, errors dropped.
+void abandon_nursery(Task* cur, CancelNode* n) {
+    cancel_node(n);
+    nursery_wait(cur, n);
+    close_node(cur, n);
+}
+
+// Closing a nursery normally (Scope::join, LazyScope::join): wait, close, raise what it collected.
+void join_nursery(Task* cur, CancelNode* n) {
+    bool deadlock = nursery_wait(cur, n);
+    close_node(cur, n);
+    auto errors = nursery_errors(n);
+    bool fail_fast = n->fail_fast;
+    if (n->implicit) {
+        A::implicit(cur) = nullptr;
+        n->release();
     }
+    if (!fail_fast && !errors.empty()) throw ErrorGroup(std::move(errors), true);
+    if (errors.size() == 1) std::rethrow_exception(errors[0]);
+    if (errors.size() > 1) throw ErrorGroup(std::move(errors));
+    if (deadlock) throw Deadlock(deadlock_report(A::rt(cur)));
+    check_cancelled();
+}
+}  // namespace
+
+Scope::~Scope() {
+    if (!joined_) abandon_nursery(node_->owner, node_);
     node_->release();
 }
 
 void Scope::join() {
     if (joined_) return;
     joined_ = true;
-    Task* cur = node_->owner;
-    bool deadlock = nursery_wait(cur, node_);
-    close_node(cur, node_);
-    auto errors = nursery_errors(node_);
-    if (!node_->fail_fast && !errors.empty()) throw ErrorGroup(std::move(errors), true);
-    if (errors.size() == 1) std::rethrow_exception(errors[0]);
-    if (errors.size() > 1) throw ErrorGroup(std::move(errors));
-    if (deadlock) throw Deadlock(deadlock_report(A::rt(cur)));
+    join_nursery(node_->owner, node_);
+}
+
+LazyScope::LazyScope(ScopeMode mode) : owner_(require_task("LazyScope")), mode_(mode) {
+    if (A::cancel_top(owner_) || A::implicit(owner_)) {
+        eager_ = open_node(owner_, true, false, INT64_MAX);
+        eager_->fail_fast = mode == ScopeMode::FailFast;
+    } else {
+        A::implicit_collects(owner_) = mode == ScopeMode::CollectAll;
+    }
+}
+
+LazyScope::~LazyScope() {
+    if (eager_) {
+        if (!joined_) abandon_nursery(owner_, eager_);
+        eager_->release();
+        return;
+    }
+    A::implicit_collects(owner_) = false;
+    if (joined_) return;
+    if (CancelNode* n = A::implicit(owner_)) {
+        abandon_nursery(owner_, n);
+        A::implicit(owner_) = nullptr;
+        n->release();
+    }
+}
+
+void LazyScope::join() {
+    if (joined_) return;
+    joined_ = true;
+    if (eager_) return join_nursery(owner_, eager_);
+    A::implicit_collects(owner_) = false;
+    if (CancelNode* n = A::implicit(owner_)) return join_nursery(owner_, n);
     check_cancelled();
+}
+
+void LazyScope::cancel() {
+    cancel_node(eager_ ? eager_ : implicit_nursery(owner_));
 }
 
 void Scope::cancel() noexcept {

@@ -49,33 +49,6 @@ bool is_cancelled_error(const Value& e) {
 
 }  // namespace
 
-// Runs `fn` with an implicit nursery around it: tasks spawned outside any
-// `concurrent:` block belong to it. It collects failures instead of cancelling
-// the body (spec: an error surfaces where its value is forced, or when the
-// scope ends); at the end, errors nobody observed are raised — one as itself,
-// several as an ErrorGroup.
-Value run_in_implicit_scope(const std::function<Value()>& fn) {
-    rt::Scope scope(rt::ScopeMode::CollectAll);
-    Value result;
-    try {
-        result = fn();
-    } catch (...) {
-        scope.cancel();
-        try {
-            scope.join();
-        } catch (...) {
-        }
-        throw;
-    }
-    try {
-        scope.join();
-    } catch (const rt::ErrorGroup& g) {
-        if (g.errors().size() == 1) std::rethrow_exception(g.errors()[0]);
-        throw rt::ErrorGroup(g.errors(), false);
-    }
-    return result;
-}
-
 namespace {
 
 // The body of a task that calls a Weft callable. Construction shares the

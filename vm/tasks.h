@@ -26,6 +26,8 @@
 #include "vm/object.h"
 #include "vm/limits.h"
 #include "vm/task_context.h"
+#include "weft/runtime/errors.hpp"
+#include "weft/runtime/scope.hpp"
 #include "weft/runtime/spin_lock.hpp"
 #include "weft/runtime/task.hpp"
 
@@ -154,8 +156,35 @@ bool pipe_op(Interp& in, const Value& l, const Value& r, Value& out);
 void scope_exit(Interp& in, Value& nursery);
 void scope_abort(Value& nursery, const Value& err);
 
-// Runs `fn` inside the task's implicit collect-all nursery (see tasks.cpp).
-Value run_in_implicit_scope(const std::function<Value()>& fn);
+// Runs `fn` (returning a Value) with the task's implicit nursery around it: tasks spawned
+// outside any `concurrent:` block belong to it. It collects failures instead of cancelling the
+// body (spec: an error surfaces where its value is forced, or when the scope ends); at the end,
+// errors nobody observed are raised — one as itself, several as an ErrorGroup. When `fn` fails,
+// the nursery's tasks are cancelled and waited for, and `fn`'s error is raised.
+// The nursery is an rt::LazyScope: a task that spawns nothing (a leaf of a fan-out) makes none.
+// Must be the task's outermost scope (it wraps task bodies).
+template <class F>
+Value run_in_implicit_scope(F&& fn) {
+    rt::LazyScope scope(rt::ScopeMode::CollectAll);
+    Value result;
+    try {
+        result = fn();
+    } catch (...) {
+        scope.cancel();
+        try {
+            scope.join();
+        } catch (...) {
+        }
+        throw;
+    }
+    try {
+        scope.join();
+    } catch (const rt::ErrorGroup& g) {
+        if (g.errors().size() == 1) std::rethrow_exception(g.errors()[0]);
+        throw rt::ErrorGroup(g.errors(), false);
+    }
+    return result;
+}
 
 // Registers the concurrency builtins (channel, atom, timeout, __select__, ...).
 void register_concurrency_builtins(Vm& vm);

@@ -147,4 +147,34 @@ class Scope {
     bool joined_ = false;
 };
 
+/// A nursery made on first use: while it is open, the current task's *implicit* scope (the one
+/// spawn() uses when no Scope is open) is created in `mode` by the first spawn, and join() waits
+/// for it. A task that never spawns pays nothing for it — no node, no wait — which is why the VM
+/// wraps every task body in one (most tasks of a fan-out are leaves).
+///
+/// Must be the task's outermost scope: opened before any other scope of the task and joined
+/// after all of them closed. When the task already has a scope open or an implicit scope, it
+/// opens an ordinary Scope at once instead (same behaviour, eager cost).
+/// join() raises exactly as Scope::join in `mode`; the destructor, if join() was not called,
+/// cancels, waits and drops errors as ~Scope does. Not thread-safe: owned by the task.
+class LazyScope {
+  public:
+    explicit LazyScope(ScopeMode mode = ScopeMode::FailFast);
+    ~LazyScope();
+    LazyScope(const LazyScope&) = delete;
+    LazyScope& operator=(const LazyScope&) = delete;
+
+    /// See Scope::join. After it the task has no implicit scope (a later spawn makes a new one).
+    void join();
+    /// Cancels the tasks spawned into the scope so far and any spawned later (it creates the
+    /// node if there is none yet, so the cancellation is remembered). Call from the owning task.
+    void cancel();
+
+  private:
+    Task* owner_;
+    detail::CancelNode* eager_ = nullptr;  // the fallback: an ordinary nursery opened at once
+    ScopeMode mode_;
+    bool joined_ = false;
+};
+
 }  // namespace weft::rt

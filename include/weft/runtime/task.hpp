@@ -161,6 +161,7 @@ class Task {
     Task* member_prev_ = nullptr;               // nursery membership list
     Task* member_next_ = nullptr;
     bool is_root_ = false;
+    bool implicit_collects_ = false;  // the implicit nursery, when made, is collect-all (LazyScope)
     SpinLock mu_;  // guards root_, joiners_, host_, cancel_top_ changes
     std::vector<std::pair<Task*, std::uint32_t>> joiners_;
     std::exception_ptr error_;

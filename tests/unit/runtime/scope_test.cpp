@@ -461,6 +461,124 @@ TEST_P(Scopes, ParkInsideCatchBlockThenRethrow) {
     EXPECT_EQ(caught.load(), 50);
 }
 
+// LazyScope: the implicit nursery made by the first spawn, in the mode the LazyScope asked for.
+TEST_P(Scopes, LazyScopeCollectsAllErrorsWithoutCancellingSiblings) {
+    Runtime rt(options());
+    std::atomic<bool> sibling_finished{false};
+    rt.block_on([&] {
+        LazyScope scope(ScopeMode::CollectAll);
+        spawn([] { throw Boom(1); });
+        spawn([] { throw Boom(2); });
+        spawn([&] {
+            sleep_for(0.01);
+            sibling_finished = true;
+        });
+        try {
+            scope.join();
+            ADD_FAILURE() << "join should raise";
+        } catch (const ErrorGroup& g) {
+            EXPECT_EQ(g.errors().size(), 2u);
+            EXPECT_TRUE(g.partial());
+        }
+    });
+    EXPECT_TRUE(sibling_finished.load());
+}
+
+TEST_P(Scopes, LazyScopeFailFastCancelsSiblings) {
+    Runtime rt(options());
+    std::atomic<bool> sibling_cancelled{false};
+    rt.block_on([&] {
+        LazyScope scope(ScopeMode::FailFast);
+        spawn([&] {
+            try {
+                for (;;)
+                    sleep_for(0.001);
+            } catch (const Cancelled&) {
+                sibling_cancelled = true;
+                throw;
+            }
+        });
+        spawn([] { throw Boom(3); });
+        EXPECT_THROW(scope.join(), Boom);
+    });
+    EXPECT_TRUE(sibling_cancelled.load());
+}
+
+TEST_P(Scopes, LazyScopeWithoutSpawnsJoinsAtOnceAndAgainLater) {
+    Runtime rt(options());
+    std::atomic<int> ran{0};
+    rt.block_on([&] {
+        {
+            LazyScope scope(ScopeMode::CollectAll);
+            scope.join();  // nothing spawned: no nursery to wait for
+        }
+        // A second one in the same task makes a fresh implicit nursery.
+        LazyScope again(ScopeMode::CollectAll);
+        spawn([&] { ran++; });
+        again.join();
+        EXPECT_EQ(ran.load(), 1);
+    });
+}
+
+TEST_P(Scopes, LazyScopeUnwindingCancelsAndWaits) {
+    Runtime rt(options());
+    std::atomic<bool> child_cancelled{false};
+    rt.block_on([&] {
+        try {
+            LazyScope scope(ScopeMode::CollectAll);
+            spawn([&] {
+                try {
+                    for (;;)
+                        sleep_for(0.001);
+                } catch (const Cancelled&) {
+                    child_cancelled = true;
+                    throw;
+                }
+            });
+            sleep_for(0.002);
+            throw Boom(4);
+        } catch (const Boom& b) {
+            EXPECT_EQ(b.id, 4);
+        }
+        // The destructor waited: the child saw its cancellation before we got here.
+        EXPECT_TRUE(child_cancelled.load());
+    });
+}
+
+TEST_P(Scopes, LazyScopeCancelBeforeSpawnIsRemembered) {
+    Runtime rt(options());
+    std::atomic<bool> child_cancelled{false};
+    rt.block_on([&] {
+        LazyScope scope(ScopeMode::CollectAll);
+        scope.cancel();
+        spawn([&] {
+            try {
+                sleep_for(5.0);
+            } catch (const Cancelled&) {
+                child_cancelled = true;
+                throw;
+            }
+        });
+        scope.join();  // the child's Cancelled is not an error; the joining task is not cancelled
+    });
+    EXPECT_TRUE(child_cancelled.load());
+}
+
+TEST_P(Scopes, LazyScopeInsideAnOpenScopeIsAnOrdinaryNursery) {
+    Runtime rt(options());
+    rt.block_on([&] {
+        CancelScope outer;
+        LazyScope scope(ScopeMode::CollectAll);
+        spawn([] { throw Boom(5); });
+        try {
+            scope.join();
+            ADD_FAILURE() << "join should raise";
+        } catch (const ErrorGroup& g) {
+            EXPECT_EQ(g.errors().size(), 1u);
+        }
+    });
+}
+
 TEST(Trace, ChromeJsonHasSlices) {
     TraceRecorder rec;
     RuntimeOptions o;
