@@ -55,11 +55,16 @@ namespace {
 // callee and the arguments (they are about to be seen by another task, maybe
 // on another thread); the result and the error are shared on the way out.
 struct CallBody {
+    // Keyword arguments, kept out of line: most spawned calls have none, and a body is moved
+    // once and destroyed on every spawn.
+    struct Keywords {
+        std::vector<std::string> names;
+        std::vector<Value> values;
+    };
     Vm* vm;
     Value fn;
     std::vector<Value> args;
-    std::vector<std::string> kw_names;
-    std::vector<Value> kw_values;
+    std::unique_ptr<Keywords> kw;
     std::shared_ptr<const CapabilitySet> caps;
     // Where the task was started (captured here, in the spawning task) and, once it runs, its
     // interpreter: rt::Task::user_data() points at it (vm/task_context.h).
@@ -70,12 +75,15 @@ struct CallBody {
 
     CallBody(Vm* v, Value f, std::vector<Value> a, std::vector<std::string> kn, std::vector<Value> kv,
              std::shared_ptr<const CapabilitySet> c)
-        : vm(v), fn(std::move(f)), args(std::move(a)), kw_names(std::move(kn)), kw_values(std::move(kv)),
-          caps(std::move(c)) {
+        : vm(v), fn(std::move(f)), args(std::move(a)), caps(std::move(c)) {
         share(fn);
         share_all(args);
-        share_all(kw_values);
+        if (!kn.empty()) {
+            share_all(kv);
+            kw.reset(new Keywords{std::move(kn), std::move(kv)});
+        }
     }
+    CallBody(CallBody&&) noexcept = default;
 
     Value operator()() {
         rt::Task* t = rt::current_task();
@@ -116,7 +124,8 @@ struct CallBody {
         rt::Task* task = t;
         if (task) task->set_user_data(&ctx);
         std::vector<KwArg> kws;
-        for (size_t i = 0; i < kw_names.size(); ++i) kws.push_back(KwArg{kw_names[i], kw_values[i]});
+        if (kw)
+            for (size_t i = 0; i < kw->names.size(); ++i) kws.push_back(KwArg{kw->names[i], kw->values[i]});
         try {
             Value r = run_in_implicit_scope([&] { return in->call_kw(fn, args, kws); });
             share(r);
@@ -131,11 +140,14 @@ struct CallBody {
     }
 };
 
-std::string callee_name(const Value& fn) {
+// The task name of a callee ("fetch" for a function `mod.fetch`, "task" for other callables): a
+// view into the function's chunk or the native's name, which outlive the spawn (the body holds
+// the callee). No copy: it is computed on every spawn.
+std::string_view callee_name(const Value& fn) {
     if (fn.is(ObjType::Function)) {
-        std::string n = fn.as<FunctionObj>()->proto->chunk->name;
+        std::string_view n = fn.as<FunctionObj>()->proto->chunk->name;
         auto dot = n.rfind('.');
-        return dot == std::string::npos ? n : n.substr(dot + 1);
+        return dot == std::string_view::npos ? n : n.substr(dot + 1);
     }
     if (fn.is(ObjType::Native)) return fn.as<NativeObj>()->name;
     if (fn.is(ObjType::BoundMethod)) return callee_name(fn.as<BoundMethodObj>()->func);
@@ -177,7 +189,7 @@ Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vect
     p->is_handle = is_handle;
     Value pv = Value::adopt(p);
     CallBody body{&in.vm(), fn, std::move(args), std::move(kw_names), std::move(kw_values), in.capabilities()};
-    std::string name = callee_name(fn);
+    std::string_view name = callee_name(fn);
     auto handle = rt::spawn(std::move(body), name);
     p->task = handle.ref();
     return pv;
@@ -186,7 +198,7 @@ Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vect
 rt::TaskRef start_call_task(Vm& vm, Value fn, std::vector<Value> args, std::vector<std::string> kw_names,
                             std::vector<Value> kw_values, std::shared_ptr<const CapabilitySet> caps,
                             const CodeSite& site, rt::detail::CancelNode* nursery) {
-    std::string name = callee_name(fn);
+    std::string_view name = callee_name(fn);
     CallBody body{&vm, std::move(fn), std::move(args), std::move(kw_names), std::move(kw_values), std::move(caps)};
     body.ctx.spawned_at = site;
     return rt::spawn_into(nursery, std::move(body), name).ref();
@@ -1095,7 +1107,7 @@ struct ItemBody {
 rt::TaskRef spawn_in(rt::Scope& scope, Interp& in, const Value& fn, std::vector<Value> args, double timeout,
                      ProgressBar* bar = nullptr) {
     CallBody body{&in.vm(), fn, std::move(args), {}, {}, in.capabilities()};
-    std::string name = callee_name(fn);
+    std::string_view name = callee_name(fn);
     if (timeout >= 0 || (bar && bar->active())) return scope.spawn(ItemBody{std::move(body), timeout, bar}, name).ref();
     return scope.spawn(std::move(body), name).ref();
 }
@@ -1341,7 +1353,7 @@ Value bi_spawn_link(CallContext& cx, const CallArgs& a) {
     rt::Channel<Value> ch = c->ch;
     Vm* vm = &in.vm();
     rt::spawn(
-        [body, ch, vm]() mutable {
+        [body = std::move(body), ch, vm]() mutable {
             Value msg;
             try {
                 msg = ok_dict(body());
@@ -1483,7 +1495,7 @@ Value run_fanout(Interp& in, const std::vector<Value>& fns, const Value& x, doub
         CallBody body{&in.vm(), f, {x}, {}, {}, in.capabilities()};
         ts.push_back(scope
                          .spawn(
-                             [body, retries, backoff, timeout]() mutable -> Value {
+                             [body = std::move(body), retries, backoff, timeout]() mutable -> Value {
                                  for (int64_t k = 0;; ++k) {
                                      try {
                                          if (timeout < 0) return body();

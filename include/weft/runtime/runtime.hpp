@@ -100,7 +100,7 @@ class Runtime {
     template <class F>
     auto block_on(F&& f, std::string_view name = "main") {
         using R = std::invoke_result_t<std::decay_t<F>&>;
-        auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::decay_t<F>(std::forward<F>(f)));
+        auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::forward<F>(f));
         TaskRef ref = run_root(t, name);
         ref->rethrow_error();
         if constexpr (!std::is_void_v<R>) return std::move(*static_cast<R*>(ref->result_slot()));

@@ -121,7 +121,7 @@ class Scope {
     template <class F>
     auto spawn(F&& f, std::string_view name = {}) {
         using R = std::invoke_result_t<std::decay_t<F>&>;
-        auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::decay_t<F>(std::forward<F>(f)));
+        auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::forward<F>(f));
         return TaskHandle<R>(detail::spawn_task(t, name, node_));
     }
 

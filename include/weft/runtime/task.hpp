@@ -209,7 +209,9 @@ using Stored = std::conditional_t<std::is_void_v<R>, Unit, R>;
 template <class F, class R>
 class TaskImpl final : public Task {
   public:
-    explicit TaskImpl(F&& f) : fn_(std::move(f)) {}
+    // Built from the spawner's callable with one move (or copy), not through a temporary.
+    template <class G>
+    explicit TaskImpl(G&& g) : fn_(std::forward<G>(g)) {}
     void* result_slot() noexcept override { return result_ ? &*result_ : nullptr; }
 
   private:
@@ -265,7 +267,7 @@ class TaskHandle {
 template <class F>
 auto spawn(F&& f, std::string_view name = {}) {
     using R = std::invoke_result_t<std::decay_t<F>&>;
-    auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::decay_t<F>(std::forward<F>(f)));
+    auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::forward<F>(f));
     return TaskHandle<R>(detail::spawn_task(t, name, nullptr));
 }
 
@@ -318,7 +320,7 @@ bool has_idle_worker() noexcept;
 template <class F>
 auto spawn_into(detail::CancelNode* nursery, F&& f, std::string_view name = {}) {
     using R = std::invoke_result_t<std::decay_t<F>&>;
-    auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::decay_t<F>(std::forward<F>(f)));
+    auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::forward<F>(f));
     return TaskHandle<R>(detail::spawn_task(t, name, nursery, true));
 }
 
