@@ -212,6 +212,14 @@ bool Interp::read_line(std::string& out) {
 Value Interp::call(const Value& callee, std::span<const Value> args) { return call_kw(callee, args, {}); }
 
 Value Interp::call_kw(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw) {
+    return enter_call(callee, args, kw, false);
+}
+
+Value Interp::call_taking(const Value& callee, std::span<Value> args, std::span<const KwArg> kw) {
+    return enter_call(callee, args, kw, true);
+}
+
+Value Interp::enter_call(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw, bool take) {
     if (!callee.is(ObjType::Function)) return call_object(callee, args, kw);
     if (native_depth_ >= kMaxNativeDepth || rt::remaining_stack() < kMinNativeStack)
         raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
@@ -220,7 +228,7 @@ Value Interp::call_kw(const Value& callee, std::span<const Value> args, std::spa
     slot[0] = callee;  // keeps the function alive for the frame
     auto* fn = callee.as<FunctionObj>();
     try {
-        bind_args(fn, slot + 1, args, kw);
+        bind_args(fn, slot + 1, args, kw, take);
         push_frame(fn, slot + 1, true);
     } catch (...) {
         slot[0] = Value();
@@ -374,12 +382,19 @@ namespace {
 std::string fn_label(const Chunk* c) { return c->name + "()"; }
 }  // namespace
 
-void Interp::bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, std::span<const KwArg> kw) {
+void Interp::bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, std::span<const KwArg> kw,
+                       bool take) {
     const Chunk* c = fn->proto->chunk;
-    // Exactly the positional parameters, from somewhere else (a C++ caller's vector): copy.
+    // Exactly the positional parameters, from somewhere else (a C++ caller's vector): copy, or
+    // move when the caller gives them away (call_taking passed them as non-const).
     size_t np = pos.size();
     if (kw.empty() && int(np) == c->simple_arity && (pos.data() + np <= dst || dst + np <= pos.data())) {
-        for (size_t i = 0; i < np; ++i) dst[i] = pos[i];
+        if (take) {
+            auto* from = const_cast<Value*>(pos.data());
+            for (size_t i = 0; i < np; ++i) dst[i] = std::move(from[i]);
+        } else {
+            for (size_t i = 0; i < np; ++i) dst[i] = pos[i];
+        }
         return;
     }
     int nparams = int(c->params.size());

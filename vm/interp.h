@@ -184,6 +184,10 @@ public:
     // CallContext
     Value call(const Value& callee, std::span<const Value> args) override;
     Value call_kw(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw) override;
+    // call_kw for a caller that gives its arguments away (a task body, run once): they are moved
+    // into the callee's registers, not copied. For values seen by several threads that is two
+    // atomic count updates fewer per argument, on cache lines other workers are touching.
+    Value call_taking(const Value& callee, std::span<Value> args, std::span<const KwArg> kw);
     void write_stdout(std::string_view s) override { vm_.write_stdout(s); }
     std::shared_ptr<const CapabilitySet> capabilities() const override { return caps_; }
     const CapabilitySet* capabilities_raw() const { return caps_.get(); }
@@ -256,7 +260,10 @@ private:
 
     // Binds positional and keyword arguments to a function's parameter
     // registers starting at dst (arguments are copied first, so they may alias dst).
-    void bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, std::span<const KwArg> kw);
+    // `take`: the caller gives `pos` away (moved when they bind one to one).
+    void bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, std::span<const KwArg> kw,
+                   bool take = false);
+    Value enter_call(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw, bool take);
     // Calls any callable (not a Weft function frame in this loop): natives,
     // struct constructors, types, bound methods -> result.
     Value call_object(const Value& callee, std::span<const Value> pos, std::span<const KwArg> kw);

@@ -254,10 +254,16 @@ const Value* find_struct_method(const StructTypeObj* t, StrObj* name) {
 Value struct_with(CallContext& cx, Value& self, const CallArgs& args);
 
 const MethodInfo* find_opaque_method(const OpaqueObj* o, std::string_view name) {
-    // First letters first: most entries differ there, and a full compare measures the name.
+    // First letters first: most entries differ there. The table's names are C strings: compare
+    // as many bytes as the name has, then check the entry ends there (no strlen per entry).
     if (name.empty()) return nullptr;
-    for (const MethodInfo* m = o->cls->methods; m && m->name; ++m)
-        if (m->name[0] == name[0] && name == m->name) return m;
+    for (const MethodInfo* m = o->cls->methods; m && m->name; ++m) {
+        if (m->name[0] != name[0]) continue;
+        size_t i = 1;
+        while (i < name.size() && m->name[i] != 0 && m->name[i] == name[i])
+            ++i;
+        if (i == name.size() && m->name[i] == 0) return m;
+    }
     return nullptr;
 }
 

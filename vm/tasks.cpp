@@ -66,6 +66,9 @@ struct CallBody {
     std::vector<Value> args;
     std::unique_ptr<Keywords> kw;
     std::shared_ptr<const CapabilitySet> caps;
+    // Called more than once (a retried branch): keeps its arguments; else they are moved into
+    // the call (Interp::call_taking).
+    bool reusable = false;
     // Where the task was started (captured here, in the spawning task) and, once it runs, its
     // interpreter: rt::Task::user_data() points at it (vm/task_context.h).
     TaskContext ctx{nullptr, spawn_site_here(), current_task_depth() + 1};
@@ -127,7 +130,8 @@ struct CallBody {
         if (kw)
             for (size_t i = 0; i < kw->names.size(); ++i) kws.push_back(KwArg{kw->names[i], kw->values[i]});
         try {
-            Value r = run_in_implicit_scope([&] { return in->call_kw(fn, args, kws); });
+            Value r = run_in_implicit_scope(
+                [&] { return reusable ? in->call_kw(fn, args, kws) : in->call_taking(fn, args, kws); });
             share(r);
             return r;
         } catch (WeftError& e) {
@@ -190,8 +194,7 @@ Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vect
     Value pv = Value::adopt(p);
     CallBody body{&in.vm(), fn, std::move(args), std::move(kw_names), std::move(kw_values), in.capabilities()};
     std::string_view name = callee_name(fn);
-    auto handle = rt::spawn(std::move(body), name);
-    p->task = handle.ref();
+    p->task = rt::spawn(std::move(body), name).ref();
     return pv;
 }
 
@@ -1493,6 +1496,7 @@ Value run_fanout(Interp& in, const std::vector<Value>& fns, const Value& x, doub
     std::vector<rt::TaskRef> ts;
     for (auto& f : fns) {
         CallBody body{&in.vm(), f, {x}, {}, {}, in.capabilities()};
+        body.reusable = retries > 0;
         ts.push_back(scope
                          .spawn(
                              [body = std::move(body), retries, backoff, timeout]() mutable -> Value {

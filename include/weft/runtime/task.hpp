@@ -240,7 +240,10 @@ class TaskHandle {
     TaskHandle() = default;
     explicit TaskHandle(TaskRef t) : task_(std::move(t)) {}
     Task& task() const noexcept { return *task_; }
-    const TaskRef& ref() const noexcept { return task_; }
+    const TaskRef& ref() const& noexcept { return task_; }
+    /// From a handle about to go away: its reference moves out (no count update, which would
+    /// touch the task's cache line while a thief may already be running it).
+    TaskRef ref() && noexcept { return std::move(task_); }
     /// Forces the task (join(), inline if unstarted) then returns its value, or rethrows its
     /// error (marking it observed). Raises Cancelled if the waiting task is cancelled meanwhile.
     decltype(auto) get() {
