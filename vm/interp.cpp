@@ -1736,9 +1736,7 @@ op_SpawnCall: {
     SAVE_PC();
     force(R[A]);
     if (C == 1) {
-        std::vector<Value> pos;
-        pos.reserve(B);
-        for (int j = 1; j <= B; ++j) pos.push_back(std::move(R[A + j]));
+        std::vector<Value> pos(std::make_move_iterator(&R[A + 1]), std::make_move_iterator(&R[A + 1 + B]));
         R[A] = spawn_task(*this, R[A], std::move(pos), {}, {});
         DISPATCH();
     }
