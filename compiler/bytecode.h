@@ -239,6 +239,10 @@ struct Chunk {
     int nactive = 0;                  // registers holding named locals
     bool uses_checkdef = false;       // locals must start out undefined
     int simple_arity = -1;            // >= 0: only positional params, no *args/**kwargs
+    // A leaf: the body makes no calls, has no loops and opens no scopes, so a call of it is a
+    // short computation that cannot block. A deferred call of a leaf runs at once as a plain
+    // call (its error kept for whoever uses the value): see op_CallDefer in vm/interp.cpp.
+    bool leaf = false;
     std::vector<std::pair<std::string, int>> local_names;  // for error messages
     std::string doc;
 };

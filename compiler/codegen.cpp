@@ -2744,10 +2744,14 @@ private:
 
 }  // namespace
 
+static void mark_leaf_chunks(Chunk& c);
+
 std::unique_ptr<Chunk> compile_module(const ast::Module& module, GlobalLayout& globals,
                                       const CompileOptions& options) {
     Codegen cg(globals, options);
-    return cg.module(module);
+    std::unique_ptr<Chunk> chunk = cg.module(module);
+    mark_leaf_chunks(*chunk);
+    return chunk;
 }
 
 const char* op_name(Op op) {
@@ -2779,6 +2783,44 @@ static bool has_extra_word(Op op) {
         default:
             return false;
     }
+}
+
+// Is `c` a leaf function (Chunk::leaf)? Only instructions that compute, test, build and take
+// apart values; forward jumps only. Calls of any kind, loops, iteration (which may read a
+// channel), module writes, imports, scopes and lazy values make it not a leaf.
+static bool is_leaf_chunk(const Chunk& c) {
+    for (size_t i = 0; i < c.code.size(); ++i) {
+        Op op = get_op(c.code[i]);
+        switch (op) {
+            case Op::Move: case Op::LoadK: case Op::LoadI: case Op::LoadNone: case Op::LoadBool:
+            case Op::GetGlobal: case Op::GetBuiltin: case Op::GetCapture: case Op::GetSelfFn:
+            case Op::CheckDef: case Op::Add: case Op::Sub: case Op::Mul: case Op::AddK: case Op::SubK:
+            case Op::BinOp: case Op::BinOpK: case Op::Neg: case Op::Not: case Op::Invert: case Op::Plus:
+            case Op::Lt: case Op::Le: case Op::Eq: case Op::Cmp: case Op::TLt: case Op::TLe: case Op::TEq:
+            case Op::TLtK: case Op::TLeK: case Op::TEqK: case Op::TGtK: case Op::TGeK: case Op::Test:
+            case Op::NewList: case Op::NewTuple: case Op::NewSet: case Op::NewDict: case Op::ListAppend:
+            case Op::SetAdd: case Op::DictSet: case Op::ToTuple: case Op::GetItem: case Op::SetItem:
+            case Op::GetAttr: case Op::SetAttr: case Op::Slice: case Op::PlaceR: case Op::PlaceAttr:
+            case Op::PlaceItem: case Op::SetItemP: case Op::SetAttrP: case Op::Return: case Op::ReturnNone:
+            case Op::Closure: case Op::Raise: case Op::RaiseFrom: case Op::Reraise: case Op::ExcMatch:
+            case Op::Format: case Op::FormatX: case Op::Concat: case Op::LoadType: case Op::TypeCheck:
+            case Op::IsSeq: case Op::IsMap: case Op::HasKey: case Op::IsInstance: case Op::Len:
+            case Op::FieldAt: case Op::Nop:
+                break;
+            case Op::Jmp:
+                if (get_sj(c.code[i]) < 0) return false;
+                break;
+            default:
+                return false;
+        }
+        if (has_extra_word(op)) ++i;
+    }
+    return true;
+}
+
+static void mark_leaf_chunks(Chunk& c) {
+    for (auto& child : c.children) mark_leaf_chunks(*child);
+    c.leaf = c.name != "<module>" && is_leaf_chunk(c);
 }
 
 static void disassemble_into(const Chunk& c, std::string& out) {

@@ -143,6 +143,7 @@ Interp::Interp(Vm& vm, size_t stack_values) : vm_(vm) {
     stack_end_ = stack_ + stack_cap_;
     max_depth_ = vm.options().max_depth;
     frames_.reserve(vm.options().max_depth + 16);
+    run_leaves_now_ = !vm.options().trace && !vm.options().trace_hook;
 }
 
 Interp::~Interp() {
@@ -365,12 +366,23 @@ bool Interp::handle_error(Value& err) {
             }
         }
         bool boundary = f.boundary;
+        bool captures = f.captures;
+        Value* result = f.base - 1;  // the call's register (the callee value sits there)
         // The activation ends by an error: its unstarted deferred calls are dropped and its
         // started ones cancelled (spec section 5; their nursery awaits them).
         if (__builtin_expect(!pending_.empty(), 0) && top_owns_records()) abandon_activation(*this, frames_.size());
         // The callee value sits right below the frame's base.
         pop_frame();
         if (boundary) return false;
+        // A deferred leaf call that ran at once (op_CallDefer) fails as a deferred call does:
+        // the caller goes on, and the error is raised where the value is used, or when the
+        // caller's activation ends if it never is. A cancellation unwinds as usual.
+        if (captures && !is_cancelled_value(err)) {
+            if (Value failed = failed_call(*this, err); !failed.is_none()) {
+                *result = std::move(failed);
+                return true;
+            }
+        }
     }
     return false;
 }
@@ -1256,6 +1268,28 @@ op_CallDefer: {
     // record whose promise is stored (vm/pending.h: it runs when forced, or as a task
     // when it must run concurrently); anything else is an ordinary call.
     Value& fv = R[A];
+    if (fv.is(ObjType::Function) && run_leaves_now_) {
+        // A leaf (Chunk::leaf: no calls, no loops) cannot block and is over in moments: making
+        // a record to run it later would cost more than the call. It runs now, as a plain call
+        // whose frame keeps an error for the use of the value (Frame::captures), as a deferred
+        // call does. Not when an argument is still a promise: the leaf would force it here,
+        // before the caller makes its next deferred calls.
+        FunctionObj* fn = fv.as<FunctionObj>();
+        const Chunk* c = fn->proto->chunk;
+        if (c->leaf && B == c->simple_arity) {
+            bool ready = true;
+            for (int j = 1; j <= B; ++j)
+                if (R[A + j].is(ObjType::Promise) && !R[A + j].as<PromiseObj>()->resolved.load(std::memory_order_acquire))
+                    ready = false;
+            if (ready) {
+                SAVE_PC();
+                push_frame(fn, &R[A + 1], false);
+                frames_.back().captures = true;
+                LOAD_FRAME();
+                FAST_DISPATCH();
+            }
+        }
+    }
     if (cur_task && can_defer(fv) && defer_allowed()) {
         SAVE_PC();
         R[A] = defer_call(*this, std::move(fv), std::span<Value>(&R[A + 1], size_t(B)));

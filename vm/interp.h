@@ -147,6 +147,9 @@ struct Frame {
     const Instr* pc;     // next instruction (saved when the frame is not running)
     Value* base;
     bool boundary;       // entered from C++ (execute() returns when it pops)
+    // A deferred call of a leaf function run at once (op_CallDefer): an error leaving it does
+    // not unwind the caller; it becomes the failed promise of the call (handle_error).
+    bool captures = false;
 };
 
 // The call-frame stack: a fixed array (capacity = max depth + slack), so frames
@@ -292,6 +295,9 @@ private:
     FrameStack frames_;
     size_t trace_floor_ = 0;
     int native_depth_ = 0;
+    // Deferred calls of leaf functions run at once (not under --trace, where every deferred
+    // call is shown as a task).
+    bool run_leaves_now_ = true;
     Value* place_ = nullptr;  // P register of the Place* instructions
     // A Place* walk rooted at a global slot other threads may read works on
     // place_hold_ and publishes it to place_module_'s slot at the end (place_done).

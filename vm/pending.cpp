@@ -17,11 +17,11 @@
 
 namespace weft {
 
-namespace {
-
 bool is_cancelled_value(const Value& e) {
     return e.is(ObjType::Struct) && e.as<StructObj>()->type->builtin_error == int(ErrorKind::Cancelled);
 }
+
+namespace {
 
 // Records the outcome of a record that ran inline (or could not start). Only the owner gets here,
 // but readers on other threads may later look at a resolved promise: publish with the flag.
@@ -232,6 +232,26 @@ Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::s
     list.push_back(pv);
     ++in.unstarted_records();
     return pv;
+}
+
+namespace {
+// The callee of failed_call's records: raises its argument, an error value (trace kept).
+Value reraise_argument(CallContext&, const CallArgs& a) { throw WeftError(a.pos[0]); }
+}  // namespace
+
+Value failed_call(Interp& in, const Value& error) {
+    static const Value reraise = [] {
+        auto* n = new NativeObj("deferred call", reraise_argument);
+        n->lazy_args = true;
+        n->flags |= Obj::kImmortal;
+        return Value::adopt(n);
+    }();
+    Value arg = error;
+    try {
+        return defer_call(in, reraise, std::span<Value>(&arg, 1));
+    } catch (WeftError&) {
+        return Value();
+    }
 }
 
 void start_pending(PromiseObj* p) noexcept {

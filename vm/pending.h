@@ -44,6 +44,15 @@ struct PromiseObj;
 Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::string> kw_names = {},
                  std::vector<Value> kw_values = {});
 
+// The promise of a deferred call that already failed with `error` (a leaf function run at once,
+// vm/interp.cpp): a record whose run raises `error`, so it meets every path a deferred call's
+// error takes — raised where the value is used, or when the owning activation ends unused.
+// None when no record can be made (the --max-tasks limit): the error then unwinds at once.
+Value failed_call(Interp& in, const Value& error);
+
+// Is `e` the Cancelled error value?
+bool is_cancelled_value(const Value& e);
+
 // Turns the record `p` into a task of its nursery (no-op unless p is an unstarted record). Never
 // throws: a failure to start (the --max-tasks limit) resolves the promise with that error.
 // Call on the owner's fiber, or from any task when there is one worker thread.

@@ -7,7 +7,8 @@ ratio of two Weft modes:
     skynet_spawn      skynet 1M with spawn + channels         vs Go, Erlang   target <= 0.5x Go
     pingpong          200,000 channel round trips             vs Go           target <= 1.0x Go
     parallel_cpu      CPU-bound parallel_map, all cores vs --workers 1        target >= 0.9 x cores
-    deferred_cost     1M deferred calls that never block vs --sequential      (ratio reported)
+    deferred_cost     1M deferred calls of a leaf function vs --sequential    (ratio reported)
+    deferred_cost_record  the same with a callee that makes a call (a record)  (ratio reported)
     waits             ten 100 ms waits, default vs --sequential               (time saved reported)
 
     bench/concurrency/run.py [--build-dir build] [--repeat 3]
@@ -86,10 +87,11 @@ def main():
     row("parallel_cpu", t_all, "--workers 1", t_one, f">= {0.9 * cores:.1f}x speed-up",
         f"speed-up {t_one / t_all:.2f}x on {cores} cores")
 
-    t_def, _ = best([weft, "run", w("deferred_cost")], opts.repeat)
-    t_seq, _ = best([weft, "--sequential", "run", w("deferred_cost")], opts.repeat)
-    row("deferred_cost", t_def, "--sequential", t_seq, "close to 1x",
-        f"{(t_def - t_seq) / 1e6 * 1e9:.0f} ns extra per deferred call")
+    for name in ("deferred_cost", "deferred_cost_record"):
+        t_def, _ = best([weft, "run", w(name)], opts.repeat)
+        t_seq, _ = best([weft, "--sequential", "run", w(name)], opts.repeat)
+        row(name, t_def, "--sequential", t_seq, "close to 1x",
+            f"{(t_def - t_seq) / 1e6 * 1e9:.0f} ns extra per deferred call")
 
     t_def, _ = best([weft, "run", w("waits")], opts.repeat)
     t_seq, _ = best([weft, "--sequential", "run", w("waits")], opts.repeat)
