@@ -67,6 +67,15 @@ constexpr size_t kMinDeferStack = 128 * 1024;
     return false;
 }
 
+// No unfinished promise among the `n` arguments at `args`? (A leaf run at once would force it
+// there, before its caller makes its next deferred calls: then the call is kept as a record.)
+inline bool args_ready(const Value* args, int n) {
+    for (int j = 0; j < n; ++j)
+        if (args[j].is(ObjType::Promise) && !args[j].as<PromiseObj>()->resolved.load(std::memory_order_acquire))
+            return false;
+    return true;
+}
+
 // The value of a finished promise, else `v` itself. CallDeferIf and CallDeferIfM look at the
 // outer callee without waiting for it: an unfinished one just does not defer the argument.
 const Value& peek_value(const Value& v) {
@@ -1276,18 +1285,12 @@ op_CallDefer: {
         // before the caller makes its next deferred calls.
         FunctionObj* fn = fv.as<FunctionObj>();
         const Chunk* c = fn->proto->chunk;
-        if (c->leaf && B == c->simple_arity) {
-            bool ready = true;
-            for (int j = 1; j <= B; ++j)
-                if (R[A + j].is(ObjType::Promise) && !R[A + j].as<PromiseObj>()->resolved.load(std::memory_order_acquire))
-                    ready = false;
-            if (ready) {
-                SAVE_PC();
-                push_frame(fn, &R[A + 1], false);
-                frames_.back().captures = true;
-                LOAD_FRAME();
-                FAST_DISPATCH();
-            }
+        if (c->leaf && B == c->simple_arity && args_ready(&R[A + 1], B)) {
+            SAVE_PC();
+            push_frame(fn, &R[A + 1], false);
+            frames_.back().captures = true;
+            LOAD_FRAME();
+            FAST_DISPATCH();
         }
     }
     if (cur_task && can_defer(fv) && defer_allowed()) {
@@ -1317,6 +1320,27 @@ op_CallMDefer: {
     }
     if (callee.is_none()) {
         goto op_CallM;
+    }
+    if (run_leaves_now_ && callee.is(ObjType::Function) && (*pc >> 16) == 0) {
+        // A leaf method or module function runs at once, as op_CallDefer runs a leaf.
+        FunctionObj* fn = callee.as<FunctionObj>();
+        const Chunk* c = fn->proto->chunk;
+        bool self = recv.is(ObjType::Struct);
+        if (c->leaf && B + int(self) == c->simple_arity && args_ready(&R[A + 2], B)) {
+            ++pc;
+            SAVE_PC();
+            if (self) {
+                R[A + 1] = recv;
+            } else {
+                for (int j = 0; j < B; ++j) R[A + 1 + j] = std::move(R[A + 2 + j]);
+                R[A + 1 + B] = Value();
+            }
+            R[A] = std::move(callee);
+            push_frame(fn, &R[A + 1], false);
+            frames_.back().captures = true;
+            LOAD_FRAME();
+            DISPATCH();
+        }
     }
     Instr x = *pc++;
     SAVE_PC();
