@@ -152,6 +152,7 @@ Interp::Interp(Vm& vm, size_t stack_values) : vm_(vm) {
     stack_end_ = stack_ + stack_cap_;
     max_depth_ = vm.options().max_depth;
     frames_.reserve(vm.options().max_depth + 16);
+    frames_.set_limit(vm.options().max_depth);
     run_leaves_now_ = !vm.options().trace && !vm.options().trace_hook;
 }
 
@@ -1231,7 +1232,8 @@ op_Call: {
     Value& fv = R[A];
     int nargs = B;
     SAVE_PC();
-    if (WEFT_UNLIKELY(fv.is(ObjType::Promise))) force(fv);  // e.g. a function returned by a deferred call
+    if (WEFT_UNLIKELY(!fv.is(ObjType::Function)) && fv.is(ObjType::Promise))
+        force(fv);  // e.g. a function returned by a deferred call
     if (WEFT_LIKELY(fv.is(ObjType::Function))) {
         FunctionObj* fn = fv.as<FunctionObj>();
         const Chunk* c = fn->proto->chunk;

@@ -160,6 +160,10 @@ public:
         data_.reset(new Frame[n]);
         top_ = data_.get();
     }
+    // The frame count at which at_limit() turns true (the interpreter's maximum call depth):
+    // a pointer compare on every call rather than a size computation (a division).
+    void set_limit(size_t n) { limit_ = data_.get() + n; }
+    [[gnu::always_inline]] bool at_limit() const { return top_ >= limit_; }
     [[gnu::always_inline]] void push_back(const Frame& f) { *top_++ = f; }
     [[gnu::always_inline]] void pop_back() { --top_; }
     [[gnu::always_inline]] Frame& back() { return top_[-1]; }
@@ -172,6 +176,7 @@ public:
 private:
     std::unique_ptr<Frame[]> data_;
     Frame* top_ = nullptr;
+    Frame* limit_ = nullptr;
 };
 
 class Interp final : public CallContext {
@@ -245,7 +250,7 @@ private:
     // base[0..]. Checks depth and stack space.
     [[gnu::always_inline]] inline void push_frame(FunctionObj* fn, Value* base, bool boundary) {
         const Chunk* c = fn->proto->chunk;
-        if (__builtin_expect(frames_.size() >= max_depth_ || base + c->nregs + 256 >= stack_end_ ||
+        if (__builtin_expect(frames_.at_limit() || base + c->nregs + 256 >= stack_end_ ||
                                  c->uses_checkdef, 0)) {
             push_frame_slow(fn, base, boundary);
             return;
