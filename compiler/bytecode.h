@@ -120,7 +120,7 @@ namespace weft {
     X(IsInstance)    /* A B C   R[A] = isinstance(R[B], R[C])                       */ \
     X(Len)           /* A B     R[A] = len(R[B])                                    */ \
     X(FieldAt)       /* A B C   R[A] = positional field C of R[B] (class patterns)  */ \
-    X(SpawnCall)     /* A B C   R[A] = task running R[A](*R[A+1], **R[A+2]); C=1: R[A](R[A+1..A+B]) */ \
+    X(SpawnCall)     /* A B C   R[A] = task running R[A](*R[A+1], **R[A+2]); C=1: R[A](R[A+1..A+B]); C=2: the same, no handle (R[A] = None) */ \
     X(CallDefer)     /* A B     like Call, but a Weft function runs as a deferred task */ \
     X(CallMDefer)    /* A B C +X  like CallM, but a Weft function or blocking builtin of a module, or a Weft method, runs as a deferred task */ \
     X(CallDeferIf)   /* A B C   an argument of a call: like CallDefer when R[C] (the  */ \

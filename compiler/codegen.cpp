@@ -701,8 +701,9 @@ private:
         }
     }
 
-    // Starts `c` as a task and leaves its handle in `target`.
-    void spawn_call(const CallExpr* c, int target) {
+    // Starts `c` as a task and leaves its handle in `target` (None when `discard`: a `spawn`
+    // statement, whose handle nobody can use).
+    void spawn_call(const CallExpr* c, int target, bool discard = false) {
         int save = fs_->freereg;
         int base = alloc();
         expr_to(c->func.get(), base);
@@ -712,7 +713,7 @@ private:
             int n = int(c->args.size());
             check_args(c, n);
             for (int i = 0; i < n; ++i) expr_to(c->args[i].get(), alloc());
-            emit(make_abc(Op::SpawnCall, base, n, 1));
+            emit(make_abc(Op::SpawnCall, base, n, discard ? 2 : 1));
         } else {
             star_call_args(c, base);
             emit(make_abc(Op::SpawnCall, base, 0, 0));
@@ -1444,6 +1445,8 @@ private:
                     emit(make_abx(Op::GetBuiltin, base, it->second));
                     emit(make_abc(Op::Move, alloc(), r, 0));
                     emit(make_abc(Op::Call, base, 1, 0));
+                } else if (e->kind == ExprKind::Spawn && e->as<SpawnExpr>()->call->kind == ExprKind::Call) {
+                    spawn_call(e->as<SpawnExpr>()->call->as<CallExpr>(), alloc(), /*discard=*/true);
                 } else {
                     int r = alloc();
                     expr_to(e, r);

@@ -366,7 +366,7 @@ CancelNode* implicit_nursery(Task* cur) {
     return n;
 }
 
-TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery, bool wake) {
+TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery, bool wake, bool keep) {
     Task* cur = current();
     if (!cur) {
         t->release();
@@ -398,7 +398,7 @@ TaskRef spawn_task(Task* t, std::string_view name, CancelNode* nursery, bool wak
     }
     if (Worker* w = current_worker()) bump(w->c_spawned);
     if (rt->tracing()) rt->trace(TraceKind::Created, t);
-    TaskRef ref(t);
+    TaskRef ref = keep ? TaskRef(t) : TaskRef();
     rt->push_new(t);
     if (wake) rt->notify_local();
     return ref;

@@ -1795,9 +1795,14 @@ op_FieldAt: {
 op_SpawnCall: {
     SAVE_PC();
     force(R[A]);
-    if (C == 1) {
+    if (C != 0) {
         std::vector<Value> pos(std::make_move_iterator(&R[A + 1]), std::make_move_iterator(&R[A + 1 + B]));
-        R[A] = spawn_task(*this, R[A], std::move(pos), {}, {});
+        if (C == 2) {  // a statement: no handle
+            spawn_detached(*this, R[A], std::move(pos));
+            R[A] = Value();
+        } else {
+            R[A] = spawn_task(*this, R[A], std::move(pos), {}, {});
+        }
         DISPATCH();
     }
     std::vector<Value> pos = collect(*this, R[A + 1]);

@@ -439,9 +439,9 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
     }
     // Drops the arguments and the scratch receiver copy, so no stale reference
     // keeps a container shared (which would make the next in-place update copy it).
-    auto clear_args = [&] {
-        for (int j = 0; j < nargs + nkw; ++j) a[2 + j] = Value();
-        a[1] = Value();
+    auto clear_args = [&]() __attribute__((always_inline)) {
+        for (int j = 0; j < nargs + nkw; ++j) a[2 + j].clear();
+        a[1].clear();
     };
     if (recv.is(ObjType::Struct)) {
         auto* s = recv.as<StructObj>();

@@ -70,6 +70,12 @@ CodeSite spawn_site_here() {
     return in ? in->current_site() : CodeSite{};
 }
 
+TaskContext child_task_context() {
+    TaskContext* c = current_task_context();
+    if (!c) return TaskContext{nullptr, CodeSite{}, 1};
+    return TaskContext{nullptr, c->interp ? c->interp->current_site() : CodeSite{}, c->depth + 1};
+}
+
 void bind_main_task(Interp* main) {
     g_main_context.interp = main;
     g_main_context.spawned_at = {};

@@ -47,6 +47,9 @@ Interp* current_interp();
 // Where the current task is now (its interpreter's innermost frame): the spawn site of a task
 // it starts. Cheap enough for every deferred call.
 CodeSite spawn_site_here();
+// The context of a task the current task is about to start: spawned here (spawn_site_here()),
+// one deeper in the task tree, no interpreter yet. One look at the current task for both.
+TaskContext child_task_context();
 // Binds the program's root task (the one Vm::in_runtime runs) to the main interpreter.
 void bind_main_task(Interp* main);
 

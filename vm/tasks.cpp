@@ -71,7 +71,7 @@ struct CallBody {
     bool reusable = false;
     // Where the task was started (captured here, in the spawning task) and, once it runs, its
     // interpreter: rt::Task::user_data() points at it (vm/task_context.h).
-    TaskContext ctx{nullptr, spawn_site_here(), current_task_depth() + 1};
+    TaskContext ctx = child_task_context();
     // Counts the task against --max-tasks from the spawn until the body ends (vm/limits.h).
     // (The slot also tells module code that other tasks are alive: interp.cpp, op_SetGlobal.)
     limits::TaskSlot slot{};
@@ -196,6 +196,12 @@ Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vect
     std::string_view name = callee_name(fn);
     p->task = rt::spawn(std::move(body), name).ref();
     return pv;
+}
+
+void spawn_detached(Interp& in, const Value& fn, std::vector<Value> args) {
+    if (!in_task()) throw WeftError(ErrorKind::Error, "spawn outside a running program");
+    std::string_view name = callee_name(fn);
+    rt::spawn_detached(CallBody{&in.vm(), fn, std::move(args), {}, {}, in.capabilities()}, name);
 }
 
 rt::TaskRef start_call_task(Vm& vm, Value fn, std::vector<Value> args, std::vector<std::string> kw_names,

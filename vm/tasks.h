@@ -141,6 +141,9 @@ Value force_promise(Interp& in, PromiseObj* p);
 // Interpreter entry points (vm/interp.cpp).
 Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vector<std::string> kw_names,
                  std::vector<Value> kw_values, bool is_handle = true);
+// `spawn f(x)` as a statement: the task is started in the current nursery (which waits for it
+// and raises its error), and no handle is made.
+void spawn_detached(Interp& in, const Value& fn, std::vector<Value> args);
 Value make_lazy(const Value& thunk);
 // Starts a task that calls `fn` (a deferred call kept as a record until now, vm/pending.cpp) in
 // `nursery`, with the capabilities and spawn site it was made with. Wakes an idle worker.
