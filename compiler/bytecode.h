@@ -219,6 +219,7 @@ struct StructDesc;
 // A compiled function (or the top level of a module).
 struct Chunk {
     std::string name;       // "f", "<lambda>", "<module>", "Point.dist"
+    std::string task_name;  // the name tasks running it get: `name` after its last dot ("dist")
     std::string path;       // source file
     uint32_t line = 0;      // where it is defined
     std::vector<Instr> code;

@@ -2747,13 +2747,13 @@ private:
 
 }  // namespace
 
-static void mark_leaf_chunks(Chunk& c);
+static void finish_chunks(Chunk& c);
 
 std::unique_ptr<Chunk> compile_module(const ast::Module& module, GlobalLayout& globals,
                                       const CompileOptions& options) {
     Codegen cg(globals, options);
     std::unique_ptr<Chunk> chunk = cg.module(module);
-    mark_leaf_chunks(*chunk);
+    finish_chunks(*chunk);
     return chunk;
 }
 
@@ -2821,9 +2821,12 @@ static bool is_leaf_chunk(const Chunk& c) {
     return true;
 }
 
-static void mark_leaf_chunks(Chunk& c) {
-    for (auto& child : c.children) mark_leaf_chunks(*child);
+// Fills in what is derived from a finished chunk tree: Chunk::leaf and Chunk::task_name.
+static void finish_chunks(Chunk& c) {
+    for (auto& child : c.children) finish_chunks(*child);
     c.leaf = c.name != "<module>" && is_leaf_chunk(c);
+    auto dot = c.name.rfind('.');
+    c.task_name = dot == std::string::npos ? c.name : c.name.substr(dot + 1);
 }
 
 static void disassemble_into(const Chunk& c, std::string& out) {

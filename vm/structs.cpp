@@ -267,6 +267,23 @@ const MethodInfo* find_opaque_method(const OpaqueObj* o, std::string_view name) 
     return nullptr;
 }
 
+// find_opaque_method through a small per-thread cache keyed by (class, interned name): method
+// calls on channels and other opaque values (`ch.recv()` in a loop) skip the table scan.
+// Classes are static and interned names immortal, so an entry never dangles.
+const MethodInfo* cached_opaque_method(const OpaqueObj* o, const StrObj* name) {
+    struct Entry {
+        const OpaqueClass* cls;
+        const StrObj* name;
+        const MethodInfo* mi;
+    };
+    thread_local Entry cache[8] = {};
+    Entry& e = cache[((reinterpret_cast<uintptr_t>(name) >> 4) ^ (reinterpret_cast<uintptr_t>(o->cls) >> 3)) & 7];
+    if (e.name == name && e.cls == o->cls) return e.mi;
+    const MethodInfo* mi = find_opaque_method(o, name->data);
+    if (name->interned) e = Entry{o->cls, name, mi};
+    return mi;
+}
+
 Value error_attr(const StructObj* s, const std::string& n, bool* found) {
     *found = true;
     const ErrorData* e = s->error;
@@ -465,7 +482,7 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
     }
     // Built-in methods operate on the receiver in place (after unsharing).
     if (!recv.is(ObjType::Struct) && !recv.is(ObjType::Module)) {
-        const MethodInfo* mi = recv.is(ObjType::Opaque) ? find_opaque_method(recv.as<OpaqueObj>(), name->data)
+        const MethodInfo* mi = recv.is(ObjType::Opaque) ? cached_opaque_method(recv.as<OpaqueObj>(), name)
                                                         : find_method(recv, name->data);
         if (mi) {
             if (mi->mutates) {

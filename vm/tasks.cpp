@@ -149,7 +149,9 @@ struct CallBody {
 // the callee). No copy: it is computed on every spawn.
 std::string_view callee_name(const Value& fn) {
     if (fn.is(ObjType::Function)) {
-        std::string_view n = fn.as<FunctionObj>()->proto->chunk->name;
+        const Chunk* c = fn.as<FunctionObj>()->proto->chunk;
+        if (!c->task_name.empty()) return c->task_name;
+        std::string_view n = c->name;
         auto dot = n.rfind('.');
         return dot == std::string_view::npos ? n : n.substr(dot + 1);
     }
