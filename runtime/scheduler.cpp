@@ -1193,24 +1193,26 @@ void sleep_for(double seconds) {
     sleep_until(deadline_from(seconds));
 }
 
-std::size_t remaining_stack() noexcept {
-    char here;
-    auto sp = reinterpret_cast<std::uintptr_t>(&here);
+std::uintptr_t current_stack_low() noexcept {
     Worker* w = current_worker();
-    if (w && w->host) {
-        auto lo = reinterpret_cast<std::uintptr_t>(A::fiber(w->host).stack_lo);
-        return sp > lo ? sp - lo : 0;
-    }
+    if (w && w->host) return reinterpret_cast<std::uintptr_t>(A::fiber(w->host).stack_lo);
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         void* addr = nullptr;
         std::size_t size = 0;
         pthread_attr_getstack(&attr, &addr, &size);
         pthread_attr_destroy(&attr);
-        auto lo = reinterpret_cast<std::uintptr_t>(addr);
-        return sp > lo ? sp - lo : 0;
+        return reinterpret_cast<std::uintptr_t>(addr);
     }
-    return 1 << 20;
+    char here;  // unknown: pretend there is a megabyte left
+    return reinterpret_cast<std::uintptr_t>(&here) - (1 << 20);
+}
+
+std::size_t remaining_stack() noexcept {
+    char here;
+    auto sp = reinterpret_cast<std::uintptr_t>(&here);
+    std::uintptr_t lo = current_stack_low();
+    return sp > lo ? sp - lo : 0;
 }
 
 }  // namespace weft::rt

@@ -123,9 +123,15 @@ bool Interp::top_owns_records() const {
     return pending_.back().as<PromiseObj>()->depth >= frames_.size();
 }
 
+size_t Interp::stack_left() const {
+    if (binding_.stack_low == 0) return rt::remaining_stack();
+    auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    return sp > binding_.stack_low ? sp - binding_.stack_low : 0;
+}
+
 bool Interp::defer_allowed() const {
-    return native_depth_ < kMaxDeferNesting && rt::remaining_stack() >= kMinDeferStack &&
-           current_task_depth() < kMaxDeferTaskDepth;
+    if (native_depth_ >= kMaxDeferNesting || stack_left() < kMinDeferStack) return false;
+    return (binding_.stack_low ? binding_.depth : current_task_depth()) < kMaxDeferTaskDepth;
 }
 
 void Interp::place_done() {
@@ -232,7 +238,7 @@ Value Interp::call_taking(const Value& callee, std::span<Value> args, std::span<
 
 Value Interp::enter_call(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw, bool take) {
     if (!callee.is(ObjType::Function)) return call_object(callee, args, kw);
-    if (native_depth_ >= kMaxNativeDepth || rt::remaining_stack() < kMinNativeStack)
+    if (native_depth_ >= kMaxNativeDepth || stack_left() < kMinNativeStack)
         raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
     Value* slot = stack_top();
     if (slot + 1 >= stack_ + stack_cap_) raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");

@@ -209,6 +209,17 @@ public:
     // May a call be deferred here, or a deferred call run nested here? (No when nested too
     // deep: native nesting, native stack left, task depth.)
     bool defer_allowed() const;
+    // The task this interpreter now runs for (CallBody, the main task): the low end of its native
+    // stack (rt::current_stack_low()) and its depth in the task tree, so the checks above need no
+    // runtime call. Returns the previous binding (to restore); unbind() forgets it (pool).
+    struct TaskBinding {
+        uintptr_t stack_low = 0;  // 0: unknown, ask the runtime
+        int depth = 0;
+    };
+    TaskBinding bind_task(TaskBinding b) { return std::exchange(binding_, b); }
+    void unbind_task() { binding_ = TaskBinding{}; }
+    // Bytes left on the native stack.
+    size_t stack_left() const;
     // How many of them are still unstarted records (lets the runtime hooks return at once).
     size_t& unstarted_records() { return unstarted_; }
     // Sequence number of the next deferred call made here (RecordMark / RecordSettle).
@@ -303,6 +314,7 @@ private:
     // Deferred calls of leaf functions run at once (not under --trace, where every deferred
     // call is shown as a task).
     bool run_leaves_now_ = true;
+    TaskBinding binding_;
     Value* place_ = nullptr;  // P register of the Place* instructions
     // A Place* walk rooted at a global slot other threads may read works on
     // place_hold_ and publishes it to place_module_'s slot at the end (place_done).

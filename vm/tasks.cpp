@@ -105,6 +105,7 @@ struct CallBody {
             std::shared_ptr<const CapabilitySet> saved;
             size_t floor;
             size_t records;  // the interpreter's list of deferred calls when the task began
+            Interp::TaskBinding binding;  // the host's, restored (a pooled one is unbound)
             ~Release() {
                 // What is left of the task's deferred calls are tasks of its nursery, which has
                 // been joined: done. (Unstarted records were started when it closed.)
@@ -116,11 +117,12 @@ struct CallBody {
                 } else {
                     in->set_capabilities(std::move(saved));
                     in->set_trace_floor(floor);
+                    in->bind_task(binding);
                 }
                 body->slot.release();
             }
         } release{this, in, host == nullptr, host ? host->capabilities() : nullptr, in->trace_floor(),
-                  in->pending().size()};
+                  in->pending().size(), in->bind_task(Interp::TaskBinding{rt::current_stack_low(), ctx.depth})};
         if (host) host->set_trace_floor(host->frame_count());
         in->set_capabilities(caps);
         ctx.interp = in;

@@ -290,6 +290,12 @@ void Vm::in_runtime(const std::function<void()>& fn) {
     runtime_->block_on(
         [&] {
             bind_main_task(main_.get());
+            // The main interpreter runs on this task's stack until block_on returns.
+            struct Unbind {
+                Interp* in;
+                ~Unbind() { in->unbind_task(); }
+            } unbind{main_.get()};
+            main_->bind_task(Interp::TaskBinding{rt::current_stack_low(), 0});
             try {
                 run_in_implicit_scope([&] {
                     fn();
@@ -329,6 +335,7 @@ Interp* Vm::acquire_interp() {
 }
 
 void Vm::release_interp(Interp* in) {
+    in->unbind_task();  // its next user may run on another stack
     if (tl_interps.size() < kLocalInterps && rt::current_task()) {
         tl_interps.emplace_back(in);
         return;

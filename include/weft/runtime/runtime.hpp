@@ -144,6 +144,10 @@ std::int64_t now_ns() noexcept;
 /// Bytes left on the current native stack (the fiber's, or the thread's outside tasks), for
 /// turning deep recursion into RecursionError instead of a crash.
 std::size_t remaining_stack() noexcept;
+/// Lowest usable address of the current native stack (the running fiber's, or the thread's
+/// outside tasks): remaining_stack() is the distance of the stack pointer from it. A caller that
+/// checks the stack often may keep it while it runs on this fiber (fibers never move).
+std::uintptr_t current_stack_low() noexcept;
 
 namespace detail {
 void run_blocking_impl(std::function<void()> job);
