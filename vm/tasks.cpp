@@ -445,11 +445,7 @@ namespace {
         if (scope.cancel_called()) scope.join();  // throws the failed child's error
         throw;
     } catch (...) {
-        scope.cancel();
-        try {
-            scope.join();
-        } catch (...) {
-        }
+        cancel_and_wait(scope);
         throw;
     }
 }

@@ -166,6 +166,17 @@ void scope_abort(Value& nursery, const Value& err);
 // the nursery's tasks are cancelled and waited for, and `fn`'s error is raised.
 // The nursery is an rt::LazyScope: a task that spawns nothing (a leaf of a fan-out) makes none.
 // Must be the task's outermost scope (it wraps task bodies).
+// Leaving a nursery by an error: its tasks are cancelled and waited for; what they raise is
+// dropped (the error leaving is the one that counts). For rt::Scope and rt::LazyScope.
+template <class S>
+void cancel_and_wait(S& scope) noexcept {
+    try {
+        scope.cancel();
+        scope.join();
+    } catch (...) {
+    }
+}
+
 template <class F>
 Value run_in_implicit_scope(F&& fn) {
     rt::LazyScope scope(rt::ScopeMode::CollectAll);
@@ -173,11 +184,7 @@ Value run_in_implicit_scope(F&& fn) {
     try {
         result = fn();
     } catch (...) {
-        scope.cancel();
-        try {
-            scope.join();
-        } catch (...) {
-        }
+        cancel_and_wait(scope);
         throw;
     }
     try {
