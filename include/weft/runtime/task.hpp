@@ -81,9 +81,11 @@ class Task {
     bool done() const noexcept { return run_state_.load(std::memory_order_acquire) == kDone; }
 
     /// Opaque per-task pointer for the embedder (the VM's task context). Not owned.
-    /// Thread-safety: set it before the task can run concurrently with readers (e.g. at spawn).
-    void* user_data() const noexcept { return user_data_; }
-    void set_user_data(void* p) noexcept { user_data_ = p; }
+    /// Thread-safety: any thread may read it (a task snapshot reads other tasks' while they
+    /// start); the store is a release and the load an acquire, so what the setter wrote to the
+    /// pointed-to object before setting it is visible to a reader that sees the pointer.
+    void* user_data() const noexcept { return user_data_.load(std::memory_order_acquire); }
+    void set_user_data(void* p) noexcept { user_data_.store(p, std::memory_order_release); }
     /// While this task runs inline on the stack of the task that forced it (lazy task
     /// creation): that task; otherwise nullptr. Only meaningful on the running task itself.
     Task* inline_forcer() const noexcept { return forcer_; }
@@ -149,7 +151,7 @@ class Task {
     std::uint64_t seen_epoch_ = 0;
     const char* wait_what_ = nullptr;  // what the task waits on (deadlock reports)
     const void* wait_obj_ = nullptr;
-    void* user_data_ = nullptr;
+    std::atomic<void*> user_data_{nullptr};
     detail::RuntimeImpl* rt_ = nullptr;
     Task* host_ = nullptr;    // task whose fiber runs this one (itself, or a forcer when inline)
     Task* active_ = nullptr;  // on a host: innermost task running on its fiber
