@@ -244,6 +244,9 @@ struct Chunk {
     // short computation that cannot block. A deferred call of a leaf runs at once as a plain
     // call (its error kept for whoever uses the value): see op_CallDefer in vm/interp.cpp.
     bool leaf = false;
+    // Calls of builtins that only compute (len, str, abs, ...: the compiler's list): indexes of
+    // their call instructions. A leaf may make these calls.
+    std::vector<uint32_t> pure_calls;
     std::vector<std::pair<std::string, int>> local_names;  // for error messages
     std::string doc;
 };

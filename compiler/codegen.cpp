@@ -1181,6 +1181,7 @@ private:
                     expr_to(c->args[i].get(), r);
             }
             if (c->keywords.empty()) {
+                if (is_pure_builtin(c->func.get())) ch().pure_calls.push_back(uint32_t(pc()));
                 emit_call(defer_this, base, n);
             } else {
                 std::vector<std::string> names;
@@ -1224,6 +1225,16 @@ private:
                 emit(Instr(mode.name_k));
                 break;
         }
+    }
+
+    // Is `e` the name of a builtin that only computes from its arguments: it cannot block, has
+    // no effect outside its result, and does not iterate an argument (which could be a channel)?
+    // Calls of these do not stop a function from being a leaf (Chunk::leaf).
+    bool is_pure_builtin(const Expr* e) {
+        static const std::unordered_set<std::string> pure = {
+            "len", "repr", "hash", "abs", "round", "isinstance", "ord", "chr", "divmod", "pow",
+            "hex", "oct", "bin", "format", "str", "int", "float", "bool"};
+        return is_builtin(e) && pure.count(e->as<NameExpr>()->name);
     }
 
     // Is `e` the name of a builtin (resolved at compile time)?
@@ -2813,6 +2824,11 @@ static bool is_leaf_chunk(const Chunk& c) {
             case Op::Jmp:
                 if (get_sj(c.code[i]) < 0) return false;
                 break;
+            case Op::Call:
+            case Op::CallDefer:
+            case Op::CallDeferIf:
+                if (!std::binary_search(c.pure_calls.begin(), c.pure_calls.end(), uint32_t(i))) return false;
+                break;
             default:
                 return false;
         }
@@ -2824,13 +2840,14 @@ static bool is_leaf_chunk(const Chunk& c) {
 // Fills in what is derived from a finished chunk tree: Chunk::leaf and Chunk::task_name.
 static void finish_chunks(Chunk& c) {
     for (auto& child : c.children) finish_chunks(*child);
+    std::sort(c.pure_calls.begin(), c.pure_calls.end());
     c.leaf = c.name != "<module>" && is_leaf_chunk(c);
     auto dot = c.name.rfind('.');
     c.task_name = dot == std::string::npos ? c.name : c.name.substr(dot + 1);
 }
 
 static void disassemble_into(const Chunk& c, std::string& out) {
-    out += "function " + c.name + " (" + std::to_string(c.nregs) + " registers)\n";
+    out += "function " + c.name + " (" + std::to_string(c.nregs) + " registers" + (c.leaf ? ", leaf" : "") + ")\n";
     for (size_t i = 0; i < c.code.size(); ++i) {
         Instr in = c.code[i];
         Op op = get_op(in);
