@@ -17,21 +17,26 @@ struct Boom : std::runtime_error {
     int id;
 };
 
+// A task body that sleeps until it is cancelled, and records that it was in `flag`.
+auto sleeps_until_cancelled(std::atomic<bool>& flag) {
+    return [&flag] {
+        try {
+            for (;;)
+                sleep_for(0.001);
+        } catch (const Cancelled&) {
+            flag = true;
+            throw;
+        }
+    };
+}
+
 TEST_P(Scopes, CrashingChildCancelsLoopingSibling) {
     Runtime rt(options());
     std::atomic<bool> sibling_cancelled{false};
     rt.block_on([&] {
         try {
             Scope scope;
-            scope.spawn([&] {
-                try {
-                    for (;;)
-                        sleep_for(0.001);
-                } catch (const Cancelled&) {
-                    sibling_cancelled = true;
-                    throw;
-                }
-            });
+            scope.spawn(sleeps_until_cancelled(sibling_cancelled));
             scope.spawn([] {
                 sleep_for(0.005);
                 throw Boom(1);
@@ -489,15 +494,7 @@ TEST_P(Scopes, LazyScopeFailFastCancelsSiblings) {
     std::atomic<bool> sibling_cancelled{false};
     rt.block_on([&] {
         LazyScope scope(ScopeMode::FailFast);
-        spawn([&] {
-            try {
-                for (;;)
-                    sleep_for(0.001);
-            } catch (const Cancelled&) {
-                sibling_cancelled = true;
-                throw;
-            }
-        });
+        spawn(sleeps_until_cancelled(sibling_cancelled));
         spawn([] { throw Boom(3); });
         EXPECT_THROW(scope.join(), Boom);
     });
@@ -526,15 +523,7 @@ TEST_P(Scopes, LazyScopeUnwindingCancelsAndWaits) {
     rt.block_on([&] {
         try {
             LazyScope scope(ScopeMode::CollectAll);
-            spawn([&] {
-                try {
-                    for (;;)
-                        sleep_for(0.001);
-                } catch (const Cancelled&) {
-                    child_cancelled = true;
-                    throw;
-                }
-            });
+            spawn(sleeps_until_cancelled(child_cancelled));
             sleep_for(0.002);
             throw Boom(4);
         } catch (const Boom& b) {
