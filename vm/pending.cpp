@@ -330,7 +330,7 @@ bool force_pending(Interp& in, PromiseObj* p) {
             kws.push_back(KwArg{c.extra->kw_names[i], c.extra->kw_values[i]});
     Value value, error;
     try {
-        value = in.call_kw(fn, c.args(), kws);
+        value = in.call_taking(fn, c.args_to_take(), kws);  // a record runs once: its arguments move
     } catch (WeftError& e) {
         error = in.error_value(e);
     } catch (...) {

@@ -67,6 +67,10 @@ struct PendingCall {
     std::span<const Value> args() const {
         return nargs <= kInline ? std::span<const Value>(inline_args, nargs) : std::span<const Value>(extra->more);
     }
+    // The arguments, for a caller that runs the record (once) and may move them out.
+    std::span<Value> args_to_take() {
+        return nargs <= kInline ? std::span<Value>(inline_args, nargs) : std::span<Value>(extra->more);
+    }
     // Moves the arguments out (the record is spent).
     std::vector<Value> take_args() {
         std::vector<Value> out;
