@@ -367,7 +367,7 @@ void Scope::join() {
     join_nursery(node_->owner, node_);
 }
 
-LazyScope::LazyScope(ScopeMode mode) : owner_(require_task("LazyScope")), mode_(mode) {
+LazyScope::LazyScope(ScopeMode mode) : owner_(require_task("LazyScope")) {
     if (A::cancel_top(owner_) || A::implicit(owner_)) {
         eager_ = open_node(owner_, true, false, INT64_MAX);
         eager_->fail_fast = mode == ScopeMode::FailFast;

@@ -177,7 +177,7 @@ Value* Interp::stack_top() const {
     return f.base + f.proto->chunk->nregs;
 }
 
-void Interp::push_frame_slow(FunctionObj* fn, Value* base, bool boundary) {
+void Interp::push_frame_slow(FunctionObj* fn, Value* base, bool boundary, bool captures) {
     const Chunk* c = fn->proto->chunk;
     if (frames_.size() >= vm_.options().max_depth)
         raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
@@ -188,7 +188,7 @@ void Interp::push_frame_slow(FunctionObj* fn, Value* base, bool boundary) {
         Value undef = ModuleObj::undefined_marker();
         for (int i = first; i < c->nactive; ++i) base[i] = undef;
     }
-    frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary});
+    frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary, captures});
 }
 
 std::vector<std::string> Interp::current_trace() const {
@@ -1258,7 +1258,6 @@ op_Call: {
         LOAD_FRAME();
         FAST_DISPATCH();
     }
-    if (fv.is(ObjType::Promise)) force(fv);
     if (fv.is(ObjType::BoundMethod)) {
         auto* bm = fv.as<BoundMethodObj>();
         if (bm->func.is(ObjType::Function)) {
@@ -1295,8 +1294,7 @@ op_CallDefer: {
         const Chunk* c = fn->proto->chunk;
         if (c->leaf && B == c->simple_arity && args_ready(&R[A + 1], B)) {
             SAVE_PC();
-            push_frame(fn, &R[A + 1], false);
-            frames_.back().captures = true;
+            push_frame(fn, &R[A + 1], false, /*captures=*/true);
             LOAD_FRAME();
             FAST_DISPATCH();
         }
@@ -1344,8 +1342,7 @@ op_CallMDefer: {
                 R[A + 1 + B] = Value();
             }
             R[A] = std::move(callee);
-            push_frame(fn, &R[A + 1], false);
-            frames_.back().captures = true;
+            push_frame(fn, &R[A + 1], false, /*captures=*/true);
             LOAD_FRAME();
             DISPATCH();
         }

@@ -259,16 +259,17 @@ private:
 
     // Pushes a frame for a Weft function whose arguments are already bound in
     // base[0..]. Checks depth and stack space.
-    [[gnu::always_inline]] inline void push_frame(FunctionObj* fn, Value* base, bool boundary) {
+    // `captures`: a deferred leaf call run at once (Frame::captures).
+    [[gnu::always_inline]] inline void push_frame(FunctionObj* fn, Value* base, bool boundary, bool captures = false) {
         const Chunk* c = fn->proto->chunk;
         if (__builtin_expect(frames_.at_limit() || base + c->nregs + 256 >= stack_end_ ||
                                  c->uses_checkdef, 0)) {
-            push_frame_slow(fn, base, boundary);
+            push_frame_slow(fn, base, boundary, captures);
             return;
         }
-        frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary});
+        frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary, captures});
     }
-    void push_frame_slow(FunctionObj* fn, Value* base, bool boundary);
+    void push_frame_slow(FunctionObj* fn, Value* base, bool boundary, bool captures);
     [[gnu::always_inline]] inline void pop_frame() {
         Frame& f = frames_.back();
         Value* r = f.base;
@@ -294,6 +295,7 @@ private:
     void set_attr(Value& obj, StrObj* name, Value v);
     // Method call on a receiver held in place (mutating built-in methods may change it).
     // Returns true when a Weft frame was pushed (the result arrives through Return).
+    // `name` is interned (a bytecode constant): method tests compare pointers.
     bool call_method(Value& recv, StrObj* name, Value* a, int nargs, const Constant* kwnames);
 
     Value make_closure(Proto* parent, FunctionObj* cur, Value* regs, int child, int first);

@@ -254,22 +254,18 @@ const Value* find_struct_method(const StructTypeObj* t, StrObj* name) {
 Value struct_with(CallContext& cx, Value& self, const CallArgs& args);
 
 const MethodInfo* find_opaque_method(const OpaqueObj* o, std::string_view name) {
-    // First letters first: most entries differ there. The table's names are C strings: compare
-    // as many bytes as the name has, then check the entry ends there (no strlen per entry).
+    // First letters first: most entries differ there, and a full compare measures the name.
+    // (Method calls reach this through cached_opaque_method, once per class and name.)
     if (name.empty()) return nullptr;
-    for (const MethodInfo* m = o->cls->methods; m && m->name; ++m) {
-        if (m->name[0] != name[0]) continue;
-        size_t i = 1;
-        while (i < name.size() && m->name[i] != 0 && m->name[i] == name[i])
-            ++i;
-        if (i == name.size() && m->name[i] == 0) return m;
-    }
+    for (const MethodInfo* m = o->cls->methods; m && m->name; ++m)
+        if (m->name[0] == name[0] && name == m->name) return m;
     return nullptr;
 }
 
 // find_opaque_method through a small per-thread cache keyed by (class, interned name): method
 // calls on channels and other opaque values (`ch.recv()` in a loop) skip the table scan.
-// Classes are static and interned names immortal, so an entry never dangles.
+// Classes are static and interned names immortal (call_method's names are), so an entry never
+// dangles.
 const MethodInfo* cached_opaque_method(const OpaqueObj* o, const StrObj* name) {
     struct Entry {
         const OpaqueClass* cls;
@@ -279,9 +275,8 @@ const MethodInfo* cached_opaque_method(const OpaqueObj* o, const StrObj* name) {
     thread_local Entry cache[8] = {};
     Entry& e = cache[((reinterpret_cast<uintptr_t>(name) >> 4) ^ (reinterpret_cast<uintptr_t>(o->cls) >> 3)) & 7];
     if (e.name == name && e.cls == o->cls) return e.mi;
-    const MethodInfo* mi = find_opaque_method(o, name->data);
-    if (name->interned) e = Entry{o->cls, name, mi};
-    return mi;
+    e = Entry{o->cls, name, find_opaque_method(o, name->data)};
+    return e.mi;
 }
 
 Value error_attr(const StructObj* s, const std::string& n, bool* found) {
@@ -418,9 +413,6 @@ namespace {
 bool stores_arguments(const StrObj* name) {
     static const StrObj* const names[] = {intern("append"), intern("insert"), intern("add"),
                                           intern("send"), intern("setdefault"), intern("try_send")};
-    if (!name->interned) return std::find_if(std::begin(names), std::end(names), [&](const StrObj* n) {
-                                     return n->data == name->data;
-                                 }) != std::end(names);
     return std::find(std::begin(names), std::end(names), name) != std::end(names);
 }
 }  // namespace

@@ -150,13 +150,7 @@ struct CallBody {
 // view into the function's chunk or the native's name, which outlive the spawn (the body holds
 // the callee). No copy: it is computed on every spawn.
 std::string_view callee_name(const Value& fn) {
-    if (fn.is(ObjType::Function)) {
-        const Chunk* c = fn.as<FunctionObj>()->proto->chunk;
-        if (!c->task_name.empty()) return c->task_name;
-        std::string_view n = c->name;
-        auto dot = n.rfind('.');
-        return dot == std::string_view::npos ? n : n.substr(dot + 1);
-    }
+    if (fn.is(ObjType::Function)) return fn.as<FunctionObj>()->proto->chunk->task_name;  // finish_chunks
     if (fn.is(ObjType::Native)) return fn.as<NativeObj>()->name;
     if (fn.is(ObjType::BoundMethod)) return callee_name(fn.as<BoundMethodObj>()->func);
     return "task";

@@ -163,13 +163,6 @@ bool pipe_op(Interp& in, const Value& l, const Value& r, Value& out);
 void scope_exit(Interp& in, Value& nursery);
 void scope_abort(Value& nursery, const Value& err);
 
-// Runs `fn` (returning a Value) with the task's implicit nursery around it: tasks spawned
-// outside any `concurrent:` block belong to it. It collects failures instead of cancelling the
-// body (spec: an error surfaces where its value is forced, or when the scope ends); at the end,
-// errors nobody observed are raised — one as itself, several as an ErrorGroup. When `fn` fails,
-// the nursery's tasks are cancelled and waited for, and `fn`'s error is raised.
-// The nursery is an rt::LazyScope: a task that spawns nothing (a leaf of a fan-out) makes none.
-// Must be the task's outermost scope (it wraps task bodies).
 // Leaving a nursery by an error: its tasks are cancelled and waited for; what they raise is
 // dropped (the error leaving is the one that counts). For rt::Scope and rt::LazyScope.
 template <class S>
@@ -181,6 +174,13 @@ void cancel_and_wait(S& scope) noexcept {
     }
 }
 
+// Runs `fn` (returning a Value) with the task's implicit nursery around it: tasks spawned
+// outside any `concurrent:` block belong to it. It collects failures instead of cancelling the
+// body (spec: an error surfaces where its value is forced, or when the scope ends); at the end,
+// errors nobody observed are raised — one as itself, several as an ErrorGroup. When `fn` fails,
+// the nursery's tasks are cancelled and waited for, and `fn`'s error is raised.
+// The nursery is an rt::LazyScope: a task that spawns nothing (a leaf of a fan-out) makes none.
+// Must be the task's outermost scope (it wraps task bodies).
 template <class F>
 Value run_in_implicit_scope(F&& fn) {
     rt::LazyScope scope(rt::ScopeMode::CollectAll);

@@ -173,7 +173,6 @@ class LazyScope {
   private:
     Task* owner_;
     detail::CancelNode* eager_ = nullptr;  // the fallback: an ordinary nursery opened at once
-    ScopeMode mode_;
     bool joined_ = false;
 };
 
