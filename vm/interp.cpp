@@ -177,7 +177,7 @@ Value* Interp::stack_top() const {
     return f.base + f.proto->chunk->nregs;
 }
 
-void Interp::push_frame_slow(FunctionObj* fn, Value* base, bool boundary, bool captures) {
+void Interp::push_frame_slow(FunctionObj* fn, Value* base, FrameExit exit, bool captures) {
     const Chunk* c = fn->proto->chunk;
     if (frames_.size() >= vm_.options().max_depth)
         raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
@@ -188,7 +188,7 @@ void Interp::push_frame_slow(FunctionObj* fn, Value* base, bool boundary, bool c
         Value undef = ModuleObj::undefined_marker();
         for (int i = first; i < c->nactive; ++i) base[i] = undef;
     }
-    frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary, captures});
+    frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, exit, captures});
 }
 
 std::vector<std::string> Interp::current_trace() const {
@@ -246,7 +246,7 @@ Value Interp::enter_call(const Value& callee, std::span<const Value> args, std::
     auto* fn = callee.as<FunctionObj>();
     try {
         bind_args(fn, slot + 1, args, kw, take);
-        push_frame(fn, slot + 1, true);
+        push_frame(fn, slot + 1, FrameExit::Boundary);
     } catch (...) {
         slot[0] = Value();
         throw;
@@ -267,7 +267,7 @@ void Interp::run_module_chunk(ModuleObj* m, Proto* p) {
     Value fnv = Value::adopt(new FunctionObj(p, m));
     Value* slot = stack_top();
     slot[0] = fnv;
-    push_frame(fnv.as<FunctionObj>(), slot + 1, true);
+    push_frame(fnv.as<FunctionObj>(), slot + 1, FrameExit::Boundary);
     try {
         execute();
     } catch (...) {
@@ -369,6 +369,42 @@ void Interp::force(Value& v) {
     }
 }
 
+bool Interp::run_record_here(Value& v, int len) {
+    auto* p = v.as<PromiseObj>();
+    FunctionObj* fn = record_callee_here(*this, p);
+    if (!fn) return false;
+    Frame& caller = frames_.back();
+    // The callee's frame goes above the forcing frame's registers, as a call from C++ does;
+    // where it would not fit, force() meets the same limits and raises.
+    Value* slot = caller.base + caller.proto->chunk->nregs;
+    if (frames_.at_limit() || slot + 1 + fn->proto->chunk->nregs + 256 >= stack_end_) return false;
+    std::span<Value> args = claim_record(p);
+    for (size_t j = 0; j < args.size(); ++j) slot[1 + j] = std::move(args[j]);
+    p->call.forced_reg = uint8_t(&v - caller.base);
+    p->call.forced_len = uint8_t(len);
+    slot[0] = v;  // keeps the promise (and through it the callee) alive
+    push_frame(fn, slot + 1, FrameExit::Record);
+    return true;
+}
+
+void Interp::record_frame_done(Value* base, Value result, Value error) {
+    Value pv = std::move(base[-1]);
+    auto* p = pv.as<PromiseObj>();
+    Frame& caller = frames_.back();
+    bool ok = error.is_none();
+    finish_record(*this, p, std::move(result), std::move(error));
+    if (!ok) return;  // the error unwinds from the forcing instruction (handle_error)
+    Value& reg = caller.base[p->call.forced_reg];
+    if (reg.is(ObjType::Promise) && reg.as<PromiseObj>() == p) {
+        reg = p->value;
+        // It returned a promise (a deferred `return g(x)`): followed here by force(), which
+        // bounds a chain of them (an endless one is a RecursionError, not an endless loop). An
+        // error is raised from the forcing instruction, whose pc is still past it.
+        if (reg.is(ObjType::Promise)) force(reg);
+    }
+    caller.pc -= p->call.forced_len;  // the forcing instruction runs again, on the value
+}
+
 bool Interp::handle_error(Value& err) {
     while (!frames_.empty()) {
         Frame& f = frames_.back();
@@ -381,7 +417,7 @@ bool Interp::handle_error(Value& err) {
                 return true;
             }
         }
-        bool boundary = f.boundary;
+        FrameExit exit = f.exit;
         bool captures = f.captures;
         Value* result = f.base - 1;  // the call's register (the callee value sits there)
         // The activation ends by an error: its unstarted deferred calls are dropped and its
@@ -389,7 +425,13 @@ bool Interp::handle_error(Value& err) {
         if (__builtin_expect(!pending_.empty(), 0) && top_owns_records()) abandon_activation(*this, frames_.size());
         // The callee value sits right below the frame's base.
         pop_frame();
-        if (boundary) return false;
+        if (exit == FrameExit::Boundary) return false;
+        if (exit == FrameExit::Record) {
+            // A forced record failed: the promise keeps the error, which goes on from the
+            // forcing instruction (the frame below: its pc is still past that instruction).
+            record_frame_done(result + 1, Value(), err);
+            continue;
+        }
         // A deferred leaf call that ran at once (op_CallDefer) fails as a deferred call does:
         // the caller goes on, and the error is raised where the value is used, or when the
         // caller's activation ends if it never is. A cancellation unwinds as usual.
@@ -615,6 +657,14 @@ Value Interp::run() {
 #define C get_c(i)
 #define BX get_bx(i)
 #define SBX get_sbx(i)
+// In the slow path of an instruction that needs the value of the register `r`, after SAVE_PC:
+// an unstarted record of a deferred call there runs as a frame of this loop, and the
+// instruction (`len` words read so far) runs again once it returns (run_record_here).
+#define RUN_RECORD(r, len)                                                             \
+    if (WEFT_UNLIKELY((r).is(ObjType::Promise)) && run_record_here(r, len)) {          \
+        LOAD_FRAME();                                                                 \
+        DISPATCH();                                                                   \
+    }
 
     LOAD_FRAME();
 dispatch:
@@ -703,6 +753,8 @@ op_CheckDef:
             R[A].set_float(x.as_float() fltop y.as_float());                          \
         } else {                                                                      \
             SAVE_PC();                                                                \
+            RUN_RECORD(R[B], 1)                                                       \
+            RUN_RECORD(R[C], 1)                                                       \
             force(R[B]);                                                              \
             force(R[C]);                                                              \
             R[A] = binary_op(astop, x, y);                                            \
@@ -739,6 +791,7 @@ op_Mul:
             R[A].set_float(x.as_float() fltop double(y.as_int()));                    \
         } else {                                                                      \
             SAVE_PC();                                                                \
+            RUN_RECORD(R[B], 1)                                                       \
             force(R[B]);                                                              \
             R[A] = binary_op(astop, x, y);                                            \
         }                                                                             \
@@ -864,7 +917,10 @@ op_BinOpK: {
         }
     }
     SAVE_PC();
+    RUN_RECORD(R[B], 2)
+    RUN_RECORD(R[C], 2)
     force(R[B]);
+    force(R[C]);
     R[A] = binary_op(bop, x, y);
     FAST_DISPATCH();
 }
@@ -875,6 +931,7 @@ op_Neg:
         R[A].set_float(-R[B].as_float());
     } else {
         SAVE_PC();
+        RUN_RECORD(R[B], 1)
         force(R[B]);
         R[A] = unary_op(ast::UnaryOp::Neg, R[B]);
     }
@@ -884,6 +941,7 @@ op_Not:
         R[A] = Value::boolean(!R[B].as_bool());
     } else {
         SAVE_PC();
+        RUN_RECORD(R[B], 1)
         force(R[B]);
         R[A] = Value::boolean(!truthy(R[B]));
     }
@@ -909,6 +967,8 @@ op_Plus:
             R[A] = Value::boolean(x.as_float() cop y.as_float());                     \
         } else {                                                                      \
             SAVE_PC();                                                                \
+            RUN_RECORD(R[B], 1)                                                       \
+            RUN_RECORD(R[C], 1)                                                       \
             force(R[B]);                                                              \
             force(R[C]);                                                              \
             R[A] = compare(astop, x, y);                                              \
@@ -925,6 +985,8 @@ op_Eq:
 op_Cmp: {
     CmpOp cop = CmpOp(*pc++);
     SAVE_PC();
+    RUN_RECORD(R[B], 2)
+    RUN_RECORD(R[C], 2)
     force(R[B]);
     force(R[C]);
     R[A] = compare(cop, R[B], R[C]);
@@ -940,6 +1002,8 @@ op_Cmp: {
             res = x.as_number() cop y.as_number();                                    \
         } else {                                                                      \
             SAVE_PC();                                                                \
+            RUN_RECORD(const_cast<Value&>(x), 1)                                      \
+            RUN_RECORD(const_cast<Value&>(y), 1)                                      \
             force(const_cast<Value&>(x));                                             \
             force(const_cast<Value&>(y));                                             \
             res = compare(astop, x, y).as_bool();                                     \
@@ -954,6 +1018,8 @@ op_Cmp: {
             res = x.as_int() == y.as_int();                                           \
         } else {                                                                      \
             SAVE_PC();                                                                \
+            RUN_RECORD(const_cast<Value&>(x), 1)                                      \
+            RUN_RECORD(const_cast<Value&>(y), 1)                                      \
             force(const_cast<Value&>(x));                                             \
             force(const_cast<Value&>(y));                                             \
             res = values_equal(x, y);                                                 \
@@ -986,6 +1052,7 @@ op_Test: {
         t = x.as_bool();
     else {
         SAVE_PC();
+        RUN_RECORD(R[A], 1)
         force(R[A]);
         t = truthy(x);
     }
@@ -1084,6 +1151,8 @@ op_ToTuple: {
 op_GetItem: {
     if (WEFT_UNLIKELY(R[C].is(ObjType::Promise) || R[B].is(ObjType::Promise))) {
         SAVE_PC();
+        RUN_RECORD(R[B], 1)
+        RUN_RECORD(R[C], 1)
         force(R[B]);
         force(R[C]);
     }
@@ -1138,6 +1207,7 @@ op_GetAttr:
             R[A] = std::move(out);
             DISPATCH();
         }
+        RUN_RECORD(R[B], 1)
         force(R[B]);
     }
     R[A] = get_attr(R[B], K[C].as<StrObj>());
@@ -1254,7 +1324,7 @@ op_Call: {
         } else {
             bind_args(fn, nb, std::span<const Value>(nb, nargs), {});
         }
-        push_frame(fn, nb, false);
+        push_frame(fn, nb, FrameExit::Normal);
         LOAD_FRAME();
         FAST_DISPATCH();
     }
@@ -1269,7 +1339,7 @@ op_Call: {
             FunctionObj* fn = R[A].as<FunctionObj>();
             Value* nb = &R[A + 1];
             bind_args(fn, nb, std::span<const Value>(nb, nargs + 1), {});
-            push_frame(fn, nb, false);
+            push_frame(fn, nb, FrameExit::Normal);
             LOAD_FRAME();
             DISPATCH();
         }
@@ -1294,7 +1364,7 @@ op_CallDefer: {
         const Chunk* c = fn->proto->chunk;
         if (c->leaf && B == c->simple_arity && args_ready(&R[A + 1], B)) {
             SAVE_PC();
-            push_frame(fn, &R[A + 1], false, /*captures=*/true);
+            push_frame(fn, &R[A + 1], FrameExit::Normal, /*captures=*/true);
             LOAD_FRAME();
             FAST_DISPATCH();
         }
@@ -1342,7 +1412,7 @@ op_CallMDefer: {
                 R[A + 1 + B] = Value();
             }
             R[A] = std::move(callee);
-            push_frame(fn, &R[A + 1], false, /*captures=*/true);
+            push_frame(fn, &R[A + 1], FrameExit::Normal, /*captures=*/true);
             LOAD_FRAME();
             DISPATCH();
         }
@@ -1384,6 +1454,7 @@ op_Force:
         PromiseObj* p = R[A].as<PromiseObj>();
         if (B && (p->is_handle || p->kind == PromiseObj::Kind::Lazy)) DISPATCH();
         SAVE_PC();
+        RUN_RECORD(R[A], 1)
         force(R[A]);
     }
     DISPATCH();
@@ -1418,7 +1489,7 @@ op_CallKw: {
         FunctionObj* fn = fv.as<FunctionObj>();
         Value* nb = &R[A + 1];
         bind_args(fn, nb, std::span<const Value>(nb, npos), kw);
-        push_frame(fn, nb, false);
+        push_frame(fn, nb, FrameExit::Normal);
         LOAD_FRAME();
         DISPATCH();
     }
@@ -1455,7 +1526,7 @@ op_CallEx: {
         FunctionObj* fn = fv.as<FunctionObj>();
         Value* nb = &R[A + 1];
         bind_args(fn, nb, pos, kw);
-        push_frame(fn, nb, false);
+        push_frame(fn, nb, FrameExit::Normal);
         LOAD_FRAME();
         DISPATCH();
     }
@@ -1486,10 +1557,15 @@ op_Return: {
         settle_activation(*this, frames_.size(), R[A]);
     }
     Value result = std::move(R[A]);
-    bool boundary = frame->boundary;
+    FrameExit exit = frame->exit;
     Value* base = frame->base;
     pop_frame();
-    if (boundary) return result;
+    if (WEFT_UNLIKELY(exit != FrameExit::Normal)) {
+        if (exit == FrameExit::Boundary) return result;
+        record_frame_done(base, std::move(result), Value());
+        LOAD_FRAME();
+        DISPATCH();
+    }
     base[-1] = std::move(result);
     LOAD_FRAME();
     FAST_DISPATCH();
@@ -1499,10 +1575,15 @@ op_ReturnNone: {
         SAVE_PC();
         settle_activation(*this, frames_.size(), Value());
     }
-    bool boundary = frame->boundary;
+    FrameExit exit = frame->exit;
     Value* base = frame->base;
     pop_frame();
-    if (boundary) return Value();
+    if (WEFT_UNLIKELY(exit != FrameExit::Normal)) {
+        if (exit == FrameExit::Boundary) return Value();
+        record_frame_done(base, Value(), Value());
+        LOAD_FRAME();
+        DISPATCH();
+    }
     base[-1] = Value();
     LOAD_FRAME();
     FAST_DISPATCH();
@@ -1521,6 +1602,7 @@ op_StructDef: {
 }
 op_GetIter:
     SAVE_PC();
+    RUN_RECORD(R[B], 1)
     force(R[B]);
     R[A] = iter_begin(R[B]);
     DISPATCH();
@@ -1862,6 +1944,7 @@ op_Nop:
 #undef C
 #undef BX
 #undef SBX
+#undef RUN_RECORD
 #undef DISPATCH
 #undef FAST_DISPATCH
 #undef SAVE_PC

@@ -141,12 +141,22 @@ private:
     std::string out_buf_;
 };
 
+// How a frame was entered, which decides where its result goes when it returns.
+enum class FrameExit : uint8_t {
+    Normal,    // a call in this loop: the result goes to the register below base
+    Boundary,  // entered from C++: execute() returns the result
+    // A deferred call's record forced by an instruction of the frame below, run as a frame of
+    // this loop (Interp::run_record_here): the register below base holds the promise; the
+    // result resolves it and the forcing instruction runs again.
+    Record,
+};
+
 struct Frame {
-    FunctionObj* fn;     // borrowed: kept alive by the register below base
+    FunctionObj* fn;     // borrowed: kept alive by the register below base (Record: by the promise)
     Proto* proto;
     const Instr* pc;     // next instruction (saved when the frame is not running)
     Value* base;
-    bool boundary;       // entered from C++ (execute() returns when it pops)
+    FrameExit exit;
     // A deferred call of a leaf function run at once (op_CallDefer): an error leaving it does
     // not unwind the caller; it becomes the failed promise of the call (handle_error).
     bool captures = false;
@@ -257,19 +267,29 @@ private:
     // and including the boundary and the function returns false.
     bool handle_error(Value& err);
 
+    // An instruction of the top frame found the promise of a deferred call's record in its
+    // register `v` and needs the value: when the record can run here (record_callee_here), its
+    // callee is pushed as a FrameExit::Record frame of this loop and true is returned (the
+    // caller loads the new frame); `len` is the forcing instruction's length in words, read so
+    // far (it runs again once the record has its value). Else false: the caller forces `v`.
+    // A frame of this loop costs what a plain call costs; force() would nest a second loop.
+    [[gnu::noinline]] bool run_record_here(Value& v, int len);
+    // The Record frame whose base was `base` has popped, with `result` or by `error` (a value).
+    void record_frame_done(Value* base, Value result, Value error);
+
     // Pushes a frame for a Weft function whose arguments are already bound in
     // base[0..]. Checks depth and stack space.
     // `captures`: a deferred leaf call run at once (Frame::captures).
-    [[gnu::always_inline]] inline void push_frame(FunctionObj* fn, Value* base, bool boundary, bool captures = false) {
+    [[gnu::always_inline]] inline void push_frame(FunctionObj* fn, Value* base, FrameExit exit, bool captures = false) {
         const Chunk* c = fn->proto->chunk;
         if (__builtin_expect(frames_.at_limit() || base + c->nregs + 256 >= stack_end_ ||
                                  c->uses_checkdef, 0)) {
-            push_frame_slow(fn, base, boundary, captures);
+            push_frame_slow(fn, base, exit, captures);
             return;
         }
-        frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, boundary, captures});
+        frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, exit, captures});
     }
-    void push_frame_slow(FunctionObj* fn, Value* base, bool boundary, bool captures);
+    void push_frame_slow(FunctionObj* fn, Value* base, FrameExit exit, bool captures);
     [[gnu::always_inline]] inline void pop_frame() {
         Frame& f = frames_.back();
         Value* r = f.base;

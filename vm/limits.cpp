@@ -156,11 +156,9 @@ TaskSlot::TaskSlot(const TaskSlot& o) : held_(o.held_) {
     if (held_) shard_add(1);
 }
 
-void TaskSlot::release() noexcept {
-    if (held_) {
-        held_ = false;
-        shard_add(std::size_t(-1));
-    }
+void TaskSlot::give_back() noexcept {
+    held_ = false;
+    shard_add(std::size_t(-1));
 }
 
 std::size_t live_tasks() {

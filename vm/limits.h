@@ -76,9 +76,12 @@ class TaskSlot {
     }
     ~TaskSlot() { release(); }
     // Gives the slot back (idempotent): the task's body has finished.
-    void release() noexcept;
+    void release() noexcept {
+        if (held_) give_back();
+    }
 
   private:
+    void give_back() noexcept;
     bool held_ = false;
 };
 

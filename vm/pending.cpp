@@ -321,25 +321,46 @@ bool force_pending(Interp& in, PromiseObj* p) {
         start_pending(p);
         return p->kind != PromiseObj::Kind::Task;
     }
-    leave_unstarted(p);
-    c.running = true;
-    Value fn = std::move(p->thunk);
+    std::span<Value> args = claim_record(p);
+    Value fn = p->thunk;
     std::vector<KwArg> kws;
     if (c.extra)
         for (size_t i = 0; i < c.extra->kw_names.size(); ++i)
             kws.push_back(KwArg{c.extra->kw_names[i], c.extra->kw_values[i]});
     Value value, error;
     try {
-        value = in.call_taking(fn, c.args_to_take(), kws);  // a record runs once: its arguments move
+        value = in.call_taking(fn, args, kws);
     } catch (WeftError& e) {
         error = in.error_value(e);
     } catch (...) {
         error = in.runtime_error_value(std::current_exception());
     }
-    c.running = false;
+    finish_record(in, p, std::move(value), std::move(error));
+    return true;
+}
+
+FunctionObj* record_callee_here(Interp& in, const PromiseObj* p) {
+    const PendingCall& c = p->call;
+    if (p->kind != PromiseObj::Kind::Pending || c.owner != &in || c.running || c.extra ||
+        p->resolved.load(std::memory_order_relaxed) || !p->thunk.is(ObjType::Function))
+        return nullptr;
+    auto* fn = p->thunk.as<FunctionObj>();
+    if (int(c.nargs) != fn->proto->chunk->simple_arity || c.caps != in.capabilities_raw() ||
+        c.cancel_context != rt::current_cancel_context())
+        return nullptr;
+    return fn;
+}
+
+std::span<Value> claim_record(PromiseObj* p) {
+    leave_unstarted(p);
+    p->call.running = true;
+    return p->call.args_to_take();
+}
+
+void finish_record(Interp& in, PromiseObj* p, Value value, Value error) {
+    p->call.running = false;
     resolve_record(p, std::move(value), std::move(error));
     pop_settled(in.pending(), 0);
-    return true;
 }
 
 namespace {

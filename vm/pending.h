@@ -36,6 +36,7 @@
 namespace weft {
 
 class Interp;
+struct FunctionObj;
 struct PromiseObj;
 
 // The promise of a deferred call of `fn` made by `in` (which must run inside a task): a record,
@@ -65,6 +66,21 @@ void drop_pending(PromiseObj* p, const Value& error) noexcept;
 // context matches, and returns true (p is resolved); otherwise makes it a task and returns false
 // (the caller then joins the task).
 bool force_pending(Interp& in, PromiseObj* p);
+
+// Running a record inline, for force_pending and for the interpreter, which runs it as a frame
+// of its own dispatch loop when it can (Interp::run_record_here: no nested loop, no native
+// stack):
+//  * record_callee_here: the callee when `in` may run `p` now as a plain call of a Weft
+//    function — an unstarted record of `in`'s, forced in the cancel scope and capabilities it
+//    was made in, with no keyword arguments and as many positional ones as the function has
+//    parameters; else null (force_promise decides then);
+//  * claim_record: `p` stops being unstarted and is marked running; returns its arguments,
+//    which the caller moves into the call (a record runs once);
+//  * finish_record: the claimed `p` returned `value` or failed with `error` (a value, or none):
+//    resolved, and dropped from the end of in's list with the other settled records there.
+FunctionObj* record_callee_here(Interp& in, const PromiseObj* p);
+std::span<Value> claim_record(PromiseObj* p);
+void finish_record(Interp& in, PromiseObj* p, Value value, Value error);
 
 // The function activation at frame depth `depth` (the top one) returns `result`: its records
 // (those of depth >= `depth`, the newest in in's list) that the result reaches pass to the

@@ -468,7 +468,7 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
             } else {
                 bind_args(fn, nb, std::span<const Value>(nb, nargs + 1), kw);
             }
-            push_frame(fn, nb, false);
+            push_frame(fn, nb, FrameExit::Normal);
             return true;
         }
     }
@@ -510,7 +510,7 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
             if (!(c->num_positional == nargs && int(c->params.size()) == nargs && c->vararg_reg < 0 && c->kwarg_reg < 0))
                 bind_args(fn, nb, std::span<const Value>(nb, nargs), {});
         }
-        push_frame(fn, nb, false);
+        push_frame(fn, nb, FrameExit::Normal);
         return true;
     }
     Value result = call_object(callee, std::span<const Value>(a + 2, nargs), kw);

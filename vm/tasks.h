@@ -56,6 +56,9 @@ struct PendingCall {
     Value inline_args[kInline];
     uint32_t nargs = 0;
     bool running = false;                         // being run inline right now
+    // Run as a frame of the forcing loop (Interp::run_record_here): the forcing frame's
+    // register that holds the promise, and the length in words of the forcing instruction.
+    uint8_t forced_reg = 0, forced_len = 0;
     limits::TaskSlot slot{nullptr};               // held only under --max-tasks
     std::unique_ptr<Extra> extra;
     Interp* owner = nullptr;                      // the interpreter whose list holds it
@@ -122,6 +125,10 @@ struct PromiseObj : Obj {
     bool no_inline = false;
     explicit PromiseObj(Kind k) : Obj(ObjType::Promise), kind(k) {}
     ~PromiseObj() override;
+    // A deferred call makes and frees a promise: the memory goes round a small per-thread free
+    // list (vm/tasks.cpp) instead of through the allocator each time. Any thread may free.
+    static void* operator new(std::size_t size);
+    static void operator delete(void* mem, std::size_t size) noexcept;
 };
 
 // Marks the graph reachable from `v` as shared between tasks (kShared), so its
