@@ -387,7 +387,7 @@ bool Interp::run_record_here(Value& v, int len) {
     return true;
 }
 
-void Interp::record_frame_done(Value* base, Value result, Value error) {
+void Interp::record_frame_done(Value* base, Value&& result, Value&& error) {
     Value pv = std::move(base[-1]);
     auto* p = pv.as<PromiseObj>();
     Frame& caller = frames_.back();
@@ -429,7 +429,7 @@ bool Interp::handle_error(Value& err) {
         if (exit == FrameExit::Record) {
             // A forced record failed: the promise keeps the error, which goes on from the
             // forcing instruction (the frame below: its pc is still past that instruction).
-            record_frame_done(result + 1, Value(), err);
+            record_frame_done(result + 1, Value(), Value(err));
             continue;
         }
         // A deferred leaf call that ran at once (op_CallDefer) fails as a deferred call does:

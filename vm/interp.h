@@ -275,7 +275,7 @@ private:
     // A frame of this loop costs what a plain call costs; force() would nest a second loop.
     [[gnu::noinline]] bool run_record_here(Value& v, int len);
     // The Record frame whose base was `base` has popped, with `result` or by `error` (a value).
-    void record_frame_done(Value* base, Value result, Value error);
+    void record_frame_done(Value* base, Value&& result, Value&& error);
 
     // Pushes a frame for a Weft function whose arguments are already bound in
     // base[0..]. Checks depth and stack space.

@@ -25,7 +25,7 @@ namespace {
 
 // Records the outcome of a record that ran inline (or could not start). Only the owner gets here,
 // but readers on other threads may later look at a resolved promise: publish with the flag.
-void resolve_record(PromiseObj* p, Value value, Value error) {
+void resolve_record(PromiseObj* p, Value&& value, Value&& error) {
     // Not shared (the usual case): no other thread can look at it, no lock needed.
     std::unique_lock<rt::SpinLock> g(p->lock, std::defer_lock);
     if (p->flags & Obj::kShared) g.lock();
@@ -190,36 +190,67 @@ uint32_t chain_of(Interp& in, std::span<Value> args, std::vector<Value>& kw_valu
 }
 }  // namespace
 
-Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::string> kw_names,
-                 std::vector<Value> kw_values) {
-    uint32_t chain = chain_of(in, args, kw_values);
-    // Traced runs (--trace, --trace-out) show every deferred call as a task of its own.
+namespace {
+// The record of a deferred call, filled in but for keyword arguments (the caller adds them).
+// Null under --trace and --trace-out, which show every deferred call as a task of its own.
+PromiseObj* new_record(Interp& in, Value& fn, std::span<Value> args, bool has_kw, uint32_t chain) {
     const VmOptions& o = in.vm().options();
-    if (__builtin_expect(o.trace || bool(o.trace_hook), 0)) {
-        std::vector<Value> a;
-        for (auto& v : args) a.push_back(std::move(v));
-        Value t = spawn_task(in, fn, std::move(a), std::move(kw_names), std::move(kw_values), /*is_handle=*/false);
-        t.as<PromiseObj>()->chain = chain;
-        return t;
-    }
+    if (__builtin_expect(o.trace || bool(o.trace_hook), 0)) return nullptr;
+    limits::TaskSlot slot = limits::TaskSlot::if_limited();  // may raise: before the allocation
     auto* p = new PromiseObj(PromiseObj::Kind::Pending);
-    Value pv = Value::adopt(p);
     p->chain = chain;
     PendingCall& c = p->call;
-    c.slot = limits::TaskSlot::if_limited();
+    c.slot = std::move(slot);
     p->thunk = std::move(fn);
     c.nargs = uint32_t(args.size());
-    if (args.size() > PendingCall::kInline || !kw_names.empty()) c.extra = std::make_unique<PendingCall::Extra>();
+    if (args.size() > PendingCall::kInline || has_kw) c.extra = std::make_unique<PendingCall::Extra>();
     if (args.size() <= PendingCall::kInline) {
         for (size_t i = 0; i < args.size(); ++i) c.inline_args[i] = std::move(args[i]);
     } else {
         c.extra->more.reserve(args.size());
         for (auto& v : args) c.extra->more.push_back(std::move(v));
     }
+    return p;
+}
+
+Value traced_call(Interp& in, const Value& fn, std::span<Value> args, std::vector<std::string> kw_names,
+                  std::vector<Value> kw_values, uint32_t chain) {
+    std::vector<Value> a;
+    for (auto& v : args) a.push_back(std::move(v));
+    Value t = spawn_task(in, fn, std::move(a), std::move(kw_names), std::move(kw_values), /*is_handle=*/false);
+    t.as<PromiseObj>()->chain = chain;
+    return t;
+}
+
+Value add_record(Interp& in, PromiseObj* p);
+}  // namespace
+
+Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::string> kw_names,
+                 std::vector<Value> kw_values) {
+    uint32_t chain = chain_of(in, args, kw_values);
+    PromiseObj* p = new_record(in, fn, args, !kw_names.empty(), chain);
+    if (!p) return traced_call(in, fn, args, std::move(kw_names), std::move(kw_values), chain);
     if (!kw_names.empty()) {
-        c.extra->kw_names = std::move(kw_names);
-        c.extra->kw_values = std::move(kw_values);
+        p->call.extra->kw_names = std::move(kw_names);
+        p->call.extra->kw_values = std::move(kw_values);
     }
+    return add_record(in, p);
+}
+
+Value defer_call(Interp& in, Value fn, std::span<Value> args) {
+    std::vector<Value> no_kw;
+    uint32_t chain = chain_of(in, args, no_kw);
+    PromiseObj* p = new_record(in, fn, args, false, chain);
+    if (!p) return traced_call(in, fn, args, {}, {}, chain);
+    return add_record(in, p);
+}
+
+namespace {
+// Sets the record's context (the caller's nursery, cancel scope, capabilities, call site) and
+// appends it to in's list.
+Value add_record(Interp& in, PromiseObj* p) {
+    Value pv = Value::adopt(p);
+    PendingCall& c = p->call;
     c.owner = &in;
     c.nursery = rt::current_nursery();
     c.cancel_context = rt::current_cancel_context();
@@ -233,6 +264,7 @@ Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::s
     ++in.unstarted_records();
     return pv;
 }
+}  // namespace
 
 namespace {
 // The callee of failed_call's records: raises its argument, an error value (trace kept).
@@ -286,7 +318,7 @@ void start_pending(PromiseObj* p) noexcept {
 void drop_pending(PromiseObj* p, const Value& error) noexcept {
     if (!unstarted(p)) return;
     leave_unstarted(p);
-    resolve_record(p, Value(), error);
+    resolve_record(p, Value(), Value(error));
 }
 
 bool force_pending(Interp& in, PromiseObj* p) {
@@ -357,7 +389,7 @@ std::span<Value> claim_record(PromiseObj* p) {
     return p->call.args_to_take();
 }
 
-void finish_record(Interp& in, PromiseObj* p, Value value, Value error) {
+void finish_record(Interp& in, PromiseObj* p, Value&& value, Value&& error) {
     p->call.running = false;
     resolve_record(p, std::move(value), std::move(error));
     pop_settled(in.pending(), 0);

@@ -42,8 +42,10 @@ struct PromiseObj;
 // The promise of a deferred call of `fn` made by `in` (which must run inside a task): a record,
 // appended to in's list. Raises like spawn when --max-tasks is reached.
 // `args` are moved from.
-Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::string> kw_names = {},
-                 std::vector<Value> kw_values = {});
+Value defer_call(Interp& in, Value fn, std::span<Value> args, std::vector<std::string> kw_names,
+                 std::vector<Value> kw_values);
+// The same without keyword arguments (the common call: no empty vectors made and destroyed).
+Value defer_call(Interp& in, Value fn, std::span<Value> args);
 
 // The promise of a deferred call that already failed with `error` (a leaf function run at once,
 // vm/interp.cpp): a record whose run raises `error`, so it meets every path a deferred call's
@@ -80,7 +82,7 @@ bool force_pending(Interp& in, PromiseObj* p);
 //    resolved, and dropped from the end of in's list with the other settled records there.
 FunctionObj* record_callee_here(Interp& in, const PromiseObj* p);
 std::span<Value> claim_record(PromiseObj* p);
-void finish_record(Interp& in, PromiseObj* p, Value value, Value error);
+void finish_record(Interp& in, PromiseObj* p, Value&& value, Value&& error);
 
 // The function activation at frame depth `depth` (the top one) returns `result`: its records
 // (those of depth >= `depth`, the newest in in's list) that the result reaches pass to the
