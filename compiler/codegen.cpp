@@ -19,6 +19,7 @@
 #include "compiler/codegen.h"
 
 #include <algorithm>
+#include <bitset>
 #include <functional>
 #include <set>
 #include <unordered_set>
@@ -2837,11 +2838,85 @@ static bool is_leaf_chunk(const Chunk& c) {
     return true;
 }
 
+// The registers an instruction forces (needs the value of) before it does anything else, or
+// false when it is not one of the instructions that force their operands at once.
+static bool forced_operands(Instr in, int out[2], int& n) {
+    n = 0;
+    switch (get_op(in)) {
+        case Op::Add: case Op::Sub: case Op::Mul: case Op::BinOp: case Op::Lt: case Op::Le: case Op::Eq:
+        case Op::Cmp: case Op::GetItem:
+            out[n++] = get_b(in);
+            out[n++] = get_c(in);
+            return true;
+        case Op::AddK: case Op::SubK: case Op::BinOpK: case Op::Neg: case Op::Not: case Op::Invert:
+        case Op::Plus: case Op::GetAttr: case Op::GetIter: case Op::Len:
+            out[n++] = get_b(in);
+            return true;
+        case Op::TLt: case Op::TLe: case Op::TEq:
+            out[n++] = get_a(in);
+            out[n++] = get_b(in);
+            return true;
+        case Op::TLtK: case Op::TLeK: case Op::TEqK: case Op::TGtK: case Op::TGeK: case Op::Test: case Op::Force:
+            out[n++] = get_a(in);
+            return true;
+        default:
+            return false;
+    }
+}
+
+// Marks the deferred calls whose value the caller needs before it does anything else
+// (CallDefer with C=1): `x = f(a)` followed by `total += x`, with only loads, moves and module
+// stores of the value in between. Running such a call at once is a schedule the deferred call
+// allows (it may start any time after it is made), and nothing of the caller's runs meanwhile
+// that could have overlapped with it; the VM runs it at once as it runs a leaf (op_CallDefer),
+// its error kept for the use. The scan follows the value through register moves and module
+// globals, and stops at anything else: a call, a jump, a store elsewhere.
+static void mark_used_at_once(Chunk& c) {
+    for (size_t i = 0; i < c.code.size(); ++i) {
+        Op op = get_op(c.code[i]);
+        if (op != Op::CallDefer) {
+            if (has_extra_word(op)) ++i;
+            continue;
+        }
+        std::bitset<256> regs;
+        std::vector<int> globals;  // module slots holding the value
+        regs.set(size_t(get_a(c.code[i])));
+        auto holds_global = [&](int slot) { return std::find(globals.begin(), globals.end(), slot) != globals.end(); };
+        for (size_t j = i + 1; j < c.code.size() && j < i + 16; ++j) {
+            Instr in = c.code[j];
+            int used[2], n;
+            if (forced_operands(in, used, n)) {
+                bool hit = false;
+                for (int k = 0; k < n; ++k) hit = hit || regs.test(size_t(used[k]));
+                if (hit) c.code[i] = make_abc(Op::CallDefer, get_a(c.code[i]), get_b(c.code[i]), 1);
+                break;
+            }
+            Op o = get_op(in);
+            int a = get_a(in);
+            if (o == Op::Move) {
+                regs.set(size_t(a), regs.test(size_t(get_b(in))));
+            } else if (o == Op::GetGlobal) {
+                regs.set(size_t(a), holds_global(get_bx(in)));
+            } else if (o == Op::SetGlobal) {
+                if (regs.test(size_t(a))) globals.push_back(get_bx(in));
+                else globals.erase(std::remove(globals.begin(), globals.end(), get_bx(in)), globals.end());
+            } else if (o == Op::LoadK || o == Op::LoadI || o == Op::LoadNone || o == Op::LoadBool ||
+                       o == Op::GetBuiltin || o == Op::GetCapture || o == Op::GetSelfFn) {
+                regs.reset(size_t(a));
+            } else if (o != Op::CheckDef) {
+                break;
+            }
+            if (regs.none() && globals.empty()) break;
+        }
+    }
+}
+
 // Fills in what is derived from a finished chunk tree: Chunk::leaf and Chunk::task_name.
 static void finish_chunks(Chunk& c) {
     for (auto& child : c.children) finish_chunks(*child);
     std::sort(c.pure_calls.begin(), c.pure_calls.end());
     c.leaf = c.name != "<module>" && is_leaf_chunk(c);
+    mark_used_at_once(c);
     auto dot = c.name.rfind('.');
     c.task_name = dot == std::string::npos ? c.name : c.name.substr(dot + 1);
 }
@@ -2852,8 +2927,9 @@ static void disassemble_into(const Chunk& c, std::string& out) {
         Instr in = c.code[i];
         Op op = get_op(in);
         char buf[128];
-        snprintf(buf, sizeof buf, "  %4zu  [%u] %-11s A=%d B=%d C=%d Bx=%d sBx=%d\n", i, c.lines[i], op_name(op),
-                 get_a(in), get_b(in), get_c(in), get_bx(in), get_sbx(in));
+        snprintf(buf, sizeof buf, "  %4zu  [%u] %-11s A=%d B=%d C=%d Bx=%d sBx=%d%s\n", i, c.lines[i], op_name(op),
+                 get_a(in), get_b(in), get_c(in), get_bx(in), get_sbx(in),
+                 op == Op::CallDefer && get_c(in) ? "  (value used at once)" : "");
         out += buf;
         if (has_extra_word(op) && i + 1 < c.code.size()) {
             ++i;

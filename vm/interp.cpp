@@ -1360,9 +1360,13 @@ op_CallDefer: {
         // whose frame keeps an error for the use of the value (Frame::captures), as a deferred
         // call does. Not when an argument is still a promise: the leaf would force it here,
         // before the caller makes its next deferred calls.
+        // The same for any function when the caller needs the value before it does anything
+        // else (C=1, set by the compiler: `x = f(a)` then `total += x`): nothing of the caller's
+        // could overlap with the call, and its record would be forced at once.
         FunctionObj* fn = fv.as<FunctionObj>();
         const Chunk* c = fn->proto->chunk;
-        if (c->leaf && B == c->simple_arity && args_ready(&R[A + 1], B)) {
+        if (B == c->simple_arity &&
+            ((C && get_op(i) == Op::CallDefer) || (c->leaf && args_ready(&R[A + 1], B)))) {
             SAVE_PC();
             push_frame(fn, &R[A + 1], FrameExit::Normal, /*captures=*/true);
             LOAD_FRAME();

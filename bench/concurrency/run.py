@@ -8,7 +8,8 @@ ratio of two Weft modes:
     pingpong          200,000 channel round trips             vs Go           target <= 1.0x Go
     parallel_cpu      CPU-bound parallel_map, all cores vs --workers 1        target >= 0.9 x cores
     deferred_cost     1M deferred calls of a leaf function vs --sequential    (ratio reported)
-    deferred_cost_record  the same with a callee that makes a call (a record)  (ratio reported)
+    deferred_cost_used    the same, a callee that makes a call, value used at once  (ratio reported)
+    deferred_cost_record  the same, the caller working before the use (a record)   (ratio reported)
     waits             ten 100 ms waits, default vs --sequential               (time saved reported)
 
     bench/concurrency/run.py [--build-dir build] [--repeat 3]
@@ -87,7 +88,7 @@ def main():
     row("parallel_cpu", t_all, "--workers 1", t_one, f">= {0.9 * cores:.1f}x speed-up",
         f"speed-up {t_one / t_all:.2f}x on {cores} cores")
 
-    for name in ("deferred_cost", "deferred_cost_record"):
+    for name in ("deferred_cost", "deferred_cost_used", "deferred_cost_record"):
         t_def, _ = best([weft, "run", w(name)], opts.repeat)
         t_seq, _ = best([weft, "--sequential", "run", w(name)], opts.repeat)
         row(name, t_def, "--sequential", t_seq, "close to 1x",
