@@ -63,12 +63,12 @@ def main():
     if go_err:
         print("go peer:", go_err)
     print(f"best of {opts.repeat}, wall seconds\n")
-    print(f"{'benchmark':<16} {'weft s':>8} {'peer':<16} {'peer s':>8} {'ratio':>7}  target / note")
+    print(f"{'benchmark':<20} {'weft s':>8} {'peer':<16} {'peer s':>8} {'ratio':>7}  target / note")
 
     def row(name, wt, peer, pt, target, note=""):
         ratio = f"{wt / pt:.2f}x" if pt else "n/a"
         pt_s = f"{pt:.3f}" if pt else "n/a"
-        print(f"{name:<16} {wt:>8.3f} {peer:<16} {pt_s:>8} {ratio:>7}  {target} {note}".rstrip())
+        print(f"{name:<20} {wt:>8.3f} {peer:<16} {pt_s:>8} {ratio:>7}  {target} {note}".rstrip())
 
     go_skynet = best([go, "skynet", "1000000"], opts.repeat) if go else (None, None)
     erl_skynet = best([escript, erl_src, "1000000"], opts.repeat) if escript else (None, None)
