@@ -123,6 +123,8 @@ namespace weft {
     X(SpawnCall)     /* A B C   R[A] = task running R[A](*R[A+1], **R[A+2]); C=1: R[A](R[A+1..A+B]); C=2: the same, no handle (R[A] = None) */ \
     X(CallDefer)     /* A B     like Call, but a Weft function runs as a deferred task */ \
     X(CallMDefer)    /* A B C +X  like CallM, but a Weft function or blocking builtin of a module, or a Weft method, runs as a deferred task */ \
+    X(CallMDeferNow) /* A B C +X  a CallMDefer whose value the caller needs next (set by \
+                                  the compiler): a Weft callee runs at once   */ \
     X(CallDeferIf)   /* A B C   an argument of a call: like CallDefer when R[C] (the  */ \
                      /*         outer call's callee) is a Weft function or a bound */ \
                      /*         method of one; otherwise like Call                 */ \

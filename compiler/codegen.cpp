@@ -2786,6 +2786,7 @@ static bool has_extra_word(Op op) {
         case Op::CallM:
         case Op::CallMP:
         case Op::CallMDefer:
+        case Op::CallMDeferNow:
         case Op::CallDeferIfM:
         case Op::CallKw:
         case Op::CallKwDefer:
@@ -2865,7 +2866,8 @@ static bool forced_operands(Instr in, int out[2], int& n) {
 }
 
 // Marks the deferred calls whose value the caller needs before it does anything else
-// (CallDefer with C=1): `x = f(a)` followed by `total += x`, with only loads, moves and module
+// (CallDefer with C=1, CallMDefer made CallMDeferNow): `x = f(a)` followed by `total += x`,
+// with only loads, moves and module
 // stores of the value in between. Running such a call at once is a schedule the deferred call
 // allows (it may start any time after it is made), and nothing of the caller's runs meanwhile
 // that could have overlapped with it; the VM runs it at once as it runs a leaf (op_CallDefer),
@@ -2874,13 +2876,13 @@ static bool forced_operands(Instr in, int out[2], int& n) {
 static void mark_used_at_once(Chunk& c) {
     for (size_t i = 0; i < c.code.size(); ++i) {
         Op op = get_op(c.code[i]);
-        if (op != Op::CallDefer) {
-            if (has_extra_word(op)) ++i;
-            continue;
-        }
+        size_t call = i;
+        if (has_extra_word(op)) ++i;
+        if (op != Op::CallDefer && op != Op::CallMDefer) continue;
         std::bitset<256> regs;
         std::vector<int> globals;  // module slots holding the value
-        regs.set(size_t(get_a(c.code[i])));
+        Instr& ci = c.code[call];
+        regs.set(size_t(get_a(ci)));
         auto holds_global = [&](int slot) { return std::find(globals.begin(), globals.end(), slot) != globals.end(); };
         for (size_t j = i + 1; j < c.code.size() && j < i + 16; ++j) {
             Instr in = c.code[j];
@@ -2888,7 +2890,8 @@ static void mark_used_at_once(Chunk& c) {
             if (forced_operands(in, used, n)) {
                 bool hit = false;
                 for (int k = 0; k < n; ++k) hit = hit || regs.test(size_t(used[k]));
-                if (hit) c.code[i] = make_abc(Op::CallDefer, get_a(c.code[i]), get_b(c.code[i]), 1);
+                if (hit && op == Op::CallDefer) ci = make_abc(Op::CallDefer, get_a(ci), get_b(ci), 1);
+                if (hit && op == Op::CallMDefer) ci = make_abc(Op::CallMDeferNow, get_a(ci), get_b(ci), get_c(ci));
                 break;
             }
             Op o = get_op(in);
@@ -2927,7 +2930,7 @@ static void disassemble_into(const Chunk& c, std::string& out) {
         Instr in = c.code[i];
         Op op = get_op(in);
         char buf[128];
-        snprintf(buf, sizeof buf, "  %4zu  [%u] %-11s A=%d B=%d C=%d Bx=%d sBx=%d%s\n", i, c.lines[i], op_name(op),
+        snprintf(buf, sizeof buf, "  %4zu  [%u] %-13s A=%d B=%d C=%d Bx=%d sBx=%d%s\n", i, c.lines[i], op_name(op),
                  get_a(in), get_b(in), get_c(in), get_bx(in), get_sbx(in),
                  op == Op::CallDefer && get_c(in) ? "  (value used at once)" : "");
         out += buf;

@@ -1381,10 +1381,12 @@ op_CallDefer: {
     }
     goto op_Call;
 }
+op_CallMDeferNow:
 op_CallMDefer: {
     // A method call in a deferral position: `x = mod.f(a)` or `x = obj.m(a)` is
     // deferred when the callee is a Weft function (a module's function or a
     // struct's method) or a module's blocking builtin; anything else is CallM.
+    // CallMDeferNow: the caller needs the value next (op_CallDefer's C=1).
     Value callee;
     Value& recv = R[C];
     if (cur_task && defer_allowed()) {
@@ -1402,11 +1404,13 @@ op_CallMDefer: {
         goto op_CallM;
     }
     if (run_leaves_now_ && callee.is(ObjType::Function) && (*pc >> 16) == 0) {
-        // A leaf method or module function runs at once, as op_CallDefer runs a leaf.
+        // A leaf method or module function runs at once, as op_CallDefer runs a leaf, and so
+        // does any when the caller needs the value next.
         FunctionObj* fn = callee.as<FunctionObj>();
         const Chunk* c = fn->proto->chunk;
         bool self = recv.is(ObjType::Struct);
-        if (c->leaf && B + int(self) == c->simple_arity && args_ready(&R[A + 2], B)) {
+        if (B + int(self) == c->simple_arity &&
+            (get_op(i) == Op::CallMDeferNow || (c->leaf && args_ready(&R[A + 2], B)))) {
             ++pc;
             SAVE_PC();
             if (self) {
