@@ -846,6 +846,8 @@ op_BinOp: {
         }
     }
     SAVE_PC();
+    RUN_RECORD(R[B], 2)
+    RUN_RECORD(R[C], 2)
     force(R[B]);
     force(R[C]);
     if (bop == BinaryOp::BitOr && (x.is_obj() || y.is_obj())) {
@@ -918,9 +920,7 @@ op_BinOpK: {
     }
     SAVE_PC();
     RUN_RECORD(R[B], 2)
-    RUN_RECORD(R[C], 2)
     force(R[B]);
-    force(R[C]);
     R[A] = binary_op(bop, x, y);
     FAST_DISPATCH();
 }
