@@ -391,10 +391,11 @@ void Interp::record_frame_done(Value* base, Value&& result, Value&& error) {
     Value pv = std::move(base[-1]);
     auto* p = pv.as<PromiseObj>();
     Frame& caller = frames_.back();
+    Value& reg = caller.base[p->call.forced_reg];
+    int len = p->call.forced_len;
     bool ok = error.is_none();
     finish_record(*this, p, std::move(result), std::move(error));
     if (!ok) return;  // the error unwinds from the forcing instruction (handle_error)
-    Value& reg = caller.base[p->call.forced_reg];
     if (reg.is(ObjType::Promise) && reg.as<PromiseObj>() == p) {
         reg = p->value;
         // It returned a promise (a deferred `return g(x)`): followed here by force(), which
@@ -402,7 +403,7 @@ void Interp::record_frame_done(Value* base, Value&& result, Value&& error) {
         // error is raised from the forcing instruction, whose pc is still past it.
         if (reg.is(ObjType::Promise)) force(reg);
     }
-    caller.pc -= p->call.forced_len;  // the forcing instruction runs again, on the value
+    caller.pc -= len;  // the forcing instruction runs again, on the value
 }
 
 bool Interp::handle_error(Value& err) {
@@ -419,7 +420,8 @@ bool Interp::handle_error(Value& err) {
         }
         FrameExit exit = f.exit;
         bool captures = f.captures;
-        Value* result = f.base - 1;  // the call's register (the callee value sits there)
+        Value* base = f.base;
+        Value* result = base - 1;  // the call's register (the callee value sits there)
         // The activation ends by an error: its unstarted deferred calls are dropped and its
         // started ones cancelled (spec section 5; their nursery awaits them).
         if (__builtin_expect(!pending_.empty(), 0) && top_owns_records()) abandon_activation(*this, frames_.size());
@@ -429,7 +431,7 @@ bool Interp::handle_error(Value& err) {
         if (exit == FrameExit::Record) {
             // A forced record failed: the promise keeps the error, which goes on from the
             // forcing instruction (the frame below: its pc is still past that instruction).
-            record_frame_done(result + 1, Value(), Value(err));
+            record_frame_done(base, Value(), Value(err));
             continue;
         }
         // A deferred leaf call that ran at once (op_CallDefer) fails as a deferred call does:
