@@ -369,8 +369,53 @@ void Interp::force(Value& v) {
     }
 }
 
+Value Interp::binary_op_forcing(ast::BinaryOp op, Value& x, Value& y) {
+    Value hx, hy;
+    return binary_op(op, value_of(x, hx), value_of(y, hy));
+}
+
+Value Interp::compare_forcing(ast::CmpOp op, Value& x, Value& y) {
+    Value hx, hy;
+    return compare(op, value_of(x, hx), value_of(y, hy));
+}
+
+bool Interp::equal_forcing(Value& x, Value& y) {
+    Value hx, hy;
+    return values_equal(value_of(x, hx), value_of(y, hy));
+}
+
+bool Interp::truthy_forcing(Value& x) {
+    Value hx;
+    return truthy(value_of(x, hx));
+}
+
+Value Interp::unary_op_forcing(ast::UnaryOp op, Value& x) {
+    Value hx;
+    return unary_op(op, value_of(x, hx));
+}
+
+const Value& Interp::value_of_promise(Value& r, Value& hold) {
+    if (r.as<PromiseObj>()->is_handle) {
+        hold = r;
+        force(hold);
+        return hold;
+    }
+    force(r);
+    return r;
+}
+
 bool Interp::run_record_here(Value& v, int len) {
     auto* p = v.as<PromiseObj>();
+    if (p->resolved.load(std::memory_order_acquire) && !p->is_handle) {
+        // Already resolved (a module variable holding a finished deferred call is read into a
+        // register as the promise each time): the register takes the value, and the
+        // instruction runs again on its fast path, instead of forcing and taking the generic one.
+        if (!p->error.is_none()) return false;  // force() raises it
+        Value value = p->value;
+        v = std::move(value);
+        frames_.back().pc -= len;
+        return true;
+    }
     FunctionObj* fn = record_callee_here(*this, p);
     if (!fn) return false;
     Frame& caller = frames_.back();
@@ -674,9 +719,10 @@ dispatch:
 
 op_Move:
     if (WEFT_UNLIKELY(R[B].is(ObjType::Promise)) && R[B].as<PromiseObj>()->resolved &&
-        R[B].as<PromiseObj>()->error.is_none()) {
+        R[B].as<PromiseObj>()->error.is_none() && !R[B].as<PromiseObj>()->is_handle) {
         // Reading a variable that holds a finished promise: keep the value in the
-        // variable from now on, so later reads cost nothing.
+        // variable from now on, so later reads cost nothing. (Not a task handle: the
+        // variable stays a handle, with its methods.)
         Value v = R[B].as<PromiseObj>()->value;
         R[B] = v;
     }
@@ -757,9 +803,7 @@ op_CheckDef:
             SAVE_PC();                                                                \
             RUN_RECORD(R[B], 1)                                                       \
             RUN_RECORD(R[C], 1)                                                       \
-            force(R[B]);                                                              \
-            force(R[C]);                                                              \
-            R[A] = binary_op(astop, x, y);                                            \
+            R[A] = binary_op_forcing(astop, R[B], R[C]);                              \
         }                                                                             \
         FAST_DISPATCH();                                                                   \
     }
@@ -794,8 +838,7 @@ op_Mul:
         } else {                                                                      \
             SAVE_PC();                                                                \
             RUN_RECORD(R[B], 1)                                                       \
-            force(R[B]);                                                              \
-            R[A] = binary_op(astop, x, y);                                            \
+            R[A] = binary_op_forcing(astop, R[B], const_cast<Value&>(y));             \
         }                                                                             \
         FAST_DISPATCH();                                                                   \
     }
@@ -850,16 +893,19 @@ op_BinOp: {
     SAVE_PC();
     RUN_RECORD(R[B], 2)
     RUN_RECORD(R[C], 2)
-    force(R[B]);
-    force(R[C]);
-    if (bop == BinaryOp::BitOr && (x.is_obj() || y.is_obj())) {
-        Value out;
-        if (pipe_op(*this, x, y, out)) {
-            R[A] = std::move(out);
-            DISPATCH();
+    {
+        Value hb, hc;
+        const Value& vb = value_of(R[B], hb);
+        const Value& vc = value_of(R[C], hc);
+        if (bop == BinaryOp::BitOr && (vb.is_obj() || vc.is_obj())) {
+            Value out;
+            if (pipe_op(*this, vb, vc, out)) {
+                R[A] = std::move(out);
+                DISPATCH();
+            }
         }
+        R[A] = binary_op(bop, vb, vc);
     }
-    R[A] = binary_op(bop, x, y);
     FAST_DISPATCH();
 }
 op_BinOpK: {
@@ -922,8 +968,7 @@ op_BinOpK: {
     }
     SAVE_PC();
     RUN_RECORD(R[B], 2)
-    force(R[B]);
-    R[A] = binary_op(bop, x, y);
+    R[A] = binary_op_forcing(bop, R[B], const_cast<Value&>(y));
     FAST_DISPATCH();
 }
 op_Neg:
@@ -934,8 +979,7 @@ op_Neg:
     } else {
         SAVE_PC();
         RUN_RECORD(R[B], 1)
-        force(R[B]);
-        R[A] = unary_op(ast::UnaryOp::Neg, R[B]);
+        R[A] = unary_op_forcing(ast::UnaryOp::Neg, R[B]);
     }
     FAST_DISPATCH();
 op_Not:
@@ -944,20 +988,21 @@ op_Not:
     } else {
         SAVE_PC();
         RUN_RECORD(R[B], 1)
-        force(R[B]);
-        R[A] = Value::boolean(!truthy(R[B]));
+        R[A] = Value::boolean(!truthy_forcing(R[B]));
     }
     FAST_DISPATCH();
-op_Invert:
+op_Invert: {
     SAVE_PC();
-    force(R[B]);
-    R[A] = unary_op(ast::UnaryOp::Invert, R[B]);
+    Value hb;
+    R[A] = unary_op(ast::UnaryOp::Invert, value_of(R[B], hb));
     DISPATCH();
-op_Plus:
+}
+op_Plus: {
     SAVE_PC();
-    force(R[B]);
-    R[A] = unary_op(ast::UnaryOp::Pos, R[B]);
+    Value hb;
+    R[A] = unary_op(ast::UnaryOp::Pos, value_of(R[B], hb));
     DISPATCH();
+}
 
 #define CMP_VALUE(cop, astop)                                                          \
     {                                                                                 \
@@ -971,9 +1016,7 @@ op_Plus:
             SAVE_PC();                                                                \
             RUN_RECORD(R[B], 1)                                                       \
             RUN_RECORD(R[C], 1)                                                       \
-            force(R[B]);                                                              \
-            force(R[C]);                                                              \
-            R[A] = compare(astop, x, y);                                              \
+            R[A] = compare_forcing(astop, R[B], R[C]);                                \
         }                                                                             \
         FAST_DISPATCH();                                                                   \
     }
@@ -989,9 +1032,8 @@ op_Cmp: {
     SAVE_PC();
     RUN_RECORD(R[B], 2)
     RUN_RECORD(R[C], 2)
-    force(R[B]);
-    force(R[C]);
-    R[A] = compare(cop, R[B], R[C]);
+    Value hb, hc;
+    R[A] = compare(cop, value_of(R[B], hb), value_of(R[C], hc));
     DISPATCH();
 }
 
@@ -1006,9 +1048,7 @@ op_Cmp: {
             SAVE_PC();                                                                \
             RUN_RECORD(const_cast<Value&>(x), 1)                                      \
             RUN_RECORD(const_cast<Value&>(y), 1)                                      \
-            force(const_cast<Value&>(x));                                             \
-            force(const_cast<Value&>(y));                                             \
-            res = compare(astop, x, y).as_bool();                                     \
+            res = compare_forcing(astop, const_cast<Value&>(x), const_cast<Value&>(y)).as_bool(); \
         }                                                                             \
         if (res != bool(C)) ++pc;                                                     \
         FAST_DISPATCH();                                                                   \
@@ -1022,9 +1062,7 @@ op_Cmp: {
             SAVE_PC();                                                                \
             RUN_RECORD(const_cast<Value&>(x), 1)                                      \
             RUN_RECORD(const_cast<Value&>(y), 1)                                      \
-            force(const_cast<Value&>(x));                                             \
-            force(const_cast<Value&>(y));                                             \
-            res = values_equal(x, y);                                                 \
+            res = equal_forcing(const_cast<Value&>(x), const_cast<Value&>(y));        \
         }                                                                             \
         if (res != bool(C)) ++pc;                                                     \
         FAST_DISPATCH();                                                              \
@@ -1055,8 +1093,7 @@ op_Test: {
     else {
         SAVE_PC();
         RUN_RECORD(R[A], 1)
-        force(R[A]);
-        t = truthy(x);
+        t = truthy_forcing(R[A]);
     }
     if (t != bool(B)) ++pc;
     FAST_DISPATCH();
@@ -1155,8 +1192,11 @@ op_GetItem: {
         SAVE_PC();
         RUN_RECORD(R[B], 1)
         RUN_RECORD(R[C], 1)
-        force(R[B]);
-        force(R[C]);
+        {
+            Value hb, hc;
+            R[A] = get_item(value_of(R[B], hb), value_of(R[C], hc));
+        }
+        DISPATCH();
     }
     const Value& o = R[B];
     const Value& key = R[C];
@@ -1210,7 +1250,11 @@ op_GetAttr:
             DISPATCH();
         }
         RUN_RECORD(R[B], 1)
-        force(R[B]);
+        {
+            Value hb;
+            R[A] = get_attr(value_of(R[B], hb), K[C].as<StrObj>());
+        }
+        DISPATCH();
     }
     R[A] = get_attr(R[B], K[C].as<StrObj>());
     FAST_DISPATCH();
@@ -1610,12 +1654,13 @@ op_StructDef: {
     R[A] = make_struct_type(frame->proto, R, BX, first);
     DISPATCH();
 }
-op_GetIter:
+op_GetIter: {
     SAVE_PC();
     RUN_RECORD(R[B], 1)
-    force(R[B]);
-    R[A] = iter_begin(R[B]);
+    Value hb;
+    R[A] = iter_begin(value_of(R[B], hb));
     DISPATCH();
+}
 op_ForIter: {
     IteratorObj* it = R[A].as<IteratorObj>();
     if (it->kind == IterKind::List) {
@@ -1671,8 +1716,8 @@ op_ForLoop: {
 }
 op_Unpack: {
     SAVE_PC();
-    force(R[B]);
-    const Value& src = R[B];
+    Value hb;
+    const Value& src = value_of(R[B], hb);
     int n = C;
     if (src.is(ObjType::Tuple) || src.is(ObjType::List)) {
         const auto& items = src.is(ObjType::Tuple) ? src.as<TupleObj>()->items : src.as<ListObj>()->items;
@@ -1699,9 +1744,9 @@ op_Unpack: {
 op_UnpackEx: {
     int star = int(*pc++);
     SAVE_PC();
-    force(R[B]);
+    Value hb;
     int n = C;
-    std::vector<Value> items = collect(*this, R[B]);
+    std::vector<Value> items = collect(*this, value_of(R[B], hb));
     int fixed = n - 1;
     if (int(items.size()) < fixed)
         raise(ErrorKind::ValueError, "not enough values to unpack (expected at least " + std::to_string(fixed) +
@@ -1758,8 +1803,8 @@ op_Format:
 op_FormatX: {
     int conv = get_op(i) == Op::FormatX ? int(*pc++) : 0;
     SAVE_PC();
-    force(R[B]);
-    const Value& v = R[B];
+    Value hb;
+    const Value& v = value_of(R[B], hb);
     if (conv == 0 && C == 255) {
         R[A] = v.is(ObjType::Str) ? v : make_str(to_str(v));
         DISPATCH();
@@ -1862,11 +1907,12 @@ op_IsInstance:
     force(R[B]);
     R[A] = Value::boolean(is_instance(R[B], R[C]));
     FAST_DISPATCH();
-op_Len:
+op_Len: {
     SAVE_PC();
-    force(R[B]);
-    R[A] = Value::integer(length(R[B]));
-    FAST_DISPATCH();
+    Value hb;
+    R[A] = Value::integer(length(value_of(R[B], hb)));
+    DISPATCH();
+}
 op_FieldAt: {
     SAVE_PC();
     force(R[B]);

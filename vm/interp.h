@@ -274,6 +274,22 @@ private:
     // far (it runs again once the record has its value). Else false: the caller forces `v`.
     // A frame of this loop costs what a plain call costs; force() would nest a second loop.
     [[gnu::noinline]] bool run_record_here(Value& v, int len);
+    // The value of an instruction's operand register `r`, forced if it holds a promise. A
+    // deferred call's promise is replaced by its value in the register (later reads cost
+    // nothing); a task handle stays where it is (a variable holding one keeps its methods:
+    // .done() .id .state ...) and its value is returned through `hold`.
+    [[gnu::always_inline]] const Value& value_of(Value& r, Value& hold) {
+        if (__builtin_expect(!r.is(ObjType::Promise), 1)) return r;
+        return value_of_promise(r, hold);
+    }
+    const Value& value_of_promise(Value& r, Value& hold);
+    // The slow paths of the arithmetic, comparison and test instructions: operands forced with
+    // value_of (out of line, so the fast paths keep no locals with destructors).
+    [[gnu::noinline]] Value binary_op_forcing(ast::BinaryOp op, Value& x, Value& y);
+    [[gnu::noinline]] Value compare_forcing(ast::CmpOp op, Value& x, Value& y);
+    [[gnu::noinline]] bool equal_forcing(Value& x, Value& y);
+    [[gnu::noinline]] bool truthy_forcing(Value& x);
+    [[gnu::noinline]] Value unary_op_forcing(ast::UnaryOp op, Value& x);
     // The Record frame whose base was `base` has popped, with `result` or by `error` (a value).
     void record_frame_done(Value* base, Value&& result, Value&& error);
 

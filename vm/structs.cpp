@@ -434,6 +434,12 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
             a[0] = std::move(r);
             return false;
         }
+        if (recv.as<PromiseObj>()->is_handle) {
+            // Any other method goes to the task's value; the variable stays a handle.
+            Value value = recv;
+            force(value);
+            return call_method(value, name, a, nargs, kwnames);
+        }
         force(recv);
     }
     // Built-in methods inspect their arguments (promises are forced), except the
