@@ -481,7 +481,7 @@ struct ConcurrentStmt : Stmt {  // concurrent: / concurrent(fail_fast=False):
     explicit ConcurrentStmt(Pos p) : Stmt(StmtKind::Concurrent, p) {}
 };
 struct RaceStmt : Stmt {  // race: — each top-level statement is a branch
-    Block body;
+    std::vector<Block> branches;  // one statement each, in source order
     explicit RaceStmt(Pos p) : Stmt(StmtKind::Race, p) {}
 };
 struct SequentialStmt : Stmt {

@@ -548,8 +548,11 @@ std::string dump_stmt(const Stmt& s) {
             return "(concurrent (options" + dump_keywords(c->options) + ") " +
                    dump_block("body", c->body) + ")";
         }
-        case StmtKind::Race:
-            return dump_block("race", s.as<RaceStmt>()->body);
+        case StmtKind::Race: {
+            std::string out = "(race";
+            for (const auto& b : s.as<RaceStmt>()->branches) out += " " + dump_block("branch", b);
+            return out + ")";
+        }
         case StmtKind::Sequential:
             return dump_block("sequential", s.as<SequentialStmt>()->body);
         case StmtKind::Select: {

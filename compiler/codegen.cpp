@@ -201,7 +201,7 @@ void collect_stmt(const Stmt* s, Bindings& b) {
             collect_block(s->as<ConcurrentStmt>()->body, b);
             break;
         case StmtKind::Race:
-            collect_block(s->as<RaceStmt>()->body, b);
+            for (auto& branch : s->as<RaceStmt>()->branches) collect_block(branch, b);
             break;
         case StmtKind::Sequential:
             collect_block(s->as<SequentialStmt>()->body, b);
@@ -1698,7 +1698,8 @@ private:
                 select_stmt(s->as<SelectStmt>());
                 return false;
             case StmtKind::Race:
-                fail(s->pos, "the 'race:' block is not supported yet; use race(f(), g()) with calls");
+                race_stmt(s->as<RaceStmt>());
+                return false;
         }
         return false;
     }
@@ -2292,6 +2293,53 @@ private:
             if (!block(dflt->body)) ends.push_back(emit_jump());
         }
         patch_all(ends, pc());
+        fs_->defined = d0;
+        free_to(save);
+    }
+
+    // `race:` — each top-level statement is a branch, started as a task (a closure of the
+    // statement; for `target = expr`, a closure returning expr). The hidden builtin __race__
+    // waits for the first branch to succeed, cancels and awaits the others, and returns
+    // (index, value); the winner's target is then assigned here, so only the winning branch's
+    // assignment happens. All failing: an ErrorGroup.
+    void race_stmt(const RaceStmt* r) {
+        int save = fs_->freereg;
+        int n = int(r->branches.size());
+        if (n == 0) return;
+        int base = alloc_n(n + 1);
+        emit(make_abx(Op::GetBuiltin, base, opts_.builtins->at("__race__")));
+        std::vector<Param> none;
+        for (int i = 0; i < n; ++i) {
+            const Stmt* st = r->branches[size_t(i)][0].get();
+            int f = base + 1 + i;
+            Pos saved = pos_;
+            pos_ = st->pos;
+            const auto* as = st->kind == StmtKind::Assign ? st->as<AssignStmt>() : nullptr;
+            if (as && as->targets.size() == 1)
+                function(nullptr, "<race>", none, nullptr, nullptr, as->value.get(), f, st->pos);
+            else
+                function(nullptr, "<race>", none, nullptr, &r->branches[size_t(i)], nullptr, f, st->pos);
+            emit(make_abc(Op::SpawnCall, f, 0, 1));
+            pos_ = saved;
+        }
+        emit(make_abc(Op::Call, base, n, 0));
+        int res = alloc_n(2);  // index, value
+        emit(make_abc(Op::Unpack, res, base, 2));
+        auto d0 = fs_->defined;
+        for (int i = 0; i < n; ++i) {
+            const Stmt* st = r->branches[size_t(i)][0].get();
+            const auto* as = st->kind == StmtKind::Assign ? st->as<AssignStmt>() : nullptr;
+            if (!as || as->targets.size() != 1) continue;
+            Pos saved = pos_;
+            pos_ = st->pos;
+            fs_->defined = d0;
+            emit(make_abc(Op::TEqK, res, const_int(int64_t(i)), 0));
+            int next = emit_jump();
+            store_target(as->targets[0].get(), res + 1);
+            patch_here(next);
+            pos_ = saved;
+        }
+        // A name assigned by one branch is defined only if that branch won: reads check.
         fs_->defined = d0;
         free_to(save);
     }

@@ -381,7 +381,12 @@ void Parser::parse_statement(Block& out) {
                 Pos p = next().pos;
                 next();
                 auto s = std::make_unique<RaceStmt>(p);
-                parse_block(s->body, "'race' statement", p);
+                Block body;
+                parse_block(body, "'race' statement", p);
+                for (auto& st : body) {
+                    s->branches.emplace_back();
+                    s->branches.back().push_back(std::move(st));
+                }
                 out.push_back(std::move(s));
                 return;
             }

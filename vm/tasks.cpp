@@ -1307,12 +1307,13 @@ Value bi_parallel_for_each(CallContext& cx, const CallArgs& a) {
 }
 
 // race(p1, p2, ...): the first successful value; the others are cancelled and awaited.
-Value bi_race(CallContext& cx, const CallArgs& a) {
-    Interp& in = interp_of(cx);
-    if (a.pos.empty()) type_err("race() needs at least one argument");
+// The first of `args` to succeed: (its index, its value). The others are cancelled and awaited;
+// all failing raises an ErrorGroup. race() and the `race:` block (__race__).
+std::pair<size_t, Value> race_first(Interp& in, std::span<const Value> args) {
     std::vector<PromiseObj*> ps;
-    for (auto& v : a.pos) {
-        if (!v.is(ObjType::Promise)) return v;  // an already-available value wins at once
+    for (size_t i = 0; i < args.size(); ++i) {
+        const Value& v = args[i];
+        if (!v.is(ObjType::Promise)) return {i, v};  // an already-available value wins at once
         ps.push_back(v.as<PromiseObj>());
     }
     // Deferred calls still kept as records race as tasks.
@@ -1333,6 +1334,7 @@ Value bi_race(CallContext& cx, const CallArgs& a) {
     std::vector<Value> errors;
     Value result;
     bool have = false;
+    size_t won = 0;
     size_t pending = 0;
     for (auto* p : ps) pending += p->kind == PromiseObj::Kind::Task;
     for (size_t i = 0; i < ps.size() && !have; ++i) {
@@ -1340,6 +1342,7 @@ Value bi_race(CallContext& cx, const CallArgs& a) {
             try {
                 result = force_promise(in, ps[i]);
                 have = true;
+                won = i;
             } catch (WeftError& e) {
                 errors.push_back(in.error_value(e));
             }
@@ -1351,6 +1354,7 @@ Value bi_race(CallContext& cx, const CallArgs& a) {
         try {
             result = force_promise(in, ps[size_t(i)]);
             have = true;
+            won = size_t(i);
         } catch (WeftError& e) {
             errors.push_back(in.error_value(e));
         }
@@ -1363,10 +1367,21 @@ Value bi_race(CallContext& cx, const CallArgs& a) {
             p->task->mark_observed();
         }
     watchers.join();
-    if (have) return result;
+    if (have) return {won, result};
     Value g = make_error(ErrorKind::ErrorGroup, "all " + std::to_string(errors.size()) + " race branches failed");
     g.as<StructObj>()->error->errors = std::move(errors);
     throw WeftError(g);
+}
+
+Value bi_race(CallContext& cx, const CallArgs& a) {
+    if (a.pos.empty()) type_err("race() needs at least one argument");
+    return race_first(interp_of(cx), a.pos).second;
+}
+
+// The `race:` block (compiler/codegen.cpp race_stmt): its branches' tasks -> (index, value).
+Value bi_race_block(CallContext& cx, const CallArgs& a) {
+    auto [i, v] = race_first(interp_of(cx), a.pos);
+    return make_tuple({Value::integer(int64_t(i)), v});
 }
 
 Value bi_attempt(CallContext& cx, const CallArgs& a) {
@@ -1932,6 +1947,7 @@ void register_parallel_builtins(Vm& vm) {
     native("parallel_filter", bi_parallel_filter);
     native("parallel_for_each", bi_parallel_for_each);
     native("race", bi_race, true);
+    native("__race__", bi_race_block, true);
     native("attempt", bi_attempt);
     native("spawn_link", bi_spawn_link);
     native("retry", bi_retry);

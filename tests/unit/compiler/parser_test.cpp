@@ -322,7 +322,7 @@ const Case kConcurrency[] = {
      "(concurrent (options) (body (assign a (spawn (call f 1)))))"},
     {"ConcurrentOptions", "concurrent(fail_fast=False):\n    pass",
      "(concurrent (options (kw fail_fast False)) (body (pass)))"},
-    {"Race", "race:\n    a()\n    b()", "(race (expr (call a)) (expr (call b)))"},
+    {"Race", "race:\n    a()\n    b()", "(race (branch (expr (call a))) (branch (expr (call b))))"},
     {"Sequential", "sequential:\n    a()", "(sequential (expr (call a)))"},
     {"Select",
      "select:\n    case v = ch.recv():\n        a\n    case v, ok = ch.recv():\n        b\n    "
