@@ -65,6 +65,8 @@ int current_task_depth() {
     return c ? c->depth : 0;
 }
 
+thread_local const SpawnNote* t_spawn_note = nullptr;
+
 CodeSite spawn_site_here() {
     Interp* in = current_interp();
     return in ? in->current_site() : CodeSite{};

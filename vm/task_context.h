@@ -47,6 +47,14 @@ Interp* current_interp();
 // Where the current task is now (its interpreter's innermost frame): the spawn site of a task
 // it starts. Cheap enough for every deferred call.
 CodeSite spawn_site_here();
+// What the task being started right now on this thread is, for --trace's "created" line (the
+// runtime reports the creation synchronously, from inside the spawn): its name and "deferred"
+// or "spawned". Set around the spawn by the VM's spawn paths; null otherwise.
+struct SpawnNote {
+    std::string_view name;
+    const char* kind;
+};
+extern thread_local const SpawnNote* t_spawn_note;
 // The context of a task the current task is about to start: spawned here (spawn_site_here()),
 // one deeper in the task tree, no interpreter yet. One look at the current task for both.
 TaskContext child_task_context();

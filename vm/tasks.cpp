@@ -220,6 +220,16 @@ struct InstallResolver {
 // ---------------------------------------------------------------------------
 // Spawning and forcing
 
+namespace {
+// Sets t_spawn_note for the length of one spawn.
+struct NoteGuard {
+    explicit NoteGuard(const SpawnNote* n) { t_spawn_note = n; }
+    ~NoteGuard() { t_spawn_note = nullptr; }
+    NoteGuard(const NoteGuard&) = delete;
+    NoteGuard& operator=(const NoteGuard&) = delete;
+};
+}  // namespace
+
 Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vector<std::string> kw_names,
                  std::vector<Value> kw_values, bool is_handle) {
     if (!in_task()) throw WeftError(ErrorKind::Error, "spawn outside a running program");
@@ -228,6 +238,8 @@ Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vect
     Value pv = Value::adopt(p);
     CallBody body{&in.vm(), fn, std::move(args), std::move(kw_names), std::move(kw_values), in.capabilities()};
     std::string_view name = callee_name(fn);
+    SpawnNote note{name, is_handle ? "spawned" : "deferred"};
+    NoteGuard g(&note);
     p->task = rt::spawn(std::move(body), name).ref();
     return pv;
 }
@@ -235,6 +247,8 @@ Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vect
 void spawn_detached(Interp& in, const Value& fn, std::vector<Value> args) {
     if (!in_task()) throw WeftError(ErrorKind::Error, "spawn outside a running program");
     std::string_view name = callee_name(fn);
+    SpawnNote note{name, "spawned"};
+    NoteGuard g(&note);
     rt::spawn_detached(CallBody{&in.vm(), fn, std::move(args), {}, {}, in.capabilities()}, name);
 }
 

@@ -241,37 +241,68 @@ void Vm::in_runtime(const std::function<void()>& fn) {
         share_all(builtins);  // every task reads them
         if (options_.trace) {
             auto start = rt::now_ns();
-            // Task labels ("fetch_user#3") are learned when a task starts (the hook then runs
-            // on the task itself) and used for its later events; before that, "#id".
+            // One line per event, as in the language reference (section 13):
+            //   [task fetch_user#3] created at app.weft:12 in main
+            //   [task fetch_user#3] started (deferred) at app.weft:12 in main
+            //   [task fetch_user#3] blocked on sleep / resumed
+            //   [task fetch_user#3] done 41.2ms
+            // each followed by the worker and the time since the run began. A task's label,
+            // kind and spawn site are learned when it is created (the VM notes the name and kind
+            // around its spawns, t_spawn_note; the runtime reports the creation from inside the
+            // spawn, on the spawning task) or else when it starts (the hook then runs on it).
+            struct Info {
+                std::string label, kind, site;
+                std::int64_t started_ns = 0;
+            };
             struct Labels {
                 std::mutex mu;
-                std::unordered_map<std::uint64_t, std::string> by_id;
+                std::unordered_map<std::uint64_t, Info> by_id;
             };
             auto labels = std::make_shared<Labels>();
             o.trace = [start, labels](const rt::TraceEvent& e) {
                 static const char* kinds[] = {"created", "started", "blocked", "resumed", "done"};
                 double ms = double(e.time_ns - start) / 1e6;
+                std::string detail;
                 std::string label;
-                {
-                    std::lock_guard<std::mutex> g(labels->mu);
-                    auto it = labels->by_id.find(e.task_id);
-                    if (it != labels->by_id.end()) {
-                        label = it->second;
-                    } else if (e.kind == rt::TraceKind::Started) {
-                        rt::Task* cur = rt::current_task();
-                        if (cur && cur->id() == e.task_id) label = labels->by_id[e.task_id] = cur->label();
+                if (e.kind == rt::TraceKind::Created) {
+                    // Reported on the spawning task: where it is now is the spawn site.
+                    Info info;
+                    CodeSite site = spawn_site_here();
+                    if (site.chunk) info.site = format_site(site);
+                    if (const SpawnNote* n = t_spawn_note) {
+                        info.label = std::string(n->name) + "#" + std::to_string(e.task_id);
+                        info.kind = n->kind;
                     }
-                    if (e.kind == rt::TraceKind::Done) labels->by_id.erase(e.task_id);
+                    if (!info.site.empty()) detail = " at " + info.site;
+                    label = info.label;
+                    std::lock_guard<std::mutex> g(labels->mu);
+                    labels->by_id[e.task_id] = std::move(info);
+                } else {
+                    std::lock_guard<std::mutex> g(labels->mu);
+                    Info& info = labels->by_id[e.task_id];
+                    if (info.label.empty() && e.kind == rt::TraceKind::Started) {
+                        rt::Task* cur = rt::current_task();
+                        if (cur && cur->id() == e.task_id) info.label = cur->label();
+                    }
+                    label = info.label;
+                    if (e.kind == rt::TraceKind::Started) {
+                        info.started_ns = e.time_ns;
+                        if (!info.kind.empty()) detail += " (" + info.kind + ")";
+                        if (!info.site.empty()) detail += " at " + info.site;
+                    } else if (e.kind == rt::TraceKind::Blocked && e.what) {
+                        detail = std::string(" on ") + e.what;
+                    } else if (e.kind == rt::TraceKind::Done) {
+                        char buf[32];
+                        if (info.started_ns) {
+                            snprintf(buf, sizeof buf, " %.1fms", double(e.time_ns - info.started_ns) / 1e6);
+                            detail = buf;
+                        }
+                        labels->by_id.erase(e.task_id);
+                    }
                 }
                 if (label.empty()) label = "#" + std::to_string(e.task_id);
-                // "created" is reported on the spawning task: where it is now is the spawn site.
-                std::string where;
-                if (e.kind == rt::TraceKind::Created) {
-                    CodeSite site = spawn_site_here();
-                    if (site.chunk) where = " at " + format_site(site);
-                }
-                fprintf(stderr, "[task %s] %s%s%s%s (worker %d, %.3f ms)\n", label.c_str(), kinds[int(e.kind)],
-                        where.c_str(), e.what ? " on " : "", e.what ? e.what : "", e.worker, ms);
+                fprintf(stderr, "[task %s] %s%s (worker %d, %.3f ms)\n", label.c_str(), kinds[int(e.kind)],
+                        detail.c_str(), e.worker, ms);
             };
         }
         if (options_.trace_hook) {  // --trace-out (and embedders): after --trace's own hook

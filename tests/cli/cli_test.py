@@ -8,6 +8,7 @@ import gzip
 import json
 import os
 import pty
+import re
 import select
 import sqlite3
 import subprocess
@@ -226,6 +227,10 @@ def observability_tests(weft):
               err[-500:])
         check("--trace says where each task was created",
               f"created at {prog}:10 in dashboard" in err and "] started (worker" in err, err[-800:])
+        check("--trace names deferred tasks from their creation, with kind, site and run time",
+              re.search(r"\[task fetch_user#\d+\] created at " + re.escape(prog) + r":10 in dashboard", err) is not None
+              and re.search(r"\[task fetch_user#\d+\] started \(deferred\) at " + re.escape(prog) + ":10", err) is not None
+              and re.search(r"\[task fetch_user#\d+\] done \d+\.\dms \(worker", err) is not None, err[-800:])
         code, _, err = run(weft, ["--trace-out", os.path.join(d, "no", "such", "dir.json"), "-e", "print(1)"])
         check("--trace-out to an unwritable path fails with a message", code == 1 and "cannot write the trace" in err,
               err)
