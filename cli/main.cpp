@@ -49,7 +49,8 @@ Flags:
   --trace                one line per task event on stderr (created, started, blocked, done)
   --trace-out FILE.json  write a Chrome/Perfetto trace of the run (ui.perfetto.dev): a track
                          per worker, a slice per task run, arrows from spawner to spawned
-  --stats                runtime counters on stderr at exit
+  --stats                a summary on stderr at exit: tasks (and the peak alive at once),
+                         inline runs, context switches, steals, time blocked by cause
   --max-depth N          call depth before RecursionError (default 8000)
   --allow-net[=HOSTS] --allow-read[=PATHS] --allow-write[=PATHS]
   --allow-run[=PROGRAMS] --allow-env[=NAMES] -A/--allow-all

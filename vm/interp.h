@@ -29,6 +29,7 @@ namespace weft {
 
 class Interp;
 struct CodeSite;  // vm/task_context.h
+class RunStats;  // vm/run_stats.h
 namespace rt {
 class Runtime;
 struct TraceEvent;
@@ -131,6 +132,7 @@ private:
     std::mutex modules_mu_;  // imports from tasks on several threads
     std::unordered_map<std::string, ModuleObj*> modules_;  // by name, or by canonical path
     std::unique_ptr<Interp> main_;
+    std::unique_ptr<RunStats> stats_;  // --stats: before runtime_, which calls into it
     std::unique_ptr<rt::Runtime> runtime_;
     std::mutex pool_mu_;
     std::vector<std::unique_ptr<Interp>> pool_;

@@ -19,6 +19,7 @@
 #include "compiler/parser.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/run_stats.h"
 #include "vm/task_context.h"
 #include "vm/tasks.h"
 #include "weft/runtime/runtime.hpp"
@@ -116,15 +117,7 @@ Vm::Vm(VmOptions options)
 
 Vm::~Vm() {
     flush_stdout();
-    if (options_.stats && runtime_) {
-        rt::Counters c = runtime_->counters();
-        fprintf(stderr,
-                "weft stats: %llu tasks spawned, %llu run inline (lazy task creation), %llu on fibers, "
-                "%llu context switches, %llu steals, %llu parks, %u worker(s)\n",
-                (unsigned long long)c.spawned, (unsigned long long)c.inlined, (unsigned long long)c.fibers,
-                (unsigned long long)c.switches, (unsigned long long)c.steals, (unsigned long long)c.parks,
-                runtime_->workers());
-    }
+    if (stats_ && runtime_) stats_->print(stderr, runtime_->counters(), runtime_->workers());
     pool_.clear();
     runtime_.reset();
     main_.reset();
@@ -305,9 +298,23 @@ void Vm::in_runtime(const std::function<void()>& fn) {
                         detail.c_str(), e.worker, ms);
             };
         }
-        if (options_.trace_hook) {  // --trace-out (and embedders): after --trace's own hook
+        std::function<void(const rt::TraceEvent&)> extra_hook = options_.trace_hook;
+        if (options_.stats) {
+            stats_ = std::make_unique<RunStats>();
+            auto counting = stats_->hook();
+            if (extra_hook) {
+                auto embedder = extra_hook;
+                extra_hook = [counting, embedder](const rt::TraceEvent& e) {
+                    counting(e);
+                    embedder(e);
+                };
+            } else {
+                extra_hook = counting;
+            }
+        }
+        if (extra_hook) {  // --stats, --trace-out (and embedders): after --trace's own hook
             auto first = std::move(o.trace);
-            auto extra = options_.trace_hook;
+            auto extra = extra_hook;
             if (first)
                 o.trace = [first, extra](const rt::TraceEvent& e) {
                     first(e);

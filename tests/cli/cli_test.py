@@ -231,6 +231,11 @@ def observability_tests(weft):
               re.search(r"\[task fetch_user#\d+\] created at " + re.escape(prog) + r":10 in dashboard", err) is not None
               and re.search(r"\[task fetch_user#\d+\] started \(deferred\) at " + re.escape(prog) + ":10", err) is not None
               and re.search(r"\[task fetch_user#\d+\] done \d+\.\dms \(worker", err) is not None, err[-800:])
+        code, out, err = run(weft, ["--stats", "run", prog])
+        check("--stats prints the counters, the peak of live tasks and blocked time by cause",
+              code == 0 and re.search(r"weft stats: \d+ tasks spawned \(peak \d+ alive at once\)", err) is not None
+              and re.search(r"time blocked by cause \(summed over tasks\): .*sleep \d+\.\d+ s \(\d+ waits?\)", err)
+              is not None, err)
         code, _, err = run(weft, ["--trace-out", os.path.join(d, "no", "such", "dir.json"), "-e", "print(1)"])
         check("--trace-out to an unwritable path fails with a message", code == 1 and "cannot write the trace" in err,
               err)
