@@ -196,6 +196,16 @@ std::vector<std::string> Interp::current_trace() const {
     for (size_t i = trace_floor_ < frames_.size() ? trace_floor_ : 0; i < frames_.size(); ++i) {
         const Frame& f = frames_.begin()[i];
         const Chunk* c = f.proto->chunk;
+        // A deferred call's record run here, forced by the frame below (in this loop, or
+        // nested through force_pending): where the call was made, as a task's trace says
+        // where the task was started (vm/task_context.cpp).
+        const PromiseObj* record = f.exit == FrameExit::Record ? f.base[-1].as<PromiseObj>() : nullptr;
+        for (auto& [depth, p] : nested_records_)
+            if (depth == i) record = p;
+        if (record) {
+            std::string where = format_site(record->call.site);
+            out.push_back("deferred call to " + c->name + (where.empty() ? ":" : ", started at " + where + ":"));
+        }
         size_t idx = f.pc > c->code.data() ? size_t(f.pc - c->code.data() - 1) : 0;
         uint32_t line = idx < c->lines.size() ? c->lines[idx] : c->line;
         out.push_back(c->path + ":" + std::to_string(line) + " in " + c->name);

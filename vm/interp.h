@@ -30,6 +30,7 @@ namespace weft {
 class Interp;
 struct CodeSite;  // vm/task_context.h
 class RunStats;  // vm/run_stats.h
+struct PromiseObj;  // vm/tasks.h
 namespace rt {
 class Runtime;
 struct TraceEvent;
@@ -214,6 +215,7 @@ public:
     // The deferred calls made on this interpreter and not yet settled, oldest first
     // (promises; vm/pending.h). Only the task running on this interpreter touches it.
     std::vector<Value>& pending() { return pending_; }
+    std::vector<std::pair<size_t, const PromiseObj*>>& nested_records() { return nested_records_; }
     // Does the activation at the top of the frame stack own deferred calls? (Each promise
     // records the frame depth of its owning activation; an activation's own records are the
     // newest ones, so the last record tells.) Cheap enough for every return.
@@ -365,6 +367,9 @@ private:
 
     std::shared_ptr<const CapabilitySet> caps_;
     std::vector<Value> pending_;
+    // Records force_pending runs as nested calls: the frame index of each one's callee (for
+    // the "deferred call to f, started at ..." line of current_trace).
+    std::vector<std::pair<size_t, const PromiseObj*>> nested_records_;
     size_t unstarted_ = 0;
     uint64_t record_seq_ = 0;
     size_t compact_at_ = 1024;

@@ -361,6 +361,12 @@ bool force_pending(Interp& in, PromiseObj* p) {
             kws.push_back(KwArg{c.extra->kw_names[i], c.extra->kw_values[i]});
     Value value, error;
     try {
+        // Its callee's frame will be the next one: error traces say where the call was made.
+        in.nested_records().emplace_back(in.frame_count(), p);
+        struct Pop {
+            Interp& in;
+            ~Pop() { in.nested_records().pop_back(); }
+        } pop{in};
         value = in.call_taking(fn, args, kws);
     } catch (WeftError& e) {
         error = in.error_value(e);

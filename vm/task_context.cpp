@@ -11,7 +11,10 @@
 //     app.weft:5 in fetch_user                                 <- where it failed
 //     app.weft:2 in inner
 //
-// and chains of tasks nest the same way (spec sections 5 and 9: "with both traces").
+// and chains of tasks nest the same way (spec sections 5 and 9: "with both traces"). A deferred
+// call that ran on the task using its value (a record, vm/pending.h) has the line
+// "deferred call to fetch_user, started at app.weft:9 in main:" in place of the task line
+// (Interp::current_trace).
 #include "vm/task_context.h"
 
 #include <unordered_map>
