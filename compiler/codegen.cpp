@@ -2311,6 +2311,9 @@ private:
         std::vector<Param> none;
         for (int i = 0; i < n; ++i) {
             const Stmt* st = r->branches[size_t(i)][0].get();
+            if (st->kind == StmtKind::Return)
+                fail(st->pos, "'return' cannot be a race: branch (each branch runs as a task of its own; "
+                              "race the value instead: `v = f()` as a branch, then `return v` after the block)");
             int f = base + 1 + i;
             Pos saved = pos_;
             pos_ = st->pos;
