@@ -37,6 +37,9 @@ using ast::CmpOp;
 
 namespace {
 constexpr int kMaxNativeDepth = 180;
+// handle_error notes where a failed deferred call that ran at once was made only above this
+// frame depth (see there).
+constexpr size_t kNoteTraceDepth = 64;
 // Native stack kept free below a nested call from C++ (a fiber's stack is 256 KiB): deeper,
 // RecursionError instead of hitting the guard page.
 constexpr size_t kMinNativeStack = 48 * 1024;
@@ -493,7 +496,12 @@ bool Interp::handle_error(Value& err) {
         // the caller goes on, and the error is raised where the value is used, or when the
         // caller's activation ends if it never is. A cancellation unwinds as usual.
         if (captures && !is_cancelled_value(err)) {
-            if (Value failed = failed_call(*this, err); !failed.is_none()) {
+            // Its trace says where the call was made; the use adds where it was needed. Not
+            // deep in a recursion: each level a RecursionError unwinds through would rebuild
+            // the whole stack's trace (quadratic); there the trace stays as it was raised.
+            bool shallow = frames_.size() < kNoteTraceDepth;
+            Value noted = shallow ? note_deferred_failure(err, current_trace(), c->name, current_site()) : err;
+            if (Value failed = failed_call(*this, noted, noted.as_obj() != err.as_obj()); !failed.is_none()) {
                 *result = std::move(failed);
                 return true;
             }

@@ -267,20 +267,25 @@ Value add_record(Interp& in, PromiseObj* p) {
 }  // namespace
 
 namespace {
-// The callee of failed_call's records: raises its argument, an error value (trace kept).
-Value reraise_argument(CallContext&, const CallArgs& a) { throw WeftError(a.pos[0]); }
+// The callee of failed_call's records: raises its first argument, an error value; when the
+// second is true (the trace was noted: note_deferred_failure), with the stack that needs the
+// value in front of its trace.
+Value reraise_argument(CallContext& cx, const CallArgs& a) {
+    auto* in = dynamic_cast<Interp*>(&cx);
+    throw WeftError(in && a.pos[1].as_bool() ? note_deferred_forced(*in, a.pos[0]) : a.pos[0]);
+}
 }  // namespace
 
-Value failed_call(Interp& in, const Value& error) {
+Value failed_call(Interp& in, const Value& error, bool noted) {
     static const Value reraise = [] {
         auto* n = new NativeObj("deferred call", reraise_argument);
         n->lazy_args = true;
         n->flags |= Obj::kImmortal;
         return Value::adopt(n);
     }();
-    Value arg = error;
+    Value args[2] = {error, Value::boolean(noted)};
     try {
-        return defer_call(in, reraise, std::span<Value>(&arg, 1));
+        return defer_call(in, reraise, std::span<Value>(args, 2));
     } catch (WeftError&) {
         return Value();
     }

@@ -51,7 +51,9 @@ Value defer_call(Interp& in, Value fn, std::span<Value> args);
 // vm/interp.cpp): a record whose run raises `error`, so it meets every path a deferred call's
 // error takes — raised where the value is used, or when the owning activation ends unused.
 // None when no record can be made (the --max-tasks limit): the error then unwinds at once.
-Value failed_call(Interp& in, const Value& error);
+// `noted`: the error's trace starts with where the call was made (note_deferred_failure); the
+// use then puts its own stack in front.
+Value failed_call(Interp& in, const Value& error, bool noted = false);
 
 // Is `e` the Cancelled error value?
 bool is_cancelled_value(const Value& e);

@@ -17,6 +17,7 @@
 // (Interp::current_trace).
 #include "vm/task_context.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "vm/collections.h"
@@ -97,6 +98,29 @@ Value note_task_failure(Interp& in, const Value& err, const std::string& label,
     std::string where = format_site(site);
     head += where.empty() ? ":" : ", started at " + where + ":";
     trace.insert(trace.begin(), std::move(head));
+    return out;
+}
+
+Value note_deferred_failure(const Value& err, const std::vector<std::string>& caller_trace,
+                            const std::string& callee, const CodeSite& site) {
+    if (!err.is(ObjType::Struct) || !err.as<StructObj>()->error) return err;
+    const auto& trace = err.as<StructObj>()->error->trace;
+    if (trace.size() < caller_trace.size() || !std::equal(caller_trace.begin(), caller_trace.end(), trace.begin()))
+        return err;
+    Value out = copy_error(err);
+    auto& t = out.as<StructObj>()->error->trace;
+    t.erase(t.begin(), t.begin() + std::ptrdiff_t(caller_trace.size()));
+    std::string where = format_site(site);
+    t.insert(t.begin(), "deferred call to " + callee + (where.empty() ? ":" : ", started at " + where + ":"));
+    return out;
+}
+
+Value note_deferred_forced(Interp& in, const Value& err) {
+    Value out = copy_error(err);
+    if (!out.is(ObjType::Struct) || !out.as<StructObj>()->error) return out;
+    auto& trace = out.as<StructObj>()->error->trace;
+    std::vector<std::string> here = in.current_trace();
+    trace.insert(trace.begin(), here.begin(), here.end());
     return out;
 }
 

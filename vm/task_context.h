@@ -69,6 +69,17 @@ Value note_task_failure(Interp& in, const Value& err, const std::string& label,
 // is the using task's stack ("..., waiting for task LABEL") followed by the failed task's trace.
 Value note_forced(Interp& in, const Value& err, const std::string& label);
 
+// A deferred call of `callee` made at `site` that ran at once (a leaf, a value used at once:
+// vm/interp.cpp op_CallDefer) and failed with `err`, kept for the use of its value: a copy whose
+// trace is "deferred call to CALLEE, started at SITE:" followed by where it failed — err's trace
+// without its first lines when they are `caller_trace` (the caller's stack when the call was
+// made). err itself when its trace does not start that way (an error value raised again).
+Value note_deferred_failure(const Value& err, const std::vector<std::string>& caller_trace,
+                            const std::string& callee, const CodeSite& site);
+// Such an error raised where the value is used (or when its activation ends): a copy with the
+// stack of `in` at that point in front.
+Value note_deferred_forced(Interp& in, const Value& err);
+
 // `tasks()`: a list of dicts, one per live task, sorted by id: {"id": "fetch#12", "state":
 // "pending"|"running"|"blocked", "waiting_on": str or None, "started_at": "file:line in f" or
 // None, "parent": id of the task whose scope owns it or None}.
