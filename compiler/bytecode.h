@@ -34,6 +34,8 @@ namespace weft {
     X(LoadNone)      /* A       R[A] = None                                         */ \
     X(LoadBool)      /* A B     R[A] = bool(B)                                      */ \
     X(GetGlobal)     /* A Bx    R[A] = module slot Bx (NameError if undefined)      */ \
+    X(GetGlobalTop)  /* A Bx    GetGlobal in a module's top-level code: a finished  \
+                                deferred call's promise there becomes its value (slot and R[A]) */ \
     X(SetGlobal)     /* A Bx    module slot Bx = R[A]                               */ \
     X(GetBuiltin)    /* A Bx    R[A] = builtin Bx                                   */ \
     X(GetCapture)    /* A B     R[A] = captured value B (NameError if undefined)    */ \

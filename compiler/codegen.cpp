@@ -532,7 +532,7 @@ private:
                 break;
             case NameKind::Global:
                 if (!fs_->is_module) globals_.note_function_read(r.index);
-                emit(make_abx(Op::GetGlobal, target, r.index));
+                emit(make_abx(fs_->is_module ? Op::GetGlobalTop : Op::GetGlobal, target, r.index));
                 break;
             case NameKind::Builtin:
                 emit(make_abx(Op::GetBuiltin, target, r.index));
@@ -1890,7 +1890,7 @@ private:
                 fail(t->pos, "cannot assign to '" + n + "' here");
             }
             int cur = alloc();
-            emit(make_abx(Op::GetGlobal, cur, r.index));
+            emit(make_abx(Op::GetGlobalTop, cur, r.index));
             int v = expr_any(a->value.get());
             emit_binop(a->op, cur, cur, v);
             emit(make_abx(Op::SetGlobal, cur, r.index));
@@ -2860,7 +2860,7 @@ static bool is_leaf_chunk(const Chunk& c) {
         Op op = get_op(c.code[i]);
         switch (op) {
             case Op::Move: case Op::LoadK: case Op::LoadI: case Op::LoadNone: case Op::LoadBool:
-            case Op::GetGlobal: case Op::GetBuiltin: case Op::GetCapture: case Op::GetSelfFn:
+            case Op::GetGlobal: case Op::GetGlobalTop: case Op::GetBuiltin: case Op::GetCapture: case Op::GetSelfFn:
             case Op::CheckDef: case Op::Add: case Op::Sub: case Op::Mul: case Op::AddK: case Op::SubK:
             case Op::BinOp: case Op::BinOpK: case Op::Neg: case Op::Not: case Op::Invert: case Op::Plus:
             case Op::Lt: case Op::Le: case Op::Eq: case Op::Cmp: case Op::TLt: case Op::TLe: case Op::TEq:
@@ -2949,7 +2949,7 @@ static void mark_used_at_once(Chunk& c) {
             int a = get_a(in);
             if (o == Op::Move) {
                 regs.set(size_t(a), regs.test(size_t(get_b(in))));
-            } else if (o == Op::GetGlobal) {
+            } else if (o == Op::GetGlobal || o == Op::GetGlobalTop) {
                 regs.set(size_t(a), holds_global(get_bx(in)));
             } else if (o == Op::SetGlobal) {
                 if (regs.test(size_t(a))) globals.push_back(get_bx(in));

@@ -417,6 +417,20 @@ const Value& Interp::value_of_promise(Value& r, Value& hold) {
     return r;
 }
 
+void Interp::global_read_slow(ModuleObj* m, int slot, Value& r) {
+    if (ModuleObj::is_undefined(r)) {
+        r = Value();
+        raise(ErrorKind::NameError, "name '" + m->layout.names[size_t(slot)] + "' is not defined");
+    }
+    auto* p = r.as<PromiseObj>();
+    if (!p->is_handle && p->resolved.load(std::memory_order_acquire) && p->error.is_none() &&
+        !p->value.is(ObjType::Promise) && !m->read_by_functions(slot)) {
+        Value v = p->value;
+        m->globals[size_t(slot)] = v;
+        r = std::move(v);
+    }
+}
+
 bool Interp::run_record_here(Value& v, int len) {
     auto* p = v.as<PromiseObj>();
     if (p->resolved.load(std::memory_order_acquire) && !p->is_handle) {
@@ -765,6 +779,20 @@ op_GetGlobal: {
         SAVE_PC();
         R[A] = Value();
         raise(ErrorKind::NameError, "name '" + m->layout.names[BX] + "' is not defined");
+    }
+    FAST_DISPATCH();
+}
+op_GetGlobalTop: {
+    // A module's own top-level code reading its slot: a deferred call's promise stored there
+    // (`data = fetch(url)`) is replaced by its value once finished, in the slot too, so later
+    // reads cost what a variable's read costs (functions never write module slots; only the
+    // module's top level does, and only for slots no function reads).
+    ModuleObj* m = frame->fn->module;
+    m->load(int(BX), R[A]);
+    if (WEFT_UNLIKELY(R[A].is_obj()) &&
+        WEFT_UNLIKELY(R[A].as_obj()->type == ObjType::Promise || ModuleObj::is_undefined(R[A]))) {
+        SAVE_PC();
+        global_read_slow(m, int(BX), R[A]);
     }
     FAST_DISPATCH();
 }
