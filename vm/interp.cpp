@@ -422,10 +422,9 @@ void Interp::global_read_slow(ModuleObj* m, int slot, Value& r) {
         r = Value();
         raise(ErrorKind::NameError, "name '" + m->layout.names[size_t(slot)] + "' is not defined");
     }
-    auto* p = r.as<PromiseObj>();
-    if (!p->is_handle && p->resolved.load(std::memory_order_acquire) && p->error.is_none() &&
-        !p->value.is(ObjType::Promise) && !m->read_by_functions(slot)) {
-        Value v = p->value;
+    const Value* settled = r.as<PromiseObj>()->settled_value();
+    if (settled && !settled->is(ObjType::Promise) && !m->read_by_functions(slot)) {
+        Value v = *settled;
         m->globals[size_t(slot)] = v;
         r = std::move(v);
     }
@@ -433,12 +432,11 @@ void Interp::global_read_slow(ModuleObj* m, int slot, Value& r) {
 
 bool Interp::run_record_here(Value& v, int len) {
     auto* p = v.as<PromiseObj>();
-    if (p->resolved.load(std::memory_order_acquire) && !p->is_handle) {
-        // Already resolved (a module variable holding a finished deferred call is read into a
-        // register as the promise each time): the register takes the value, and the
-        // instruction runs again on its fast path, instead of forcing and taking the generic one.
-        if (!p->error.is_none()) return false;  // force() raises it
-        Value value = p->value;
+    if (const Value* settled = p->settled_value()) {
+        // Already finished: the register takes the value, and the instruction runs again on its
+        // fast path, instead of forcing and taking the generic one. (A failed promise goes on
+        // below to force(), which raises its error.)
+        Value value = *settled;
         v = std::move(value);
         frames_.back().pc -= len;
         return true;
@@ -750,13 +748,13 @@ dispatch:
     FAST_DISPATCH();
 
 op_Move:
-    if (WEFT_UNLIKELY(R[B].is(ObjType::Promise)) && R[B].as<PromiseObj>()->resolved &&
-        R[B].as<PromiseObj>()->error.is_none() && !R[B].as<PromiseObj>()->is_handle) {
+    if (WEFT_UNLIKELY(R[B].is(ObjType::Promise))) {
         // Reading a variable that holds a finished promise: keep the value in the
-        // variable from now on, so later reads cost nothing. (Not a task handle: the
-        // variable stays a handle, with its methods.)
-        Value v = R[B].as<PromiseObj>()->value;
-        R[B] = v;
+        // variable from now on, so later reads cost nothing.
+        if (const Value* settled = R[B].as<PromiseObj>()->settled_value()) {
+            Value v = *settled;
+            R[B] = v;
+        }
     }
     R[A] = R[B];
     FAST_DISPATCH();
@@ -777,8 +775,7 @@ op_GetGlobal: {
     m->load(int(BX), R[A]);
     if (WEFT_UNLIKELY(ModuleObj::is_undefined(R[A]))) {
         SAVE_PC();
-        R[A] = Value();
-        raise(ErrorKind::NameError, "name '" + m->layout.names[BX] + "' is not defined");
+        global_read_slow(m, int(BX), R[A]);  // raises the NameError
     }
     FAST_DISPATCH();
 }
@@ -1037,18 +1034,14 @@ op_Not:
         R[A] = Value::boolean(!truthy_forcing(R[B]));
     }
     FAST_DISPATCH();
-op_Invert: {
+op_Invert:
     SAVE_PC();
-    Value hb;
-    R[A] = unary_op(ast::UnaryOp::Invert, value_of(R[B], hb));
+    R[A] = unary_op_forcing(ast::UnaryOp::Invert, R[B]);
     DISPATCH();
-}
-op_Plus: {
+op_Plus:
     SAVE_PC();
-    Value hb;
-    R[A] = unary_op(ast::UnaryOp::Pos, value_of(R[B], hb));
+    R[A] = unary_op_forcing(ast::UnaryOp::Pos, R[B]);
     DISPATCH();
-}
 
 #define CMP_VALUE(cop, astop)                                                          \
     {                                                                                 \
@@ -1078,8 +1071,7 @@ op_Cmp: {
     SAVE_PC();
     RUN_RECORD(R[B], 2)
     RUN_RECORD(R[C], 2)
-    Value hb, hc;
-    R[A] = compare(cop, value_of(R[B], hb), value_of(R[C], hc));
+    R[A] = compare_forcing(cop, R[B], R[C]);
     DISPATCH();
 }
 

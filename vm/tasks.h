@@ -125,6 +125,12 @@ struct PromiseObj : Obj {
     bool no_inline = false;
     explicit PromiseObj(Kind k) : Obj(ObjType::Promise), kind(k) {}
     ~PromiseObj() override;
+    // The value a register or variable holding this promise may keep in its place (later reads
+    // then cost nothing): finished without an error, and not a task handle (a handle's variable
+    // keeps its methods). Null otherwise.
+    const Value* settled_value() const {
+        return !is_handle && resolved.load(std::memory_order_acquire) && error.is_none() ? &value : nullptr;
+    }
     // A deferred call makes and frees a promise: the memory goes round a small per-thread free
     // list (vm/tasks.cpp) instead of through the allocator each time. Any thread may free.
     static void* operator new(std::size_t size);

@@ -298,31 +298,22 @@ void Vm::in_runtime(const std::function<void()>& fn) {
                         detail.c_str(), e.worker, ms);
             };
         }
-        std::function<void(const rt::TraceEvent&)> extra_hook = options_.trace_hook;
+        // --trace's own hook, then --stats', then --trace-out's (and an embedder's): each event
+        // goes to every hook that is set.
+        using Hook = std::function<void(const rt::TraceEvent&)>;
+        auto chain = [](Hook first, Hook then) -> Hook {
+            if (!first) return then;
+            if (!then) return first;
+            return [first, then](const rt::TraceEvent& e) {
+                first(e);
+                then(e);
+            };
+        };
         if (options_.stats) {
             stats_ = std::make_unique<RunStats>();
-            auto counting = stats_->hook();
-            if (extra_hook) {
-                auto embedder = extra_hook;
-                extra_hook = [counting, embedder](const rt::TraceEvent& e) {
-                    counting(e);
-                    embedder(e);
-                };
-            } else {
-                extra_hook = counting;
-            }
+            o.trace = chain(std::move(o.trace), stats_->hook());
         }
-        if (extra_hook) {  // --stats, --trace-out (and embedders): after --trace's own hook
-            auto first = std::move(o.trace);
-            auto extra = extra_hook;
-            if (first)
-                o.trace = [first, extra](const rt::TraceEvent& e) {
-                    first(e);
-                    extra(e);
-                };
-            else
-                o.trace = extra;
-        }
+        o.trace = chain(std::move(o.trace), options_.trace_hook);
         runtime_ = std::make_unique<rt::Runtime>(o);
     }
     runtime_->block_on(
