@@ -2916,14 +2916,39 @@ static bool forced_operands(Instr in, int out[2], int& n) {
     }
 }
 
-// Marks the deferred calls whose value the caller needs before it does anything else
-// (CallDefer with C=1, CallMDefer made CallMDeferNow): `x = f(a)` followed by `total += x`,
-// with only loads, moves and module
-// stores of the value in between. Running such a call at once is a schedule the deferred call
-// allows (it may start any time after it is made), and nothing of the caller's runs meanwhile
-// that could have overlapped with it; the VM runs it at once as it runs a leaf (op_CallDefer),
-// its error kept for the use. The scan follows the value through register moves and module
-// globals, and stops at anything else: a call, a jump, a store elsewhere.
+// Instructions that may stand between a deferred call and the use of its value without
+// costing the call any overlap: arithmetic, comparisons, indexing, attributes and calls of
+// builtins that only compute, all on straight-line code. They cannot wait on the outside world
+// or make a deferred call of their own, and are over in moments, so running the call before
+// them rather than beside them loses nothing. (An operand that is an earlier deferred call is
+// forced by them either way; whether that record or this call runs first changes no overlap:
+// if either blocks, the park hook starts the other as a task.) Sets [first, last] to the
+// registers the instruction may overwrite.
+static bool computes_only(const Chunk& c, size_t at, int& first, int& last) {
+    Instr in = c.code[at];
+    first = last = get_a(in);
+    switch (get_op(in)) {
+        case Op::Add: case Op::Sub: case Op::Mul: case Op::AddK: case Op::SubK: case Op::BinOp:
+        case Op::BinOpK: case Op::Neg: case Op::Not: case Op::Invert: case Op::Plus: case Op::Lt:
+        case Op::Le: case Op::Eq: case Op::Cmp: case Op::GetItem: case Op::GetAttr: case Op::Len:
+            return true;
+        case Op::Call:
+            last = get_a(in) + get_b(in);
+            return std::binary_search(c.pure_calls.begin(), c.pure_calls.end(), uint32_t(at));
+        default:
+            return false;
+    }
+}
+
+// Marks the deferred calls whose value the caller needs before it does anything that could
+// overlap with the call (CallDefer with C=1, CallMDefer made CallMDeferNow): `x = f(a)`
+// followed by `total += x`, or by `k = k * 2; total += x` — with only loads, moves, module
+// stores of the value and instructions that compute only (computes_only) in between. Running
+// such a call at once is a schedule the deferred call allows (it may start any time after it is
+// made), and nothing of the caller's that comes before the use could have overlapped with it;
+// the VM runs it at once as it runs a leaf (op_CallDefer), its error kept for the use. The scan
+// follows the value through register moves and module globals, and stops at anything else: a
+// call that is not of a computing builtin, a jump, a store elsewhere.
 static void mark_used_at_once(Chunk& c) {
     for (size_t i = 0; i < c.code.size(); ++i) {
         Op op = get_op(c.code[i]);
@@ -2935,16 +2960,29 @@ static void mark_used_at_once(Chunk& c) {
         Instr& ci = c.code[call];
         regs.set(size_t(get_a(ci)));
         auto holds_global = [&](int slot) { return std::find(globals.begin(), globals.end(), slot) != globals.end(); };
-        for (size_t j = i + 1; j < c.code.size() && j < i + 16; ++j) {
+        auto mark = [&] {
+            if (op == Op::CallDefer) ci = make_abc(Op::CallDefer, get_a(ci), get_b(ci), 1);
+            if (op == Op::CallMDefer) ci = make_abc(Op::CallMDeferNow, get_a(ci), get_b(ci), get_c(ci));
+        };
+        for (size_t j = i + 1; j < c.code.size() && j < i + 64; ++j) {
             Instr in = c.code[j];
-            int used[2], n;
-            if (forced_operands(in, used, n)) {
-                bool hit = false;
-                for (int k = 0; k < n; ++k) hit = hit || regs.test(size_t(used[k]));
-                if (hit && op == Op::CallDefer) ci = make_abc(Op::CallDefer, get_a(ci), get_b(ci), 1);
-                if (hit && op == Op::CallMDefer) ci = make_abc(Op::CallMDeferNow, get_a(ci), get_b(ci), get_c(ci));
+            int used[2], n, first, last;
+            bool forces = forced_operands(in, used, n);
+            bool hit = false;
+            for (int k = 0; k < n; ++k) hit = hit || regs.test(size_t(used[k]));
+            bool computes = computes_only(c, j, first, last);
+            if (computes && get_op(in) == Op::Call)  // a computing builtin forces its arguments
+                for (int r = first + 1; r <= last; ++r) hit = hit || regs.test(size_t(r));
+            if (hit) {
+                mark();
                 break;
             }
+            if (computes) {
+                for (int r = first; r <= last; ++r) regs.reset(size_t(r));
+                if (regs.none() && globals.empty()) break;
+                continue;
+            }
+            if (forces) break;
             Op o = get_op(in);
             int a = get_a(in);
             if (o == Op::Move) {

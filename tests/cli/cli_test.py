@@ -99,6 +99,7 @@ def main():
     check("REPL continues an open bracket", out == "3\n", repr(out) + err)
 
     observability_tests(weft)
+    used_at_once_test(weft)
     doc_index_test(weft)
 
     print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
@@ -266,6 +267,46 @@ def observability_tests(weft):
                 f"{prog}:2 in inner", "ValueError: bad 4"]
         check("traceback across tasks: used at, started at, failed at",
               code == 1 and all(any(w in l for l in lines) for w in want), err)
+
+
+USED_AT_ONCE_PROGRAM = """
+def total_len(words):
+    return sum([len(w) for w in words])
+
+def main(k, xs):
+    a = total_len(["a"])
+    b = a * 2
+    c = total_len(["bb"])
+    k = k * 2 + len(xs) + xs[0]
+    d = c + k
+    e = total_len(["ccc"])
+    print(d)
+    f = total_len(["dddd"])
+    for i in range(2):
+        k += i
+    g = total_len(["eeeee"])
+    k = k + 1
+    return [b, e, f, g, k]
+
+print(main(1, [5]))
+"""
+
+
+def used_at_once_test(weft):
+    """`weft dis` marks the deferred calls whose value is needed before anything that could
+    overlap with them (compiler/codegen.cpp, mark_used_at_once)."""
+    with tempfile.TemporaryDirectory() as d:
+        prog = os.path.join(d, "at_once.weft")
+        with open(prog, "w") as f:
+            f.write(USED_AT_ONCE_PROGRAM)
+        code, out, err = run(weft, ["dis", prog])
+        marked = sorted({int(m.group(1)) for m in re.finditer(r"\[(\d+)\] +CallDefer .*value used at once", out)})
+        # line 6: used next; line 8: only arithmetic, indexing and len() before the use; line 11:
+        # a call (print) first; line 13: a loop first; line 16: never used (returned in a list)
+        check("dis: calls whose value is needed before anything that could overlap run at once",
+              code == 0 and marked == [6, 8], f"marked lines {marked}\n" + out + err)
+        code, out, err = run(weft, ["run", prog])
+        check("the marked program runs", code == 0 and out == "10\n[2, 3, 4, 5, 10]\n", out + err)
 
 
 def doc_index_test(weft):
