@@ -2901,7 +2901,9 @@ static bool forced_operands(Instr in, int out[2], int& n) {
             out[n++] = get_c(in);
             return true;
         case Op::AddK: case Op::SubK: case Op::BinOpK: case Op::Neg: case Op::Not: case Op::Invert:
-        case Op::Plus: case Op::GetAttr: case Op::GetIter: case Op::Len:
+        case Op::Plus: case Op::GetAttr: case Op::GetIter: case Op::Len: case Op::Unpack: case Op::UnpackEx:
+        case Op::Format: case Op::FormatX: case Op::IsSeq: case Op::IsMap: case Op::HasKey:
+        case Op::IsInstance: case Op::FieldAt:
             out[n++] = get_b(in);
             return true;
         case Op::TLt: case Op::TLe: case Op::TEq:

@@ -1068,6 +1068,12 @@ op_Eq:
 #undef CMP_VALUE
 op_Cmp: {
     CmpOp cop = CmpOp(*pc++);
+    // `x is None` / `x is not None`, the usual identity tests, when neither side is a promise.
+    if ((cop == CmpOp::Is || cop == CmpOp::IsNot) && (R[B].is_none() || R[C].is_none()) &&
+        !R[B].is(ObjType::Promise) && !R[C].is(ObjType::Promise)) {
+        R[A] = Value::boolean((R[B].is_none() && R[C].is_none()) == (cop == CmpOp::Is));
+        FAST_DISPATCH();
+    }
     SAVE_PC();
     RUN_RECORD(R[B], 2)
     RUN_RECORD(R[C], 2)
@@ -1754,6 +1760,7 @@ op_ForLoop: {
 }
 op_Unpack: {
     SAVE_PC();
+    RUN_RECORD(R[B], 1)
     Value hb;
     const Value& src = value_of(R[B], hb);
     int n = C;
@@ -1782,6 +1789,7 @@ op_Unpack: {
 op_UnpackEx: {
     int star = int(*pc++);
     SAVE_PC();
+    RUN_RECORD(R[B], 2)
     Value hb;
     int n = C;
     std::vector<Value> items = collect(*this, value_of(R[B], hb));
@@ -1841,6 +1849,7 @@ op_Format:
 op_FormatX: {
     int conv = get_op(i) == Op::FormatX ? int(*pc++) : 0;
     SAVE_PC();
+    RUN_RECORD(R[B], get_op(i) == Op::FormatX ? 2 : 1)
     Value hb;
     const Value& v = value_of(R[B], hb);
     if (conv == 0 && C == 255) {
@@ -1907,6 +1916,7 @@ op_TypeCheck: {
 op_IsSeq: {
     if (R[B].is(ObjType::Promise)) {
         SAVE_PC();
+        RUN_RECORD(R[B], 1)
         force(R[B]);
     }
     const Value& v = R[B];
@@ -1920,11 +1930,13 @@ op_IsSeq: {
 }
 op_IsMap:
     SAVE_PC();
+    RUN_RECORD(R[B], 1)
     force(R[B]);
     R[A] = Value::boolean(R[B].is(ObjType::Dict));
     FAST_DISPATCH();
 op_HasKey: {
     SAVE_PC();
+    RUN_RECORD(R[B], 1)
     force(R[B]);
     const Value& o = R[B];
     bool has = false;
@@ -1942,17 +1954,20 @@ op_HasKey: {
 }
 op_IsInstance:
     SAVE_PC();
+    RUN_RECORD(R[B], 1)
     force(R[B]);
     R[A] = Value::boolean(is_instance(R[B], R[C]));
     FAST_DISPATCH();
 op_Len: {
     SAVE_PC();
+    RUN_RECORD(R[B], 1)
     Value hb;
     R[A] = Value::integer(length(value_of(R[B], hb)));
     DISPATCH();
 }
 op_FieldAt: {
     SAVE_PC();
+    RUN_RECORD(R[B], 1)
     force(R[B]);
     const Value& o = R[B];
     if (o.is(ObjType::Struct)) {

@@ -534,11 +534,35 @@ static void await_records(Interp& in, size_t mark, ReachSet* kept, size_t caller
     raise_awaited_errors(in, std::move(errors));
 }
 
+// The usual shapes of an activation that returns its records (`return (make(d), make(d))`,
+// `return f(x)`): every unresolved record from `mark` on is the result itself or an item of
+// the returned tuple or list. Then they all pass to the caller's activation at depth `caller`,
+// and true; otherwise nothing changes (settle_activation takes the general way).
+static bool pass_direct(std::vector<Value>& list, size_t mark, const Value& result, size_t caller) {
+    const Value* items = &result;
+    size_t n = 1;
+    if (result.is(ObjType::Tuple) || result.is(ObjType::List)) {
+        const auto& v = result.is(ObjType::Tuple) ? result.as<TupleObj>()->items : result.as<ListObj>()->items;
+        items = v.data();
+        n = v.size();
+    }
+    for (size_t i = mark; i < list.size(); ++i) {
+        PromiseObj* p = promise_at(list, i);
+        if (p->resolved.load(std::memory_order_acquire)) continue;
+        bool found = false;
+        for (size_t k = 0; k < n && !found; ++k) found = items[k].is_obj() && items[k].as_obj() == p;
+        if (!found) return false;
+    }
+    for (size_t i = mark; i < list.size(); ++i) promise_at(list, i)->depth = uint32_t(caller);
+    return true;
+}
+
 void settle_activation(Interp& in, size_t depth, const Value& result) {
     auto& list = in.pending();
     size_t mark = records_of(list, depth);
     pop_settled(list, mark);
     if (list.size() <= mark) return;
+    if (result.is_obj() && list.size() - mark <= 8 && pass_direct(list, mark, result, depth - 1)) return;
     // Records the result reaches pass to the caller's activation (they stay in the list, with
     // the caller's depth).
     ReachSet rs;
