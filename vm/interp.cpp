@@ -449,6 +449,11 @@ bool Interp::run_record_here(Value& v, int len) {
     Value* slot = caller.base + caller.proto->chunk->nregs;
     if (frames_.at_limit() || slot + 1 + fn->proto->chunk->nregs + 256 >= stack_end_) return false;
     std::span<Value> args = claim_record(p);
+    // The newest record (the usual case) leaves the list now: nothing there needs a record run
+    // in the loop (it is resolved before the forcing instruction goes on), and the callee's
+    // returns then find no records to settle. (Not for force_pending: await_records walks the
+    // list by index while the records it forces run.) The forcing register holds the promise.
+    if (pending_.back().as_obj() == p) pending_.pop_back();
     for (size_t j = 0; j < args.size(); ++j) slot[1 + j] = std::move(args[j]);
     p->call.forced_reg = uint8_t(&v - caller.base);
     p->call.forced_len = uint8_t(len);

@@ -25,14 +25,19 @@ namespace {
 
 // Records the outcome of a record that ran inline (or could not start). Only the owner gets here,
 // but readers on other threads may later look at a resolved promise: publish with the flag.
-void resolve_record(PromiseObj* p, Value&& value, Value&& error) {
+// `args_taken`: the record ran, and its arguments were moved out already (claim_record).
+void resolve_record(PromiseObj* p, Value&& value, Value&& error, bool args_taken = false) {
     // Not shared (the usual case): no other thread can look at it, no lock needed.
     std::unique_lock<rt::SpinLock> g(p->lock, std::defer_lock);
     if (p->flags & Obj::kShared) g.lock();
     p->value = std::move(value);
     p->error = std::move(error);
     p->thunk = Value();
-    p->call.clear();
+    if (args_taken && !p->call.extra) {
+        p->call.nargs = 0;
+    } else {
+        p->call.clear();
+    }
     p->call.slot.release();
     p->resolved.store(true, std::memory_order_release);
 }
@@ -402,7 +407,7 @@ std::span<Value> claim_record(PromiseObj* p) {
 
 void finish_record(Interp& in, PromiseObj* p, Value&& value, Value&& error) {
     p->call.running = false;
-    resolve_record(p, std::move(value), std::move(error));
+    resolve_record(p, std::move(value), std::move(error), /*args_taken=*/true);
     pop_settled(in.pending(), 0);
 }
 
