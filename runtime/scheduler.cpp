@@ -831,13 +831,27 @@ std::vector<BlockedTask> RuntimeImpl::blocked_tasks() {
 }
 
 void RuntimeImpl::check_deadlock(Worker* w) {
-    if (has_visible_work()) return;
-    if (timers_->pending() > 0 || blocking_->active() > 0 ||
-        io_waits_.load(std::memory_order_seq_cst) > 0)
-        return;
+    // The wakers (timer thread, blocking pool, reactor) make the woken task visible (the
+    // injection queue) before they decrement their counters. So the counters are read first
+    // and the queues after: a wake that the counters no longer show is then in the queues, or
+    // a worker has taken it (not idle). Looking at the queues first left a window where a timer
+    // fired between the two reads and a sleeping task's joiner was reported deadlocked.
+    auto anything_pending = [&] {
+        return timers_->pending() > 0 || blocking_->active() > 0 || io_waits_.load(std::memory_order_seq_cst) > 0;
+    };
+    auto all_quiet = [&] {
+        if (anything_pending()) return false;
+        full_fence();
+        return !has_visible_work() &&
+               num_idle_.load(std::memory_order_seq_cst) == static_cast<int>(workers_.size());
+    };
+    if (!all_quiet()) return;
     // Everything is idle and tasks are parked with nothing that could wake them.
     std::vector<BlockedTask> blocked = blocked_tasks();
     if (blocked.empty()) return;
+    // Once more after the snapshot: a task woken and run meanwhile may have started a new wait.
+    full_fence();
+    if (!all_quiet()) return;
     std::ostringstream report;
     report << "Deadlock: all tasks are blocked:";
     for (auto& b : blocked)
