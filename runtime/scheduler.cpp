@@ -51,8 +51,8 @@ struct NoopStackAlloc {
 
 // Task ids come from one global counter, so they are small and in creation order (`fetch#12`,
 // spec section 6): users read them in traces and error messages. One relaxed fetch_add per
-// task; measured on skynet (1.1 M tasks, two workers) against per-thread blocks of ids: no
-// difference outside the noise (BENCHMARKS.md).
+// task; against per-thread blocks of ids, skynet with spawn (1.1 M tasks, two workers) took
+// about 4% longer (BENCHMARKS.md, sixth session), accepted for ids people can follow.
 std::uint64_t next_task_id() noexcept { return g_next_id.fetch_add(1, std::memory_order_relaxed); }
 
 bool is_cancelled_error(const std::exception_ptr& e) {
