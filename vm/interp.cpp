@@ -205,10 +205,7 @@ std::vector<std::string> Interp::current_trace() const {
         const PromiseObj* record = f.exit == FrameExit::Record ? f.base[-1].as<PromiseObj>() : nullptr;
         for (auto& [depth, p] : nested_records_)
             if (depth == i) record = p;
-        if (record) {
-            std::string where = format_site(record->call.site);
-            out.push_back("deferred call to " + c->name + (where.empty() ? ":" : ", started at " + where + ":"));
-        }
+        if (record) out.push_back(started_at_line("deferred call to " + c->name, record->call.site));
         size_t idx = f.pc > c->code.data() ? size_t(f.pc - c->code.data() - 1) : 0;
         uint32_t line = idx < c->lines.size() ? c->lines[idx] : c->line;
         out.push_back(c->path + ":" + std::to_string(line) + " in " + c->name);

@@ -279,9 +279,9 @@ private:
     // A frame of this loop costs what a plain call costs; force() would nest a second loop.
     [[gnu::noinline]] bool run_record_here(Value& v, int len);
     // GetGlobal's and GetGlobalTop's slow path: `r` (just loaded from slot `slot` of `m`) is
-    // the undefined marker (NameError) or, for GetGlobalTop, a promise; a finished deferred call's promise is replaced by its
-    // value in `r` and in the slot, when no function reads the slot (only the module's own
-    // top-level code, which is running, then touches it).
+    // the undefined marker (NameError) or, for GetGlobalTop, a promise; a finished deferred
+    // call's promise is replaced by its value in `r` and in the slot, when no function reads
+    // the slot (only the module's own top-level code, which is running, then touches it).
     [[gnu::noinline]] void global_read_slow(ModuleObj* m, int slot, Value& r);
     // The value of an instruction's operand register `r`, forced if it holds a promise. A
     // deferred call's promise is replaced by its value in the register (later reads cost

@@ -48,6 +48,11 @@ std::string format_site(const CodeSite& s) {
     return c->path + ":" + std::to_string(line) + " in " + c->name;
 }
 
+std::string started_at_line(const std::string& what, const CodeSite& site) {
+    std::string where = format_site(site);
+    return what + (where.empty() ? ":" : ", started at " + where + ":");
+}
+
 CodeSite Interp::current_site() const {
     if (frames_.empty()) return {};
     const Frame& f = frames_.back();
@@ -94,10 +99,7 @@ Value note_task_failure(Interp& in, const Value& err, const std::string& label,
     Value out = copy_error(err);
     if (!out.is(ObjType::Struct) || !out.as<StructObj>()->error) return out;
     auto& trace = out.as<StructObj>()->error->trace;
-    std::string head = "task " + label;
-    std::string where = format_site(site);
-    head += where.empty() ? ":" : ", started at " + where + ":";
-    trace.insert(trace.begin(), std::move(head));
+    trace.insert(trace.begin(), started_at_line("task " + label, site));
     return out;
 }
 
@@ -110,29 +112,31 @@ Value note_deferred_failure(const Value& err, const std::vector<std::string>& ca
     Value out = copy_error(err);
     auto& t = out.as<StructObj>()->error->trace;
     t.erase(t.begin(), t.begin() + std::ptrdiff_t(caller_trace.size()));
-    std::string where = format_site(site);
-    t.insert(t.begin(), "deferred call to " + callee + (where.empty() ? ":" : ", started at " + where + ":"));
+    t.insert(t.begin(), started_at_line("deferred call to " + callee, site));
     return out;
 }
 
-Value note_deferred_forced(Interp& in, const Value& err) {
+namespace {
+// A copy of `err` with the stack of `in` in front of its trace; `waiting_for`, when not empty,
+// ends the stack's last line (", waiting for task fetch#3").
+Value with_stack_in_front(Interp& in, const Value& err, const std::string& waiting_for) {
     Value out = copy_error(err);
     if (!out.is(ObjType::Struct) || !out.as<StructObj>()->error) return out;
     auto& trace = out.as<StructObj>()->error->trace;
     std::vector<std::string> here = in.current_trace();
+    if (!waiting_for.empty()) {
+        if (here.empty()) here.push_back("<runtime>");
+        here.back() += ", waiting for " + waiting_for;
+    }
     trace.insert(trace.begin(), here.begin(), here.end());
     return out;
 }
+}  // namespace
+
+Value note_deferred_forced(Interp& in, const Value& err) { return with_stack_in_front(in, err, ""); }
 
 Value note_forced(Interp& in, const Value& err, const std::string& label) {
-    Value out = copy_error(err);
-    if (!out.is(ObjType::Struct) || !out.as<StructObj>()->error) return out;
-    auto& trace = out.as<StructObj>()->error->trace;
-    std::vector<std::string> here = in.current_trace();
-    if (here.empty()) here.push_back("<runtime>");
-    here.back() += ", waiting for task " + label;
-    trace.insert(trace.begin(), here.begin(), here.end());
-    return out;
+    return with_stack_in_front(in, err, "task " + label);
 }
 
 Value tasks_builtin(CallContext& cx, const CallArgs& a) {

@@ -30,6 +30,10 @@ struct CodeSite {
 
 // "path:line in function", the format of trace lines; "" for an empty site.
 std::string format_site(const CodeSite& s);
+// The line of an error trace that says where a task or deferred call began: `what` ("task
+// fetch_user#3", "deferred call to fetch_user") followed by ", started at SITE:", or by ":"
+// alone when the site is unknown.
+std::string started_at_line(const std::string& what, const CodeSite& site);
 
 // The VM side of one task (see the file comment).
 struct TaskContext {
