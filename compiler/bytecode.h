@@ -248,6 +248,10 @@ struct Chunk {
     // short computation that cannot block. A deferred call of a leaf runs at once as a plain
     // call (its error kept for whoever uses the value): see op_CallDefer in vm/interp.cpp.
     bool leaf = false;
+    // Not compiled code: the VM's running prediction that deferred calls of this function are
+    // quick (vm/quick_calls.h) — how many of its records in a row ran briefly without waiting,
+    // or kNeverQuick. Any thread may read or write it (std::atomic_ref, relaxed).
+    mutable uint8_t quick_runs = 0;
     // Calls of builtins that only compute (len, str, abs, ...: the compiler's list): indexes of
     // their call instructions. A leaf may make these calls.
     std::vector<uint32_t> pure_calls;

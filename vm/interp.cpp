@@ -18,6 +18,7 @@
 // nesting is bounded (RecursionError) so deep callbacks cannot overflow the C stack.
 #include "vm/interp.h"
 #include "vm/pending.h"
+#include "vm/quick_calls.h"
 
 #include <sys/mman.h>
 
@@ -427,6 +428,11 @@ void Interp::global_read_slow(ModuleObj* m, int slot, Value& r) {
     }
 }
 
+void Interp::unpredict_quick_calls() const {
+    for (const Frame& f : frames_)
+        if (f.captures || f.exit == FrameExit::Record) never_quick(f.proto->chunk);
+}
+
 bool Interp::run_record_here(Value& v, int len) {
     auto* p = v.as<PromiseObj>();
     if (const Value* settled = p->settled_value()) {
@@ -454,6 +460,11 @@ bool Interp::run_record_here(Value& v, int len) {
     for (size_t j = 0; j < args.size(); ++j) slot[1 + j] = std::move(args[j]);
     p->call.forced_reg = uint8_t(&v - caller.base);
     p->call.forced_len = uint8_t(len);
+    p->call.run_seq = record_seq_;
+    if (running_task_) {
+        p->call.run_budget = running_task_->safepoint_budget();
+        p->call.run_refills = running_task_->budget_refills();
+    }
     slot[0] = v;  // keeps the promise (and through it the callee) alive
     push_frame(fn, slot + 1, FrameExit::Record);
     return true;
@@ -466,6 +477,12 @@ void Interp::record_frame_done(Value* base, Value&& result, Value&& error) {
     Value& reg = caller.base[p->call.forced_reg];
     int len = p->call.forced_len;
     bool ok = error.is_none();
+    if (ok && running_task_) {
+        int32_t passed = running_task_->budget_refills() == p->call.run_refills
+                             ? p->call.run_budget - running_task_->safepoint_budget()
+                             : -1;
+        note_record_run(p->thunk.as<FunctionObj>()->proto->chunk, passed, record_seq_ != p->call.run_seq);
+    }
     finish_record(*this, p, std::move(result), std::move(error));
     if (!ok) return;  // the error unwinds from the forcing instruction (handle_error)
     if (reg.is(ObjType::Promise) && reg.as<PromiseObj>() == p) {
@@ -706,6 +723,7 @@ Value Interp::run() {
     };
 
     rt::Task* const cur_task = rt::current_task();
+    running_task_ = cur_task;
     Frame* frame;
     Value* R;
     const Value* K;
@@ -1450,15 +1468,16 @@ op_CallDefer: {
         // A leaf (Chunk::leaf: no calls, no loops) cannot block and is over in moments: making
         // a record to run it later would cost more than the call. It runs now, as a plain call
         // whose frame keeps an error for the use of the value (Frame::captures), as a deferred
-        // call does. Not when an argument is still a promise: the leaf would force it here,
+        // call does. So does a function whose records have proved quick (vm/quick_calls.h).
+        // Not when an argument is still a promise: the leaf would force it here,
         // before the caller makes its next deferred calls.
         // The same for any function when the caller needs the value before it does anything
         // else (C=1, set by the compiler: `x = f(a)` then `total += x`): nothing of the caller's
         // could overlap with the call, and its record would be forced at once.
         FunctionObj* fn = fv.as<FunctionObj>();
         const Chunk* c = fn->proto->chunk;
-        if (B == c->simple_arity &&
-            ((C && get_op(i) == Op::CallDefer) || (c->leaf && args_ready(&R[A + 1], B)))) {
+        if (B == c->simple_arity && ((C && get_op(i) == Op::CallDefer) ||
+                                     ((c->leaf || predicted_quick(c)) && args_ready(&R[A + 1], B)))) {
             SAVE_PC();
             push_frame(fn, &R[A + 1], FrameExit::Normal, /*captures=*/true);
             LOAD_FRAME();
@@ -1502,7 +1521,7 @@ op_CallMDefer: {
         const Chunk* c = fn->proto->chunk;
         bool self = recv.is(ObjType::Struct);
         if (B + int(self) == c->simple_arity &&
-            (get_op(i) == Op::CallMDeferNow || (c->leaf && args_ready(&R[A + 2], B)))) {
+            (get_op(i) == Op::CallMDeferNow || ((c->leaf || predicted_quick(c)) && args_ready(&R[A + 2], B)))) {
             ++pc;
             SAVE_PC();
             if (self) {
@@ -1651,6 +1670,11 @@ op_CallMP: {
     DISPATCH();
 }
 op_Return: {
+    // Safepoint: cancellation and time-slice preemption reach recursion as they reach loops.
+    if (cur_task && WEFT_UNLIKELY(cur_task->should_yield())) {
+        SAVE_PC();
+        rt::checkpoint();
+    }
     if (WEFT_UNLIKELY(!pending_.empty()) && top_owns_records()) {
         // Deferred calls of this activation not reached by the result are awaited first.
         SAVE_PC();
@@ -1671,6 +1695,10 @@ op_Return: {
     FAST_DISPATCH();
 }
 op_ReturnNone: {
+    if (cur_task && WEFT_UNLIKELY(cur_task->should_yield())) {  // safepoint (op_Return)
+        SAVE_PC();
+        rt::checkpoint();
+    }
     if (WEFT_UNLIKELY(!pending_.empty()) && top_owns_records()) {
         SAVE_PC();
         settle_activation(*this, frames_.size(), Value());

@@ -33,6 +33,7 @@ class RunStats;  // vm/run_stats.h
 struct PromiseObj;  // vm/tasks.h
 namespace rt {
 class Runtime;
+class Task;
 struct TraceEvent;
 }
 
@@ -232,6 +233,10 @@ public:
     };
     TaskBinding bind_task(TaskBinding b) { return std::exchange(binding_, b); }
     void unbind_task() { binding_ = TaskBinding{}; }
+    // Withdraws the quick prediction (vm/quick_calls.h) of every function with a call run at
+    // once, or a record run in the loop, on this interpreter's stack: the task is about to park
+    // or has used up its time slice. The runtime's expose hook calls it (vm/pending.cpp).
+    void unpredict_quick_calls() const;
     // Bytes left on the native stack.
     size_t stack_left() const;
     // How many of them are still unstarted records (lets the runtime hooks return at once).
@@ -361,6 +366,8 @@ private:
     // Deferred calls of leaf functions run at once (not under --trace, where every deferred
     // call is shown as a task).
     bool run_leaves_now_ = true;
+    // The task run() runs for (set on entry; an interpreter runs one task at a time).
+    rt::Task* running_task_ = nullptr;
     TaskBinding binding_;
     Value* place_ = nullptr;  // P register of the Place* instructions
     // A Place* walk rooted at a global slot other threads may read works on

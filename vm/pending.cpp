@@ -122,6 +122,7 @@ void expose_hook(rt::Task* cur, rt::ExposeReason why) noexcept {
     if (why != rt::ExposeReason::Park) {
         Interp* in = interp_of(cur);
         if (!in) return;
+        if (why == rt::ExposeReason::Yield) in->unpredict_quick_calls();
         // An idle worker gets one record, the oldest: the largest piece of work still unstarted
         // (in a recursive fan-out the oldest record is nearest the root). A used-up time slice
         // starts some (the oldest), so calls that wait on the outside world get going while this
@@ -137,6 +138,7 @@ void expose_hook(rt::Task* cur, rt::ExposeReason why) noexcept {
         Interp* in = interp_of(t);
         if (!in || in == last) continue;
         last = in;
+        in->unpredict_quick_calls();
         auto& list = in->pending();
         // Newest first: the scan ends once every unstarted record has been seen.
         for (size_t i = list.size(); i-- > 0 && in->unstarted_records() > 0;)

@@ -1,0 +1,68 @@
+// quick_calls.h — which deferred calls run at once because their records have proved quick.
+//
+// A deferred call is kept as a record (vm/pending.h) so that, when it waits on the outside
+// world or computes for long, its caller goes on meanwhile. A call that does neither gains
+// nothing from its record, which costs several hundred instructions more than the call itself
+// (BENCHMARKS.md, "kept record"). Leaves are known to be quick from their code (Chunk::leaf);
+// any other function is judged by how its records ran. When the last kQuickAfter records of a
+// function each ran in the dispatch loop (Interp::run_record_here), passed at most
+// kQuickSafepoints safepoints, made no deferred call of their own and never waited, the
+// function is predicted
+// quick: its deferred calls run at once as a leaf's do (op_CallDefer; Frame::captures keeps an
+// error for the use of the value, as a record would).
+//
+// A prediction can be wrong: `get(k)` answers from a cache for a while, then fetches. So it is
+// withdrawn for good (kNeverQuick) the moment a call run at once, or a record running in the
+// loop, is on the stack of a task that parks or uses up its time slice
+// (Interp::unpredict_quick_calls, called from the runtime's expose hook): that one call lost
+// its overlap with the caller, later ones are records again. Running a deferred call at once is
+// always a schedule the language allows (spec section 5: a deferred call may start any time
+// after it is made), so a prediction only ever changes timing, never results.
+//
+// This is the inlining decision of lazy task creation (Mohr, Kranz and Halstead, "Lazy Task
+// Creation", 1990: run the child inline unless it would matter) taken from a run-time profile,
+// as adaptive compilers take theirs: cheap when right, one lost overlap when wrong.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "compiler/bytecode.h"
+
+namespace weft {
+
+// Quick record runs in a row before a function's deferred calls run at once.
+constexpr uint8_t kQuickAfter = 4;
+// The prediction was withdrawn: the function's deferred calls are records from now on.
+constexpr uint8_t kNeverQuick = 0xff;
+
+// The most safepoints (calls returning, loop back-edges: Task::should_yield) a quick record run
+// may pass. Counted, not timed, so the prediction is the same on every run of a program with
+// one worker, under a sanitizer or a profiler as on bare metal. About a microsecond of plain
+// calls: below what starting a task and waking a worker cost (BENCHMARKS.md, spawn figures),
+// so running such a call on another worker could not pay.
+constexpr int32_t kQuickSafepoints = 32;
+
+// Are deferred calls of `c` predicted quick? (One relaxed byte load: op_CallDefer asks.)
+inline bool predicted_quick(const Chunk* c) {
+    return std::atomic_ref<uint8_t>(c->quick_runs).load(std::memory_order_relaxed) == kQuickAfter;
+}
+
+// A record of `c` finished in the dispatch loop without an error, having passed `safepoints`
+// (negative: unknown, the time slice's budget was refilled meanwhile); `made_records`: it made
+// deferred calls of its own (a fan-out, whose records other workers may take: not run at
+// once). Counts a quick run, or starts the count again.
+inline void note_record_run(const Chunk* c, int32_t safepoints, bool made_records) {
+    std::atomic_ref<uint8_t> runs(c->quick_runs);
+    uint8_t n = runs.load(std::memory_order_relaxed);
+    if (n >= kQuickAfter) return;  // predicted already, or never
+    runs.store(!made_records && safepoints >= 0 && safepoints <= kQuickSafepoints ? uint8_t(n + 1) : uint8_t(0), std::memory_order_relaxed);
+}
+
+// Withdraws the prediction for `c` for good (it waited, or ran for a whole time slice).
+inline void never_quick(const Chunk* c) {
+    std::atomic_ref<uint8_t> runs(c->quick_runs);
+    if (runs.load(std::memory_order_relaxed) != kNeverQuick) runs.store(kNeverQuick, std::memory_order_relaxed);
+}
+
+}  // namespace weft
