@@ -139,12 +139,6 @@ struct Access {
     static auto& self_cancelled(Task* t) { return t->self_cancelled_; }
     static auto& ext_join(Task* t) { return t->ext_join_; }
     static auto& budget(Task* t) { return t->budget_; }
-    // A full budget for a new time slice, counted (Task::budget_refills). On the worker that
-    // runs or is about to run `t`.
-    static void refill_budget(Task* t) {
-        t->budget_.store(kYieldBudget, std::memory_order_relaxed);
-        ++t->refills_;
-    }
     static auto& wait_word(Task* t) { return t->wait_word_; }
     static auto& id(Task* t) { return t->id_; }
     static auto& seen_epoch(Task* t) { return t->seen_epoch_; }

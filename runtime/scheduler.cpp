@@ -147,7 +147,7 @@ static bool hand_off(Worker* w, Task* host) {
     w->host = next;
     w->current = A::active(next);
     w->slice_start = 0;
-    A::refill_budget(w->current);
+    A::budget(w->current).store(kYieldBudget, std::memory_order_relaxed);
     bump(w->c_switches);
     set_running_stack(nfs.guarded ? nfs.stack_lo : nullptr, nfs.stack_size, A::id(next));
 #if defined(WEFT_ASAN)
@@ -272,7 +272,7 @@ void finish_task(Task* t) {
 void task_main(Task* t) {
     RuntimeImpl* rt = A::rt(t);
     if (rt->tracing()) rt->trace(TraceKind::Started, t);
-    A::refill_budget(t);
+    A::budget(t).store(kYieldBudget, std::memory_order_relaxed);
     try {
         A::run_body(t);
     } catch (...) {
@@ -680,7 +680,7 @@ void RuntimeImpl::execute(Worker* w, Task* t) {
     w->host = t;
     w->current = A::active(t);
     w->slice_start = 0;  // started lazily at the first budget exhaustion (saves a clock read)
-    A::refill_budget(w->current);
+    A::budget(w->current).store(kYieldBudget, std::memory_order_relaxed);
     bump(w->c_switches);
     set_running_stack(fs.guarded ? fs.stack_lo : nullptr, fs.stack_size, A::id(t));
 #if defined(WEFT_ASAN)
@@ -882,7 +882,7 @@ std::int64_t deadline_from(double seconds) noexcept {
 }
 
 bool should_yield_slow(Task* t) noexcept {
-    A::refill_budget(t);
+    A::budget(t).store(kYieldBudget, std::memory_order_relaxed);
     RuntimeImpl* rt = A::rt(t);
     if (!rt) return false;
     if (A::seen_epoch(t) != rt->cancel_epoch_.load(std::memory_order_acquire)) return true;

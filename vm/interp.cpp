@@ -428,6 +428,12 @@ void Interp::global_read_slow(ModuleObj* m, int slot, Value& r) {
     }
 }
 
+void Interp::safepoint_slow() {
+    safepoints_left_ = kSafepointBatch;
+    ++safepoint_batches_;
+    if (running_task_ && running_task_->should_yield(kSafepointBatch)) rt::checkpoint();
+}
+
 void Interp::unpredict_quick_calls() const {
     for (const Frame& f : frames_)
         if (f.captures || f.exit == FrameExit::Record) never_quick(f.proto->chunk);
@@ -461,10 +467,7 @@ bool Interp::run_record_here(Value& v, int len) {
     p->call.forced_reg = uint8_t(&v - caller.base);
     p->call.forced_len = uint8_t(len);
     p->call.run_seq = record_seq_;
-    if (running_task_) {
-        p->call.run_budget = running_task_->safepoint_budget();
-        p->call.run_refills = running_task_->budget_refills();
-    }
+    p->call.run_safepoints = safepoints_passed();
     slot[0] = v;  // keeps the promise (and through it the callee) alive
     push_frame(fn, slot + 1, FrameExit::Record);
     return true;
@@ -477,11 +480,9 @@ void Interp::record_frame_done(Value* base, Value&& result, Value&& error) {
     Value& reg = caller.base[p->call.forced_reg];
     int len = p->call.forced_len;
     bool ok = error.is_none();
-    if (ok && running_task_) {
-        int32_t passed = running_task_->budget_refills() == p->call.run_refills
-                             ? p->call.run_budget - running_task_->safepoint_budget()
-                             : -1;
-        note_record_run(p->thunk.as<FunctionObj>()->proto->chunk, passed, record_seq_ != p->call.run_seq);
+    if (ok) {
+        note_record_run(p->thunk.as<FunctionObj>()->proto->chunk, safepoints_passed() - p->call.run_safepoints,
+                        record_seq_ != p->call.run_seq);
     }
     finish_record(*this, p, std::move(result), std::move(error));
     if (!ok) return;  // the error unwinds from the forcing instruction (handle_error)
@@ -738,6 +739,16 @@ Value Interp::run() {
         pc = frame->pc;                    \
     } while (0)
 #define SAVE_PC() (frame->pc = pc)
+// A safepoint (loop back-edges, returns): counted down here, so the common case is a decrement
+// and a branch; every kSafepointBatch of them the task's budget is charged (safepoint_slow),
+// which preempts at the end of the time slice and lets a cancellation in.
+#define SAFEPOINT()                                      \
+    do {                                                 \
+        if (WEFT_UNLIKELY(--safepoints_left_ <= 0)) {    \
+            SAVE_PC();                                   \
+            safepoint_slow();                            \
+        }                                                \
+    } while (0)
 // Two ways to go to the next instruction. FAST_DISPATCH jumps straight to the
 // next handler (replicated dispatch); it is used only in handlers whose locals
 // are trivially destructible, because a computed goto out of a scope does not
@@ -1168,10 +1179,7 @@ op_Jmp:
 op_Loop:
     pc += get_sj(i);
     // Safepoint: cancellation and time-slice preemption reach CPU-bound loops.
-    if (cur_task && WEFT_UNLIKELY(cur_task->should_yield())) {
-        SAVE_PC();
-        rt::checkpoint();
-    }
+    SAFEPOINT();
     FAST_DISPATCH();
 
 op_NewList: {
@@ -1671,14 +1679,22 @@ op_CallMP: {
 }
 op_Return: {
     // Safepoint: cancellation and time-slice preemption reach recursion as they reach loops.
-    if (cur_task && WEFT_UNLIKELY(cur_task->should_yield())) {
-        SAVE_PC();
-        rt::checkpoint();
-    }
+    SAFEPOINT();
     if (WEFT_UNLIKELY(!pending_.empty()) && top_owns_records()) {
         // Deferred calls of this activation not reached by the result are awaited first.
         SAVE_PC();
         settle_activation(*this, frames_.size(), R[A]);
+    }
+    if (WEFT_LIKELY(frame->exit == FrameExit::Normal)) {
+        // The result goes straight to the call's register, which holds the callee: its count
+        // drops there, so the register count is read first (the callee may be freed).
+        Value* base = frame->base;
+        int n = frame->proto->chunk->nregs;
+        base[-1] = std::move(R[A]);
+        for (Value* r = base; n > 0; --n, ++r) r->clear();
+        frames_.pop_back();
+        LOAD_FRAME();
+        FAST_DISPATCH();
     }
     Value result = std::move(R[A]);
     FrameExit exit = frame->exit;
@@ -1695,10 +1711,7 @@ op_Return: {
     FAST_DISPATCH();
 }
 op_ReturnNone: {
-    if (cur_task && WEFT_UNLIKELY(cur_task->should_yield())) {  // safepoint (op_Return)
-        SAVE_PC();
-        rt::checkpoint();
-    }
+    SAFEPOINT();  // as in op_Return
     if (WEFT_UNLIKELY(!pending_.empty()) && top_owns_records()) {
         SAVE_PC();
         settle_activation(*this, frames_.size(), Value());
@@ -1781,10 +1794,7 @@ op_ForLoop: {
         R[A].set_int(next);
         R[A + 3].set_int(next);
         pc += SBX;
-        if (cur_task && WEFT_UNLIKELY(cur_task->should_yield())) {  // safepoint (back-edge)
-            SAVE_PC();
-            rt::checkpoint();
-        }
+        SAFEPOINT();  // back-edge
     }
     FAST_DISPATCH();
 }

@@ -237,6 +237,11 @@ public:
     // once, or a record run in the loop, on this interpreter's stack: the task is about to park
     // or has used up its time slice. The runtime's expose hook calls it (vm/pending.cpp).
     void unpredict_quick_calls() const;
+    // Safepoints this interpreter has passed (loop back-edges, returns), exactly: the work of a
+    // record's run, for vm/quick_calls.h.
+    uint64_t safepoints_passed() const {
+        return safepoint_batches_ * kSafepointBatch + uint64_t(kSafepointBatch - safepoints_left_);
+    }
     // Bytes left on the native stack.
     size_t stack_left() const;
     // How many of them are still unstarted records (lets the runtime hooks return at once).
@@ -306,6 +311,9 @@ private:
     [[gnu::noinline]] Value unary_op_forcing(ast::UnaryOp op, Value& x);
     // The Record frame whose base was `base` has popped, with `result` or by `error` (a value).
     void record_frame_done(Value* base, Value&& result, Value&& error);
+    // Every kSafepointBatch safepoints: charges the task's budget, and yields the worker or
+    // raises Cancelled (rt::checkpoint) when the time slice is over or the task was cancelled.
+    [[gnu::noinline]] void safepoint_slow();
 
     // Pushes a frame for a Weft function whose arguments are already bound in
     // base[0..]. Checks depth and stack space.
@@ -368,6 +376,12 @@ private:
     bool run_leaves_now_ = true;
     // The task run() runs for (set on entry; an interpreter runs one task at a time).
     rt::Task* running_task_ = nullptr;
+    // Safepoints (loop back-edges, returns) are counted down here and charged to the task's
+    // budget (rt::Task::should_yield) kSafepointBatch at a time: a decrement and a branch each,
+    // where asking the task every time cost seven instructions on every call (fib).
+    static constexpr int32_t kSafepointBatch = 64;
+    int32_t safepoints_left_ = kSafepointBatch;
+    uint64_t safepoint_batches_ = 0;
     TaskBinding binding_;
     Value* place_ = nullptr;  // P register of the Place* instructions
     // A Place* walk rooted at a global slot other threads may read works on

@@ -36,27 +36,26 @@ constexpr uint8_t kQuickAfter = 4;
 // The prediction was withdrawn: the function's deferred calls are records from now on.
 constexpr uint8_t kNeverQuick = 0xff;
 
-// The most safepoints (calls returning, loop back-edges: Task::should_yield) a quick record run
-// may pass. Counted, not timed, so the prediction is the same on every run of a program with
+// The most safepoints (calls returning, loop back-edges: Interp::safepoints_passed) a quick
+// record run may pass. Counted, not timed, so the prediction is the same on every run of a program with
 // one worker, under a sanitizer or a profiler as on bare metal. About a microsecond of plain
 // calls: below what starting a task and waking a worker cost (BENCHMARKS.md, spawn figures),
 // so running such a call on another worker could not pay.
-constexpr int32_t kQuickSafepoints = 32;
+constexpr uint64_t kQuickSafepoints = 32;
 
 // Are deferred calls of `c` predicted quick? (One relaxed byte load: op_CallDefer asks.)
 inline bool predicted_quick(const Chunk* c) {
     return std::atomic_ref<uint8_t>(c->quick_runs).load(std::memory_order_relaxed) == kQuickAfter;
 }
 
-// A record of `c` finished in the dispatch loop without an error, having passed `safepoints`
-// (negative: unknown, the time slice's budget was refilled meanwhile); `made_records`: it made
-// deferred calls of its own (a fan-out, whose records other workers may take: not run at
-// once). Counts a quick run, or starts the count again.
-inline void note_record_run(const Chunk* c, int32_t safepoints, bool made_records) {
+// A record of `c` finished in the dispatch loop without an error, having passed `safepoints`;
+// `made_records`: it made deferred calls of its own (a fan-out, whose records other workers may
+// take: not run at once). Counts a quick run, or starts the count again.
+inline void note_record_run(const Chunk* c, uint64_t safepoints, bool made_records) {
     std::atomic_ref<uint8_t> runs(c->quick_runs);
     uint8_t n = runs.load(std::memory_order_relaxed);
     if (n >= kQuickAfter) return;  // predicted already, or never
-    runs.store(!made_records && safepoints >= 0 && safepoints <= kQuickSafepoints ? uint8_t(n + 1) : uint8_t(0), std::memory_order_relaxed);
+    runs.store(!made_records && safepoints <= kQuickSafepoints ? uint8_t(n + 1) : uint8_t(0), std::memory_order_relaxed);
 }
 
 // Withdraws the prediction for `c` for good (it waited, or ran for a whole time slice).

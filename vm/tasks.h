@@ -59,11 +59,9 @@ struct PendingCall {
     // Run as a frame of the forcing loop (Interp::run_record_here): the forcing frame's
     // register that holds the promise, and the length in words of the forcing instruction.
     uint8_t forced_reg = 0, forced_len = 0;
-    // And, when that run started, the owner's record_seq() and its task's safepoint budget and
-    // refill count: how it ran feeds the prediction of vm/quick_calls.h.
-    uint64_t run_seq = 0;
-    int32_t run_budget = 0;
-    uint32_t run_refills = 0;
+    // And, when that run started, the owner's record_seq() and safepoints_passed(): how it ran
+    // feeds the prediction of vm/quick_calls.h.
+    uint64_t run_seq = 0, run_safepoints = 0;
     limits::TaskSlot slot{nullptr};               // held only under --max-tasks
     std::unique_ptr<Extra> extra;
     Interp* owner = nullptr;                      // the interpreter whose list holds it

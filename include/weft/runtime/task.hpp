@@ -121,13 +121,13 @@ class Task {
         return b <= 0 && detail::should_yield_slow(this);
     }
 
-    /// The safepoint budget left in the current time slice, and how many times the runtime has
-    /// refilled it (a new slice, a switch back to this task). Two readings on the running task
-    /// with the same refill count tell exactly how many safepoints (should_yield() calls) passed
-    /// between them: the VM counts the work of one call this way (vm/quick_calls.h). Only for
-    /// the current task.
-    std::int32_t safepoint_budget() const noexcept { return budget_.load(std::memory_order_relaxed); }
-    std::uint32_t budget_refills() const noexcept { return refills_; }
+    /// should_yield() for `n` safepoints at once: for a caller that counts its safepoints itself
+    /// and asks every `n` of them (the VM: Interp::safepoint_slow).
+    bool should_yield(std::int32_t n) noexcept {
+        std::int32_t b = budget_.load(std::memory_order_relaxed) - n;
+        budget_.store(b, std::memory_order_relaxed);
+        return b <= 0 && detail::should_yield_slow(this);
+    }
 
     /// Pointer to the result value (type known to the spawner), valid after done() without error.
     virtual void* result_slot() noexcept = 0;
@@ -154,7 +154,6 @@ class Task {
     std::atomic<bool> self_cancelled_{false};
     std::atomic<bool> ext_join_{false};  // a plain thread waits in join(): notify on completion
     std::atomic<std::int32_t> budget_{0};
-    std::uint32_t refills_ = 0;  // written only by the worker running the task (refill_budget)
     std::atomic<std::uint64_t> wait_word_{0};
     std::uint64_t id_ = 0;
     std::uint64_t seen_epoch_ = 0;
