@@ -431,7 +431,10 @@ void Interp::global_read_slow(ModuleObj* m, int slot, Value& r) {
 void Interp::safepoint_slow() {
     safepoints_left_ = kSafepointBatch;
     ++safepoint_batches_;
-    if (running_task_ && running_task_->should_yield(kSafepointBatch)) rt::checkpoint();
+    // Asked here, not cached: a task run inline on this interpreter's fiber (vm/tasks.cpp) is the
+    // current task while it runs, and may be gone once it returns.
+    rt::Task* t = rt::current_task();
+    if (t && t->should_yield(kSafepointBatch)) rt::checkpoint();
 }
 
 void Interp::unpredict_quick_calls() const {
@@ -724,7 +727,6 @@ Value Interp::run() {
     };
 
     rt::Task* const cur_task = rt::current_task();
-    running_task_ = cur_task;
     Frame* frame;
     Value* R;
     const Value* K;

@@ -33,7 +33,6 @@ class RunStats;  // vm/run_stats.h
 struct PromiseObj;  // vm/tasks.h
 namespace rt {
 class Runtime;
-class Task;
 struct TraceEvent;
 }
 
@@ -374,8 +373,6 @@ private:
     // Deferred calls of leaf functions run at once (not under --trace, where every deferred
     // call is shown as a task).
     bool run_leaves_now_ = true;
-    // The task run() runs for (set on entry; an interpreter runs one task at a time).
-    rt::Task* running_task_ = nullptr;
     // Safepoints (loop back-edges, returns) are counted down here and charged to the task's
     // budget (rt::Task::should_yield) kSafepointBatch at a time: a decrement and a branch each,
     // where asking the task every time cost seven instructions on every call (fib).

@@ -9,7 +9,10 @@ ratio of two Weft modes:
     parallel_cpu      CPU-bound parallel_map, all cores vs --workers 1        target >= 0.9 x cores
     deferred_cost     1M deferred calls of a leaf function vs --sequential    (ratio reported)
     deferred_cost_used    the same, a callee that makes a call, value used at once  (ratio reported)
-    deferred_cost_record  the same, the caller working before the use (a record)   (ratio reported)
+    deferred_cost_record  the same, the caller working before the use: a record
+                      until the callee is predicted quick (vm/quick_calls.h)    (ratio reported)
+    deferred_cost_long    the same, a callee too long to be predicted quick (a
+                      40-iteration loop): a record every time, 200,000 calls   (ratio reported)
     waits             ten 100 ms waits, default vs --sequential               (time saved reported)
 
     bench/concurrency/run.py [--build-dir build] [--repeat 3]
@@ -88,11 +91,12 @@ def main():
     row("parallel_cpu", t_all, "--workers 1", t_one, f">= {0.9 * cores:.1f}x speed-up",
         f"speed-up {t_one / t_all:.2f}x on {cores} cores")
 
-    for name in ("deferred_cost", "deferred_cost_used", "deferred_cost_record"):
+    for name, calls in (("deferred_cost", 1e6), ("deferred_cost_used", 1e6), ("deferred_cost_record", 1e6),
+                        ("deferred_cost_long", 2e5)):
         t_def, _ = best([weft, "run", w(name)], opts.repeat)
         t_seq, _ = best([weft, "--sequential", "run", w(name)], opts.repeat)
         row(name, t_def, "--sequential", t_seq, "close to 1x",
-            f"{(t_def - t_seq) / 1e6 * 1e9:.0f} ns extra per deferred call")
+            f"{(t_def - t_seq) / calls * 1e9:.0f} ns extra per deferred call")
 
     t_def, _ = best([weft, "run", w("waits")], opts.repeat)
     t_seq, _ = best([weft, "--sequential", "run", w("waits")], opts.repeat)
