@@ -624,7 +624,10 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
         case IterKind::Generic:
             if (it->source.is(ObjType::Opaque)) {
                 auto* h = it->source.as<OpaqueObj>();
-                if (h->cls->iter_next) return h->cls->iter_next(h, cx, out);
+                if (h->cls->iter_next) {
+                    cx.note_may_wait();  // `for v in ch`
+                    return h->cls->iter_next(h, cx, out);
+                }
             }
             break;
     }

@@ -471,6 +471,7 @@ bool Interp::run_record_here(Value& v, int len) {
     p->call.forced_len = uint8_t(len);
     p->call.run_seq = record_seq_;
     p->call.run_safepoints = safepoints_passed();
+    p->call.run_may_wait = may_wait_;
     slot[0] = v;  // keeps the promise (and through it the callee) alive
     push_frame(fn, slot + 1, FrameExit::Record);
     return true;
@@ -485,7 +486,7 @@ void Interp::record_frame_done(Value* base, Value&& result, Value&& error) {
     bool ok = error.is_none();
     if (ok) {
         note_record_run(p->thunk.as<FunctionObj>()->proto->chunk, safepoints_passed() - p->call.run_safepoints,
-                        record_seq_ != p->call.run_seq);
+                        record_seq_ != p->call.run_seq, may_wait_ != p->call.run_may_wait);
     }
     finish_record(*this, p, std::move(result), std::move(error));
     if (!ok) return;  // the error unwinds from the forcing instruction (handle_error)
@@ -633,6 +634,7 @@ void Interp::bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, 
 }
 
 Value Interp::call_native(NativeObj* n, std::span<const Value> pos, std::span<const KwArg> kw) {
+    if (!n->computes) ++may_wait_;
     // Builtins inspect their arguments: promises among them are forced first.
     bool any = false;
     for (auto& v : pos) any = any || v.is(ObjType::Promise);
@@ -695,6 +697,7 @@ Value Interp::call_object(const Value& callee, std::span<const Value> pos, std::
                 return construct_struct(callee.as<StructTypeObj>(), pos, kw);
             case ObjType::Opaque: {
                 auto* o = callee.as<OpaqueObj>();
+                ++may_wait_;
                 if (o->cls->call) return o->cls->call(o, *this, pos);
                 break;
             }

@@ -83,6 +83,9 @@ public:
     virtual void write_stdout(std::string_view s) = 0;
     // Reads one line from standard input without the newline; false at EOF.
     virtual bool read_line(std::string& out) = 0;
+    // The caller is about to do something that may wait (iterate a channel, ...): the
+    // interpreter counts it for vm/quick_calls.h. Other contexts ignore it.
+    virtual void note_may_wait() {}
 };
 
 // A plain builtin: f(args...).
@@ -102,6 +105,10 @@ struct NativeObj : Obj {
     // Can take time (network, files, processes, sleep): deferred like a Weft
     // function in a deferral position (spec section 5); set by Vm::import_module.
     bool blocking = false;
+    // Only computes (core builtins but input(); json, re, math, random, uuid, time but sleep):
+    // calling it cannot wait. Any other native may, which keeps the deferred calls of the
+    // function calling it from being predicted quick (vm/quick_calls.h).
+    bool computes = false;
     NativeObj(std::string n, NativeFn f) : Obj(ObjType::Native), name(std::move(n)), fn(f) {}
 };
 

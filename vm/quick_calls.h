@@ -6,18 +6,22 @@
 // (BENCHMARKS.md, "kept record"). Leaves are known to be quick from their code (Chunk::leaf);
 // any other function is judged by how its records ran. When the last kQuickAfter records of a
 // function each ran in the dispatch loop (Interp::run_record_here), passed at most
-// kQuickSafepoints safepoints, made no deferred call of their own and never waited, the
-// function is predicted
-// quick: its deferred calls run at once as a leaf's do (op_CallDefer; Frame::captures keeps an
-// error for the use of the value, as a record would).
+// kQuickSafepoints safepoints, made no deferred call of their own and did nothing that can wait
+// (Interp::may_wait_count: no native but those that only compute, no channel or other host
+// object, no join), the function is predicted quick: its deferred calls run at once as a leaf's
+// do (op_CallDefer; Frame::captures keeps an error for the use of the value, as a record would).
 //
 // A prediction can be wrong: `get(k)` answers from a cache for a while, then fetches. So it is
 // withdrawn for good (kNeverQuick) the moment a call run at once, or a record running in the
 // loop, is on the stack of a task that parks or uses up its time slice
 // (Interp::unpredict_quick_calls, called from the runtime's expose hook): that one call lost
 // its overlap with the caller, later ones are records again. Running a deferred call at once is
-// always a schedule the language allows (spec section 5: a deferred call may start any time
-// after it is made), so a prediction only ever changes timing, never results.
+// a schedule the language allows (spec section 5: deferred calls *may* run in parallel with the
+// caller; --sequential runs every one at once), so a prediction changes timing, not results —
+// except for a program that needs the caller to go on while the call waits (the call receives
+// on a channel the caller sends to next). Such a call waits on a host object, so it keeps its
+// records: the risk is left to a function that did nothing of the kind in four runs in a row
+// and then does.
 //
 // This is the inlining decision of lazy task creation (Mohr, Kranz and Halstead, "Lazy Task
 // Creation", 1990: run the child inline unless it would matter) taken from a run-time profile,
@@ -50,12 +54,15 @@ inline bool predicted_quick(const Chunk* c) {
 
 // A record of `c` finished in the dispatch loop without an error, having passed `safepoints`;
 // `made_records`: it made deferred calls of its own (a fan-out, whose records other workers may
-// take: not run at once). Counts a quick run, or starts the count again.
-inline void note_record_run(const Chunk* c, uint64_t safepoints, bool made_records) {
+// take: not run at once); `may_have_waited`: it did something that can wait, though it did not
+// this time (Interp::may_wait_count: a channel's recv found a value ready, say; run at once, the
+// next such call could wait for what its caller was about to send). Counts a quick run, or
+// starts the count again.
+inline void note_record_run(const Chunk* c, uint64_t safepoints, bool made_records, bool may_have_waited) {
     std::atomic_ref<uint8_t> runs(c->quick_runs);
     uint8_t n = runs.load(std::memory_order_relaxed);
     if (n >= kQuickAfter) return;  // predicted already, or never
-    runs.store(!made_records && safepoints <= kQuickSafepoints ? uint8_t(n + 1) : uint8_t(0), std::memory_order_relaxed);
+    runs.store(!made_records && !may_have_waited && safepoints <= kQuickSafepoints ? uint8_t(n + 1) : uint8_t(0), std::memory_order_relaxed);
 }
 
 // Withdraws the prediction for `c` for good (it waited, or ran for a whole time slice).

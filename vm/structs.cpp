@@ -480,8 +480,13 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
     }
     // Built-in methods operate on the receiver in place (after unsharing).
     if (!recv.is(ObjType::Struct) && !recv.is(ObjType::Module)) {
-        const MethodInfo* mi = recv.is(ObjType::Opaque) ? cached_opaque_method(recv.as<OpaqueObj>(), name)
-                                                        : find_method(recv, name->data);
+        const MethodInfo* mi = nullptr;
+        if (recv.is(ObjType::Opaque)) {
+            note_may_wait();  // a channel's recv, a pool's submit, a cancel scope's __exit__, ...
+            mi = cached_opaque_method(recv.as<OpaqueObj>(), name);
+        } else {
+            mi = find_method(recv, name->data);
+        }
         if (mi) {
             if (mi->mutates) {
                 if (recv.is(ObjType::List))

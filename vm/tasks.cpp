@@ -279,6 +279,7 @@ Value force_promise(Interp& in, PromiseObj* p) {
     // A deferred call kept as a record runs here as a plain call, or becomes a task to join.
     if (p->kind == PromiseObj::Kind::Pending && !p->resolved.load(std::memory_order_acquire)) force_pending(in, p);
     if (!p->resolved.load(std::memory_order_acquire)) {
+        in.note_may_wait();  // a join (vm/quick_calls.h)
         if (p->kind == PromiseObj::Kind::Lazy) {
             const void* me = rt::current_task();
             Value thunk;
@@ -454,6 +455,7 @@ void scope_exit(Interp& in, Value& nursery) {
     rt::Scope* s = n->scope;
     n->scope = nullptr;
     std::unique_ptr<rt::Scope> own(s);
+    in.note_may_wait();
     if (s) s->join();  // raises the children's errors (one, or an ErrorGroup)
 }
 

@@ -188,9 +188,16 @@ void Vm::add_builtin(const std::string& name, Value v) {
 void Vm::init_builtins() {
     std::vector<std::pair<std::string, Value>> core;
     register_core_builtins(core);
-    for (auto& [n, v] : core) add_builtin(n, std::move(v));
+    for (auto& [n, v] : core) {
+        if (v.is(ObjType::Native) && n != "input") v.as<NativeObj>()->computes = true;
+        add_builtin(n, std::move(v));
+    }
     for (size_t k = 0; k < size_t(ErrorKind::Count); ++k) add_builtin(kErrorNames[k], Value::borrow(error_types_[k]));
-    auto native = [&](const char* n, NativeFn f) { add_builtin(n, Value::adopt(new NativeObj(n, f))); };
+    auto native = [&](const char* n, NativeFn f) {
+        auto* nf = new NativeObj(n, f);
+        nf->computes = true;  // these three only compute
+        add_builtin(n, Value::adopt(nf));
+    };
     native("error", bi_error);
     native("is_error", bi_is_error);
     native("__repl_print__", bi_repl_print);
@@ -666,10 +673,14 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         // and time.sleep) are deferred in deferral positions (spec section 5; `x =
         // http.get(u)` starts a task). Natives of a module are named "module.function".
         bool all_blocking = name == "http" || name == "fs" || name == "proc";
+        // And the modules whose functions only compute (NativeObj::computes).
+        bool computing = name == "json" || name == "re" || name == "math" || name == "random" || name == "uuid" ||
+                         name == "time";
         for (auto& v : m->globals) {
             if (!v.is(ObjType::Native)) continue;
             auto* nf = v.as<NativeObj>();
             if (all_blocking || nf->name == "time.sleep") nf->blocking = true;
+            nf->computes = computing && !nf->blocking;
         }
         share_all(m->globals);
         m->initialized = true;
