@@ -515,6 +515,27 @@ static void raise_awaited_errors(Interp& in, std::vector<Value> errors) {
     }
 }
 
+void run_leftover_records(Interp& in, size_t mark) {
+    auto& list = in.pending();
+    std::vector<Value> errors;
+    // By index: running one adds the records its result carries to the list. When the list was
+    // rewritten meanwhile (compact() drops settled records, moving the rest), scan it again.
+    for (size_t i = mark; i < list.size() && in.unstarted_records() > 0; ++i) {
+        Value v = list[i];  // kept alive while it runs
+        auto* p = v.as<PromiseObj>();
+        if (!unstarted(p) || p->call.owner != &in) continue;
+        try {
+            force_pending(in, p);
+        } catch (WeftError&) {
+            // resolved with its error: below
+        }
+        // The task fails with it, as it did when the record ran as a task of its nursery.
+        if (p->resolved.load(std::memory_order_acquire) && !p->error.is_none()) errors.push_back(p->error);
+        if (i >= list.size() || list[i].as_obj() != p) i = mark - 1;  // ++i makes it mark
+    }
+    raise_awaited_errors(in, std::move(errors));
+}
+
 // Awaits (forces) the unresolved records from index `mark` on, except those `kept` reaches,
 // which pass to the activation at frame depth `caller`; then raises the errors the awaited ones
 // ended with. Records that the awaited calls make and return pass to the same scope and are

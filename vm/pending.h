@@ -101,6 +101,16 @@ void abandon_activation(Interp& in, size_t depth) noexcept;
 void settle_since(Interp& in, uint64_t seq);
 void abandon_since(Interp& in, uint64_t seq) noexcept;
 
+// A task's body has returned: the unstarted records its interpreter still holds past `mark`
+// (the list's length when the task began: records its result carries out) run inline now,
+// oldest first, each keeping its error. Started as tasks when the task's nursery closes, they
+// would each be a task, and each would start the records its own result carries the same way:
+// a tree-building call that an idle worker took (binary-trees' `make`) became one task per
+// node. If one of them waits, the park hook starts the rest, so calls that wait still overlap.
+// Their errors fail the task, as the nursery's join raised them before (one as itself, several
+// as an ErrorGroup, a cancellation first).
+void run_leftover_records(Interp& in, size_t mark);
+
 // Starts every unstarted record of `in` as a task (tasks() shows them then).
 void start_all_pending(Interp& in) noexcept;
 

@@ -132,8 +132,11 @@ struct CallBody {
         if (kw)
             for (size_t i = 0; i < kw->names.size(); ++i) kws.push_back(KwArg{kw->names[i], kw->values[i]});
         try {
-            Value r = run_in_implicit_scope(
-                [&] { return reusable ? in->call_kw(fn, args, kws) : in->call_taking(fn, args, kws); });
+            Value r = run_in_implicit_scope([&] {
+                Value v = reusable ? in->call_kw(fn, args, kws) : in->call_taking(fn, args, kws);
+                run_leftover_records(*in, release.records);
+                return v;
+            });
             share(r);
             return r;
         } catch (WeftError& e) {
