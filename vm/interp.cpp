@@ -485,8 +485,9 @@ void Interp::record_frame_done(Value* base, Value&& result, Value&& error) {
     int len = p->call.forced_len;
     bool ok = error.is_none();
     if (ok) {
-        note_record_run(p->thunk.as<FunctionObj>()->proto->chunk, safepoints_passed() - p->call.run_safepoints,
-                        record_seq_ != p->call.run_seq, may_wait_ != p->call.run_may_wait);
+        const Chunk* c = p->thunk.as<FunctionObj>()->proto->chunk;
+        note_record_run(c, safepoints_passed() - p->call.run_safepoints, record_seq_ != p->call.run_seq,
+                        may_wait_ != p->call.run_may_wait);
     }
     finish_record(*this, p, std::move(result), std::move(error));
     if (!ok) return;  // the error unwinds from the forcing instruction (handle_error)

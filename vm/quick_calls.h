@@ -41,10 +41,10 @@ constexpr uint8_t kQuickAfter = 4;
 constexpr uint8_t kNeverQuick = 0xff;
 
 // The most safepoints (calls returning, loop back-edges: Interp::safepoints_passed) a quick
-// record run may pass. Counted, not timed, so the prediction is the same on every run of a program with
-// one worker, under a sanitizer or a profiler as on bare metal. About a microsecond of plain
-// calls: below what starting a task and waking a worker cost (BENCHMARKS.md, spawn figures),
-// so running such a call on another worker could not pay.
+// record run may pass. Counted, not timed, so the prediction is the same on every run of a
+// program with one worker, under a sanitizer or a profiler as on bare metal. About a
+// microsecond of plain calls: below what starting a task and waking a worker cost
+// (BENCHMARKS.md, spawn figures), so running such a call on another worker could not pay.
 constexpr uint64_t kQuickSafepoints = 32;
 
 // Are deferred calls of `c` predicted quick? (One relaxed byte load: op_CallDefer asks.)
@@ -58,17 +58,20 @@ inline bool predicted_quick(const Chunk* c) {
 // this time (Interp::may_wait_count: a channel's recv found a value ready, say; run at once, the
 // next such call could wait for what its caller was about to send). Counts a quick run, or
 // starts the count again.
-inline void note_record_run(const Chunk* c, uint64_t safepoints, bool made_records, bool may_have_waited) {
+inline void note_record_run(const Chunk* c, uint64_t safepoints, bool made_records,
+                            bool may_have_waited) {
     std::atomic_ref<uint8_t> runs(c->quick_runs);
     uint8_t n = runs.load(std::memory_order_relaxed);
     if (n >= kQuickAfter) return;  // predicted already, or never
-    runs.store(!made_records && !may_have_waited && safepoints <= kQuickSafepoints ? uint8_t(n + 1) : uint8_t(0), std::memory_order_relaxed);
+    bool quick = !made_records && !may_have_waited && safepoints <= kQuickSafepoints;
+    runs.store(quick ? uint8_t(n + 1) : uint8_t(0), std::memory_order_relaxed);
 }
 
 // Withdraws the prediction for `c` for good (it waited, or ran for a whole time slice).
 inline void never_quick(const Chunk* c) {
     std::atomic_ref<uint8_t> runs(c->quick_runs);
-    if (runs.load(std::memory_order_relaxed) != kNeverQuick) runs.store(kNeverQuick, std::memory_order_relaxed);
+    if (runs.load(std::memory_order_relaxed) != kNeverQuick)
+        runs.store(kNeverQuick, std::memory_order_relaxed);
 }
 
 }  // namespace weft
