@@ -47,9 +47,6 @@ constexpr std::uint8_t kParkRunning = 0, kParkParked = 1, kParkNotified = 2;
 enum class SwitchReason : std::uint8_t { None, Yield, Park, Done };
 
 constexpr std::int32_t kYieldBudget = 1024;
-// The shortest time between two ExposeReason::IdleWorker hooks on one worker (should_yield_slow;
-// the figures that chose it are there).
-constexpr std::int64_t kIdleExposeNs = 5'000'000;
 
 /// A node of the cancel-scope tree: a CancelScope or a Scope (nursery). Reference counted; holds
 /// strong references to its parent node and its owner task, so a chain walk never touches freed
@@ -109,7 +106,6 @@ struct Worker {
     Task* host = nullptr;     // host whose fiber is running
     SwitchReason reason = SwitchReason::None;
     std::int64_t slice_start = 0;
-    std::int64_t last_idle_expose = 0;  // now_ns() of the last ExposeReason::IdleWorker hook
     std::uint64_t tick = 0;
     std::uint64_t rng = 0x9E3779B97F4A7C15ULL;
     void* tsan_fiber = nullptr;

@@ -881,7 +881,7 @@ std::int64_t deadline_from(double seconds) noexcept {
     return now_ns() + static_cast<std::int64_t>(seconds * 1e9);
 }
 
-bool should_yield_slow(Task* t) noexcept {
+bool should_yield_slow(Task* t, bool offer_work) noexcept {
     A::budget(t).store(kYieldBudget, std::memory_order_relaxed);
     RuntimeImpl* rt = A::rt(t);
     if (!rt) return false;
@@ -890,17 +890,10 @@ bool should_yield_slow(Task* t) noexcept {
     if (!w) return false;
     std::int64_t now = now_ns();
     // An idle worker and nothing on our deque for it to steal: ask the task for work it kept
-    // as records (lazy task creation). At most once per budget (about every thousand
-    // safepoints) and once per kIdleExposeNs on this worker: the embedder hands over its
-    // oldest record, the largest piece of a fan-out, so a few suffice (a deferred fib(32):
-    // 1.6x faster on two workers either way), while every piece handed over costs sharing its
-    // result across threads (binary-trees 15: 26,000 pieces at one per budget, 260 at one per
-    // 5 ms, against 2.5 s of work).
-    if (g_hooks.expose && rt->num_idle_.load(std::memory_order_relaxed) > 0 && w->deque.size() == 0 &&
-        now - w->last_idle_expose >= kIdleExposeNs) {
-        w->last_idle_expose = now;
+    // as records (lazy task creation). Once per budget, so about every thousand safepoints.
+    if (offer_work && g_hooks.expose && rt->num_idle_.load(std::memory_order_relaxed) > 0 &&
+        w->deque.size() == 0)
         g_hooks.expose(t, ExposeReason::IdleWorker);
-    }
     if (w->slice_start == 0) {
         w->slice_start = now;
         return false;

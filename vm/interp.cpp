@@ -371,8 +371,14 @@ void Interp::force(Value& v) {
             WeftError e(ErrorKind::RecursionError, "maximum recursion depth exceeded (chain of returned promises)");
             Value err = error_value(e);
             // The rest of the chain is never run (an endless `x = f(n + 1); return x` would
-            // otherwise go on when the owner settles its deferred calls).
-            drop_pending(v.as<PromiseObj>(), err);
+            // otherwise go on when the owner settles its deferred calls); a link an idle worker
+            // took is cancelled, and what it raises is dropped with the rest.
+            auto* next = v.as<PromiseObj>();
+            drop_pending(next, err);
+            if (next->kind == PromiseObj::Kind::Task && next->task) {
+                next->task->cancel();
+                next->task->mark_observed();
+            }
             throw WeftError(err);
         }
         Value r = force_promise(*this, v.as<PromiseObj>());
@@ -428,13 +434,20 @@ void Interp::global_read_slow(ModuleObj* m, int slot, Value& r) {
     }
 }
 
-void Interp::safepoint_slow() {
+void Interp::safepoint_slow(bool at_back_edge) {
     safepoints_left_ = kSafepointBatch;
     ++safepoint_batches_;
     // Asked here, not cached: a task run inline on this interpreter's fiber (vm/tasks.cpp) is the
     // current task while it runs, and may be gone once it returns.
     rt::Task* t = rt::current_task();
-    if (t && t->should_yield(kSafepointBatch)) rt::checkpoint();
+    // Records are offered to idle workers (ExposeReason::IdleWorker) from loop back-edges only,
+    // as before returns were safepoints. Offered from returns too, a recursion without loops
+    // handed a record over every few microseconds: a deferred fib(32) ran 1.6x faster on two
+    // workers, but binary-trees 15-25% slower (its trees built on one thread and freed on the
+    // other), and a link of an endless `x = f(n + 1); return x` chain taken by the idle worker
+    // failed on its own after the chain's RecursionError was caught (an error nobody saw,
+    // raised at the program's end).
+    if (t && t->should_yield(kSafepointBatch, at_back_edge)) rt::checkpoint();
 }
 
 void Interp::unpredict_quick_calls() const {
@@ -748,11 +761,11 @@ Value Interp::run() {
 // A safepoint (loop back-edges, returns): counted down here, so the common case is a decrement
 // and a branch; every kSafepointBatch of them the task's budget is charged (safepoint_slow),
 // which preempts at the end of the time slice and lets a cancellation in.
-#define SAFEPOINT()                                      \
+#define SAFEPOINT(at_back_edge)                          \
     do {                                                 \
         if (WEFT_UNLIKELY(--safepoints_left_ <= 0)) {    \
             SAVE_PC();                                   \
-            safepoint_slow();                            \
+            safepoint_slow(at_back_edge);                \
         }                                                \
     } while (0)
 // Two ways to go to the next instruction. FAST_DISPATCH jumps straight to the
@@ -1185,7 +1198,7 @@ op_Jmp:
 op_Loop:
     pc += get_sj(i);
     // Safepoint: cancellation and time-slice preemption reach CPU-bound loops.
-    SAFEPOINT();
+    SAFEPOINT(true);
     FAST_DISPATCH();
 
 op_NewList: {
@@ -1685,7 +1698,7 @@ op_CallMP: {
 }
 op_Return: {
     // Safepoint: cancellation and time-slice preemption reach recursion as they reach loops.
-    SAFEPOINT();
+    SAFEPOINT(false);
     if (WEFT_UNLIKELY(!pending_.empty()) && top_owns_records()) {
         // Deferred calls of this activation not reached by the result are awaited first.
         SAVE_PC();
@@ -1717,7 +1730,7 @@ op_Return: {
     FAST_DISPATCH();
 }
 op_ReturnNone: {
-    SAFEPOINT();  // as in op_Return
+    SAFEPOINT(false);  // as in op_Return
     if (WEFT_UNLIKELY(!pending_.empty()) && top_owns_records()) {
         SAVE_PC();
         settle_activation(*this, frames_.size(), Value());
@@ -1800,7 +1813,7 @@ op_ForLoop: {
         R[A].set_int(next);
         R[A + 3].set_int(next);
         pc += SBX;
-        SAFEPOINT();  // back-edge
+        SAFEPOINT(true);  // back-edge
     }
     FAST_DISPATCH();
 }

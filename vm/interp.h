@@ -316,7 +316,8 @@ private:
     void record_frame_done(Value* base, Value&& result, Value&& error);
     // Every kSafepointBatch safepoints: charges the task's budget, and yields the worker or
     // raises Cancelled (rt::checkpoint) when the time slice is over or the task was cancelled.
-    [[gnu::noinline]] void safepoint_slow();
+    // `at_back_edge`: a loop's, not a return (only those offer records to idle workers).
+    [[gnu::noinline]] void safepoint_slow(bool at_back_edge);
 
     // Pushes a frame for a Weft function whose arguments are already bound in
     // base[0..]. Checks depth and stack space.

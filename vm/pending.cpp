@@ -520,10 +520,15 @@ void run_leftover_records(Interp& in, size_t mark) {
     std::vector<Value> errors;
     // By index: running one adds the records its result carries to the list. When the list was
     // rewritten meanwhile (compact() drops settled records, moving the rest), scan it again.
-    for (size_t i = mark; i < list.size() && in.unstarted_records() > 0; ++i) {
+    // At most max_depth of them: an endless `return f(n + 1)` would go on here forever (each
+    // run hands the next record up); the rest then start as tasks when the nursery closes, and
+    // the forcer following the chain stops it with a RecursionError (Interp::force).
+    size_t budget = in.vm().options().max_depth;
+    for (size_t i = mark; i < list.size() && in.unstarted_records() > 0 && budget > 0; ++i) {
         Value v = list[i];  // kept alive while it runs
         auto* p = v.as<PromiseObj>();
         if (!unstarted(p) || p->call.owner != &in) continue;
+        --budget;
         try {
             force_pending(in, p);
         } catch (WeftError&) {
@@ -621,7 +626,11 @@ static void abandon_from(Interp& in, size_t mark) noexcept {
                 }
             }
         } else if (p->kind == PromiseObj::Kind::Task) {
+            // Cancelled, and what it raises is dropped, as when a scope ends by an error: the
+            // error leaving the activation is the one that counts. (It may have failed already:
+            // a record an idle worker took, failing as the activation's own chain failed.)
             p->task->cancel();
+            p->task->mark_observed();
         }
     }
 }

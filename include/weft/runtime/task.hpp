@@ -38,7 +38,7 @@ namespace detail {
 struct CancelNode;
 struct Access;
 class RuntimeImpl;
-bool should_yield_slow(Task* t) noexcept;
+bool should_yield_slow(Task* t, bool offer_work = true) noexcept;
 
 /// Per-fiber switching state; lives inside the task that owns the fiber.
 struct FiberState {
@@ -122,11 +122,12 @@ class Task {
     }
 
     /// should_yield() for `n` safepoints at once: for a caller that counts its safepoints itself
-    /// and asks every `n` of them (the VM: Interp::safepoint_slow).
-    bool should_yield(std::int32_t n) noexcept {
+    /// and asks every `n` of them (the VM: Interp::safepoint_slow). `offer_work`: false keeps the
+    /// ExposeReason::IdleWorker hook from running (the VM's returns; see Interp::safepoint_slow).
+    bool should_yield(std::int32_t n, bool offer_work = true) noexcept {
         std::int32_t b = budget_.load(std::memory_order_relaxed) - n;
         budget_.store(b, std::memory_order_relaxed);
-        return b <= 0 && detail::should_yield_slow(this);
+        return b <= 0 && detail::should_yield_slow(this, offer_work);
     }
 
     /// Pointer to the result value (type known to the spawner), valid after done() without error.
