@@ -371,14 +371,9 @@ void Interp::force(Value& v) {
             WeftError e(ErrorKind::RecursionError, "maximum recursion depth exceeded (chain of returned promises)");
             Value err = error_value(e);
             // The rest of the chain is never run (an endless `x = f(n + 1); return x` would
-            // otherwise go on when the owner settles its deferred calls); a link an idle worker
-            // took is cancelled, and what it raises is dropped with the rest.
-            auto* next = v.as<PromiseObj>();
-            drop_pending(next, err);
-            if (next->kind == PromiseObj::Kind::Task && next->task) {
-                next->task->cancel();
-                next->task->mark_observed();
-            }
+            // otherwise go on when the owner settles its deferred calls); a link started as a
+            // task is cancelled, and what it raises is dropped with the rest.
+            drop_pending(v.as<PromiseObj>(), err);
             throw WeftError(err);
         }
         Value r = force_promise(*this, v.as<PromiseObj>());
@@ -1719,15 +1714,10 @@ op_Return: {
     FrameExit exit = frame->exit;
     Value* base = frame->base;
     pop_frame();
-    if (WEFT_UNLIKELY(exit != FrameExit::Normal)) {
-        if (exit == FrameExit::Boundary) return result;
-        record_frame_done(base, std::move(result), Value());
-        LOAD_FRAME();
-        DISPATCH();
-    }
-    base[-1] = std::move(result);
+    if (exit == FrameExit::Boundary) return result;
+    record_frame_done(base, std::move(result), Value());
     LOAD_FRAME();
-    FAST_DISPATCH();
+    DISPATCH();
 }
 op_ReturnNone: {
     SAFEPOINT(false);  // as in op_Return

@@ -252,9 +252,6 @@ public:
     void set_capabilities(std::shared_ptr<const CapabilitySet> caps) override { caps_ = std::move(caps); }
     bool read_line(std::string& out) override;
     void note_may_wait() override { ++may_wait_; }
-    // Operations so far that may wait (natives that do not only compute, methods of channels
-    // and other host objects, joins): how a record ran, for vm/quick_calls.h.
-    uint64_t may_wait_count() const { return may_wait_; }
 
     // The trace of the current call stack, outermost first ("path:line in name").
     std::vector<std::string> current_trace() const;
@@ -382,7 +379,10 @@ private:
     // budget (rt::Task::should_yield) kSafepointBatch at a time: a decrement and a branch each,
     // where asking the task every time cost seven instructions on every call (fib).
     static constexpr int32_t kSafepointBatch = 64;
-    uint64_t may_wait_ = 0;  // may_wait_count()
+    // Operations so far that may wait (natives that do not only compute, methods, calls and
+    // iteration of channels and other host objects, joins): how a record ran, for
+    // vm/quick_calls.h.
+    uint64_t may_wait_ = 0;
     int32_t safepoints_left_ = kSafepointBatch;
     uint64_t safepoint_batches_ = 0;
     TaskBinding binding_;

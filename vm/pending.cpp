@@ -328,6 +328,14 @@ void start_pending(PromiseObj* p) noexcept {
 }
 
 void drop_pending(PromiseObj* p, const Value& error) noexcept {
+    if (p->kind == PromiseObj::Kind::Task && p->task) {
+        // Started already: cancelled, and what it raises is dropped (the error that made the
+        // caller drop it is the one that counts). It may have failed already: a record an idle
+        // worker took, failing as the chain or activation it belonged to failed.
+        p->task->cancel();
+        p->task->mark_observed();
+        return;
+    }
     if (!unstarted(p)) return;
     leave_unstarted(p);
     resolve_record(p, Value(), Value(error));
@@ -619,18 +627,13 @@ static void abandon_from(Interp& in, size_t mark) noexcept {
         if (p->resolved.load(std::memory_order_acquire)) continue;
         if (p->kind == PromiseObj::Kind::Pending) {
             if (unstarted(p)) {
-                leave_unstarted(p);
                 try {
-                    resolve_record(p, Value(), in.vm().make_error(ErrorKind::Cancelled, "the task was cancelled"));
+                    drop_pending(p, in.vm().make_error(ErrorKind::Cancelled, "the task was cancelled"));
                 } catch (...) {
                 }
             }
         } else if (p->kind == PromiseObj::Kind::Task) {
-            // Cancelled, and what it raises is dropped, as when a scope ends by an error: the
-            // error leaving the activation is the one that counts. (It may have failed already:
-            // a record an idle worker took, failing as the activation's own chain failed.)
-            p->task->cancel();
-            p->task->mark_observed();
+            drop_pending(p, Value());  // as when a scope ends by an error
         }
     }
 }

@@ -63,7 +63,8 @@ bool is_cancelled_value(const Value& e);
 // Call on the owner's fiber, or from any task when there is one worker thread.
 void start_pending(PromiseObj* p) noexcept;
 
-// Resolves the record `p` with `error` without running it (no-op unless p is an unstarted record).
+// Resolves the record `p` with `error` without running it. A record started as a task already is
+// cancelled instead, and what it raises dropped (`error` unused). No-op for anything else.
 void drop_pending(PromiseObj* p, const Value& error) noexcept;
 
 // Forces the record `p` for `in`: runs it inline as a plain call when `in` owns it and the

@@ -7,7 +7,7 @@
 // any other function is judged by how its records ran. When the last kQuickAfter records of a
 // function each ran in the dispatch loop (Interp::run_record_here), passed at most
 // kQuickSafepoints safepoints, made no deferred call of their own and did nothing that can wait
-// (Interp::may_wait_count: no native but those that only compute, no channel or other host
+// (Interp::may_wait_: no native but those that only compute, no channel or other host
 // object, no join), the function is predicted quick: its deferred calls run at once as a leaf's
 // do (op_CallDefer; Frame::captures keeps an error for the use of the value, as a record would).
 //
@@ -55,7 +55,7 @@ inline bool predicted_quick(const Chunk* c) {
 // A record of `c` finished in the dispatch loop without an error, having passed `safepoints`;
 // `made_records`: it made deferred calls of its own (a fan-out, whose records other workers may
 // take: not run at once); `may_have_waited`: it did something that can wait, though it did not
-// this time (Interp::may_wait_count: a channel's recv found a value ready, say; run at once, the
+// this time (Interp::may_wait_: a channel's recv found a value ready, say; run at once, the
 // next such call could wait for what its caller was about to send). Counts a quick run, or
 // starts the count again.
 inline void note_record_run(const Chunk* c, uint64_t safepoints, bool made_records,

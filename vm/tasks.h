@@ -60,8 +60,7 @@ struct PendingCall {
     // register that holds the promise, and the length in words of the forcing instruction.
     uint8_t forced_reg = 0, forced_len = 0;
     // And, when that run started, the owner's record_seq(), safepoints_passed() and
-    // may_wait_count(): how it ran
-    // feeds the prediction of vm/quick_calls.h.
+    // Interp::may_wait_: how it ran feeds the prediction of vm/quick_calls.h.
     uint64_t run_seq = 0, run_safepoints = 0, run_may_wait = 0;
     limits::TaskSlot slot{nullptr};               // held only under --max-tasks
     std::unique_ptr<Extra> extra;

@@ -115,11 +115,7 @@ class Task {
     /// Cheap safepoint test for loop back-edges: true when the task should call `yield_now()`
     /// / `check_cancelled()` because its time slice (about 10 ms) is used up or it may have been
     /// cancelled. Costs a decrement and a compare on the fast path. Only for the current task.
-    bool should_yield() noexcept {
-        std::int32_t b = budget_.load(std::memory_order_relaxed) - 1;
-        budget_.store(b, std::memory_order_relaxed);
-        return b <= 0 && detail::should_yield_slow(this);
-    }
+    bool should_yield() noexcept { return should_yield(1); }
 
     /// should_yield() for `n` safepoints at once: for a caller that counts its safepoints itself
     /// and asks every `n` of them (the VM: Interp::safepoint_slow). `offer_work`: false keeps the
