@@ -1565,6 +1565,37 @@ private:
             }
             case StmtKind::Assert: {
                 auto* a = s->as<AssertStmt>();
+                // `assert a OP b` without a message: the failure names both values
+                // ("assert 3 == 5"), evaluated once, as pytest shows them.
+                if (!a->msg && a->test->kind == ExprKind::Compare && a->test->as<CompareExpr>()->ops.size() == 1 &&
+                    opts_.builtins && opts_.builtins->count("__assert_message__")) {
+                    auto msg_fn = opts_.builtins->find("__assert_message__");
+                    auto* c = a->test->as<CompareExpr>();
+                    int save = fs_->freereg;
+                    int l = alloc();
+                    expr_to(c->left.get(), l);
+                    int r = alloc();
+                    expr_to(c->comparators[0].get(), r);
+                    int t = alloc();
+                    emit_cmp(c->ops[0], t, l, r);
+                    emit(make_abc(Op::Test, t, 1, 0));
+                    int ok = emit_jump();
+                    int base = alloc();
+                    int m = alloc_n(4);  // __assert_message__(left, right, op) -> base + 1
+                    auto err = opts_.builtins->find("AssertionError");
+                    emit(make_abx(Op::GetBuiltin, base, err->second));
+                    emit(make_abx(Op::GetBuiltin, m, msg_fn->second));
+                    emit(make_abc(Op::Move, m + 1, l, 0));
+                    emit(make_abc(Op::Move, m + 2, r, 0));
+                    static const char* kOpText[] = {"==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"};
+                    emit(make_abx(Op::LoadK, m + 3, const_str(kOpText[int(c->ops[0])])));
+                    emit(make_abc(Op::Call, m, 3, 0));
+                    emit(make_abc(Op::Call, base, 1, 0));
+                    emit(make_abc(Op::Raise, base, 0, 0));
+                    patch_all({ok}, pc());
+                    free_to(save);
+                    return false;
+                }
                 std::vector<int> ok;
                 cond_jump(a->test.get(), true, ok);
                 int base = alloc();
@@ -2162,10 +2193,15 @@ private:
         with_stmt(w, item + 1);
         fs_->finally_blocks.pop_back();
         fs_->finally_regs.pop_back();
-        int end = pc();
         // normal exit: mgr.__exit__(None)
         {
+            // Settling the block's deferred calls is still inside the block: when one of them
+            // failed, its error takes the error path, so __exit__ runs with it (a restrict()
+            // block restores the task's capabilities, a transaction rolls back).
             emit(make_abc(Op::RecordSettle, mark, 0, 0));
+        }
+        int end = pc();
+        {
             int b = alloc_n(3);
             emit(make_abc(Op::LoadNone, b + 2, 0, 0));
             emit(make_abc(Op::CallM, b, 1, mgr));

@@ -11,7 +11,9 @@
 // Capabilities: a database file needs both read and write capability for its
 // path (SQLite may create it, and writes journals next to it); ":memory:" and
 // "" (a private temporary database) need none. SQLite URIs ("file:...") are
-// not accepted, so a path always means a file.
+// not accepted, so a path always means a file. SQL that reaches for other files
+// is checked too: an authorizer holds every ATTACH (and VACUUM INTO, which
+// attaches its output) to the same rule, and extension loading stays off.
 //
 // Errors from SQLite are IOError carrying SQLite's message ("no such table: t",
 // "UNIQUE constraint failed: t.id") until the language has a DatabaseError.
@@ -48,12 +50,19 @@ using stdlib::Params;
 using stdlib::self_as;
 
 constexpr size_t kStmtCacheMax = 64;
+constexpr int kMaxAttached = 4;  // SQLite's default is 10
 
 struct ConnectionObj : OpaqueObj {
     sqlite3* db = nullptr;
     std::string path;
     std::unordered_map<std::string, sqlite3_stmt*> stmts;
     int tx_depth = 0;  // open transaction() blocks
+    // The capabilities of the task using the connection (set under ConnLock for each call),
+    // which the authorizer checks ATTACH targets against. Read on the blocking pool too: the
+    // set is immutable, and the lock keeps the pointer from changing during the call.
+    std::shared_ptr<const CapabilitySet> caps = CapabilitySet::none();
+    bool saw_attach = false;  // the statement being prepared attaches: never cached
+    std::string denied;       // why the authorizer refused the current call's SQL, if it did
     // Holds one token while the connection is free (see ConnLock).
     rt::Channel<char> free_token = rt::Channel<char>::make(1);
     explicit ConnectionObj(const OpaqueClass* c) : OpaqueObj(c) { free_token.try_send(1); }
@@ -81,11 +90,13 @@ ConnectionObj* conn(Value& self) {
 // may be running on the blocking pool. Outside a task (no runtime) nothing can interleave.
 class ConnLock {
   public:
-    explicit ConnLock(ConnectionObj* c) : c_(c) {
+    ConnLock(CallContext& cx, ConnectionObj* c) : c_(c) {
         if (rt::current_task()) {
             c_->free_token.recv();
             held_ = true;
         }
+        auto caps = cx.capabilities();
+        c_->caps = caps ? caps : CapabilitySet::none();
     }
     ~ConnLock() {
         if (held_) c_->free_token.try_send(1);
@@ -159,11 +170,14 @@ void prepare(ConnectionObj* c, const std::string& sql, const char* start, Stmt& 
     }
     const char* tail = nullptr;
     sqlite3_stmt* st = nullptr;
+    c->saw_attach = false;
     int rc = sqlite3_prepare_v2(c->db, start, int(sql.c_str() + sql.size() - start), &st, &tail);
     if (rc != SQLITE_OK) db_error(c->db, "SQL error");
     out.st = st;
     out.tail = tail;
-    bool whole = start == sql.c_str() && tail && *tail == '\0';
+    // A statement that attaches a file was authorized for this task's capabilities: another
+    // task must prepare (and so authorize) it anew.
+    bool whole = start == sql.c_str() && tail && *tail == '\0' && !c->saw_attach;
     if (whole && st) {
         if (c->stmts.size() >= kStmtCacheMax) {
             for (auto& [s, old] : c->stmts)
@@ -390,53 +404,68 @@ void run_sql(CallContext& cx, ConnectionObj* c, const std::string& sql, const Va
     if (!any) throw WeftError(ErrorKind::ValueError, "empty SQL statement");
 }
 
+// Runs `fn` (one call's SQL); an error caused by the authorizer's refusal is raised as the
+// PermissionDenied it is, with the reason, instead of SQLite's "not authorized".
+template <class F>
+auto authorized(ConnectionObj* c, F fn) {
+    c->denied.clear();
+    try {
+        return fn();
+    } catch (WeftError&) {
+        if (!c->denied.empty()) throw WeftError(ErrorKind::PermissionDenied, c->denied);
+        throw;
+    }
+}
+
 Value c_query(CallContext& cx, Value& self, const CallArgs& a) {
     auto* c = conn(self);
     Params p(a, "query", {"sql", "params"}, 1);
-    ConnLock lock(c);
+    ConnLock lock(cx, c);
     std::vector<Value> rows;
-    run_sql(cx, c, p.str(0), p.get(1), &rows);
+    authorized(c, [&] { run_sql(cx, c, p.str(0), p.get(1), &rows); });
     return make_list(std::move(rows));
 }
 
 Value c_execute(CallContext& cx, Value& self, const CallArgs& a) {
     auto* c = conn(self);
     Params p(a, "execute", {"sql", "params"}, 1);
-    ConnLock lock(c);
-    run_sql(cx, c, p.str(0), p.get(1), nullptr);
+    ConnLock lock(cx, c);
+    authorized(c, [&] { run_sql(cx, c, p.str(0), p.get(1), nullptr); });
     return Value::integer(sqlite3_changes64(c->db));
 }
 
 Value c_executemany(CallContext& cx, Value& self, const CallArgs& a) {
     auto* c = conn(self);
     Params p(a, "executemany", {"sql", "rows"}, 2);
-    ConnLock lock(c);
-    std::string sql = p.str(0);
-    Stmt s;
-    prepare(c, sql, sql.c_str(), s);
-    if (!s.st) throw WeftError(ErrorKind::ValueError, "empty SQL statement");
-    std::vector<Row> rows;
-    for (auto& row : collect(cx, *p.get(1)))
-        rows.push_back(param_row(cx, s.st, &row));
-    // Every row in one trip to the blocking pool.
-    sqlite3* db = c->db;
-    sqlite3_stmt* st = s.st;
-    int64_t total = db_blocking(db, [db, st, rows = std::move(rows)] {
-        int64_t changed = 0;
-        for (auto& row : rows) {
-            sqlite3_clear_bindings(st);
-            blocking_run(db, st, row, false, nullptr);
-            changed += sqlite3_changes64(db);
-        }
-        return changed;
+    ConnLock lock(cx, c);
+    return authorized(c, [&] {
+        std::string sql = p.str(0);
+        Stmt s;
+        prepare(c, sql, sql.c_str(), s);
+        if (!s.st) throw WeftError(ErrorKind::ValueError, "empty SQL statement");
+        std::vector<Row> rows;
+        for (auto& row : collect(cx, *p.get(1)))
+            rows.push_back(param_row(cx, s.st, &row));
+        // Every row in one trip to the blocking pool.
+        sqlite3* db = c->db;
+        sqlite3_stmt* st = s.st;
+        int64_t total = db_blocking(db, [db, st, rows = std::move(rows)] {
+            int64_t changed = 0;
+            for (auto& row : rows) {
+                sqlite3_clear_bindings(st);
+                blocking_run(db, st, row, false, nullptr);
+                changed += sqlite3_changes64(db);
+            }
+            return changed;
+        });
+        return Value::integer(total);
     });
-    return Value::integer(total);
 }
 
-Value c_close(CallContext&, Value& self, const CallArgs& a) {
+Value c_close(CallContext& cx, Value& self, const CallArgs& a) {
     Params p(a, "close", {}, 0);
     auto* c = self_as<ConnectionObj>(self);
-    ConnLock lock(c);
+    ConnLock lock(cx, c);
     c->close_db();
     return Value();
 }
@@ -465,10 +494,10 @@ struct TransactionObj : OpaqueObj {
     explicit TransactionObj(const OpaqueClass* c) : OpaqueObj(c) {}
 };
 
-Value t_enter(CallContext&, Value& self, const CallArgs&) {
+Value t_enter(CallContext& cx, Value& self, const CallArgs&) {
     auto* t = self_as<TransactionObj>(self);
     auto* c = conn(t->conn);
-    ConnLock lock(c);
+    ConnLock lock(cx, c);
     t->savepoint = !sqlite3_get_autocommit(c->db);
     if (t->savepoint) {
         t->name = "weft_sp_" + std::to_string(++c->tx_depth);
@@ -480,7 +509,7 @@ Value t_enter(CallContext&, Value& self, const CallArgs&) {
     return t->conn;
 }
 
-Value t_exit(CallContext&, Value& self, const CallArgs& a) {
+Value t_exit(CallContext& cx, Value& self, const CallArgs& a) {
     auto* t = self_as<TransactionObj>(self);
     auto* c = conn(t->conn);
     bool failed = !a.pos.empty() && !a.pos[0].is_none();
@@ -492,7 +521,7 @@ Value t_exit(CallContext&, Value& self, const CallArgs& a) {
         o.shield = true;
         shield.emplace(o);
     }
-    ConnLock lock(c);
+    ConnLock lock(cx, c);
     --c->tx_depth;
     if (t->savepoint) {
         if (failed) exec_sql(c, "ROLLBACK TO " + t->name);
@@ -538,13 +567,68 @@ std::string c_repr(const OpaqueObj* self) {
     return "<sqlite Connection " + str_repr(c->path) + (c->db ? "" : " (closed)") + ">";
 }
 
-const MethodInfo kConnectionMethods[] = {{"query", c_query, false},
-                                         {"execute", c_execute, false},
-                                         {"executemany", c_executemany, false},
+const MethodInfo kConnectionMethods[] = {{"query", c_query, false, "sql params"},
+                                         {"execute", c_execute, false, "sql params"},
+                                         {"executemany", c_executemany, false, "sql rows"},
                                          {"transaction", c_transaction, false},
                                          {"close", c_close, false},
                                          {nullptr, nullptr, false}};
 const OpaqueClass kConnectionClass{"Connection", kConnectionMethods, c_get_attr, c_repr};
+
+// The path SQLite will open for an ATTACH target: a plain path, or the path of a `file:`
+// URI (file:PATH, file://localhost/PATH, file:///PATH, with %XX escapes and ?query).
+std::string attach_target_path(const std::string& target) {
+    if (target.rfind("file:", 0) != 0) return target;
+    std::string rest = target.substr(5);
+    rest = rest.substr(0, rest.find_first_of("?#"));
+    if (rest.rfind("//", 0) == 0) {
+        size_t slash = rest.find('/', 2);
+        rest = slash == std::string::npos ? "" : rest.substr(slash);
+    }
+    std::string out;
+    for (size_t i = 0; i < rest.size(); ++i) {
+        if (rest[i] == '%' && i + 2 < rest.size() && isxdigit((unsigned char)rest[i + 1]) &&
+            isxdigit((unsigned char)rest[i + 2])) {
+            out += char(std::stoi(rest.substr(i + 1, 2), nullptr, 16));
+            i += 2;
+        } else {
+            out += rest[i];
+        }
+    }
+    return out;
+}
+
+// sqlite3_set_authorizer callback: ATTACH (also the one VACUUM INTO runs for its output
+// file) must name a file the task may read and write, checked like db.sqlite()'s own path;
+// an in-memory database needs nothing. A target SQLite computes at run time (a bound
+// parameter) is not shown to the authorizer, so it is refused. A file: URI is checked both
+// as the file SQLite would open and as the literal name, whichever way the connection reads
+// it. Extensions cannot be loaded (never enabled), so nothing else reaches the file system.
+int authorize(void* self, int action, const char* arg1, const char*, const char*, const char*) {
+    if (action != SQLITE_ATTACH) return SQLITE_OK;
+    auto* c = static_cast<ConnectionObj*>(self);
+    c->saw_attach = true;
+    auto deny = [&](std::string why) {
+        if (c->denied.empty()) c->denied = std::move(why);
+        return SQLITE_DENY;
+    };
+    if (!arg1)
+        return deny("ATTACH with a file name given as a parameter is not allowed: write the "
+                    "file name in the SQL, where it can be checked");
+    std::string target = arg1;
+    if (target.empty() || target == ":memory:") return SQLITE_OK;
+    const CapabilitySet& caps = *c->caps;
+    for (const std::string& p : {target, attach_target_path(target)}) {
+        if (p.empty() || !caps.allows_read(p) || !caps.allows_write(p))
+            return deny("attaching database '" + target +
+                        "' requires --allow-read and --allow-write (or --allow-read=" + p +
+                        " --allow-write=" + p + ")" +
+                        (caps.narrowed ? "; this task's capabilities were narrowed by "
+                                         "restrict(), caps() or @effects"
+                                       : ""));
+    }
+    return SQLITE_OK;
+}
 
 sqlite3* blocking_open(const std::string& path) {
     sqlite3* db = nullptr;
@@ -558,6 +642,10 @@ sqlite3* blocking_open(const std::string& path) {
     }
     sqlite3_busy_timeout(db, 5000);
     sqlite3_extended_result_codes(db, 1);
+    // Loading extensions (native code from any file) stays off, also through SQL's
+    // load_extension(); few attached databases are needed, and each is checked (authorize).
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
+    sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, kMaxAttached);
     return db;
 }
 
@@ -584,6 +672,7 @@ Value db_sqlite(CallContext& cx, const CallArgs& a) {
     auto opened = std::make_shared<Opened>();
     db_blocking(nullptr, [path, opened] { opened->db = blocking_open(path); });
     c->db = std::exchange(opened->db, nullptr);
+    sqlite3_set_authorizer(c->db, authorize, c);
     return keep;
 }
 

@@ -4,7 +4,9 @@
 //
 // Every function checks the task's capabilities before touching the file
 // system (reads need --allow-read, writes --allow-write) so a denied call has
-// no effect. Errors are IOError naming the path and the OS reason.
+// no effect, then acts on what it checked: files and folders are opened beneath
+// the granted folder (vm/path_open.h), so a symlink swapped in after the check
+// cannot lead outside it. Errors are IOError naming the path and the OS reason.
 //
 // Each operation that blocks is one function named blocking_*, and every call
 // site runs it on the runtime's blocking pool (rt::run_blocking): a slow disk or
@@ -37,13 +39,13 @@
 #include "vm/capabilities.h"
 #include "vm/collections.h"
 #include "vm/lib_internal.h"
+#include "vm/path_open.h"
 #include "weft/runtime/runtime.hpp"
 
 namespace weft {
 
 namespace {
 
-namespace stdfs = std::filesystem;
 using stdlib::io_error;
 using stdlib::Params;
 
@@ -52,15 +54,48 @@ bool ends_with(const std::string& s, const char* suffix) {
     return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
+using Caps = std::shared_ptr<const CapabilitySet>;
+
+Caps held(CallContext& cx) {
+    auto c = cx.capabilities();
+    return c ? c : CapabilitySet::none();
+}
+
 // ---------------------------------------------------------------------------
 // Blocking operations (one per function; callers run them with rt::run_blocking)
 
-std::string blocking_read_all(const std::string& path) {
+// Opens what the task's check allowed (vm/path_open.h): beneath the grant, or for a read
+// allowed only because the file is one of the program's own sources, that file by its
+// canonical name. Throws IOError (the OS's reason) or PermissionDenied (the path changed
+// after the check and now leaves its grant).
+int open_checked(const CapabilitySet& caps, Access access, const std::string& path, int flags,
+                 mode_t mode, const char* what) {
+    int fd = open_allowed(caps, access, path, flags, mode);
+    if (fd == -EACCES && access == Access::Read && caps.own_sources &&
+        caps.own_sources->contains(canonical_path(path))) {
+        fd = open(canonical_path(path).c_str(), flags | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0) fd = -errno;
+    }
+    if (fd >= 0) return fd;
+    if (is_escape_errno(-fd))
+        throw WeftError(ErrorKind::PermissionDenied,
+                        escape_message(access == Access::Read ? "reading" : "writing", path));
+    io_error(what, path, -fd);
+}
+
+std::string blocking_read_all(const CapabilitySet& caps, const std::string& path) {
+    int fd = open_checked(caps, Access::Read, path, O_RDONLY, 0, "cannot read");
     struct stat st;
-    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) io_error("cannot read", path, EISDIR);
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        io_error("cannot read", path, EISDIR);
+    }
     if (ends_with(path, ".gz")) {
-        gzFile f = gzopen(path.c_str(), "rb");
-        if (!f) io_error("cannot read", path, errno ? errno : ENOMEM);
+        gzFile f = gzdopen(fd, "rb");  // owns fd from here
+        if (!f) {
+            close(fd);
+            io_error("cannot read", path, ENOMEM);
+        }
         std::string out;
         char buf[65536];
         int n;
@@ -73,10 +108,8 @@ std::string blocking_read_all(const std::string& path) {
             throw WeftError(ErrorKind::IOError, "cannot read '" + path + "': " + msg);
         return out;
     }
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) io_error("cannot read", path, errno);
     std::string out;
-    if (fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(size_t(st.st_size));
+    if (st.st_size > 0) out.reserve(size_t(st.st_size));
     char buf[65536];
     for (;;) {
         ssize_t n = read(fd, buf, sizeof buf);
@@ -93,10 +126,10 @@ std::string blocking_read_all(const std::string& path) {
     return out;
 }
 
-void blocking_write(const std::string& path, const std::string& data, bool append) {
-    int fd =
-        open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0666);
-    if (fd < 0) io_error("cannot write", path, errno);
+void blocking_write(const CapabilitySet& caps, const std::string& path, const std::string& data,
+                    bool append) {
+    int fd = open_checked(caps, Access::Write, path,
+                          O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0666, "cannot write");
     size_t off = 0;
     while (off < data.size()) {
         ssize_t n = write(fd, data.data() + off, data.size() - off);
@@ -111,10 +144,16 @@ void blocking_write(const std::string& path, const std::string& data, bool appen
     if (close(fd) != 0) io_error("cannot write", path, errno);
 }
 
-// Sorted names of a directory (without "." and ".."); false with errno set on failure.
-bool blocking_list_dir(const std::string& dir, std::vector<std::string>& names) {
-    DIR* d = opendir(dir.empty() ? "." : dir.c_str());
-    if (!d) return false;
+// Sorted names of the open directory `fd` (taken; without "." and ".."); false with errno
+// set on failure.
+bool list_dir_fd(int fd, std::vector<std::string>& names) {
+    DIR* d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return false;
+    }
     while (struct dirent* e = readdir(d)) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
         names.emplace_back(e->d_name);
@@ -122,6 +161,12 @@ bool blocking_list_dir(const std::string& dir, std::vector<std::string>& names) 
     closedir(d);
     std::sort(names.begin(), names.end());
     return true;
+}
+
+// The same for a directory by name (glob, which filters what it reports by the grant).
+bool blocking_list_dir(const std::string& dir, std::vector<std::string>& names) {
+    int fd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd >= 0 && list_dir_fd(fd, names);
 }
 
 bool blocking_stat(const std::string& path, struct stat& st, bool follow = true) {
@@ -136,11 +181,19 @@ struct StatResult {
     bool is_link = false;  // lstat says symlink (only when asked for)
 };
 
-StatResult stat_off_worker(const std::string& path, bool want_link = false) {
-    return rt::run_blocking([path, want_link] {
+// stat(2) of what the check allowed: fstat of the file opened (O_PATH) beneath the grant.
+StatResult stat_off_worker(Caps caps, Access access, const std::string& path,
+                           bool want_link = false) {
+    return rt::run_blocking([caps, access, path, want_link] {
         StatResult r;
-        r.ok = blocking_stat(path, r.st);
-        r.err = r.ok ? 0 : errno;
+        int fd = open_allowed(*caps, access, path, O_PATH);
+        if (fd == -EACCES && caps->own_sources && caps->own_sources->contains(canonical_path(path))) {
+            fd = open(canonical_path(path).c_str(), O_PATH | O_CLOEXEC);
+            if (fd < 0) fd = -errno;
+        }
+        r.ok = fd >= 0 && fstat(fd, &r.st) == 0;
+        r.err = fd < 0 ? (is_escape_errno(-fd) ? EACCES : -fd) : r.ok ? 0 : errno;
+        if (fd >= 0) close(fd);
         if (r.ok && want_link) {
             struct stat lst;
             r.is_link = blocking_stat(path, lst, false) && S_ISLNK(lst.st_mode);
@@ -149,43 +202,40 @@ StatResult stat_off_worker(const std::string& path, bool want_link = false) {
     });
 }
 
-void blocking_mkdir(const std::string& path, bool parents, bool exist_ok) {
-    if (!parents) {
-        if (mkdir(path.c_str(), 0777) == 0) return;
-        int e = errno;
+void blocking_mkdir(const CapabilitySet& caps, const std::string& path, bool parents,
+                    bool exist_ok) {
+    int e = make_dirs_allowed(caps, path, parents);
+    if (e == EEXIST) {
         struct stat st;
-        if (e == EEXIST && exist_ok && stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
-        io_error("cannot create directory", path, e);
+        // An existing directory is fine with exist_ok (a file there never is).
+        int fd = open_allowed(caps, Access::Write, path, O_PATH);
+        bool dir = fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+        if (fd >= 0) close(fd);
+        if (dir && exist_ok) return;
     }
-    struct stat st;
-    if (stat(path.c_str(), &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) io_error("cannot create directory", path, EEXIST);
-        if (!exist_ok) io_error("cannot create directory", path, EEXIST);
-        return;
-    }
-    std::error_code ec;
-    stdfs::create_directories(path, ec);
-    if (ec)
-        throw WeftError(ErrorKind::IOError,
-                        "cannot create directory '" + path + "': " + ec.message());
+    if (is_escape_errno(e))
+        throw WeftError(ErrorKind::PermissionDenied, escape_message("creating directory", path));
+    if (e) io_error("cannot create directory", path, e);
 }
 
-void blocking_remove(const std::string& path, bool recursive) {
+// Removes the entry itself (a symlink, not its target) from its parent opened beneath the
+// grant; a tree is removed through descriptors (vm/path_open.h).
+void blocking_remove(const CapabilitySet& caps, const std::string& path, bool recursive) {
+    std::string name;
+    int dir = open_parent_allowed(caps, Access::Write, path, name);
+    if (dir < 0) {
+        if (is_escape_errno(-dir))
+            throw WeftError(ErrorKind::PermissionDenied, escape_message("removing", path));
+        io_error("cannot remove", path, -dir);
+    }
+    UniqueFd hold(dir);
     struct stat st;
-    if (lstat(path.c_str(), &st) != 0) io_error("cannot remove", path, errno);
-    if (S_ISDIR(st.st_mode)) {
-        if (recursive) {
-            std::error_code ec;
-            stdfs::remove_all(path, ec);  // does not follow symlinks inside the tree
-            if (ec)
-                throw WeftError(ErrorKind::IOError,
-                                "cannot remove '" + path + "': " + ec.message());
-            return;
-        }
-        if (rmdir(path.c_str()) != 0) io_error("cannot remove", path, errno);
+    if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) io_error("cannot remove", path, errno);
+    if (S_ISDIR(st.st_mode) && !recursive) {
+        if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0) io_error("cannot remove", path, errno);
         return;
     }
-    if (unlink(path.c_str()) != 0) io_error("cannot remove", path, errno);
+    if (int e = remove_tree_at(dir, name, recursive)) io_error("cannot remove", path, e);
 }
 
 // ---------------------------------------------------------------------------
@@ -237,31 +287,35 @@ Value fs_read_file(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     std::string enc = p.str_or(1, "utf-8");
     require_read(cx, path);
-    return make_str(
-        decode(path, rt::run_blocking([path] { return blocking_read_all(path); }), enc));
+    Caps caps = held(cx);
+    return make_str(decode(
+        path, rt::run_blocking([caps, path] { return blocking_read_all(*caps, path); }), enc));
 }
 
 Value fs_read_bytes(CallContext& cx, const CallArgs& a) {
     Params p(a, "read_bytes", {"path"}, 1);
     std::string path = p.str(0);
     require_read(cx, path);
-    return make_bytes(rt::run_blocking([path] { return blocking_read_all(path); }));
+    Caps caps = held(cx);
+    return make_bytes(rt::run_blocking([caps, path] { return blocking_read_all(*caps, path); }));
 }
 
 Value fs_exists(CallContext& cx, const CallArgs& a) {
     Params p(a, "exists", {"path"}, 1);
     std::string path = p.str(0);
     // Existence is no secret where the task may create and remove files: write access suffices too.
-    auto caps = cx.capabilities();
-    if (!caps || !caps->allows_write(path)) require_read(cx, path, "checking");
-    return Value::boolean(stat_off_worker(path).ok);
+    reject_nul(path);
+    Caps caps = held(cx);
+    Access access = caps->allows_write(path) ? Access::Write : Access::Read;
+    if (access == Access::Read) require_read(cx, path, "checking");
+    return Value::boolean(stat_off_worker(caps, access, path).ok);
 }
 
 Value fs_stat(CallContext& cx, const CallArgs& a) {
     Params p(a, "stat", {"path"}, 1);
     std::string path = p.str(0);
     require_read(cx, path, "checking");
-    StatResult r = stat_off_worker(path, true);
+    StatResult r = stat_off_worker(held(cx), Access::Read, path, true);
     if (!r.ok) io_error("cannot stat", path, r.err);
     const struct stat& st = r.st;
     bool is_link = r.is_link;
@@ -280,7 +334,7 @@ Value fs_file_size(CallContext& cx, const CallArgs& a) {
     Params p(a, "file_size", {"path"}, 1);
     std::string path = p.str(0);
     require_read(cx, path, "checking");
-    StatResult r = stat_off_worker(path);
+    StatResult r = stat_off_worker(held(cx), Access::Read, path);
     if (!r.ok) io_error("cannot stat", path, r.err);
     return Value::integer(int64_t(r.st.st_size));
 }
@@ -289,11 +343,15 @@ Value fs_list_dir(CallContext& cx, const CallArgs& a) {
     Params p(a, "list_dir", {"path"}, 0);
     std::string path = p.str_or(0, ".");
     require_read(cx, path, "listing");
-    auto [names, err] = rt::run_blocking([path] {
+    Caps caps = held(cx);
+    auto [names, err] = rt::run_blocking([caps, path] {
         std::vector<std::string> names;
-        int err = blocking_list_dir(path, names) ? 0 : errno;
+        int fd = open_allowed(*caps, Access::Read, path, O_RDONLY | O_DIRECTORY);
+        int err = fd < 0 ? -fd : list_dir_fd(fd, names) ? 0 : errno;
         return std::make_pair(std::move(names), err);
     });
+    if (is_escape_errno(err))
+        throw WeftError(ErrorKind::PermissionDenied, escape_message("listing", path));
     if (err) io_error("cannot list", path, err);
     std::vector<Value> items;
     items.reserve(names.size());
@@ -310,7 +368,9 @@ Value fs_write_file(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     std::string data = data_arg(p, 1);
     require_write(cx, path);
-    rt::run_blocking([path, data = std::move(data)] { blocking_write(path, data, false); });
+    rt::run_blocking([caps = held(cx), path, data = std::move(data)] {
+        blocking_write(*caps, path, data, false);
+    });
     return Value();
 }
 
@@ -319,7 +379,9 @@ Value fs_append_file(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     std::string data = data_arg(p, 1);
     require_write(cx, path);
-    rt::run_blocking([path, data = std::move(data)] { blocking_write(path, data, true); });
+    rt::run_blocking([caps = held(cx), path, data = std::move(data)] {
+        blocking_write(*caps, path, data, true);
+    });
     return Value();
 }
 
@@ -328,7 +390,9 @@ Value fs_mkdir(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     bool parents = p.flag_or(1, true), exist_ok = p.flag_or(2, true);
     require_write(cx, path, "creating directory");
-    rt::run_blocking([path, parents, exist_ok] { blocking_mkdir(path, parents, exist_ok); });
+    rt::run_blocking([caps = held(cx), path, parents, exist_ok] {
+        blocking_mkdir(*caps, path, parents, exist_ok);
+    });
     return Value();
 }
 
@@ -337,7 +401,7 @@ Value fs_remove(CallContext& cx, const CallArgs& a) {
     std::string path = p.str(0);
     bool recursive = p.flag_or(1, false);
     require_write_entry(cx, path);  // removing a symlink removes the link, not its target
-    rt::run_blocking([path, recursive] { blocking_remove(path, recursive); });
+    rt::run_blocking([caps = held(cx), path, recursive] { blocking_remove(*caps, path, recursive); });
     return Value();
 }
 
@@ -349,28 +413,34 @@ struct WalkEntry {
     std::vector<std::string> dirs, files;
 };
 
-// The whole traversal, as plain strings (it runs on the blocking pool).
-void blocking_walk(const std::string& dir, std::vector<WalkEntry>& out) {
+// The whole traversal, as plain strings (it runs on the blocking pool). It moves through
+// directory descriptors (openat with O_NOFOLLOW from the folder above), so a directory
+// swapped for a symlink during the walk is not entered.
+void blocking_walk(int dirfd, const std::string& dir, std::vector<WalkEntry>& out) {
+    UniqueFd self(dirfd);
     std::vector<std::string> names;
-    if (!blocking_list_dir(dir, names)) return;  // os.walk ignores unreadable directories
+    int listing = dup(dirfd);
+    if (listing < 0 || !list_dir_fd(listing, names)) return;  // os.walk ignores unreadable directories
     WalkEntry e;
     e.dir = dir;
     std::vector<std::string> descend;
     for (auto& n : names) {
-        std::string full = dir == "/" ? "/" + n : dir + "/" + n;
         struct stat st;
-        bool is_dir = blocking_stat(full, st) && S_ISDIR(st.st_mode);
+        bool is_dir = fstatat(dirfd, n.c_str(), &st, 0) == 0 && S_ISDIR(st.st_mode);
         if (is_dir) {
             e.dirs.push_back(n);
             struct stat lst;
-            if (blocking_stat(full, lst, false) && !S_ISLNK(lst.st_mode)) descend.push_back(full);
+            if (fstatat(dirfd, n.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(lst.st_mode))
+                descend.push_back(n);
         } else {
             e.files.push_back(n);
         }
     }
     out.push_back(std::move(e));
-    for (auto& d : descend)
-        blocking_walk(d, out);
+    for (auto& n : descend) {
+        int fd = openat(dirfd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) blocking_walk(fd, dir == "/" ? "/" + n : dir + "/" + n, out);
+    }
 }
 
 Value str_list(const std::vector<std::string>& v) {
@@ -385,9 +455,10 @@ Value fs_walk(CallContext& cx, const CallArgs& a) {
     Params p(a, "walk", {"top"}, 1);
     std::string top = p.str(0);
     require_read(cx, top, "listing");
-    std::vector<WalkEntry> entries = rt::run_blocking([top] {
+    std::vector<WalkEntry> entries = rt::run_blocking([caps = held(cx), top] {
         std::vector<WalkEntry> out;
-        blocking_walk(top, out);
+        int fd = open_allowed(*caps, Access::Read, top, O_RDONLY | O_DIRECTORY);
+        if (fd >= 0) blocking_walk(fd, top, out);
         return out;
     });
     std::vector<Value> out;
@@ -536,6 +607,7 @@ class Globber {
 Value fs_glob(CallContext& cx, const CallArgs& a) {
     Params p(a, "glob", {"pattern"}, 1);
     std::string pattern = p.str(0);
+    reject_nul(pattern);
     // The directory the pattern starts from must be readable.
     std::string base;
     {
@@ -546,11 +618,16 @@ Value fs_glob(CallContext& cx, const CallArgs& a) {
         if (magic == std::string::npos) base = pattern;
     }
     require_read(cx, base, "listing");
-    auto caps = cx.capabilities() ? cx.capabilities() : CapabilitySet::none();
+    Caps caps = held(cx);
     std::vector<std::string> out = rt::run_blocking([caps, pattern] {
         Globber g(caps);
         std::vector<std::string> found;
         g.iglob(pattern, false, found);
+        // A glob reports only paths the task may know exist (as fs.exists does: readable or
+        // writable): `ok/*/../../secret/s.txt` must not tell whether secret/s.txt exists.
+        std::erase_if(found, [&](const std::string& f) {
+            return !caps->allows_read(f.empty() ? "." : f) && !caps->allows_write(f.empty() ? "." : f);
+        });
         return found;
     });
     // Python drops the empty match of a bare "**" (the current directory itself).

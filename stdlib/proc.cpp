@@ -60,6 +60,7 @@ enum class Stream { Pipe, Null, Inherit, Stdout };
 struct Command {
     std::vector<std::string> argv;
     std::string shown;  // for messages
+    std::string exe;    // the file to execute, as checked (authorize_command)
 };
 
 Command command_arg(CallContext& cx, const Params& p, size_t i) {
@@ -173,7 +174,9 @@ Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<
         envp.push_back(nullptr);
     }
     pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), env ? envp.data() : environ);
+    // The file the capability check resolved (relative to cwd, through the child's PATH), not
+    // argv[0] again: what runs is what was checked.
+    int rc = posix_spawn(&pid, cmd.exe.c_str(), &fa, &attr, argv.data(), env ? envp.data() : environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0) {
@@ -349,6 +352,33 @@ std::vector<std::string> env_arg(CallContext& cx, const Params& p, size_t i) {
     return env;
 }
 
+// Checks that the task may run `cmd` with this working directory and environment, and sets
+// cmd.exe to the file the exec must run. A NUL byte in the program, an argument, the working
+// directory or the environment is a ValueError before anything else (the exec would see only
+// the part before it). ProcessError when no such program is found.
+void authorize_command(CallContext& cx, Command& cmd, const std::string& cwd,
+                       const std::vector<std::string>* env) {
+    for (auto& arg : cmd.argv)
+        reject_nul(arg);
+    reject_nul(cwd);
+    const std::string* path_env = nullptr;
+    if (env)
+        for (auto& e : *env) {
+            reject_nul(e);
+            if (e.rfind("PATH=", 0) == 0) path_env = &e;
+        }
+    std::string child_path = path_env ? path_env->substr(5) : "";
+    struct stat st;
+    if (!cwd.empty() && (stat(cwd.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)))
+        throw WeftError(ErrorKind::ProcessError, "cannot run '" + cmd.shown +
+                                                     "': working directory '" + cwd +
+                                                     "' does not exist");
+    cmd.exe = require_run(cx, cmd.argv[0], cwd, path_env ? &child_path : nullptr);
+    if (cmd.exe.empty())
+        throw WeftError(ErrorKind::ProcessError,
+                        "cannot run '" + cmd.argv[0] + "': " + strerror(ENOENT));
+}
+
 double timeout_arg(const Params& p, size_t i) {
     if (!p.has(i)) return -1;
     double t = p.number(i);
@@ -390,7 +420,7 @@ Value proc_run(CallContext& cx, const CallArgs& a) {
     std::vector<std::string> env;
     if (p.has(4)) env = env_arg(cx, p, 4);
     bool check = p.flag_or(5, false);
-    require_run(cx, cmd.argv[0]);
+    authorize_command(cx, cmd, cwd, p.has(4) ? &env : nullptr);
 
     Child c = spawn_child(cmd, cwd, p.has(4) ? &env : nullptr,
                           has_input ? Stream::Pipe : Stream::Null, Stream::Pipe, Stream::Pipe);
@@ -630,12 +660,12 @@ std::string p_repr(const OpaqueObj* self) {
     return "<Process pid=" + std::to_string(p->child.pid) + " " + str_repr(p->shown) + ">";
 }
 
-const MethodInfo kProcessMethods[] = {{"wait", p_wait, false},
+const MethodInfo kProcessMethods[] = {{"wait", p_wait, false, "timeout"},
                                       {"kill", p_kill, false},
                                       {"terminate", p_terminate, false},
                                       {"read_line", p_read_line, false},
                                       {"stdout_lines", p_stdout_lines, false},
-                                      {"write", p_write, false},
+                                      {"write", p_write, false, "data"},
                                       {"close_stdin", p_close_stdin, false},
                                       {"__enter__", p_enter, false},
                                       {"__exit__", p_exit, false},
@@ -651,7 +681,7 @@ Value proc_spawn(CallContext& cx, const CallArgs& a) {
     Stream in = stream_arg(p, 3, Stream::Null, false);
     Stream out = stream_arg(p, 4, Stream::Pipe, false);
     Stream err = stream_arg(p, 5, Stream::Inherit, true);
-    require_run(cx, cmd.argv[0]);
+    authorize_command(cx, cmd, cwd, p.has(2) ? &env : nullptr);
     auto* obj = new ProcessObj(&kProcessClass);
     Value keep = Value::adopt(obj);
     obj->shown = cmd.shown;

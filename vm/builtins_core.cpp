@@ -18,6 +18,7 @@
 
 #include "compiler/ast.h"
 #include "vm/lib_internal.h"
+#include "vm/sys.h"
 
 namespace weft {
 
@@ -618,7 +619,9 @@ Value bi_print(CallContext& cx, const CallArgs& a) {
         append_str(out, a.pos[i]);
     }
     out += end;
-    cx.write_stdout(out);
+    const Value* file = a.find_kw("file");
+    const Value* flush = a.find_kw("flush");
+    write_to_file(cx, file ? *file : Value(), out, flush && truthy(*flush));
     return Value();
 }
 

@@ -78,20 +78,6 @@ std::string parent_of(const std::string& p) {
     return k == 0 ? "/" : p.substr(0, k);
 }
 
-bool path_within(const std::string& path, const std::string& dir) {
-    if (dir == "/") return true;
-    return path.size() >= dir.size() && path.compare(0, dir.size(), dir) == 0 &&
-           (path.size() == dir.size() || path[dir.size()] == '/');
-}
-
-std::mutex& own_mutex() {
-    static std::mutex m;
-    return m;
-}
-std::set<std::string>& own_registry() {
-    static std::set<std::string> s;
-    return s;
-}
 
 std::string lower(std::string s) {
     for (auto& c : s)
@@ -119,27 +105,15 @@ void split_host_port(const std::string& item, std::string& host, int& port) {
     }
 }
 
-std::string basename_of(const std::string& p) {
-    size_t k = p.rfind('/');
-    return k == std::string::npos ? p : p.substr(k + 1);
+// `p` made absolute against `cwd` (itself relative to the working directory when relative).
+std::string against(const std::string& p, const std::string& cwd) {
+    if (p.empty() || p[0] == '/' || cwd.empty()) return p;
+    return cwd.back() == '/' ? cwd + p : cwd + "/" + p;
 }
 
-// The file `sh` would run for `program` (PATH lookup for bare names).
-std::string resolve_program(const std::string& program) {
-    if (program.find('/') != std::string::npos) return canonical_path(program);
-    const char* path = getenv("PATH");
-    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-    size_t start = 0;
-    while (start <= dirs.size()) {
-        size_t end = dirs.find(':', start);
-        if (end == std::string::npos) end = dirs.size();
-        std::string d = dirs.substr(start, end - start);
-        if (d.empty()) d = ".";
-        std::string cand = d + "/" + program;
-        if (access(cand.c_str(), X_OK) == 0) return canonical_path(cand);
-        start = end + 1;
-    }
-    return program;
+bool is_executable_file(const std::string& p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
 }
 
 bool grant_allows_path(const CapabilitySet::Grant& g, const std::string& canon) {
@@ -150,6 +124,62 @@ bool grant_allows_path(const CapabilitySet::Grant& g, const std::string& canon) 
 }
 
 }  // namespace
+
+bool path_within(const std::string& path, const std::string& dir) {
+    if (dir == "/") return true;
+    return path.size() >= dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+           (path.size() == dir.size() || path[dir.size()] == '/');
+}
+
+void reject_nul(const std::string& s) {
+    if (s.find('\0') != std::string::npos)
+        throw WeftError(ErrorKind::ValueError, "embedded null byte");
+}
+
+std::string resolve_executable(const std::string& program, const std::string& cwd,
+                               const std::string* path_env) {
+    if (program.empty()) return "";
+    if (program.find('/') != std::string::npos) {
+        std::string p = against(program, cwd);
+        return is_executable_file(p) ? canonical_path(p) : "";
+    }
+    const char* own = getenv("PATH");
+    // execvp's default search path when PATH is unset.
+    std::string dirs = path_env ? *path_env : own ? own : "/bin:/usr/bin";
+    size_t start = 0;
+    while (start <= dirs.size()) {
+        size_t end = dirs.find(':', start);
+        if (end == std::string::npos) end = dirs.size();
+        std::string d = dirs.substr(start, end - start);
+        if (d.empty()) d = ".";
+        std::string cand = against(d + "/" + program, cwd);
+        if (is_executable_file(cand)) return canonical_path(cand);
+        start = end + 1;
+    }
+    return "";
+}
+
+void SourceFiles::add(const std::string& path) {
+    std::string c = canonical_path(path);
+    std::lock_guard<std::mutex> lock(mu_);
+    paths_.insert(std::move(c));
+}
+
+bool SourceFiles::contains(const std::string& canonical) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return paths_.count(canonical) > 0;
+}
+
+void SourceFiles::set_root(const std::string& folder) {
+    std::string c = canonical_path(folder);
+    std::lock_guard<std::mutex> lock(mu_);
+    root_ = std::move(c);
+}
+
+std::string SourceFiles::root() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return root_;
+}
 
 std::string canonical_path(const std::string& path) {
     std::string base;
@@ -200,19 +230,11 @@ std::string canonical_path(const std::string& path) {
     return out;
 }
 
-void add_own_source(const std::string& path) {
-    std::string c = canonical_path(path);
-    std::lock_guard<std::mutex> lock(own_mutex());
-    own_registry().insert(c);
-}
-
 bool CapabilitySet::allows_read(const std::string& path) const {
     if (read.all) return true;
     std::string c = canonical_path(path);
     if (grant_allows_path(read, c)) return true;
-    if (std::find(own_sources.begin(), own_sources.end(), c) != own_sources.end()) return true;
-    std::lock_guard<std::mutex> lock(own_mutex());
-    return own_registry().count(c) > 0;
+    return own_sources && own_sources->contains(c);
 }
 
 bool CapabilitySet::allows_write(const std::string& path) const {
@@ -234,17 +256,19 @@ bool CapabilitySet::allows_net(const std::string& host, int port) const {
     return false;
 }
 
-bool CapabilitySet::allows_run(const std::string& program) const {
+bool CapabilitySet::allows_run(const std::string& program, const std::string& cwd,
+                               const std::string* path_env) const {
     if (run.all) return true;
-    std::string resolved;
+    std::string resolved = resolve_executable(program, cwd, path_env);
     for (auto& item : run.items) {
-        if (item == program) return true;
-        if (item.find('/') == std::string::npos) {
-            if (basename_of(program) == item) return true;
-        } else {
-            if (resolved.empty()) resolved = resolve_program(program);
-            if (canonical_path(item) == resolved) return true;
+        // A granted program that is not installed: the exec fails with its own error.
+        if (resolved.empty()) {
+            if (item == program) return true;
+            continue;
         }
+        std::string granted = item.find('/') == std::string::npos ? resolve_executable(item)
+                                                                  : canonical_path(item);
+        if (granted == resolved) return true;
     }
     return false;
 }
@@ -343,14 +367,17 @@ std::shared_ptr<const CapabilitySet> current(CallContext& cx) {
 }  // namespace
 
 void require_read(CallContext& cx, const std::string& path, const char* action) {
+    reject_nul(path);
     if (!current(cx)->allows_read(path)) deny(cx, action, path, "--allow-read");
 }
 
 void require_write(CallContext& cx, const std::string& path, const char* action) {
+    reject_nul(path);
     if (!current(cx)->allows_write(path)) deny(cx, action, path, "--allow-write");
 }
 
 void require_write_entry(CallContext& cx, const std::string& path, const char* action) {
+    reject_nul(path);
     auto caps = current(cx);
     if (caps->write.all) return;
     std::string p = path;
@@ -370,6 +397,7 @@ void require_write_entry(CallContext& cx, const std::string& path, const char* a
 }
 
 void require_net(CallContext& cx, const std::string& host, int port) {
+    reject_nul(host);
     if (current(cx)->allows_net(host, port)) return;
     std::string what = port < 0 ? host
                                 : (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
@@ -377,11 +405,17 @@ void require_net(CallContext& cx, const std::string& host, int port) {
     deny(cx, "connecting to", what, "--allow-net");
 }
 
-void require_run(CallContext& cx, const std::string& program) {
-    if (!current(cx)->allows_run(program)) deny(cx, "running", program, "--allow-run");
+std::string require_run(CallContext& cx, const std::string& program, const std::string& cwd,
+                        const std::string* path_env) {
+    reject_nul(program);
+    reject_nul(cwd);
+    if (path_env) reject_nul(*path_env);
+    if (!current(cx)->allows_run(program, cwd, path_env)) deny(cx, "running", program, "--allow-run");
+    return resolve_executable(program, cwd, path_env);
 }
 
 void require_env(CallContext& cx, const std::string& name) {
+    reject_nul(name);
     if (!current(cx)->allows_env(name))
         deny(cx, "reading environment variable", name, "--allow-env");
 }

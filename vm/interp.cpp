@@ -643,6 +643,7 @@ void Interp::bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, 
 }
 
 Value Interp::call_native(NativeObj* n, std::span<const Value> pos, std::span<const KwArg> kw) {
+    if (!kw.empty()) check_kwargs(n->kwargs, n->name, kw);  // before any effect of the call
     if (!n->computes) ++may_wait_;
     // Builtins inspect their arguments: promises among them are forced first.
     bool any = false;
@@ -707,7 +708,10 @@ Value Interp::call_object(const Value& callee, std::span<const Value> pos, std::
             case ObjType::Opaque: {
                 auto* o = callee.as<OpaqueObj>();
                 ++may_wait_;
-                if (o->cls->call) return o->cls->call(o, *this, pos);
+                if (o->cls->call) {
+                    check_kwargs(nullptr, o->cls->name, kw);  // a callable host object takes none
+                    return o->cls->call(o, *this, pos);
+                }
                 break;
             }
             case ObjType::BoundMethod: {
@@ -1877,7 +1881,9 @@ op_ExcMatch: {
     StructTypeObj* et = e.as<StructObj>()->type;
     bool m;
     if (C == 255) {
-        m = et->builtin_error != int(ErrorKind::Cancelled);
+        // A bare except catches the Error family only: Cancelled, SystemExit (and any other
+        // kind standing apart) are caught only by naming them.
+        m = et->is_subtype_of(vm_.error_type(ErrorKind::Error));
     } else {
         const Value& t = R[C];
         auto match_one = [&](const Value& ty) -> bool {
@@ -2066,7 +2072,7 @@ op_SpawnCall: {
     DISPATCH();
 }
 op_MakeLazy:
-    R[A] = make_lazy(R[A]);
+    R[A] = make_lazy(R[A], caps_);
     DISPATCH();
 op_ScopeEnter:
     SAVE_PC();

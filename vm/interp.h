@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "compiler/codegen.h"
@@ -33,15 +34,17 @@ class RunStats;  // vm/run_stats.h
 struct PromiseObj;  // vm/tasks.h
 namespace rt {
 class Runtime;
+class Task;
 struct TraceEvent;
 }
 
 struct VmOptions {
     std::vector<std::string> argv;  // the script's arguments (`args`)
+    std::string program;            // the program's path ("-e", "-" for stdin): sys.argv[0]
     size_t max_depth = 8000;        // call depth before RecursionError
     size_t stack_values = size_t(1) << 22;  // value-stack capacity (registers), 64 MiB reserved
-    // What the program may do (from --allow-* flags); the program's own source
-    // files are added to `own_sources` by the VM as they are loaded.
+    // What the program may do (from --allow-* flags); the Vm gives it a fresh
+    // `own_sources` to which the program's source files are added as they load.
     CapabilitySet caps;
     // Worker threads of the fiber runtime; 0 = one per core. With more than
     // one, values that cross tasks switch to atomic reference counts
@@ -76,12 +79,25 @@ public:
     // Compiles only (`weft check`): 0 ok, 2 compile error.
     int check_file(const std::string& path);
     // `weft test`: runs every `test_*` function of each `*_test.weft` file under
-    // the given paths (files or directories). Prints one line per test and a
-    // summary; returns 0 when all pass, 1 when any fails, 2 on a compile error.
-    int run_tests(const std::vector<std::string>& paths);
+    // the given paths (files or directories) whose `file::name` contains `pattern`, each
+    // within `timeout` seconds (0: no bound). Prints one line per test with its time, a
+    // traceback for each failure and a summary. Returns 0 when all pass, 1 when any fails,
+    // 2 on a compile error or a missing path, 5 when no test was collected (pytest's codes).
+    struct TestOptions {
+        std::vector<std::string> paths;
+        std::string pattern;   // -k: substring of "file::test_name"; "" selects all
+        double timeout = 60;   // --timeout, seconds per test; 0 = none
+    };
+    int run_tests(const TestOptions& opts);
     // REPL: runs one complete input in the persistent REPL module. Returns false
-    // when the input is incomplete (more lines are needed). Errors are printed.
-    bool repl_input(const std::string& source, bool* had_error = nullptr);
+    // when the input is incomplete (more lines are needed). Errors are printed; an exit()
+    // sets *exit_status to the status it asks for (else -1).
+    bool repl_input(const std::string& source, bool* had_error = nullptr, int* exit_status = nullptr);
+
+    // Cancels the running main task, if any (the REPL's Ctrl-C): its next checkpoint raises
+    // Cancelled, `finally` blocks run and its tasks are cancelled. Returns whether a task was
+    // running. Thread-safe (call it from a watcher thread, not from a signal handler).
+    bool interrupt_main();
 
     // Registers a native module available to `import name`.
     static void register_native_module(const std::string& name, NativeModuleInit init);
@@ -107,7 +123,10 @@ public:
         return std::shared_ptr<const CapabilitySet>(std::shared_ptr<const CapabilitySet>(), program_caps_.get());
     }
 
-    // Buffered standard output shared by the program.
+    // Buffered standard output shared by the program: line-buffered when stdout is a terminal
+    // (or with --trace, so that output and trace lines keep their order), block-buffered
+    // (64 KiB) on a pipe or file; flushed at exit, before reading stdin and before a
+    // traceback. Thread-safe.
     void write_stdout(std::string_view s);
     void flush_stdout();
     void flush_stdout_locked();
@@ -122,12 +141,27 @@ private:
     void init_builtins();
     void init_error_types();
     // Parses and compiles `source` into a new chunk of `m` (throws CompileError).
-    Proto* compile_into(ModuleObj& m, const std::string& source, bool repl);
+    Proto* compile_into(ModuleObj& m, const std::string& source, bool repl,
+                        std::unique_ptr<ast::Module>* ast_out = nullptr);
+    // `weft check` (and `weft test`): follows the imports of `module` (the file `path`, text
+    // `source`) and theirs, each file once (`seen`): 0 when every import names a standard
+    // module or a file that exists and compiles, else 2 after reporting the first that does
+    // not. Only files the program may import are followed (vm/import_check.cpp).
+    int check_imports(const ast::Module& module, const std::string& path, const std::string& source,
+                      std::unordered_set<std::string>& seen);
+    // Is `name` a standard module (`import name`)?
+    bool has_module(const std::string& name);
+    // "; util.weft is a file beside prog.weft: import it by its path, ..." when `import name`
+    // of an unknown module looks like a file import written as a module name; else "".
+    std::string module_name_hint(const std::string& name, const std::string& importer_path);
     int report_compile_error(const CompileError& e, const std::string& source);
     void report_uncaught(const Value& err);
+    // An uncaught error's exit status: an exit()'s code, else 1 after printing the traceback.
+    int report_uncaught_status(const Value& err);
     int run_main(ModuleObj* m, const std::string& source);
 
     VmOptions options_;
+    std::shared_ptr<SourceFiles> sources_;  // this program's own source files
     std::shared_ptr<const CapabilitySet> program_caps_;
     StructTypeObj* error_types_[size_t(ErrorKind::Count)] = {};
     std::mutex modules_mu_;  // imports from tasks on several threads
@@ -140,8 +174,12 @@ private:
     ModuleObj* repl_module_ = nullptr;
     // Runs `fn` as the root task of the runtime (created on first use).
     void in_runtime(const std::function<void()>& fn);
+    std::mutex main_task_mu_;  // main_task_ against interrupt_main()
+    rt::Task* main_task_ = nullptr;  // the root task while in_runtime runs one
+    bool interrupted_ = false;        // interrupt_main() cancelled it (under main_task_mu_)
     std::mutex out_mu_;  // print() from tasks on several threads
     std::string out_buf_;
+    bool out_line_buffered_ = false;  // see write_stdout
 };
 
 // How a frame was entered, which decides where its result goes when it returns.
@@ -198,6 +236,9 @@ public:
     ~Interp() override;
 
     Vm& vm() { return vm_; }
+    // `obj.name` as a Weft program reads it (a bound method for a method name). Throws
+    // WeftError (AttributeError) when there is no such attribute.
+    Value attribute(const Value& obj, StrObj* name) { return get_attr(obj, name); }
 
     // Runs a module's top-level chunk to completion. Throws WeftError.
     void run_module_chunk(ModuleObj* m, Proto* p);
@@ -210,6 +251,7 @@ public:
     // atomic count updates fewer per argument, on cache lines other workers are touching.
     Value call_taking(const Value& callee, std::span<Value> args, std::span<const KwArg> kw);
     void write_stdout(std::string_view s) override { vm_.write_stdout(s); }
+    void flush_stdout() override { vm_.flush_stdout(); }
     std::shared_ptr<const CapabilitySet> capabilities() const override { return caps_; }
     const CapabilitySet* capabilities_raw() const { return caps_.get(); }
     // The deferred calls made on this interpreter and not yet settled, oldest first

@@ -27,6 +27,7 @@ enum class ErrorKind : uint8_t {
     AttributeError, NameError, RecursionError, AssertionError, TimeoutError, ChannelClosed,
     PermissionDenied, IOError, NetworkError, ProcessError, ActorStopped, Deadlock, ErrorGroup,
     PartialFailure, Cancelled,
+    SystemExit,  // exit(): stands apart from Error like Cancelled (vm/sys.h)
     Count
 };
 const char* error_kind_name(ErrorKind k);
@@ -109,6 +110,8 @@ struct NativeObj : Obj {
     // calling it cannot wait. Any other native may, which keeps the deferred calls of the
     // function calling it from being predicted quick (vm/quick_calls.h).
     bool computes = false;
+    // Writes out what the program's standard output holds (print(flush=True), sys.stdout.flush()).
+    virtual void flush_stdout() {}
     NativeObj(std::string n, NativeFn f) : Obj(ObjType::Native), name(std::move(n)), fn(f) {}
 };
 

@@ -290,6 +290,7 @@ Value error_attr(const StructObj* s, const std::string& n, bool* found) {
         return make_list(std::move(items));
     }
     if (n == "errors") return make_list(e->errors);
+    if (n == "code" && s->type->builtin_error == int(ErrorKind::SystemExit)) return e->results;  // exit(code)
     bool partial = s->type->builtin_error == int(ErrorKind::PartialFailure);
     if (partial && n == "results") return e->results.is_none() ? make_list() : e->results;
     if (partial && (n == "successful_results" || n == "failed")) {

@@ -23,6 +23,7 @@
 #include "vm/limits.h"
 #include "vm/pending.h"
 #include "vm/progress.h"
+#include "vm/sys.h"
 #include "vm/task_context.h"
 #include "weft/runtime/channel.hpp"
 #include "weft/runtime/runtime.hpp"
@@ -301,6 +302,15 @@ Value force_promise(Interp& in, PromiseObj* p) {
             if (mine) {
                 Value value, error;
                 try {
+                    // With the capabilities of where the value was made, restored even when
+                    // the computation fails.
+                    auto saved = in.capabilities();
+                    struct Restore {
+                        Interp& in;
+                        std::shared_ptr<const CapabilitySet>& saved;
+                        ~Restore() { in.set_capabilities(std::move(saved)); }
+                    } restore{in, saved};
+                    if (p->lazy_caps) in.set_capabilities(p->lazy_caps);
                     value = in.call(thunk, {});
                 } catch (WeftError& e) {
                     error = in.error_value(e);
@@ -347,6 +357,8 @@ namespace {
 
 Value promise_method(Interp& in, PromiseObj* p, std::string_view name, const CallArgs& a, bool* handled) {
     *handled = true;
+    if (name == "done" || name == "cancel" || name == "result")
+        check_kwargs(name == "result" ? "timeout" : nullptr, name, a.kw);
     if (name == "done") return Value::boolean(p->resolved || (p->kind == PromiseObj::Kind::Task && p->task->done()));
     if (name == "cancel") {
         if (p->kind == PromiseObj::Kind::Task) p->task->cancel();
@@ -417,6 +429,7 @@ bool promise_attr(Interp& in, PromiseObj* p, std::string_view name, Value& out) 
         // `t.done` without a call: a bound method for later calls.
         auto* nat = new NativeObj(std::string(name), nullptr);
         nat->method = name == "done" ? task_done_m : name == "cancel" ? task_cancel_m : task_result_m;
+        nat->kwargs = name == "result" ? "timeout" : nullptr;
         nat->self = Value::borrow(p);
         out = Value::adopt(nat);
         return true;
@@ -577,7 +590,7 @@ Value ch_close(CallContext&, Value& self, const CallArgs&) {
 }
 
 const MethodInfo kChannelMethods[] = {
-    {"send", ch_send, false},   {"recv", ch_recv, false},   {"try_recv", ch_try_recv, false},
+    {"send", ch_send, false},   {"recv", ch_recv, false, "timeout"},   {"try_recv", ch_try_recv, false},
     {"try_send", ch_try_send, false}, {"close", ch_close, false}, {nullptr, nullptr, false},
 };
 
@@ -649,17 +662,25 @@ Value bi_select_stmt(CallContext&, const CallArgs& a) {
     size_t n = cases.size();
     std::vector<std::optional<Value>> sinks(n);
     std::vector<Value> sends(n);
-    std::vector<rt::Channel<std::int64_t>> timers(n);
-    std::vector<std::optional<std::int64_t>> timer_sinks(n);
     rt::Select sel;
     std::vector<int> kinds(n);
+    // The `after(d)` cases become the select's own timeout (the shortest one wins): its timer
+    // entry is removed when another case is chosen. A timer channel per case (rt::after) stayed
+    // in the timer queue until it fired, and while it was pending the deadlock detector saw a
+    // waker and could not report tasks blocked after the select (issue 15, item 2b).
+    int after_case = -1;
+    double after_seconds = 0;
+    std::vector<size_t> case_of;  // the select's case index -> the statement's case index
     for (size_t i = 0; i < n; ++i) {
         auto& t = cases[i].as<TupleObj>()->items;
         int kind = int(t[0].as_int());
         kinds[i] = kind;
         if (kind == 3) {
-            timers[i] = rt::after(seconds_arg(t[2], "after()"));
-            sel.recv(timers[i], timer_sinks[i]);
+            double d = seconds_arg(t[2], "after()");
+            if (after_case < 0 || d < after_seconds) {
+                after_case = int(i);
+                after_seconds = d;
+            }
             continue;
         }
         if (!t[1].is(ObjType::Opaque) || t[1].as<OpaqueObj>()->cls != &kChannelClass)
@@ -672,10 +693,12 @@ Value bi_select_stmt(CallContext&, const CallArgs& a) {
         } else {
             sel.recv(ch, sinks[i]);
         }
+        case_of.push_back(i);
     }
     if (has_default) sel.default_case();
+    if (after_case >= 0) sel.timeout(after_seconds);
     bool bounded = false;
-    if (!has_default && std::find(kinds.begin(), kinds.end(), 3) == kinds.end()) {
+    if (!has_default && after_case < 0) {
         if (double bound = limits::wait_bound(); bound >= 0) {
             sel.timeout(bound);  // --default-timeout: a select with no after() case is bounded
             bounded = true;
@@ -688,10 +711,14 @@ Value bi_select_stmt(CallContext&, const CallArgs& a) {
         throw WeftError(ErrorKind::ChannelClosed, "send on a closed channel in select");
     }
     if (bounded && idx == rt::kSelectTimeout) limits::raise_default_timeout("select");
+    if (idx == rt::kSelectTimeout && after_case >= 0)
+        return make_tuple({Value::integer(after_case), Value(), Value::boolean(true)});
     if (idx < 0) return make_tuple({Value::integer(-1), Value(), Value::boolean(false)});
+    int chosen = idx;
+    idx = int(case_of[size_t(chosen)]);
     int kind = kinds[size_t(idx)];
     if (kind == 0 || kind == 1) {
-        bool ok = sel.received(idx);
+        bool ok = sel.received(chosen);
         if (!ok && kind == 0) throw WeftError(ErrorKind::ChannelClosed, "select: recv on a closed and drained channel");
         return make_tuple({Value::integer(idx), ok ? *sinks[size_t(idx)] : Value(), Value::boolean(ok)});
     }
@@ -1032,6 +1059,7 @@ Value cs_call(OpaqueObj* self, CallContext&, std::span<const Value> pos) {
         type_err("only timeout(d) can decorate a function: @timeout(5s)");
     auto* n = new NativeObj("timeout", nullptr);
     n->method = timed_call;
+    n->kwargs = kAnyKeywords;  // passed on to the decorated function
     n->self = make_tuple({pos[0], Value::number(c->seconds)});
     return Value::adopt(n);
 }
@@ -1088,20 +1116,26 @@ Value bi_sequential(CallContext&, const CallArgs& a) {
 void register_parallel_builtins(Vm& vm);
 
 // Exposed to the interpreter (vm/interp.cpp).
-Value make_lazy(const Value& thunk) {
+Value make_lazy(const Value& thunk, std::shared_ptr<const CapabilitySet> caps) {
     auto* p = new PromiseObj(PromiseObj::Kind::Lazy);
     p->thunk = thunk;
+    p->lazy_caps = std::move(caps);
     return Value::adopt(p);
 }
 
 void register_concurrency_builtins(Vm& vm) {
     install_pending_hooks();
-    auto native = [&](const char* n, NativeFn f) { vm.add_builtin(n, Value::adopt(new NativeObj(n, f))); };
-    native("channel", bi_channel);
+    // The keywords each takes (NativeObj::kwargs); the interpreter rejects any other.
+    auto native = [&](const char* n, NativeFn f, const char* kwargs = nullptr) {
+        auto* o = new NativeObj(n, f);
+        o->kwargs = kwargs;
+        vm.add_builtin(n, Value::adopt(o));
+    };
+    native("channel", bi_channel, "capacity unbounded");
     native("__select__", bi_select_stmt);
-    native("select", bi_select_fn);
+    native("select", bi_select_fn, "timeout");
     native("after", bi_after);
-    native("atom", bi_atom);
+    native("atom", bi_atom, "validator");
     native("timeout", bi_timeout);
     native("move_on_after", bi_move_on_after);
     native("cancel_scope", bi_cancel_scope);
@@ -1411,7 +1445,7 @@ Value bi_attempt(CallContext& cx, const CallArgs& a) {
         return ok_dict(in.call_kw(a.pos[0], args, a.kw));
     } catch (WeftError& e) {
         Value err = in.error_value(e);
-        if (is_cancelled_error(err)) throw;
+        if (is_cancelled_error(err) || is_system_exit(err)) throw;  // not errors to report
         return error_dict(err);
     }
 }
@@ -1466,7 +1500,7 @@ Value bi_retry(CallContext& cx, const CallArgs& a) {
             return in.call(a.pos[0], args);
         } catch (WeftError& e) {
             Value err = in.error_value(e);
-            bool retryable = !is_cancelled_error(err);
+            bool retryable = !is_cancelled_error(err) && !is_system_exit(err);
             if (retryable && !on.is_none()) {
                 retryable = false;
                 std::vector<Value> types = on.is(ObjType::List) || on.is(ObjType::Tuple) ? collect(cx, on) : std::vector<Value>{on};
@@ -1728,7 +1762,9 @@ Value pool_exit(CallContext& cx, Value& self, const CallArgs&) {
 }
 
 const MethodInfo kPoolMethods[] = {
-    {"submit", pool_submit, false}, {"map", pool_map, false},       {"shutdown", pool_shutdown, false},
+    {"submit", pool_submit, false, kAnyKeywords},  // passed on to the submitted call
+    {"map", pool_map, false},
+    {"shutdown", pool_shutdown, false, "wait"},
     {"__enter__", pool_enter, false}, {"__exit__", pool_exit, false}, {nullptr, nullptr, false},
 };
 void pool_share_children(OpaqueObj* self) {
@@ -1957,23 +1993,26 @@ Value bi_stream_map(CallContext& cx, const CallArgs& a) {
 }  // namespace
 
 void register_parallel_builtins(Vm& vm) {
-    auto native = [&](const char* n, NativeFn f, bool lazy = false) {
+    // The keywords each takes (NativeObj::kwargs); the interpreter rejects any other.
+    auto native = [&](const char* n, NativeFn f, const char* kwargs = nullptr, bool lazy = false) {
         auto* o = new NativeObj(n, f);
         o->lazy_args = lazy;
+        o->kwargs = kwargs;
         vm.add_builtin(n, Value::adopt(o));
     };
-    native("parallel_map", bi_parallel_map);
-    native("parallel_filter", bi_parallel_filter);
-    native("parallel_for_each", bi_parallel_for_each);
-    native("race", bi_race, true);
-    native("__race__", bi_race_block, true);
-    native("attempt", bi_attempt);
+    const char* kMapKeywords = "workers timeout errors progress";  // map_options, collects_errors
+    native("parallel_map", bi_parallel_map, kMapKeywords);
+    native("parallel_filter", bi_parallel_filter, kMapKeywords);
+    native("parallel_for_each", bi_parallel_for_each, kMapKeywords);
+    native("race", bi_race, nullptr, true);
+    native("__race__", bi_race_block, nullptr, true);
+    native("attempt", bi_attempt, kAnyKeywords);  // passed on to the call
     native("spawn_link", bi_spawn_link);
-    native("retry", bi_retry);
-    native("parallel", bi_parallel);
+    native("retry", bi_retry, "attempts backoff max_backoff on");
+    native("parallel", bi_parallel, "workers timeout retries backoff errors");
     native("set_max_workers", bi_set_max_workers);
     native("set_default_timeout", bi_set_default_timeout);
-    native("stream_map", bi_stream_map);
+    native("stream_map", bi_stream_map, "workers buffer ordered errors");
     native("worker_pool", bi_worker_pool);
     native("tasks", tasks_builtin);
     limits::configure(vm.options());

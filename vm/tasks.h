@@ -117,6 +117,9 @@ struct PromiseObj : Obj {
     std::atomic<bool> resolved{false};
     rt::SpinLock lock;             // guards the resolution (and `runner`)
     const void* runner = nullptr;  // Lazy: the task computing it (re-entrant force is an error)
+    // Lazy: the capabilities where the value was made; it is computed with them, wherever and
+    // whenever it is forced (as a deferred call keeps its caller's).
+    std::shared_ptr<const CapabilitySet> lazy_caps;
     Value value;           // after resolution
     Value error;           // after resolution with an error (an error value)
     // A task handle from `spawn` answers .id .state .done() .cancel() .result();
@@ -164,7 +167,7 @@ Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vect
 // `spawn f(x)` as a statement: the task is started in the current nursery (which waits for it
 // and raises its error), and no handle is made.
 void spawn_detached(Interp& in, const Value& fn, std::vector<Value> args);
-Value make_lazy(const Value& thunk);
+Value make_lazy(const Value& thunk, std::shared_ptr<const CapabilitySet> caps);
 // Starts a task that calls `fn` (a deferred call kept as a record until now, vm/pending.cpp) in
 // `nursery`, with the capabilities and spawn site it was made with. Wakes an idle worker.
 // Raises like spawn (e.g. --max-tasks reached).

@@ -19,7 +19,9 @@
 #include "compiler/parser.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/pending.h"
 #include "vm/run_stats.h"
+#include "vm/sys.h"
 #include "vm/task_context.h"
 #include "vm/tasks.h"
 #include "weft/runtime/runtime.hpp"
@@ -48,10 +50,17 @@ const char* kErrorNames[] = {
     "Error", "ValueError", "TypeError", "KeyError", "IndexError", "ZeroDivisionError", "OverflowError",
     "AttributeError", "NameError", "RecursionError", "AssertionError", "TimeoutError", "ChannelClosed",
     "PermissionDenied", "IOError", "NetworkError", "ProcessError", "ActorStopped", "Deadlock", "ErrorGroup",
-    "PartialFailure", "Cancelled",
+    "PartialFailure", "Cancelled", "SystemExit",
 };
 
+// False (errno set) when `path` cannot be read; a directory is refused with EISDIR (an
+// ifstream opens one and reads nothing, which ran it as an empty program).
 bool read_file(const std::string& path, std::string& out) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return false;
+    }
     std::ifstream f(path, std::ios::binary);
     if (!f) return false;
     std::ostringstream ss;
@@ -72,9 +81,70 @@ Value bi_is_error(CallContext&, const CallArgs& a) {
     return Value::boolean(v.is(ObjType::Struct) && v.as<StructObj>()->error != nullptr);
 }
 
+// __assert_message__(left, right, op): the message of a failed `assert left op right` (the
+// compiler calls it; see the Assert case of compiler/codegen.cpp). Long values are cut.
+Value bi_assert_message(CallContext&, const CallArgs& a) {
+    if (a.pos.size() != 3) throw WeftError(ErrorKind::TypeError, "__assert_message__() takes 3 arguments");
+    auto shown = [](const Value& v) {
+        std::string s = repr(v);
+        if (s.size() > 240) {
+            size_t cut = 200;
+            while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // UTF-8 boundary
+            s = s.substr(0, cut) + "... (" + std::to_string(s.size()) + " bytes)";
+        }
+        return s;
+    };
+    return make_str("assert " + shown(a.pos[0]) + " " + to_str(a.pos[2]) + " " + shown(a.pos[1]));
+}
+
 Value bi_repl_print(CallContext& cx, const CallArgs& a) {
     if (!a.pos.empty() && !a.pos[0].is_none()) cx.write_stdout(repr(a.pos[0]) + "\n");
     return Value();
+}
+
+// __introspect__(what, x): a hidden listing for tests, so that tests/lang/errors/
+// kwargs_everywhere.weft calls every builtin, module function and method (with a keyword none of
+// them takes) and one added later is covered without editing the test.
+//   "builtins"        {name: value} of the builtins
+//   "native_modules"  the importable native modules' names, sorted
+//   "import", name    the native module `name`, imported
+//   "members", x      {name: value} of a module's attributes, or of a value's built-in methods
+//                     (bound to it)
+Value bi_introspect(CallContext& cx, const CallArgs& a) {
+    if (a.pos.empty() || !a.pos[0].is(ObjType::Str))
+        throw WeftError(ErrorKind::TypeError, "__introspect__() takes a str naming what to list");
+    auto* in = dynamic_cast<Interp*>(&cx);
+    if (!in) throw WeftError(ErrorKind::TypeError, "__introspect__() needs the interpreter");
+    const std::string& what = a.pos[0].as<StrObj>()->data;
+    if (what == "builtins" && a.pos.size() == 1) {
+        Value d = make_dict();
+        for (auto& [n, i] : in->vm().builtin_index) set_item(d, make_str(n), in->vm().builtins[size_t(i)]);
+        return d;
+    }
+    if (what == "native_modules" && a.pos.size() == 1) {
+        std::vector<std::string> names;
+        for (auto& [n, init] : native_registry()) names.push_back(n);
+        std::sort(names.begin(), names.end());
+        std::vector<Value> out;
+        for (auto& n : names) out.push_back(make_str(n));
+        return make_list(std::move(out));
+    }
+    if (what == "import" && a.pos.size() == 2 && a.pos[1].is(ObjType::Str) &&
+        native_registry().count(a.pos[1].as<StrObj>()->data))
+        return Value::borrow(in->vm().import_module(*in, a.pos[1].as<StrObj>()->data, nullptr));
+    if (what == "members" && a.pos.size() == 2) {
+        Value d = make_dict();
+        const Value& x = a.pos[1];
+        if (x.is(ObjType::Module)) {
+            auto* m = x.as<ModuleObj>();
+            for (auto& [n, slot] : m->layout.slots)
+                if (Value v; m->find(n, v)) set_item(d, make_str(n), v);
+        } else {
+            for (auto& n : method_names(x)) set_item(d, make_str(n), in->attribute(x, intern(n)));
+        }
+        return d;
+    }
+    throw WeftError(ErrorKind::ValueError, "__introspect__(): unknown request '" + what + "'");
 }
 
 
@@ -108,11 +178,23 @@ Value make_error(ErrorKind kind, std::string msg) {
 void Vm::register_native_module(const std::string& name, NativeModuleInit init) { native_registry()[name] = init; }
 
 Vm::Vm(VmOptions options)
-    : options_(std::move(options)), program_caps_(std::make_shared<const CapabilitySet>(options_.caps)) {
+    : options_(std::move(options)), sources_(std::make_shared<SourceFiles>()) {
+    options_.caps.own_sources = sources_;
+    sources_->set_root(".");  // -e, the REPL, stdin; run_file sets the main file's folder
+    program_caps_ = std::make_shared<const CapabilitySet>(options_.caps);
     g_vm = this;
+    out_line_buffered_ = isatty(1) || options_.trace;
     init_error_types();
     init_builtins();
     main_ = std::make_unique<Interp>(*this);
+    // `sys` needs the program's arguments, so it is built here rather than by a module init.
+    auto* sys = new ModuleObj();
+    sys->name = "sys";
+    sys->imported = true;
+    init_sys_module(*sys, options_.program, options_.argv);
+    share_all(sys->globals);
+    sys->initialized = true;
+    modules_["sys"] = sys;
 }
 
 Vm::~Vm() {
@@ -151,7 +233,7 @@ void Vm::init_error_types() {
         t->builtin_error = int(k);
         t->flags = Obj::kImmortal;
         ErrorKind kind = ErrorKind(k);
-        if (kind == ErrorKind::Cancelled) {
+        if (kind == ErrorKind::Cancelled || kind == ErrorKind::SystemExit) {
             t->base = nullptr;  // not an Error: `except Error` does not catch it
         } else if (kind == ErrorKind::PartialFailure) {
             t->base = error_types_[size_t(ErrorKind::ErrorGroup)];
@@ -201,16 +283,32 @@ void Vm::init_builtins() {
     native("error", bi_error);
     native("is_error", bi_is_error);
     native("__repl_print__", bi_repl_print);
+    native("__assert_message__", bi_assert_message);
+    native("__introspect__", bi_introspect);
+    for (const char* n : {"exit", "quit"}) {
+        auto* nf = new NativeObj(n, bi_exit);
+        set_native_kwargs(nf, "code");
+        add_builtin(n, Value::adopt(nf));
+    }
     register_concurrency_builtins(*this);
     std::vector<Value> argv;
     for (auto& a : options_.argv) argv.push_back(make_str(a));
     add_builtin("args", make_list(std::move(argv)));
 }
 
+bool Vm::interrupt_main() {
+    std::lock_guard<std::mutex> g(main_task_mu_);
+    if (!main_task_) return false;
+    interrupted_ = true;
+    main_task_->cancel();
+    return true;
+}
+
 void Vm::write_stdout(std::string_view s) {
     std::lock_guard<std::mutex> g(out_mu_);
     out_buf_.append(s);
-    if (out_buf_.size() > (1 << 16)) flush_stdout_locked();
+    if (out_buf_.size() > (1 << 16) || (out_line_buffered_ && s.find('\n') != std::string_view::npos))
+        flush_stdout_locked();
 }
 
 void Vm::flush_stdout() {
@@ -327,10 +425,21 @@ void Vm::in_runtime(const std::function<void()>& fn) {
         [&] {
             bind_main_task(main_.get());
             // The main interpreter runs on this task's stack until block_on returns.
+            {
+                std::lock_guard<std::mutex> g(main_task_mu_);
+                main_task_ = rt::current_task();
+            }
             struct Unbind {
+                Vm* vm;
                 Interp* in;
-                ~Unbind() { in->unbind_task(); }
-            } unbind{main_.get()};
+                ~Unbind() {
+                    {
+                        std::lock_guard<std::mutex> g(vm->main_task_mu_);
+                        vm->main_task_ = nullptr;
+                    }
+                    in->unbind_task();
+                }
+            } unbind{this, main_.get()};
             main_->bind_task(Interp::TaskBinding{rt::current_stack_low(), 0});
             try {
                 run_in_implicit_scope([&] {
@@ -424,7 +533,7 @@ std::unique_ptr<Proto> materialize(const Chunk* c, ModuleObj* m) {
 
 }  // namespace
 
-Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl) {
+Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl, std::unique_ptr<ast::Module>* ast_out) {
     auto ast = parse_module(source, m.path);
     CompileOptions opts;
     opts.repl = repl;
@@ -435,7 +544,13 @@ Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl) {
     auto proto = materialize(chunk.get(), &m);
     m.chunks.push_back(std::move(chunk));
     m.protos.push_back(std::move(proto));
+    if (ast_out) *ast_out = std::move(ast);
     return m.protos.back().get();
+}
+
+bool Vm::has_module(const std::string& name) {
+    std::lock_guard<std::mutex> g(modules_mu_);
+    return modules_.count(name) || native_registry().count(name);
 }
 
 int Vm::report_compile_error(const CompileError& e, const std::string& source) {
@@ -476,6 +591,14 @@ void Vm::report_uncaught(const Value& err) {
     fputs(out.c_str(), stderr);
 }
 
+int Vm::report_uncaught_status(const Value& err) {
+    flush_stdout();
+    int st = system_exit_status(err);  // exit(code): no traceback
+    if (st >= 0) return st;
+    report_uncaught(err);
+    return is_import_failure(err) ? 2 : 1;  // a missing or broken import is a compile-time problem
+}
+
 int Vm::run_main(ModuleObj* m, const std::string& source) {
     Proto* p;
     try {
@@ -489,8 +612,7 @@ int Vm::run_main(ModuleObj* m, const std::string& source) {
         in_runtime([&] { main_->run_module_chunk(m, p); });
     } catch (WeftError& e) {
         Value err = main_->error_value(e);
-        report_uncaught(err);
-        return 1;
+        return report_uncaught_status(err);
     } catch (CompileError& e) {
         // A compile error in an imported module.
         std::string src;
@@ -498,8 +620,7 @@ int Vm::run_main(ModuleObj* m, const std::string& source) {
         return report_compile_error(e, src);
     } catch (...) {
         // An error of a task that nobody forced, raised when the program's scope ends.
-        report_uncaught(main_->runtime_error_value(std::current_exception()));
-        return 1;
+        return report_uncaught_status(main_->runtime_error_value(std::current_exception()));
     }
     m->initialized = true;
     flush_stdout();
@@ -508,7 +629,9 @@ int Vm::run_main(ModuleObj* m, const std::string& source) {
 
 int Vm::run_file(const std::string& path) {
     std::string source;
-    add_own_source(path);  // a program may always read its own source files
+    // A program may always read its own source files, and import those of its folder tree.
+    sources_->add(path);
+    sources_->set_root(std::filesystem::path(canonical_path(path)).parent_path().string());
     if (!read_file(path, source)) {
         fprintf(stderr, "weft: cannot open '%s': %s\n", path.c_str(), strerror(errno));
         return 2;
@@ -528,105 +651,29 @@ int Vm::run_source(const std::string& source, const std::string& path) {
 
 int Vm::check_file(const std::string& path) {
     std::string source;
+    sources_->set_root(std::filesystem::path(canonical_path(path)).parent_path().string());
     if (!read_file(path, source)) {
         fprintf(stderr, "weft: cannot open '%s': %s\n", path.c_str(), strerror(errno));
         return 2;
     }
     ModuleObj m;
     m.path = path;
+    std::unique_ptr<ast::Module> ast;
     try {
-        compile_into(m, source, false);
+        compile_into(m, source, false, &ast);
     } catch (CompileError& e) {
         if (e.diag.path.empty()) e.diag.path = path;
         return report_compile_error(e, source);
     }
-    return 0;
+    std::unordered_set<std::string> seen;
+    return check_imports(*ast, path, source, seen);
 }
 
-int Vm::run_tests(const std::vector<std::string>& paths) {
-    namespace fs = std::filesystem;
-    std::vector<std::string> files;
-    for (auto& p : paths) {
-        std::error_code ec;
-        if (fs::is_directory(p, ec)) {
-            for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
-                 it != fs::recursive_directory_iterator(); it.increment(ec)) {
-                std::string name = it->path().filename().string();
-                if (it->is_regular_file(ec) && name.size() > 10 && name.compare(name.size() - 10, 10, "_test.weft") == 0)
-                    files.push_back(it->path().string());
-            }
-        } else if (fs::exists(p, ec)) {
-            files.push_back(p);
-        } else {
-            fprintf(stderr, "weft test: no such file or directory: %s\n", p.c_str());
-            return 2;
-        }
-    }
-    std::sort(files.begin(), files.end());
-    int passed = 0, failed = 0;
-    for (auto& f : files) {
-        std::string source;
-        if (!read_file(f, source)) {
-            fprintf(stderr, "weft test: cannot read %s\n", f.c_str());
-            return 2;
-        }
-        auto* m = new ModuleObj();
-        m->name = fs::path(f).stem().string();
-        m->path = f;
-        Proto* p;
-        try {
-            p = compile_into(*m, source, false);
-        } catch (CompileError& e) {
-            if (e.diag.path.empty()) e.diag.path = f;
-            return report_compile_error(e, source);
-        }
-        try {
-            in_runtime([&] { main_->run_module_chunk(m, p); });
-        } catch (WeftError& e) {
-            flush_stdout();
-            fprintf(stderr, "ERROR %s (while loading)\n", f.c_str());
-            report_uncaught(main_->error_value(e));
-            ++failed;
-            continue;
-        } catch (...) {
-            flush_stdout();
-            fprintf(stderr, "ERROR %s (while loading)\n", f.c_str());
-            report_uncaught(main_->runtime_error_value(std::current_exception()));
-            ++failed;
-            continue;
-        }
-        for (auto& name : m->layout.names) {
-            if (name.rfind("test_", 0) != 0) continue;
-            Value found;
-            const Value* fn = m->find(name, found) ? &found : nullptr;
-            if (!fn || !fn->is(ObjType::Function)) continue;
-            Value err;
-            try {
-                Value test = *fn;
-                in_runtime([&] { main_->call(test, {}); });
-            } catch (WeftError& e) {
-                err = main_->error_value(e);
-            } catch (...) {
-                err = main_->runtime_error_value(std::current_exception());
-            }
-            flush_stdout();
-            printf("%s %s::%s\n", err.is_none() ? "PASS" : "FAIL", f.c_str(), name.c_str());
-            fflush(stdout);
-            if (err.is_none()) {
-                ++passed;
-            } else {
-                report_uncaught(err);
-                ++failed;
-            }
-        }
-    }
-    flush_stdout();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
-}
+// Vm::run_tests (`weft test`) is in vm/test_runner.cpp.
 
-bool Vm::repl_input(const std::string& source, bool* had_error) {
+bool Vm::repl_input(const std::string& source, bool* had_error, int* exit_status) {
     if (had_error) *had_error = false;
+    if (exit_status) *exit_status = -1;
     if (!repl_module_) {
         repl_module_ = new ModuleObj();
         repl_module_->name = "__main__";
@@ -642,14 +689,35 @@ bool Vm::repl_input(const std::string& source, bool* had_error) {
         if (had_error) *had_error = true;
         return true;
     }
+    // exit() ends the session with its status; any other error is reported and the session
+    // goes on.
+    {
+        std::lock_guard<std::mutex> g(main_task_mu_);
+        interrupted_ = false;
+    }
+    auto failed = [&](const Value& err) {
+        flush_stdout();
+        int st = system_exit_status(err);
+        bool interrupted;
+        {
+            std::lock_guard<std::mutex> g(main_task_mu_);
+            interrupted = interrupted_;
+        }
+        if (st >= 0) {
+            if (exit_status) *exit_status = st;
+        } else if (interrupted && is_cancelled_value(err)) {
+            fputs("KeyboardInterrupt\n", stderr);  // Ctrl-C: the statement was cancelled
+        } else {
+            report_uncaught(err);
+        }
+        if (had_error) *had_error = true;
+    };
     try {
         in_runtime([&] { main_->run_module_chunk(repl_module_, p); });
     } catch (WeftError& e) {
-        report_uncaught(main_->error_value(e));
-        if (had_error) *had_error = true;
+        failed(main_->error_value(e));
     } catch (...) {
-        report_uncaught(main_->runtime_error_value(std::current_exception()));
-        if (had_error) *had_error = true;
+        failed(main_->runtime_error_value(std::current_exception()));
     }
     flush_stdout();
     return true;
@@ -664,7 +732,9 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         if (it != modules_.end()) return it->second;
         auto& reg = native_registry();
         auto r = reg.find(name);
-        if (r == reg.end()) throw WeftError(ErrorKind::NameError, "no module named '" + name + "'");
+        if (r == reg.end())
+            throw_import_failure(ErrorKind::NameError, "no module named '" + name + "'" +
+                                                          module_name_hint(name, importer ? importer->path : ""));
         auto* m = new ModuleObj();
         m->name = name;
         m->imported = true;
@@ -691,16 +761,22 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
     fs::path base = importer && !importer->path.empty() && importer->path[0] != '<'
                         ? fs::path(importer->path).parent_path()
                         : fs::current_path();
+    reject_nul(name);
     fs::path full = name[0] == '/' ? fs::path(name) : base / name;
-    std::error_code ec;
-    fs::path canon = fs::weakly_canonical(full, ec);
-    std::string key = ec ? full.string() : canon.string();
+    std::string key = canonical_path(full.string());
+    // Importing is reading (spec section 11): without a grant a program imports only the
+    // .weft/.wlisp files of its own folder tree; anything else needs --allow-read for the file
+    // and obeys restrict()/@effects. Checked before the file is opened or compiled, so a
+    // refused import says nothing of the file (not even whether it exists).
+    std::string ext = fs::path(key).extension().string();
+    bool own_tree = (ext == ".weft" || ext == ".wlisp") && path_within(key, sources_->root());
+    if (!own_tree) require_read(in, key, "importing");
     std::unique_lock<std::mutex> lock(modules_mu_);
     auto it = modules_.find(key);
     if (it != modules_.end()) return it->second;  // runs once; a cycle sees the partial module
     std::string source;
-    if (!read_file(key, source)) throw WeftError(ErrorKind::IOError, "cannot import '" + name + "': no such file " + key);
-    add_own_source(key);
+    if (!read_file(key, source))
+        throw_import_failure(ErrorKind::IOError, "cannot import '" + name + "': no such file " + key);
     auto* m = new ModuleObj();
     m->imported = true;
     m->name = fs::path(key).stem().string();
@@ -714,8 +790,9 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         if (e.diag.path.empty()) e.diag.path = m->path;
         // Report with the imported file's source, then fail the import.
         report_compile_error(e, source);
-        throw WeftError(ErrorKind::Error, "compile error in imported module '" + name + "'");
+        throw_import_failure(ErrorKind::Error, "compile error in imported module '" + name + "'");
     }
+    sources_->add(key);  // only a module that compiled becomes one of the program's sources
     m->initializing = true;
     lock.unlock();  // the module's code may block, spawn and import
     in.run_module_chunk(m, p);

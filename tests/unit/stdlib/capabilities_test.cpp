@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "vm/capabilities.h"
+#include "vm/native.h"
 
 namespace weft {
 namespace {
@@ -159,13 +160,35 @@ TEST(Capabilities, ParsesFlags) {
     EXPECT_TRUE(c.write.all && c.run.all && c.net.all);
 }
 
-TEST(Capabilities, OwnSourcesAreAlwaysReadable) {
+TEST(Capabilities, OwnSourcesAreReadableByTheirProgramOnly) {
     CapabilitySet c;
-    c.own_sources = {"/srv/app/main.weft"};
+    c.own_sources = std::make_shared<SourceFiles>();
+    c.own_sources->add("/srv/app/main.weft");
     EXPECT_TRUE(c.allows_read("/srv/app/main.weft"));
     EXPECT_FALSE(c.allows_read("/srv/app/other.weft"));
-    add_own_source("/srv/app/lib.weft");
-    EXPECT_TRUE(CapabilitySet::none()->allows_read("/srv/app/lib.weft"));
+    // Another program's sources (another VM's list) grant nothing here, nor to a set without.
+    CapabilitySet other;
+    other.own_sources = std::make_shared<SourceFiles>();
+    other.own_sources->add("/srv/app/lib.weft");
+    EXPECT_FALSE(c.allows_read("/srv/app/lib.weft"));
+    EXPECT_FALSE(CapabilitySet::none()->allows_read("/srv/app/main.weft"));
+}
+
+TEST(Capabilities, RunResolvesAgainstCwdAndChildPath) {
+    CapabilitySet c;
+    c.run.items = {"/bin/sh"};
+    EXPECT_TRUE(c.allows_run("sh"));
+    EXPECT_TRUE(c.allows_run("bin/sh", "/"));   // relative to cwd=, as the exec resolves it
+    EXPECT_FALSE(c.allows_run("bin/sh", "/tmp/no-such-dir-weft"));
+    std::string path = "/usr/bin";
+    EXPECT_TRUE(c.allows_run("sh", "", &path));
+    std::string empty_path = "/nonexistent-weft";
+    EXPECT_FALSE(c.allows_run("sh", "", &empty_path));
+}
+
+TEST(Capabilities, NulByteIsRefusedBeforeTheCheck) {
+    EXPECT_THROW(reject_nul(std::string("/etc/shadow\0/../ok", 18)), WeftError);
+    EXPECT_NO_THROW(reject_nul("/etc/shadow"));
 }
 
 }  // namespace
