@@ -32,7 +32,7 @@ test-asan: setup
 	@cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=address -DWEFT_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j $(JOBS) --target $(ASAN_TARGETS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) --timeout 900 \
-		-R '^(lang|lang\.concurrency|docs|cli|fuzz\.frontend_smoke|runtime\..*)$$'
+		-R '^(lang|lang\.concurrency|docs|cli|fuzz\.frontend_smoke|security\..*|runtime\..*)$$'
 
 # ThreadSanitizer: the runtime's suite and the language's concurrency tests on four worker
 # threads (the concurrent parts of the system).
