@@ -88,6 +88,24 @@ void unshare(Value& v);
 // Protocol
 
 bool truthy(const Value& v);
+
+// Values nested deeper than this (containers in containers, structs in structs) are not
+// walked by repr/str, ==, ordering and hash, which recurse on the native stack: they raise
+// RecursionError instead, as CPython does past its recursion limit. The walk also stops
+// early, with the same error, when less than kMinNestingStack bytes of native stack remain
+// (checked every 32 levels: a task's fiber stack is small, and sanitizer frames are large).
+constexpr int kMaxValueNesting = 500;
+constexpr size_t kMinNestingStack = 32 * 1024;
+// Throws RecursionError "maximum recursion depth exceeded <what>" (vm/protocol.cpp).
+[[noreturn]] void nesting_exceeded(const char* what);
+// Called by a recursive walk before it descends into the items of a container at `depth`
+// (0 for the outermost). Throws RecursionError past kMaxValueNesting or near the stack's end.
+void check_nesting_stack(const char* what);
+inline void check_nesting(int depth, const char* what) {
+    if (__builtin_expect(depth >= kMaxValueNesting, 0)) nesting_exceeded(what);
+    if (__builtin_expect((depth & 31) == 31, 0)) check_nesting_stack(what);
+}
+
 // TypeError "unhashable type: 'list'". hash(1) == hash(1.0) == hash(True).
 // Strings cache their hash. Never returns 0 for str/bytes/tuple (0 marks "not cached").
 uint64_t value_hash(const Value& v);
@@ -157,6 +175,9 @@ Value str_concat(Value& a, const Value& b);
 // Methods of built-in types (str, bytes, list, tuple, dict, set, range).
 // nullptr when the receiver's type has no such method.
 const MethodInfo* find_method(const Value& receiver, std::string_view name);
+// The names of the built-in methods of a value (its type's MethodInfo table, or a host object's
+// class), sorted; empty for values without any. For "did you mean" hints and the keyword test.
+std::vector<std::string> method_names(const Value& receiver);
 // Calls a method by name (convenience for tests and natives). AttributeError
 // "'list' object has no attribute 'x'" when missing. Unshares `self` for mutators.
 Value call_method(CallContext& cx, Value& self, std::string_view name, const CallArgs& args);

@@ -193,10 +193,16 @@ void append_bytes_repr(std::string& out, std::string_view s) {
     out += q;
 }
 
-void append_items(std::string& out, const std::vector<Value>& items) {
+constexpr const char* kGettingRepr = "while getting the repr of an object";
+
+void append_repr_at(std::string& out, const Value& v, int depth);
+
+// The reprs of the items of a container found `depth` deep, comma-separated.
+void append_items(std::string& out, const std::vector<Value>& items, int depth) {
+    check_nesting(depth, kGettingRepr);
     for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += ", ";
-        append_repr(out, items[i]);
+        append_repr_at(out, items[i], depth + 1);
     }
 }
 
@@ -244,7 +250,11 @@ std::string str_repr(std::string_view s) {
     return out;
 }
 
-void append_repr(std::string& out, const Value& v) {
+void append_repr(std::string& out, const Value& v) { append_repr_at(out, v, 0); }
+
+namespace {
+// append_repr of a value found `depth` containers deep.
+void append_repr_at(std::string& out, const Value& v, int depth) {
     switch (v.tag()) {
         case Tag::None:
             out += "None";
@@ -276,19 +286,20 @@ void append_repr(std::string& out, const Value& v) {
             return;
         case ObjType::List:
             out += '[';
-            append_items(out, static_cast<ListObj*>(o)->items);
+            append_items(out, static_cast<ListObj*>(o)->items, depth);
             out += ']';
             return;
         case ObjType::Tuple: {
             auto& items = static_cast<TupleObj*>(o)->items;
             out += '(';
-            append_items(out, items);
+            append_items(out, items, depth);
             if (items.size() == 1) out += ',';
             out += ')';
             return;
         }
         case ObjType::Dict: {
             auto& t = static_cast<DictObj*>(o)->table;
+            check_nesting(depth, kGettingRepr);
             out += '{';
             bool first = true;
             for (size_t i = 0; i < t.end_index(); ++i) {
@@ -296,9 +307,9 @@ void append_repr(std::string& out, const Value& v) {
                 if (!e.live) continue;
                 if (!first) out += ", ";
                 first = false;
-                append_repr(out, e.key);
+                append_repr_at(out, e.key, depth + 1);
                 out += ": ";
-                append_repr(out, e.value);
+                append_repr_at(out, e.value, depth + 1);
             }
             out += '}';
             return;
@@ -309,6 +320,7 @@ void append_repr(std::string& out, const Value& v) {
                 out += "set()";
                 return;
             }
+            check_nesting(depth, kGettingRepr);
             out += '{';
             bool first = true;
             for (size_t i = 0; i < t.end_index(); ++i) {
@@ -316,7 +328,7 @@ void append_repr(std::string& out, const Value& v) {
                 if (!e.live) continue;
                 if (!first) out += ", ";
                 first = false;
-                append_repr(out, e.key);
+                append_repr_at(out, e.key, depth + 1);
             }
             out += '}';
             return;
@@ -331,11 +343,11 @@ void append_repr(std::string& out, const Value& v) {
         case ObjType::Slice: {
             auto* s = static_cast<SliceObj*>(o);
             out += "slice(";
-            append_repr(out, s->lower);
+            append_repr_at(out, s->lower, depth + 1);
             out += ", ";
-            append_repr(out, s->upper);
+            append_repr_at(out, s->upper, depth + 1);
             out += ", ";
-            append_repr(out, s->step);
+            append_repr_at(out, s->step, depth + 1);
             out += ')';
             return;
         }
@@ -347,6 +359,7 @@ void append_repr(std::string& out, const Value& v) {
             return;
         case ObjType::Struct: {
             auto* s = static_cast<StructObj*>(o);
+            check_nesting(depth, kGettingRepr);
             out += s->type->name;
             out += '(';
             bool first = true;
@@ -359,7 +372,7 @@ void append_repr(std::string& out, const Value& v) {
                 first = false;
                 out += s->type->fields[i].name;
                 out += '=';
-                append_repr(out, s->fields[i]);
+                append_repr_at(out, s->fields[i], depth + 1);
             }
             out += ')';
             return;
@@ -369,6 +382,7 @@ void append_repr(std::string& out, const Value& v) {
             return;
     }
 }
+}  // namespace
 
 std::string repr(const Value& v) {
     std::string out;

@@ -73,6 +73,57 @@ Value ascii_char(unsigned char c) {
 }
 }  // namespace lib
 
+// ---------------------------------------------------------------------------
+// Freeing
+//
+// Deleting a container runs the destructors of its items, which free the
+// objects whose counts reach zero, and so on down: a chain nested a million
+// deep would need a million native frames, far more than a fiber's stack. So
+// nesting is counted per thread, and past kFreeNesting levels an object whose
+// count reached zero is queued instead; the outermost obj_free frees the queue
+// in a loop, each queued object with the full nesting budget again (CPython's
+// "trashcan" does the same). Shallow values, the common case, are freed as
+// before with no queue traffic.
+//
+// The state is per thread, not per task: no destructor waits or switches
+// fibers, so one free runs start to end on one thread.
+
+namespace {
+constexpr int kFreeNesting = 48;  // levels freed by recursion (~100 bytes of stack each)
+
+struct FreeQueue {
+    int depth = 0;
+    bool gone = false;  // the thread is exiting: free directly
+    std::vector<Obj*> later;
+    ~FreeQueue() { gone = true; }
+};
+thread_local FreeQueue t_free_queue;
+}  // namespace
+
+void obj_free(Obj* o) noexcept {
+    FreeQueue& q = t_free_queue;
+    if (q.depth >= kFreeNesting && !q.gone) {
+        try {
+            q.later.push_back(o);
+            return;
+        } catch (...) {
+            // No memory for the queue: free this one by recursion (it may have been a leaf).
+        }
+    }
+    ++q.depth;
+    delete o;
+    --q.depth;
+    if (q.depth == 0) {
+        while (!q.later.empty()) {
+            Obj* next = q.later.back();
+            q.later.pop_back();
+            ++q.depth;
+            delete next;
+            --q.depth;
+        }
+    }
+}
+
 void unshare(Value& v) {
     if (!v.is_obj()) return;
     switch (v.as_obj()->type) {

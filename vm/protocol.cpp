@@ -11,6 +11,7 @@
 
 #include "compiler/ast.h"
 #include "vm/lib_internal.h"
+#include "weft/runtime/runtime.hpp"
 
 namespace weft {
 
@@ -95,7 +96,26 @@ inline uint64_t hash_combine(uint64_t h, uint64_t x) {
 }
 }  // namespace
 
-uint64_t value_hash(const Value& v) {
+void nesting_exceeded(const char* what) {
+    throw WeftError(ErrorKind::RecursionError, std::string("maximum recursion depth exceeded ") + what);
+}
+
+void check_nesting_stack(const char* what) {
+    if (rt::remaining_stack() < kMinNestingStack) nesting_exceeded(what);
+}
+
+namespace {
+constexpr const char* kHashing = "while hashing a value";
+constexpr const char* kComparing = "in comparison";
+
+uint64_t hash_at(const Value& v, int depth);
+}  // namespace
+
+uint64_t value_hash(const Value& v) { return hash_at(v, 0); }
+
+namespace {
+// value_hash of `v` found `depth` containers deep.
+uint64_t hash_at(const Value& v, int depth) {
     switch (v.tag()) {
         case Tag::None:
             return 0x5bd1e995ull;
@@ -110,7 +130,7 @@ uint64_t value_hash(const Value& v) {
     }
     Obj* o = v.as_obj();
     // A promise is forced when inspected: one inside a tuple used as a key too.
-    if (o->type == ObjType::Promise && promise_resolver) return value_hash(promise_resolver(v));
+    if (o->type == ObjType::Promise && promise_resolver) return hash_at(promise_resolver(v), depth);
     switch (o->type) {
         case ObjType::Str: {
             auto* s = static_cast<StrObj*>(o);
@@ -135,9 +155,10 @@ uint64_t value_hash(const Value& v) {
             auto* t = static_cast<TupleObj*>(o);
             uint64_t th = cached_load(t->hash);
             if (th == 0) {
+                check_nesting(depth, kHashing);
                 uint64_t h = 0x345678ull + t->items.size();
                 for (auto& x : t->items)
-                    h = hash_combine(h, value_hash(x));
+                    h = hash_combine(h, hash_at(x, depth + 1));
                 th = h ? h : 1;
                 cached_store(t->hash, th);
             }
@@ -154,9 +175,10 @@ uint64_t value_hash(const Value& v) {
         case ObjType::Struct: {
             auto* s = static_cast<StructObj*>(o);
             if (s->error) return uint64_t(uintptr_t(o)) * 0x9E3779B97F4A7C15ull;
+            check_nesting(depth, kHashing);
             uint64_t h = uint64_t(uintptr_t(s->type));
             for (auto& x : s->fields)
-                h = hash_combine(h, value_hash(x));
+                h = hash_combine(h, hash_at(x, depth + 1));
             return h;
         }
         case ObjType::List:
@@ -169,6 +191,7 @@ uint64_t value_hash(const Value& v) {
             return uint64_t(uintptr_t(o) >> 4) * 0x9E3779B97F4A7C15ull;
     }
 }
+}  // namespace
 
 // ---------------------------------------------------------------------------
 // Equality and ordering
@@ -198,10 +221,14 @@ bool num_equal(const Value& a, const Value& b) {
     return int_of(a) == int_of(b);
 }
 
-bool seq_equal(const std::vector<Value>& x, const std::vector<Value>& y) {
+bool equal_at(const Value& a, const Value& b, int depth);
+
+// The items of two containers found `depth` deep, compared one by one.
+bool seq_equal(const std::vector<Value>& x, const std::vector<Value>& y, int depth) {
     if (x.size() != y.size()) return false;
+    check_nesting(depth, kComparing);
     for (size_t i = 0; i < x.size(); ++i)
-        if (!values_equal(x[i], y[i])) return false;
+        if (!equal_at(x[i], y[i], depth + 1)) return false;
     return true;
 }
 
@@ -217,7 +244,11 @@ bool range_equal(const RangeObj* a, const RangeObj* b) {
 }
 }  // namespace
 
-bool values_equal(const Value& a, const Value& b) {
+bool values_equal(const Value& a, const Value& b) { return equal_at(a, b, 0); }
+
+namespace {
+// values_equal of two values found `depth` containers deep.
+bool equal_at(const Value& a, const Value& b, int depth) {
     if ((a.is(ObjType::Promise) || b.is(ObjType::Promise)) && promise_resolver) {
         // A promise is forced when inspected: also one inside a container being compared
         // (`[f(x), g(y)] == [1, 2]`, whose items are deferred calls).
@@ -225,7 +256,7 @@ bool values_equal(const Value& a, const Value& b) {
         resolve_if_promise(r_a);
         Value r_b = b;
         resolve_if_promise(r_b);
-        return values_equal(r_a, r_b);
+        return equal_at(r_a, r_b, depth);
     }
     if (is_numlike(a) && is_numlike(b)) return num_equal(a, b);
     if (a.tag() != b.tag()) return false;
@@ -245,18 +276,19 @@ bool values_equal(const Value& a, const Value& b) {
         case ObjType::Bytes:
             return static_cast<BytesObj*>(x)->data == static_cast<BytesObj*>(y)->data;
         case ObjType::List:
-            return seq_equal(static_cast<ListObj*>(x)->items, static_cast<ListObj*>(y)->items);
+            return seq_equal(static_cast<ListObj*>(x)->items, static_cast<ListObj*>(y)->items, depth);
         case ObjType::Tuple:
-            return seq_equal(static_cast<TupleObj*>(x)->items, static_cast<TupleObj*>(y)->items);
+            return seq_equal(static_cast<TupleObj*>(x)->items, static_cast<TupleObj*>(y)->items, depth);
         case ObjType::Dict: {
             auto& p = static_cast<DictObj*>(x)->table;
             auto& q = static_cast<DictObj*>(y)->table;
             if (p.size() != q.size()) return false;
+            check_nesting(depth, kComparing);
             for (size_t i = 0; i < p.end_index(); ++i) {
                 auto& e = p.entry(i);
                 if (!e.live) continue;
                 int64_t j = q.find(e.key);
-                if (j < 0 || !values_equal(e.value, q.entry(size_t(j)).value)) return false;
+                if (j < 0 || !equal_at(e.value, q.entry(size_t(j)).value, depth + 1)) return false;
             }
             return true;
         }
@@ -277,18 +309,19 @@ bool values_equal(const Value& a, const Value& b) {
             auto* t = static_cast<StructObj*>(y);
             if (s->type != t->type) return false;
             if (s->error || t->error) return false;  // errors compare by identity
-            return seq_equal(s->fields, t->fields);
+            return seq_equal(s->fields, t->fields, depth);
         }
         case ObjType::Slice: {
             auto* s = static_cast<SliceObj*>(x);
             auto* t = static_cast<SliceObj*>(y);
-            return values_equal(s->lower, t->lower) && values_equal(s->upper, t->upper) &&
-                   values_equal(s->step, t->step);
+            return equal_at(s->lower, t->lower, depth + 1) && equal_at(s->upper, t->upper, depth + 1) &&
+                   equal_at(s->step, t->step, depth + 1);
         }
         default:
             return false;
     }
 }
+}  // namespace
 
 namespace {
 const char* cmp_symbol(ast::CmpOp op) {
@@ -313,25 +346,27 @@ const char* cmp_symbol(ast::CmpOp op) {
 
 // Three-way ordering for ordered types. Returns -1/0/1, 2 for unordered (NaN).
 // Throws the TypeError for `op` when the pair has no ordering.
-int order3(ast::CmpOp op, const Value& a, const Value& b);
+int order3(ast::CmpOp op, const Value& a, const Value& b, int depth = 0);
 
-int seq_order(ast::CmpOp op, const std::vector<Value>& x, const std::vector<Value>& y) {
+// Orders the items of two sequences found `depth` deep (lexicographically).
+int seq_order(ast::CmpOp op, const std::vector<Value>& x, const std::vector<Value>& y, int depth) {
     size_t n = std::min(x.size(), y.size());
+    check_nesting(depth, kComparing);
     for (size_t i = 0; i < n; ++i) {
-        if (values_equal(x[i], y[i])) continue;
-        return order3(op, x[i], y[i]);
+        if (equal_at(x[i], y[i], depth + 1)) continue;
+        return order3(op, x[i], y[i], depth + 1);
     }
     return x.size() < y.size() ? -1 : (x.size() > y.size() ? 1 : 0);
 }
 
-int order3(ast::CmpOp op, const Value& a, const Value& b) {
+int order3(ast::CmpOp op, const Value& a, const Value& b, int depth) {
     if ((a.is(ObjType::Promise) || b.is(ObjType::Promise)) && promise_resolver) {
         // Items of sequences being ordered may be promises (deferred display elements).
         Value r_a = a;
         resolve_if_promise(r_a);
         Value r_b = b;
         resolve_if_promise(r_b);
-        return order3(op, r_a, r_b);
+        return order3(op, r_a, r_b, depth);
     }
     if (is_numlike(a) && is_numlike(b)) {
         if (a.is_float() || b.is_float()) {
@@ -360,9 +395,9 @@ int order3(ast::CmpOp op, const Value& a, const Value& b) {
                 return c < 0 ? -1 : (c > 0 ? 1 : 0);
             }
             case ObjType::List:
-                return seq_order(op, a.as<ListObj>()->items, b.as<ListObj>()->items);
+                return seq_order(op, a.as<ListObj>()->items, b.as<ListObj>()->items, depth);
             case ObjType::Tuple:
-                return seq_order(op, a.as<TupleObj>()->items, b.as<TupleObj>()->items);
+                return seq_order(op, a.as<TupleObj>()->items, b.as<TupleObj>()->items, depth);
             default:
                 break;
         }

@@ -70,7 +70,11 @@ struct Obj {
 }
 
 // Frees an object whose count reached zero (out of line: keeps decref small).
-[[gnu::noinline]] inline void obj_free(Obj* o) { delete o; }
+// Releasing a container releases its items, whose destructors release theirs:
+// past a small nesting depth the objects that reach zero are queued and freed
+// by a loop instead, so a value nested a million deep is freed in constant
+// native stack (vm/objects.cpp).
+[[gnu::noinline]] void obj_free(Obj* o) noexcept;
 
 [[gnu::always_inline]] inline void obj_decref(Obj* o) {
     if (__builtin_expect(o->flags == 0, 1)) {
