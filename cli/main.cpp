@@ -2,8 +2,11 @@
 //
 // Flags may come before or after the subcommand and end at the program file;
 // everything after the file belongs to the program (`args`).
-#include <algorithm>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include <cstdio>
 #include <cstdlib>
@@ -22,19 +25,22 @@
 
 namespace {
 
-const char* kVersion = "0.1.0";
-
 const char* kHelp = R"(weft — a concurrent-by-default scripting language
 
 Usage:
   weft [flags] run FILE [ARGS...]   run a program (ARGS become `args`)
   weft [flags] FILE [ARGS...]       same as `weft run FILE`
   weft [flags] -e CODE [ARGS...]    run CODE given on the command line
+  weft [flags] - [ARGS...]          run the program read from standard input (also
+                                    `weft < prog.weft`: stdin not a terminal)
   weft check FILE                   compile FILE without running it (syntax and name errors)
-  weft test [PATH...]               run the test_* functions of every *_test.weft file under PATH
+  weft test [-k PATTERN] [--timeout D] [PATH...]
+                                    run the test_* functions of every *_test.weft file under
+                                    PATH (`weft test --help`)
   weft dis FILE                     print the bytecode of FILE
-  weft                              interactive REPL (line editing, history in ~/.weft_history)
-  weft --help | --version
+  weft                              interactive REPL on a terminal (line editing, history in
+                                    ~/.weft_history; Ctrl-C cancels, Ctrl-D or exit() leaves)
+  weft --help | --version           --version prints the version and the git commit
 
 Flags:
   --workers N            worker threads that run tasks (default: one per core; 1 runs
@@ -57,9 +63,26 @@ Flags:
                          capabilities (section 11 of the language reference)
 
 Exit status: 0 success, 1 uncaught error (a traceback is printed on stderr),
-2 compile error (file:line:col: message) or bad command line.
+2 compile error (file:line:col: message), a missing or unreadable program or module, or a
+bad command line; exit(code) exits with code.
 
 Documentation: docs/language/README.md
+)";
+
+const char* kTestHelp = R"(Usage: weft [flags] test [options] [PATH...]
+
+Runs every test_* function of each *_test.weft file under PATH (files or folders; default
+the current folder), each as the program's main task, and reports a line per test with its
+time, the traceback of each failure (a failed `assert a == b` shows both values) and a summary.
+
+Options:
+  -k PATTERN     only the tests whose FILE::NAME contains PATTERN
+  --timeout D    fail a test that runs longer than D (30s, 500ms, 2m; default 60s; 0 = no
+                 limit); a single function can have its own bound with @timeout(D)
+  -h, --help     this help
+
+Exit status: 0 all passed, 1 a test failed, 2 a compile error or a missing PATH,
+5 no test collected.
 )";
 
 struct Cli {
@@ -68,6 +91,7 @@ struct Cli {
     std::string code;
     std::string trace_out;  // --trace-out FILE
     std::vector<std::string> args;
+    weft::Vm::TestOptions test;  // `weft test`
     weft::VmOptions vm;
 };
 
@@ -87,6 +111,34 @@ bool parse_duration(const std::string& s, double& out) {
     else if (unit == "h") out = v * 3600;
     else return false;
     return true;
+}
+
+// The options and paths of `weft test`, from argv[i] on. Returns -1 when parsing succeeded,
+// else an exit status.
+int parse_test_args(int argc, char** argv, int i, weft::Vm::TestOptions& t) {
+    for (; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "-h" || a == "--help") {
+            fputs(kTestHelp, stdout);
+            return 0;
+        }
+        if (a == "-k" || a.rfind("-k=", 0) == 0) {
+            if (a == "-k" && i + 1 >= argc) return usage_error("test -k needs a PATTERN");
+            t.pattern = a == "-k" ? argv[++i] : a.substr(3);
+            continue;
+        }
+        if (a == "--timeout" || a.rfind("--timeout=", 0) == 0) {
+            if (a == "--timeout" && i + 1 >= argc) return usage_error("test --timeout needs a duration like 30s");
+            std::string v = a == "--timeout" ? argv[++i] : a.substr(10);
+            if (!parse_duration(v, t.timeout) || t.timeout < 0)
+                return usage_error("test --timeout needs a duration like 30s, got '" + v + "'");
+            continue;
+        }
+        if (a.size() > 1 && a[0] == '-') return usage_error("unknown option of weft test '" + a + "'");
+        t.paths.push_back(a);
+    }
+    if (t.paths.empty()) t.paths.push_back(".");
+    return -1;
 }
 
 // Returns -1 when parsing succeeded, else an exit status.
@@ -110,7 +162,7 @@ int parse(int argc, char** argv, Cli& cli) {
             return 0;
         }
         if (a == "--version" || a == "-V") {
-            printf("weft %s\n", kVersion);
+            printf("weft %s\n", weft::version_string().c_str());
             return 0;
         }
         if (a == "-e") {
@@ -159,7 +211,14 @@ int parse(int argc, char** argv, Cli& cli) {
         }
         if (a.rfind("--trace-out", 0) == 0) {
             std::string v;
-            if (!value(a, v) || v.empty()) return usage_error("--trace-out needs a file name");
+            if (!value(a, v) || v.empty()) return usage_error("--trace-out needs a file name (FILE.json)");
+            // `weft --trace-out prog.weft` (the name forgotten) would take the program for the
+            // trace file and overwrite it after the run.
+            bool looks_like_program = v == "run" || v == "check" || v == "test" || v == "dis" || v == "-e" ||
+                                      (v.size() > 5 && v.compare(v.size() - 5, 5, ".weft") == 0) ||
+                                      (v.size() > 1 && v[0] == '-');
+            if (looks_like_program)
+                return usage_error("--trace-out needs a file name (FILE.json) before the program, got '" + v + "'");
             cli.trace_out = v;
             continue;
         }
@@ -170,8 +229,7 @@ int parse(int argc, char** argv, Cli& cli) {
         }
         if (cli.command.empty() && a == "test") {
             cli.command = "test";
-            for (++i; i < argc; ++i) cli.args.push_back(argv[i]);
-            return -1;
+            return parse_test_args(argc, argv, i + 1, cli.test);
         }
         if (cli.command.empty()) cli.command = "run";
         cli.file = a;
@@ -211,13 +269,53 @@ int disassemble_file(const std::string& path) {
 
 }  // namespace
 
+// Opens the --trace-out file for writing before the program runs, so that a path that cannot
+// be written is reported at once (status 2) rather than after a long run. Returns false
+// with the reason.
+bool trace_out_writable(const std::string& path, std::string& err) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        err = "Is a directory";
+        return false;
+    }
+    FILE* f = fopen(path.c_str(), "ab");  // "a": an existing trace stays until the new one is written
+    if (!f) {
+        err = strerror(errno);
+        return false;
+    }
+    fclose(f);
+    return true;
+}
+
+// Reads the whole program from standard input (`weft -`, or `weft < prog.weft`).
+std::string read_stdin() {
+    std::string src;
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, stdin)) > 0) src.append(buf, n);
+    return src;
+}
+
 int main(int argc, char** argv) {
     Cli cli;
     int status = parse(argc, argv, cli);
     if (status >= 0) return status;
     weft::register_stdlib();
+    // A program on stdin: `weft -`, or `weft` with stdin not a terminal (a pipe or a file)
+    // runs it as a program, not as REPL lines.
+    bool from_stdin = (cli.command == "run" && cli.file == "-") || (cli.command == "repl" && !isatty(0));
+    if (from_stdin) {
+        cli.command = "stdin";
+        cli.file = "<stdin>";
+    }
     if (cli.command == "dis") return disassemble_file(cli.file);
+    if (!cli.trace_out.empty() && cli.command != "check") {
+        std::string err;
+        if (!trace_out_writable(cli.trace_out, err))
+            return usage_error("--trace-out: cannot write '" + cli.trace_out + "': " + err);
+    }
     cli.vm.argv = cli.args;
+    cli.vm.program = cli.command == "eval" ? "-e" : cli.command == "stdin" ? "-" : cli.file;
     // The recorder outlives the Vm (and so the runtime that calls its hook); the file is
     // written once the runtime has stopped, with every task ended.
     weft::TraceOut trace_out;
@@ -230,10 +328,12 @@ int main(int argc, char** argv) {
             rc = vm.check_file(cli.file);
         else if (cli.command == "eval")
             rc = vm.run_source(cli.code, "<string>");
+        else if (cli.command == "stdin")
+            rc = vm.run_source(read_stdin(), "<stdin>");
         else if (cli.command == "repl")
             rc = weft::run_repl(vm);
         else if (cli.command == "test")
-            rc = vm.run_tests(cli.args.empty() ? std::vector<std::string>{"."} : cli.args);
+            rc = vm.run_tests(cli.test);
         else
             rc = vm.run_file(cli.file);
     }

@@ -4,6 +4,7 @@
 pipe and on a pseudo-terminal), tracebacks across tasks and examples/doc_index.weft on a small
 folder. Usage: cli_test.py --weft PATH"""
 import argparse
+import fcntl
 import gzip
 import json
 import os
@@ -14,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -86,24 +88,313 @@ def main():
           code == 1 and "PASS" in out and "test_add" in out and "FAIL" in out and "test_fails" in out
           and "2 passed, 1 failed" in out and "AssertionError: one plus one" in err, out + err)
 
-    # The REPL, fed through a pipe: expression values are echoed, blocks end with an empty line,
-    # names persist between inputs, errors are reported and the session goes on.
-    session = "x = 40\nx + 2\ndef f(n):\n    return n * 2\n\nf(x)\nundefined_name\n'done'\n"
-    code, out, err = run(weft, [], stdin=session)
-    check("REPL echoes values and keeps names", code == 0 and out.splitlines() == ["42", "80", "'done'"],
-          repr(out) + err)
-    check("REPL reports errors and continues", "undefined_name" in err, err)
-
-    session = "xs = [1,\n  2,\n  3]\nprint(len(xs))\n"
-    code, out, err = run(weft, [], stdin=session)
-    check("REPL continues an open bracket", out == "3\n", repr(out) + err)
-
+    repl_tests(weft)
+    stdin_program_tests(weft)
+    output_and_exit_tests(weft)
+    import_tests(weft)
+    weft_test_tests(weft)
     observability_tests(weft)
     used_at_once_test(weft)
     doc_index_test(weft)
 
     print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
     return 1 if failures else 0
+
+
+class Terminal:
+    """A weft process on a pseudo-terminal of its own (its controlling terminal, so that Ctrl-C
+    sends SIGINT as a real terminal does). Every wait is bounded."""
+
+    def __init__(self, cmd, env=None):
+        self.master, slave = pty.openpty()
+
+        def take_terminal():
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.p = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+                                  preexec_fn=take_terminal)
+        os.close(slave)
+        self.seen = b""  # everything read so far
+        self.pending = b""  # read but not yet matched by expect()
+
+    def read_some(self, timeout):
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.master, 65536)
+        except OSError:  # the child closed the terminal (EIO on Linux)
+            return False
+        self.seen += chunk
+        self.pending += chunk
+        return bool(chunk)
+
+    def expect(self, text, timeout=15):
+        """Waits (at most `timeout` s) for `text`; returns what came before it, or None."""
+        deadline = time.monotonic() + timeout
+        want = text.encode()
+        while want not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.read_some(min(left, 0.1)):
+                return None
+        before, _, self.pending = self.pending.partition(want)
+        return before.decode(errors="replace")
+
+    def send(self, text):
+        os.write(self.master, text.encode())
+
+    def wait(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while self.p.poll() is None and time.monotonic() < deadline:
+            self.read_some(0.05)
+        if self.p.poll() is None:
+            self.p.kill()
+        code = self.p.wait(timeout=5)
+        os.close(self.master)
+        return code
+
+
+def repl_tests(weft):
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, HOME=home, TERM="dumb")
+        _, version, _ = run(weft, ["--version"])
+        t = Terminal([weft], env)
+        banner = t.expect(">>> ")
+        check("REPL banner names the version and commit of --version",
+              banner is not None and version.strip().replace("weft ", "Weft ", 1) in banner, repr(banner))
+        t.send("x = 40\r")
+        t.expect(">>> ")
+        t.send("x + 2\r")
+        check("REPL echoes an expression's value", t.expect("42\r\n") is not None and t.expect(">>> ") is not None,
+              repr(t.seen[-300:]))
+        # An open bracket continues the statement; it runs when the bracket closes, and the
+        # following lines are new statements (they were swallowed into the first).
+        t.send("xs = [1,\r")
+        t.expect("... ")
+        t.send("2]\r")
+        t.expect(">>> ")
+        t.send("print(len(xs) * 10)\r")
+        check("REPL runs a bracketed statement when the bracket closes",
+              t.expect("20\r\n") is not None and t.expect(">>> ") is not None, repr(t.seen[-300:]))
+        t.send("def f(n):\r    return n * 2\r\r")
+        t.expect(">>> ")
+        t.send("f(x)\r")
+        check("REPL ends a block at an empty line", t.expect("80\r\n") is not None, repr(t.seen[-300:]))
+        t.expect(">>> ")
+        # Ctrl-C at the prompt drops the line typed so far, as Python does.
+        t.send("undefined_thing")
+        time.sleep(0.3)
+        t.send("\x03")
+        cleared = t.expect("KeyboardInterrupt") is not None and t.expect(">>> ") is not None
+        t.send("'after'\r")
+        after = t.expect(">>> ")
+        check("REPL: Ctrl-C at the prompt clears the line",
+              cleared and after is not None and "'after'\r\n'after'" in after and "Error" not in after,
+              repr(t.seen[-400:]))
+        # Ctrl-C while a statement runs cancels it: its finally block runs, then the prompt.
+        t.send("try:\r    sleep(60)\rfinally:\r    print('cleanup ran')\r\r")
+        time.sleep(0.5)
+        start = time.monotonic()
+        t.send("\x03")
+        out = t.expect(">>> ", timeout=20)
+        check("REPL: Ctrl-C cancels a running statement, its finally runs, the prompt returns",
+              out is not None and "cleanup ran" in out and "KeyboardInterrupt" in out and time.monotonic() - start < 10,
+              repr(t.seen[-400:]))
+        t.send("'still here'\r")
+        check("REPL goes on after a cancelled statement", t.expect("'still here'\r\n") is not None, repr(t.seen[-300:]))
+        t.expect(">>> ")
+        t.send("undefined_name\r")
+        check("REPL reports an error and goes on", t.expect("undefined_name") is not None
+              and t.expect(">>> ") is not None, repr(t.seen[-300:]))
+        t.send("help()\r")
+        out = t.expect(">>> ")
+        check("REPL help()", out is not None and "Ctrl-D" in out and "exit()" in out, repr(out))
+        t.send("exit(3)\r")
+        code = t.wait()
+        check("REPL exit(3) leaves with status 3", code == 3, str(code))
+        hist = os.path.join(home, ".weft_history")
+        check("REPL history written (through a temporary file, renamed: none left behind)",
+              os.path.exists(hist) and "print(len(xs)" in open(hist).read().replace("\\040", " ")
+              and sorted(os.listdir(home)) == [".weft_history"], repr(os.listdir(home)))
+
+        t = Terminal([weft], env)
+        t.expect(">>> ")
+        t.send("\x04")
+        check("REPL: Ctrl-D exits with status 0", t.wait() == 0)
+        t = Terminal([weft], env)
+        t.expect(">>> ")
+        t.send("quit()\r")
+        check("REPL: quit() exits with status 0", t.wait() == 0)
+        with open(hist) as f:
+            check("REPL history kept across sessions", "quit()" in f.read())
+
+
+def stdin_program_tests(weft):
+    # A program on stdin runs as a program (not line by line as a REPL would): no echo of
+    # expression values, an error stops it with status 1, a syntax error is status 2.
+    prog = "x = 40\nx + 2\nxs = [1,\n  2]\nprint(x + len(xs))\n"
+    code, out, err = run(weft, [], stdin=prog)
+    check("weft < prog runs it as a program", code == 0 and out == "42\n", repr(out) + err)
+    code, out, err = run(weft, ["-"], stdin=prog)
+    check("weft - runs stdin as a program", code == 0 and out == "42\n", repr(out) + err)
+    code, out, err = run(weft, ["-", "a", "b"], stdin="import sys\nprint(args, sys.argv)\n")
+    check("weft - ARGS: args and sys.argv", out == "['a', 'b'] ['-', 'a', 'b']\n", repr(out) + err)
+    code, out, err = run(weft, [], stdin="print(1)\nraise ValueError('bad')\nprint(2)\n")
+    check("a program on stdin stops at an error with status 1",
+          code == 1 and out == "1\n" and "<stdin>:2" in err and "ValueError: bad" in err, repr(out) + err)
+    code, out, err = run(weft, ["-"], stdin="print(1)\nprint(2\n")
+    check("a program on stdin with a syntax error: status 2, nothing runs",
+          code == 2 and out == "" and "<stdin>:2:" in err, repr(out) + err)
+    with tempfile.TemporaryDirectory() as d:
+        code, out, err = run(weft, [d])
+        check("a directory as the program is an error (status 2)", code == 2 and "directory" in err and out == "",
+              repr(out) + err)
+        code, out, err = run(weft, ["check", d])
+        check("weft check DIR: status 2", code == 2 and "directory" in err, err)
+
+
+def output_and_exit_tests(weft):
+    # On a pipe, output is block-buffered: nothing arrives while the program sleeps...
+    p = subprocess.Popen([weft, "-e", "print('early')\nsleep(1.5)\nprint('late')"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    ready, _, _ = select.select([p.stdout], [], [], 0.8)
+    early = ready and p.poll() is None
+    out, _ = p.communicate(timeout=30)
+    check("stdout on a pipe is block-buffered (and flushed at exit)", not early and out == b"early\nlate\n", repr(out))
+    # ... unless print(flush=True) asks.
+    p = subprocess.Popen([weft, "-e", "print('now', flush=True)\nsleep(30)"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    ready, _, _ = select.select([p.stdout], [], [], 15)
+    got = p.stdout.read1(100) if ready else b""
+    p.kill()
+    p.communicate(timeout=10)
+    check("print(flush=True) writes through at once", got == b"now\n", repr(got))
+    # On a terminal, line-buffered: a line shows while the program still runs.
+    t = Terminal([weft, "-e", "print('line one')\nsleep(30)"])
+    before = t.expect("line one", timeout=15)
+    alive = t.p.poll() is None
+    t.p.kill()
+    t.wait()
+    check("stdout on a terminal is line-buffered", before is not None and alive, repr(t.seen))
+    # input() flushes first: the prompt is out before the program waits.
+    p = subprocess.Popen([weft, "-e", "print('question?')\nx = input()\nprint('got', x)"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ready, _, _ = select.select([p.stdout], [], [], 15)
+    got = p.stdout.read1(100) if ready else b""
+    out, _ = p.communicate(b"yes\n", timeout=30)
+    check("stdout is flushed before reading stdin", got == b"question?\n" and out == b"got yes\n", repr(got + out))
+    # --trace: the program's lines and the trace's keep their order on one stream.
+    p = subprocess.run([weft, "--trace", "-e", "print('one')\nsleep(0.01)\nprint('two')"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=30)
+    lines = p.stdout.splitlines()
+    blocked = [i for i, l in enumerate(lines) if "main" in l and "blocked on sleep" in l]
+    check("--trace: output interleaves with the trace",
+          blocked and lines.index("one") < blocked[0] < lines.index("two"), p.stdout)
+    # The traceback comes after the output printed before the error (stdout and stderr on one pipe).
+    p = subprocess.run([weft, "-e", "print('before')\nraise ValueError('x')"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=30)
+    check("stdout is flushed before a traceback", p.stdout.startswith("before\nTraceback"), p.stdout)
+    code, out, err = run(weft, ["-e", "import sys\nprint('e', file=sys.stderr)\nprint('o', file=sys.stdout)"])
+    check("print(file=sys.stderr / sys.stdout)", out == "o\n" and err == "e\n", repr(out) + repr(err))
+
+    # exit(code) runs cleanup and sets the status; no traceback.
+    prog = "try:\n    print('working')\n    exit(3)\nfinally:\n    print('cleanup')\nprint('not reached')\n"
+    code, out, err = run(weft, ["-e", prog])
+    check("exit(3): finally runs, status 3, no traceback", code == 3 and out == "working\ncleanup\n" and err == "",
+          repr(out) + err)
+    code, out, err = run(weft, ["-e", "import sys\nsys.exit('fatal: no input')"])
+    check("sys.exit(message): the message on stderr, status 1", code == 1 and err == "fatal: no input\n", err)
+    code, out, err = run(weft, ["-e", "exit()"])
+    check("exit(): status 0", code == 0 and err == "", err)
+    prog = ("def worker():\n    sleep(0.01)\n    exit(4)\nt = spawn worker()\nprint('main goes on')\n"
+            "try:\n    t.result()\nfinally:\n    print('joined')\nprint('not reached')\n")
+    code, out, err = run(weft, ["-e", prog])
+    check("exit(4) in a task: raised where the task is joined, status 4",
+          code == 4 and out == "main goes on\njoined\n" and err == "", repr(out) + err)
+
+    # --trace-out problems are reported before the program runs (status 2, nothing printed).
+    with tempfile.TemporaryDirectory() as d:
+        prog = os.path.join(d, "prog.weft")
+        with open(prog, "w") as f:
+            f.write("print('ran')\n")
+        for args, what in ((["--trace-out", os.path.join(d, "no", "such", "dir", "t.json"), prog], "unwritable path"),
+                           (["--trace-out", d, prog], "a directory"),
+                           (["--trace-out", prog], "the program taken for the file name"),
+                           ([prog, "--trace-out"], None)):
+            code, out, err = run(weft, args)
+            if what is None:  # after the program, flags belong to the program
+                check("--trace-out after the program is the program's argument", code == 0 and out == "ran\n", out + err)
+                continue
+            check(f"--trace-out error before the run: {what}", code == 2 and out == "" and "--trace-out" in err,
+                  repr(out) + err)
+        with open(prog) as f:
+            check("--trace-out never overwrites the program", f.read() == "print('ran')\n")
+        code, out, err = run(weft, ["--trace-out"])
+        check("--trace-out without a file name", code == 2 and "--trace-out needs a file name" in err, err)
+
+
+def import_tests(weft):
+    with tempfile.TemporaryDirectory() as d:
+        def write(name, text):
+            with open(os.path.join(d, name), "w") as f:
+                f.write(text)
+            return os.path.join(d, name)
+
+        write("util.weft", "def f():\n    return 1\n")
+        write("broken.weft", "def g(:\n    pass\n")
+        main = write("main.weft", "print('started')\nimport util\n")
+        hint = 'import "./util.weft" as util'
+        code, out, err = run(weft, ["check", main])
+        check("check: import of an unknown module is status 2, with the file-import hint",
+              code == 2 and f"{main}:2:" in err and "no module named 'util'" in err and hint in err, err)
+        code, out, err = run(weft, [main])
+        check("run: import of an unknown module is status 2, with the hint", code == 2 and hint in err, out + err)
+        main = write("main2.weft", "def later():\n    import \"./broken.weft\" as b\n")
+        code, out, err = run(weft, ["check", main])
+        check("check follows imports: a syntax error in an imported file is status 2 at that file",
+              code == 2 and "broken.weft:1:" in err, err)
+        main = write("main3.weft", "print('started')\nimport \"./broken.weft\" as b\n")
+        code, out, err = run(weft, [main])
+        check("run: an import with a syntax error is status 2", code == 2 and "broken.weft:1:" in err, out + err)
+        main = write("main4.weft", "import \"./missing.weft\" as m\n")
+        code, out, err = run(weft, ["check", main])
+        check("check: import of a missing file is status 2", code == 2 and "missing.weft" in err, err)
+        code, out, err = run(weft, [main])
+        check("run: import of a missing file is status 2", code == 2 and "missing.weft" in err, err)
+        main = write("main5.weft", "import \"./util.weft\" as util\nimport json\nprint(util.f())\n")
+        code, out, err = run(weft, ["check", main])
+        check("check: good imports pass", code == 0 and out == "", out + err)
+        main = write("main6.weft", "try:\n    import \"./missing.weft\" as m\nexcept IOError:\n    print('no')\n")
+        code, out, err = run(weft, [main])
+        check("run: a failed import can still be caught", code == 0 and out == "no\n", out + err)
+
+
+def weft_test_tests(weft):
+    code, out, err = run(weft, ["test", "--help"])
+    check("weft test --help", code == 0 and "-k PATTERN" in out and "--timeout" in out, out + err)
+    sample = os.path.join(HERE, "sample_test.weft")
+    code, out, err = run(weft, ["test", "-k", "add", sample])
+    check("weft test -k selects by name", code == 0 and "test_add" in out and "test_fails" not in out
+          and "1 passed, 0 failed, 2 deselected" in out, out + err)
+    code, out, err = run(weft, ["test", "-k", "no_such_test", sample])
+    check("weft test: status 5 when no test was collected", code == 5 and "no tests collected" in out, out + err)
+    with tempfile.TemporaryDirectory() as d:
+        code, out, err = run(weft, ["test", d])
+        check("weft test on a folder without tests: status 5", code == 5, out + err)
+        with open(os.path.join(d, "slow_test.weft"), "w") as f:
+            f.write("def test_quick():\n    assert 1 + 1 == 2\n\n"
+                    "def test_hangs():\n    try:\n        sleep(60)\n    finally:\n        print('cleanup ran')\n\n"
+                    "def test_values():\n    a = [1, 2]\n    assert len(a) + 1 == 2 * len(a) + 5\n")
+        start = time.monotonic()
+        code, out, err = run(weft, ["test", "--timeout", "300ms", d], timeout=60)
+        took = time.monotonic() - start
+        check("weft test: per-test time on each line", re.search(r"PASS .*::test_quick \(\d+\.\d+ ms\)", out), out)
+        check("weft test: a test over --timeout fails with TimeoutError, its finally runs, the run goes on",
+              code == 1 and re.search(r"FAIL .*::test_hangs", out) and "cleanup ran" in out and "TimeoutError" in err
+              and "test_values" in out and took < 30, out + err)
+        check("weft test: a failed assert a == b shows both values", "AssertionError: assert 3 == 9" in err, err)
+    code, out, err = run(weft, ["test", "--bogus"])
+    check("weft test: unknown option is status 2", code == 2 and "--bogus" in err, err)
 
 
 TRACED_PROGRAM = """
@@ -237,8 +528,9 @@ def observability_tests(weft):
               code == 0 and re.search(r"weft stats: \d+ tasks spawned \(peak \d+ alive at once\)", err) is not None
               and re.search(r"time blocked by cause \(summed over tasks\): .*sleep \d+\.\d+ s \(\d+ waits?\)", err)
               is not None, err)
-        code, _, err = run(weft, ["--trace-out", os.path.join(d, "no", "such", "dir.json"), "-e", "print(1)"])
-        check("--trace-out to an unwritable path fails with a message", code == 1 and "cannot write the trace" in err,
+        code, out, err = run(weft, ["--trace-out", os.path.join(d, "no", "such", "dir.json"), "-e", "print(1)"])
+        check("--trace-out to an unwritable path fails with a message, before the run",
+              code == 2 and out == "" and "cannot write" in err,
               err)
 
         # progress=True: nothing at all on a pipe; a bar on a terminal.
