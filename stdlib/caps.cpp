@@ -309,7 +309,7 @@ Value effects_decorate(CallContext& cx, Value& self, const CallArgs& a) {
     w->fn = a.pos[0];
     std::string name = "effects";
     if (a.pos[0].is(ObjType::Function)) name = a.pos[0].as<FunctionObj>()->proto->chunk->name;
-    return bound_native(name, effects_call, Value::adopt(w));
+    return bound_native(name, effects_call, Value::adopt(w), kAnyKeywords);  // passed on
 }
 
 Value bi_effects(CallContext& cx, const CallArgs& a) {
@@ -352,8 +352,11 @@ Value bi_env(CallContext& cx, const CallArgs& a) {
 }  // namespace
 
 void register_stdlib_builtins(Vm& vm) {
+    // Each binds its keywords itself (the capability kinds, or Params), rejecting unknown ones.
     auto native = [&](const char* n, NativeFn f) {
-        vm.add_builtin(n, Value::adopt(new NativeObj(n, f)));
+        auto* o = new NativeObj(n, f);
+        o->kwargs = kAnyKeywords;
+        vm.add_builtin(n, Value::adopt(o));
     };
     native("restrict", bi_restrict);
     native("caps", bi_caps);

@@ -597,14 +597,14 @@ std::string pat_repr(const OpaqueObj* self) {
     return "re.compile(" + str_repr(p->pattern) + (flags.empty() ? "" : ", " + flags) + ")";
 }
 
-const MethodInfo kPatternMethods[] = {{"search", pat_search, false},
-                                      {"match", pat_match, false},
-                                      {"fullmatch", pat_fullmatch, false},
-                                      {"findall", pat_findall, false},
-                                      {"finditer", pat_finditer, false},
-                                      {"split", pat_split, false},
-                                      {"sub", pat_sub, false},
-                                      {"subn", pat_subn, false},
+const MethodInfo kPatternMethods[] = {{"search", pat_search, false, "string"},
+                                      {"match", pat_match, false, "string"},
+                                      {"fullmatch", pat_fullmatch, false, "string"},
+                                      {"findall", pat_findall, false, "string"},
+                                      {"finditer", pat_finditer, false, "string"},
+                                      {"split", pat_split, false, "string maxsplit"},
+                                      {"sub", pat_sub, false, "repl string count"},
+                                      {"subn", pat_subn, false, "repl string count"},
                                       {nullptr, nullptr, false}};
 const OpaqueClass kPatternClass{"Pattern", kPatternMethods, pat_get_attr, pat_repr};
 
@@ -707,8 +707,8 @@ std::string m_repr(const OpaqueObj* self) {
 }
 
 const MethodInfo kMatchMethods[] = {
-    {"group", m_group, false}, {"groups", m_groups, false}, {"groupdict", m_groupdict, false},
-    {"start", m_start, false}, {"end", m_end, false},       {"span", m_span, false},
+    {"group", m_group, false}, {"groups", m_groups, false, "default"}, {"groupdict", m_groupdict, false, "default"},
+    {"start", m_start, false, "group"}, {"end", m_end, false, "group"}, {"span", m_span, false, "group"},
     {nullptr, nullptr, false}};
 void m_share(OpaqueObj* self) { share(static_cast<MatchObj*>(self)->subject); }
 const OpaqueClass kMatchClass{"Match", kMatchMethods, m_get_attr, m_repr, nullptr, nullptr, nullptr, m_share};

@@ -93,16 +93,24 @@ class Params {
     std::vector<const Value*> vals_;
 };
 
-// Defines `module.name` as a native function named "module.name".
-inline void define_fn(ModuleObj& m, const char* name, NativeFn f) {
-    m.define(name, Value::adopt(new NativeObj(m.name + "." + name, f)));
+// Defines `module.name` as a native function named "module.name". `kwargs` are the keywords it
+// takes (NativeObj::kwargs): by default the function binds them itself with Params, which
+// rejects unknown ones; pass nullptr for a function that takes none.
+inline void define_fn(ModuleObj& m, const char* name, NativeFn f,
+                      const char* kwargs = kAnyKeywords) {
+    auto* n = new NativeObj(m.name + "." + name, f);
+    n->kwargs = kwargs;
+    m.define(name, Value::adopt(n));
 }
 
 // A native bound to a host object: calling it calls `fn(cx, self, args)`. How
 // the standard library makes closures (decorator wrappers) without a Weft frame.
-inline Value bound_native(std::string name, MethodFn fn, Value self) {
+// `kwargs` as for NativeObj::kwargs.
+inline Value bound_native(std::string name, MethodFn fn, Value self,
+                          const char* kwargs = nullptr) {
     auto* n = new NativeObj(std::move(name), nullptr);
     n->method = fn;
+    n->kwargs = kwargs;
     n->self = std::move(self);
     return Value::adopt(n);
 }

@@ -50,7 +50,7 @@ void check_args(const CallArgs& a, const char* fname, size_t min, size_t max) {
 }
 
 void no_kwargs(const CallArgs& a, const char* fname) {
-    if (!a.kw.empty()) type_error(std::string(fname) + "() takes no keyword arguments");
+    check_kwargs(nullptr, fname, a.kw);
 }
 
 void allow_kwargs(const CallArgs& a, const char* fname,
@@ -1101,22 +1101,23 @@ Value bi_monotonic(CallContext&, const CallArgs& a) {
 struct BuiltinDef {
     const char* name;
     NativeFn fn;
+    const char* kwargs = nullptr;  // the keywords it takes (NativeObj::kwargs)
 };
 
 const BuiltinDef kBuiltins[] = {
-    {"print", bi_print},
+    {"print", bi_print, "sep end flush file"},
     {"len", bi_len},
     {"repr", bi_repr},
     {"hash", bi_hash},
     {"abs", bi_abs},
-    {"sorted", bi_sorted},
+    {"sorted", bi_sorted, "key reverse"},
     {"reversed", bi_reversed},
-    {"sum", bi_sum},
-    {"min", bi_min},
-    {"max", bi_max},
-    {"round", bi_round},
-    {"enumerate", bi_enumerate},
-    {"zip", bi_zip},
+    {"sum", bi_sum, "start"},
+    {"min", bi_min, "key default"},
+    {"max", bi_max, "key default"},
+    {"round", bi_round, "number ndigits"},
+    {"enumerate", bi_enumerate, "iterable start"},
+    {"zip", bi_zip, "strict"},
     {"map", bi_map},
     {"filter", bi_filter},
     {"any", bi_any},
@@ -1126,7 +1127,7 @@ const BuiltinDef kBuiltins[] = {
     {"ord", bi_ord},
     {"chr", bi_chr},
     {"divmod", bi_divmod},
-    {"pow", bi_pow},
+    {"pow", bi_pow, "base exp mod"},
     {"hex", bi_hex},
     {"oct", bi_oct},
     {"bin", bi_bin},
@@ -1140,6 +1141,7 @@ const BuiltinDef kBuiltins[] = {
 void register_core_builtins(std::vector<std::pair<std::string, Value>>& out) {
     for (auto& b : kBuiltins) {
         auto* n = new NativeObj(b.name, b.fn);
+        n->kwargs = b.kwargs;
         n->flags |= Obj::kImmortal;  // shared by every module and thread; never freed
         out.emplace_back(b.name, Value::adopt(n));
     }

@@ -490,7 +490,7 @@ Value s_symdiff_update(CallContext& cx, Value& self, const CallArgs& a) {
 const MethodInfo kListMethods[] = {
     {"append", l_append, true}, {"extend", l_extend, true}, {"insert", l_insert, true},
     {"pop", l_pop, true},       {"remove", l_remove, true}, {"index", l_index, false},
-    {"count", l_count, false},  {"sort", l_sort, true},     {"reverse", l_reverse, true},
+    {"count", l_count, false},  {"sort", l_sort, true, "key reverse"},     {"reverse", l_reverse, true},
     {"copy", l_copy, false},    {"clear", l_clear, true},
 };
 
@@ -505,7 +505,7 @@ const MethodInfo kDictMethods[] = {
     {"pop", d_pop, true},
     {"popitem", d_popitem, true},
     {"setdefault", d_setdefault, true},
-    {"update", d_update, true},
+    {"update", d_update, true, kAnyKeywords},  // the pairs to set
     {"copy", d_copy, false},
     {"clear", d_clear, true},
 };
@@ -610,11 +610,39 @@ const MethodInfo* find_method(const Value& receiver, std::string_view name) {
     }
 }
 
+std::vector<std::string> method_names(const Value& receiver) {
+    std::span<const MethodInfo> tab;
+    if (receiver.is_obj()) {
+        switch (receiver.as_obj()->type) {
+            case ObjType::Str: tab = {kStrMethods, kStrMethodCount}; break;
+            case ObjType::Bytes: tab = {kBytesMethods, kBytesMethodCount}; break;
+            case ObjType::List: tab = kListMethods; break;
+            case ObjType::Tuple: tab = kTupleMethods; break;
+            case ObjType::Dict: tab = kDictMethods; break;
+            case ObjType::Set: tab = kSetMethods; break;
+            case ObjType::Range: tab = kRangeMethods; break;
+            case ObjType::Opaque: {  // a table ending in a null name, or none
+                const MethodInfo* first = receiver.as<OpaqueObj>()->cls->methods;
+                const MethodInfo* end = first;
+                while (end && end->name) ++end;
+                tab = {first, size_t(end - first)};
+                break;
+            }
+            default: break;
+        }
+    }
+    std::vector<std::string> out;
+    for (auto& m : tab) out.emplace_back(m.name);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 Value call_method(CallContext& cx, Value& self, std::string_view name, const CallArgs& args) {
     const MethodInfo* m = find_method(self, name);
     if (!m)
         raise(ErrorKind::AttributeError,
               "'" + type_name(self) + "' object has no attribute '" + std::string(name) + "'");
+    check_kwargs(m->kwargs, m->name, args.kw);
     if (m->mutates) unshare(self);
     return m->fn(cx, self, args);
 }

@@ -1144,14 +1144,14 @@ extern const MethodInfo kBytesMethods[];
 extern const size_t kBytesMethodCount;
 
 const MethodInfo kStrMethods[] = {
-    {"split", m_split, false},
-    {"rsplit", m_rsplit, false},
-    {"splitlines", m_splitlines, false},
+    {"split", m_split, false, "sep maxsplit"},
+    {"rsplit", m_rsplit, false, "sep maxsplit"},
+    {"splitlines", m_splitlines, false, "keepends"},
     {"join", m_join, false},
     {"strip", m_strip, false},
     {"lstrip", m_lstrip, false},
     {"rstrip", m_rstrip, false},
-    {"replace", m_replace, false},
+    {"replace", m_replace, false, "count"},
     {"find", m_find, false},
     {"rfind", m_rfind, false},
     {"index", m_index, false},
@@ -1183,16 +1183,16 @@ const MethodInfo kStrMethods[] = {
     {"zfill", m_zfill, false},
     {"partition", m_partition, false},
     {"rpartition", m_rpartition, false},
-    {"format", m_format, false},
-    {"encode", m_encode, false},
+    {"format", m_format, false, kAnyKeywords},
+    {"encode", m_encode, false, "encoding errors"},
     {"removeprefix", m_removeprefix, false},
     {"removesuffix", m_removesuffix, false},
-    {"expandtabs", m_expandtabs, false},
+    {"expandtabs", m_expandtabs, false, "tabsize"},
 };
 const size_t kStrMethodCount = sizeof(kStrMethods) / sizeof(kStrMethods[0]);
 
 const MethodInfo kBytesMethods[] = {
-    {"decode", b_decode, false},     {"hex", b_hex, false},   {"startswith", b_startswith, false},
+    {"decode", b_decode, false, "encoding errors"},     {"hex", b_hex, false},   {"startswith", b_startswith, false},
     {"endswith", b_endswith, false}, {"find", b_find, false},
 };
 const size_t kBytesMethodCount = sizeof(kBytesMethods) / sizeof(kBytesMethods[0]);

@@ -60,6 +60,34 @@ struct CallArgs {
     }
 };
 
+// The keywords a native or built-in method accepts (NativeObj::kwargs, MethodInfo::kwargs):
+//   nullptr           it takes no keyword arguments;
+//   "a b c"           it takes exactly these (space-separated names);
+//   kAnyKeywords      it binds them itself (stdlib::Params, allow_kwargs) or passes them on
+//                     (attempt, pool.submit, str.format, dict.update).
+// The interpreter checks the first two kinds before calling (check_kwargs), so a native that
+// reads keywords with find_kw cannot silently ignore a misspelt one, and a native without a
+// declaration rejects every keyword.
+inline constexpr const char* kAnyKeywords = "*";
+
+// TypeError "<fn>() got an unexpected keyword argument '<name>'" (CPython's wording) for the
+// first keyword of `kw` that `accepted` (see kAnyKeywords) does not list. `fn` is the name the
+// message shows. Cost: nothing when `kw` is empty. Thread-safe (reads only).
+inline void check_kwargs(const char* accepted, std::string_view fn, std::span<const KwArg> kw) {
+    if (kw.empty() || (accepted && accepted[0] == '*' && accepted[1] == 0)) return;
+    for (auto& k : kw) {
+        bool ok = false;
+        for (std::string_view rest = accepted ? accepted : ""; !rest.empty() && !ok;) {
+            size_t sp = rest.find(' ');
+            ok = rest.substr(0, sp) == k.name;
+            rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+        }
+        if (!ok)
+            throw WeftError(ErrorKind::TypeError, std::string(fn) + "() got an unexpected keyword argument '" +
+                                                      std::string(k.name) + "'");
+    }
+}
+
 struct CapabilitySet;  // vm/capabilities.h
 
 // Implemented by the interpreter.
@@ -82,6 +110,8 @@ public:
                           std::span<const KwArg> kw) = 0;
     // Writes to the program's standard output (buffered by the interpreter).
     virtual void write_stdout(std::string_view s) = 0;
+    // Writes out what the program's standard output holds (print(flush=True), sys.stdout.flush()).
+    virtual void flush_stdout() {}
     // Reads one line from standard input without the newline; false at EOF.
     virtual bool read_line(std::string& out) = 0;
     // The caller is about to do something that may wait (iterate a channel, ...): the
@@ -110,8 +140,8 @@ struct NativeObj : Obj {
     // calling it cannot wait. Any other native may, which keeps the deferred calls of the
     // function calling it from being predicted quick (vm/quick_calls.h).
     bool computes = false;
-    // Writes out what the program's standard output holds (print(flush=True), sys.stdout.flush()).
-    virtual void flush_stdout() {}
+    // The keywords it accepts, checked by the interpreter before the call (see kAnyKeywords).
+    const char* kwargs = nullptr;
     NativeObj(std::string n, NativeFn f) : Obj(ObjType::Native), name(std::move(n)), fn(f) {}
 };
 
@@ -119,6 +149,8 @@ struct MethodInfo {
     const char* name;
     MethodFn fn;
     bool mutates;  // changes the receiver (append, sort, update, add, ...)
+    // The keywords it accepts, checked by the interpreter before the call (see kAnyKeywords).
+    const char* kwargs = nullptr;
 };
 
 }  // namespace weft

@@ -326,6 +326,7 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
         if (n == "with") {
             auto* nat = new NativeObj("with", nullptr);
             nat->method = struct_with;
+            nat->kwargs = kAnyKeywords;  // the fields to replace; struct_with checks them
             nat->self = obj;
             return Value::adopt(nat);
         }
@@ -349,6 +350,7 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
         if (const MethodInfo* mi = find_opaque_method(o, n)) {
             auto* nat = new NativeObj(n, nullptr);
             nat->method = mi->fn;
+            nat->kwargs = mi->kwargs;
             nat->self = obj;
             return Value::adopt(nat);
         }
@@ -359,6 +361,7 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
         auto* nat = new NativeObj(n, nullptr);
         nat->method = mi->fn;
         nat->mutates = mi->mutates;
+        nat->kwargs = mi->kwargs;
         nat->self = obj;
         return Value::adopt(nat);
     }
@@ -498,6 +501,7 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
                     set_unshare(recv);
             }
             CallArgs args{std::span<const Value>(a + 2, nargs), kw};
+            if (nkw) check_kwargs(mi->kwargs, mi->name, kw);
             Value result = mi->fn(*this, recv, args);
             clear_args();
             a[0] = std::move(result);

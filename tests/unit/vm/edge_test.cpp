@@ -333,7 +333,7 @@ TEST(ArgEdge, ArityMessages) {
     EXPECT_EQ(err([] {
                   callb("len", {S("a")}, {KwArg{"x", I(1)}});
               }),
-              "TypeError: len() takes no keyword arguments");
+              "TypeError: len() got an unexpected keyword argument 'x'");
     EXPECT_EQ(err([] { callb("range", {F(1.0)}); }),
               "TypeError: 'float' object cannot be interpreted as an integer");
 }
