@@ -323,6 +323,7 @@ class Client {
         int handled = dispatch();
         if (t.done) return;
         leading_ = true;
+        leader_ = &t;
         int64_t now = rt::now_ns();
         if (handled > 0 || timer_deadline_ <= now) {
             leader_wake_ = 0;  // no kicks needed: we look again right after the yield
@@ -332,6 +333,7 @@ class Client {
             } catch (...) {
                 lk.lock();
                 leading_ = false;
+                leader_ = nullptr;
                 leader_wake_ = kNever;
                 throw;
             }
@@ -349,6 +351,7 @@ class Client {
             } catch (...) {
                 lk.lock();
                 leading_ = false;
+                leader_ = nullptr;
                 leader_wake_ = kNever;
                 throw;
             }
@@ -356,6 +359,7 @@ class Client {
             if (!ready && timer_deadline_ == kNever) timer_deadline_ = 0;  // the idle check
         }
         leading_ = false;
+        leader_ = nullptr;
         leader_wake_ = kNever;
     }
 
@@ -417,6 +421,15 @@ class Client {
             t->in_multi = false;
             unlink(t);
             t->wake.try_send(1);
+            // Lost wake-up: the leader does not listen on its channel while it waits on epfd_.
+            // When another task's curl call (perform's run_timer) finishes the leader's own
+            // transfer, the token above goes unread, and the socket event that would have
+            // woken the leader may be gone too (this call read the socket to the end, possibly
+            // before the leader's wait was registered with the reactor): the leader's request
+            // would then end only at the next event of some other transfer, or at the idle
+            // check a second later. So cut its wait short. (The leader's own dispatch runs
+            // with leading_ false and never kicks; leader_wake_ 0 means it looks again anyway.)
+            if (t == leader_ && leader_wake_ != 0) kick();
         }
     }
 
@@ -444,6 +457,7 @@ class Client {
     int kick_fd_ = -1;                 // eventfd: shortens the leader's wait
     int64_t timer_deadline_ = kNever;  // curl's timer (steady ns)
     bool leading_ = false;             // a task waits on epfd_ (only it runs dispatch)
+    Transfer* leader_ = nullptr;       // that task's own transfer (while leading_)
     int64_t leader_wake_ = kNever;     // when that wait times out
     bool no_kick_ = false;             // on_timer must not kick (see perform)
     Transfer* head_ = nullptr;         // transfers in flight, oldest first

@@ -17,6 +17,8 @@ Endpoints:
     /json                 {"name": "weft", "items": [1, 2, 3], "ok": true}
     /echo                 JSON: method, path, query (dict of lists), headers (lower-case), body
     /slow?ms=N            waits N ms, then "slept N"
+    /peak                 JSON {"peak": P}: the most /slow requests ever in progress at once
+                          (how many requests a concurrent client really had in flight)
     /redirect?to=URL[&code=302]    redirects to URL
     /chain?n=N            N redirects (302) before landing on /text
     /loop                 redirects to itself forever
@@ -42,6 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 COUNTS = {}
 FLAKY = {}
+SLOW = {"now": 0, "peak": 0}  # /slow requests in progress, and the most at once
 LOCK = threading.Lock()
 
 
@@ -95,8 +98,19 @@ class Handler(BaseHTTPRequestHandler):
             })
         elif path == "/slow":
             ms = int(arg("ms", "1000"))
-            time.sleep(ms / 1000)
+            with LOCK:
+                SLOW["now"] += 1
+                SLOW["peak"] = max(SLOW["peak"], SLOW["now"])
+            try:
+                time.sleep(ms / 1000)
+            finally:
+                with LOCK:
+                    SLOW["now"] -= 1
             self.send(200, f"slept {ms}")
+        elif path == "/peak":
+            with LOCK:
+                peak = SLOW["peak"]
+            self.send_json(200, {"peak": peak})
         elif path == "/redirect":
             code = int(arg("code", "302"))
             self.send(code, "", extra=[("Location", arg("to", "/text"))])
