@@ -4,8 +4,9 @@
 // Threads are created on demand up to the limit and then stay (idle ones wait on a condition
 // variable). The calling task parks until its job returns; cancellation abandons the wait but
 // not the job, which cannot be interrupted safely: it runs to completion and its result is
-// dropped. `active()` counts queued and running jobs for the deadlock detector (a task waiting on
-// a blocking call is not deadlocked).
+// dropped. `active()` counts the jobs some task still waits for, for the deadlock detector (a
+// task waiting on a blocking call is not deadlocked; an abandoned job wakes no one, so it stops
+// counting when its waiter gives up, else a job stuck in the kernel hid every deadlock).
 #include "runtime/internal.h"
 
 namespace weft::rt::detail {
@@ -33,6 +34,11 @@ void BlockingPool::submit(std::function<void()> job) {
         cv_.notify_one();
 }
 
+void BlockingPool::finish_one() {
+    active_.fetch_sub(1, std::memory_order_acq_rel);
+    rt_->waker_done();
+}
+
 void BlockingPool::run() {
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
@@ -46,7 +52,6 @@ void BlockingPool::run() {
         jobs_.pop_front();
         lock.unlock();
         job();
-        active_.fetch_sub(1, std::memory_order_acq_rel);
         lock.lock();
     }
 }
@@ -60,18 +65,22 @@ void run_blocking_impl(std::function<void()> job) {
     struct State {
         std::mutex mu;
         bool done = false;
+        bool abandoned = false;  // the waiter gave up (cancelled): the job was uncounted then
         Task* host = nullptr;  // strong ref while set
         std::uint32_t gen = 0;
     };
     auto st = std::make_shared<State>();
     RuntimeImpl* rt = A::rt(cur);
-    rt->blocking_->submit([st, job = std::move(job)] {
+    BlockingPool* pool = rt->blocking_.get();
+    pool->submit([st, pool, job = std::move(job)] {
         job();
         Task* h;
         std::uint32_t g;
+        bool counted;
         {
             std::lock_guard<std::mutex> lock(st->mu);
             st->done = true;
+            counted = !st->abandoned;
             h = std::exchange(st->host, nullptr);
             g = st->gen;
         }
@@ -79,6 +88,8 @@ void run_blocking_impl(std::function<void()> job) {
             try_wake(h, g, kWokeNotify);
             h->release();
         }
+        // After the wake: the woken task is visible before the detector stops counting us.
+        if (counted) pool->finish_one();
     });
     Task* host = A::host(cur);
     for (;;) {
@@ -95,11 +106,15 @@ void run_blocking_impl(std::function<void()> job) {
         if (code == kWokeNotify) return;
         if (is_cancelled(cur)) {
             Task* h;
+            bool uncount;
             {
                 std::lock_guard<std::mutex> lock(st->mu);
                 h = std::exchange(st->host, nullptr);
+                uncount = !st->done;
+                st->abandoned = true;
             }
             if (h) h->release();
+            if (uncount) pool->finish_one();
             throw Cancelled();
         }
     }

@@ -200,7 +200,11 @@ class BlockingPool {
   public:
     BlockingPool(RuntimeImpl* rt, unsigned max_threads);
     ~BlockingPool();
+    /// Queues `job` and counts it as a pending waker until `finish_one()` is called for it
+    /// (by the job itself once its waiter is woken, or by a waiter that gave up on it).
     void submit(std::function<void()> job);
+    /// Uncounts one submitted job and lets the deadlock detector look again. Thread-safe.
+    void finish_one();
     std::size_t active() const noexcept { return active_.load(std::memory_order_acquire); }
 
   private:
@@ -246,6 +250,12 @@ class RuntimeImpl {
     // --- deadlock detection ---
     std::vector<BlockedTask> blocked_tasks();
     void check_deadlock(Worker* w);
+    /// Called by a waker (timer thread, blocking pool, reactor) right after it lowered its
+    /// pending counter. If every worker is parked, their last deadlock check saw the counter
+    /// still up and said "not yet", and nothing else would make them look again (a timer that
+    /// fired into a channel no one reads, a wake that came before the decrement): one worker
+    /// is woken to look again. Thread-safe; a load and a fence when some worker is busy.
+    void waker_done();
 
     void trace(TraceKind k, Task* t, const char* what = nullptr);
     bool tracing() const noexcept { return static_cast<bool>(options_.trace); }

@@ -56,6 +56,7 @@ void Reactor::start(std::shared_ptr<IoOp> op) {
                 try_wake(op->host, op->gen, kWokeNotify);
                 op->host->release();
                 rt_->io_waits_.fetch_sub(1, std::memory_order_acq_rel);
+                rt_->waker_done();
                 return;
             }
         }
@@ -90,6 +91,7 @@ void Reactor::arm(int fd, Entry& e, int dir) {
             try_wake(op->host, op->gen, kWokeNotify);
             op->host->release();
             rt_->io_waits_.fetch_sub(1, std::memory_order_acq_rel);
+            rt_->waker_done();
         }
     });
 }
@@ -111,6 +113,7 @@ void Reactor::cancel(std::shared_ptr<IoOp> op) {
             op->done = true;
             op->host->release();
             rt_->io_waits_.fetch_sub(1, std::memory_order_acq_rel);
+            rt_->waker_done();
             auto it = fds_.find(op->fd);
             if (it != fds_.end()) {
                 auto& v = it->second.ops[op->write ? 1 : 0];

@@ -870,6 +870,16 @@ void RuntimeImpl::check_deadlock(Worker* w) {
     }
 }
 
+void RuntimeImpl::waker_done() {
+    // The counter was lowered (seq_cst or acq_rel) before this fence; a worker parking pushes
+    // itself onto idle_ before it reads the counters. So either that worker sees the lowered
+    // counter, or we see it idle here and wake it.
+    full_fence();
+    if (stopping_.load(std::memory_order_acquire)) return;
+    if (num_idle_.load(std::memory_order_seq_cst) != static_cast<int>(workers_.size())) return;
+    wake_idle_worker();
+}
+
 std::string deadlock_report(RuntimeImpl* rt) {
     std::lock_guard<std::mutex> lock(rt->roots_mu_);
     return rt->deadlock_report_;

@@ -143,6 +143,7 @@ void TimerQueue::run() {
             unref(e);
         }
         due.clear();
+        rt_->waker_done();
         lock.lock();
     }
 }
