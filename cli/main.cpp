@@ -244,6 +244,8 @@ int parse(int argc, char** argv, Cli& cli) {
 }
 
 int disassemble_file(const std::string& path) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return usage_error("cannot open '" + path + "': Is a directory");
     std::ifstream f(path, std::ios::binary);
     if (!f) return usage_error("cannot open '" + path + "'");
     std::stringstream ss;

@@ -1271,7 +1271,7 @@ std::vector<Value> run_parallel(Interp& in, const Value& fn, const std::vector<V
         tasks[i] = rt::TaskRef();
         if (!err.is_none()) {
             if (failed) (*failed)[i] = true;
-            if (!o.collect) {
+            if (!o.collect || is_system_exit(err)) {  // an exit() is not an item's failure
                 if (first_error.is_none()) first_error = err;
                 return false;
             }
@@ -1626,7 +1626,7 @@ Value run_fanout(Interp& in, const std::vector<Value>& fns, const Value& x, doub
             Value err;
             Value v = task_value(in, ts[i], &err);
             if (!err.is_none()) {
-                if (!collect) {
+                if (!collect || is_system_exit(err)) {  // an exit() is not an item's failure
                     if (first_err.is_none()) first_err = err;
                     scope.cancel();
                     continue;
@@ -1852,7 +1852,7 @@ Value stream_call(Interp& in, StreamShared& sh, const Value& item) {
         rt::Task* t = rt::current_task();
         err = note_task_failure(in, err, t ? t->label() : "stream_map", sh.site);
         share(err);
-        if (sh.collect) return err;
+        if (sh.collect && !is_system_exit(err)) return err;  // an exit() is not an item's failure
         throw WeftError(err);
     }
 }
