@@ -1195,9 +1195,13 @@ op_Jmp:
     pc += get_sj(i);
     FAST_DISPATCH();
 op_Loop:
-    pc += get_sj(i);
-    // Safepoint: cancellation and time-slice preemption reach CPU-bound loops.
+    // Safepoint: cancellation and time-slice preemption reach CPU-bound loops. Taken before the
+    // jump, so that an error raised here is the Loop instruction's: handlers are looked up at
+    // pc - 1, and after the jump that was the instruction before the loop's head, outside a
+    // `with`/`try` block whose body starts with the loop (a top-level `while True:` in
+    // `with move_on_after(...)` escaped as Cancelled).
     SAFEPOINT(true);
+    pc += get_sj(i);
     FAST_DISPATCH();
 
 op_NewList: {
@@ -1806,8 +1810,8 @@ op_ForLoop: {
         (step > 0 ? next < R[A + 1].as_int() : next > R[A + 1].as_int())) {
         R[A].set_int(next);
         R[A + 3].set_int(next);
+        SAFEPOINT(true);  // back-edge; before the jump, as in op_Loop
         pc += SBX;
-        SAFEPOINT(true);  // back-edge
     }
     FAST_DISPATCH();
 }
