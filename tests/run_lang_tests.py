@@ -23,7 +23,10 @@ paths relative to DIR): they still run; a failure counts as xfail, a pass (XPASS
 Docs mode (`--docs DIR`): every ```weft block in DIR/**/*.md immediately followed (blank lines
 allowed) by an ```output block is run and its stdout compared exactly; a ```weft block with no
 output block is only compiled (`weft check`, exit 0).  A ```weft-error block followed by an
-```output block must fail (exit 1 or 2) with stderr containing the output text.
+```output block must fail (exit 1 or 2) with stderr containing the output text.  The fence
+line may give the program's arguments and weft's flags after the language, ```weft
+args="Ada Grace" flags="--allow-env=HOME" (shell quoting), for an example that shows a command
+line with arguments or capabilities.
 
 Standard library only; exit status 1 when anything failed.
 """
@@ -226,17 +229,19 @@ def read_xfail(root):
 
 # ---------------------------------------------------------------------------- docs mode
 
-FENCE_RE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w-]*)")
+FENCE_RE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w-]*)(.*)$")
+FENCE_OPT_RE = re.compile(r"\b(args|flags)=(\"[^\"]*\"|'[^']*'|\S+)")
 
 
 def extract_blocks(md_path):
-    """Returns [(lang, code, start_line, output_or_None)] for the weft/weft-error blocks.
+    """Returns [(lang, code, start_line, output_or_None, opts)] for the weft/weft-error blocks,
+    opts a dict {"args": [...], "flags": [...]} from the fence line.
 
     The output is the text of an ```output block that follows the code block with only blank
     lines in between."""
     with open(md_path, encoding="utf-8") as f:
         lines = f.read().split("\n")
-    items = []  # "blank", "text" or ("fence", lang, body, line)
+    items = []  # "blank", "text" or ("fence", lang, body, line, opts)
     i = 0
     while i < len(lines):
         m = FENCE_RE.match(lines[i])
@@ -245,6 +250,13 @@ def extract_blocks(md_path):
             i += 1
             continue
         indent, fence, lang = m.group(1), m.group(2), m.group(3)
+        # args="a 'b c'": the quoted value is a shell-quoted list (here two arguments).
+        opts = {"args": [], "flags": []}
+        for om in FENCE_OPT_RE.finditer(m.group(4)):
+            value = om.group(2)
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            opts[om.group(1)] = shlex.split(value)
         start = i + 1
         body = []
         i += 1
@@ -253,7 +265,7 @@ def extract_blocks(md_path):
             body.append(line[len(indent):] if line.startswith(indent) else line)
             i += 1
         i += 1  # the closing fence
-        items.append(("fence", lang, "\n".join(body) + "\n", start))
+        items.append(("fence", lang, "\n".join(body) + "\n", start, opts))
     result = []
     for idx, item in enumerate(items):
         if not isinstance(item, tuple) or item[1] not in ("weft", "weft-error"):
@@ -264,20 +276,21 @@ def extract_blocks(md_path):
             j += 1
         if j < len(items) and isinstance(items[j], tuple) and items[j][1] == "output":
             output = items[j][2]
-        result.append((item[1], item[2], item[3], output))
+        result.append((item[1], item[2], item[3], output, item[4]))
     return result
 
 
-def check_doc_block(weft, tmpdir, md_path, idx, lang, code, line, output, extra_flags, timeout):
+def check_doc_block(weft, tmpdir, md_path, idx, lang, code, line, output, opts, extra_flags,
+                    timeout):
     name = f"{md_path}:{line}"
     base = re.sub(r"[^A-Za-z0-9]+", "_", os.path.splitext(md_path)[0]).strip("_")
     prog = os.path.join(tmpdir, f"{base}_{idx}_line{line}.weft")
     with open(prog, "w", encoding="utf-8") as f:
         f.write(code)
     if lang == "weft" and output is None:
-        cmd = [weft] + extra_flags + ["check", prog]
+        cmd = [weft] + extra_flags + opts["flags"] + ["check", prog]
     else:
-        cmd = [weft] + extra_flags + ["run", prog]
+        cmd = [weft] + extra_flags + opts["flags"] + ["run", prog] + opts["args"]
     res = run_process(cmd, "", timeout, cwd=tmpdir)
     if res is None:
         return Result(name, False, f"timed out after {timeout:g} s")
@@ -383,10 +396,10 @@ def run_docs(weft, opts, extra, jobs):
                 rel = os.path.relpath(md, opts.docs)
                 if opts.filter and opts.filter not in rel:
                     continue
-                for idx, (lang, code, line, output) in enumerate(extract_blocks(md)):
+                for idx, (lang, code, line, output, fence) in enumerate(extract_blocks(md)):
                     futures.append(
                         pool.submit(check_doc_block, weft, tmpdir, md, idx, lang, code,
-                                    line, output, extra, opts.timeout))
+                                    line, output, fence, extra, opts.timeout))
             for fut in futures:
                 r = fut.result()
                 if r.ok:
