@@ -18,6 +18,7 @@ void register_stdlib() {
     Vm::register_native_module("proc", init_proc_module);
     Vm::register_native_module("db", init_db_module);
     Vm::register_native_module("http", init_http_module);
+    Vm::register_native_module("net", init_net_module);
 }
 
 namespace stdlib {

@@ -28,5 +28,17 @@ void init_uuid_module(ModuleObj& m);
 void init_proc_module(ModuleObj& m);
 void init_db_module(ModuleObj& m);
 void init_http_module(ModuleObj& m);
+void init_net_module(ModuleObj& m);
+
+// Processes started by the `proc` module and not yet reaped: sends SIGTERM to each one's
+// process group, waits up to `grace_seconds` for them to exit, then SIGKILLs the groups of
+// those still running and reaps every one. Returns how many there were. For the end of a
+// program stopped by SIGINT/SIGTERM (cli/signals.cpp); call it with no task running.
+// Thread-safe.
+int terminate_children(double grace_seconds);
+
+// SIGKILL to the process group of every such child, without waiting or reaping: for an exit
+// that cannot wait (a second Ctrl-C). Thread-safe; does nothing if the list is busy.
+void kill_children_now() noexcept;
 
 }  // namespace weft

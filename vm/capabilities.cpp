@@ -396,13 +396,13 @@ void require_write_entry(CallContext& cx, const std::string& path, const char* a
     if (!grant_allows_path(caps->write, loc)) deny(cx, action, path, "--allow-write");
 }
 
-void require_net(CallContext& cx, const std::string& host, int port) {
+void require_net(CallContext& cx, const std::string& host, int port, const char* action) {
     reject_nul(host);
     if (current(cx)->allows_net(host, port)) return;
     std::string what = port < 0 ? host
                                 : (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
                                       ":" + std::to_string(port);
-    deny(cx, "connecting to", what, "--allow-net");
+    deny(cx, action, what, "--allow-net");
 }
 
 std::string require_run(CallContext& cx, const std::string& program, const std::string& cwd,

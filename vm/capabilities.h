@@ -121,7 +121,8 @@ void require_write(CallContext& cx, const std::string& path, const char* action 
 // Like require_write, but for an operation on the directory entry itself
 // (unlink, rmdir): a final symlink is not followed, its parent directory is.
 void require_write_entry(CallContext& cx, const std::string& path, const char* action = "removing");
-void require_net(CallContext& cx, const std::string& host, int port);
+void require_net(CallContext& cx, const std::string& host, int port,
+                 const char* action = "connecting to");
 // Returns the canonical file to execute (resolve_executable), which the caller must run
 // rather than `program` (so what runs is what was checked); empty when none is found
 // (the caller reports "No such file or directory" as the exec would).

@@ -345,8 +345,10 @@ bool force_pending(Interp& in, PromiseObj* p) {
     PendingCall& c = p->call;
     if (c.owner != &in) {
         // Another task's record. With one worker thread (share() marks nothing, so records can
-        // reach other tasks) start it as a task from here: same thread, no race.
-        if (!g_multi_worker.load(std::memory_order_relaxed)) {
+        // reach other tasks) start it as a task from here: same thread, no race. Unless its
+        // owner is running it right now (parked inside it): then, as with many workers, wait
+        // for the owner to settle it.
+        if (!g_multi_worker.load(std::memory_order_relaxed) && !c.running) {
             start_pending(p);
         } else {
             // Cannot happen through share(); wait for the owner to start or settle it (it does

@@ -739,10 +739,10 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         m->name = name;
         m->imported = true;
         r->second(*m);
-        // The functions that wait on the outside world (every function of http, fs and proc,
+        // The functions that wait on the outside world (every function of http, fs, proc, net,
         // and time.sleep) are deferred in deferral positions (spec section 5; `x =
         // http.get(u)` starts a task). Natives of a module are named "module.function".
-        bool all_blocking = name == "http" || name == "fs" || name == "proc";
+        bool all_blocking = name == "http" || name == "fs" || name == "proc" || name == "net";
         // And the modules whose functions only compute (NativeObj::computes).
         bool computing = name == "json" || name == "re" || name == "math" || name == "random" || name == "uuid" ||
                          name == "time";
