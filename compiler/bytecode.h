@@ -37,6 +37,9 @@ namespace weft {
     X(GetGlobalTop)  /* A Bx    GetGlobal in a module's top-level code: a finished  \
                                 deferred call's promise there becomes its value (slot and R[A]) */ \
     X(SetGlobal)     /* A Bx    module slot Bx = R[A]                               */ \
+    X(ReleaseGlobal) /* A C +slot  before `g += x` at the top level: when R[A] and R[C]   \
+                                are str and no function reads slot, the slot lets go of   \
+                                R[A] (Add then appends in place; SetGlobal stores it back) */ \
     X(GetBuiltin)    /* A Bx    R[A] = builtin Bx                                   */ \
     X(GetCapture)    /* A B     R[A] = captured value B (NameError if undefined)    */ \
     X(GetSelfFn)     /* A       R[A] = the running function (self-recursion)        */ \

@@ -370,13 +370,46 @@ private:
     }
     void free_to(int r) { fs_->freereg = r; }
 
+    // Attribute instructions (GetAttr, SetAttr, SetAttrP, PlaceAttr) hold the name's constant
+    // index in 8 bits. So that a function with hundreds of constants can still read `p.x`, the
+    // constants from kAttrReserveStart to 255 are kept for attribute names (attr_const): other
+    // constants skip to 256 once the table reaches that point. (Before, such a read compiled
+    // into a subscript, `p["x"]`.)
+    static constexpr size_t kAttrReserveStart = 200;
+    static Constant reserved_slot() {
+        Constant c;
+        c.s = std::string("\0reserved for an attribute name", 32);  // equal to no real constant
+        return c;
+    }
     int add_const(Constant c) {
         auto& k = ch().consts;
         for (size_t i = 0; i < k.size(); ++i)
             if (k[i] == c) return int(i);
+        if (k.size() == kAttrReserveStart)
+            while (k.size() < 256) k.push_back(reserved_slot());
         k.push_back(std::move(c));
         if (k.size() > 65535) fail(pos_, "too many constants in one function");
         return int(k.size() - 1);
+    }
+    // The constant index of an attribute name, at most 255 (see add_const). Compile error when
+    // a function uses more than 56 attribute names after 200 other constants.
+    int attr_const(const std::string& name) {
+        Constant c;
+        c.kind = Constant::Kind::Str;
+        c.s = name;
+        auto& k = ch().consts;
+        for (size_t i = 0; i < k.size() && i < 256; ++i)
+            if (k[i] == c) return int(i);
+        if (k.size() < kAttrReserveStart) return add_const(std::move(c));
+        static const Constant reserved = reserved_slot();
+        if (k.size() == kAttrReserveStart)  // opens the reserved range
+            while (k.size() < 256) k.push_back(reserved);
+        for (size_t i = kAttrReserveStart; i < 256; ++i)
+            if (k[i] == reserved) {
+                k[i] = std::move(c);
+                return int(i);
+            }
+        fail(pos_, "too many attribute names and constants in one function (split it)");
     }
     int const_str(const std::string& s) {
         Constant c;
@@ -641,14 +674,7 @@ private:
                 auto* a = e->as<AttributeExpr>();
                 int save = fs_->freereg;
                 int r = expr_any(a->object.get());
-                int k = const_str(a->name);
-                if (k > 255) {
-                    int t = alloc();
-                    emit(make_abx(Op::LoadK, t, k));
-                    emit(make_abc(Op::GetItem, target, r, t));  // unreachable in practice
-                } else {
-                    emit(make_abc(Op::GetAttr, target, r, k));
-                }
+                emit(make_abc(Op::GetAttr, target, r, attr_const(a->name)));
                 free_to(save);
                 return;
             }
@@ -945,7 +971,11 @@ private:
 
     void binary(const BinaryExpr* b, int target) {
         int save = fs_->freereg;
-        int l = expr_any(b->left.get());
+        // A left operand that needs a temporary goes straight to the target when the target is
+        // the newest temporary (nothing else reads it before the result lands): a chain
+        // `y + y + ... + y` (left-nested) then uses one register, not one per term.
+        bool into_target = target == fs_->freereg - 1 && target >= fs_->nactive && b->left->kind != ExprKind::Name;
+        int l = into_target ? (expr_to(b->left.get(), target), target) : expr_any(b->left.get());
         if ((b->op == BinaryOp::Add || b->op == BinaryOp::Sub) && b->right->kind == ExprKind::IntLit) {
             int k = const_int(b->right->as<IntLitExpr>()->value);
             if (k < 256) {
@@ -1112,12 +1142,18 @@ private:
 
     // ---- calls ------------------------------------------------------------
 
+    // Can the call pass its arguments in registers? Not with *args/**kw, nor with more than
+    // kMaxRegisterArgs arguments or more than the function's registers have room for: such a
+    // call builds a list and a dict (star_call_args, CallEx), two registers however many
+    // arguments, so a 300-argument call compiles (its arguments are then not deferred).
+    static constexpr size_t kMaxRegisterArgs = 100;
     bool simple_args(const CallExpr* c) {
         for (auto& a : c->args)
             if (a->kind == ExprKind::Starred) return false;
         for (auto& k : c->keywords)
             if (k.name.empty()) return false;
-        return true;
+        size_t n = c->args.size() + c->keywords.size();
+        return n <= kMaxRegisterArgs && fs_->freereg + int(n) + 4 < kMaxRegisters;
     }
 
     // Is `e` a place whose storage a mutating method may change (a variable, or
@@ -1380,7 +1416,7 @@ private:
             place_root(path[0]);
             for (size_t i = 1; i < upto; ++i) {
                 if (path[i]->kind == ExprKind::Attribute) {
-                    emit(make_abc(Op::PlaceAttr, 0, 0, const_str(path[i]->as<AttributeExpr>()->name)));
+                    emit(make_abc(Op::PlaceAttr, 0, 0, attr_const(path[i]->as<AttributeExpr>()->name)));
                 } else if (path[i]->kind == ExprKind::Subscript) {
                     emit(make_abc(Op::PlaceItem, 0, keys[i], 0));
                 } else {
@@ -1797,7 +1833,7 @@ private:
                 break;
             case ExprKind::Attribute: {
                 auto* a = t->as<AttributeExpr>();
-                int k = const_str(a->name);
+                int k = attr_const(a->name);
                 int reg = local_reg_if_defined(a->object.get());
                 if (reg >= 0) {
                     emit(make_abc(Op::SetAttr, reg, k, src));
@@ -1923,6 +1959,12 @@ private:
             int cur = alloc();
             emit(make_abx(Op::GetGlobalTop, cur, r.index));
             int v = expr_any(a->value.get());
+            if (a->op == BinaryOp::Add) {
+                // `s += piece` in a loop: the slot's reference would make every append copy
+                // the string (quadratic; a local appends in place).
+                emit(make_abc(Op::ReleaseGlobal, cur, 0, v));
+                emit(Instr(r.index));
+            }
             emit_binop(a->op, cur, cur, v);
             emit(make_abx(Op::SetGlobal, cur, r.index));
             return;
@@ -1932,7 +1974,7 @@ private:
             int obj = alloc();
             expr_to(at->object.get(), obj);
             int cur = alloc();
-            int k = const_str(at->name);
+            int k = attr_const(at->name);
             emit(make_abc(Op::GetAttr, cur, obj, k));
             emit(make_abc(Op::LoadNone, obj, 0, 0));  // drop the extra reference before the store
             int v = expr_any(a->value.get());
@@ -2539,8 +2581,7 @@ private:
                 }
                 for (size_t i = 0; i < c->kw_names.size(); ++i) {
                     int v = alloc();
-                    int k = const_str(c->kw_names[i]);
-                    if (k > 255) fail(p->pos, "too many constants");
+                    int k = attr_const(c->kw_names[i]);
                     // missing attribute: no match
                     int has = alloc();
                     int kr = alloc();
@@ -2882,6 +2923,7 @@ static bool has_extra_word(Op op) {
         case Op::UnpackEx:
         case Op::FormatX:
         case Op::TypeCheck:
+        case Op::ReleaseGlobal:
             return true;
         default:
             return false;

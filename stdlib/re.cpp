@@ -343,7 +343,9 @@ std::vector<TemplatePart> parse_template(const re2::RE2& re, const std::string& 
             i = close;
             if (!name.empty() && std::all_of(name.begin(), name.end(),
                                              [](char ch) { return isdigit((unsigned char)ch); })) {
-                ref(std::stoi(name), name);
+                // More digits than any group count could need: invalid, not std::stoi's
+                // out_of_range (which reached the user as "internal error: stoi").
+                ref(name.size() > 9 ? -1 : std::stoi(name), name);
             } else {
                 auto& named = re.NamedCapturingGroups();
                 auto it = named.find(name);

@@ -106,15 +106,25 @@ size_t str_byte_offset(const StrObj* s, int64_t cp_index) {
 }
 
 namespace {
-int64_t range_len(const RangeObj* r) {
-    // Computed in unsigned arithmetic to avoid overflow on extreme bounds.
+// The number of items of a range, which can reach 2**64 - 1 (range(-2**63, 2**63 - 1)):
+// computed in unsigned arithmetic to avoid overflow on extreme bounds.
+uint64_t range_len_unsigned(const RangeObj* r) {
     if (r->step > 0) {
         if (r->start >= r->stop) return 0;
-        return int64_t((uint64_t(r->stop) - uint64_t(r->start) - 1) / uint64_t(r->step) + 1);
+        return (uint64_t(r->stop) - uint64_t(r->start) - 1) / uint64_t(r->step) + 1;
     }
     if (r->start <= r->stop) return 0;
-    return int64_t(
-        (uint64_t(r->start) - uint64_t(r->stop) - 1) / (uint64_t(0) - uint64_t(r->step)) + 1);
+    return (uint64_t(r->start) - uint64_t(r->stop) - 1) / (uint64_t(0) - uint64_t(r->step)) + 1;
+}
+
+// The length as an int: OverflowError past 2**63 - 1 items, as CPython's len() raises past
+// sys.maxsize (the length would otherwise wrap to a negative number).
+int64_t range_len(const RangeObj* r) {
+    uint64_t n = range_len_unsigned(r);
+    if (n > uint64_t(INT64_MAX))
+        raise(ErrorKind::OverflowError,
+              "range has more than 9223372036854775807 items (" + std::to_string(n) + ")");
+    return int64_t(n);
 }
 
 [[noreturn]] void index_error(const char* tname) {
@@ -264,22 +274,27 @@ Value get_item(const Value& obj, const Value& key) {
         }
         case ObjType::Range: {
             auto* r = static_cast<RangeObj*>(o);
-            int64_t n = range_len(r);
-            if (key.is(ObjType::Slice)) {
-                int64_t start, stop, step;
-                slice_indices(key.as<SliceObj>(), n, start, stop, step);
-                // Like CPython: range(r[start], r[stop], r.step * step), computed without indexing
-                // checks.
-                int64_t nstep, nstart, nstop;
-                if (__builtin_mul_overflow(r->step, step, &nstep) ||
-                    __builtin_add_overflow(r->start, start * r->step, &nstart) ||
-                    __builtin_add_overflow(r->start, stop * r->step, &nstop))
-                    raise(ErrorKind::OverflowError, "integer overflow");
-                return make_range(nstart, nstop, nstep);
+            if (!key.is(ObjType::Slice)) {
+                // In unsigned arithmetic: a range may hold more than 2**63 - 1 items, and each of
+                // them still fits an int (start + i * step wraps back into range).
+                uint64_t n = range_len_unsigned(r);
+                int64_t i = index_arg(key, "range");
+                uint64_t back = i < 0 ? uint64_t(-(i + 1)) + 1 : 0;  // |i| for a negative i
+                if (i >= 0 ? uint64_t(i) >= n : back > n)
+                    raise(ErrorKind::IndexError, "range object index out of range");
+                uint64_t at = i >= 0 ? uint64_t(i) : n - back;
+                return Value::integer(int64_t(uint64_t(r->start) + at * uint64_t(r->step)));
             }
-            int64_t i = norm_index(index_arg(key, "range"), n);
-            if (i < 0) raise(ErrorKind::IndexError, "range object index out of range");
-            return Value::integer(r->start + i * r->step);
+            int64_t start, stop, step;
+            slice_indices(key.as<SliceObj>(), range_len(r), start, stop, step);
+            // Like CPython: range(r[start], r[stop], r.step * step), computed without indexing
+            // checks.
+            int64_t nstep, nstart, nstop;
+            if (__builtin_mul_overflow(r->step, step, &nstep) ||
+                __builtin_add_overflow(r->start, start * r->step, &nstart) ||
+                __builtin_add_overflow(r->start, stop * r->step, &nstop))
+                raise(ErrorKind::OverflowError, "integer overflow");
+            return make_range(nstart, nstop, nstep);
         }
         case ObjType::Struct: {
             // dict-style access to struct fields is not Python; keep the Python error.
@@ -456,8 +471,11 @@ Value iter_begin(const Value& v) {
                 return make_iterator(IterKind::Set, v);
             case ObjType::Range: {
                 auto* r = static_cast<RangeObj*>(o);
-                return make_iterator(IterKind::Range, Value(), Value(), r->start, range_len(r),
-                                     r->step);
+                // Iterating does not need the length as an int: a range too long for len()
+                // counts down from 2**63 - 1, more items than any loop reaches.
+                uint64_t n = range_len_unsigned(r);
+                return make_iterator(IterKind::Range, Value(), Value(), r->start,
+                                     int64_t(std::min<uint64_t>(n, INT64_MAX)), r->step);
             }
             case ObjType::Iterator:
                 return v;

@@ -864,6 +864,17 @@ op_GetCapture: {
         raise(ErrorKind::NameError, "name '" + frame->proto->chunk->captures[B].name +
                                         "' was not yet assigned when this function was created "
                                         "(closures capture values when they are created)");
+op_ReleaseGlobal: {
+    // Only str + str, which cannot fail, so the slot is never left empty by an error; only a
+    // slot no function reads, so no other task can see it empty; only when the slot holds R[A]'s
+    // string, so the value stored back is the one that was read.
+    uint32_t slot = *pc++;
+    ModuleObj* m = frame->fn->module;
+    if (R[A].is(ObjType::Str) && R[C].is(ObjType::Str) && !m->read_by_functions(int(slot)) &&
+        m->globals[slot].is(ObjType::Str) && m->globals[slot].as_obj() == R[A].as_obj())
+        m->globals[slot] = ModuleObj::undefined_marker();
+    FAST_DISPATCH();
+}
     }
     R[A] = v;
     FAST_DISPATCH();
