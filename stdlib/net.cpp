@@ -16,25 +16,21 @@
 // allows both); the check comes before any socket exists, so a denial leaves none.
 //
 // A connection may be read by one task while another writes to it; close() from any task
-// wakes the others' waits (shutdown(2)), and the descriptor is closed when the last wait has
-// left (the reactor requires a waited-on fd to stay open).
-#include <arpa/inet.h>
+// wakes the others' waits, and the descriptor is closed when the last wait has left
+// (stdlib/socket.h, shared with the HTTP server).
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <mutex>
 
 #include "stdlib/stdlib.h"
+#include "stdlib/socket.h"
 #include "stdlib/stdlib_internal.h"
 #include "vm/capabilities.h"
 #include "vm/lib_internal.h"
@@ -45,60 +41,18 @@ namespace weft {
 
 namespace {
 
+using stdlib::addr_tuple;
+using stdlib::host_port;
 using stdlib::Params;
+using stdlib::resolve;
+using stdlib::Resolved;
 using stdlib::self_as;
+using stdlib::Socket;
 
 constexpr size_t kReadChunk = 65536;
 
-// A socket shared by the tasks that use it: the fd stays open while any task waits on it.
-struct Socket {
-    std::atomic<int> fd{-1};
-    std::atomic<int> waiters{0};
-    std::atomic<bool> closed{false};
-
-    // Marks the socket closed and wakes every wait on it; the fd itself is closed now if
-    // nobody waits, else by the last waiter on its way out.
-    void close_socket() {
-        if (closed.exchange(true)) return;
-        int f = fd.load();
-        if (f < 0) return;
-        shutdown(f, SHUT_RDWR);
-        if (waiters.load() == 0) release_fd();
-    }
-    void release_fd() {
-        int f = fd.exchange(-1);
-        if (f >= 0) ::close(f);
-    }
-    // Waits until the socket is ready; false on timeout. Raises Cancelled.
-    bool wait(bool write, double timeout) {
-        int f = fd.load();
-        if (f < 0 || closed.load()) return true;  // the operation then reports the close
-        waiters.fetch_add(1);
-        struct Leave {
-            Socket* s;
-            ~Leave() {
-                if (s->waiters.fetch_sub(1) == 1 && s->closed.load()) s->release_fd();
-            }
-        } leave{this};
-        double t = timeout < 0 ? std::numeric_limits<double>::infinity() : timeout;
-        if (rt::current_task()) return rt::wait_fd(f, write ? rt::Interest::Write : rt::Interest::Read, t);
-        pollfd p{f, short(write ? POLLOUT : POLLIN), 0};
-        int ms = timeout < 0 ? -1 : int(std::min(timeout * 1000 + 1, 1e9));
-        int r;
-        while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR) {
-        }
-        return r > 0;
-    }
-    ~Socket() { release_fd(); }
-};
-
 std::string seconds_text(double t) {
     return float_repr(t);
-}
-
-std::string host_port(const std::string& host, int port) {
-    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-           std::to_string(port);
 }
 
 [[noreturn]] void net_error(const std::string& what, int err) {
@@ -124,56 +78,6 @@ std::string data_arg(const Params& p, size_t i) {
     if (v->is(ObjType::Str)) return v->as<StrObj>()->data;
     if (v->is(ObjType::Bytes)) return v->as<BytesObj>()->data;
     p.bad(i, "str or bytes");
-}
-
-// Resolves host:port on the blocking pool (getaddrinfo blocks). NetworkError when the name
-// does not resolve.
-struct Resolved {
-    std::vector<sockaddr_storage> addrs;
-    std::vector<socklen_t> lens;
-    std::vector<int> families;
-};
-
-Resolved resolve(const std::string& host, int port, bool passive) {
-    Resolved r = rt::run_blocking([host, port, passive] {
-        Resolved out;
-        addrinfo hints{};
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = passive ? AI_PASSIVE : AI_ADDRCONFIG;
-        addrinfo* res = nullptr;
-        int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), std::to_string(port).c_str(), &hints, &res);
-        if (rc != 0)
-            throw WeftError(ErrorKind::NetworkError,
-                            "cannot resolve '" + host + "': " + gai_strerror(rc));
-        for (addrinfo* a = res; a; a = a->ai_next) {
-            sockaddr_storage ss{};
-            memcpy(&ss, a->ai_addr, a->ai_addrlen);
-            out.addrs.push_back(ss);
-            out.lens.push_back(a->ai_addrlen);
-            out.families.push_back(a->ai_family);
-        }
-        freeaddrinfo(res);
-        return out;
-    });
-    if (r.addrs.empty()) throw WeftError(ErrorKind::NetworkError, "cannot resolve '" + host + "'");
-    return r;
-}
-
-// (host, port) of a socket address.
-Value addr_tuple(const sockaddr_storage& ss) {
-    char buf[INET6_ADDRSTRLEN] = "";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-        auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-        inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
-        port = ntohs(in->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-        inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
-        port = ntohs(in6->sin6_port);
-    }
-    return make_tuple({make_str(buf), Value::integer(port)});
 }
 
 // ---------------------------------------------------------------------------
@@ -501,21 +405,10 @@ Value net_listen(CallContext& cx, const CallArgs& a) {
     if (backlog < 1 || backlog > 65535) throw WeftError(ErrorKind::ValueError, "backlog must be in 1..65535");
     // Port 0 (any free port) needs a grant for the host on every port.
     require_net(cx, host, port == 0 ? -1 : port, "listening on");
-    Resolved r = resolve(host, port, true);
     auto* l = new ListenerObj(&kListenerClass);
     Value keep = Value::adopt(l);
     l->host = host;
-    int fd = socket(r.families[0], SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) net_error("cannot listen on " + host_port(host, port), errno);
-    l->sock->fd.store(fd);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, reinterpret_cast<const sockaddr*>(&r.addrs[0]), r.lens[0]) != 0 || listen(fd, int(backlog)) != 0)
-        net_error("cannot listen on " + host_port(host, port), errno);
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    l->port = int(addr_tuple(ss).as<TupleObj>()->items[1].as_int());
+    l->sock->fd.store(stdlib::listen_on(host, port, int(backlog), l->port));
     return keep;
 }
 
