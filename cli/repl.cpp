@@ -25,6 +25,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -93,9 +94,25 @@ void save_history(const std::string& path) {
     fprintf(stderr, "weft: could not save the history to %s\n", path.c_str());
 }
 
-// Is the buffer a block statement (some line ends in ':' outside brackets and strings)? Such
-// input runs at the empty line that follows; any other runs as soon as it compiles.
+// Is the buffer a block statement: a compound statement (it starts with `if`, `def`, `@`, ...:
+// a one-line `if x: f()` may still get an `else:`) or some line ends in ':' outside brackets
+// and strings? Such input runs at the empty line that follows, as in Python; any other runs
+// as soon as it compiles.
 bool is_block(const std::string& src) {
+    // The others (match, struct, concurrent, select, ...) always end their first line with ':'.
+    static const char* kCompound[] = {"if", "for", "while", "def", "try", "with"};
+    size_t start = src.find_first_not_of(" \t");
+    if (start != std::string::npos && src[start] == '@') return true;
+    for (const char* k : kCompound) {
+        size_t n = strlen(k);
+        if (start == std::string::npos || src.compare(start, n, k) != 0 || start + n >= src.size()) continue;
+        char next = src[start + n];
+        size_t after = src.find_first_not_of(" \t", start + n);
+        // `if_ready = 3` or `with = 1` would be a name, not the statement.
+        if (next == ':' || ((next == ' ' || next == '\t') && after != std::string::npos && src[after] != '=' &&
+                            src[after] != '\n'))
+            return true;
+    }
     int depth = 0;
     char last = 0;  // last significant character of the current line
     bool block = false;

@@ -20,6 +20,7 @@
 #include "vm/pending.h"
 #include "vm/quick_calls.h"
 
+#include <signal.h>
 #include <sys/mman.h>
 
 #include <cstring>
@@ -311,7 +312,12 @@ Value Interp::runtime_error_value(std::exception_ptr ep) {
     } catch (WeftError& e) {
         return error_value(e);
     } catch (const rt::Cancelled&) {
-        err = vm_.make_error(ErrorKind::Cancelled, "the task was cancelled");
+        // The main task cancelled by SIGINT (cli/signals.cpp) sees Python's KeyboardInterrupt;
+        // its tasks, and every task after SIGTERM, see Cancelled.
+        if (vm_.stop_signal.load(std::memory_order_acquire) == SIGINT && this == &vm_.main_interp())
+            err = vm_.make_error(ErrorKind::KeyboardInterrupt, "");
+        else
+            err = vm_.make_error(ErrorKind::Cancelled, "the task was cancelled");
     } catch (const rt::TimeoutError& e) {
         err = vm_.make_error(ErrorKind::TimeoutError, "deadline exceeded");
     } catch (const rt::ChannelClosed&) {

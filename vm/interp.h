@@ -11,6 +11,7 @@
 // instructions depend on this). Zeroed memory is a valid array of None values.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -98,6 +99,12 @@ public:
     // Cancelled, `finally` blocks run and its tasks are cancelled. Returns whether a task was
     // running. Thread-safe (call it from a watcher thread, not from a signal handler).
     bool interrupt_main();
+    // The signal (SIGINT or SIGTERM) that asked the program to stop, or 0; set by
+    // cli/signals.cpp before it calls interrupt_main(). After SIGINT the main task's
+    // cancellation is raised in it as KeyboardInterrupt; an uncaught KeyboardInterrupt or
+    // Cancelled then ends the program without a traceback (the command line prints one line
+    // and exits with 128 + the signal).
+    std::atomic<int> stop_signal{0};
 
     // Registers a native module available to `import name`.
     static void register_native_module(const std::string& name, NativeModuleInit init);

@@ -28,6 +28,7 @@ enum class ErrorKind : uint8_t {
     PermissionDenied, IOError, NetworkError, ProcessError, ActorStopped, Deadlock, ErrorGroup,
     PartialFailure, Cancelled,
     SystemExit,  // exit(): stands apart from Error like Cancelled (vm/sys.h)
+    KeyboardInterrupt,  // SIGINT's cancellation of the main task: apart from Error (cli/signals.h)
     Count
 };
 const char* error_kind_name(ErrorKind k);

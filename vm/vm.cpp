@@ -50,7 +50,7 @@ const char* kErrorNames[] = {
     "Error", "ValueError", "TypeError", "KeyError", "IndexError", "ZeroDivisionError", "OverflowError",
     "AttributeError", "NameError", "RecursionError", "AssertionError", "TimeoutError", "ChannelClosed",
     "PermissionDenied", "IOError", "NetworkError", "ProcessError", "ActorStopped", "Deadlock", "ErrorGroup",
-    "PartialFailure", "Cancelled", "SystemExit",
+    "PartialFailure", "Cancelled", "SystemExit", "KeyboardInterrupt",
 };
 
 // False (errno set) when `path` cannot be read; a directory is refused with EISDIR (an
@@ -233,7 +233,7 @@ void Vm::init_error_types() {
         t->builtin_error = int(k);
         t->flags = Obj::kImmortal;
         ErrorKind kind = ErrorKind(k);
-        if (kind == ErrorKind::Cancelled || kind == ErrorKind::SystemExit) {
+        if (kind == ErrorKind::Cancelled || kind == ErrorKind::SystemExit || kind == ErrorKind::KeyboardInterrupt) {
             t->base = nullptr;  // not an Error: `except Error` does not catch it
         } else if (kind == ErrorKind::PartialFailure) {
             t->base = error_types_[size_t(ErrorKind::ErrorGroup)];
@@ -595,6 +595,8 @@ int Vm::report_uncaught_status(const Value& err) {
     flush_stdout();
     int st = system_exit_status(err);  // exit(code): no traceback
     if (st >= 0) return st;
+    // Stopped by SIGINT/SIGTERM and cleaned up: no traceback; the command line prints one line.
+    if (int sig = stop_signal.load(std::memory_order_acquire); sig != 0 && is_cancelled_value(err)) return 128 + sig;
     report_uncaught(err);
     return is_import_failure(err) ? 2 : 1;  // a missing or broken import is a compile-time problem
 }

@@ -183,6 +183,18 @@ def repl_tests(weft):
         t.expect(">>> ")
         # Ctrl-C at the prompt drops the line typed so far, as Python does.
         t.send("undefined_thing")
+        t.send("if x > 100: print('big')\r")
+        t.expect("... ")
+        t.send("else: print('small')\r\r")
+        out = t.expect(">>> ")
+        check("REPL: a one-line compound statement waits for its else", out is not None and "small" in out
+              and "Error" not in out, repr(t.seen[-300:]))
+        t.send("ifs = 3\r")
+        t.expect(">>> ")
+        t.send("ifs + 1\r")
+        check("REPL: a statement starting like a keyword but not one runs at once", t.expect("4\r\n") is not None,
+              repr(t.seen[-300:]))
+        t.expect(">>> ")
         time.sleep(0.3)
         t.send("\x03")
         cleared = t.expect("KeyboardInterrupt") is not None and t.expect(">>> ") is not None
