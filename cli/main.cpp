@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli/repl.h"
+#include "cli/signals.h"
 #include "compiler/codegen.h"
 #include "compiler/parser.h"
 #include "stdlib/stdlib.h"
@@ -323,8 +324,13 @@ int main(int argc, char** argv) {
     weft::TraceOut trace_out;
     if (!cli.trace_out.empty()) cli.vm.trace_hook = trace_out.hook();
     int rc;
+    // SIGINT/SIGTERM cancel a running program and its cleanup runs (cli/signals.cpp). Set up
+    // before the Vm starts any thread; the REPL handles Ctrl-C itself.
+    bool program = cli.command == "run" || cli.command == "eval" || cli.command == "stdin";
+    weft::ProgramSignals signals(program);
     {
         weft::Vm vm(cli.vm);
+        signals.attach(&vm);
         weft::register_stdlib_builtins(vm);
         if (cli.command == "check")
             rc = vm.check_file(cli.file);
@@ -338,6 +344,8 @@ int main(int argc, char** argv) {
             rc = vm.run_tests(cli.test);
         else
             rc = vm.run_file(cli.file);
+        rc = signals.finish(rc);
+        signals.attach(nullptr);
     }
     if (!cli.trace_out.empty() && cli.command != "check") {
         std::string err;

@@ -1,12 +1,15 @@
 // proc.cpp — the `proc` module: run(cmd, input=None, timeout=None, cwd=None,
 // env=None, check=False) and spawn_process(cmd, ...) returning a Process handle.
 //
-// Processes start with posix_spawn (glibc implements it with clone(CLONE_VM |
-// CLONE_VFORK), so starting a child from a large interpreter costs no page-table
-// copy, and exec failures such as "program not found" come back as the
-// function's result rather than as a child's exit status). Each child leads its
-// own process group (POSIX_SPAWN_SETPGROUP), so a timeout or kill() reaches the
-// whole tree it started (`sh -c "a | b"`), not just the shell.
+// Processes start with vfork + exec (as glibc's posix_spawn does, with clone(CLONE_VM |
+// CLONE_VFORK): starting a child from a large interpreter costs no page-table copy, and exec
+// failures such as "program not found" come back through the shared memory as the function's
+// result rather than as a child's exit status). posix_spawn itself cannot ask for
+// PR_SET_PDEATHSIG, which makes a child die with Weft even when Weft is killed hard (SIGKILL).
+// Each child leads its own process group, so a timeout or kill() reaches the whole tree it
+// started (`sh -c "a | b"`), not just the shell. Every child not yet reaped is listed
+// (live_children), so that a program stopped by SIGINT/SIGTERM can terminate and reap them all
+// (terminate_children, called by cli/signals.cpp).
 //
 // Output is captured through pipes drained by a poll loop, which also feeds
 // `input`; both pipes are read concurrently so a child filling stderr while we
@@ -25,8 +28,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -35,7 +38,9 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "stdlib/stdlib.h"
 #include "stdlib/stdlib_internal.h"
@@ -96,6 +101,22 @@ Stream stream_arg(const Params& p, size_t i, Stream dflt, bool allow_stdout) {
             ", not '" + s + "'");
 }
 
+// The children started and not yet reaped (each leads its own process group). A pid stays
+// here until it is reaped, so it cannot have been reused by another process while listed.
+std::mutex g_children_mu;
+std::unordered_set<pid_t>& live_children() {
+    static auto* s = new std::unordered_set<pid_t>;  // never freed: used until the very end
+    return *s;
+}
+void note_started(pid_t pid) {
+    std::lock_guard<std::mutex> lock(g_children_mu);
+    live_children().insert(pid);
+}
+void note_reaped(pid_t pid) {
+    std::lock_guard<std::mutex> lock(g_children_mu);
+    live_children().erase(pid);
+}
+
 // A started child with the parent's ends of its pipes (-1 when not piped).
 struct Child {
     pid_t pid = -1;
@@ -105,6 +126,62 @@ struct Child {
 void close_fd(int& fd) {
     if (fd >= 0) close(fd);
     fd = -1;
+}
+
+// What the child does between vfork and exec, prepared beforehand: it shares our memory and
+// runs on this thread's stack, so it may only make system calls (no allocation, no locks).
+struct ChildSetup {
+    const char* exe;  // the file the capability check resolved (relative to cwd, through the
+                      // child's PATH), not argv[0] again: what runs is what was checked
+    char** argv;
+    char** envp;
+    const char* dir;  // working directory, or nullptr
+    Stream in, out, err;
+    int in_fd, out_fd, err_fd;  // the child's ends of the pipes
+    pid_t parent;
+    volatile int* child_errno;  // set on a failure before exec
+};
+
+[[noreturn]] void exec_child(const ChildSetup& cs) {
+    // Dies with Weft: the kernel sends SIGKILL when the thread that started it ends, which for
+    // Weft's long-lived threads means when the process ends, however it ends (even SIGKILL).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != cs.parent) _exit(127);  // Weft died before the line above
+    setpgid(0, 0);
+    // Signals as a fresh program expects them: SIGPIPE is ignored by Weft (an ignored signal
+    // stays ignored across exec) and SIGINT/SIGTERM are blocked in Weft's threads.
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM})
+        sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    auto route = [](Stream st, int pipe_end, int target) -> bool {
+        if (st == Stream::Pipe) return dup2(pipe_end, target) >= 0;
+        if (st == Stream::Null) {
+            int fd = open("/dev/null", target == 0 ? O_RDONLY : O_WRONLY);
+            if (fd < 0) return false;
+            bool ok = fd == target || dup2(fd, target) >= 0;
+            if (fd != target) close(fd);
+            return ok;
+        }
+        if (st == Stream::Stdout) return dup2(1, 2) >= 0;
+        return true;
+    };
+    if (!route(cs.in, cs.in_fd, 0) || !route(cs.out, cs.out_fd, 1) || !route(cs.err, cs.err_fd, 2) ||
+        (cs.dir && chdir(cs.dir) != 0)) {
+        *cs.child_errno = errno;
+        _exit(127);
+    }
+    // Like Python's close_fds=True: the child gets stdin, stdout and stderr only, not the
+    // interpreter's sockets, pipes or files that lack FD_CLOEXEC (libcurl's, for one).
+    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+        for (int fd = 3; fd < 65536; ++fd)
+            close(fd);
+    execve(cs.exe, cs.argv, cs.envp);
+    *cs.child_errno = errno;
+    _exit(127);
 }
 
 // Starts the child. ProcessError when it cannot be started.
@@ -131,38 +208,6 @@ Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<
         cleanup();
         throw WeftError(ErrorKind::ProcessError, "cannot run '" + cmd.shown + "': " + strerror(e));
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    auto route = [&](Stream s, int pipe_end, int target) {
-        if (s == Stream::Pipe)
-            posix_spawn_file_actions_adddup2(&fa, pipe_end, target);
-        else if (s == Stream::Null)
-            posix_spawn_file_actions_addopen(&fa, target, "/dev/null",
-                                             target == 0 ? O_RDONLY : O_WRONLY, 0);
-        else if (s == Stream::Stdout)
-            posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    };
-    route(in, pin[0], 0);
-    route(out, pout[1], 1);
-    route(err, perr[1], 2);
-    if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-    // Like Python's close_fds=True: the child gets stdin, stdout and stderr only, not the
-    // interpreter's sockets, pipes or files that lack FD_CLOEXEC (libcurl's, for one).
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGTERM);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(
-        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
     std::vector<char*> argv;
     for (auto& a : cmd.argv)
         argv.push_back(const_cast<char*>(a.c_str()));
@@ -173,17 +218,34 @@ Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<
             envp.push_back(const_cast<char*>(e.c_str()));
         envp.push_back(nullptr);
     }
-    pid_t pid;
-    // The file the capability check resolved (relative to cwd, through the child's PATH), not
-    // argv[0] again: what runs is what was checked.
-    int rc = posix_spawn(&pid, cmd.exe.c_str(), &fa, &attr, argv.data(), env ? envp.data() : environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    ChildSetup cs;
+    cs.exe = cmd.exe.c_str();
+    cs.argv = argv.data();
+    cs.envp = env ? envp.data() : environ;
+    cs.dir = cwd.empty() ? nullptr : cwd.c_str();
+    cs.in = in;
+    cs.out = out;
+    cs.err = err;
+    cs.in_fd = pin[0];
+    cs.out_fd = pout[1];
+    cs.err_fd = perr[1];
+    cs.parent = getpid();
+    volatile int child_errno = 0;  // written by the child before it exits on a failure
+    cs.child_errno = &child_errno;
+    pid_t pid = vfork();
+    if (pid == 0) exec_child(cs);
+    int rc = pid < 0 ? errno : child_errno;
+    if (pid > 0 && rc != 0) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
     if (rc != 0) {
         cleanup();
         throw WeftError(ErrorKind::ProcessError,
                         "cannot run '" + cmd.argv[0] + "': " + strerror(rc));
     }
+    note_started(pid);
     Child c;
     c.pid = pid;
     close_fd(pin[0]);
@@ -241,9 +303,13 @@ bool wait_exit(pid_t pid, bool has_deadline, Clock::time_point deadline, int& st
     double pause = 0.0002;
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) return true;
+        if (r == pid) {
+            note_reaped(pid);
+            return true;
+        }
         if (r < 0 && errno != EINTR) {
             status = 0;
+            note_reaped(pid);
             return true;  // already reaped (ECHILD)
         }
         if (r != 0) continue;
@@ -277,6 +343,7 @@ void kill_and_reap(pid_t pid) {
     // needs no cancellation point (the task may be unwinding from one).
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+    note_reaped(pid);
 }
 
 // Feeds `input` and collects stdout/stderr until both close or the deadline passes.
@@ -475,13 +542,16 @@ struct ProcessObj : OpaqueObj {
         close_fd(child.out);
         close_fd(child.err);
         int status;
-        if (!reaped && child.pid > 0 && waitpid(child.pid, &status, WNOHANG) == child.pid)
+        if (!reaped && child.pid > 0 && waitpid(child.pid, &status, WNOHANG) == child.pid) {
             reaped = true;
+            note_reaped(child.pid);
+        }
     }
     void poll_exit() {
         int status;
         if (!reaped && waitpid(child.pid, &status, WNOHANG) == child.pid) {
             reaped = true;
+            note_reaped(child.pid);
             code = decode_status(status);
         }
     }
@@ -633,6 +703,7 @@ Value p_exit(CallContext&, Value& self, const CallArgs&) {
         // cancellation point (the block may be unwinding from one).
         while (waitpid(p->child.pid, &status, 0) < 0 && errno == EINTR) {
         }
+        note_reaped(p->child.pid);
         p->reaped = true;
         p->code = decode_status(status);
     }
@@ -692,6 +763,53 @@ Value proc_spawn(CallContext& cx, const CallArgs& a) {
 }
 
 }  // namespace
+
+int terminate_children(double grace_seconds) {
+    std::vector<pid_t> pids;
+    {
+        std::lock_guard<std::mutex> lock(g_children_mu);
+        pids.assign(live_children().begin(), live_children().end());
+    }
+    if (pids.empty()) return 0;
+    for (pid_t pid : pids)
+        kill_group(pid, SIGTERM);
+    // Listed pids are unreaped, so each is still ours (a zombie at worst) and so is its group.
+    auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(grace_seconds));
+    std::vector<pid_t> left = pids;
+    while (!left.empty()) {
+        std::vector<pid_t> still;
+        for (pid_t pid : left) {
+            int status;
+            pid_t r = waitpid(pid, &status, WNOHANG);
+            if (r == 0) still.push_back(pid);
+        }
+        left.swap(still);
+        if (left.empty() || Clock::now() >= until) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    for (pid_t pid : left) {
+        kill_group(pid, SIGKILL);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    {
+        std::lock_guard<std::mutex> lock(g_children_mu);
+        for (pid_t pid : pids)
+            live_children().erase(pid);
+    }
+    return int(pids.size());
+}
+
+void kill_children_now() noexcept {
+    // From a signal-watching thread about to _exit: no waiting, no allocation. try_lock: the
+    // lock's owner may be this very process's other thread stopped anywhere; the kernel's
+    // parent-death signal still reaches the children if this fails.
+    if (!g_children_mu.try_lock()) return;
+    for (pid_t pid : live_children())
+        kill_group(pid, SIGKILL);
+    g_children_mu.unlock();
+}
 
 void init_proc_module(ModuleObj& m) {
     // A child that exits before reading its input must not kill the interpreter

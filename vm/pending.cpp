@@ -18,7 +18,9 @@
 namespace weft {
 
 bool is_cancelled_value(const Value& e) {
-    return e.is(ObjType::Struct) && e.as<StructObj>()->type->builtin_error == int(ErrorKind::Cancelled);
+    if (!e.is(ObjType::Struct)) return false;
+    int k = e.as<StructObj>()->type->builtin_error;
+    return k == int(ErrorKind::Cancelled) || k == int(ErrorKind::KeyboardInterrupt);
 }
 
 namespace {

@@ -55,7 +55,8 @@ Value defer_call(Interp& in, Value fn, std::span<Value> args);
 // use then puts its own stack in front.
 Value failed_call(Interp& in, const Value& error, bool noted = false);
 
-// Is `e` the Cancelled error value?
+// Is `e` a cancellation: the Cancelled error value, or KeyboardInterrupt (the main task
+// cancelled by SIGINT, which unwinds the same way)?
 bool is_cancelled_value(const Value& e);
 
 // Turns the record `p` into a task of its nursery (no-op unless p is an unstarted record). Never

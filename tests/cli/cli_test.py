@@ -96,6 +96,7 @@ def main():
     observability_tests(weft)
     used_at_once_test(weft)
     doc_index_test(weft)
+    signal_tests(weft)
 
     print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
     return 1 if failures else 0
@@ -663,6 +664,157 @@ def doc_index_test(weft):
         code, out, err = run(weft, [f"--allow-read={root},{dbp}", "run", example, root, dbp], timeout=60)
         check("doc_index without write access to the database fails at once with PermissionDenied",
               code == 1 and out == "" and "PermissionDenied" in err and "--allow-write" in err, out + err)
+
+
+def process_alive(pid):
+    """True while `pid` runs (a zombie counts as gone: it has ended and waits to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pid, timeout=5.0):
+    end = time.monotonic() + timeout
+    while process_alive(pid) and time.monotonic() < end:
+        time.sleep(0.02)
+    return not process_alive(pid)
+
+
+def start_program(weft, d, name, source, flags=()):
+    """Starts `weft run` on `source` with stdout/stderr piped; waits (at most 10 s) for its
+    first line, `ready` and optional pids, which the program prints with flush=True. Returns
+    (process, pids)."""
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(source)
+    p = subprocess.Popen([weft, *flags, "run", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([p.stdout], [], [], 10)
+    line = p.stdout.readline() if ready else ""
+    if not line.startswith("ready"):
+        p.kill()
+        return p, None
+    return p, [int(x) for x in line.split()[1:]]
+
+
+def finish(p, timeout=10):
+    """The rest of stdout and stderr and the status (None if it hung and was killed). Bounded
+    even when a leftover child keeps the pipes open."""
+    try:
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, out, err
+    except subprocess.TimeoutExpired:
+        p.kill()
+        try:
+            out, err = p.communicate(timeout=5)
+        except subprocess.TimeoutExpired:  # a child of weft still holds the pipes
+            out, err = "", ""
+        return None, out, err + "\n(hung: killed)"
+
+
+def signal_tests(weft):
+    """SIGINT/SIGTERM cancel the running program: `finally` and `with` exits run, processes
+    started by `proc` are terminated and reaped, the status is 130/143 with one stderr line; a
+    second SIGINT exits at once; children die with Weft even when it is killed outright."""
+    import signal
+    with tempfile.TemporaryDirectory() as d:
+        prog = ("import proc\n"
+                "p = proc.spawn_process(['sleep', '100'])\n"
+                "def worker():\n"
+                "    try:\n"
+                "        sleep(100)\n"
+                "    finally:\n"
+                "        print('worker cleanup')\n"
+                "t = spawn worker()\n"
+                "with proc.spawn_process(['sleep', '100']) as q:\n"
+                "    print('ready', p.pid, q.pid, flush=True)\n"
+                "    try:\n"
+                "        sleep(100)\n"
+                "    finally:\n"
+                "        print('main cleanup')\n")
+        p, pids = start_program(weft, d, "sigint.weft", prog, ["--allow-run=sleep"])
+        if pids is None:
+            check("SIGINT program starts", False, finish(p)[2])
+        else:
+            p.send_signal(signal.SIGINT)
+            code, out, err = finish(p)
+            lines = err.strip().splitlines()
+            check("SIGINT: finally blocks of the main task and its tasks run, status 130, one line on stderr",
+                  code == 130 and sorted(out.splitlines()) == ["main cleanup", "worker cleanup"]
+                  and len(lines) == 1 and lines[0].startswith("weft: stopped by SIGINT"),
+                  f"status {code}\n{out}{err}")
+            check("SIGINT: processes started by proc are terminated and reaped",
+                  all(wait_gone(pid) for pid in pids), f"pids {pids}")
+
+        prog = ("try:\n"
+                "    try:\n"
+                "        print('ready', flush=True)\n"
+                "        n = 0\n"
+                "        while True:\n"
+                "            n += 1\n"
+                "    except:\n"
+                "        print('a bare except caught it')\n"
+                "except KeyboardInterrupt as e:\n"
+                "    print('KeyboardInterrupt caught by name')\n"
+                "finally:\n"
+                "    print('finally')\n")
+        p, pids = start_program(weft, d, "loop.weft", prog)
+        if pids is not None:
+            time.sleep(0.1)
+            p.send_signal(signal.SIGINT)
+        code, out, err = finish(p)
+        check("SIGINT stops a CPU loop as KeyboardInterrupt, which a bare except does not catch",
+              code == 130 and out == "KeyboardInterrupt caught by name\nfinally\n", f"status {code}\n{out}{err}")
+
+        prog = ("try:\n"
+                "    print('ready', flush=True)\n"
+                "    sleep(100)\n"
+                "except Cancelled:\n"
+                "    print('Cancelled')\n"
+                "    raise\n")
+        p, pids = start_program(weft, d, "term.weft", prog)
+        if pids is not None:
+            p.send_signal(signal.SIGTERM)
+        code, out, err = finish(p)
+        check("SIGTERM cancels the main task (Cancelled), status 143, one line on stderr",
+              code == 143 and out == "Cancelled\n" and err.strip().startswith("weft: stopped by SIGTERM")
+              and len(err.strip().splitlines()) == 1, f"status {code}\n{out}{err}")
+
+        prog = ("import proc\n"
+                "p = proc.spawn_process(['sleep', '100'])\n"
+                "try:\n"
+                "    print('ready', p.pid, flush=True)\n"
+                "    sleep(100)\n"
+                "finally:\n"
+                "    print('slow cleanup', flush=True)\n"
+                "    with shield:\n"
+                "        sleep(100)\n")
+        p, pids = start_program(weft, d, "twice.weft", prog, ["--allow-run=sleep"])
+        if pids is None:
+            check("second SIGINT program starts", False, finish(p)[2])
+        else:
+            p.send_signal(signal.SIGINT)
+            ready, _, _ = select.select([p.stdout], [], [], 10)
+            line = p.stdout.readline() if ready else ""
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            code, out, err = finish(p)
+            check("a second SIGINT during cleanup exits at once (130) and kills the children",
+                  line == "slow cleanup\n" and code == 130 and time.monotonic() - t0 < 5
+                  and "second SIGINT" in err and wait_gone(pids[0]), f"status {code}\n{line}{out}{err}")
+
+        prog = ("import proc\n"
+                "p = proc.spawn_process(['sleep', '100'])\n"
+                "print('ready', p.pid, flush=True)\n"
+                "sleep(100)\n")
+        p, pids = start_program(weft, d, "killed.weft", prog, ["--allow-run=sleep"])
+        if pids is None:
+            check("SIGKILL program starts", False, finish(p)[2])
+        else:
+            p.send_signal(signal.SIGKILL)
+            finish(p)
+            check("children die when weft is killed outright (SIGKILL)", wait_gone(pids[0]), f"pid {pids[0]}")
 
 
 if __name__ == "__main__":
