@@ -1114,6 +1114,7 @@ Value make_http_error_type() {
 void init_http_module(ModuleObj& m) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    init_http_server(m);  // serve, Response (stdlib/http_server.cpp)
     stdlib::define_fn(m, "get", http_method<kGet, false>);
     stdlib::define_fn(m, "head", http_method<kHead, false>);
     stdlib::define_fn(m, "delete", http_method<kDelete, false>);
