@@ -68,6 +68,7 @@ enum class ExprKind : uint8_t {
 struct Expr {
     ExprKind kind;
     Pos pos;
+    Pos end;  // just past the expression's last token (set by the parser; carets in tracebacks)
     explicit Expr(ExprKind k, Pos p) : kind(k), pos(p) {}
     virtual ~Expr() = default;
     template <class T> T* as() { return static_cast<T*>(this); }

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace weft {
@@ -223,6 +224,25 @@ struct ParamDesc {
 
 struct StructDesc;
 
+// The source text of one compilation unit (a file, a REPL input), shared by its chunks, for
+// the source lines that tracebacks show. Immutable once built, so any thread may read it.
+struct SourceText {
+    std::string text;
+    std::vector<uint32_t> line_starts;  // byte offset of each line's first character
+    explicit SourceText(std::string t) : text(std::move(t)) {
+        line_starts.push_back(0);
+        for (size_t i = 0; i < text.size(); ++i)
+            if (text[i] == '\n') line_starts.push_back(uint32_t(i + 1));
+    }
+    // Line `n` (1-based) without its newline; empty when out of range.
+    std::string_view line(uint32_t n) const {
+        if (n == 0 || n > line_starts.size()) return {};
+        size_t b = line_starts[n - 1];
+        size_t e = n < line_starts.size() ? line_starts[n] - 1 : text.size();
+        return std::string_view(text).substr(b, e - b);
+    }
+};
+
 // A compiled function (or the top level of a module).
 struct Chunk {
     std::string name;       // "f", "<lambda>", "<module>", "Point.dist"
@@ -231,6 +251,10 @@ struct Chunk {
     uint32_t line = 0;      // where it is defined
     std::vector<Instr> code;
     std::vector<uint32_t> lines;  // one per instruction
+    // One per instruction: the columns of the expression it belongs to, (first << 16) | end
+    // (1-based code points, end exclusive; 0xffff: to the end of the line), or 0 when unknown.
+    std::vector<uint32_t> cols;
+    std::shared_ptr<const SourceText> source;  // set by the VM after compiling; may be null
     std::vector<Constant> consts;
     std::vector<Handler> handlers;
     std::vector<std::unique_ptr<Chunk>> children;           // nested functions

@@ -329,6 +329,9 @@ private:
     std::unordered_set<std::string> module_names_;
     FuncState* fs_ = nullptr;
     Pos pos_{1, 1};
+    // The expression being compiled (expr_to, cond_jump): its instructions get its columns in
+    // Chunk::cols when pos_ is still its start (a statement's own instructions get none).
+    Pos span_start_, span_end_;
 
     // ---- emission helpers -------------------------------------------------
     Chunk& ch() { return *fs_->chunk; }
@@ -336,6 +339,13 @@ private:
     int emit(Instr i) {
         ch().code.push_back(i);
         ch().lines.push_back(pos_.line);
+        uint32_t cols = 0;
+        if (span_start_.line == pos_.line && span_start_.col == pos_.col && span_end_.line >= pos_.line &&
+            pos_.col < 0xffff) {
+            uint32_t end = span_end_.line > pos_.line ? 0xffff : std::min<uint32_t>(span_end_.col, 0xfffe);
+            if (end > pos_.col) cols = (pos_.col << 16) | end;
+        }
+        ch().cols.push_back(cols);
         return pc() - 1;
     }
     void emit_checkdef(int reg, const std::string& n) {
@@ -544,10 +554,13 @@ private:
     }
 
     void expr_to(const Expr* e, int target) {
-        Pos saved = pos_;
-        pos_ = e->pos;
+        Pos saved = pos_, saved_start = span_start_, saved_end = span_end_;
+        pos_ = span_start_ = e->pos;
+        span_end_ = e->end;
         expr_to_inner(e, target);
         pos_ = saved;
+        span_start_ = saved_start;
+        span_end_ = saved_end;
     }
 
     void load_name(const std::string& n, int target) {
@@ -1068,8 +1081,9 @@ private:
     // Emits code that jumps (adding the jump to `jumps`) when truthy(e) == when;
     // falls through otherwise.
     void cond_jump(const Expr* e, bool when, std::vector<int>& jumps) {
-        Pos saved = pos_;
-        pos_ = e->pos;
+        Pos saved = pos_, saved_start = span_start_, saved_end = span_end_;
+        pos_ = span_start_ = e->pos;
+        span_end_ = e->end;
         int save = fs_->freereg;
         if (e->kind == ExprKind::Unary && e->as<UnaryExpr>()->op == UnaryOp::Not) {
             cond_jump(e->as<UnaryExpr>()->operand.get(), !when, jumps);
@@ -1096,6 +1110,8 @@ private:
         }
         free_to(save);
         pos_ = saved;
+        span_start_ = saved_start;
+        span_end_ = saved_end;
     }
 
     bool cmp_jump(const CompareExpr* c, bool when, std::vector<int>& jumps) {

@@ -613,7 +613,10 @@ std::vector<Token> Lexer::run() {
     if (src_.substr(0, 3) == "\xEF\xBB\xBF") i_ = 3;
     tokens_.reserve(src_.size() / 6 + 16);
     bool at_line_start = !expression_mode_;
+    size_t ended = 0;  // tokens before this index have their `end`
     for (;;) {
+        for (; ended < tokens_.size(); ++ended)
+            if (tokens_[ended].end.line == 0) tokens_[ended].end = here();
         if (at_line_start) {
             handle_line_start();
             at_line_start = false;

@@ -54,6 +54,13 @@ class Parser {
         next();
         return true;
     }
+    // Where the last consumed token ends.
+    Pos prev_end() const { return pos_ > 0 ? toks_[pos_ - 1].end : Pos{}; }
+    // `e` with its end set (when not set yet) to where the last consumed token ends.
+    ExprPtr ended(ExprPtr e) const {
+        if (e && e->end.line == 0) e->end = prev_end();
+        return e;
+    }
     [[noreturn]] void fail(Pos p, std::string msg, bool incomplete = false) const {
         throw CompileError(Diagnostic{path_, p, std::move(msg)}, incomplete);
     }
@@ -142,23 +149,39 @@ class Parser {
     PatternPtr finish_sequence_pattern(Pos p, TokenKind close);
 
     // --- expressions ---
-    ExprPtr parse_star_expressions();  // a, *b, c  (a tuple if there is a comma)
-    ExprPtr parse_star_item();
-    ExprPtr parse_test();
-    ExprPtr parse_lambda();
-    ExprPtr parse_or();
-    ExprPtr parse_and();
-    ExprPtr parse_not();
-    ExprPtr parse_comparison();
+    ExprPtr parse_star_expressions() { return ended(parse_star_expressions_impl()); }
+    ExprPtr parse_star_expressions_impl();  // a, *b, c  (a tuple if there is a comma)
+    ExprPtr parse_star_item() { return ended(parse_star_item_impl()); }
+    ExprPtr parse_star_item_impl();
+    ExprPtr parse_test() { return ended(parse_test_impl()); }
+    ExprPtr parse_test_impl();
+    ExprPtr parse_lambda() { return ended(parse_lambda_impl()); }
+    ExprPtr parse_lambda_impl();
+    ExprPtr parse_or() { return ended(parse_or_impl()); }
+    ExprPtr parse_or_impl();
+    ExprPtr parse_and() { return ended(parse_and_impl()); }
+    ExprPtr parse_and_impl();
+    ExprPtr parse_not() { return ended(parse_not_impl()); }
+    ExprPtr parse_not_impl();
+    ExprPtr parse_comparison() { return ended(parse_comparison_impl()); }
+    ExprPtr parse_comparison_impl();
     ExprPtr parse_binary(int min_prec);
-    ExprPtr parse_unary();
-    ExprPtr parse_power();
-    ExprPtr parse_primary();
-    ExprPtr parse_atom();
-    ExprPtr parse_paren();
-    ExprPtr parse_list_display();
-    ExprPtr parse_brace_display();
-    ExprPtr parse_strings();
+    ExprPtr parse_unary() { return ended(parse_unary_impl()); }
+    ExprPtr parse_unary_impl();
+    ExprPtr parse_power() { return ended(parse_power_impl()); }
+    ExprPtr parse_power_impl();
+    ExprPtr parse_primary() { return ended(parse_primary_impl()); }
+    ExprPtr parse_primary_impl();
+    ExprPtr parse_atom() { return ended(parse_atom_impl()); }
+    ExprPtr parse_atom_impl();
+    ExprPtr parse_paren() { return ended(parse_paren_impl()); }
+    ExprPtr parse_paren_impl();
+    ExprPtr parse_list_display() { return ended(parse_list_display_impl()); }
+    ExprPtr parse_list_display_impl();
+    ExprPtr parse_brace_display() { return ended(parse_brace_display_impl()); }
+    ExprPtr parse_brace_display_impl();
+    ExprPtr parse_strings() { return ended(parse_strings_impl()); }
+    ExprPtr parse_strings_impl();
     ExprPtr parse_target_list();
     ExprPtr parse_subscript();
     ExprPtr parse_slice_item();
@@ -1480,7 +1503,7 @@ bool Parser::can_start_expression(TokenKind k) const {
     }
 }
 
-ExprPtr Parser::parse_star_item() {
+ExprPtr Parser::parse_star_item_impl() {
     if (at(TokenKind::Star)) {
         Pos p = next().pos;
         return std::make_unique<StarredExpr>(p, parse_binary(0));
@@ -1488,7 +1511,7 @@ ExprPtr Parser::parse_star_item() {
     return parse_test();
 }
 
-ExprPtr Parser::parse_star_expressions() {
+ExprPtr Parser::parse_star_expressions_impl() {
     Pos p = peek().pos;
     ExprPtr first = parse_star_item();
     if (!at(TokenKind::Comma)) return first;
@@ -1525,7 +1548,7 @@ ExprPtr Parser::parse_target_list() {
     return first;
 }
 
-ExprPtr Parser::parse_test() {
+ExprPtr Parser::parse_test_impl() {
     DepthGuard guard(*this, peek().pos);
     if (at(TokenKind::KwLambda)) return parse_lambda();
     Pos p = peek().pos;
@@ -1543,7 +1566,7 @@ ExprPtr Parser::parse_test() {
     return e;
 }
 
-ExprPtr Parser::parse_lambda() {
+ExprPtr Parser::parse_lambda_impl() {
     Pos p = next().pos;
     auto l = std::make_unique<LambdaExpr>(p);
     parse_params(l->params, TokenKind::Colon, false);
@@ -1552,7 +1575,7 @@ ExprPtr Parser::parse_lambda() {
     return l;
 }
 
-ExprPtr Parser::parse_or() {
+ExprPtr Parser::parse_or_impl() {
     Pos p = peek().pos;
     ExprPtr e = parse_and();
     if (!at(TokenKind::KwOr)) return e;
@@ -1563,7 +1586,7 @@ ExprPtr Parser::parse_or() {
     return b;
 }
 
-ExprPtr Parser::parse_and() {
+ExprPtr Parser::parse_and_impl() {
     Pos p = peek().pos;
     ExprPtr e = parse_not();
     if (!at(TokenKind::KwAnd)) return e;
@@ -1574,7 +1597,7 @@ ExprPtr Parser::parse_and() {
     return b;
 }
 
-ExprPtr Parser::parse_not() {
+ExprPtr Parser::parse_not_impl() {
     if (at(TokenKind::KwNot)) {
         DepthGuard guard(*this, peek().pos);
         Pos p = next().pos;
@@ -1583,7 +1606,7 @@ ExprPtr Parser::parse_not() {
     return parse_comparison();
 }
 
-ExprPtr Parser::parse_comparison() {
+ExprPtr Parser::parse_comparison_impl() {
     Pos p = peek().pos;
     ExprPtr left = parse_binary(0);
     std::unique_ptr<CompareExpr> cmp;
@@ -1705,10 +1728,11 @@ ExprPtr Parser::parse_binary(int min_prec) {
         next();
         ExprPtr right = parse_binary(prec + 1);
         left = std::make_unique<BinaryExpr>(p, op, std::move(left), std::move(right));
+        left->end = prev_end();
     }
 }
 
-ExprPtr Parser::parse_unary() {
+ExprPtr Parser::parse_unary_impl() {
     DepthGuard guard(*this, peek().pos);
     Pos p = peek().pos;
     UnaryOp op;
@@ -1736,7 +1760,7 @@ ExprPtr Parser::parse_unary() {
     return std::make_unique<UnaryExpr>(p, op, parse_unary());
 }
 
-ExprPtr Parser::parse_power() {
+ExprPtr Parser::parse_power_impl() {
     Pos p = peek().pos;
     ExprPtr base = parse_primary();
     if (at(TokenKind::DoubleStar)) {
@@ -1747,7 +1771,7 @@ ExprPtr Parser::parse_power() {
     return base;
 }
 
-ExprPtr Parser::parse_primary() {
+ExprPtr Parser::parse_primary_impl() {
     Pos p = peek().pos;
     ExprPtr e = parse_atom();
     int links = 0;  // trailers deepen the tree like nesting (see parse_binary)
@@ -1773,6 +1797,7 @@ ExprPtr Parser::parse_primary() {
                 }
                 next();
                 e = std::make_unique<AttributeExpr>(p, std::move(e), std::move(name));
+                e->end = prev_end();
                 break;
             }
             case TokenKind::LParen: {
@@ -1782,6 +1807,7 @@ ExprPtr Parser::parse_primary() {
                 parse_call_args(*call);
                 expect(TokenKind::RParen);
                 e = std::move(call);
+                e->end = prev_end();
                 break;
             }
             case TokenKind::LBracket: {
@@ -1789,6 +1815,7 @@ ExprPtr Parser::parse_primary() {
                 ExprPtr index = parse_subscript();
                 expect(TokenKind::RBracket);
                 e = std::make_unique<SubscriptExpr>(p, std::move(e), std::move(index));
+                e->end = prev_end();
                 break;
             }
             default:
@@ -1899,7 +1926,7 @@ void Parser::parse_comp_clauses(ComprehensionExpr& comp) {
     }
 }
 
-ExprPtr Parser::parse_paren() {
+ExprPtr Parser::parse_paren_impl() {
     Pos p = next().pos;
     if (accept(TokenKind::RParen)) {
         auto t = std::make_unique<TupleExpr>(p);
@@ -1940,7 +1967,7 @@ ExprPtr Parser::parse_paren() {
     return t;
 }
 
-ExprPtr Parser::parse_list_display() {
+ExprPtr Parser::parse_list_display_impl() {
     Pos p = next().pos;
     auto l = std::make_unique<ListExpr>(p);
     if (accept(TokenKind::RBracket)) return l;
@@ -1964,7 +1991,7 @@ ExprPtr Parser::parse_list_display() {
     return l;
 }
 
-ExprPtr Parser::parse_brace_display() {
+ExprPtr Parser::parse_brace_display_impl() {
     Pos p = next().pos;
     if (accept(TokenKind::RBrace)) return std::make_unique<DictExpr>(p);
     // Dict (first item `k: v` or `**d`) or set.
@@ -2036,7 +2063,7 @@ ExprPtr Parser::parse_brace_display() {
     }
 }
 
-ExprPtr Parser::parse_atom() {
+ExprPtr Parser::parse_atom_impl() {
     const Token& t = peek();
     Pos p = t.pos;
     switch (t.kind) {
@@ -2116,7 +2143,7 @@ ExprPtr Parser::parse_atom() {
 }
 
 // Adjacent string literals: "a" 'b' -> one StrLit; with any f-string -> one FString.
-ExprPtr Parser::parse_strings() {
+ExprPtr Parser::parse_strings_impl() {
     Pos p = peek().pos;
     bool any_f = false, any_bytes = false, any_str = false;
     size_t start = pos_;

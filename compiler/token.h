@@ -125,6 +125,7 @@ enum class TokenKind : uint8_t {
 struct Token {
     TokenKind kind = TokenKind::EndOfFile;
     ast::Pos pos;            // first character of the token
+    ast::Pos end;            // just past its last character (runtime tracebacks' carets)
     std::string text;        // Name: the identifier; String/Bytes: value; FString: raw body
     int64_t int_value = 0;   // Int
     double float_value = 0;  // Float, Duration

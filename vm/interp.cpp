@@ -210,7 +210,7 @@ std::vector<std::string> Interp::current_trace() const {
         if (record) out.push_back(started_at_line("deferred call to " + c->name, record->call.site));
         size_t idx = f.pc > c->code.data() ? size_t(f.pc - c->code.data() - 1) : 0;
         uint32_t line = idx < c->lines.size() ? c->lines[idx] : c->line;
-        out.push_back(c->path + ":" + std::to_string(line) + " in " + c->name);
+        out.push_back(c->path + ":" + std::to_string(line) + " in " + c->name + source_excerpt(c, idx));
     }
     return out;
 }

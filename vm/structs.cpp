@@ -286,7 +286,8 @@ Value error_attr(const StructObj* s, const std::string& n, bool* found) {
     if (n == "kind") return make_str(s->type->name);
     if (n == "trace") {
         std::vector<Value> items;
-        for (auto& t : e->trace) items.push_back(make_str(t));
+        // The frames' lines, without the source excerpts the printed traceback shows under them.
+        for (auto& t : e->trace) items.push_back(make_str(t.substr(0, t.find('\n'))));
         return make_list(std::move(items));
     }
     if (n == "errors") return make_list(e->errors);

@@ -48,6 +48,29 @@ std::string format_site(const CodeSite& s) {
     return c->path + ":" + std::to_string(line) + " in " + c->name;
 }
 
+std::string source_excerpt(const Chunk* c, size_t idx) {
+    if (!c->source || idx >= c->lines.size()) return "";
+    std::string_view text = c->source->line(c->lines[idx]);
+    size_t indent = 0;
+    while (indent < text.size() && (text[indent] == ' ' || text[indent] == '\t')) ++indent;
+    size_t last = text.size();
+    while (last > indent && (text[last - 1] == ' ' || text[last - 1] == '\t')) --last;
+    if (last == indent) return "";
+    std::string_view shown = text.substr(indent, last - indent);
+    std::string out = "\n  " + std::string(shown);
+    uint32_t cols = idx < c->cols.size() ? c->cols[idx] : 0;
+    if (!cols) return out;
+    // Columns count code points from 1; the indentation is ASCII.
+    size_t width = 0;
+    for (unsigned char ch : shown) width += (ch & 0xC0) != 0x80;
+    size_t first = cols >> 16, end = cols & 0xffff;
+    if (first <= indent) return out;
+    first -= indent + 1;
+    end = end == 0xffff ? width : std::min(end - indent - 1, width);
+    if (end <= first || (first == 0 && end == width)) return out;  // the whole line: no carets
+    return out + "\n  " + std::string(first, ' ') + std::string(end - first, '^');
+}
+
 std::string started_at_line(const std::string& what, const CodeSite& site) {
     std::string where = format_site(site);
     return what + (where.empty() ? ":" : ", started at " + where + ":");
@@ -126,7 +149,9 @@ Value with_stack_in_front(Interp& in, const Value& err, const std::string& waiti
     std::vector<std::string> here = in.current_trace();
     if (!waiting_for.empty()) {
         if (here.empty()) here.push_back("<runtime>");
-        here.back() += ", waiting for " + waiting_for;
+        // On the frame's own line, before the source excerpt below it (source_excerpt).
+        std::string& last = here.back();
+        last.insert(std::min(last.find('\n'), last.size()), ", waiting for " + waiting_for);
     }
     trace.insert(trace.begin(), here.begin(), here.end());
     return out;

@@ -30,6 +30,11 @@ struct CodeSite {
 
 // "path:line in function", the format of trace lines; "" for an empty site.
 std::string format_site(const CodeSite& s);
+// What a trace line of a frame adds under "path:line in function" (CPython 3.11's style):
+// "\n  " + the source line of instruction `idx` of `c`, stripped of its indentation, then
+// "\n  " + carets under the expression that instruction belongs to (Chunk::cols), unless they
+// would underline the whole line. "" when the source is not known.
+std::string source_excerpt(const Chunk* c, size_t idx);
 // The line of an error trace that says where a task or deferred call began: `what` ("task
 // fetch_user#3", "deferred call to fetch_user") followed by ", started at SITE:", or by ":"
 // alone when the site is unknown.

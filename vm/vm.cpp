@@ -548,6 +548,15 @@ Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl, std:
     return m.protos.back().get();
 }
 
+    // Every chunk of this unit shares its source, for the source lines of tracebacks.
+    auto text = std::make_shared<const SourceText>(source);
+    std::vector<Chunk*> todo{chunk.get()};
+    while (!todo.empty()) {
+        Chunk* c = todo.back();
+        todo.pop_back();
+        c->source = text;
+        for (auto& child : c->children) todo.push_back(child.get());
+    }
 bool Vm::has_module(const std::string& name) {
     std::lock_guard<std::mutex> g(modules_mu_);
     return modules_.count(name) || native_registry().count(name);

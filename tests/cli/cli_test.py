@@ -98,6 +98,7 @@ def main():
     doc_index_test(weft)
     signal_tests(weft)
 
+    traceback_tests(weft)
     print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
     return 1 if failures else 0
 
@@ -581,6 +582,55 @@ def observability_tests(weft):
 
 
 USED_AT_ONCE_PROGRAM = """
+TRACEBACK_PROGRAM = """\
+def div(a, b):
+    x = a / b
+    return x
+
+def outer(n):
+    total = div(n, 0) + 1
+    return total
+
+print(outer(4))
+"""
+
+
+def traceback_tests(weft):
+    """Runtime tracebacks show each frame's source line and carets under the expression that
+    failed (CPython 3.11's style; compiler/codegen.cpp Chunk::cols, vm/task_context.cpp
+    source_excerpt), while an error's `trace` keeps the plain "file:line in function" lines."""
+    with tempfile.TemporaryDirectory() as d:
+        prog = os.path.join(d, "tb.weft")
+        with open(prog, "w") as f:
+            f.write(TRACEBACK_PROGRAM)
+        code, out, err = run(weft, ["run", prog])
+        want = (f"Traceback (most recent call last):\n"
+                f"  {prog}:9 in <module>\n"
+                f"    print(outer(4))\n"
+                f"          ^^^^^^^^\n"
+                f"  {prog}:6 in outer\n"
+                f"    total = div(n, 0) + 1\n"
+                f"            ^^^^^^^^^\n"
+                f"  {prog}:2 in div\n"
+                f"    x = a / b\n"
+                f"        ^^^^^\n"
+                f"ZeroDivisionError: division by zero\n")
+        check("traceback: source line and carets under the failing expression", code == 1 and err == want, err)
+
+        # A statement that is the whole failing expression gets its line and no carets; a frame
+        # line's trace value stays plain.
+        prog = os.path.join(d, "whole.weft")
+        with open(prog, "w") as f:
+            f.write("def f(d):\n    return d['k']\ntry:\n    f({})\nexcept KeyError as e:\n"
+                    "    print(e.trace)\nf({})\n")
+        code, out, err = run(weft, ["run", prog])
+        check("traceback: e.trace holds plain frame lines",
+              out == f"['{prog}:4 in <module>', '{prog}:2 in f']\n", out)
+        check("traceback: no carets under a whole line",
+              code == 1 and f"  {prog}:7 in <module>\n    f({{}})\n  {prog}:2 in f\n" in err
+              and "    return d['k']\n           ^^^^^^\nKeyError" in err, err)
+
+
 def total_len(words):
     return sum([len(w) for w in words])
 
