@@ -191,6 +191,7 @@ struct ResponseObj : OpaqueObj {
     int status = 200;
     std::string body;
     bool body_is_text = false;
+    Value stream;  // a channel (or other iterable host object) of chunks, sent as they come
     Value headers;
     explicit ResponseObj(const OpaqueClass* c) : OpaqueObj(c) {}
 };
@@ -210,6 +211,12 @@ std::string resp_repr(const OpaqueObj* self) {
 
 void resp_share(OpaqueObj* self) {
     share(static_cast<ResponseObj*>(self)->headers);
+    share(static_cast<ResponseObj*>(self)->stream);
+}
+
+// A host object that can be iterated (a channel): a streamed body.
+bool is_stream(const Value& v) {
+    return v.is(ObjType::Opaque) && v.as<OpaqueObj>()->cls->iter_next != nullptr;
 }
 
 const OpaqueClass kServerResponseClass{"Response", nullptr, resp_get_attr, resp_repr, nullptr,
@@ -231,8 +238,10 @@ Value http_response(CallContext&, const CallArgs& a) {
             r->body_is_text = true;
         } else if (b->is(ObjType::Bytes)) {
             r->body = b->as<BytesObj>()->data;
+        } else if (is_stream(*b)) {
+            r->stream = *b;
         } else {
-            p.bad(1, "str or bytes");
+            p.bad(1, "str, bytes or a channel of chunks");
         }
     }
     if (p.has(2)) {
@@ -275,8 +284,9 @@ bool header_safe(const std::string& s) {
     return s.find_first_of("\r\n") == std::string::npos;
 }
 
+// The status line and headers; `length` < 0: a chunked body of unknown length.
 std::string head_of(int status, const std::vector<std::pair<std::string, std::string>>& headers,
-                    size_t length, bool keep_alive) {
+                    int64_t length, bool keep_alive) {
     std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason_of(status) + "\r\n";
     bool has_type = false;
     for (auto& [k, v] : headers) {
@@ -286,25 +296,31 @@ std::string head_of(int status, const std::vector<std::pair<std::string, std::st
         if (strcasecmp(k.c_str(), "content-type") == 0) has_type = true;
         h += k + ": " + v + "\r\n";
     }
-    if (!has_type && length > 0) h += "Content-Type: application/octet-stream\r\n";
-    h += "Content-Length: " + std::to_string(length) + "\r\n";
+    if (!has_type && length != 0) h += "Content-Type: application/octet-stream\r\n";
+    if (length < 0)
+        h += "Transfer-Encoding: chunked\r\n";
+    else
+        h += "Content-Length: " + std::to_string(length) + "\r\n";
     h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
     return h + "\r\n";
 }
 
 void send_error(ConnState& c, int status, const std::string& text) {
     std::string body = text + "\n";
-    send_all(c, head_of(status, {{"Content-Type", "text/plain; charset=utf-8"}}, body.size(), false) + body, 5);
+    send_all(c, head_of(status, {{"Content-Type", "text/plain; charset=utf-8"}}, int64_t(body.size()), false) + body,
+             5);
 }
 
 // The handler's result as status, headers and body. TypeError for anything else.
 void to_response(CallContext& cx, const Value& v, int& status,
-                 std::vector<std::pair<std::string, std::string>>& headers, std::string& body) {
+                 std::vector<std::pair<std::string, std::string>>& headers, std::string& body,
+                 Value& stream) {
     status = 200;
     if (v.is(ObjType::Opaque) && v.as<OpaqueObj>()->cls == &kServerResponseClass) {
         auto* r = v.as<ResponseObj>();
         status = r->status;
         body = r->body;
+        stream = r->stream;
         bool typed = false;
         auto* d = r->headers.as<DictObj>();
         for (size_t k = 0; k < d->table.end_index(); ++k) {
@@ -329,10 +345,45 @@ void to_response(CallContext& cx, const Value& v, int& status,
         headers.emplace_back("Content-Type", "application/json");
     } else if (v.is_none()) {
         status = 204;
+    } else if (is_stream(v)) {
+        stream = v;
     } else {
         throw WeftError(ErrorKind::TypeError,
-                        "a handler returns http.Response, str, bytes, dict, list or None, not " + type_name(v));
+                        "a handler returns http.Response, str, bytes, dict, list, None or a channel, not " + type_name(v));
     }
+}
+
+std::string describe_error(Interp& in, std::exception_ptr e);
+
+// Sends the items of `stream` as HTTP chunks, then the last chunk. An item that is not str or
+// bytes, or a failure of the producer, can no longer change the status: it is logged and the
+// connection is cut (the client sees an incomplete body). False when the connection is done.
+bool send_stream(Interp& in, ConnState& c, Value stream, const std::string& what, double timeout) {
+    auto* obj = stream.as<OpaqueObj>();
+    try {
+        Value item;
+        while (obj->cls->iter_next(obj, in, item)) {
+            std::string data;
+            if (item.is(ObjType::Str))
+                data = item.as<StrObj>()->data;
+            else if (item.is(ObjType::Bytes))
+                data = item.as<BytesObj>()->data;
+            else
+                throw WeftError(ErrorKind::TypeError, "a streamed chunk must be str or bytes, not " + type_name(item));
+            if (data.empty()) continue;  // an empty chunk would end the body
+            char size[32];
+            snprintf(size, sizeof size, "%zx\r\n", data.size());
+            if (!send_all(c, size + data + "\r\n", timeout)) return false;
+        }
+    } catch (const rt::Cancelled&) {
+        throw;
+    } catch (...) {
+        std::string why = describe_error(in, std::current_exception());
+        in.flush_stdout();
+        fprintf(stderr, "http.serve: %s: streaming stopped: %s\n", what.c_str(), why.c_str());
+        return false;
+    }
+    return send_all(c, "0\r\n\r\n", timeout);
 }
 
 // "ValueError: message" of a failure, for the log line.
@@ -352,7 +403,67 @@ std::string describe_error(Interp& in, std::exception_ptr e) {
 }
 
 // ---------------------------------------------------------------------------
-// One connection: requests in order, each handled by a task of its own.
+// One request: the handler and the response, in a task of their own. The task also sends the
+// response, so a handler that returns a channel fed by tasks it spawned (tasks of this task's
+// nursery) streams while they produce.
+
+struct ExchangeObj : OpaqueObj {
+    Value server, request;
+    std::shared_ptr<ConnState> conn;
+    bool keep_alive = true;  // in: what the request asked; out: whether the connection goes on
+    explicit ExchangeObj(const OpaqueClass* c) : OpaqueObj(c) {}
+};
+void exchange_share(OpaqueObj* self) {
+    auto* e = static_cast<ExchangeObj*>(self);
+    share(e->server);
+    share(e->request);
+}
+const OpaqueClass kExchangeClass{"_Exchange", nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, exchange_share};
+
+// Calls the handler and sends its response. Returns True when the response went out whole.
+Value respond(CallContext& cx, Value& self, const CallArgs&) {
+    auto& in = static_cast<Interp&>(cx);
+    auto* ex = self_as<ExchangeObj>(self);
+    auto* srv = ex->server.as<ServerObj>();
+    auto* req = ex->request.as<RequestObj>();
+    ConnState& conn = *ex->conn;
+    int status = 500;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    Value stream;
+    try {
+        Value result = in.call(srv->handler, {&ex->request, 1});
+        // A handler may return a deferred call's value (`return render(req)`).
+        while (result.is(ObjType::Promise))
+            result = force_promise(in, result.as<PromiseObj>());
+        to_response(cx, result, status, headers, body, stream);
+    } catch (const rt::Cancelled&) {
+        throw;
+    } catch (...) {
+        std::string what = describe_error(in, std::current_exception());
+        in.flush_stdout();
+        fprintf(stderr, "http.serve: %s %s: %s\n", req->method.c_str(), req->target.c_str(), what.c_str());
+        status = 500;
+        headers = {{"Content-Type", "text/plain; charset=utf-8"}};
+        body = "internal server error\n";
+        stream = Value();
+    }
+    if (srv->stopping.load()) ex->keep_alive = false;
+    bool head = req->method == "HEAD";
+    if (!stream.is_none() && !head) {
+        // Chunks as the channel yields them; the body ends when it is closed.
+        return Value::boolean(send_all(conn, head_of(status, headers, -1, ex->keep_alive), srv->opt.request_timeout) &&
+                              send_stream(in, conn, stream, req->method + " " + req->target, srv->opt.request_timeout));
+    }
+    std::string out = head_of(status, headers, int64_t(body.size()), ex->keep_alive);
+    if (!head && status != 204 && status != 304) out += body;
+    return Value::boolean(send_all(conn, out, srv->opt.request_timeout));
+}
+
+// ---------------------------------------------------------------------------
+// One connection: requests read and parsed in order; each is answered by a task of its own
+// (respond), joined before the next request is read, so pipelined requests get their answers
+// in order.
 
 Value serve_connection(CallContext& cx, Value& self, const CallArgs& a) {
     auto& in = static_cast<Interp&>(cx);
@@ -447,35 +558,27 @@ Value serve_connection(CallContext& cx, Value& self, const CallArgs& a) {
             set_item(req->headers, make_str(stdlib::utf8_lossy(k)), make_str(stdlib::utf8_lossy(v)));
         req->body = std::move(msg.body());
         req->client = client;
+        auto* ex = new ExchangeObj(&kExchangeClass);
+        Value exv = Value::adopt(ex);
+        ex->server = self;
+        ex->conn = conn;
+        ex->request = reqv;
+        ex->keep_alive = keep_alive;
         conn->busy.store(true);
-        int status = 500;
-        std::vector<std::pair<std::string, std::string>> headers;
-        std::string body;
+        bool ok = false;
         try {
-            Value t = spawn_task(in, srv->handler, {reqv}, {}, {}, false);
-            Value result = force_promise(in, t.as<PromiseObj>());
-            // A handler may return a deferred call's value (`return render(req)`).
-            while (result.is(ObjType::Promise))
-                result = force_promise(in, result.as<PromiseObj>());
-            to_response(cx, result, status, headers, body);
+            Value respond_fn = stdlib::bound_native("http.serve request", respond, exv, nullptr);
+            Value t = spawn_task(in, respond_fn, {}, {}, {}, false);
+            Value r = force_promise(in, t.as<PromiseObj>());
+            ok = r.is_bool() && r.as_bool();
         } catch (const rt::Cancelled&) {
             conn->busy.store(false);
             throw;  // stop() past its grace: the connection ends with the task
         } catch (...) {
-            std::string what = describe_error(in, std::current_exception());
-            in.flush_stdout();
-            fprintf(stderr, "http.serve: %s %s: %s\n", req->method.c_str(), req->target.c_str(), what.c_str());
-            status = 500;
-            headers = {{"Content-Type", "text/plain; charset=utf-8"}};
-            body = "internal server error\n";
+            ok = false;  // respond() reports the handler's errors itself: this one just closes
         }
-        if (srv->stopping.load()) keep_alive = false;
-        bool head = req->method == "HEAD";
-        std::string out = head_of(status, headers, body.size(), keep_alive);
-        if (!head && status != 204 && status != 304) out += body;
-        bool sent = send_all(*conn, out, srv->opt.request_timeout);
         conn->busy.store(false);
-        if (!sent) return Value();
+        if (!ok || !ex->keep_alive) return Value();
     }
     return Value();
 }
