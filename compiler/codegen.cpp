@@ -2801,6 +2801,10 @@ private:
         } else {
             bool term = block(*body);
             if (!term) {
+                // The implicit return belongs to the body's last statement, not to the `def`
+                // line: errors raised as the activation ends (its deferred calls that failed
+                // unused) point at where the function ended.
+                if (!body->empty()) pos_ = span_start_ = body->back()->pos;
                 if (fs.return_type_index >= 0) {
                     int v = alloc();
                     emit(make_abc(Op::LoadNone, v, 0, 0));

@@ -811,7 +811,8 @@ std::vector<BlockedTask> RuntimeImpl::blocked_tasks() {
         if (host == t && A::park_state(t).load(std::memory_order_acquire) == kParkParked) {
             Task* a = A::active(t);
             std::string what = A::wait_what(t) ? A::wait_what(t) : "?";
-            out.push_back(BlockedTask{A::id(a), a->name(), what});
+            std::string where = options_.wait_site ? options_.wait_site(a) : std::string();
+            out.push_back(BlockedTask{A::id(a), a->name(), what, std::move(where)});
         }
         for (CancelNode* n : nodes) {
             {
@@ -856,7 +857,7 @@ void RuntimeImpl::check_deadlock(Worker* w) {
     report << "Deadlock: all tasks are blocked:";
     for (auto& b : blocked)
         report << "\n  " << (b.name.empty() ? "task" : b.name) << "#" << b.id << " waits on "
-               << b.waits_on;
+               << b.waits_on << (b.where.empty() ? "" : " at " + b.where);
     if (options_.on_deadlock) options_.on_deadlock(blocked);
     {
         std::lock_guard<std::mutex> lock(roots_mu_);

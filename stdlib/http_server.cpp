@@ -46,6 +46,7 @@
 #include "vm/lib_internal.h"
 #include "vm/tasks.h"
 #include "weft/runtime/runtime.hpp"
+#include "weft/runtime/scope.hpp"
 
 namespace weft {
 
@@ -639,6 +640,11 @@ Value server_stop(CallContext& cx, Value& self, const CallArgs& a) {
     double grace = p.has(0) ? p.number(0) : 5.0;
     if (std::isnan(grace) || grace < 0) throw WeftError(ErrorKind::ValueError, "grace must be a non-negative number");
     if (!srv->stopping.exchange(true)) srv->listener->close_socket();
+    // Shielded: stop() is the cleanup of a cancelled task too (a `with` block left by Ctrl-C),
+    // and the grace must still be given. It is bounded by `grace` (and the cancellations).
+    rt::CancelScopeOptions shield_options;
+    shield_options.shield = true;
+    rt::CancelScope shield(shield_options);
     auto close_idle = [&] {
         std::lock_guard<std::mutex> g(srv->mu);
         for (auto& c : srv->conns)

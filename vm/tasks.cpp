@@ -1004,8 +1004,14 @@ Value cs_exit(CallContext&, Value& self, const CallArgs& a) {
         err = make_error(ErrorKind::Cancelled, "cancelled");
     }
     if (!is_cancelled_error(err) || !mine) return Value::boolean(false);
-    if (c->kind == ScopeKind::Timeout && c->expired)
-        throw WeftError(ErrorKind::TimeoutError, "deadline of " + (c->seconds >= 0 ? float_repr(c->seconds) + " s" : std::string("the scope")) + " exceeded");
+    if (c->kind == ScopeKind::Timeout && c->expired) {
+        Value te = make_error(ErrorKind::TimeoutError, "deadline of " + (c->seconds >= 0 ? float_repr(c->seconds) + " s" : std::string("the scope")) + " exceeded");
+        // Its trace is the cancellation's: where the block was waiting when the deadline hit
+        // (down to the call in a deferred call or task it waited for), not the `with` line.
+        auto* from = err.as<StructObj>();
+        if (from->error && !from->error->trace.empty()) te.as<StructObj>()->error->trace = from->error->trace;
+        throw WeftError(te);
+    }
     return Value::boolean(true);
 }
 

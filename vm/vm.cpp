@@ -337,6 +337,12 @@ void Vm::in_runtime(const std::function<void()>& fn) {
         o.workers = options_.workers ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
         g_multi_worker.store(o.workers > 1, std::memory_order_relaxed);
         share_all(builtins);  // every task reads them
+        // The Deadlock report names the line each task waits at (its interpreter's innermost
+        // frame; every task is parked when this runs).
+        o.wait_site = [](rt::Task* t) -> std::string {
+            auto* c = static_cast<const TaskContext*>(t->user_data());
+            return c && c->interp ? format_site(c->interp->current_site()) : std::string();
+        };
         if (options_.trace) {
             auto start = rt::now_ns();
             // One line per event, as in the language reference (section 13):
@@ -575,23 +581,57 @@ void Vm::report_uncaught(const Value& err) {
     std::string out = "Traceback (most recent call last):\n";
     if (err.is(ObjType::Struct) && err.as<StructObj>()->error) {
         auto* s = err.as<StructObj>();
-        // A line repeated many times (deep recursion) is printed three times, then counted.
+        // A line repeated many times (deep recursion) is printed three times, then counted, as
+        // CPython does. Lines that differ only in task numbers repeat too: a runaway recursion
+        // through deferred returns (`return f(n + 1)`) leaves one "task f#N, started at ..."
+        // line per level.
         const auto& tr = s->error->trace;
-        for (size_t i = 0; i < tr.size();) {
-            size_t j = i;
-            while (j < tr.size() && tr[j] == tr[i]) ++j;
-            size_t run = j - i, shown = std::min<size_t>(run, 3);
-            for (size_t k = 0; k < shown; ++k) out += "  " + tr[i] + "\n";
-            if (run > shown) out += "  [previous line repeated " + std::to_string(run - shown) + " more times]\n";
-            i = j;
-        }
+        auto same_line = [](const std::string& a, const std::string& b) {
+            size_t i = 0, j = 0;
+            while (i < a.size() && j < b.size()) {
+                if (a[i] == '#' && b[j] == '#') {
+                    ++i, ++j;
+                    while (i < a.size() && isdigit((unsigned char)a[i])) ++i;
+                    while (j < b.size() && isdigit((unsigned char)b[j])) ++j;
+                    continue;
+                }
+                if (a[i] != b[j]) return false;
+                ++i, ++j;
+            }
+            return i == a.size() && j == b.size();
+        };
+        auto add_trace = [&](const std::vector<std::string>& lines, const std::string& indent) {
+            for (size_t i = 0; i < lines.size();) {
+                size_t j = i;
+                while (j < lines.size() && same_line(lines[j], lines[i])) ++j;
+                size_t run = j - i, shown = std::min<size_t>(run, 3);
+                for (size_t k = 0; k < shown; ++k) {
+                    // A frame's line may carry its source line and carets below it
+                    // (source_excerpt): each of those lines is indented too.
+                    std::string entry = indent + lines[i + k];
+                    for (size_t at = 0; (at = entry.find('\n', at)) != std::string::npos; at += 1 + indent.size())
+                        entry.insert(at + 1, indent);
+                    out += entry + "\n";
+                }
+                if (run > shown) out += indent + "[previous line repeated " + std::to_string(run - shown) + " more times]\n";
+                i = j;
+            }
+        };
+        add_trace(tr, "  ");
         out += s->type->name;
         if (!s->error->message.empty()) out += ": " + s->error->message;
         out += "\n";
+        // The errors of a group, each with its own trace (where it was raised, and for a
+        // deferred call or task, where that was started), indented below it; the lines it
+        // shares with the group's trace (the frames both passed through) are not repeated.
         for (auto& sub : s->error->errors) {
             if (sub.is(ObjType::Struct) && sub.as<StructObj>()->error) {
                 auto* se = sub.as<StructObj>();
                 out += "  - " + se->type->name + ": " + se->error->message + "\n";
+                const auto& st = se->error->trace;
+                size_t common = 0;
+                while (common < st.size() && common < tr.size() && st[common] == tr[common]) ++common;
+                add_trace(std::vector<std::string>(st.begin() + long(common), st.end()), "      ");
             }
         }
     } else {

@@ -97,6 +97,7 @@ def main():
     used_at_once_test(weft)
     doc_index_test(weft)
     signal_tests(weft)
+    trace_collapse_tests(weft)
 
     traceback_tests(weft)
     print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
@@ -761,6 +762,31 @@ def finish(p, timeout=10):
         except subprocess.TimeoutExpired:  # a child of weft still holds the pipes
             out, err = "", ""
         return None, out, err + "\n(hung: killed)"
+
+
+def trace_collapse_tests(weft):
+    """A runaway recursion through deferred returns collapses its task lines as CPython collapses
+    repeated lines; an ErrorGroup prints each error with its own trace."""
+    code, out, err = run(weft, ["-e", "def f(n):\n    return f(n + 1)\nf(0)\n"])
+    lines = err.splitlines()
+    task_lines = [l for l in lines if l.startswith("  task f#")]
+    check("runaway recursion through `return f(n+1)`: task lines collapsed",
+          code == 1 and len(task_lines) == 3 and len(lines) < 40 and "more times]" in err
+          and lines[-1].startswith("RecursionError"), f"status {code}, {len(lines)} lines\n{err[:3000]}")
+
+    prog = ("def fail(x):\n"
+            "    raise ValueError('bad ' + str(x))\n"
+            "def main():\n"
+            "    a = fail(1)\n"
+            "    b = fail(2)\n"
+            "    print('end')\n"
+            "main()\n")
+    code, out, err = run(weft, ["-e", prog])
+    check("an ErrorGroup of unused deferred calls: where the function ended, each error's own trace",
+          code == 1 and "<string>:6 in main" in err and "<string>:3 in main" not in err
+          and "      deferred call to fail, started at <string>:4 in main:" in err
+          and "      deferred call to fail, started at <string>:5 in main:" in err
+          and err.count("<string>:2 in fail") == 2, err)
 
 
 def signal_tests(weft):

@@ -28,6 +28,7 @@ struct BlockedTask {
     std::uint64_t id;
     std::string name;
     std::string waits_on;  ///< e.g. "channel recv", "join of task#7", "scope join"
+    std::string where;     ///< where in the program it waits (RuntimeOptions::wait_site), or ""
 };
 
 /// One live task in a snapshot (see tasks_snapshot()).
@@ -74,6 +75,10 @@ struct RuntimeOptions {
     /// Called (on a worker thread) with every blocked task when a deadlock is detected, before
     /// Deadlock is raised in the root task(s). Optional.
     std::function<void(const std::vector<BlockedTask>&)> on_deadlock;
+    /// Where a parked task waits, in the embedder's terms ("app.weft:12 in main"), for the
+    /// deadlock report (BlockedTask::where). Called on a worker thread while every task is
+    /// parked, so it may read the task's own state (its user_data). Optional.
+    std::function<std::string(Task*)> wait_site;
     /// Trace hook; when set, called synchronously for every task event (keep it cheap and
     /// thread-safe: it runs on worker threads, inside the scheduler).
     std::function<void(const TraceEvent&)> trace;
