@@ -14,7 +14,7 @@ pkgs=(
   python3
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(lua5.4 golang-go erlang-base)
+  pkgs+=(lua5.4 golang-go erlang-base wrk)
 fi
 
 missing=()
