@@ -25,6 +25,7 @@
 #include <unordered_set>
 
 #include "compiler/diagnostic.h"
+#include "compiler/suggest.h"
 
 namespace weft {
 
@@ -519,7 +520,37 @@ private:
         }
         // Every module name is assigned somewhere in the module's top level, so a
         // name found nowhere is a mistake the compiler can report.
-        fail(pos_, "name '" + n + "' is not defined");
+        fail(pos_, "name '" + n + "' is not defined" + did_you_mean(n, names_in_scope()));
+    }
+
+    // The names a function body could mean, innermost first (for "did you mean" hints):
+    // comprehension variables, locals and the enclosing functions' locals, module names,
+    // builtins; each group sorted, as CPython's dir() is.
+    std::vector<std::string> names_in_scope() const {
+        std::vector<std::string> out;
+        auto add_sorted = [&](std::vector<std::string> group) {
+            std::sort(group.begin(), group.end());
+            out.insert(out.end(), group.begin(), group.end());
+        };
+        for (FuncState* f = fs_; f; f = f->parent) {
+            std::vector<std::string> group;
+            for (auto& scope : f->comp_scopes)
+                for (auto& [name, reg] : scope) group.push_back(name);
+            if (!f->is_module)
+                for (auto& [name, reg] : f->locals) group.push_back(name);
+            if (!f->self_name.empty()) group.push_back(f->self_name);
+            add_sorted(std::move(group));
+        }
+        std::vector<std::string> globals(module_names_.begin(), module_names_.end());
+        for (auto& [name, slot] : globals_.slots) globals.push_back(name);
+        add_sorted(std::move(globals));
+        if (opts_.builtins) {
+            std::vector<std::string> builtins;
+            for (auto& [name, index] : *opts_.builtins)
+                if (name.rfind("__", 0) != 0) builtins.push_back(name);  // not the hidden ones
+            add_sorted(std::move(builtins));
+        }
+        return out;
     }
 
     bool is_builtin_name(const Expr* e, const char* name) {

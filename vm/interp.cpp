@@ -25,6 +25,7 @@
 
 #include <cstring>
 
+#include "compiler/suggest.h"
 #include "vm/collections.h"
 #include "vm/tasks.h"
 #include "vm/task_context.h"
@@ -425,8 +426,24 @@ const Value& Interp::value_of_promise(Value& r, Value& hold) {
 void Interp::global_read_slow(ModuleObj* m, int slot, Value& r) {
     if (ModuleObj::is_undefined(r)) {
         r = Value();
-        raise(ErrorKind::NameError, "name '" + m->layout.names[size_t(slot)] + "' is not defined");
+        raise(ErrorKind::NameError, "name '" + m->layout.names[size_t(slot)] + "' is not defined" +
+                                        defined_name_hint(m, m->layout.names[size_t(slot)]));
     }
+// ". Did you mean: 'x'?" for a module name read before it was assigned: the closest name that
+// is assigned by now (module names, then builtins), or "".
+std::string Interp::defined_name_hint(const ModuleObj* m, const std::string& n) const {
+    std::vector<std::string> names;
+    for (auto& [name, slot] : m->layout.slots)
+        if (Value v; m->find(name, v)) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    std::vector<std::string> builtins;
+    for (auto& [name, index] : vm_.builtin_index)
+        if (name.rfind("__", 0) != 0) builtins.push_back(name);
+    std::sort(builtins.begin(), builtins.end());
+    names.insert(names.end(), builtins.begin(), builtins.end());
+    return did_you_mean(n, names);
+}
+
     const Value* settled = r.as<PromiseObj>()->settled_value();
     if (settled && !settled->is(ObjType::Promise) && !m->read_by_functions(slot)) {
         Value v = *settled;
@@ -619,7 +636,10 @@ void Interp::bind_args(FunctionObj* fn, Value* dst, std::span<const Value> pos, 
                 set_item(extra, make_str(std::string(k.name)), k.value);
                 continue;
             }
-            raise(ErrorKind::TypeError, fn_label(c) + " got an unexpected keyword argument '" + std::string(k.name) + "'");
+            std::vector<std::string> params;
+            for (auto& p : c->params) params.push_back(p.name);
+            raise(ErrorKind::TypeError, fn_label(c) + " got an unexpected keyword argument '" + std::string(k.name) + "'" +
+                                            did_you_mean(k.name, params));
         }
         if (set[idx]) raise(ErrorKind::TypeError, fn_label(c) + " got multiple values for argument '" + std::string(k.name) + "'");
         dst[idx] = k.value;
@@ -1391,7 +1411,8 @@ op_PlaceG: {
     Value& g = m->globals[BX];
     if (ModuleObj::is_undefined(g)) {
         SAVE_PC();
-        raise(ErrorKind::NameError, "name '" + m->layout.names[BX] + "' is not defined");
+        raise(ErrorKind::NameError, "name '" + m->layout.names[BX] + "' is not defined" +
+                                        defined_name_hint(m, m->layout.names[BX]));
     }
     if (WEFT_UNLIKELY(global_write_is_shared(m, int(BX)))) {
         // Other tasks may read the slot. If some are alive, mutate a private

@@ -400,6 +400,7 @@ private:
     Value call_type_forcing(const TypeObj* t, std::span<const Value> pos, std::span<const KwArg> kw);
 
     Value get_attr(const Value& obj, StrObj* name);
+    std::string defined_name_hint(const ModuleObj* m, const std::string& n) const;
     void set_attr(Value& obj, StrObj* name, Value v);
     // Method call on a receiver held in place (mutating built-in methods may change it).
     // Returns true when a Weft frame was pushed (the result arrives through Return).

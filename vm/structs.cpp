@@ -8,11 +8,44 @@
 // `message`, `kind`, `trace` (and `errors`, `results`, ... for groups).
 #include <algorithm>
 
+#include "compiler/suggest.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
 #include "vm/tasks.h"
 
 namespace weft {
+
+namespace {
+// The field names of a struct type (for "did you mean" hints).
+std::vector<std::string> field_names(const StructTypeObj* t) {
+    std::vector<std::string> out;
+    for (auto& f : t->fields) out.push_back(f.name);
+    return out;
+}
+
+// The fields and methods of a struct type, its bases' included, sorted (as CPython's dir()).
+std::vector<std::string> struct_attr_names(const StructTypeObj* t, bool with_fields) {
+    std::vector<std::string> out;
+    if (with_fields) out = field_names(t);
+    for (auto* s = t; s; s = s->base) {
+        if (!s->methods) continue;
+        auto& tab = s->methods->table;
+        for (size_t e = 0; e < tab.end_index(); ++e)
+            if (tab.entry(e).live && tab.entry(e).key.is(ObjType::Str)) out.push_back(tab.entry(e).key.as<StrObj>()->data);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// The attributes a module defines, sorted.
+std::vector<std::string> module_attr_names(const ModuleObj* m) {
+    std::vector<std::string> out;
+    for (auto& [n, slot] : m->layout.slots)
+        if (Value v; m->find(n, v)) out.push_back(n);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+}  // namespace
 
 // ---------------------------------------------------------------------------
 // Type specs: a TypeObj, a StructTypeObj, None (NoneType), a tuple of
@@ -205,7 +238,8 @@ Value Interp::construct_struct(StructTypeObj* t, std::span<const Value> pos, std
                 has_message = true;
                 continue;
             }
-            raise(ErrorKind::TypeError, t->name + "() got an unexpected keyword argument '" + std::string(k.name) + "'");
+            raise(ErrorKind::TypeError, t->name + "() got an unexpected keyword argument '" + std::string(k.name) + "'" +
+                                            did_you_mean(k.name, field_names(t)));
         }
         if (set[idx]) raise(ErrorKind::TypeError, t->name + "() got multiple values for field '" + std::string(k.name) + "'");
         s->fields[idx] = k.value;
@@ -331,18 +365,21 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
             nat->self = obj;
             return Value::adopt(nat);
         }
-        raise(ErrorKind::AttributeError, "'" + s->type->name + "' object has no attribute '" + n + "'");
+        raise(ErrorKind::AttributeError, "'" + s->type->name + "' object has no attribute '" + n + "'" +
+                                             did_you_mean(n, struct_attr_names(s->type, true)));
     }
     if (obj.is(ObjType::Module)) {
         auto* m = obj.as<ModuleObj>();
         if (Value v; m->find(n, v)) return v;
-        raise(ErrorKind::AttributeError, "module '" + m->name + "' has no attribute '" + n + "'");
+        raise(ErrorKind::AttributeError,
+              "module '" + m->name + "' has no attribute '" + n + "'" + did_you_mean(n, module_attr_names(m)));
     }
     if (obj.is(ObjType::StructType)) {
         auto* t = obj.as<StructTypeObj>();
         if (n == "__name__" || n == "name") return make_str(t->name);
         if (const Value* m = find_struct_method(t, name)) return *m;
-        raise(ErrorKind::AttributeError, "struct '" + t->name + "' has no attribute '" + n + "'");
+        raise(ErrorKind::AttributeError,
+              "struct '" + t->name + "' has no attribute '" + n + "'" + did_you_mean(n, struct_attr_names(t, false)));
     }
     if (obj.is(ObjType::Opaque)) {
         auto* o = obj.as<OpaqueObj>();
@@ -355,7 +392,8 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
             nat->self = obj;
             return Value::adopt(nat);
         }
-        raise(ErrorKind::AttributeError, "'" + std::string(o->cls->name) + "' object has no attribute '" + n + "'");
+        raise(ErrorKind::AttributeError, "'" + std::string(o->cls->name) + "' object has no attribute '" + n + "'" +
+                                             did_you_mean(n, method_names(obj)));
     }
     if (obj.is(ObjType::Function) && n == "__name__") return make_str(obj.as<FunctionObj>()->proto->chunk->name);
     if (const MethodInfo* mi = find_method(obj, n)) {
@@ -366,7 +404,8 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
         nat->self = obj;
         return Value::adopt(nat);
     }
-    raise(ErrorKind::AttributeError, "'" + type_name(obj) + "' object has no attribute '" + n + "'");
+    raise(ErrorKind::AttributeError,
+          "'" + type_name(obj) + "' object has no attribute '" + n + "'" + did_you_mean(n, method_names(obj)));
 }
 
 void Interp::set_attr(Value& obj, StrObj* name, Value v) {
@@ -400,7 +439,8 @@ Value struct_with(CallContext& cx, Value& self, const CallArgs& args) {
     for (auto& k : args.kw) {
         int idx = s->type->field_index(k.name);
         if (idx < 0)
-            throw WeftError(ErrorKind::TypeError, s->type->name + ".with() got an unexpected field '" + std::string(k.name) + "'");
+            throw WeftError(ErrorKind::TypeError, s->type->name + ".with() got an unexpected field '" +
+                                                      std::string(k.name) + "'" + did_you_mean(k.name, field_names(s->type)));
         const FieldInfo& fi = s->type->fields[idx];
         if (!fi.annotation.is_none() && !value_matches_type(k.value, fi.annotation))
             throw WeftError(ErrorKind::TypeError, s->type->name + "() field '" + fi.name + "' must be " +
