@@ -12,6 +12,7 @@
 
 #include "compiler/ast.h"
 #include "vm/lib_internal.h"
+#include "vm/memory.h"
 
 namespace weft {
 
@@ -176,11 +177,14 @@ Value float_binary(BinaryOp op, double x, double y, const Value& a, const Value&
 }
 
 // Sequence repetition count: negative counts give an empty result.
-int64_t repeat_count(const Value& n, size_t unit) {
+// A result larger than the process could ever hold is a MemoryError before anything is
+// allocated (vm/memory.h); `what` names the result ("a str").
+int64_t repeat_count(const Value& n, size_t unit, const char* what) {
     int64_t k = int_of(n);
     if (k <= 0 || unit == 0) return 0;
-    if (uint64_t(k) > (uint64_t(1) << 40) / unit)
-        raise(ErrorKind::OverflowError, "repeated sequence is too long");
+    uint64_t bytes = mul_bytes(uint64_t(k), unit);
+    if (bytes > uint64_t(INT64_MAX)) raise(ErrorKind::OverflowError, "repeated sequence is too long");  // CPython's
+    check_alloc(bytes, what);
     return k;
 }
 
@@ -189,7 +193,7 @@ Value repeat(const Value& seq, const Value& n) {
     switch (o->type) {
         case ObjType::Str: {
             auto& d = static_cast<StrObj*>(o)->data;
-            int64_t k = repeat_count(n, d.size());
+            int64_t k = repeat_count(n, d.size(), "a str");
             std::string r;
             r.reserve(d.size() * size_t(k));
             for (int64_t i = 0; i < k; ++i)
@@ -198,7 +202,7 @@ Value repeat(const Value& seq, const Value& n) {
         }
         case ObjType::Bytes: {
             auto& d = static_cast<BytesObj*>(o)->data;
-            int64_t k = repeat_count(n, d.size());
+            int64_t k = repeat_count(n, d.size(), "a bytes");
             std::string r;
             r.reserve(d.size() * size_t(k));
             for (int64_t i = 0; i < k; ++i)
@@ -209,7 +213,8 @@ Value repeat(const Value& seq, const Value& n) {
         case ObjType::Tuple: {
             auto& items = o->type == ObjType::List ? static_cast<ListObj*>(o)->items
                                                    : static_cast<TupleObj*>(o)->items;
-            int64_t k = repeat_count(n, items.size() * sizeof(Value));
+            int64_t k = repeat_count(n, items.size() * sizeof(Value),
+                                     o->type == ObjType::List ? "a list" : "a tuple");
             std::vector<Value> r;
             r.reserve(items.size() * size_t(k));
             for (int64_t i = 0; i < k; ++i)

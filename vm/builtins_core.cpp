@@ -18,6 +18,7 @@
 
 #include "compiler/ast.h"
 #include "vm/lib_internal.h"
+#include "vm/memory.h"
 #include "vm/sys.h"
 
 namespace weft {
@@ -483,6 +484,7 @@ Value bytes_from(CallContext& cx, const CallArgs& a) {
     if (is_intlike(src)) {
         int64_t n = int_of(src);
         if (n < 0) value_error("negative count");
+        check_alloc(uint64_t(n), "a bytes");  // MemoryError, not mimalloc's silent abort
         return make_bytes(std::string(size_t(n), '\0'));
     }
     std::string out;

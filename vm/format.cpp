@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "vm/lib_internal.h"
+#include "vm/memory.h"
 
 namespace weft {
 
@@ -495,8 +496,10 @@ std::string pad(const Spec& sp, std::string head, std::string body, char default
     int64_t n = sp.width - len;
     std::string fill;
     utf8_append(fill, sp.fill);
+    check_alloc(mul_bytes(uint64_t(n), fill.size()) + head.size() + body.size(), "a str");  // `%*d`
     auto rep = [&](int64_t k) {
         std::string r;
+        r.reserve(size_t(k) * fill.size());
         for (int64_t i = 0; i < k; ++i)
             r += fill;
         return r;

@@ -30,6 +30,7 @@
 #include "vm/tasks.h"
 #include "vm/task_context.h"
 #include "vm/limits.h"
+#include "vm/memory.h"
 #include "weft/runtime/channel.hpp"
 #include "weft/runtime/runtime.hpp"
 
@@ -359,7 +360,11 @@ Value Interp::runtime_error_value(std::exception_ptr ep) {
                              std::to_string(n) + (n == 1 ? " task failed" : " tasks failed"));
         err.as<StructObj>()->error->errors = std::move(members);
     } catch (const std::bad_alloc&) {
-        err = vm_.make_error(ErrorKind::Error, "out of memory");
+        // The allocator refused (vm/memory.h installs the new-handler that throws this).
+        err = vm_.make_error(ErrorKind::MemoryError, "out of memory");
+    } catch (const std::length_error&) {
+        // A container asked for more than its max_size().
+        err = vm_.make_error(ErrorKind::MemoryError, "out of memory (object too large)");
     } catch (const std::exception& e) {
         err = vm_.make_error(ErrorKind::Error, std::string("internal error: ") + e.what());
     }
@@ -541,6 +546,7 @@ bool Interp::handle_error(Value& err) {
             if (pc >= h.start && pc < h.end) {
                 f.base[h.reg] = err;
                 f.pc = c->code.data() + h.handler;
+                rearm_memory_reserve();  // a MemoryError may have used it (vm/memory.h)
                 return true;
             }
         }

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "vm/lib_internal.h"
+#include "vm/memory.h"
 
 namespace weft {
 
@@ -865,6 +866,7 @@ uint32_t fill_arg(const CallArgs& a, size_t pos, const char* name) {
 std::string rep_cp(uint32_t c, int64_t n) {
     std::string one, out;
     utf8_append(one, c);
+    out.reserve(one.size() * size_t(n));
     for (int64_t i = 0; i < n; ++i)
         out += one;
     return out;
@@ -879,6 +881,9 @@ Value pad_impl(Value& self, const CallArgs& a, const char* name, char how) {
     if (width <= n) return self;
     int64_t pad = width - n;
     std::string_view s = sv(self);
+    // A width beyond the machine's memory is a MemoryError now, not a string grown until the
+    // OOM killer strikes (vm/memory.h). A fill character takes up to 4 bytes.
+    check_alloc(mul_bytes(uint64_t(pad), fill < 0x80 ? 1 : 4) + s.size(), "a str");
     if (how == '<') return make_str(std::string(s) + rep_cp(fill, pad));
     if (how == '>') return make_str(rep_cp(fill, pad) + std::string(s));
     int64_t left = pad / 2 + (pad & width & 1);
@@ -900,6 +905,7 @@ Value m_zfill(CallContext&, Value& self, const CallArgs& a) {
     int64_t width = int_arg(a.pos[0], "zfill");
     int64_t n = str_len(self_str(self));
     if (width <= n) return self;
+    check_alloc(uint64_t(width - n) + sv(self).size(), "a str");
     std::string s(sv(self));
     size_t at = (!s.empty() && (s[0] == '+' || s[0] == '-')) ? 1 : 0;
     s.insert(at, size_t(width - n), '0');
@@ -920,6 +926,7 @@ Value m_expandtabs(CallContext&, Value& self, const CallArgs& a) {
         if (c == '\t') {
             if (ts > 0) {
                 int64_t k = ts - col % ts;
+                check_alloc(out.size() + uint64_t(k), "a str");
                 out.append(size_t(k), ' ');
                 col += k;
             }

@@ -24,7 +24,7 @@ namespace weft {
 // interpreter's table of error StructTypeObjs.
 enum class ErrorKind : uint8_t {
     Error, ValueError, TypeError, KeyError, IndexError, ZeroDivisionError, OverflowError,
-    AttributeError, NameError, RecursionError, AssertionError, TimeoutError, ChannelClosed,
+    AttributeError, NameError, RecursionError, MemoryError, AssertionError, TimeoutError, ChannelClosed,
     PermissionDenied, IOError, NetworkError, ProcessError, ActorStopped, Deadlock, ErrorGroup,
     PartialFailure, Cancelled,
     SystemExit,  // exit(): stands apart from Error like Cancelled (vm/sys.h)

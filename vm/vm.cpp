@@ -19,6 +19,7 @@
 #include "compiler/parser.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/memory.h"
 #include "vm/pending.h"
 #include "vm/run_stats.h"
 #include "vm/sys.h"
@@ -48,7 +49,7 @@ UndefinedObj* undefined_singleton() {
 
 const char* kErrorNames[] = {
     "Error", "ValueError", "TypeError", "KeyError", "IndexError", "ZeroDivisionError", "OverflowError",
-    "AttributeError", "NameError", "RecursionError", "AssertionError", "TimeoutError", "ChannelClosed",
+    "AttributeError", "NameError", "RecursionError", "MemoryError", "AssertionError", "TimeoutError", "ChannelClosed",
     "PermissionDenied", "IOError", "NetworkError", "ProcessError", "ActorStopped", "Deadlock", "ErrorGroup",
     "PartialFailure", "Cancelled", "SystemExit", "KeyboardInterrupt",
 };
@@ -179,6 +180,7 @@ void Vm::register_native_module(const std::string& name, NativeModuleInit init) 
 
 Vm::Vm(VmOptions options)
     : options_(std::move(options)), sources_(std::make_shared<SourceFiles>()) {
+    install_memory_handlers();  // MemoryError, not a silent abort (vm/memory.h)
     options_.caps.own_sources = sources_;
     sources_->set_root(".");  // -e, the REPL, stdin; run_file sets the main file's folder
     program_caps_ = std::make_shared<const CapabilitySet>(options_.caps);

@@ -96,6 +96,7 @@ def main():
     observability_tests(weft)
     used_at_once_test(weft)
     doc_index_test(weft)
+    memory_tests(weft)
     signal_tests(weft)
     trace_collapse_tests(weft)
 
@@ -717,6 +718,18 @@ def doc_index_test(weft):
               code == 1 and out == "" and "PermissionDenied" in err and "--allow-write" in err, out + err)
 
 
+def run_limited(weft, args, limit_bytes, timeout=60):
+    """Runs weft with its address space limited to `limit_bytes` (RLIMIT_AS), so that
+    allocations fail as they would on a machine that is out of memory."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+
+    p = subprocess.run([weft] + args, capture_output=True, text=True, timeout=timeout, preexec_fn=limit)
+    return p.returncode, p.stdout, p.stderr
+
+
 def process_alive(pid):
     """True while `pid` runs (a zombie counts as gone: it has ended and waits to be reaped)."""
     try:
@@ -891,6 +904,45 @@ def signal_tests(weft):
             p.send_signal(signal.SIGKILL)
             finish(p)
             check("children die when weft is killed outright (SIGKILL)", wait_gone(pids[0]), f"pid {pids[0]}")
+
+
+def memory_tests(weft):
+    """Out of memory is a MemoryError (or one fatal line), never a silent abort: mimalloc's
+    operator new used to abort with an empty stderr, and an unbounded channel grew until the
+    OOM killer struck. RLIMIT_AS makes allocations fail without filling the machine."""
+    gib = 1 << 30
+    code, out, err = run_limited(weft, ["-e", "print(1)"], gib)
+    if code != 0:  # sanitizer builds reserve terabytes of shadow memory: they cannot start so
+        print(f"skip  memory tests (weft does not start with a 1 GiB address space: {err.strip()[:100]})")
+        return
+    prog = ("x = 'a' * (1 << 29)\n"
+            "try:\n"
+            "    y = 'b' * (1 << 29)\n"
+            "    z = 'c' * (1 << 29)\n"
+            "    print('no error')\n"
+            "except MemoryError as e:\n"
+            "    print('MemoryError:', e)\n"
+            "print(len(x))\n")
+    code, out, err = run_limited(weft, ["-e", prog], gib)
+    check("an allocation the allocator refuses raises MemoryError",
+          code == 0 and out == f"MemoryError: out of memory\n{1 << 29}\n", f"status {code}\n{out}{err}")
+
+    code, out, err = run_limited(weft, ["-e", "l = []\nwhile True:\n    l.append('item' * 64)\n"], gib)
+    lines = err.strip().splitlines()
+    check("uncaught MemoryError: traceback, last line, exit 1",
+          code == 1 and "Traceback" in err and lines[-1] == "MemoryError: out of memory", f"status {code}\n{err[-500:]}")
+
+    prog = ("ch = channel(unbounded=True)\n"
+            "n = 0\n"
+            "try:\n"
+            "    while True:\n"
+            "        ch.send('x' * 4000 + str(n))\n"
+            "        n += 1\n"
+            "except MemoryError as e:\n"
+            "    print(str(e).split(' holds')[0], n > 1024)\n")
+    code, out, err = run_limited(weft, ["-e", prog], gib)
+    check("an unbounded channel filling memory raises MemoryError in its sender",
+          code == 0 and out == "out of memory: an unbounded channel True\n", f"status {code}\n{out}{err[-500:]}")
 
 
 if __name__ == "__main__":

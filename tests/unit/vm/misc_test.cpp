@@ -102,8 +102,11 @@ TEST(Misc, StrLenCached) {
 TEST(Misc, HugeRepeatRaises) {
     EXPECT_EQ(err([] { binop(BinaryOp::Mul, S("ab"), I(INT64_MAX)); }),
               "OverflowError: repeated sequence is too long");
-    EXPECT_EQ(err([] { binop(BinaryOp::Mul, L({I(1)}), I(1LL << 50)); }),
+    EXPECT_EQ(err([] { binop(BinaryOp::Mul, L({I(1)}), I(1LL << 60)); }),
               "OverflowError: repeated sequence is too long");
+    // Representable but more than the machine's memory: MemoryError before allocating.
+    EXPECT_EQ(err([] { binop(BinaryOp::Mul, L({I(1)}), I(1LL << 50)); }).rfind("MemoryError: cannot allocate a list of ", 0),
+              0u);
     EXPECT_EQ(repr(binop(BinaryOp::Mul, S(""), I(INT64_MAX))), "''");
 }
 

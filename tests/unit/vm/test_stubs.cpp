@@ -8,7 +8,7 @@ const char* error_kind_name(ErrorKind k) {
     static const char* const kNames[] = {
         "Error",          "ValueError",        "TypeError",      "KeyError",
         "IndexError",     "ZeroDivisionError", "OverflowError",  "AttributeError",
-        "NameError",      "RecursionError",    "AssertionError", "TimeoutError",
+        "NameError",      "RecursionError",    "MemoryError",    "AssertionError", "TimeoutError",
         "ChannelClosed",  "PermissionDenied",  "IOError",        "NetworkError",
         "ProcessError",   "ActorStopped",      "Deadlock",       "ErrorGroup",
         "PartialFailure", "Cancelled"};
