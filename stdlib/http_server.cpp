@@ -432,22 +432,41 @@ Value respond(CallContext& cx, Value& self, const CallArgs&) {
     std::vector<std::pair<std::string, std::string>> headers;
     std::string body;
     Value stream;
-    try {
-        Value result = in.call(srv->handler, {&ex->request, 1});
-        // A handler may return a deferred call's value (`return render(req)`).
-        while (result.is(ObjType::Promise))
-            result = force_promise(in, result.as<PromiseObj>());
-        to_response(cx, result, status, headers, body, stream);
-    } catch (const rt::Cancelled&) {
-        throw;
-    } catch (...) {
-        std::string what = describe_error(in, std::current_exception());
+    auto fail = [&](int code, const std::string& why, const std::string& text) {
         in.flush_stdout();
-        fprintf(stderr, "http.serve: %s %s: %s\n", req->method.c_str(), req->target.c_str(), what.c_str());
-        status = 500;
+        fprintf(stderr, "http.serve: %s %s: %s\n", req->method.c_str(), req->target.c_str(), why.c_str());
+        status = code;
         headers = {{"Content-Type", "text/plain; charset=utf-8"}};
-        body = "internal server error\n";
+        body = text + "\n";
         stream = Value();
+    };
+    {
+        // The handler gets request_timeout seconds; past them it is cancelled and the client
+        // gets a 503 (a stuck handler must not hold its client forever).
+        rt::CancelScopeOptions budget;
+        budget.timeout = srv->opt.request_timeout;
+        rt::CancelScope deadline(budget);
+        try {
+            Value result = in.call(srv->handler, {&ex->request, 1});
+            // A handler may return a deferred call's value (`return render(req)`).
+            while (result.is(ObjType::Promise))
+                result = force_promise(in, result.as<PromiseObj>());
+            to_response(cx, result, status, headers, body, stream);
+        } catch (...) {
+            if (deadline.deadline_expired()) {
+                std::string secs = float_repr(srv->opt.request_timeout);
+                fail(503, "the handler did not answer within " + secs + " seconds (request_timeout)",
+                     "the handler did not answer within " + secs + " seconds");
+            } else {
+                try {
+                    throw;
+                } catch (const rt::Cancelled&) {
+                    throw;  // the server is stopping past its grace
+                } catch (...) {
+                    fail(500, describe_error(in, std::current_exception()), "internal server error");
+                }
+            }
+        }
     }
     if (srv->stopping.load()) ex->keep_alive = false;
     bool head = req->method == "HEAD";

@@ -274,6 +274,7 @@ Value net_connect(CallContext& cx, const CallArgs& a) {
     double timeout = timeout_arg(p, 2);
     require_net(cx, host, port);
     Resolved r = resolve(host, port, false);
+    stdlib::raise_open_files_limit();
     int last_err = ECONNREFUSED;
     for (size_t i = 0; i < r.addrs.size(); ++i) {
         int fd = socket(r.families[i], SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

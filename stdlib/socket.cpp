@@ -4,11 +4,13 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <mutex>
 
 #include "vm/collections.h"
 #include "vm/native.h"
@@ -48,6 +50,17 @@ bool Socket::wait(bool write, double timeout) {
     while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR) {
     }
     return r > 0;
+}
+
+void raise_open_files_limit() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    });
 }
 
 std::string host_port(const std::string& host, int port) {
@@ -97,6 +110,7 @@ Value addr_tuple(const sockaddr_storage& ss) {
 }
 
 int listen_on(const std::string& host, int port, int backlog, int& bound_port) {
+    raise_open_files_limit();
     Resolved r = resolve(host, port, true);
     int fd = socket(r.families[0], SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)

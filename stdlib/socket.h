@@ -39,6 +39,11 @@ struct Socket {
     void release_fd();
 };
 
+// Raises this process's soft limit of open files to its hard limit, once (as Go's runtime does
+// at start since 1.19): a server with a thousand clients needs two thousand descriptors when
+// they are on the same machine, and the usual soft limit is 1024. Thread-safe.
+void raise_open_files_limit();
+
 // "host:port", "[v6]:port".
 std::string host_port(const std::string& host, int port);
 
