@@ -387,6 +387,37 @@ TEST_P(Scopes, DeadlockIsDetectedAndReported) {
     ASSERT_GE(reported.size(), 2u);
 }
 
+// A waker that lowers its count after every worker has parked must make them check again
+// (issue 15, 2b): an after() channel nobody reads fires 20 ms after the task blocked for good
+// on another channel, and a blocking job abandoned by its cancelled task runs on for 300 ms.
+// Both used to hang; each must end in Deadlock, the first soon after the timer fired, the
+// second without waiting for the job.
+TEST_P(Scopes, DeadlockFoundAfterAWakerThatWakesNobody) {
+    Runtime rt(options());
+    auto t0 = now_ns();
+    EXPECT_THROW(rt.block_on([] {
+        auto unread = after(0.02);
+        Channel<int>::make().recv();
+    }),
+                 Deadlock);
+    EXPECT_LT(now_ns() - t0, 5'000'000'000);
+    std::atomic<bool> job_done{false};
+    t0 = now_ns();
+    EXPECT_THROW(rt.block_on([&] {
+        bool finished = move_on_after(0.001, [&](CancelScope&) {
+            run_blocking([&] {
+                std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                job_done = true;
+            });
+        });
+        EXPECT_FALSE(finished);
+        Channel<int>::make().recv();
+    }),
+                 Deadlock);
+    EXPECT_FALSE(job_done.load());  // reported while the abandoned job still ran
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+}
+
 TEST_P(Scopes, RunBlocking) {
     Runtime rt(options());
     int v = rt.block_on([] {
