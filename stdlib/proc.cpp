@@ -139,7 +139,7 @@ struct ChildSetup {
     Stream in, out, err;
     int in_fd, out_fd, err_fd;  // the child's ends of the pipes
     pid_t parent;
-    volatile int* child_errno;  // set on a failure before exec
+    int report_fd;  // close-on-exec pipe: the child writes its errno there if it cannot exec
 };
 
 [[noreturn]] void exec_child(const ChildSetup& cs) {
@@ -171,16 +171,23 @@ struct ChildSetup {
     };
     if (!route(cs.in, cs.in_fd, 0) || !route(cs.out, cs.out_fd, 1) || !route(cs.err, cs.err_fd, 2) ||
         (cs.dir && chdir(cs.dir) != 0)) {
-        *cs.child_errno = errno;
+        int e = errno;
+        ssize_t w = write(cs.report_fd, &e, sizeof e);
+        (void)w;
         _exit(127);
     }
     // Like Python's close_fds=True: the child gets stdin, stdout and stderr only, not the
-    // interpreter's sockets, pipes or files that lack FD_CLOEXEC (libcurl's, for one).
-    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+    // interpreter's sockets, pipes or files that lack FD_CLOEXEC (libcurl's, for one). The
+    // report pipe stays until exec closes it.
+    unsigned rfd = unsigned(cs.report_fd);
+    if ((rfd > 3 && syscall(SYS_close_range, 3u, rfd - 1, 0u) != 0) ||
+        syscall(SYS_close_range, rfd + 1, ~0u, 0u) != 0)
         for (int fd = 3; fd < 65536; ++fd)
-            close(fd);
+            if (fd != cs.report_fd) close(fd);
     execve(cs.exe, cs.argv, cs.envp);
-    *cs.child_errno = errno;
+    int e = errno;
+    ssize_t w = write(cs.report_fd, &e, sizeof e);
+    (void)w;
     _exit(127);
 }
 
@@ -230,11 +237,27 @@ Child spawn_child(const Command& cmd, const std::string& cwd, const std::vector<
     cs.out_fd = pout[1];
     cs.err_fd = perr[1];
     cs.parent = getpid();
-    volatile int child_errno = 0;  // written by the child before it exits on a failure
-    cs.child_errno = &child_errno;
+    // Exec failures come back through a close-on-exec pipe (EOF: the exec happened), which also
+    // works where vfork is a plain fork (ThreadSanitizer turns it into one).
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        int e = errno;
+        cleanup();
+        throw WeftError(ErrorKind::ProcessError, "cannot run '" + cmd.shown + "': " + strerror(e));
+    }
+    cs.report_fd = report[1];
     pid_t pid = vfork();
     if (pid == 0) exec_child(cs);
-    int rc = pid < 0 ? errno : child_errno;
+    int rc = pid < 0 ? errno : 0;
+    close(report[1]);
+    if (pid > 0) {
+        int e = 0;
+        ssize_t n;
+        while ((n = read(report[0], &e, sizeof e)) < 0 && errno == EINTR) {
+        }
+        if (n == ssize_t(sizeof e)) rc = e;
+    }
+    close(report[0]);
     if (pid > 0 && rc != 0) {
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
