@@ -36,18 +36,21 @@ namespace {
 // waits in sigtimedwait until the process ends).
 struct State {
     std::mutex mu;
-    Vm* vm = nullptr;     // while a program may run
-    int signal = 0;       // the first signal, or 0
+    Vm* vm = nullptr;        // while a program may run
+    int signal = 0;          // the first signal, or 0
     bool delivered = false;  // the main task was cancelled for it
     bool finished = false;   // finish() has begun: nothing more to cancel
 };
 State* g_state = nullptr;
 
-const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
+const char* signal_name(int sig) {
+    return sig == SIGINT ? "SIGINT" : "SIGTERM";
+}
 
 [[noreturn]] void exit_now(int sig, const char* why) {
     kill_children_now();
-    std::string line = std::string("weft: ") + why + " " + signal_name(sig) + ", exiting without cleanup\n";
+    std::string line =
+        std::string("weft: ") + why + " " + signal_name(sig) + ", exiting without cleanup\n";
     ssize_t w = write(2, line.data(), line.size());
     (void)w;
     _exit(128 + sig);
@@ -93,7 +96,9 @@ ProgramSignals::ProgramSignals(bool enabled) : enabled_(enabled) {
     std::thread(watch, g_state, set).detach();
 }
 
-ProgramSignals::~ProgramSignals() { attach(nullptr); }
+ProgramSignals::~ProgramSignals() {
+    attach(nullptr);
+}
 
 void ProgramSignals::attach(Vm* vm) {
     if (!enabled_) return;
@@ -112,7 +117,9 @@ int ProgramSignals::finish(int rc) {
     if (sig == 0) return rc;
     int n = terminate_children(2.0);
     std::string line = std::string("weft: stopped by ") + signal_name(sig) + " after cleanup";
-    if (n > 0) line += "; " + std::to_string(n) + (n == 1 ? " child process" : " child processes") + " terminated";
+    if (n > 0)
+        line += "; " + std::to_string(n) + (n == 1 ? " child process" : " child processes") +
+                " terminated";
     fprintf(stderr, "%s\n", line.c_str());
     if (rc != 0 && rc != 128 + sig) return rc;  // another error, or exit(n)
     return 128 + sig;
