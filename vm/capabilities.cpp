@@ -39,11 +39,13 @@ namespace {
 
 constexpr int kMaxSymlinks = 40;
 
-std::vector<std::string> split_list(const std::string& s) {
+}  // namespace
+
+std::vector<std::string> split_nonempty(const std::string& s, char sep) {
     std::vector<std::string> out;
     std::string cur;
     for (char c : s) {
-        if (c == ',') {
+        if (c == sep) {
             if (!cur.empty()) out.push_back(cur);
             cur.clear();
         } else {
@@ -53,6 +55,8 @@ std::vector<std::string> split_list(const std::string& s) {
     if (!cur.empty()) out.push_back(cur);
     return out;
 }
+
+namespace {
 
 // Splits a path into its components, dropping empty ones and ".".
 void push_components(const std::string& p, std::vector<std::string>& out_reversed) {
@@ -333,7 +337,7 @@ bool parse_capability_flag(const std::string& arg, CapabilitySet& caps, std::str
             return true;
         }
         if (arg.rfind(f + "=", 0) == 0) {
-            auto items = split_list(arg.substr(f.size() + 1));
+            auto items = split_nonempty(arg.substr(f.size() + 1), ',');
             if (items.empty()) {
                 error = f + "= needs at least one value";
                 return false;

@@ -91,6 +91,9 @@ class SourceFiles {
 // program, argument and environment string goes through this before its check).
 void reject_nul(const std::string& s);
 
+// The non-empty pieces of `s` between `sep`s ("a,,b," -> a, b; "/x//y" with '/' -> x, y).
+std::vector<std::string> split_nonempty(const std::string& s, char sep);
+
 // Whether canonical `path` is `dir` or below it (both canonical absolute paths).
 bool path_within(const std::string& path, const std::string& dir);
 

@@ -45,18 +45,7 @@ namespace {
 std::atomic<bool> g_no_openat2{false};
 
 std::vector<std::string> components(const std::string& rel) {
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : rel) {
-        if (c == '/') {
-            if (!cur.empty()) out.push_back(cur);
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    if (!cur.empty()) out.push_back(cur);
-    return out;
+    return split_nonempty(rel, '/');
 }
 
 // The component walk used without openat2: every step refuses symlinks (O_NOFOLLOW) and
