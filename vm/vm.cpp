@@ -233,6 +233,12 @@ void Vm::init_error_types() {
         t->name = kErrorNames[k];
         t->is_error = true;
         t->builtin_error = int(k);
+    // A module's globals may hold another module (`import sys`; releasing an immortal reads
+    // its flags): every module's values go before any module is freed.
+    for (ModuleObj* m : mods) {
+        m->globals.clear();
+        m->limbo.clear();
+    }
         t->flags = Obj::kImmortal;
         ErrorKind kind = ErrorKind(k);
         if (kind == ErrorKind::Cancelled || kind == ErrorKind::SystemExit || kind == ErrorKind::KeyboardInterrupt) {
