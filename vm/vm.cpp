@@ -213,6 +213,12 @@ Vm::~Vm() {
     if (repl_module_) mods.push_back(repl_module_);
     std::sort(mods.begin(), mods.end());
     mods.erase(std::unique(mods.begin(), mods.end()), mods.end());
+    // A module's globals may hold another module (`import sys`; releasing an immortal reads
+    // its flags): every module's values go before any module is freed.
+    for (ModuleObj* m : mods) {
+        m->globals.clear();
+        m->limbo.clear();
+    }
     for (ModuleObj* m : mods) delete m;
     modules_.clear();
     for (Value& v : builtins) {
@@ -233,12 +239,6 @@ void Vm::init_error_types() {
         t->name = kErrorNames[k];
         t->is_error = true;
         t->builtin_error = int(k);
-    // A module's globals may hold another module (`import sys`; releasing an immortal reads
-    // its flags): every module's values go before any module is freed.
-    for (ModuleObj* m : mods) {
-        m->globals.clear();
-        m->limbo.clear();
-    }
         t->flags = Obj::kImmortal;
         ErrorKind kind = ErrorKind(k);
         if (kind == ErrorKind::Cancelled || kind == ErrorKind::SystemExit || kind == ErrorKind::KeyboardInterrupt) {
