@@ -185,8 +185,6 @@ def repl_tests(weft):
         t.send("f(x)\r")
         check("REPL ends a block at an empty line", t.expect("80\r\n") is not None, repr(t.seen[-300:]))
         t.expect(">>> ")
-        # Ctrl-C at the prompt drops the line typed so far, as Python does.
-        t.send("undefined_thing")
         t.send("if x > 100: print('big')\r")
         t.expect("... ")
         t.send("else: print('small')\r\r")
@@ -199,6 +197,8 @@ def repl_tests(weft):
         check("REPL: a statement starting like a keyword but not one runs at once", t.expect("4\r\n") is not None,
               repr(t.seen[-300:]))
         t.expect(">>> ")
+        # Ctrl-C at the prompt drops the line typed so far, as Python does.
+        t.send("undefined_thing")
         time.sleep(0.3)
         t.send("\x03")
         cleared = t.expect("KeyboardInterrupt") is not None and t.expect(">>> ") is not None
