@@ -363,6 +363,7 @@ void register_stdlib_builtins(Vm& vm) {
     native("capabilities", bi_capabilities);
     native("effects", bi_effects);
     native("env", bi_env);
+    register_llm_builtin(vm);
 }
 
 }  // namespace weft

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <mutex>
 
@@ -90,8 +91,13 @@ struct Transfer {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
     std::string reason;
+    long status = 0;  // from the status line, as soon as it arrives
     CURLcode result = CURLE_OK;
-    // Wakes the waiting task: its transfer finished, or it should take the lead.
+    // Streaming (http_exchange with on_data): the body is handed to the requesting task in
+    // pieces as they arrive instead of collected; on_body wakes the task for each.
+    bool streaming = false;
+    // Wakes the waiting task: its transfer finished, it should take the lead, or (streaming)
+    // body bytes arrived.
     rt::Channel<char> wake = rt::Channel<char>::make(1);
     // Guarded by Client::mu_:
     bool done = false;
@@ -104,7 +110,9 @@ struct Transfer {
 // count makes curl fail the transfer (CURLE_WRITE_ERROR), reported as a
 // NetworkError.
 size_t on_body(char* data, size_t size, size_t n, void* ud) try {
-    static_cast<Transfer*>(ud)->body.append(data, size * n);
+    auto* t = static_cast<Transfer*>(ud);
+    t->body.append(data, size * n);
+    if (t->streaming) t->wake.try_send(1);  // a full slot already wakes the task
     return size * n;
 } catch (...) {
     return 0;
@@ -135,6 +143,7 @@ size_t on_header(char* data, size_t size, size_t n, void* ud) try {
         t->headers.clear();
         t->reason.clear();
         size_t sp = line.find(' ');
+        if (sp != std::string_view::npos) t->status = atol(std::string(line.substr(sp + 1, 3)).c_str());
         if (sp != std::string_view::npos) {
             size_t sp2 = line.find(' ', sp + 1);
             if (sp2 != std::string_view::npos) t->reason = trim(line.substr(sp2 + 1));
@@ -186,8 +195,10 @@ class Client {
 
     // Runs `t` (its easy handle fully configured) to completion in the calling
     // task; afterwards t.result holds curl's outcome. Raises Cancelled (the
-    // transfer is withdrawn first).
-    void perform(Transfer& t) {
+    // transfer is withdrawn first). With `on_data` (t.streaming), the body is passed to it in
+    // pieces as they arrive, from the calling task with no lock held (it may wait), and the
+    // status line is known by then (t.status); t.body is left empty.
+    void perform(Transfer& t, const std::function<void(long, std::string&)>& on_data = {}) {
         std::unique_lock<std::mutex> lk(mu_);
         // Adding a handle sets curl's timer to "now", and run_timer() below serves
         // it at once: the leader need not be woken for that, only if the timer
@@ -216,16 +227,31 @@ class Client {
         no_kick_ = false;
         if (leading_ && timer_deadline_ < leader_wake_) kick();
         collect_done();
+        // Hands what has arrived to on_data (lock released meanwhile).
+        auto deliver = [&] {
+            if (!on_data || t.body.empty()) return;
+            std::string piece;
+            piece.swap(t.body);
+            long status = t.status;
+            lk.unlock();
+            on_data(status, piece);
+            lk.lock();
+        };
         try {
             while (!t.done) {
+                if (on_data && !t.body.empty()) {
+                    deliver();
+                    continue;
+                }
                 if (!leading_) {
                     lead_once(lk, t);
                     continue;
                 }
                 lk.unlock();
-                t.wake.recv();  // done, or asked to take the lead
+                t.wake.recv();  // done, asked to take the lead, or (streaming) data arrived
                 lk.lock();
             }
+            deliver();
         } catch (...) {
             if (!lk.owns_lock()) lk.lock();
             if (t.in_multi) {
@@ -1058,6 +1084,44 @@ Value do_request(CallContext& cx, Options o) {
         return out;
     }
 }
+
+}  // namespace
+
+stdlib::HttpResult stdlib::http_exchange(CallContext& cx, const HttpExchange& x) {
+    Options o;
+    o.method = x.method;
+    o.url = x.url;
+    o.target = parse_url(x.url);
+    for (auto& [k, v] : x.headers)
+        o.headers.emplace_back(k, make_str(v));
+    o.body = x.body;
+    o.has_body = !x.body.empty();
+    o.content_type = x.content_type;
+    o.timeout = x.timeout;
+    require_net(cx, o.target.host, o.target.port);
+    Client& client = Client::instance();
+    struct EasyGuard {
+        Client& c;
+        CURL* e;
+        ~EasyGuard() { c.give_easy(e); }
+    } easy{client, client.take_easy()};
+    Transfer t;
+    t.easy = easy.e;
+    t.streaming = bool(x.on_data);
+    curl_easy_reset(t.easy);
+    SlistGuard hdrs;
+    setup_easy(t, o, o.target.url, o.timeout, hdrs);
+    client.perform(t, x.on_data);
+    if (t.result != CURLE_OK) raise_transfer_error(t, o, o.target.url, o.timeout);
+    stdlib::HttpResult r;
+    curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &r.status);
+    r.body = std::move(t.body);
+    for (auto& [k, v] : t.headers)
+        r.headers.emplace_back(lower(k), v);
+    return r;
+}
+
+namespace {
 
 // get/head/delete/options(url, params=, headers=, data=, json=, timeout=, connect_timeout=,
 // allow_redirects=, verify=) and post/put/patch(url, data=, json=, params=, headers=, ...): the

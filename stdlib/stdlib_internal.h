@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -124,6 +125,27 @@ inline Value bound_native(std::string name, MethodFn fn, Value self,
 inline void dict_put(Value& d, const char* key, Value v) {
     set_item(d, make_str(key), std::move(v));
 }
+
+// One HTTP exchange for other modules (llm), through the `http` module's client (stdlib/
+// http.cpp: capabilities checked, connections pooled, the task parks while waiting). No
+// redirects are followed. With `on_data`, the body is handed over in pieces as it arrives
+// (status known by then; it runs in the calling task and may wait) and HttpResult::body stays
+// empty. Raises NetworkError/TimeoutError/PermissionDenied like http.get; any status is a result.
+struct HttpExchange {
+    std::string method = "POST";
+    std::string url;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    std::string content_type;  // "" = none
+    double timeout = -1;       // seconds, total; < 0 = none
+    std::function<void(long status, std::string& piece)> on_data;
+};
+struct HttpResult {
+    long status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+    std::string body;
+};
+HttpResult http_exchange(CallContext& cx, const HttpExchange& x);
 
 // JSON for other modules (json.cpp): parse a document (ValueError with
 // Python's message when malformed; `text` must be valid UTF-8), and dump a
