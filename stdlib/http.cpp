@@ -981,6 +981,16 @@ std::string seconds_text(double t) {
     throw WeftError(ErrorKind::NetworkError, where + ": " + why);
 }
 
+// An easy handle borrowed from the client's idle list for one request, given back at the end.
+struct EasyLease {
+    Client& c;
+    CURL* e;
+    explicit EasyLease(Client& client) : c(client), e(client.take_easy()) {}
+    ~EasyLease() { c.give_easy(e); }
+    EasyLease(const EasyLease&) = delete;
+    EasyLease& operator=(const EasyLease&) = delete;
+};
+
 // The whole request, redirects included. Returns a Response.
 Value do_request(CallContext& cx, Options o) {
     int64_t start = rt::now_ns();
@@ -988,11 +998,7 @@ Value do_request(CallContext& cx, Options o) {
     require_net(cx, target.host, target.port);
 
     Client& client = Client::instance();
-    struct EasyGuard {
-        Client& c;
-        CURL* e;
-        ~EasyGuard() { c.give_easy(e); }
-    } easy{client, client.take_easy()};
+    EasyLease easy(client);
 
     std::string url = target.url;
     for (int hop = 0;; ++hop) {
@@ -1100,11 +1106,7 @@ stdlib::HttpResult stdlib::http_exchange(CallContext& cx, const HttpExchange& x)
     o.timeout = x.timeout;
     require_net(cx, o.target.host, o.target.port);
     Client& client = Client::instance();
-    struct EasyGuard {
-        Client& c;
-        CURL* e;
-        ~EasyGuard() { c.give_easy(e); }
-    } easy{client, client.take_easy()};
+    EasyLease easy(client);
     Transfer t;
     t.easy = easy.e;
     t.streaming = bool(x.on_data);
