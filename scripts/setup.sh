@@ -11,6 +11,7 @@ pkgs=(
   libboost-context-dev libasio-dev libfmt-dev libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libre2-dev libcurl4-openssl-dev libsqlite3-dev zlib1g-dev libmimalloc-dev
+  libpq-dev postgresql
   python3
 )
 if [[ "${1:-}" == "--bench" ]]; then

@@ -44,6 +44,8 @@
 
 namespace weft {
 
+Value db_postgres(CallContext& cx, const CallArgs& a);  // stdlib/postgres.cpp
+
 namespace {
 
 using stdlib::Params;
@@ -680,6 +682,7 @@ Value db_sqlite(CallContext& cx, const CallArgs& a) {
 
 void init_db_module(ModuleObj& m) {
     stdlib::define_fn(m, "sqlite", db_sqlite);
+    stdlib::define_fn(m, "postgres", db_postgres);  // stdlib/postgres.cpp
 }
 
 }  // namespace weft

@@ -17,7 +17,8 @@ Language tests (Wren/clox style) are `*.weft` files whose comments state what mu
                                         when the runner is given --extra-args=--sequential
 
 stdout must equal the `# expect:` lines exactly, in order.  Directories named `lib` hold helper
-modules, not tests, and are skipped.  `DIR/XFAIL` lists expected failures (`path  # reason`,
+modules, not tests, and are skipped; so are directories holding a `NEEDS_SERVER` file unless
+given as a test directory themselves (their driver starts the server: see that file).  `DIR/XFAIL` lists expected failures (`path  # reason`,
 paths relative to DIR): they still run; a failure counts as xfail, a pass (XPASS) is an error.
 
 Docs mode (`--docs DIR`): every ```weft block in DIR/**/*.md immediately followed (blank lines
@@ -200,12 +201,15 @@ def check_test(weft, path, name, extra_flags, timeout):
 
 
 def find_tests(root):
-    """All *.weft files under root except those inside `lib` directories, sorted."""
+    """All *.weft files under root except those inside `lib` directories and directories below
+    root holding a NEEDS_SERVER file (their tests need a server a driver starts, and run only
+    when given as root themselves), sorted."""
     found = []
     if os.path.isfile(root):
         return [root]
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d != "lib" and not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if d != "lib" and not d.startswith(".")
+                             and not os.path.exists(os.path.join(dirpath, d, "NEEDS_SERVER")))
         for fn in sorted(filenames):
             if fn.endswith(".weft"):
                 found.append(os.path.join(dirpath, fn))

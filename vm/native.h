@@ -29,6 +29,7 @@ enum class ErrorKind : uint8_t {
     PartialFailure, Cancelled,
     SystemExit,  // exit(): stands apart from Error like Cancelled (vm/sys.h)
     KeyboardInterrupt,  // SIGINT's cancellation of the main task: apart from Error (cli/signals.h)
+    DatabaseError,  // a subclass of IOError; e.sqlstate (stdlib/postgres.cpp)
     Count
 };
 const char* error_kind_name(ErrorKind k);

@@ -326,6 +326,7 @@ Value error_attr(const StructObj* s, const std::string& n, bool* found) {
     }
     if (n == "errors") return make_list(e->errors);
     if (n == "code" && s->type->builtin_error == int(ErrorKind::SystemExit)) return e->results;  // exit(code)
+    if (n == "sqlstate" && s->type->builtin_error == int(ErrorKind::DatabaseError)) return e->results;
     bool partial = s->type->builtin_error == int(ErrorKind::PartialFailure);
     if (partial && n == "results") return e->results.is_none() ? make_list() : e->results;
     if (partial && (n == "successful_results" || n == "failed")) {

@@ -51,7 +51,7 @@ const char* kErrorNames[] = {
     "Error", "ValueError", "TypeError", "KeyError", "IndexError", "ZeroDivisionError", "OverflowError",
     "AttributeError", "NameError", "RecursionError", "MemoryError", "AssertionError", "TimeoutError", "ChannelClosed",
     "PermissionDenied", "IOError", "NetworkError", "ProcessError", "ActorStopped", "Deadlock", "ErrorGroup",
-    "PartialFailure", "Cancelled", "SystemExit", "KeyboardInterrupt",
+    "PartialFailure", "Cancelled", "SystemExit", "KeyboardInterrupt", "DatabaseError",
 };
 
 // False (errno set) when `path` cannot be read; a directory is refused with EISDIR (an
@@ -247,6 +247,8 @@ void Vm::init_error_types() {
             t->base = error_types_[size_t(ErrorKind::ErrorGroup)];
         } else if (kind == ErrorKind::TimeoutError) {
             t->base = error_types_[0];
+        } else if (kind == ErrorKind::DatabaseError) {
+            t->base = error_types_[size_t(ErrorKind::IOError)];
         } else if (k > 0) {
             t->base = error_types_[0];
         }
