@@ -78,7 +78,7 @@ struct ServerObj : OpaqueObj {
     ServerOptions opt;
     std::string host;
     int port = 0;
-    Value accept_task;  // the accept loop's task handle
+    Value accept_task;  // the accept loop's task handle (guarded by mu once serving)
     std::atomic<bool> stopping{false};
     std::mutex mu;  // guards conns and tasks
     std::vector<std::shared_ptr<ConnState>> conns;
@@ -682,14 +682,22 @@ Value server_stop(CallContext& cx, Value& self, const CallArgs& a) {
         for (auto& c : srv->conns)
             c->sock.close_socket();
     }
-    if (srv->accept_task.is(ObjType::Promise)) {
+    Value accept_task;
+    {
+        std::lock_guard<std::mutex> g(srv->mu);  // stop() may run in two tasks at once
+        accept_task = srv->accept_task;
+    }
+    if (accept_task.is(ObjType::Promise)) {
         try {
-            force_promise(in, srv->accept_task.as<PromiseObj>());
+            force_promise(in, accept_task.as<PromiseObj>());
         } catch (const rt::Cancelled&) {
             throw;
         } catch (...) {
             // A connection cancelled past the grace ends with Cancelled: that is the point.
         }
+        // The task's body refers to this server: dropping the handle breaks that cycle.
+        std::lock_guard<std::mutex> g(srv->mu);
+        srv->accept_task = Value();
     }
     return Value();
 }
