@@ -58,7 +58,8 @@ Flags:
                          per worker, a slice per task run, arrows from spawner to spawned
   --stats                a summary on stderr at exit: tasks (and the peak alive at once),
                          inline runs, context switches, steals, time blocked by cause
-  --max-depth N          call depth before RecursionError (default 8000)
+  --max-depth N          call depth before RecursionError (default 200000; also
+                         set_recursion_limit(n) in a program)
   --allow-net[=HOSTS] --allow-read[=PATHS] --allow-write[=PATHS]
   --allow-run[=PROGRAMS] --allow-env[=NAMES] -A/--allow-all
                          capabilities (the guide: docs/language/capabilities.md)

@@ -163,9 +163,10 @@ Interp::Interp(Vm& vm, size_t stack_values) : vm_(vm) {
     if (p == MAP_FAILED) throw std::bad_alloc();
     stack_ = static_cast<Value*>(p);  // zero pages are valid None values
     stack_end_ = stack_ + stack_cap_;
-    max_depth_ = vm.options().max_depth;
-    frames_.reserve(vm.options().max_depth + 16);
-    frames_.set_limit(vm.options().max_depth);
+    // Room for as many frames as the value stack could hold at four registers a frame (the
+    // callee slot and three registers): address space only, committed as frames are pushed.
+    frames_.reserve(stack_cap_ / 4 + 16);
+    refresh_recursion_limit();
     run_leaves_now_ = !vm.options().trace && !vm.options().trace_hook;
 }
 
@@ -178,6 +179,36 @@ Interp::~Interp() {
 
 void Interp::raise(ErrorKind k, std::string msg) { throw WeftError(k, std::move(msg)); }
 
+void FrameStack::reserve(size_t n) {
+    size_t bytes = n * sizeof(Frame);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    data_ = top_ = limit_ = static_cast<Frame*>(p);
+    capacity_ = n;
+}
+
+FrameStack::~FrameStack() {
+    if (data_) munmap(data_, capacity_ * sizeof(Frame));
+}
+
+void Interp::refresh_recursion_limit() {
+    size_t n = vm_.recursion_limit();
+    // Slack above the limit: frames pushed without the check (a record run by the loop).
+    if (n + 16 > frames_.capacity()) n = frames_.capacity() - 16;
+    max_depth_ = n;
+    frames_.set_limit(n);
+}
+
+size_t Interp::max_chain() const {
+    // How many records of a chain of deferred returns a task's body runs before it finishes
+    // (run_leftover_records); the rest start as tasks. An endless chain fails at the recursion
+    // limit in force(); this bounds what runs after that: the limit up to kMaxReturnChain, a
+    // twentieth of it above.
+    size_t d = max_depth_;
+    size_t small = d < kMaxReturnChain ? d : kMaxReturnChain;
+    return small > d / 20 ? small : d / 20;
+}
+
 Value* Interp::stack_top() const {
     if (frames_.empty()) return stack_;
     const Frame& f = frames_.back();
@@ -186,7 +217,7 @@ Value* Interp::stack_top() const {
 
 void Interp::push_frame_slow(FunctionObj* fn, Value* base, FrameExit exit, bool captures) {
     const Chunk* c = fn->proto->chunk;
-    if (frames_.size() >= vm_.options().max_depth)
+    if (frames_.size() >= max_depth_)
         raise(ErrorKind::RecursionError, "maximum recursion depth exceeded");
     if (base + c->nregs + 256 >= stack_ + stack_cap_)
         raise(ErrorKind::RecursionError, "maximum recursion depth exceeded (value stack exhausted)");
@@ -378,8 +409,9 @@ void Interp::force(Value& v) {
     // chain. Its length is bounded like call depth, so runaway mutual recursion
     // through deferred returns is a RecursionError, not an endless loop.
     size_t links = 0;
+    size_t max_links = max_depth_;
     while (v.is(ObjType::Promise)) {
-        if (++links > max_depth_) {
+        if (++links > max_links) {
             WeftError e(ErrorKind::RecursionError, "maximum recursion depth exceeded (chain of returned promises)");
             Value err = error_value(e);
             // The rest of the chain is never run (an endless `x = f(n + 1); return x` would

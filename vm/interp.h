@@ -16,7 +16,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -42,7 +44,11 @@ struct TraceEvent;
 struct VmOptions {
     std::vector<std::string> argv;  // the script's arguments (`args`)
     std::string program;            // the program's path ("-e", "-" for stdin): sys.argv[0]
-    size_t max_depth = 8000;        // call depth before RecursionError
+    // Call depth before RecursionError (--max-depth; set_recursion_limit() changes it while
+    // the program runs). Weft frames live in the interpreter's own arrays, not on the native
+    // stack, so the depth costs only the memory of the frames used; the value stack
+    // (stack_values, task_stack_values) also bounds it.
+    size_t max_depth = 200000;
     size_t stack_values = size_t(1) << 22;  // value-stack capacity (registers), 64 MiB reserved
     // What the program may do (from --allow-* flags); the Vm gives it a fresh
     // `own_sources` to which the program's source files are added as they load.
@@ -121,6 +127,10 @@ public:
     ModuleObj* import_module(Interp& in, const std::string& name, const ModuleObj* importer);
 
     const VmOptions& options() const { return options_; }
+    // The call depth before RecursionError: --max-depth, then set_recursion_limit(n), which
+    // applies to the calling task at once and to every task from its next start. Thread-safe.
+    size_t recursion_limit() const { return recursion_limit_.load(std::memory_order_relaxed); }
+    void set_recursion_limit(size_t n) { recursion_limit_.store(n, std::memory_order_relaxed); }
     Interp& main_interp() { return *main_; }
 
     // The program's capabilities (from the --allow-* flags), which every task starts with. The
@@ -168,6 +178,7 @@ private:
     int run_main(ModuleObj* m, const std::string& source);
 
     VmOptions options_;
+    std::atomic<size_t> recursion_limit_{0};  // options_.max_depth, then set_recursion_limit
     std::shared_ptr<SourceFiles> sources_;  // this program's own source files
     std::shared_ptr<const CapabilitySet> program_caps_;
     StructTypeObj* error_types_[size_t(ErrorKind::Count)] = {};
@@ -210,29 +221,39 @@ struct Frame {
     bool captures = false;
 };
 
-// The call-frame stack: a fixed array (capacity = max depth + slack), so frames
-// never move and pushing is a bounds-free store (the depth is checked before).
+// The call-frame stack: a fixed array, so frames never move and pushing is a bounds-free
+// store (the depth is checked before). The array is an mmap'ed region committed by the kernel
+// page by page as frames are pushed: a task blocked a few calls deep costs one page of frames,
+// not the whole array (a `new Frame[n]` of the old 8,000-frame limit wrote all 320 KiB of it,
+// which was most of what a blocked task cost). Its capacity is fixed when the interpreter is
+// made; the limit (the recursion limit) may be anything up to it.
 class FrameStack {
 public:
-    void reserve(size_t n) {
-        data_.reset(new Frame[n]);
-        top_ = data_.get();
-    }
-    // The frame count at which at_limit() turns true (the interpreter's maximum call depth):
-    // a pointer compare on every call rather than a size computation (a division).
-    void set_limit(size_t n) { limit_ = data_.get() + n; }
+    FrameStack() = default;
+    FrameStack(const FrameStack&) = delete;
+    FrameStack& operator=(const FrameStack&) = delete;
+    ~FrameStack();
+    // Reserves address space for `n` frames (throws std::bad_alloc when it cannot).
+    void reserve(size_t n);
+    size_t capacity() const { return capacity_; }
+    // The frame count at which at_limit() turns true (the interpreter's maximum call depth,
+    // at most the capacity): a pointer compare on every call rather than a size computation.
+    void set_limit(size_t n) { limit_ = data_ + (n < capacity_ ? n : capacity_); }
     [[gnu::always_inline]] bool at_limit() const { return top_ >= limit_; }
-    [[gnu::always_inline]] void push_back(const Frame& f) { *top_++ = f; }
+    [[gnu::always_inline]] void push_back(const Frame& f) { new (top_++) Frame(f); }
     [[gnu::always_inline]] void pop_back() { --top_; }
     [[gnu::always_inline]] Frame& back() { return top_[-1]; }
     const Frame& back() const { return top_[-1]; }
-    bool empty() const { return top_ == data_.get(); }
-    size_t size() const { return size_t(top_ - data_.get()); }
-    const Frame* begin() const { return data_.get(); }
+    bool empty() const { return top_ == data_; }
+    size_t size() const { return size_t(top_ - data_); }
+    const Frame* begin() const { return data_; }
     const Frame* end() const { return top_; }
 
 private:
-    std::unique_ptr<Frame[]> data_;
+    static_assert(std::is_trivially_copyable_v<Frame> && std::is_trivially_destructible_v<Frame>,
+                  "frames are placed in raw memory and dropped without destructors");
+    Frame* data_ = nullptr;
+    size_t capacity_ = 0;
     Frame* top_ = nullptr;
     Frame* limit_ = nullptr;
 };
@@ -243,6 +264,16 @@ public:
     ~Interp() override;
 
     Vm& vm() { return vm_; }
+    // Takes the program's current recursion limit (Vm::recursion_limit) as this interpreter's
+    // maximum call depth, capped by the capacity of its frame array. The Vm calls it when it
+    // hands the interpreter to a task; set_recursion_limit() on the calling task's.
+    void refresh_recursion_limit();
+    size_t max_depth() const { return max_depth_; }
+    // How many records of a chain of deferred returns (`return f(n + 1)`) a task's body runs
+    // itself before it ends (vm/pending.cpp run_leftover_records): the recursion limit up to
+    // kMaxReturnChain, a twentieth of it above. force() follows a chain up to max_depth().
+    static constexpr size_t kMaxReturnChain = 10000;
+    size_t max_chain() const;
     // `obj.name` as a Weft program reads it (a bound method for a method name). Throws
     // WeftError (AttributeError) when there is no such attribute.
     Value attribute(const Value& obj, StrObj* name) { return get_attr(obj, name); }

@@ -535,7 +535,7 @@ void run_leftover_records(Interp& in, size_t mark) {
     // At most max_depth of them: an endless `return f(n + 1)` would go on here forever (each
     // run hands the next record up); the rest then start as tasks when the nursery closes, and
     // the forcer following the chain stops it with a RecursionError (Interp::force).
-    size_t budget = in.vm().options().max_depth;
+    size_t budget = in.max_chain();
     for (size_t i = mark; i < list.size() && in.unstarted_records() > 0 && budget > 0; ++i) {
         Value v = list[i];  // kept alive while it runs
         auto* p = v.as<PromiseObj>();

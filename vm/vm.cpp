@@ -76,6 +76,25 @@ Value bi_error(CallContext&, const CallArgs& a) {
     return make_error(ErrorKind::Error, to_str(a.pos[0]));
 }
 
+// set_recursion_limit(n): the call depth before RecursionError, from now on (Python's
+// sys.setrecursionlimit). The calling task takes it at once, other tasks when they next start.
+// The value stack also bounds the depth (a task's holds about a million registers).
+constexpr int64_t kMaxRecursionLimit = 100000000;
+Value bi_set_recursion_limit(CallContext& cx, const CallArgs& a) {
+    if (a.pos.size() != 1 || !a.kw.empty())
+        throw WeftError(ErrorKind::TypeError, "set_recursion_limit() takes exactly one argument (the limit)");
+    const Value& n = a.pos[0];
+    if (!n.is_int() || n.is_bool())
+        throw WeftError(ErrorKind::TypeError, "set_recursion_limit() argument must be int, not " + type_name(n));
+    if (n.as_int() < 1 || n.as_int() > kMaxRecursionLimit)
+        throw WeftError(ErrorKind::ValueError, "set_recursion_limit(): the limit must be between 1 and " +
+                                                   std::to_string(kMaxRecursionLimit));
+    auto& in = static_cast<Interp&>(cx);
+    in.vm().set_recursion_limit(size_t(n.as_int()));
+    in.refresh_recursion_limit();
+    return Value();
+}
+
 Value bi_is_error(CallContext&, const CallArgs& a) {
     if (a.pos.size() != 1) throw WeftError(ErrorKind::TypeError, "is_error() takes exactly one argument");
     const Value& v = a.pos[0];
@@ -181,6 +200,7 @@ void Vm::register_native_module(const std::string& name, NativeModuleInit init) 
 Vm::Vm(VmOptions options)
     : options_(std::move(options)), sources_(std::make_shared<SourceFiles>()) {
     install_memory_handlers();  // MemoryError, not a silent abort (vm/memory.h)
+    recursion_limit_.store(options_.max_depth, std::memory_order_relaxed);
     options_.caps.own_sources = sources_;
     sources_->set_root(".");  // -e, the REPL, stdin; run_file sets the main file's folder
     program_caps_ = std::make_shared<const CapabilitySet>(options_.caps);
@@ -292,6 +312,7 @@ void Vm::init_builtins() {
     };
     native("error", bi_error);
     native("is_error", bi_is_error);
+    native("set_recursion_limit", bi_set_recursion_limit);
     native("__repl_print__", bi_repl_print);
     native("__assert_message__", bi_assert_message);
     native("__introspect__", bi_introspect);
@@ -482,6 +503,7 @@ Interp* Vm::acquire_interp() {
     if (!tl_interps.empty() && rt::current_task()) {
         Interp* in = tl_interps.back().release();
         tl_interps.pop_back();
+        in->refresh_recursion_limit();  // set_recursion_limit() since it was last used
         return in;
     }
     {
@@ -489,6 +511,7 @@ Interp* Vm::acquire_interp() {
         if (!pool_.empty()) {
             Interp* in = pool_.back().release();
             pool_.pop_back();
+            in->refresh_recursion_limit();
             return in;
         }
     }
