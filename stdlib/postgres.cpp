@@ -517,13 +517,21 @@ struct Target {
     std::string shown;                    // host:port or socket path, for messages
 };
 
+// A transaction's connection, pinned to the task that opened the block: that task and the tasks
+// it starts meanwhile (its deferred calls, spawn) use it, taking turns (`turn` holds one token).
+struct Pin {
+    PgConn* conn = nullptr;
+    rt::Channel<char> turn = rt::Channel<char>::make(1);
+    Pin() { turn.try_send(1); }
+};
+
 struct Pool {
     Target target;
     size_t size = 1;
     double timeout = -1;  // default per-call timeout in seconds; < 0: none
     std::mutex mu;
     std::vector<std::unique_ptr<PgConn>> idle;
-    std::unordered_map<const void*, PgConn*> pinned;  // task → its transaction's connection
+    std::unordered_map<uint64_t, std::shared_ptr<Pin>> pinned;  // task id → its transaction
     rt::Channel<char> tokens;  // one token per connection that may be in use
     bool closed = false;
     ~Pool() {
@@ -562,7 +570,33 @@ std::unique_ptr<PgConn> open_conn(Pool& pool, int64_t deadline) {
     return c;
 }
 
-const void* task_key() { return rt::current_task() ? static_cast<const void*>(rt::current_task()) : nullptr; }
+uint64_t task_key() { return rt::current_task() ? rt::current_task()->id() : 0; }
+
+// The transaction the current task is in: its own, or one an ancestor task opened (a deferred
+// call or a spawned task inside the block runs in the transaction, as with db.sqlite). Walks
+// the task tree only while some transaction of this pool is open.
+std::shared_ptr<Pin> find_pin(Pool& pool) {
+    uint64_t id = task_key();
+    {
+        std::lock_guard<std::mutex> g(pool.mu);
+        if (pool.pinned.empty()) return nullptr;
+        auto it = pool.pinned.find(id);
+        if (it != pool.pinned.end()) return it->second;
+    }
+    if (!id) return nullptr;
+    std::unordered_map<uint64_t, uint64_t> parent;
+    for (auto& t : rt::tasks_snapshot())
+        parent[t.task->id()] = t.parent;
+    std::lock_guard<std::mutex> g(pool.mu);
+    for (int hops = 0; hops < 100000; ++hops) {
+        auto up = parent.find(id);
+        if (up == parent.end() || up->second == 0) return nullptr;
+        id = up->second;
+        auto it = pool.pinned.find(id);
+        if (it != pool.pinned.end()) return it->second;
+    }
+    return nullptr;
+}
 
 // A connection held for one call (or pinned to a transaction): returned to the pool when the
 // lease ends, or closed if it broke or the pool was closed meanwhile.
@@ -572,11 +606,17 @@ class Lease {
         {
             std::lock_guard<std::mutex> g(pool_->mu);
             if (pool_->closed) throw WeftError(ErrorKind::ValueError, "cannot operate on a closed database");
-            auto it = pool_->pinned.find(task_key());
-            if (it != pool_->pinned.end()) {
-                conn_ = it->second;
-                pinned_ = true;
+        }
+        if ((pin_ = find_pin(*pool_))) {
+            try {
+                if (rt::current_task()) pin_->turn.recv_for(remaining(deadline));
+                turn_ = rt::current_task() != nullptr;
+                conn_ = pin_->conn;
                 return;
+            } catch (rt::TimeoutError&) {
+                throw CallTimedOut{};
+            } catch (rt::ChannelClosed&) {
+                pin_.reset();  // the transaction ended meanwhile: an ordinary call
             }
         }
         if (rt::current_task()) {
@@ -607,16 +647,24 @@ class Lease {
     Lease& operator=(const Lease&) = delete;
 
     PgConn* conn() const { return conn_; }
-    bool pinned() const { return pinned_; }
+    bool pinned() const { return pin_ != nullptr; }
 
     // Hands the connection to the transaction: pinned to the current task until unpin().
     void pin() {
+        own_pin_ = std::make_shared<Pin>();
+        own_pin_->conn = conn_;
         std::lock_guard<std::mutex> g(pool_->mu);
-        pool_->pinned[task_key()] = conn_;
+        pool_->pinned[task_key()] = own_pin_;
     }
+    // Ends the pin: tasks still waiting for a turn go through the pool instead.
     void unpin() {
-        std::lock_guard<std::mutex> g(pool_->mu);
-        pool_->pinned.erase(task_key());
+        if (!own_pin_) return;
+        {
+            std::lock_guard<std::mutex> g(pool_->mu);
+            pool_->pinned.erase(task_key());
+        }
+        own_pin_->turn.close();
+        own_pin_.reset();
     }
 
     void release() {
@@ -631,15 +679,21 @@ class Lease {
             token_ = false;
             pool_->tokens.try_send(1);
         }
+        if (turn_) {
+            turn_ = false;
+            if (!pin_->turn.closed()) pin_->turn.try_send(1);
+        }
         conn_ = nullptr;
     }
 
   private:
     std::shared_ptr<Pool> pool_;
     std::unique_ptr<PgConn> owned_;
+    std::shared_ptr<Pin> pin_;      // the transaction whose connection this is, if any
+    std::shared_ptr<Pin> own_pin_;  // the pin this (a transaction's) lease made
     PgConn* conn_ = nullptr;
-    bool token_ = false;
-    bool pinned_ = false;
+    bool token_ = false;  // holds one of the pool's tokens
+    bool turn_ = false;   // holds the transaction's turn
 };
 
 struct PgConnectionObj : OpaqueObj {
@@ -653,6 +707,8 @@ std::shared_ptr<Pool> pool_of(Value& self) {
     if (o->pool->closed) throw WeftError(ErrorKind::ValueError, "cannot operate on a closed database");
     return o->pool;
 }
+
+std::shared_ptr<Pool> pool_of_any(Value& self) { return self_as<PgConnectionObj>(self)->pool; }
 
 double timeout_value(const Value* v, double dflt) {
     if (!v || v->is_none()) return dflt;
@@ -785,7 +841,21 @@ Value t_exit(CallContext&, Value& self, const CallArgs& a) {
     PgConn* c = std::exchange(t->pg, nullptr);
     std::unique_ptr<Lease> lease = std::move(t->lease);
     if (!c) return Value::boolean(false);
-    if (lease) lease->unpin();
+    // This task's turn on the connection (tasks started in the block may still be using it),
+    // held until the pin ends; then the connection goes back to the pool (`lease`).
+    std::optional<Lease> turn;
+    try {
+        turn.emplace(pool_of_any(t->conn), INT64_MAX);
+    } catch (...) {
+        if (lease) lease->unpin();
+        throw;
+    }
+    struct Unpin {
+        Lease* l;
+        ~Unpin() {
+            if (l) l->unpin();
+        }
+    } unpin{lease.get()};
     if (c->broken || PQstatus(c->pg) != CONNECTION_OK) {
         if (!failed) db_error("the connection was lost during the transaction; it was not committed", "08006");
         return Value::boolean(false);
