@@ -543,16 +543,22 @@ struct Pool {
 std::unique_ptr<PgConn> open_conn(Pool& pool, int64_t deadline) {
     auto c = std::make_unique<PgConn>();
     const Target& t = pool.target;
-    c->pg = blocking([&t] {
+    // PQconnectStartParams may resolve the host name, so it runs on the blocking pool. The job
+    // owns its copy of the parameters and the new connection until it is taken here: a task
+    // cancelled meanwhile leaves the job running, which then closes what it opened.
+    auto started = std::make_shared<PgConn>();
+    blocking([started, keys = t.keys, vals = t.vals] {
         std::vector<const char*> k, v;
-        for (size_t i = 0; i < t.keys.size(); ++i) {
-            k.push_back(t.keys[i].c_str());
-            v.push_back(t.vals[i].c_str());
+        for (size_t i = 0; i < keys.size(); ++i) {
+            k.push_back(keys[i].c_str());
+            v.push_back(vals[i].c_str());
         }
         k.push_back(nullptr);
         v.push_back(nullptr);
-        return PQconnectStartParams(k.data(), v.data(), 0);
+        started->pg = PQconnectStartParams(k.data(), v.data(), 0);
+        return 0;
     });
+    c->pg = std::exchange(started->pg, nullptr);
     if (!c->pg) throw WeftError(ErrorKind::MemoryError, "out of memory opening a PostgreSQL connection");
     auto fail = [&](const std::string& why) {
         db_error("cannot connect to PostgreSQL at " + t.shown + ": " + why, "08001");
