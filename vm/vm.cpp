@@ -579,14 +579,6 @@ Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl, std:
     opts.sequential = options_.sequential;
     opts.builtins = &builtin_index;
     auto chunk = compile_module(*ast, m.layout, opts);
-    if (m.globals.size() < m.layout.names.size()) m.globals.resize(m.layout.names.size(), ModuleObj::undefined_marker());
-    auto proto = materialize(chunk.get(), &m);
-    m.chunks.push_back(std::move(chunk));
-    m.protos.push_back(std::move(proto));
-    if (ast_out) *ast_out = std::move(ast);
-    return m.protos.back().get();
-}
-
     // Every chunk of this unit shares its source, for the source lines of tracebacks.
     auto text = std::make_shared<const SourceText>(source);
     std::vector<Chunk*> todo{chunk.get()};
@@ -596,6 +588,14 @@ Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl, std:
         c->source = text;
         for (auto& child : c->children) todo.push_back(child.get());
     }
+    if (m.globals.size() < m.layout.names.size()) m.globals.resize(m.layout.names.size(), ModuleObj::undefined_marker());
+    auto proto = materialize(chunk.get(), &m);
+    m.chunks.push_back(std::move(chunk));
+    m.protos.push_back(std::move(proto));
+    if (ast_out) *ast_out = std::move(ast);
+    return m.protos.back().get();
+}
+
 bool Vm::has_module(const std::string& name) {
     std::lock_guard<std::mutex> g(modules_mu_);
     return modules_.count(name) || native_registry().count(name);
