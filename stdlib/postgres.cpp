@@ -207,6 +207,7 @@ ResultPtr collect_results(PgConn* c, int64_t deadline) {
         ResultPtr last;
         std::string err, state;
         bool failed = false;
+        bool yielded = false;
         for (;;) {
             while (!PQisBusy(c->pg)) {
                 PGresult* r = PQgetResult(c->pg);
@@ -238,7 +239,15 @@ ResultPtr collect_results(PgConn* c, int64_t deadline) {
                     last = std::move(rp);
                 }
             }
-            if (!wait_sock(fd, false, deadline)) throw CallTimedOut{};
+            if (!yielded && rt::current_task()) {
+                // The answer takes a round trip to the server: let the other runnable tasks
+                // (typically sending their own queries) run first, and often it is there when
+                // this task runs again, without parking on the reactor (a cross-thread wake-up).
+                yielded = true;
+                rt::yield_now();
+            } else if (!wait_sock(fd, false, deadline)) {
+                throw CallTimedOut{};
+            }
             if (!PQconsumeInput(c->pg)) {
                 // The server went away: any result it sent before closing carries its reason.
                 PGresult* r = PQgetResult(c->pg);
