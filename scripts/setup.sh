@@ -3,7 +3,7 @@
 # Idempotent and quick when everything is present: it asks dpkg first and only
 # calls apt-get for what is missing.
 #   scripts/setup.sh          build + test dependencies
-#   scripts/setup.sh --bench  also the benchmark peers (Lua 5.4, Go, Erlang)
+#   scripts/setup.sh --bench  also the benchmark peers (Lua 5.4, Go, Erlang, psycopg2)
 set -euo pipefail
 
 pkgs=(
@@ -15,7 +15,7 @@ pkgs=(
   python3
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(lua5.4 golang-go erlang-base wrk)
+  pkgs+=(lua5.4 golang-go erlang-base wrk python3-psycopg2)
 fi
 
 missing=()
