@@ -436,7 +436,10 @@ bool contains(const Value& c, const Value& item) {
                 return false;
             if (r->step > 0 ? (x < r->start || x >= r->stop) : (x > r->start || x <= r->stop))
                 return false;
-            return ((x - r->start) % r->step) == 0;
+            // The distance from start, in unsigned arithmetic: it can pass 2**63 - 1.
+            uint64_t dist = r->step > 0 ? uint64_t(x) - uint64_t(r->start) : uint64_t(r->start) - uint64_t(x);
+            uint64_t step = r->step > 0 ? uint64_t(r->step) : uint64_t(0) - uint64_t(r->step);
+            return dist % step == 0;
         }
         case ObjType::Iterator: {
             Value x;
