@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "compiler/suggest.h"
@@ -155,41 +156,97 @@ void Interp::place_done() {
     }
 }
 
+namespace {
+// Address space for interpreters: each takes one region holding its value stack and, after it,
+// its frame array. Regions are carved from large mappings and reused, not mapped one by one:
+// every blocked task holds an interpreter, and a mapping per interpreter (two, with a separate
+// frame array) ran into Linux's limit of 65,530 mappings per process at about 30,000 blocked
+// tasks (MemoryError). A released region is emptied with MADV_DONTNEED (its pages go back to
+// the kernel and read as zeros again: zero bytes are valid None values) and kept for the next
+// interpreter of the same size. Chunks are never unmapped (there are a few per program).
+class RegionPool {
+public:
+    void* take(size_t bytes) {
+        std::lock_guard<std::mutex> g(mu_);
+        for (auto& c : classes_) {
+            if (c.bytes != bytes) continue;
+            if (!c.free.empty()) {
+                void* p = c.free.back();
+                c.free.pop_back();
+                return p;
+            }
+            if (c.next < c.end) {
+                void* p = c.next;
+                c.next += bytes;
+                return p;
+            }
+            return new_chunk(c);
+        }
+        SizeClass c;
+        c.bytes = bytes;
+        classes_.push_back(std::move(c));
+        return new_chunk(classes_.back());
+    }
+    void give_back(void* p, size_t bytes) {
+        madvise(p, bytes, MADV_DONTNEED);
+        std::lock_guard<std::mutex> g(mu_);
+        for (auto& c : classes_)
+            if (c.bytes == bytes) c.free.push_back(p);
+    }
+
+private:
+    struct SizeClass {
+        size_t bytes = 0;
+        char* next = nullptr;
+        char* end = nullptr;
+        int chunks = 0;
+        std::vector<void*> free;
+    };
+    // One region for the first chunk of a size (most programs have one interpreter of each
+    // size in use at a time), then about 256 MiB of address space a chunk (ten task
+    // interpreters). Reserved only (MAP_NORESERVE): pages are committed as they are touched.
+    void* new_chunk(SizeClass& c) {
+        size_t n = c.chunks++ == 0 ? 1 : std::max<size_t>(1, (size_t(256) << 20) / c.bytes);
+        void* p = mmap(nullptr, n * c.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                       -1, 0);
+        if (p == MAP_FAILED) throw std::bad_alloc();
+        c.next = static_cast<char*>(p) + c.bytes;
+        c.end = static_cast<char*>(p) + n * c.bytes;
+        return p;
+    }
+    std::mutex mu_;
+    std::vector<SizeClass> classes_;
+};
+RegionPool& region_pool() {
+    static RegionPool* pool = new RegionPool;  // never destroyed: interpreters outlive statics
+    return *pool;
+}
+}  // namespace
+
 Interp::Interp(Vm& vm, size_t stack_values) : vm_(vm) {
     caps_ = vm.program_capabilities();
     stack_cap_ = stack_values ? stack_values : vm.options().stack_values;
-    size_t bytes = stack_cap_ * sizeof(Value);
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    stack_ = static_cast<Value*>(p);  // zero pages are valid None values
-    stack_end_ = stack_ + stack_cap_;
     // Room for as many frames as the value stack could hold at four registers a frame (the
-    // callee slot and three registers): address space only, committed as frames are pushed.
-    frames_.reserve(stack_cap_ / 4 + 16);
+    // callee slot and three registers). Address space only, committed as frames are pushed.
+    size_t nframes = stack_cap_ / 4 + 16;
+    size_t values_bytes = (stack_cap_ * sizeof(Value) + 4095) & ~size_t(4095);
+    region_bytes_ = values_bytes + ((nframes * sizeof(Frame) + 4095) & ~size_t(4095));
+    char* region = static_cast<char*>(region_pool().take(region_bytes_));
+    stack_ = reinterpret_cast<Value*>(region);  // zero pages are valid None values
+    stack_end_ = stack_ + stack_cap_;
+    frames_.attach(reinterpret_cast<Frame*>(region + values_bytes), nframes);
     refresh_recursion_limit();
     run_leaves_now_ = !vm.options().trace && !vm.options().trace_hook;
 }
 
 Interp::~Interp() {
-    // Release whatever the registers still hold, then the mapping.
+    // Release whatever the registers still hold, then the region.
     while (!frames_.empty()) pop_frame();
     for (size_t i = 0; i < 1024 && i < stack_cap_; ++i) stack_[i] = Value();
-    munmap(stack_, stack_cap_ * sizeof(Value));
+    region_pool().give_back(stack_, region_bytes_);
 }
 
 void Interp::raise(ErrorKind k, std::string msg) { throw WeftError(k, std::move(msg)); }
-
-void FrameStack::reserve(size_t n) {
-    size_t bytes = n * sizeof(Frame);
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    data_ = top_ = limit_ = static_cast<Frame*>(p);
-    capacity_ = n;
-}
-
-FrameStack::~FrameStack() {
-    if (data_) munmap(data_, capacity_ * sizeof(Frame));
-}
 
 void Interp::refresh_recursion_limit() {
     size_t n = vm_.recursion_limit();

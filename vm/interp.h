@@ -222,8 +222,8 @@ struct Frame {
 };
 
 // The call-frame stack: a fixed array, so frames never move and pushing is a bounds-free
-// store (the depth is checked before). The array is an mmap'ed region committed by the kernel
-// page by page as frames are pushed: a task blocked a few calls deep costs one page of frames,
+// store (the depth is checked before). The array is part of the interpreter's mmap'ed region
+// (vm/interp.cpp RegionPool), committed by the kernel page by page as frames are pushed: a task blocked a few calls deep costs one page of frames,
 // not the whole array (a `new Frame[n]` of the old 8,000-frame limit wrote all 320 KiB of it,
 // which was most of what a blocked task cost). Its capacity is fixed when the interpreter is
 // made; the limit (the recursion limit) may be anything up to it.
@@ -232,9 +232,11 @@ public:
     FrameStack() = default;
     FrameStack(const FrameStack&) = delete;
     FrameStack& operator=(const FrameStack&) = delete;
-    ~FrameStack();
-    // Reserves address space for `n` frames (throws std::bad_alloc when it cannot).
-    void reserve(size_t n);
+    // Uses `n` frames of zeroed memory at `mem` (owned by the interpreter: its region).
+    void attach(Frame* mem, size_t n) {
+        data_ = top_ = limit_ = mem;
+        capacity_ = n;
+    }
     size_t capacity() const { return capacity_; }
     // The frame count at which at_limit() turns true (the interpreter's maximum call depth,
     // at most the capacity): a pointer compare on every call rather than a size computation.
@@ -450,6 +452,7 @@ private:
     Value* stack_end_ = nullptr;
     size_t max_depth_ = 0;
     size_t stack_cap_ = 0;
+    size_t region_bytes_ = 0;  // the value stack and the frame array (vm/interp.cpp RegionPool)
     FrameStack frames_;
     size_t trace_floor_ = 0;
     int native_depth_ = 0;
