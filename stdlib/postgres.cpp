@@ -43,6 +43,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <unordered_map>
 #include <vector>
 
@@ -95,9 +96,18 @@ double remaining(int64_t deadline) {
 
 // Waits until `fd` is ready or `deadline` passes (false). In a task the wait parks on the
 // reactor (raising Cancelled); outside the runtime it polls.
+// A socket libpq has closed (fd < 0) or the reactor rejects counts as ready: the libpq call
+// that follows reports the connection's state.
 bool wait_sock(int fd, bool write, int64_t deadline) {
+    if (fd < 0) return true;
     double t = remaining(deadline);
-    if (rt::current_task()) return rt::wait_fd(fd, write ? rt::Interest::Write : rt::Interest::Read, t);
+    if (rt::current_task()) {
+        try {
+            return rt::wait_fd(fd, write ? rt::Interest::Write : rt::Interest::Read, t);
+        } catch (const std::system_error&) {
+            return true;
+        }
+    }
     pollfd p{fd, short(write ? POLLOUT : POLLIN), 0};
     int ms = t == kInf ? -1 : int(std::min(t * 1000 + 1, 1e9));
     int r;
