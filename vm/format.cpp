@@ -607,18 +607,18 @@ std::string format_int(const Spec& sp, int64_t v, const char* tname) {
     }
 }
 
-std::string c_format(char conv, int64_t prec, double d, bool alt) {
-    char fmt[16];
-    snprintf(fmt, sizeof fmt, alt ? "%%#.%lld%c" : "%%.%lld%c", (long long)prec, conv);
 // The largest precision a float conversion takes. A double's exact decimal expansion never has
 // more than 1074 digits after the point (2**-1074), so a larger precision only adds zeros, and
 // glibc's printf spends seconds and gigabytes on them (f"{1.5:.1000000000f}": 25 s, 5.8 GB).
 // CPython raises ValueError "precision too big" past INT_MAX; Weft stops much earlier.
 constexpr int64_t kMaxFloatPrecision = 100000;
 
-    int n = snprintf(nullptr, 0, fmt, d);
+std::string c_format(char conv, int64_t prec, double d, bool alt) {
     if (prec > kMaxFloatPrecision)
         value_error("precision too big (at most " + std::to_string(kMaxFloatPrecision) + ")");
+    char fmt[16];
+    snprintf(fmt, sizeof fmt, alt ? "%%#.%lld%c" : "%%.%lld%c", (long long)prec, conv);
+    int n = snprintf(nullptr, 0, fmt, d);
     std::string s(size_t(n), '\0');
     snprintf(s.data(), size_t(n) + 1, fmt, d);
     return s;
@@ -827,10 +827,10 @@ std::string percent_format(std::string_view fmt, const Value& args) {
             bool any = false;
             while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') {
                 w = w * 10 + (fmt[i++] - '0');
+                if (w > 1000000000) value_error("Too many decimal digits in format string");
                 any = true;
             }
             if (any) sp.width = w;
-                if (w > 1000000000) value_error("Too many decimal digits in format string");
         }
         if (i < fmt.size() && fmt[i] == '.') {
             ++i;
@@ -843,11 +843,11 @@ std::string percent_format(std::string_view fmt, const Value& args) {
                 int64_t p = 0;
                 while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') {
                     p = p * 10 + (fmt[i++] - '0');
+                    if (p > 1000000000) value_error("Too many decimal digits in format string");
+                }
                 sp.precision = p;
             }
         }
-                    if (p > 1000000000) value_error("Too many decimal digits in format string");
-                }
         if (i >= fmt.size()) value_error("incomplete format");
         char conv = fmt[i++];
         if (conv == '%') {

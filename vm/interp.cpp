@@ -517,12 +517,6 @@ const Value& Interp::value_of_promise(Value& r, Value& hold) {
     return r;
 }
 
-void Interp::global_read_slow(ModuleObj* m, int slot, Value& r) {
-    if (ModuleObj::is_undefined(r)) {
-        r = Value();
-        raise(ErrorKind::NameError, "name '" + m->layout.names[size_t(slot)] + "' is not defined" +
-                                        defined_name_hint(m, m->layout.names[size_t(slot)]));
-    }
 // ". Did you mean: 'x'?" for a module name read before it was assigned: the closest name that
 // is assigned by now (module names, then builtins), or "".
 std::string Interp::defined_name_hint(const ModuleObj* m, const std::string& n) const {
@@ -538,6 +532,12 @@ std::string Interp::defined_name_hint(const ModuleObj* m, const std::string& n) 
     return did_you_mean(n, names);
 }
 
+void Interp::global_read_slow(ModuleObj* m, int slot, Value& r) {
+    if (ModuleObj::is_undefined(r)) {
+        r = Value();
+        raise(ErrorKind::NameError, "name '" + m->layout.names[size_t(slot)] + "' is not defined" +
+                                        defined_name_hint(m, m->layout.names[size_t(slot)]));
+    }
     const Value* settled = r.as<PromiseObj>()->settled_value();
     if (settled && !settled->is(ObjType::Promise) && !m->read_by_functions(slot)) {
         Value v = *settled;
@@ -975,16 +975,6 @@ op_SetGlobal: {
     }
     FAST_DISPATCH();
 }
-op_GetBuiltin:
-    R[A] = vm_.builtins[BX];
-    FAST_DISPATCH();
-op_GetCapture: {
-    const Value& v = frame->fn->captures[B];
-    if (WEFT_UNLIKELY(ModuleObj::is_undefined(v))) {
-        SAVE_PC();
-        raise(ErrorKind::NameError, "name '" + frame->proto->chunk->captures[B].name +
-                                        "' was not yet assigned when this function was created "
-                                        "(closures capture values when they are created)");
 op_ReleaseGlobal: {
     // Only str + str, which cannot fail, so the slot is never left empty by an error; only a
     // slot no function reads, so no other task can see it empty; only when the slot holds R[A]'s
@@ -996,6 +986,16 @@ op_ReleaseGlobal: {
         m->globals[slot] = ModuleObj::undefined_marker();
     FAST_DISPATCH();
 }
+op_GetBuiltin:
+    R[A] = vm_.builtins[BX];
+    FAST_DISPATCH();
+op_GetCapture: {
+    const Value& v = frame->fn->captures[B];
+    if (WEFT_UNLIKELY(ModuleObj::is_undefined(v))) {
+        SAVE_PC();
+        raise(ErrorKind::NameError, "name '" + frame->proto->chunk->captures[B].name +
+                                        "' was not yet assigned when this function was created "
+                                        "(closures capture values when they are created)");
     }
     R[A] = v;
     FAST_DISPATCH();

@@ -100,8 +100,8 @@ def main():
     blocked_task_memory_tests(weft)
     signal_tests(weft)
     trace_collapse_tests(weft)
-
     traceback_tests(weft)
+
     print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
     return 1 if failures else 0
 
@@ -584,7 +584,6 @@ def observability_tests(weft):
               code == 1 and all(any(w in l for l in lines) for w in want), err)
 
 
-USED_AT_ONCE_PROGRAM = """
 TRACEBACK_PROGRAM = """\
 def div(a, b):
     x = a / b
@@ -634,6 +633,7 @@ def traceback_tests(weft):
               and "    return d['k']\n           ^^^^^^\nKeyError" in err, err)
 
 
+USED_AT_ONCE_PROGRAM = """
 def total_len(words):
     return sum([len(w) for w in words])
 
