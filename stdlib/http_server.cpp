@@ -695,9 +695,10 @@ Value server_stop(CallContext& cx, Value& self, const CallArgs& a) {
         } catch (...) {
             // A connection cancelled past the grace ends with Cancelled: that is the point.
         }
-        // The task's body refers to this server: dropping the handle breaks that cycle.
+        // The tasks' bodies refer to this server: dropping their handles breaks those cycles.
         std::lock_guard<std::mutex> g(srv->mu);
         srv->accept_task = Value();
+        srv->tasks.clear();
     }
     return Value();
 }
