@@ -27,9 +27,10 @@
 //   time → "HH:MM:SS[.ffffff]"; timestamp → "YYYY-MM-DDTHH:MM:SS[.ffffff]", timestamptz the
 //   same with its offset "+HH:MM" (in the session's TimeZone); arrays of these → lists (nested
 //   for several dimensions); NULL → None.
-// Parameters: None → NULL; bool, int (int4, or int8 beyond its range), float (float8) typed; str untyped (the server
-// infers the column's type, so a str fills a text, numeric, date, json... parameter); bytes →
-// bytea (binary); dict and list → their JSON text, untyped (for json/jsonb parameters).
+// Parameters: None → NULL; bool, int (int4, or int8 beyond its range), float (float8) typed; str
+// untyped (the server infers the column's type, so a str fills a text, numeric, date, json...
+// parameter); bytes → bytea (binary); dict and list → their JSON text, untyped (for json/jsonb
+// parameters).
 #include <libpq-fe.h>
 #include <poll.h>
 
@@ -231,7 +232,8 @@ ResultPtr collect_results(PgConn* c, int64_t deadline) {
                 ResultPtr rp;
                 rp.r = r;
                 ExecStatusType st = PQresultStatus(r);
-                if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
+                if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE ||
+                    st == PGRES_NONFATAL_ERROR) {
                     if (!failed) {
                         failed = true;
                         const char* prim = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
@@ -243,7 +245,8 @@ ResultPtr collect_results(PgConn* c, int64_t deadline) {
                         if (state.empty() && PQstatus(c->pg) == CONNECTION_BAD) state = "08006";
                     }
                 } else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
-                    c->broken = true;  // COPY needs its own protocol: the connection is unusable now
+                    c->broken =
+                        true;  // COPY needs its own protocol: the connection is unusable now
                     db_error("COPY is not supported by db.postgres", "0A000");
                 } else {
                     last = std::move(rp);
@@ -264,7 +267,8 @@ ResultPtr collect_results(PgConn* c, int64_t deadline) {
                 std::string why = trim_msg(PQerrorMessage(c->pg)), code = "08006";
                 if (r) {
                     if (const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE)) code = s;
-                    if (const char* m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)) why = trim_msg(m);
+                    if (const char* m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY))
+                        why = trim_msg(m);
                     PQclear(r);
                 }
                 c->broken = true;
@@ -285,7 +289,7 @@ ResultPtr collect_results(PgConn* c, int64_t deadline) {
 
 struct Param {
     bool null = false;
-    Oid type = 0;  // 0: the server infers it
+    Oid type = 0;    // 0: the server infers it
     int format = 0;  // 1: binary (bytea)
     std::string text;
 };
@@ -324,9 +328,10 @@ Param to_param(CallContext& cx, const Value& v) {
     } else if (v.is(ObjType::Dict) || v.is(ObjType::List)) {
         p.text = stdlib::json_dump_text(cx, v);
     } else {
-        throw WeftError(ErrorKind::TypeError,
-                        "cannot pass a parameter of type '" + type_name(v) +
-                            "' (use None, bool, int, float, str, bytes, or a dict or list for JSON)");
+        throw WeftError(
+            ErrorKind::TypeError,
+            "cannot pass a parameter of type '" + type_name(v) +
+                "' (use None, bool, int, float, str, bytes, or a dict or list for JSON)");
     }
     return p;
 }
@@ -335,8 +340,9 @@ std::vector<Param> param_list(CallContext& cx, const Value* params) {
     std::vector<Param> out;
     if (!params || params->is_none()) return out;
     if (!params->is(ObjType::List) && !params->is(ObjType::Tuple))
-        throw WeftError(ErrorKind::TypeError,
-                        "params must be a list or tuple (for $1, $2, ...), not " + type_name(*params));
+        throw WeftError(
+            ErrorKind::TypeError,
+            "params must be a list or tuple (for $1, $2, ...), not " + type_name(*params));
     for (auto& v : collect(cx, *params))
         out.push_back(to_param(cx, v));
     return out;
@@ -372,28 +378,50 @@ Value text_value(Oid type, const char* s, size_t n);
 // Element type of an array type OID, 0 when `type` is not an array we convert.
 Oid array_element(Oid type) {
     switch (type) {
-        case 1000: return 16;     // bool[]
-        case 1001: return 17;     // bytea[]
-        case 1005: return 21;     // int2[]
-        case 1007: return 23;     // int4[]
-        case 1016: return 20;     // int8[]
-        case 1028: return 26;     // oid[]
-        case 1021: return 700;    // float4[]
-        case 1022: return 701;    // float8[]
-        case 1231: return 1700;   // numeric[]
-        case 1009: return 25;     // text[]
-        case 1015: return 1043;   // varchar[]
-        case 1014: return 1042;   // bpchar[]
-        case 1003: return 19;     // name[]
-        case 1182: return 1082;   // date[]
-        case 1183: return 1083;   // time[]
-        case 1115: return 1114;   // timestamp[]
-        case 1185: return 1184;   // timestamptz[]
-        case 1187: return 1186;   // interval[]
-        case 199: return 114;     // json[]
-        case 3807: return 3802;   // jsonb[]
-        case 2951: return 2950;   // uuid[]
-        default: return 0;
+        case 1000:
+            return 16;  // bool[]
+        case 1001:
+            return 17;  // bytea[]
+        case 1005:
+            return 21;  // int2[]
+        case 1007:
+            return 23;  // int4[]
+        case 1016:
+            return 20;  // int8[]
+        case 1028:
+            return 26;  // oid[]
+        case 1021:
+            return 700;  // float4[]
+        case 1022:
+            return 701;  // float8[]
+        case 1231:
+            return 1700;  // numeric[]
+        case 1009:
+            return 25;  // text[]
+        case 1015:
+            return 1043;  // varchar[]
+        case 1014:
+            return 1042;  // bpchar[]
+        case 1003:
+            return 19;  // name[]
+        case 1182:
+            return 1082;  // date[]
+        case 1183:
+            return 1083;  // time[]
+        case 1115:
+            return 1114;  // timestamp[]
+        case 1185:
+            return 1184;  // timestamptz[]
+        case 1187:
+            return 1186;  // interval[]
+        case 199:
+            return 114;  // json[]
+        case 3807:
+            return 3802;  // jsonb[]
+        case 2951:
+            return 2950;  // uuid[]
+        default:
+            return 0;
     }
 }
 
@@ -406,7 +434,8 @@ Value parse_array(Oid elem, const char*& p, const char* end) {
         if (p < end) ++p;
     }
     std::vector<Value> items;
-    if (p >= end || *p != '{') throw WeftError(ErrorKind::ValueError, "malformed array value from the server");
+    if (p >= end || *p != '{')
+        throw WeftError(ErrorKind::ValueError, "malformed array value from the server");
     ++p;
     while (p < end && *p != '}') {
         if (*p == '{') {
@@ -475,8 +504,10 @@ Value text_value(Oid type, const char* s, size_t n) {
         case 17: {
             size_t len = 0;
             std::string t(s, n);
-            unsigned char* raw = PQunescapeBytea(reinterpret_cast<const unsigned char*>(t.c_str()), &len);
-            if (!raw) throw WeftError(ErrorKind::MemoryError, "out of memory decoding a bytea value");
+            unsigned char* raw =
+                PQunescapeBytea(reinterpret_cast<const unsigned char*>(t.c_str()), &len);
+            if (!raw)
+                throw WeftError(ErrorKind::MemoryError, "out of memory decoding a bytea value");
             std::string out(reinterpret_cast<char*>(raw), len);
             PQfreemem(raw);
             return make_bytes(std::move(out));
@@ -553,9 +584,7 @@ struct Pool {
     std::unordered_map<uint64_t, std::shared_ptr<Pin>> pinned;  // task id → its transaction
     rt::Channel<char> tokens;  // one token per connection that may be in use
     bool closed = false;
-    ~Pool() {
-        idle.clear();
-    }
+    ~Pool() { idle.clear(); }
 };
 
 // Opens a server connection (asynchronously; bounded by `deadline`).
@@ -578,7 +607,8 @@ std::unique_ptr<PgConn> open_conn(Pool& pool, int64_t deadline) {
         return 0;
     });
     c->pg = std::exchange(started->pg, nullptr);
-    if (!c->pg) throw WeftError(ErrorKind::MemoryError, "out of memory opening a PostgreSQL connection");
+    if (!c->pg)
+        throw WeftError(ErrorKind::MemoryError, "out of memory opening a PostgreSQL connection");
     auto fail = [&](const std::string& why) {
         db_error("cannot connect to PostgreSQL at " + t.shown + ": " + why, "08001");
     };
@@ -587,7 +617,8 @@ std::unique_ptr<PgConn> open_conn(Pool& pool, int64_t deadline) {
     for (;;) {
         if (st == PGRES_POLLING_OK) break;
         if (st == PGRES_POLLING_FAILED) fail(trim_msg(PQerrorMessage(c->pg)));
-        if (!wait_sock(PQsocket(c->pg), st == PGRES_POLLING_WRITING, deadline)) throw CallTimedOut{};
+        if (!wait_sock(PQsocket(c->pg), st == PGRES_POLLING_WRITING, deadline))
+            throw CallTimedOut{};
         st = PQconnectPoll(c->pg);
     }
     PQsetnonblocking(c->pg, 1);
@@ -595,7 +626,9 @@ std::unique_ptr<PgConn> open_conn(Pool& pool, int64_t deadline) {
     return c;
 }
 
-uint64_t task_key() { return rt::current_task() ? rt::current_task()->id() : 0; }
+uint64_t task_key() {
+    return rt::current_task() ? rt::current_task()->id() : 0;
+}
 
 // The transaction the current task is in: its own, or one an ancestor task opened (a deferred
 // call or a spawned task inside the block runs in the transaction, as with db.sqlite). Walks
@@ -630,7 +663,8 @@ class Lease {
     Lease(std::shared_ptr<Pool> pool, int64_t deadline) : pool_(std::move(pool)) {
         {
             std::lock_guard<std::mutex> g(pool_->mu);
-            if (pool_->closed) throw WeftError(ErrorKind::ValueError, "cannot operate on a closed database");
+            if (pool_->closed)
+                throw WeftError(ErrorKind::ValueError, "cannot operate on a closed database");
         }
         if ((pin_ = find_pin(*pool_))) {
             try {
@@ -729,18 +763,23 @@ struct PgConnectionObj : OpaqueObj {
 std::shared_ptr<Pool> pool_of(Value& self) {
     auto* o = self_as<PgConnectionObj>(self);
     std::lock_guard<std::mutex> g(o->pool->mu);
-    if (o->pool->closed) throw WeftError(ErrorKind::ValueError, "cannot operate on a closed database");
+    if (o->pool->closed)
+        throw WeftError(ErrorKind::ValueError, "cannot operate on a closed database");
     return o->pool;
 }
 
-std::shared_ptr<Pool> pool_of_any(Value& self) { return self_as<PgConnectionObj>(self)->pool; }
+std::shared_ptr<Pool> pool_of_any(Value& self) {
+    return self_as<PgConnectionObj>(self)->pool;
+}
 
 double timeout_value(const Value* v, double dflt) {
     if (!v || v->is_none()) return dflt;
     if (!(v->is_number()) || v->is_bool())
-        throw WeftError(ErrorKind::TypeError, "timeout must be a number of seconds, not " + type_name(*v));
+        throw WeftError(ErrorKind::TypeError,
+                        "timeout must be a number of seconds, not " + type_name(*v));
     double t = v->as_number();
-    if (std::isnan(t) || t < 0) throw WeftError(ErrorKind::ValueError, "timeout must be a non-negative number");
+    if (std::isnan(t) || t < 0)
+        throw WeftError(ErrorKind::ValueError, "timeout must be a non-negative number");
     return t;
 }
 
@@ -765,12 +804,14 @@ auto with_conn(Value& self, const Value* timeout_arg, const char* what, F fn) {
         Lease lease(pool, deadline);
         return fn(lease.conn(), deadline);
     } catch (CallTimedOut&) {
-        throw WeftError(ErrorKind::TimeoutError, std::string(what) + "() on PostgreSQL at " + pool->target.shown +
-                                                     " timed out after " + seconds_text(timeout) + " seconds");
+        throw WeftError(ErrorKind::TimeoutError, std::string(what) + "() on PostgreSQL at " +
+                                                     pool->target.shown + " timed out after " +
+                                                     seconds_text(timeout) + " seconds");
     }
 }
 
-ResultPtr run(PgConn* c, const std::string& sql, const std::vector<Param>* params, int64_t deadline) {
+ResultPtr run(PgConn* c, const std::string& sql, const std::vector<Param>* params,
+              int64_t deadline) {
     send_query(c, sql, params);
     return collect_results(c, deadline);
 }
@@ -882,7 +923,9 @@ Value t_exit(CallContext&, Value& self, const CallArgs& a) {
         }
     } unpin{lease.get()};
     if (c->broken || PQstatus(c->pg) != CONNECTION_OK) {
-        if (!failed) db_error("the connection was lost during the transaction; it was not committed", "08006");
+        if (!failed)
+            db_error("the connection was lost during the transaction; it was not committed",
+                     "08006");
         return Value::boolean(false);
     }
     if (!t->savepoint.empty()) {
@@ -895,17 +938,19 @@ Value t_exit(CallContext&, Value& self, const CallArgs& a) {
         // rolls back: say so rather than pretend it committed.
         bool aborted = PQtransactionStatus(c->pg) == PQTRANS_INERROR;
         exec_simple(c, "COMMIT");
-        if (aborted)
-            db_error("the transaction was rolled back: a statement in it failed", "25P02");
+        if (aborted) db_error("the transaction was rolled back: a statement in it failed", "25P02");
     }
     return Value::boolean(false);
 }
 
 const MethodInfo kTransactionMethods[] = {
     {"__enter__", t_enter, false}, {"__exit__", t_exit, false}, {nullptr, nullptr, false}};
-void transaction_share(OpaqueObj* self) { share(static_cast<PgTransactionObj*>(self)->conn); }
-const OpaqueClass kTransactionClass{"Transaction", kTransactionMethods, nullptr, nullptr, nullptr,
-                                    nullptr,       nullptr,             transaction_share};
+void transaction_share(OpaqueObj* self) {
+    share(static_cast<PgTransactionObj*>(self)->conn);
+}
+const OpaqueClass kTransactionClass{
+    "Transaction", kTransactionMethods, nullptr, nullptr, nullptr, nullptr,
+    nullptr,       transaction_share};
 
 Value c_transaction(CallContext&, Value& self, const CallArgs& a) {
     pool_of(self);
@@ -930,7 +975,8 @@ bool c_get_attr(const OpaqueObj* self, std::string_view name, Value& out) {
 
 std::string c_repr(const OpaqueObj* self) {
     auto* o = static_cast<const PgConnectionObj*>(self);
-    return "<postgres Connection " + str_repr(o->pool->target.shown) + (o->pool->closed ? " (closed)" : "") + ">";
+    return "<postgres Connection " + str_repr(o->pool->target.shown) +
+           (o->pool->closed ? " (closed)" : "") + ">";
 }
 
 const MethodInfo kConnectionMethods[] = {{"query", c_query, false, "sql params timeout"},
@@ -947,7 +993,8 @@ std::vector<std::string> split_list(const std::string& s) {
     size_t start = 0;
     for (;;) {
         size_t comma = s.find(',', start);
-        out.push_back(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        out.push_back(
+            s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
         if (comma == std::string::npos) break;
         start = comma + 1;
     }
@@ -971,12 +1018,17 @@ Target resolve_target(CallContext& cx, const std::string& dsn) {
     for (PQconninfoOption* o = opts; o->keyword; ++o) {
         if (!o->val) continue;
         std::string k = o->keyword;
-        if (k == "host") host = o->val;
-        else if (k == "hostaddr") hostaddr = o->val;
-        else if (k == "port") port = o->val;
-        else if (k == "options") options = o->val;
+        if (k == "host")
+            host = o->val;
+        else if (k == "hostaddr")
+            hostaddr = o->val;
+        else if (k == "port")
+            port = o->val;
+        else if (k == "options")
+            options = o->val;
         else if (k == "service" || k == "servicefile")
-            throw WeftError(ErrorKind::ValueError, "db.postgres() does not read service files: give host and port");
+            throw WeftError(ErrorKind::ValueError,
+                            "db.postgres() does not read service files: give host and port");
         else if (k != "client_encoding") {
             t.keys.push_back(k);
             t.vals.push_back(o->val);
@@ -995,7 +1047,8 @@ Target resolve_target(CallContext& cx, const std::string& dsn) {
     std::vector<std::string> ports = split_list(port);
     for (size_t i = 0; i < hosts.size(); ++i) {
         const std::string& h = hosts[i];
-        const std::string& pt = ports.size() == 1 ? ports[0] : (i < ports.size() ? ports[i] : "5432");
+        const std::string& pt =
+            ports.size() == 1 ? ports[0] : (i < ports.size() ? ports[i] : "5432");
         char* endp = nullptr;
         long pn = std::strtol(pt.c_str(), &endp, 10);
         if (pt.empty() || *endp || pn <= 0 || pn > 65535)
@@ -1043,7 +1096,8 @@ Value db_postgres(CallContext& cx, const CallArgs& a) {
     Params p(a, "postgres", {"dsn", "pool", "timeout"}, 1);
     std::string dsn = p.str(0);
     int64_t size = p.int_or(1, 1);
-    if (size < 1 || size > 10000) throw WeftError(ErrorKind::ValueError, "pool must be between 1 and 10000");
+    if (size < 1 || size > 10000)
+        throw WeftError(ErrorKind::ValueError, "pool must be between 1 and 10000");
     double timeout = timeout_value(p.get(2), -1);
     auto pool = std::make_shared<Pool>();
     pool->target = resolve_target(cx, dsn);
