@@ -93,9 +93,9 @@ bool truthy(const Value& v);
 // walked by repr/str, ==, ordering and hash, which recurse on the native stack: they raise
 // RecursionError instead, as CPython does past its recursion limit. The walk also stops
 // early, with the same error, when less than kMinNestingStack bytes of native stack remain
-// (checked every 32 levels: a task's fiber stack is small, and sanitizer frames are large).
+// (checked every 8 levels: a task's fiber stack is small, and sanitizer frames are large).
 constexpr int kMaxValueNesting = 500;
-constexpr size_t kMinNestingStack = 32 * 1024;
+constexpr size_t kMinNestingStack = 48 * 1024;
 // Throws RecursionError "maximum recursion depth exceeded <what>" (vm/protocol.cpp).
 [[noreturn]] void nesting_exceeded(const char* what);
 // Called by a recursive walk before it descends into the items of a container at `depth`
@@ -103,7 +103,7 @@ constexpr size_t kMinNestingStack = 32 * 1024;
 void check_nesting_stack(const char* what);
 inline void check_nesting(int depth, const char* what) {
     if (__builtin_expect(depth >= kMaxValueNesting, 0)) nesting_exceeded(what);
-    if (__builtin_expect((depth & 31) == 31, 0)) check_nesting_stack(what);
+    if (__builtin_expect((depth & 7) == 7, 0)) check_nesting_stack(what);
 }
 
 // TypeError "unhashable type: 'list'". hash(1) == hash(1.0) == hash(True).
