@@ -24,7 +24,7 @@ test: test-release test-asan test-tsan
 test-release: build
 	@cd build && ctest --output-on-failure -j $(JOBS) --timeout 600
 
-# ASan+UBSan: the language, docs and CLI tests (the whole VM, compiler and standard
+# ASan+UBSan: the language, docs, CLI and PostgreSQL tests (the whole VM, compiler and standard
 # library under the sanitizers) and the runtime's suite. The other layers' unit tests
 # run in the Release job; building them again here would double CI time for little.
 ASAN_TARGETS := weft weft_runtime_tests weft_fuzz_smoke
@@ -32,7 +32,7 @@ test-asan: setup
 	@cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=address -DWEFT_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j $(JOBS) --target $(ASAN_TARGETS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) --timeout 900 \
-		-R '^(lang|lang\.concurrency|docs|cli|fuzz\.frontend_smoke|security\..*|runtime\..*)$$'
+		-R '^(lang|lang\.concurrency|docs|cli|postgres|fuzz\.frontend_smoke|security\..*|runtime\..*)$$'
 
 # ThreadSanitizer: the runtime's suite, the language's concurrency tests and the servers (net,
 # http.serve) on four worker threads (the concurrent parts of the system).
