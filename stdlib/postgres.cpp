@@ -9,8 +9,11 @@
 //   PQconnectStartParams (it may resolve a host name) run on the blocking pool.
 // - A Connection is a pool of up to `pool` server connections. Every call takes one for its
 //   duration (waiting while all are busy) and gives it back; a transaction() block pins one to
-//   its task until the block ends, and calls from that task inside the block use it. A broken
-//   connection is dropped and the next call opens a new one.
+//   its task until the block ends, and calls inside the block — from that task or the tasks it
+//   starts (deferred calls, spawn), which take turns — use it. A broken connection is dropped
+//   and the next call opens a new one.
+// - After sending, a task yields once before parking on the reactor: with many tasks busy the
+//   answer is often there by then, which saves a cross-thread wake-up.
 // - Parameters travel separately from the SQL (server-side $1, $2, ...), never spliced into it.
 // - Cancellation (a cancelled task, `with timeout(...)`) and the `timeout=` argument send
 //   PQcancel, then read the server's answer so the connection is clean for the next call; the
