@@ -1,5 +1,5 @@
 // test_stubs.cpp — minimal versions of what the interpreter provides
-// (make_error, callable_repr, error_kind_name), and test helpers.
+// (make_error, callable_repr, error_kind_name, write_to_file), and test helpers.
 #include "test_support.h"
 
 namespace weft {
@@ -11,8 +11,17 @@ const char* error_kind_name(ErrorKind k) {
         "NameError",      "RecursionError",    "MemoryError",    "AssertionError", "TimeoutError",
         "ChannelClosed",  "PermissionDenied",  "IOError",        "NetworkError",
         "ProcessError",   "ActorStopped",      "Deadlock",       "ErrorGroup",
-        "PartialFailure", "Cancelled"};
+        "PartialFailure", "Cancelled",         "SystemExit",     "KeyboardInterrupt",
+        "DatabaseError"};
+    static_assert(sizeof kNames / sizeof kNames[0] == size_t(ErrorKind::Count),
+                  "one name per ErrorKind (vm/native.h)");
     return kNames[size_t(k)];
+}
+
+// print(..., file=...) writes through the sys module (vm/sys.cpp, not linked here): the tests'
+// print goes to the context's standard output.
+void write_to_file(CallContext& cx, const Value&, std::string_view s, bool) {
+    cx.write_stdout(s);
 }
 
 Value make_error(ErrorKind kind, std::string msg) {
