@@ -271,9 +271,10 @@ public:
     // hands the interpreter to a task; set_recursion_limit() on the calling task's.
     void refresh_recursion_limit();
     size_t max_depth() const { return max_depth_; }
-    // How many records of a chain of deferred returns (`return f(n + 1)`) a task's body runs
-    // itself before it ends (vm/pending.cpp run_leftover_records): the recursion limit up to
-    // kMaxReturnChain, a twentieth of it above. force() follows a chain up to max_depth().
+    // The longest chain of deferred returns (`return f(n + 1)`) that force() follows before
+    // RecursionError, and how many of its records a task's body runs itself before it ends
+    // (vm/pending.cpp run_leftover_records): the recursion limit up to kMaxReturnChain, a
+    // twentieth of it above (Interp::max_chain says why).
     static constexpr size_t kMaxReturnChain = 10000;
     size_t max_chain() const;
     // `obj.name` as a Weft program reads it (a bound method for a method name). Throws
