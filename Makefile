@@ -35,11 +35,11 @@ test-asan: setup
 		-R '^(lang|lang\.concurrency|docs|cli|postgres|fuzz\.frontend_smoke|security\..*|runtime\..*)$$'
 
 # ThreadSanitizer: the runtime's suite, the language's concurrency tests and the servers (net,
-# http.serve) on four worker threads (the concurrent parts of the system).
+# http.serve) on four worker threads, and db.postgres (the concurrent parts of the system).
 test-tsan: setup
 	@cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=thread -DWEFT_BENCH=OFF >/dev/null
 	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests weft
-	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(runtime.*|lang\.concurrency|lang\.servers)$$'
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(runtime.*|lang\.concurrency|lang\.servers|postgres)$$'
 
 # The main job: index ROOT (default /usr/share/doc) into the SQLite database DB (default
 # doc-index.db), `make run ARGS="ROOT [DB]"`. It gets exactly the capabilities it needs: read
