@@ -7,11 +7,8 @@
 // file once (a cycle ends at a file already seen). The files are parsed and compiled here and
 // again when they are imported: parsing is cheap next to running, and keeping the import
 // machinery itself unchanged keeps its once-only and cycle semantics in one place.
-#include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "compiler/parser.h"
 #include "vm/interp.h"
@@ -94,16 +91,6 @@ void collect_imports(const ast::Block& body, std::vector<const ast::Stmt*>& out)
     for (auto& s : body) collect_one(s.get(), out);
 }
 
-bool read_source(const std::string& path, std::string& out) {
-    struct stat st;
-    if (stat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) return false;
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    out = ss.str();
-    return true;
-}
 
 // The folder imports of `importer_path` are relative to (the current folder for "<stdin>",
 // "<string>" and the REPL).
@@ -155,7 +142,7 @@ int Vm::check_imports(const ast::Module& module, const std::string& path, const 
         if (!own_tree && !program_caps_->allows_read(ck)) continue;
         if (!seen.insert(key).second) continue;
         std::string src;
-        if (!read_source(key, src)) {
+        if (!read_source_file(key, src)) {
             std::error_code ec2;
             bool dir = fs::is_directory(key, ec2);
             return fail("cannot import '" + name + "': " + (dir ? "it is a directory: " : "no such file: ") +

@@ -41,6 +41,10 @@ class Task;
 struct TraceEvent;
 }
 
+// Reads a whole source file into `out`. False when it cannot, with errno set (EISDIR for a
+// folder, which an ifstream would open and read as empty). Blocks on the file system.
+bool read_source_file(const std::string& path, std::string& out);
+
 struct VmOptions {
     std::vector<std::string> argv;  // the script's arguments (`args`)
     std::string program;            // the program's path ("-e", "-" for stdin): sys.argv[0]

@@ -7,13 +7,10 @@
 // timeout as deadline, so a hanging test is cancelled (its `finally` blocks run) and fails with
 // TimeoutError instead of stopping the run. A failed `assert a == b` names both values: the
 // compiler builds the message of a failed comparison assert (compiler/codegen.cpp).
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "compiler/parser.h"
 #include "vm/collections.h"
@@ -27,14 +24,6 @@ namespace weft {
 
 namespace {
 
-bool read_test_file(const std::string& path, std::string& out) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    out = ss.str();
-    return true;
-}
 
 std::string format_ms(double seconds) {
     char buf[32];
@@ -72,7 +61,7 @@ int Vm::run_tests(const TestOptions& opts) {
     int passed = 0, failed = 0, deselected = 0;
     for (auto& f : files) {
         std::string source;
-        if (!read_test_file(f, source)) {
+        if (!read_source_file(f, source)) {
             fprintf(stderr, "weft test: cannot read %s\n", f.c_str());
             return 2;
         }

@@ -56,19 +56,6 @@ const char* kErrorNames[] = {
 
 // False (errno set) when `path` cannot be read; a directory is refused with EISDIR (an
 // ifstream opens one and reads nothing, which ran it as an empty program).
-bool read_file(const std::string& path, std::string& out) {
-    struct stat st;
-    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-        errno = EISDIR;
-        return false;
-    }
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return false;
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    out = ss.str();
-    return true;
-}
 
 
 Value bi_error(CallContext&, const CallArgs& a) {
@@ -171,6 +158,20 @@ Value bi_introspect(CallContext& cx, const CallArgs& a) {
 }  // namespace
 
 Obj* const ModuleObj::undefined_obj = undefined_singleton();
+
+bool read_source_file(const std::string& path, std::string& out) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return false;
+    }
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return false;
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    out = ss.str();
+    return true;
+}
 Value ModuleObj::undefined_marker() { return Value::borrow(undefined_obj); }
 
 const char* error_kind_name(ErrorKind k) {
@@ -700,7 +701,7 @@ int Vm::run_main(ModuleObj* m, const std::string& source) {
     } catch (CompileError& e) {
         // A compile error in an imported module.
         std::string src;
-        read_file(e.diag.path, src);
+        read_source_file(e.diag.path, src);
         return report_compile_error(e, src);
     } catch (...) {
         // An error of a task that nobody forced, raised when the program's scope ends.
@@ -716,7 +717,7 @@ int Vm::run_file(const std::string& path) {
     // A program may always read its own source files, and import those of its folder tree.
     sources_->add(path);
     sources_->set_root(std::filesystem::path(canonical_path(path)).parent_path().string());
-    if (!read_file(path, source)) {
+    if (!read_source_file(path, source)) {
         fprintf(stderr, "weft: cannot open '%s': %s\n", path.c_str(), strerror(errno));
         return 2;
     }
@@ -736,7 +737,7 @@ int Vm::run_source(const std::string& source, const std::string& path) {
 int Vm::check_file(const std::string& path) {
     std::string source;
     sources_->set_root(std::filesystem::path(canonical_path(path)).parent_path().string());
-    if (!read_file(path, source)) {
+    if (!read_source_file(path, source)) {
         fprintf(stderr, "weft: cannot open '%s': %s\n", path.c_str(), strerror(errno));
         return 2;
     }
@@ -859,7 +860,7 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
     auto it = modules_.find(key);
     if (it != modules_.end()) return it->second;  // runs once; a cycle sees the partial module
     std::string source;
-    if (!read_file(key, source))
+    if (!read_source_file(key, source))
         throw_import_failure(ErrorKind::IOError, "cannot import '" + name + "': no such file " + key);
     auto* m = new ModuleObj();
     m->imported = true;
