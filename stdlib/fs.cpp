@@ -68,14 +68,24 @@ Caps held(CallContext& cx) {
 // allowed only because the file is one of the program's own sources, that file by its
 // canonical name. Throws IOError (the OS's reason) or PermissionDenied (the path changed
 // after the check and now leaves its grant).
+// open_allowed, and for a read no grant covers, the program's own source file by its
+// canonical name. A descriptor or -errno.
+int open_for_task(const CapabilitySet& caps, Access access, const std::string& path, int flags,
+                  mode_t mode = 0) {
+    int fd = open_allowed(caps, access, path, flags, mode);
+    if (fd == -EACCES && access == Access::Read && caps.own_sources) {
+        std::string canon = canonical_path(path);
+        if (caps.own_sources->contains(canon)) {
+            fd = open(canon.c_str(), flags | O_CLOEXEC | O_NOFOLLOW, mode);
+            if (fd < 0) fd = -errno;
+        }
+    }
+    return fd;
+}
+
 int open_checked(const CapabilitySet& caps, Access access, const std::string& path, int flags,
                  mode_t mode, const char* what) {
-    int fd = open_allowed(caps, access, path, flags, mode);
-    if (fd == -EACCES && access == Access::Read && caps.own_sources &&
-        caps.own_sources->contains(canonical_path(path))) {
-        fd = open(canonical_path(path).c_str(), flags | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0) fd = -errno;
-    }
+    int fd = open_for_task(caps, access, path, flags, mode);
     if (fd >= 0) return fd;
     if (is_escape_errno(-fd))
         throw WeftError(ErrorKind::PermissionDenied,
@@ -186,11 +196,7 @@ StatResult stat_off_worker(Caps caps, Access access, const std::string& path,
                            bool want_link = false) {
     return rt::run_blocking([caps, access, path, want_link] {
         StatResult r;
-        int fd = open_allowed(*caps, access, path, O_PATH);
-        if (fd == -EACCES && caps->own_sources && caps->own_sources->contains(canonical_path(path))) {
-            fd = open(canonical_path(path).c_str(), O_PATH | O_CLOEXEC);
-            if (fd < 0) fd = -errno;
-        }
+        int fd = open_for_task(*caps, access, path, O_PATH);
         r.ok = fd >= 0 && fstat(fd, &r.st) == 0;
         r.err = fd < 0 ? (is_escape_errno(-fd) ? EACCES : -fd) : r.ok ? 0 : errno;
         if (fd >= 0) close(fd);
@@ -229,23 +235,7 @@ void blocking_remove(const CapabilitySet& caps, const std::string& path, bool re
         io_error("cannot remove", path, -dir);
     }
     UniqueFd hold(dir);
-    struct stat st;
-    if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) io_error("cannot remove", path, errno);
-    if (S_ISDIR(st.st_mode) && !recursive) {
-        if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0) io_error("cannot remove", path, errno);
-        return;
-    }
     if (int e = remove_tree_at(dir, name, recursive)) io_error("cannot remove", path, e);
-}
-
-// ---------------------------------------------------------------------------
-// Capability helpers
-
-std::string data_arg(const Params& p, size_t i) {
-    const Value* v = p.get(i);
-    if (v->is(ObjType::Str)) return v->as<StrObj>()->data;
-    if (v->is(ObjType::Bytes)) return v->as<BytesObj>()->data;
-    p.bad(i, "str or bytes");
 }
 
 // ---------------------------------------------------------------------------
@@ -366,7 +356,7 @@ Value fs_list_dir(CallContext& cx, const CallArgs& a) {
 Value fs_write_file(CallContext& cx, const CallArgs& a) {
     Params p(a, "write_file", {"path", "data"}, 2);
     std::string path = p.str(0);
-    std::string data = data_arg(p, 1);
+    std::string data = p.str_or_bytes(1);
     require_write(cx, path);
     rt::run_blocking([caps = held(cx), path, data = std::move(data)] {
         blocking_write(*caps, path, data, false);
@@ -377,7 +367,7 @@ Value fs_write_file(CallContext& cx, const CallArgs& a) {
 Value fs_append_file(CallContext& cx, const CallArgs& a) {
     Params p(a, "append_file", {"path", "data"}, 2);
     std::string path = p.str(0);
-    std::string data = data_arg(p, 1);
+    std::string data = p.str_or_bytes(1);
     require_write(cx, path);
     rt::run_blocking([caps = held(cx), path, data = std::move(data)] {
         blocking_write(*caps, path, data, true);

@@ -59,25 +59,11 @@ std::string seconds_text(double t) {
     throw WeftError(ErrorKind::NetworkError, what + ": " + strerror(err));
 }
 
-double timeout_arg(const Params& p, size_t i) {
-    if (!p.has(i)) return -1;
-    double t = p.number(i);
-    if (std::isnan(t) || t < 0) throw WeftError(ErrorKind::ValueError, "timeout must be a non-negative number");
-    return t;
-}
-
 int port_arg(const Params& p, size_t i, int64_t dflt) {
     int64_t port = p.has(i) ? p.integer(i) : dflt;
     if (port < 0 || port > 65535)
         throw WeftError(ErrorKind::ValueError, "port must be in 0..65535, not " + std::to_string(port));
     return int(port);
-}
-
-std::string data_arg(const Params& p, size_t i) {
-    const Value* v = p.get(i);
-    if (v->is(ObjType::Str)) return v->as<StrObj>()->data;
-    if (v->is(ObjType::Bytes)) return v->as<BytesObj>()->data;
-    p.bad(i, "str or bytes");
 }
 
 // ---------------------------------------------------------------------------
@@ -193,7 +179,7 @@ Value c_read_line(CallContext&, Value& self, const CallArgs& a) {
 Value c_write(CallContext&, Value& self, const CallArgs& a) {
     auto* c = conn_self(self);
     Params p(a, "write", {"data"}, 1);
-    std::string data = data_arg(p, 0);
+    std::string data = p.str_or_bytes(0);
     size_t off = 0;
     while (off < data.size()) {
         c->check_open("write");
@@ -271,7 +257,7 @@ Value net_connect(CallContext& cx, const CallArgs& a) {
     Params p(a, "connect", {"host", "port", "timeout"}, 2);
     std::string host = p.str(0);
     int port = port_arg(p, 1, 0);
-    double timeout = timeout_arg(p, 2);
+    double timeout = p.timeout(2);
     require_net(cx, host, port);
     Resolved r = resolve(host, port, false);
     stdlib::raise_open_files_limit();

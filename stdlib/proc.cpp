@@ -469,14 +469,6 @@ void authorize_command(CallContext& cx, Command& cmd, const std::string& cwd,
                         "cannot run '" + cmd.argv[0] + "': " + strerror(ENOENT));
 }
 
-double timeout_arg(const Params& p, size_t i) {
-    if (!p.has(i)) return -1;
-    double t = p.number(i);
-    if (std::isnan(t) || t < 0)
-        throw WeftError(ErrorKind::ValueError, "timeout must be a non-negative number");
-    return t;
-}
-
 Clock::time_point deadline_after(double seconds) {
     return Clock::now() + std::chrono::duration_cast<Clock::duration>(
                               std::chrono::duration<double>(std::min(seconds, 1e9)));
@@ -503,7 +495,7 @@ Value proc_run(CallContext& cx, const CallArgs& a) {
         else
             p.bad(1, "str or bytes");
     }
-    double timeout = timeout_arg(p, 2);
+    double timeout = p.timeout(2);
     // Without a timeout of its own the command is bounded by --default-timeout, if set.
     bool by_default = timeout < 0 && (timeout = limits::wait_bound()) >= 0;
     std::string cwd = p.str_or(3, "");
@@ -607,7 +599,7 @@ ProcessObj* proc_self(Value& self) {
 Value p_wait(CallContext&, Value& self, const CallArgs& a) {
     auto* p = proc_self(self);
     Params pa(a, "wait", {"timeout"}, 0);
-    double timeout = timeout_arg(pa, 0);
+    double timeout = pa.timeout(0);
     bool by_default = timeout < 0 && (timeout = limits::wait_bound()) >= 0;
     if (!p->reaped) {
         close_fd(p->child.in);
@@ -676,14 +668,7 @@ Value p_stdout_lines(CallContext& cx, Value& self, const CallArgs& a) {
 Value p_write(CallContext&, Value& self, const CallArgs& a) {
     auto* p = proc_self(self);
     Params pa(a, "write", {"data"}, 1);
-    const Value* v = pa.get(0);
-    std::string data;
-    if (v->is(ObjType::Str))
-        data = v->as<StrObj>()->data;
-    else if (v->is(ObjType::Bytes))
-        data = v->as<BytesObj>()->data;
-    else
-        pa.bad(0, "str or bytes");
+    std::string data = pa.str_or_bytes(0);
     if (p->child.in < 0)
         throw WeftError(ErrorKind::ValueError,
                         "write(): stdin is not a pipe (spawn with stdin=\"pipe\")");

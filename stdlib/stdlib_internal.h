@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <initializer_list>
 #include <functional>
@@ -81,6 +82,21 @@ class Params {
         return v->is_bool() ? double(v->as_bool()) : v->as_number();
     }
     bool flag_or(size_t i, bool dflt) const { return vals_[i] ? truthy(*vals_[i]) : dflt; }
+    // A `timeout=` in seconds: -1 when not given (or None); ValueError when NaN or negative.
+    double timeout(size_t i) const {
+        if (!has(i)) return -1;
+        double t = number(i);
+        if (std::isnan(t) || t < 0)
+            throw WeftError(ErrorKind::ValueError, "timeout must be a non-negative number");
+        return t;
+    }
+    // Data to send or write: a str's UTF-8 or a bytes value's bytes; TypeError otherwise.
+    std::string str_or_bytes(size_t i) const {
+        const Value* v = vals_[i];
+        if (v && v->is(ObjType::Str)) return v->as<StrObj>()->data;
+        if (v && v->is(ObjType::Bytes)) return v->as<BytesObj>()->data;
+        bad(i, "str or bytes");
+    }
 
     [[noreturn]] void bad(size_t i, const char* want) const {
         std::string got = vals_[i] ? type_name(*vals_[i]) : "nothing";
