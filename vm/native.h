@@ -30,6 +30,8 @@ enum class ErrorKind : uint8_t {
     SystemExit,  // exit(): stands apart from Error like Cancelled (vm/sys.h)
     KeyboardInterrupt,  // SIGINT's cancellation of the main task: apart from Error (cli/signals.h)
     DatabaseError,  // a subclass of IOError; e.sqlstate (stdlib/postgres.cpp)
+    MailboxFull,    // a send to a full mailbox with overflow="error", a dropped ask (spec section 10)
+    CircuitOpen,    // a call refused by an open circuit_breaker (stdlib/circuit_breaker.cpp)
     Count
 };
 const char* error_kind_name(ErrorKind k);

@@ -51,7 +51,7 @@ const char* kErrorNames[] = {
     "Error", "ValueError", "TypeError", "KeyError", "IndexError", "ZeroDivisionError", "OverflowError",
     "AttributeError", "NameError", "RecursionError", "MemoryError", "AssertionError", "TimeoutError", "ChannelClosed",
     "PermissionDenied", "IOError", "NetworkError", "ProcessError", "ActorStopped", "Deadlock", "ErrorGroup",
-    "PartialFailure", "Cancelled", "SystemExit", "KeyboardInterrupt", "DatabaseError",
+    "PartialFailure", "Cancelled", "SystemExit", "KeyboardInterrupt", "DatabaseError", "MailboxFull", "CircuitOpen",
 };
 
 // False (errno set) when `path` cannot be read; a directory is refused with EISDIR (an
