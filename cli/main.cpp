@@ -319,6 +319,7 @@ int main(int argc, char** argv) {
             return usage_error("--trace-out: cannot write '" + cli.trace_out + "': " + err);
     }
     cli.vm.argv = cli.args;
+    cli.vm.install_signal_handlers = true;  // a fiber-stack overflow is reported by name
     cli.vm.program = cli.command == "eval" ? "-e" : cli.command == "stdin" ? "-" : cli.file;
     // The recorder outlives the Vm (and so the runtime that calls its hook); the file is
     // written once the runtime has stopped, with every task ended.

@@ -266,6 +266,8 @@ class RuntimeImpl {
     StackPool stacks_;
     std::atomic<std::uint64_t> cancel_epoch_{1};
     std::atomic<std::int64_t> io_waits_{0};  // reactor waits pending
+    // Oneshot waits parked on a completion another thread may still deliver (oneshot.cpp)
+    std::atomic<std::int64_t> external_waits_{0};
 
     // injection queue
     std::mutex inject_mu_;

@@ -408,7 +408,7 @@ RuntimeImpl::RuntimeImpl(RuntimeOptions options)
     unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
     if (n == 0) n = 1;
     slice_ns_ = static_cast<std::int64_t>(options_.time_slice * 1e9);
-    install_overflow_handler();
+    if (options_.install_signal_handlers) install_overflow_handler();
     timers_ = std::make_unique<TimerQueue>(this);
     blocking_ = std::make_unique<BlockingPool>(this, options_.blocking_threads);
     reactor_ = std::make_unique<Reactor>(this);
@@ -756,7 +756,7 @@ void RuntimeImpl::after_switch(Worker* w, Task* t) {
 void RuntimeImpl::worker_main(Worker* w) {
     tl_worker = w;
     w->eh_globals = eh_globals();  // constant per thread: fetched once
-    install_alt_stack();
+    if (options_.install_signal_handlers) install_alt_stack();
 #if defined(WEFT_TSAN)
     w->tsan_fiber = __tsan_get_current_fiber();
 #endif
@@ -838,7 +838,9 @@ void RuntimeImpl::check_deadlock(Worker* w) {
     // a worker has taken it (not idle). Looking at the queues first left a window where a timer
     // fired between the two reads and a sleeping task's joiner was reported deadlocked.
     auto anything_pending = [&] {
-        return timers_->pending() > 0 || blocking_->active() > 0 || io_waits_.load(std::memory_order_seq_cst) > 0;
+        return timers_->pending() > 0 || blocking_->active() > 0 ||
+               io_waits_.load(std::memory_order_seq_cst) > 0 ||
+               external_waits_.load(std::memory_order_seq_cst) > 0;
     };
     auto all_quiet = [&] {
         if (anything_pending()) return false;

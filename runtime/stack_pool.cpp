@@ -120,7 +120,18 @@ void on_segv(int sig, siginfo_t* info, void* ctx) {
         signal(SIGABRT, SIG_DFL);
         abort();
     }
-    // Not ours: fall back to the previous disposition and let the fault happen again.
+    // Not ours: chain to the handler that was installed before ours (a host such as a JVM uses
+    // SIGSEGV itself), or, if that was the default or ignore disposition, restore it and return
+    // so that the fault happens again and kills the process as it would have without us.
+    if (g_previous.sa_flags & SA_SIGINFO) {
+        if (g_previous.sa_sigaction) {
+            g_previous.sa_sigaction(sig, info, ctx);
+            return;
+        }
+    } else if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
+        g_previous.sa_handler(sig);
+        return;
+    }
     sigaction(SIGSEGV, &g_previous, nullptr);
 }
 #endif
@@ -137,6 +148,16 @@ void install_overflow_handler() {
         sigemptyset(&sa.sa_mask);
         sigaction(SIGSEGV, &sa, &g_previous);
     });
+#endif
+}
+
+bool overflow_handler_installed() noexcept {
+#if !defined(WEFT_ASAN) && !defined(WEFT_TSAN)
+    struct sigaction cur;
+    if (sigaction(SIGSEGV, nullptr, &cur) != 0) return false;
+    return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_segv;
+#else
+    return false;
 #endif
 }
 

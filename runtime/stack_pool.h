@@ -52,9 +52,13 @@ class StackPool {
     std::vector<Stack> all_guarded_;
 };
 
-/// Installs (once per process) the SIGSEGV handler that reports guard-page hits. Per thread:
-/// `install_alt_stack()` gives the handler a stack to run on.
+/// Installs (once per process) the SIGSEGV handler that reports guard-page hits; faults that
+/// are not guard-page hits go to the handler installed before it (chained), or to the previous
+/// default disposition. Only when RuntimeOptions::install_signal_handlers is set (the CLI sets
+/// it; an embedding host need not). Per thread: `install_alt_stack()` gives the handler a stack.
 void install_overflow_handler();
+/// Whether the current SIGSEGV disposition is the overflow handler (for tests).
+bool overflow_handler_installed() noexcept;
 void install_alt_stack();
 /// The stack the current thread is running a fiber on (for the handler); nullptr otherwise.
 void set_running_stack(const void* lo, std::size_t size, std::uint64_t task_id) noexcept;

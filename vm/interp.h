@@ -72,6 +72,9 @@ struct VmOptions {
     // An extra runtime trace hook (--trace-out installs one; see vm/trace_out.h). Called on
     // worker threads for every task event; must be thread-safe.
     std::function<void(const rt::TraceEvent&)> trace_hook;
+    // rt::RuntimeOptions::install_signal_handlers: the CLI sets it (a fiber-stack overflow is
+    // reported by name); an embedding host leaves it off unless it wants the handler.
+    bool install_signal_handlers = false;
 };
 
 // A native module is built on first import.

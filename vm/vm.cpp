@@ -367,6 +367,7 @@ void Vm::in_runtime(const std::function<void()>& fn) {
     if (!runtime_) {
         rt::RuntimeOptions o;
         o.workers = options_.workers ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
+        o.install_signal_handlers = options_.install_signal_handlers;
         g_multi_worker.store(o.workers > 1, std::memory_order_relaxed);
         share_all(builtins);  // every task reads them
         // The Deadlock report names the line each task waits at (its interpreter's innermost

@@ -79,6 +79,12 @@ struct RuntimeOptions {
     double time_slice = 0.010;
     /// Maximum threads of the blocking pool (`run_blocking`).
     unsigned blocking_threads = 64;
+    /// Install the process-wide SIGSEGV handler that turns a fiber-stack guard-page hit into a
+    /// "stack overflow in task #N" message (and alternate signal stacks on the workers). Faults
+    /// that are not guard-page hits are passed to the handler installed before (chained). The
+    /// CLI sets it; an embedding host need not (a guard-page overflow is then a plain SIGSEGV).
+    /// Never installed under ASan/TSan, which have their own handlers.
+    bool install_signal_handlers = false;
     /// Called (on a worker thread) with every blocked task when a deadlock is detected, before
     /// Deadlock is raised in the root task(s). Optional.
     std::function<void(const std::vector<BlockedTask>&)> on_deadlock;

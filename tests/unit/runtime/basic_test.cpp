@@ -125,6 +125,7 @@ TEST(BasicDeath, StackOverflowIsReported) {
         {
             RuntimeOptions o;
             o.workers = 1;
+            o.install_signal_handlers = true;
             Runtime rt(o);
             rt.block_on([] { return recurse_forever(0); });
         },
