@@ -83,7 +83,10 @@ struct ChannelCore::Impl {
 
     Impl(const ElementOps* o, std::size_t c) : ops(o), cap(c) {
         stride = round_up(o->size, o->align);
-        if (cap != kUnbounded && cap > 0) alloc(cap);
+        // A bounded channel's buffer grows on demand up to `cap` (doubling from 16 slots): a
+        // mailbox of 10,000 must not cost 10,000 slots while it holds nothing (an idle actor
+        // must stay under 1 KiB, docs/actors.md). Small channels get their whole buffer at once.
+        if (cap != kUnbounded && cap > 0) alloc(std::min<std::size_t>(cap, 16));
     }
     ~Impl() {
         while (count) {
@@ -114,6 +117,7 @@ struct ChannelCore::Impl {
     }
     void grow() {
         std::size_t n = buf_slots ? buf_slots * 2 : 16;
+        if (cap != kUnbounded) n = std::min(n, cap);  // count < cap here, so n > buf_slots
         char* old = buf;
         std::size_t old_slots = buf_slots, old_head = head;
         alloc(n);
