@@ -364,6 +364,7 @@ void register_stdlib_builtins(Vm& vm) {
     native("effects", bi_effects);
     native("env", bi_env);
     register_llm_builtin(vm);
+    register_circuit_breaker_builtin(vm);
 }
 
 }  // namespace weft

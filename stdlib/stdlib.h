@@ -31,6 +31,7 @@ void init_http_module(ModuleObj& m);
 void init_net_module(ModuleObj& m);
 void init_http_server(ModuleObj& m);  // http.serve and http.Response, part of `http`
 void register_llm_builtin(Vm& vm);    // llm() (stdlib/llm.cpp)
+void register_circuit_breaker_builtin(Vm& vm);  // circuit_breaker() (stdlib/circuit_breaker.cpp)
 
 // Processes started by the `proc` module and not yet reaped: sends SIGTERM to each one's
 // process group, waits up to `grace_seconds` for them to exit, then SIGKILLs the groups of

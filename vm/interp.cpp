@@ -95,9 +95,10 @@ const Value& peek_value(const Value& v) {
 }
 
 // Can a call of `callee` take time, so that a deferral position defers it (spec section 5)?
-// A Weft function or a builtin marked blocking.
+// A Weft function, a builtin marked blocking or a host object whose calls are (a circuit breaker).
 bool can_defer(const Value& callee) {
-    return callee.is(ObjType::Function) || (callee.is(ObjType::Native) && callee.as<NativeObj>()->blocking);
+    return callee.is(ObjType::Function) || (callee.is(ObjType::Native) && callee.as<NativeObj>()->blocking) ||
+           (callee.is(ObjType::Opaque) && callee.as<OpaqueObj>()->cls->deferrable);
 }
 
 // Is `callee` a Weft function or a bound method of one? (CallDeferIf: the arguments of
@@ -831,6 +832,7 @@ Value Interp::call_object(const Value& callee, std::span<const Value> pos, std::
             case ObjType::Opaque: {
                 auto* o = callee.as<OpaqueObj>();
                 ++may_wait_;
+                if (o->cls->call_kw) return o->cls->call_kw(o, *this, CallArgs{pos, kw});
                 if (o->cls->call) {
                     check_kwargs(nullptr, o->cls->name, kw);  // a callable host object takes none
                     return o->cls->call(o, *this, pos);

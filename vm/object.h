@@ -233,6 +233,7 @@ struct StructObj : Obj {
 namespace weft {
 
 struct MethodInfo;
+struct CallArgs;
 class CallContext;
 struct OpaqueObj;
 
@@ -254,6 +255,12 @@ struct OpaqueClass {
     // threads: call share() on every Value the object holds. nullptr: holds none
     // (or shares them itself when they are stored, as channels do).
     void (*share_children)(OpaqueObj* self) = nullptr;
+    // Calling the object with keyword arguments too (`cb(x, k=v)`); takes precedence over
+    // `call`. The arguments come as they are (promises unforced), to be passed on.
+    Value (*call_kw)(OpaqueObj* self, CallContext& cx, const CallArgs& args) = nullptr;
+    // Its calls can take time (they call Weft code, as circuit_breaker's do): a call in a
+    // deferral position is deferred like a Weft function's (spec section 5).
+    bool deferrable = false;
 };
 
 struct OpaqueObj : Obj {
