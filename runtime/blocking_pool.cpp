@@ -40,6 +40,7 @@ void BlockingPool::finish_one() {
 }
 
 void BlockingPool::run() {
+    set_thread_runtime(rt_);
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
         while (jobs_.empty() && !stop_) {

@@ -155,6 +155,7 @@ struct Access {
     static auto& member_prev(Task* t) { return t->member_prev_; }
     static auto& member_next(Task* t) { return t->member_next_; }
     static auto& is_root(Task* t) { return t->is_root_; }
+    static auto& detached_root(Task* t) { return t->detached_root_; }
     static auto& mu(Task* t) { return t->mu_; }
     static auto& joiners(Task* t) { return t->joiners_; }
     static auto& error(Task* t) { return t->error_; }
@@ -309,6 +310,9 @@ class RuntimeImpl {
 Worker* current_worker() noexcept;
 /// Current innermost task (nullptr outside tasks).
 Task* current() noexcept;
+/// Marks this thread as one of `rt`'s own (timer, blocking pool, reactor; workers are known by
+/// their Worker) for current_embedder_data().
+void set_thread_runtime(RuntimeImpl* rt) noexcept;
 
 /// Starts a wait on the current task's host; returns its generation.
 std::uint32_t begin_wait(Task* host, const char* what, const void* obj = nullptr) noexcept;

@@ -21,6 +21,7 @@ namespace weft::rt::detail {
 
 Reactor::Reactor(RuntimeImpl* rt) : rt_(rt) {
     thread_ = std::thread([this] {
+        set_thread_runtime(rt_);
         auto guard = asio::make_work_guard(ctx_);
         ctx_.run();
     });

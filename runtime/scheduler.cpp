@@ -42,6 +42,7 @@ namespace detail {
 
 namespace {
 thread_local Worker* tl_worker = nullptr;
+thread_local RuntimeImpl* tl_runtime = nullptr;  // non-worker threads of a runtime
 alignas(64) std::atomic<std::uint64_t> g_next_id{1};  // a cache line of its own
 
 struct NoopStackAlloc {
@@ -92,6 +93,10 @@ __attribute__((noinline)) Worker* current_worker() noexcept {
     Worker* w = tl_worker;
     asm volatile("" ::: "memory");
     return w;
+}
+
+void set_thread_runtime(RuntimeImpl* rt) noexcept {
+    tl_runtime = rt;
 }
 
 __attribute__((noinline)) Task* current() noexcept {
@@ -225,6 +230,11 @@ void finish_task(Task* t) {
     std::uint32_t join_gen = 0;
     bool fail_now = false;
     if (rt->tracing()) rt->trace(TraceKind::Done, t);  // before anyone can see it done
+    if (A::detached_root(t)) {  // a start_root task: the roots list holds no reference
+        std::lock_guard<std::mutex> lock(rt->roots_mu_);
+        auto it = std::find(rt->roots_.begin(), rt->roots_.end(), t);
+        if (it != rt->roots_.end()) rt->roots_.erase(it);
+    }
     {
         std::lock_guard<SpinLock> lock(A::mu(t));
         root = A::root(t);
@@ -1142,6 +1152,23 @@ TaskRef Runtime::run_root(Task* t, std::string_view name) {
     return ref;
 }
 
+TaskRef Runtime::start_root_task(Task* t, std::string_view name) {
+    RuntimeImpl* rt = impl_.get();
+    A::id(t) = next_task_id();
+    A::rt(t) = rt;
+    A::name(t) = name;
+    A::is_root(t) = true;
+    A::detached_root(t) = true;  // finish_task takes it out of roots_ (it is alive until then)
+    TaskRef ref(t);
+    {
+        std::lock_guard<std::mutex> lock(rt->roots_mu_);
+        rt->roots_.push_back(t);
+    }
+    if (rt->tracing()) rt->trace(TraceKind::Created, t);
+    rt->inject(t);
+    return ref;
+}
+
 unsigned Runtime::workers() const noexcept {
     return static_cast<unsigned>(impl_->workers_.size());
 }
@@ -1192,6 +1219,12 @@ void check_cancelled() {
 void checkpoint() {
     check_cancelled();
     yield_now();
+}
+
+void* current_embedder_data() noexcept {
+    detail::Worker* w = detail::current_worker();
+    detail::RuntimeImpl* rt = w ? w->rt : detail::tl_runtime;
+    return rt ? rt->options_.embedder_data : nullptr;
 }
 
 std::int64_t now_ns() noexcept {

@@ -108,6 +108,7 @@ void TimerQueue::cancel(TimerEntry* e) {
 }
 
 void TimerQueue::run() {
+    set_thread_runtime(rt_);
     std::vector<TimerEntry*> due;
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {

@@ -85,6 +85,9 @@ struct RuntimeOptions {
     /// CLI sets it; an embedding host need not (a guard-page overflow is then a plain SIGSEGV).
     /// Never installed under ASan/TSan, which have their own handlers.
     bool install_signal_handlers = false;
+    /// Opaque pointer for the embedder, returned by current_embedder_data() on this runtime's
+    /// threads (the VM stores its Vm here). Not owned.
+    void* embedder_data = nullptr;
     /// Called (on a worker thread) with every blocked task when a deadlock is detected, before
     /// Deadlock is raised in the root task(s). Optional.
     std::function<void(const std::vector<BlockedTask>&)> on_deadlock;
@@ -124,6 +127,19 @@ class Runtime {
         if constexpr (!std::is_void_v<R>) return std::move(*static_cast<R*>(ref->result_slot()));
     }
 
+    /// Starts `f` as a root task named `name` and returns at once (from any thread, including a
+    /// worker): the embedding API's asynchronous calls. Like a block_on root it is a root of the
+    /// deadlock detector (Deadlock is delivered to it) and its spawned tasks belong to it; the
+    /// caller waits with join()/join_for() on the returned reference (or learns of the end from
+    /// `f` itself) and reads the error with rethrow_error(). All such roots must have ended
+    /// before stop().
+    template <class F>
+    TaskRef start_root(F&& f, std::string_view name = "root") {
+        using R = std::invoke_result_t<std::decay_t<F>&>;
+        auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::forward<F>(f));
+        return start_root_task(t, name);
+    }
+
     unsigned workers() const noexcept;
     Counters counters() const noexcept;
     /// Every task currently holding a fiber and parked, with what it waits on.
@@ -134,6 +150,7 @@ class Runtime {
 
   private:
     TaskRef run_root(Task* t, std::string_view name);
+    TaskRef start_root_task(Task* t, std::string_view name);
     std::unique_ptr<detail::RuntimeImpl> impl_;
 };
 
@@ -157,6 +174,9 @@ std::vector<TaskSnapshot> tasks_snapshot();
 /// current task, following the task tree up to the first shield; INT64_MAX when none (or
 /// outside a task). Lets a caller tell whether a wait is already bounded by a scope.
 std::int64_t current_deadline_ns();
+/// RuntimeOptions::embedder_data of the runtime the calling thread belongs to (a worker, the
+/// timer thread, a blocking-pool thread or the reactor thread); nullptr on other threads.
+void* current_embedder_data() noexcept;
 /// Steady (monotonic) clock in nanoseconds.
 std::int64_t now_ns() noexcept;
 /// Bytes left on the current native stack (the fiber's, or the thread's outside tasks), for

@@ -168,6 +168,7 @@ class Task {
     Task* member_prev_ = nullptr;               // nursery membership list
     Task* member_next_ = nullptr;
     bool is_root_ = false;
+    bool detached_root_ = false;  // started by Runtime::start_root: leaves roots_ when it ends
     bool implicit_collects_ = false;  // the implicit nursery, when made, is collect-all (LazyScope)
     SpinLock mu_;  // guards root_, joiners_, host_, cancel_top_ changes
     std::vector<std::pair<Task*, std::uint32_t>> joiners_;

@@ -236,3 +236,28 @@ TEST(SignalHandlers, OffByDefaultAndChainedWhenOn) {
         ::testing::ExitedWithCode(0), "");
 }
 #endif
+
+// Runtime::start_root: a root task started without blocking the caller (the embedding API's
+// call_async); several at once from one thread; a deadlocked one gets Deadlock like block_on's.
+TEST_P(Oneshot, StartRootRunsWithoutBlockingTheCaller) {
+    Runtime rt(options());
+    std::vector<TaskRef> roots;
+    std::atomic<int> sum{0};
+    for (int i = 1; i <= 10; ++i)
+        roots.push_back(rt.start_root([&, i] {
+            auto h = spawn([i] { return i; });
+            sleep_for(0.001);
+            sum.fetch_add(h.get());
+        }));
+    for (auto& r : roots) {
+        EXPECT_TRUE(r->join_for(10));
+        EXPECT_EQ(r->error(), nullptr);
+    }
+    EXPECT_EQ(sum.load(), 55);
+    TaskRef dead = rt.start_root([] {
+        auto ch = Channel<int>::make(0);
+        ch.recv();
+    });
+    ASSERT_TRUE(dead->join_for(10));
+    EXPECT_THROW(dead->rethrow_error(), Deadlock);
+}
