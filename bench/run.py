@@ -6,7 +6,7 @@ times and ratios (Weft time / peer time; lower is better).
     bench/run.py [--build-dir build] [--only NAME] [--repeat N]
 
 A failing or missing interpreter is reported as FAIL / n/a in its column; the run continues.
-Afterwards (unless --only is given) bench/{runtime,concurrency,http,doc_index,postgres}/run.py run, where
+Afterwards (unless --only is given) bench/{runtime,concurrency,actors,http,doc_index,postgres}/run.py run, where
 present, with the same --build-dir.
 Standard library only.
 """
@@ -176,7 +176,7 @@ def main():
         print(line(r))
 
     # Then the other suites, each with the same build directory (each is optional).
-    for sub in (() if opts.only else ("runtime", "concurrency", "http", "doc_index", "postgres")):
+    for sub in (() if opts.only else ("runtime", "concurrency", "actors", "http", "doc_index", "postgres")):
         script = os.path.join(HERE, sub, "run.py")
         if not os.path.exists(script):
             continue
