@@ -46,6 +46,8 @@ Usage:
 Flags:
   --workers N            worker threads that run tasks (default: one per core; 1 runs
                          every task on one thread, interleaved at waits and safepoints)
+  --lisp                 -e CODE, standard input and the REPL are Lisp (.wlisp files always
+                         are; docs/language/lisp.md)
   --sequential           no implicit deferral of calls: everything runs in program order
                          (spawn still starts tasks)
   --default-timeout D    bound every wait that has no timeout of its own (forcing a task,
@@ -171,6 +173,11 @@ int parse(int argc, char** argv, Cli& cli) {
             if (i + 1 >= argc) return usage_error("-e needs CODE");
             cli.command = "eval";
             cli.code = argv[++i];
+            // `weft -e '(...)' --lisp`: the flag may also follow the code.
+            if (i + 1 < argc && std::string(argv[i + 1]) == "--lisp") {
+                cli.vm.lisp = true;
+                ++i;
+            }
             for (++i; i < argc; ++i) cli.args.push_back(argv[i]);
             return -1;
         }
@@ -207,6 +214,10 @@ int parse(int argc, char** argv, Cli& cli) {
             cli.vm.trace = true;
             continue;
         }
+        if (a == "--lisp") {
+            cli.vm.lisp = true;  // -e, stdin and the REPL read Lisp (docs/language/lisp.md)
+            continue;
+        }
         if (a == "--sequential") {
             cli.vm.sequential = true;
             continue;
@@ -218,6 +229,7 @@ int parse(int argc, char** argv, Cli& cli) {
             // trace file and overwrite it after the run.
             bool looks_like_program = v == "run" || v == "check" || v == "test" || v == "dis" || v == "-e" ||
                                       (v.size() > 5 && v.compare(v.size() - 5, 5, ".weft") == 0) ||
+                                      (v.size() > 6 && v.compare(v.size() - 6, 6, ".wlisp") == 0) ||
                                       (v.size() > 1 && v[0] == '-');
             if (looks_like_program)
                 return usage_error("--trace-out needs a file name (FILE.json) before the program, got '" + v + "'");

@@ -422,6 +422,9 @@ struct FunctionDefStmt : Stmt {
     std::vector<ExprPtr> decorators;  // in source order (top first)
     Block body;
     std::string doc;  // docstring if the body starts with a string literal
+    // The name tracebacks and repr show, when not `name` (the Lisp surface binds `fetch-url`
+    // as `fetch_url`, and its lambdas are `<lambda>`); "" means `name`.
+    std::string display_name;
     explicit FunctionDefStmt(Pos p) : Stmt(StmtKind::FunctionDef, p) {}
 };
 struct FieldDecl {

@@ -1741,7 +1741,8 @@ private:
                     decs.push_back(r);
                 }
                 int fr = alloc();
-                function(f, f->name, f->params, f->returns.get(), &f->body, nullptr, fr, f->pos);
+                function(f, f->display_name.empty() ? f->name : f->display_name, f->params, f->returns.get(),
+                         &f->body, nullptr, fr, f->pos);
                 for (auto it = decs.rbegin(); it != decs.rend(); ++it) {
                     int base = alloc();
                     emit(make_abc(Op::Move, base, *it, 0));
@@ -2741,7 +2742,7 @@ private:
         // A nested def calls itself through GetSelfFn (it cannot capture its own
         // not-yet-assigned variable). Module-level functions stay late bound, so
         // a decorator that rebinds the name is honoured by recursive calls.
-        if (def && !fs_->is_module && def->decorators.empty()) fs.self_name = name;
+        if (def && !fs_->is_module && def->decorators.empty()) fs.self_name = def->name;
         // Parameters occupy the first registers, in order: positional, keyword-only,
         // *args, **kwargs.
         int reg = 0;

@@ -64,6 +64,9 @@ struct VmOptions {
     // Value-stack capacity of the interpreters of spawned tasks (registers).
     size_t task_stack_values = size_t(1) << 20;
     bool sequential = false;  // --sequential: no implicit deferral of calls
+    // --lisp: programs with no file extension (`-e`, standard input, the REPL) are Lisp
+    // (docs/language/lisp.md); `.wlisp` files always are.
+    bool lisp = false;
     bool trace = false;  // --trace: one line per task event on stderr
     bool stats = false;  // --stats: runtime counters on stderr at exit
     // --default-timeout (seconds, 0 = none) and --max-tasks (0 = unlimited); see vm/limits.h.
@@ -132,6 +135,8 @@ public:
 
     // Module loading (used by the Import instruction).
     ModuleObj* import_module(Interp& in, const std::string& name, const ModuleObj* importer);
+    // The Lisp prelude module `__lisp__` (vm/vm.cpp), built on first use.
+    ModuleObj* lisp_prelude(Interp& in);
 
     const VmOptions& options() const { return options_; }
     // The call depth before RecursionError: --max-depth, then set_recursion_limit(n), which

@@ -16,9 +16,11 @@
 #include <thread>
 #include <unordered_map>
 
+#include "compiler/lisp/lower.h"
 #include "compiler/parser.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/lisp_prims.h"
 #include "vm/memory.h"
 #include "vm/pending.h"
 #include "vm/run_stats.h"
@@ -323,6 +325,7 @@ void Vm::init_builtins() {
         add_builtin(n, Value::adopt(nf));
     }
     register_concurrency_builtins(*this);
+    register_lisp_builtins(*this);
     std::vector<Value> argv;
     for (auto& a : options_.argv) argv.push_back(make_str(a));
     add_builtin("args", make_list(std::move(argv)));
@@ -575,10 +578,22 @@ std::unique_ptr<Proto> materialize(const Chunk* c, ModuleObj* m) {
 }  // namespace
 
 Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl, std::unique_ptr<ast::Module>* ast_out) {
-    auto ast = parse_module(source, m.path);
+    // The Lisp surface (docs/language/lisp.md): `.wlisp` files, and with --lisp the programs
+    // that have no file (-e, stdin, the REPL), are read and lowered onto the same AST; they
+    // and the Lisp prelude (`__lisp__`) defer nothing (calls are sequential, spec section 5).
+    bool lisp = lisp::is_lisp_path(m.path) || (options_.lisp && (m.path.empty() || m.path[0] == '<'));
+    std::unique_ptr<ast::Module> ast;
+    if (lisp) {
+        lisp::LowerOptions lo;
+        lo.repl = repl;
+        lo.known_globals = &m.layout.names;
+        ast = lisp::parse_lisp_module(source, m.path, lo);
+    } else {
+        ast = parse_module(source, m.path);
+    }
     CompileOptions opts;
-    opts.repl = repl;
-    opts.sequential = options_.sequential;
+    opts.repl = repl && !lisp;
+    opts.sequential = options_.sequential || lisp || m.name == "__lisp__";
     opts.builtins = &builtin_index;
     auto chunk = compile_module(*ast, m.layout, opts);
     // Every chunk of this unit shares its source, for the source lines of tracebacks.
@@ -809,9 +824,31 @@ bool Vm::repl_input(const std::string& source, bool* had_error, int* exit_status
     return true;
 }
 
+// The Lisp prelude (compiler/lisp/prelude.cpp): a Weft module compiled and run once, on the
+// first import by a lowered `.wlisp` module; later imports (any task) get the same module.
+ModuleObj* Vm::lisp_prelude(Interp& in) {
+    std::unique_lock<std::mutex> lock(modules_mu_);
+    auto it = modules_.find("__lisp__");
+    if (it != modules_.end()) return it->second;
+    auto* m = new ModuleObj();
+    m->imported = true;
+    m->name = "__lisp__";
+    m->path = "<lisp prelude>";
+    std::string source(lisp::prelude_source());
+    m->source = source;
+    modules_["__lisp__"] = m;
+    Proto* p = compile_into(*m, source, false);  // a CompileError here is a bug of the prelude
+    m->initializing = true;
+    lock.unlock();
+    in.run_module_chunk(m, p);
+    m->initialized = true;
+    return m;
+}
+
 ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleObj* importer) {
     bool is_path = name.rfind("./", 0) == 0 || name.rfind("../", 0) == 0 || name.rfind("/", 0) == 0 ||
-                   (name.size() > 5 && name.compare(name.size() - 5, 5, ".weft") == 0);
+                   (name.size() > 5 && name.compare(name.size() - 5, 5, ".weft") == 0) || lisp::is_lisp_path(name);
+    if (name == "__lisp__") return lisp_prelude(in);
     if (!is_path) {
         std::lock_guard<std::mutex> g(modules_mu_);
         auto it = modules_.find(name);
