@@ -298,6 +298,8 @@ struct StructDesc {
     std::vector<Field> fields;
     std::vector<std::string> method_names;  // values are closures in registers
     bool has_base = false;
+    // 0 for a struct, 1 for an `actor`, 2 for an `agent` (spec section 10; vm/actors.h).
+    uint8_t actor_kind = 0;
     // Register layout at StructDef: [base?] then per field [annotation?][default?], then methods.
 };
 

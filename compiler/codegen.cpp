@@ -1759,7 +1759,8 @@ private:
                 struct_def(s->as<StructDefStmt>());
                 return false;
             case StmtKind::ActorDef:
-                fail(s->pos, "actors are not supported yet (they arrive with the actor runtime)");
+                struct_def(s->as<StructDefStmt>());
+                return false;
             case StmtKind::Import: {
                 auto* x = s->as<ImportStmt>();
                 int r = alloc();
@@ -2865,6 +2866,24 @@ private:
         desc->name = s->name;
         desc->doc = s->doc;
         desc->line = s->pos.line;
+        if (s->kind == StmtKind::ActorDef) {
+            const char* what = s->is_agent ? "an agent" : "an actor";
+            desc->actor_kind = s->is_agent ? 2 : 1;
+            if (!s->bases.empty()) fail(s->bases[0]->pos, std::string(what) + " cannot have a base");
+            // X.spawn(**fields, name=, mailbox=, overflow=, capabilities=): a field named like
+            // one of spawn's own keywords could never be given (spec section 10).
+            for (auto& f : s->fields)
+                for (const char* kw : {"name", "mailbox", "overflow", "capabilities"})
+                    if (f.name == kw)
+                        fail(f.pos, "a field of " + std::string(what) + " cannot be named '" + f.name +
+                                        "': it is a keyword of " + s->name + ".spawn()");
+            for (auto& m : s->methods)
+                for (const char* reserved : {"tell", "ask", "stop", "alive", "spawn", "ref", "state", "suspend", "resume"})
+                    if (m->name == reserved && (s->is_agent || m->name != std::string_view("state")) &&
+                        (s->is_agent || (m->name != std::string_view("suspend") && m->name != std::string_view("resume"))))
+                        fail(m->pos, "a handler of " + std::string(what) + " cannot be named '" + m->name +
+                                         "': ActorRef." + m->name + " is built in");
+        }
         if (s->bases.size() > 1) fail(s->pos, "a struct can have at most one base");
         int save = fs_->freereg;
         std::vector<int> decs;

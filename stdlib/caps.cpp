@@ -349,9 +349,21 @@ Value bi_env(CallContext& cx, const CallArgs& a) {
     return make_str(std::move(s));
 }
 
+// The authority a caps(...) value holds, for X.spawn(capabilities=...) (vm/actors.cpp); null
+// for any other value.
+std::shared_ptr<const CapabilitySet> caps_value_set(const Value& v) {
+    if (!v.is(ObjType::Opaque) || v.as<OpaqueObj>()->cls != &kCapsClass) return nullptr;
+    return static_cast<CapsObj*>(v.as<OpaqueObj>())->set;
+}
+
 }  // namespace
 
+// Set by register_stdlib_builtins: vm/actors.cpp reads caps(...) values through it (the VM
+// layer does not depend on the standard library).
+extern std::shared_ptr<const CapabilitySet> (*caps_value_set_hook)(const Value&);
+
 void register_stdlib_builtins(Vm& vm) {
+    caps_value_set_hook = caps_value_set;
     // Each binds its keywords itself (the capability kinds, or Params), rejecting unknown ones.
     auto native = [&](const char* n, NativeFn f) {
         auto* o = new NativeObj(n, f);

@@ -1674,7 +1674,11 @@ op_CallMDefer: {
             if (recv.as<ModuleObj>()->find(name->data, v) && can_defer(v)) callee = std::move(v);
         } else if (recv.is(ObjType::Struct)) {
             auto* s = recv.as<StructObj>();
-            const Value* m = s->type->field_index_interned(name) < 0 ? s->type->method_interned(name) : nullptr;
+            // An actor's own methods run in its handler's task, never beside it: its state is
+            // changed in place (vm/actors.h).
+            const Value* m = s->type->field_index_interned(name) < 0 && !s->type->actor_kind
+                                 ? s->type->method_interned(name)
+                                 : nullptr;
             if (m && m->is(ObjType::Function)) callee = *m;
         }
     }

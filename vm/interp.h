@@ -165,6 +165,9 @@ public:
     Interp* acquire_interp();
     void release_interp(Interp* in);
 
+    // The program's actors (vm/actors.h): created on first use, destroyed with the Vm.
+    class ActorSystem* actor_system = nullptr;
+
 private:
     friend class Interp;
     void init_builtins();
@@ -299,6 +302,10 @@ public:
     // CallContext
     Value call(const Value& callee, std::span<const Value> args) override;
     Value call_kw(const Value& callee, std::span<const Value> args, std::span<const KwArg> kw) override;
+    // A struct value of type `t` built like the call `t(*pos, **kw)` (fields checked against
+    // their annotations; TypeError for a missing or unknown field). Actors build their state
+    // with it (vm/actors.cpp).
+    Value new_struct(StructTypeObj* t, std::span<const Value> pos, std::span<const KwArg> kw);
     // call_kw for a caller that gives its arguments away (a task body, run once): they are moved
     // into the callee's registers, not copied. For values seen by several threads that is two
     // atomic count updates fewer per argument, on cache lines other workers are touching.

@@ -176,6 +176,9 @@ struct StructTypeObj : Obj {
     StructTypeObj* base = nullptr;     // owned reference, or null
     bool is_error = false;             // Error or a subtype: instances are error values
     int builtin_error = -1;            // ErrorKind for built-in error types, else -1
+    // 1 for an `actor`, 2 for an `agent` (vm/actors.h): instances are actor states, changed
+    // in place by their handlers (one message at a time) instead of copied on write.
+    uint8_t actor_kind = 0;
     StructTypeObj() : Obj(ObjType::StructType) {}
     ~StructTypeObj() override;
     int field_index(std::string_view n) const {

@@ -376,6 +376,8 @@ SetObj* set_unshare(Value& v) {
 
 StructObj* struct_unshare(Value& v) {
     auto* s = v.as<StructObj>();
+    // An actor's state is the actor's own: its handlers change it in place (vm/actors.h).
+    if (s->type->actor_kind) return s;
     if (obj_unique(s)) return obj_localize(s);
     auto* n = new StructObj(*s);
     v = Value::adopt(n);

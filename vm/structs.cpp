@@ -10,6 +10,7 @@
 
 #include "compiler/suggest.h"
 #include "vm/collections.h"
+#include "vm/actors.h"
 #include "vm/interp.h"
 #include "vm/tasks.h"
 
@@ -138,6 +139,7 @@ Value Interp::make_struct_type(Proto* p, Value* regs, int idx, int first) {
     auto* t = new StructTypeObj();
     Value tv = Value::adopt(t);
     t->name = d.name;
+    t->actor_kind = d.actor_kind;
     int r = first;
     if (d.has_base) {
         const Value& base = regs[r++];
@@ -188,7 +190,23 @@ Value Interp::make_struct_type(Proto* p, Value* regs, int idx, int first) {
     return tv;
 }
 
+namespace {
+thread_local bool t_actor_state = false;  // new_struct() is building an actor's state
+}
+
+Value Interp::new_struct(StructTypeObj* t, std::span<const Value> pos, std::span<const KwArg> kw) {
+    t_actor_state = true;
+    struct Reset {
+        ~Reset() { t_actor_state = false; }
+    } reset;
+    return construct_struct(t, pos, kw);
+}
+
 Value Interp::construct_struct(StructTypeObj* t, std::span<const Value> pos, std::span<const KwArg> kw) {
+    if (t->actor_kind && !t_actor_state)
+        raise(ErrorKind::TypeError, std::string(t->actor_kind == 2 ? "agent" : "actor") + " '" + t->name +
+                                        "' is started with " + t->name + ".spawn(...), not called");
+    t_actor_state = false;  // fields' own values are built as usual
     // Field values are type-checked, which inspects them: force promises first.
     bool any = false;
     for (auto& v : pos) any = any || v.is(ObjType::Promise);
@@ -359,7 +377,11 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
             Value v = error_attr(s, n, &found);
             if (found) return v;
         }
-        if (n == "with") {
+        if (s->type->actor_kind) {
+            Value out;
+            if (actor_state_attr(*this, s, n, out)) return out;
+        }
+        if (n == "with" && !s->type->actor_kind) {
             auto* nat = new NativeObj("with", nullptr);
             nat->method = struct_with;
             nat->kwargs = kAnyKeywords;  // the fields to replace; struct_with checks them
@@ -378,6 +400,7 @@ Value Interp::get_attr(const Value& obj, StrObj* name) {
     if (obj.is(ObjType::StructType)) {
         auto* t = obj.as<StructTypeObj>();
         if (n == "__name__" || n == "name") return make_str(t->name);
+        if (t->actor_kind && n == "spawn") return actor_spawn_attr(obj);
         if (const Value* m = find_struct_method(t, name)) return *m;
         raise(ErrorKind::AttributeError,
               "struct '" + t->name + "' has no attribute '" + n + "'" + did_you_mean(n, struct_attr_names(t, false)));

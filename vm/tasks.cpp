@@ -672,6 +672,22 @@ Value bi_channel(CallContext&, const CallArgs& a) {
     return v;
 }
 
+}  // namespace
+
+Value new_channel_value(size_t capacity) {
+    auto* c = new ChannelObj();
+    Value v = Value::adopt(c);
+    c->ch = rt::Channel<Value>::make(capacity);
+    return v;
+}
+
+rt::Channel<Value>* channel_core(const Value& v) {
+    if (!v.is(ObjType::Opaque) || v.as<OpaqueObj>()->cls != &kChannelClass) return nullptr;
+    return &static_cast<ChannelObj*>(v.as<OpaqueObj>())->ch;
+}
+
+namespace {
+
 // select over (kind, channel, value) cases: kind 0 recv, 1 recv with ok, 2 send, 3 after(d).
 Value bi_select_stmt(CallContext&, const CallArgs& a) {
     const auto& cases = a.pos[0].as<ListObj>()->items;
@@ -2038,7 +2054,7 @@ void register_parallel_builtins(Vm& vm) {
     native("stream_map", bi_stream_map, "workers buffer ordered errors");
     native("worker_pool", bi_worker_pool);
     native("tasks", tasks_builtin);
-    limits::configure(vm.options());
+    limits::configure(vm.limits_state(), vm.options());
 }
 
 }  // namespace weft

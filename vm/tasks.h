@@ -26,6 +26,7 @@
 #include "vm/object.h"
 #include "vm/limits.h"
 #include "vm/task_context.h"
+#include "weft/runtime/channel.hpp"
 #include "weft/runtime/errors.hpp"
 #include "weft/runtime/scope.hpp"
 #include "weft/runtime/spin_lock.hpp"
@@ -221,5 +222,10 @@ Value run_in_implicit_scope(F&& fn) {
 
 // Registers the concurrency builtins (channel, atom, timeout, __select__, ...).
 void register_concurrency_builtins(Vm& vm);
+
+// A new Weft channel value of `capacity` (0: unbuffered), for natives that hand a channel to
+// the program (monitor()); `channel_core` gives its runtime channel (nullptr for other values).
+Value new_channel_value(size_t capacity);
+rt::Channel<Value>* channel_core(const Value& v);
 
 }  // namespace weft

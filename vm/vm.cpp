@@ -18,6 +18,7 @@
 
 #include "compiler/lisp/lower.h"
 #include "compiler/parser.h"
+#include "vm/actors.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
 #include "vm/lisp_prims.h"
@@ -224,10 +225,22 @@ Vm::Vm(VmOptions options)
 
 Vm::~Vm() {
     flush_stdout();
-    if (stats_ && runtime_) stats_->print(stderr, runtime_->counters(), runtime_->workers());
+    if (stats_ && runtime_) {
+        stats_->print(stderr, runtime_->counters(), runtime_->workers());
+        ActorStats a = actor_stats(*this);
+        if (a.spawned)
+            fprintf(stderr,
+                    "actors:  %llu spawned, %llu messages handled, %llu dead letters (%llu dropped by full "
+                    "mailboxes), %llu restarts, peak mailbox %zu\n",
+                    (unsigned long long)a.spawned, (unsigned long long)a.messages,
+                    (unsigned long long)a.dead_letters, (unsigned long long)a.dropped,
+                    (unsigned long long)a.restarts, a.peak_mailbox);
+    }
     pool_.clear();
     runtime_.reset();
     main_.reset();
+    destroy_actor_system(actor_system);
+    actor_system = nullptr;
     // Modules, builtins and error types are immortal while the program runs
     // (shared by every task without count traffic); the VM frees them here, in
     // dependency order, so leak checkers see a clean exit.
@@ -325,6 +338,7 @@ void Vm::init_builtins() {
         add_builtin(n, Value::adopt(nf));
     }
     register_concurrency_builtins(*this);
+    register_actor_builtins(*this);
     register_lisp_builtins(*this);
     std::vector<Value> argv;
     for (auto& a : options_.argv) argv.push_back(make_str(a));
@@ -466,6 +480,7 @@ void Vm::in_runtime(const std::function<void()>& fn) {
     runtime_->block_on(
         [&] {
             bind_main_task(main_.get());
+            actors_begin_root(*this);  // actors' tasks are children of this root
             // The main interpreter runs on this task's stack until block_on returns.
             {
                 std::lock_guard<std::mutex> g(main_task_mu_);
@@ -710,7 +725,19 @@ int Vm::run_main(ModuleObj* m, const std::string& source) {
     }
     m->initializing = true;
     try {
-        in_runtime([&] { main_->run_module_chunk(m, p); });
+        in_runtime([&] {
+            try {
+                main_->run_module_chunk(m, p);
+            } catch (...) {
+                // Live actors are stopped at the end of the program, whatever its end.
+                try {
+                    actors_shutdown(*this, *main_, false);
+                } catch (...) {
+                }
+                throw;
+            }
+            actors_shutdown(*this, *main_, true);
+        });
     } catch (WeftError& e) {
         Value err = main_->error_value(e);
         return report_uncaught_status(err);
