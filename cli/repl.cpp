@@ -161,8 +161,12 @@ int run_repl(Vm& vm) {
     vm.add_builtin("help", Value::adopt(help));
 
     std::string hist = history_path();
-    printf("Weft %s — type code to run it, an empty line ends a block, help() for help, Ctrl-D exits.\n",
-           version_string().c_str());
+    if (vm.options().lisp)
+        printf("Weft %s, Lisp surface — type a form to evaluate it (docs/language/lisp.md), Ctrl-D exits.\n",
+               version_string().c_str());
+    else
+        printf("Weft %s — type code to run it, an empty line ends a block, help() for help, Ctrl-D exits.\n",
+               version_string().c_str());
     fflush(stdout);
     rl_catch_signals = 0;  // our handler, not libedit's (which re-raises SIGINT and kills us)
     using_history();
@@ -188,7 +192,8 @@ int run_repl(Vm& vm) {
             vm.interrupt_main();
         }
     });
-    vm.repl_input("pass\n");  // starts the runtime's threads (with SIGINT blocked)
+    // Starts the runtime's threads (with SIGINT blocked); an empty Lisp input reads no form.
+    vm.repl_input(vm.options().lisp ? "" : "pass\n");
     struct sigaction sa = {}, old_sa = {};
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
@@ -219,7 +224,8 @@ int run_repl(Vm& vm) {
         if (buffer.empty() && line.find_first_not_of(" \t") == std::string::npos) continue;
         buffer += line;
         buffer += "\n";
-        if (is_block(buffer) && !line.empty()) continue;  // a block ends with an empty line
+        // A block ends with an empty line; Lisp input ends when its brackets balance.
+        if (!vm.options().lisp && is_block(buffer) && !line.empty()) continue;
         int exit_status = -1;
         if (!vm.repl_input(buffer, nullptr, &exit_status)) continue;  // incomplete: keep reading
         buffer.clear();

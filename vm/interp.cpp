@@ -289,6 +289,25 @@ void Interp::push_frame_slow(FunctionObj* fn, Value* base, FrameExit exit, bool 
     frames_.push_back(Frame{fn, fn->proto, c->code.data(), base, exit, captures});
 }
 
+namespace {
+// Frames of `.wlisp` code say `file.wlisp:line:col` (docs/language/lisp.md): the column of the
+// form being evaluated, or where its line's text starts when the instruction has no span.
+std::string lisp_frame_col(const Chunk* c, size_t idx, uint32_t line) {
+    size_t n = c->path.size();
+    if (n < 6 || c->path.compare(n - 6, 6, ".wlisp") != 0) return "";
+    uint32_t col = idx < c->cols.size() ? c->cols[idx] >> 16 : 0;
+    if (col == 0 && c->source) {
+        std::string_view text = c->source->line(line);
+        col = 1;
+        for (char ch : text) {
+            if (ch != ' ' && ch != '\t') break;
+            ++col;
+        }
+    }
+    return col ? ":" + std::to_string(col) : "";
+}
+}  // namespace
+
 std::vector<std::string> Interp::current_trace() const {
     std::vector<std::string> out;
     for (size_t i = trace_floor_ < frames_.size() ? trace_floor_ : 0; i < frames_.size(); ++i) {
@@ -303,7 +322,8 @@ std::vector<std::string> Interp::current_trace() const {
         if (record) out.push_back(started_at_line("deferred call to " + c->name, record->call.site));
         size_t idx = f.pc > c->code.data() ? size_t(f.pc - c->code.data() - 1) : 0;
         uint32_t line = idx < c->lines.size() ? c->lines[idx] : c->line;
-        out.push_back(c->path + ":" + std::to_string(line) + " in " + c->name + source_excerpt(c, idx));
+        out.push_back(c->path + ":" + std::to_string(line) + lisp_frame_col(c, idx, line) + " in " + c->name +
+                      source_excerpt(c, idx));
     }
     return out;
 }

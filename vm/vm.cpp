@@ -338,6 +338,7 @@ void Vm::init_builtins() {
         add_builtin(n, Value::adopt(nf));
     }
     register_concurrency_builtins(*this);
+    register_lisp_builtins(*this);
     register_actor_builtins(*this);
     register_lisp_builtins(*this);
     std::vector<Value> argv;
@@ -596,7 +597,8 @@ Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl, std:
     // The Lisp surface (docs/language/lisp.md): `.wlisp` files, and with --lisp the programs
     // that have no file (-e, stdin, the REPL), are read and lowered onto the same AST; they
     // and the Lisp prelude (`__lisp__`) defer nothing (calls are sequential, spec section 5).
-    bool lisp = lisp::is_lisp_path(m.path) || (options_.lisp && (m.path.empty() || m.path[0] == '<'));
+    bool lisp = lisp::is_lisp_path(m.path) ||
+                (options_.lisp && m.name != "__lisp__" && (m.path.empty() || m.path[0] == '<'));
     std::unique_ptr<ast::Module> ast;
     if (lisp) {
         lisp::LowerOptions lo;

@@ -41,6 +41,8 @@ private:
     const std::string& path_;
     size_t i_ = 0;
     uint32_t line_ = 1, col_ = 1;
+    ast::Pos outer_;    // the opening bracket of the top-level form being read
+    char outer_c_ = '(';
 
     ast::Pos here() const { return {line_, col_}; }
 
@@ -89,11 +91,17 @@ private:
         d.pos = start;
         if (c == '(' || c == '[' || c == '{') {
             if (depth >= kMaxDepth) fail(start, "too deeply nested");
+            if (depth == 0) {
+                outer_ = start;
+                outer_c_ = c;
+            }
             advance();
             char close = closer_of(c);
             for (;;) {
                 skip_space();
-                if (i_ >= src_.size()) fail(start, std::string("'") + c + "' was never closed", true);
+                // Reported where the top-level form opens: that is where the reader began to
+                // read what never ended (an inner bracket may be the one missing its closer).
+                if (i_ >= src_.size()) fail(outer_, std::string("'") + outer_c_ + "' was never closed", true);
                 char n = src_[i_];
                 if (n == ')' || n == ']' || n == '}') {
                     if (n != close)
