@@ -20,6 +20,7 @@
 #include "stdlib/stdlib_internal.h"
 #include "vm/collections.h"
 #include "vm/lib_internal.h"
+#include "vm/lisp_prims.h"
 
 namespace weft {
 
@@ -376,6 +377,13 @@ class Dumper {
                 object(items, level);
                 return;
             }
+            case ObjType::Opaque:
+                // A Lisp keyword (`:name`, vm/lisp_prims.h) is written as its name.
+                if (is_keyword(v)) {
+                    string(keyword_name(v));
+                    return;
+                }
+                break;
             default:
                 break;
         }
@@ -481,6 +489,7 @@ class Dumper {
     // A dict key as JSON text: str as is; int, float, bool and None converted as Python does.
     std::string key_text(const Value& k) {
         if (k.is(ObjType::Str)) return k.as<StrObj>()->data;
+        if (is_keyword(k)) return keyword_name(k);
         if (k.is_bool()) return k.as_bool() ? "true" : "false";
         if (k.is_none()) return "null";
         if (k.is_int()) return std::to_string(k.as_int());

@@ -43,13 +43,23 @@ import subprocess
 import sys
 import tempfile
 
-EXPECT_RE = re.compile(r"#\s*expect:(?: (.*))?$")
-EXPECT_ERROR_RE = re.compile(r"#\s*expect error(?: line (\d+))?:\s?(.*)$")
-EXPECT_RUNTIME_RE = re.compile(r"#\s*expect runtime error:\s?(.*)$")
-ARGS_RE = re.compile(r"#\s*args:(.*)$")
-FLAGS_RE = re.compile(r"#\s*flags:(.*)$")
-STDIN_RE = re.compile(r"#\s*stdin:(?: (.*))?$")
-ORDER_RE = re.compile(r"#\s*order-dependent\b")
+def comment_patterns(prefix):
+    """The expectation comments of a test whose comments start with `prefix` (`#` for .weft,
+    `;` for .wlisp, where `;;` works too)."""
+    c = re.escape(prefix) + "+" if prefix == ";" else re.escape(prefix)
+    return {
+        "expect": re.compile(c + r"\s*expect:(?: (.*))?$"),
+        "error": re.compile(c + r"\s*expect error(?: line (\d+))?:\s?(.*)$"),
+        "runtime": re.compile(c + r"\s*expect runtime error:\s?(.*)$"),
+        "args": re.compile(c + r"\s*args:(.*)$"),
+        "flags": re.compile(c + r"\s*flags:(.*)$"),
+        "stdin": re.compile(c + r"\s*stdin:(?: (.*))?$"),
+        "order": re.compile(c + r"\s*order-dependent\b"),
+    }
+
+
+PATTERNS = {"#": comment_patterns("#"), ";": comment_patterns(";")}
+TEST_EXTENSIONS = (".weft", ".wlisp")
 
 
 class Result:
@@ -119,10 +129,14 @@ def parse_test(path):
         "stdin": [],
         "order_dependent": False,
     }
+    prefix = ";" if path.endswith(".wlisp") else "#"
+    pat = PATTERNS[prefix]
+    EXPECT_RE, EXPECT_ERROR_RE, EXPECT_RUNTIME_RE = pat["expect"], pat["error"], pat["runtime"]
+    ARGS_RE, FLAGS_RE, STDIN_RE, ORDER_RE = pat["args"], pat["flags"], pat["stdin"], pat["order"]
     with open(path, encoding="utf-8", errors="replace") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\n").rstrip("\r")
-            if "#" not in line:
+            if prefix not in line:
                 continue
             m = EXPECT_RE.search(line)
             if m:
@@ -211,7 +225,7 @@ def find_tests(root):
         dirnames[:] = sorted(d for d in dirnames if d != "lib" and not d.startswith(".")
                              and not os.path.exists(os.path.join(dirpath, d, "NEEDS_SERVER")))
         for fn in sorted(filenames):
-            if fn.endswith(".weft"):
+            if fn.endswith(TEST_EXTENSIONS):
                 found.append(os.path.join(dirpath, fn))
     return found
 
@@ -272,7 +286,7 @@ def extract_blocks(md_path):
         items.append(("fence", lang, "\n".join(body) + "\n", start, opts))
     result = []
     for idx, item in enumerate(items):
-        if not isinstance(item, tuple) or item[1] not in ("weft", "weft-error"):
+        if not isinstance(item, tuple) or item[1] not in ("weft", "weft-error", "wlisp", "wlisp-error"):
             continue
         output = None
         j = idx + 1
@@ -288,10 +302,12 @@ def check_doc_block(weft, tmpdir, md_path, idx, lang, code, line, output, opts, 
                     timeout):
     name = f"{md_path}:{line}"
     base = re.sub(r"[^A-Za-z0-9]+", "_", os.path.splitext(md_path)[0]).strip("_")
-    prog = os.path.join(tmpdir, f"{base}_{idx}_line{line}.weft")
+    # ```wlisp blocks are Lisp programs (docs/language/lisp.md): run from a .wlisp file.
+    ext = ".wlisp" if lang.startswith("wlisp") else ".weft"
+    prog = os.path.join(tmpdir, f"{base}_{idx}_line{line}{ext}")
     with open(prog, "w", encoding="utf-8") as f:
         f.write(code)
-    if lang == "weft" and output is None:
+    if lang in ("weft", "wlisp") and output is None:
         cmd = [weft] + extra_flags + opts["flags"] + ["check", prog]
     else:
         cmd = [weft] + extra_flags + opts["flags"] + ["run", prog] + opts["args"]
@@ -299,7 +315,7 @@ def check_doc_block(weft, tmpdir, md_path, idx, lang, code, line, output, opts, 
     if res is None:
         return Result(name, False, f"timed out after {timeout:g} s")
     rc, out, err = res
-    if lang == "weft-error":
+    if lang in ("weft-error", "wlisp-error"):
         want = (output or "").strip()
         if rc not in (1, 2):
             return Result(name, False, f"expected failure (exit 1 or 2), got exit {rc}\n  stdout:\n" + tail(out))

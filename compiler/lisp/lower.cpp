@@ -44,6 +44,9 @@ struct Prim {
     const char* weft;  // "__lisp_x": a native builtin; otherwise a function of the prelude
     const char* options = nullptr;  // space-separated Lisp option names
     bool returns_bool = false;
+    // With options: how many positional arguments come first (-1: any number, none of them
+    // a keyword literal). A keyword literal after them starts the options.
+    int positional = -1;
 };
 
 const Prim kPrims[] = {
@@ -78,20 +81,20 @@ const Prim kPrims[] = {
     {"println", "println"}, {"print", "print_"}, {"prn", "prn"},
     // concurrency
     {"spawn", "spawn_"}, {"spawn-link", "spawn_link"},
-    {"parallel-map", "parallel_map", "max-threads timeout"},
-    {"parallel-filter", "parallel_filter", "max-threads timeout"},
-    {"parallel-grep", "parallel_grep", "max-threads"}, {"timeout", "timeout_"},
+    {"parallel-map", "parallel_map", "max-threads timeout", false, 2},
+    {"parallel-filter", "parallel_filter", "max-threads timeout", false, 2},
+    {"parallel-grep", "parallel_grep", "max-threads", false, 2}, {"timeout", "timeout_"},
     {"atom", "atom_"}, {"atom-deref", "atom_deref"}, {"deref", "atom_deref"}, {"atom-reset!", "atom_reset"},
     {"reset!", "atom_reset"}, {"atom-swap!", "atom_swap"}, {"swap!", "atom_swap"},
     {"compare-and-set!", "compare_and_set", nullptr, true},
     {"make-channel", "make_channel"}, {"channel-send", "channel_send"},
-    {"channel-recv", "channel_recv", "timeout"}, {"channel-close", "channel_close"},
+    {"channel-recv", "channel_recv", "timeout", false, 1}, {"channel-close", "channel_close"},
     {"select", "select_", "timeout"}, {"make-worker-pool", "make_worker_pool"},
     {"worker-pool-submit", "worker_pool_submit"}, {"worker-pool-shutdown", "worker_pool_shutdown"},
-    {"stream-map", "stream_map", "workers ordered"}, {"set-max-threads!", "set_max_threads"},
+    {"stream-map", "stream_map", "workers ordered", false, 2}, {"set-max-threads!", "set_max_threads"},
     {"set-default-timeout!", "set_default_timeout"}, {"restrict", "restrict_"},
     // the outside world
-    {"http-get", "http_get", "timeout headers"}, {"http-post", "http_post", "timeout headers"},
+    {"http-get", "http_get", "timeout headers", false, 1}, {"http-post", "http_post", "timeout headers", false, 2},
     {"read-file", "read_file"}, {"write-file", "write_file"}, {"file-size", "file_size"}, {"glob", "glob_"},
     {"db-open", "db_open"}, {"db-query", "db_query"}, {"db-exec", "db_exec"}, {"json-parse", "json_parse"},
     {"json-str", "json_str"}, {"env", "env"}, {"args", "args_"}, {"now", "now"}, {"sleep", "sleep_"},
@@ -274,7 +277,6 @@ private:
             for (auto& [n, b] : s->names) out.push_back(n);
         for (auto& [n, w] : defines_) out.push_back(n);
         for (auto& p : kPrims) out.push_back(p.lisp);
-        for (auto& f : kSpecialForms) out.push_back(f);
         return out;
     }
 
@@ -1261,8 +1263,9 @@ private:
         std::vector<std::pair<const Datum*, const Datum*>> opts;
         if (p.options) {
             size_t first_opt = end;
-            for (size_t i = 1; i < end; ++i)
-                if (d.items[i].kind == DatumKind::Keyword && option_of(p, d.items[i].s)) {
+            size_t from = p.positional >= 0 ? size_t(p.positional) + 1 : 1;
+            for (size_t i = from; i < end; ++i)
+                if (d.items[i].kind == DatumKind::Keyword) {
                     first_opt = i;
                     break;
                 }
@@ -1460,7 +1463,7 @@ private:
             return call(mk<NameExpr>(d.pos, "__lisp_get"), std::move(v), d.pos);
         }
         if (h.kind != DatumKind::Symbol && h.kind != DatumKind::List)
-            fail(h, std::string("cannot call a ") + kind_name(h.kind));
+            fail(h, "cannot call " + datum_to_string(h) + ": a " + kind_name(h.kind) + " is not a function");
         std::vector<ExprPtr> head;
         Block hb;
         head.push_back(expr(h, hb, s));
