@@ -61,6 +61,7 @@
 #include "stdlib/stdlib.h"
 #include "stdlib/stdlib_internal.h"
 #include "vm/capabilities.h"
+#include "vm/interp.h"
 #include "vm/lib_internal.h"
 #include "weft/runtime/channel.hpp"
 #include "weft/runtime/reactor.hpp"
@@ -718,14 +719,18 @@ struct ResponseObj : OpaqueObj {
     }
 };
 
-StructTypeObj* g_http_error_type = nullptr;  // http.HTTPError of the running program
+// http.HTTPError of the running program: kept by its Vm (Vm::extension_value), since several
+// programs (embedded Engines) may run in one process, each with its own type.
+constexpr const char* kHttpErrorKey = "http.HTTPError";
 
 [[noreturn]] void raise_http_error(const ResponseObj* r) {
     std::string msg =
         std::to_string(r->status) + (r->status >= 500 ? " Server Error: " : " Client Error: ") +
         (r->reason.empty() ? std::string("(no reason)") : r->reason) + " for url: " + r->url;
-    if (!g_http_error_type) throw WeftError(ErrorKind::NetworkError, msg);
-    auto* s = new StructObj(g_http_error_type);
+    Vm* vm = current_vm();
+    Value type = vm ? vm->extension_value(kHttpErrorKey) : Value();
+    if (!type.is(ObjType::StructType)) throw WeftError(ErrorKind::NetworkError, msg);
+    auto* s = new StructObj(type.as<StructTypeObj>());
     Value err = Value::adopt(s);
     s->fields[0] = Value::integer(r->status);
     s->fields[1] = make_str(r->url);
@@ -1190,7 +1195,7 @@ void init_http_module(ModuleObj& m) {
     stdlib::define_fn(m, "patch", http_method<kPatch, true>);
     stdlib::define_fn(m, "request", http_request);
     Value err = make_http_error_type();
-    g_http_error_type = err.as<StructTypeObj>();
+    if (Vm* vm = current_vm()) vm->set_extension_value(kHttpErrorKey, err);
     m.define("HTTPError", std::move(err));
 }
 

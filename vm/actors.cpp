@@ -176,6 +176,13 @@ std::shared_ptr<ActorCore> target(ActorRefObj* r, bool wait) {
     }
 }
 
+// The runtime's own supervisor actor (vm/actors_lib.cpp): `sup.ref(id)` is its `child_ref`.
+bool is_supervisor(const ActorCore& c) {
+    auto* t = c.type.as<StructTypeObj>();
+    return t->name == "Supervisor" && t->method_interned(intern("child_ref")) != nullptr &&
+           t->method_interned(intern("_child_down")) != nullptr;
+}
+
 // The handler `method` of the actor's type, or an AttributeError at the sender.
 Value find_handler(const ActorCore& c, std::string_view method) {
     auto* t = c.type.as<StructTypeObj>();
@@ -651,15 +658,19 @@ Value handler_call(CallContext& cx, Value& self, const CallArgs& a) {
 }
 const OpaqueClass kHandlerClass{"handler"};
 
+Value sup_ref_call(CallContext& cx, Value& self, const CallArgs& a) {
+    if (a.pos.size() != 1 || !a.kw.empty()) fail(ErrorKind::TypeError, "ref() takes one child id");
+    Value p = do_ask(cx, static_cast<ActorRefObj*>(self.as<OpaqueObj>()), "child_ref", a.pos, {}, 0);
+    interp_of(cx).force(p);
+    return p;
+}
+
 bool ref_attr(const OpaqueObj* self, std::string_view n, Value& out) {
     auto* r = static_cast<ActorRefObj*>(const_cast<OpaqueObj*>(self));
     if (n == "alive") {
         auto c = target(r, false);
         bool alive = c && c->phase.load(std::memory_order_acquire) < kStopping && !c->box->closed();
-        if (r->slot && !alive) {
-            std::lock_guard<std::mutex> g(r->slot->mu);
-            alive = !r->slot->final;  // restarting
-        }
+        // A stable reference is alive while its current instance is (False during a restart).
         out = Value::boolean(alive);
         return true;
     }
@@ -677,6 +688,11 @@ bool ref_attr(const OpaqueObj* self, std::string_view n, Value& out) {
     if (c->agent && (n == "suspend" || n == "resume")) {
         out = native_method(n == "suspend" ? "suspend" : "resume", n == "suspend" ? ref_suspend : ref_resume,
                             Value::borrow(const_cast<OpaqueObj*>(self)));
+        return true;
+    }
+    if (n == "ref" && is_supervisor(*c)) {
+        // sup.ref(id): answered at once (KeyError for an unknown id), not as a promise.
+        out = native_method("ref", sup_ref_call, Value::borrow(const_cast<OpaqueObj*>(self)));
         return true;
     }
     // A handler: `ref.m(...)` is an ask. Unknown names raise AttributeError here, at the sender.
@@ -1019,6 +1035,31 @@ Value bi_stop_within(CallContext& cx, const CallArgs& a) {
     return Value::boolean(false);
 }
 
+Value bi_is_actor_type(CallContext&, const CallArgs& a) {
+    return Value::boolean(a.pos.size() == 1 && a.pos[0].is(ObjType::StructType) &&
+                          a.pos[0].as<StructTypeObj>()->actor_kind != 0);
+}
+
+Value bi_is_callable(CallContext&, const CallArgs& a) {
+    if (a.pos.size() != 1) return Value::boolean(false);
+    const Value& v = a.pos[0];
+    return Value::boolean(v.is(ObjType::Function) || v.is(ObjType::Native) || v.is(ObjType::BoundMethod) ||
+                          (v.is(ObjType::StructType) && !v.as<StructTypeObj>()->actor_kind) ||
+                          (v.is(ObjType::Opaque) && (v.as<OpaqueObj>()->cls->call || v.as<OpaqueObj>()->cls->call_kw)));
+}
+
+Value bi_is_supervisor(CallContext&, const CallArgs& a) {
+    ActorRefObj* r = a.pos.size() == 1 ? as_ref(a.pos[0]) : nullptr;
+    auto c = r ? target(r, false) : nullptr;
+    return Value::boolean(c && is_supervisor(*c));
+}
+
+Value bi_is_ref(CallContext&, const CallArgs& a) { return Value::boolean(a.pos.size() == 1 && as_ref(a.pos[0])); }
+
+Value bi_type_name(CallContext&, const CallArgs& a) {
+    return make_str(a.pos.size() == 1 ? type_name(a.pos[0]) : std::string("?"));
+}
+
 Value bi_count_restart(CallContext& cx, const CallArgs&) {
     system_of(interp_of(cx).vm()).restarts.fetch_add(1, std::memory_order_relaxed);
     return Value();
@@ -1110,6 +1151,12 @@ void register_actor_builtins(Vm& vm) {
     native("__kill", bi_kill);
     native("__stop_within", bi_stop_within);
     native("__count_restart", bi_count_restart);
+    native("__is_actor_type", bi_is_actor_type);
+    native("__is_callable", bi_is_callable);
+    native("__is_supervisor", bi_is_supervisor);
+    native("__is_ref", bi_is_ref);
+    native("__type_name", bi_type_name);
+    register_actor_lib_builtins(vm);
 }
 
 }  // namespace weft

@@ -46,5 +46,7 @@ ActorStats actor_stats(Vm& vm);
 // increment" / "idle"; empty when there are none.
 std::vector<std::string> actor_descriptions(Vm& vm);
 void destroy_actor_system(ActorSystem* s);
+// supervise, child, event_bus (vm/actors_lib.cpp).
+void register_actor_lib_builtins(Vm& vm);
 
 }  // namespace weft

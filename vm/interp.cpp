@@ -69,8 +69,8 @@ constexpr size_t kMinDeferStack = 128 * 1024;
 }
 // With other tasks alive, a store must be published (store_shared); alone, the
 // writer may store in place, and the values kept for past readers can go.
-[[gnu::always_inline]] inline bool others_alive(ModuleObj* m) {
-    if (limits::live_tasks() > 0) return true;
+[[gnu::always_inline]] inline bool others_alive(const limits::State& st, ModuleObj* m) {
+    if (limits::live_tasks(st) > 0) return true;
     if (!m->limbo.empty()) m->limbo.clear();
     return false;
 }
@@ -992,7 +992,8 @@ op_SetGlobal: {
     if (WEFT_UNLIKELY(m->read_by_functions(int(BX)))) {
         pin(R[A]);
         share(R[A]);
-        if (g_multi_worker.load(std::memory_order_relaxed) && others_alive(m)) m->store_shared(int(BX), R[A]);
+        if (g_multi_worker.load(std::memory_order_relaxed) && others_alive(vm_.limits_state(), m))
+            m->store_shared(int(BX), R[A]);
         else m->globals[BX] = R[A];
     } else {
         m->globals[BX] = R[A];
@@ -1540,7 +1541,7 @@ op_PlaceG: {
         // result then (place_done).
         place_module_ = m;
         place_slot_ = int(BX);
-        if (others_alive(m)) {
+        if (others_alive(vm_.limits_state(), m)) {
             place_hold_ = g;
             place_ = &place_hold_;
         } else {

@@ -167,6 +167,10 @@ public:
 
     // The program's actors (vm/actors.h): created on first use, destroyed with the Vm.
     class ActorSystem* actor_system = nullptr;
+    // A module of the runtime written in Weft (vm/actors_lib.cpp's supervision), compiled from
+    // `source` and run on `in` on first use, under `name`; later calls return it. A task that
+    // asks while another initializes it waits for the end of that initialization.
+    ModuleObj* internal_module(Interp& in, const std::string& name, const char* source);
 
 private:
     friend class Interp;

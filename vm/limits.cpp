@@ -14,45 +14,31 @@ namespace weft::limits {
 
 namespace {
 
-// Read on every wait and spawn; written almost never. Kept apart from the live-task counters,
-// which every spawn and task end write: sharing a cache line with them made each of these
-// reads a cache miss (6% of skynet with spawn + channels).
-alignas(64) std::atomic<double> g_default_timeout{0};
-std::atomic<std::size_t> g_max_tasks{0};
-std::atomic<std::size_t> g_max_workers{0};
-
-// The live-task count, sharded by thread so that worker threads spawning and finishing tasks do
-// not fight over one cache line. A task may be counted in on one shard and out on another: only
-// the sum means anything (unsigned arithmetic wraps back to it).
-// The live-task count, one shard per thread that starts or ends tasks (summed by live_tasks()).
-// The first kShards threads each own a shard and update it with a plain load and store — one
-// writer, so no locked read-modify-write, which costs a few percent of a spawn-heavy program;
-// threads past those share the last shard and update it atomically. A slot taken on one thread
-// and given back on another leaves the two shards off by one each way: only the sum counts
-// (unsigned arithmetic wraps, the sum is exact).
-constexpr std::size_t kShards = 16;
-struct alignas(64) LiveShard {
-    std::atomic<std::size_t> n{0};
-};
-LiveShard g_live[kShards];
+// Thread numbering for the shards: the first kShards - 1 threads that start or end tasks each
+// own a shard index (in every State) and update it with a plain load and store — one writer, so
+// no locked read-modify-write, which costs a few percent of a spawn-heavy program; threads past
+// those share the last shard and update it atomically. A slot taken on one thread and given back
+// on another leaves the two shards off by one each way: only the sum counts (unsigned arithmetic
+// wraps, the sum is exact). The numbering is process-wide (it names threads, not programs), so
+// the exclusive indices run out after a few Engines' worker threads: later threads share the
+// last shard, which is slower but as exact.
 std::atomic<std::size_t> g_next_shard{0};
+
+State g_default_state;  // no Vm current (unit tests of the object library)
 
 struct MyShard {
     std::atomic<std::size_t>* n;
     bool exclusive;
 };
-MyShard my_shard() {
-    thread_local MyShard mine = [] {
-        std::size_t i = g_next_shard.fetch_add(1, std::memory_order_relaxed);
-        return i < kShards - 1 ? MyShard{&g_live[i].n, true} : MyShard{&g_live[kShards - 1].n, false};
-    }();
-    return mine;
+MyShard my_shard(State& st) {
+    thread_local std::size_t index = g_next_shard.fetch_add(1, std::memory_order_relaxed);
+    return index < kShards - 1 ? MyShard{&st.live[index].n, true} : MyShard{&st.live[kShards - 1].n, false};
 }
 
 // Release order on both paths: what the body did happens before a writer that sees the count
 // drop (interp.cpp, op_SetGlobal) writes without publishing.
-void shard_add(std::size_t d) {
-    MyShard s = my_shard();
+void shard_add(State& st, std::size_t d) {
+    MyShard s = my_shard(st);
     if (s.exclusive)
         s.n->store(s.n->load(std::memory_order_relaxed) + d, std::memory_order_release);
     else
@@ -67,18 +53,23 @@ std::string seconds_text(double s) {
 
 }  // namespace
 
-void configure(const VmOptions& o) {
-    g_default_timeout.store(o.default_timeout > 0 ? o.default_timeout : 0);
-    g_max_tasks.store(o.max_tasks);
-    g_max_workers.store(0);
+State& current() {
+    Vm* vm = current_vm();
+    return vm ? vm->limits_state() : g_default_state;
+}
+
+void configure(State& st, const VmOptions& o) {
+    st.default_timeout.store(o.default_timeout > 0 ? o.default_timeout : 0);
+    st.max_tasks.store(o.max_tasks);
+    st.max_workers.store(0);
 }
 
 double default_timeout() {
-    return g_default_timeout.load(std::memory_order_relaxed);
+    return current().default_timeout.load(std::memory_order_relaxed);
 }
 
 void set_default_timeout(double seconds) {
-    g_default_timeout.store(seconds > 0 ? seconds : 0);
+    current().default_timeout.store(seconds > 0 ? seconds : 0);
 }
 
 double wait_bound() {
@@ -121,11 +112,11 @@ void join_within_default_timeout(rt::Task& t, bool run_inline) {
 }
 
 std::size_t max_workers() {
-    return g_max_workers.load(std::memory_order_relaxed);
+    return current().max_workers.load(std::memory_order_relaxed);
 }
 
 void set_max_workers(std::size_t n) {
-    g_max_workers.store(n);
+    current().max_workers.store(n);
 }
 
 std::size_t cap_workers(std::size_t requested) {
@@ -133,11 +124,11 @@ std::size_t cap_workers(std::size_t requested) {
     return m && m < requested ? m : requested;
 }
 
-TaskSlot::TaskSlot() {
-    shard_add(1);
+TaskSlot::TaskSlot(State& st) : st_(&st) {
+    shard_add(st, 1);
     held_ = true;
-    std::size_t max = g_max_tasks.load(std::memory_order_relaxed);
-    if (max != 0 && live_tasks() > max) {
+    std::size_t max = st.max_tasks.load(std::memory_order_relaxed);
+    if (max != 0 && live_tasks(st) > max) {
         release();
         throw WeftError(ErrorKind::Error,
                         "too many live tasks: starting another would exceed the limit of " +
@@ -146,24 +137,25 @@ TaskSlot::TaskSlot() {
 }
 
 TaskSlot TaskSlot::if_limited() {
-    if (g_max_tasks.load(std::memory_order_relaxed) == 0) return TaskSlot(nullptr);
-    return TaskSlot();
+    State& st = current();
+    if (st.max_tasks.load(std::memory_order_relaxed) == 0) return TaskSlot(nullptr);
+    return TaskSlot(st);
 }
 
-TaskSlot::TaskSlot(const TaskSlot& o) : held_(o.held_) {
+TaskSlot::TaskSlot(const TaskSlot& o) : st_(o.st_), held_(o.held_) {
     // A copy of a task body (captured into a wrapper before the spawn) is another holder; the
     // original's slot goes back when it is destroyed, so the count stays exact.
-    if (held_) shard_add(1);
+    if (held_) shard_add(*st_, 1);
 }
 
 void TaskSlot::give_back() noexcept {
     held_ = false;
-    shard_add(std::size_t(-1));
+    shard_add(*st_, std::size_t(-1));
 }
 
-std::size_t live_tasks() {
+std::size_t live_tasks(const State& st) {
     std::size_t sum = 0;
-    for (auto& s : g_live) sum += s.n.load(std::memory_order_acquire);
+    for (auto& s : st.live) sum += s.n.load(std::memory_order_acquire);
     return sum;
 }
 

@@ -2,11 +2,14 @@
 // (`--default-timeout`, `set_default_timeout`), the cap on live tasks (`--max-tasks`) and the
 // cap on how many items parallel operations run at once (`set_max_workers`).
 //
-// They are process-wide atomics rather than Vm members because they are read on hot paths
-// that have no Vm at hand (every blocking wait, every spawn) and one program runs per process;
-// a Vm sets them from its options when its builtins are registered.
+// They are per program (per Vm: an embedding host may run several Engines in one process), in a
+// State the Vm owns. The hot paths that read them (every blocking wait, every spawn) have no Vm
+// at hand: the free functions below find the current Vm's State (current_vm(): the running
+// task's interpreter), and a TaskSlot remembers the State it counted in, so that it gives the
+// slot back there from any thread.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -20,8 +23,30 @@ class Task;
 
 namespace limits {
 
+// The live-task count is sharded by thread so that worker threads spawning and finishing tasks
+// do not fight over one cache line (see limits.cpp).
+constexpr std::size_t kShards = 16;
+struct alignas(64) LiveShard {
+    std::atomic<std::size_t> n{0};
+};
+
+// One program's limits and live-task count. Thread-safe (atomics).
+struct State {
+    // Read on every wait and spawn; written almost never. Kept apart from the live-task
+    // counters, which every spawn and task end write: sharing a cache line with them made each
+    // of these reads a cache miss (6% of skynet with spawn + channels).
+    alignas(64) std::atomic<double> default_timeout{0};
+    std::atomic<std::size_t> max_tasks{0};
+    std::atomic<std::size_t> max_workers{0};
+    LiveShard live[kShards];
+};
+
+// The current Vm's State (a process default when no Vm is current: unit tests of the object
+// library).
+State& current();
+
 // Takes --default-timeout and --max-tasks from the options; resets set_max_workers.
-void configure(const VmOptions& o);
+void configure(State& st, const VmOptions& o);
 
 // The default timeout in seconds, 0 when none.
 double default_timeout();
@@ -57,18 +82,20 @@ std::size_t cap_workers(std::size_t requested);
 // reading its globals (interp.cpp, op_SetGlobal).
 class TaskSlot {
   public:
-    TaskSlot();  // may throw WeftError
+    TaskSlot() : TaskSlot(current()) {}  // may throw WeftError
+    explicit TaskSlot(State& st);          // may throw WeftError
     // An empty slot (holds nothing).
     explicit TaskSlot(std::nullptr_t) noexcept {}
     // A slot taken only when --max-tasks sets a limit (may throw WeftError), else empty: records
     // of deferred calls (vm/pending.h) count against the limit but are not running tasks.
     static TaskSlot if_limited();
     TaskSlot(const TaskSlot& o);
-    TaskSlot(TaskSlot&& o) noexcept : held_(o.held_) { o.held_ = false; }
+    TaskSlot(TaskSlot&& o) noexcept : st_(o.st_), held_(o.held_) { o.held_ = false; }
     TaskSlot& operator=(const TaskSlot&) = delete;
     TaskSlot& operator=(TaskSlot&& o) noexcept {
         if (this != &o) {
             release();
+            st_ = o.st_;
             held_ = o.held_;
             o.held_ = false;
         }
@@ -82,11 +109,14 @@ class TaskSlot {
 
   private:
     void give_back() noexcept;
+    State* st_ = nullptr;
     bool held_ = false;
 };
 
-// Live tasks: bodies holding a TaskSlot (acquire: pairs with the release of a finished body).
-std::size_t live_tasks();
+// Live tasks of a program: bodies holding a TaskSlot (acquire: pairs with the release of a
+// finished body).
+std::size_t live_tasks(const State& st);
+inline std::size_t live_tasks() { return live_tasks(current()); }
 
 }  // namespace limits
 }  // namespace weft

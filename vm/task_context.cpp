@@ -29,8 +29,6 @@ namespace weft {
 
 namespace {
 
-TaskContext g_main_context;  // the root task's (one program runs at a time per process)
-
 // A copy of error value `err` (errors are values: the original may be held elsewhere).
 Value copy_error(const Value& err) {
     if (!err.is(ObjType::Struct) || !err.as<StructObj>()->error) return err;
@@ -111,9 +109,10 @@ TaskContext child_task_context() {
 }
 
 void bind_main_task(Interp* main) {
-    g_main_context.interp = main;
-    g_main_context.spawned_at = {};
-    if (rt::Task* t = rt::current_task()) t->set_user_data(&g_main_context);
+    TaskContext& c = main->vm().main_context();  // per program: several Vms may run at once
+    c.interp = main;
+    c.spawned_at = {};
+    if (rt::Task* t = rt::current_task()) t->set_user_data(&c);
 }
 
 Value note_task_failure(Interp& in, const Value& err, const std::string& label,

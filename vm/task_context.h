@@ -45,6 +45,9 @@ struct TaskContext {
     Interp* interp = nullptr;
     CodeSite spawned_at;
     int depth = 0;  // tasks between this one and the root (the spawner's depth + 1)
+    // The embedding API's exec/eval (Vm::run_in_main): top-level expression statements store
+    // their value here instead of echoing it (the REPL's __repl_print__). Null otherwise.
+    Value* echo = nullptr;
 };
 // Depth of the current task in the task tree (0 for the root or outside tasks).
 int current_task_depth();

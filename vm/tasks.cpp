@@ -2054,7 +2054,7 @@ void register_parallel_builtins(Vm& vm) {
     native("stream_map", bi_stream_map, "workers buffer ordered errors");
     native("worker_pool", bi_worker_pool);
     native("tasks", tasks_builtin);
-    limits::configure(vm.options());
+    limits::configure(vm.limits_state(), vm.options());
 }
 
 }  // namespace weft

@@ -35,6 +35,7 @@ std::string format_ms(double seconds) {
 }  // namespace
 
 int Vm::run_tests(const TestOptions& opts) {
+    VmScope scope(this);
     namespace fs = std::filesystem;
     using Clock = std::chrono::steady_clock;
     auto run_start = Clock::now();

@@ -1,0 +1,159 @@
+// vm_embed.cpp — the Vm's side of the embedding API (embed/, include/weft/weft.hpp).
+//
+// The command line runs one program: one root task, on the main interpreter (Vm::in_runtime).
+// An embedding host calls into a Vm from several threads at once — run this code, call that
+// function, evaluate an expression — so each host call here is a root task of its own, with its
+// own interpreter from the pool, its own TaskContext, the capabilities the host gives the call,
+// and a cancel scope the host can cancel from any thread (interrupt, timeout). The call's tasks
+// live in its implicit nursery inside that scope, so cancelling the scope reaches all of them
+// and the call ends only when they have (structured concurrency).
+//
+// Errors never escape as C++ exceptions: a RootResult carries the error value (with its trace),
+// or the CompileError of exec/eval, for embed/ to turn into the host's exceptions.
+#include <climits>
+
+#include "compiler/diagnostic.h"
+#include "vm/collections.h"
+#include "vm/interp.h"
+#include "vm/pending.h"
+#include "vm/task_context.h"
+#include "vm/tasks.h"
+#include "weft/runtime/runtime.hpp"
+#include "weft/runtime/scope.hpp"
+
+namespace weft {
+
+namespace {
+
+// The body of an embedded root task: sets up the task's interpreter and scopes, runs the call,
+// and turns whatever it raised into a RootResult.
+Vm::RootResult run_root_body(Vm& vm, const Vm::RootBody& body,
+                             const std::shared_ptr<const CapabilitySet>& caps,
+                             std::int64_t deadline_ns, const Vm::ScopeHook& hook) {
+    Vm::RootResult r;
+    Interp* in = vm.acquire_interp();
+    TaskContext ctx;
+    ctx.interp = in;
+    rt::Task* task = rt::current_task();
+    task->set_user_data(&ctx);
+    in->bind_task(Interp::TaskBinding{rt::current_stack_low(), 0});
+    in->set_capabilities(caps);
+    size_t records = in->pending().size();
+    {
+        rt::CancelScopeOptions o;
+        o.deadline_ns = deadline_ns;
+        rt::CancelScope cs(o);
+        if (hook) hook(&cs);
+        try {
+            r.value = run_in_implicit_scope([&] {
+                Value v = body(*in);
+                in->force(v);  // a deferred return: the host gets the settled value
+                run_leftover_records(*in, records);
+                return v;
+            });
+        } catch (CompileError&) {
+            r.ok = false;
+            r.compile_error = std::current_exception();
+        } catch (WeftError& e) {
+            r.ok = false;
+            r.value = in->error_value(e);
+        } catch (...) {
+            r.ok = false;
+            r.value = in->runtime_error_value(std::current_exception());
+        }
+        r.scope_cancelled = cs.cancel_called();
+        if (hook) hook(nullptr);
+    }
+    share(r.value);  // handed to a host thread
+    auto& list = in->pending();
+    if (list.size() > records) list.resize(records);
+    task->set_user_data(nullptr);
+    vm.release_interp(in);
+    return r;
+}
+
+}  // namespace
+
+rt::Runtime& Vm::runtime() {
+    if (!runtime_) in_runtime([] {});  // creates it as the command line does
+    return *runtime_;
+}
+
+Vm::RootResult Vm::run_root(const RootBody& body, std::shared_ptr<const CapabilitySet> caps,
+                            std::int64_t deadline_ns, const ScopeHook& hook, const std::string& name) {
+    VmScope scope(this);
+    rt::Runtime& rt = runtime();
+    if (!caps) caps = program_capabilities();
+    try {
+        return rt.block_on([&] { return run_root_body(*this, body, caps, deadline_ns, hook); }, name);
+    } catch (...) {
+        // Raised by the runtime around the body (a Deadlock delivered to the root).
+        RootResult r;
+        r.ok = false;
+        r.value = main_->runtime_error_value(std::current_exception());
+        share(r.value);
+        return r;
+    }
+}
+
+rt::TaskRef Vm::start_root(RootBody body, std::shared_ptr<const CapabilitySet> caps,
+                           std::int64_t deadline_ns, ScopeHook hook, const std::string& name,
+                           std::function<void(RootResult&)> done) {
+    rt::Runtime& rt = runtime();
+    if (!caps) caps = program_capabilities();
+    return rt.start_root(
+        [this, body = std::move(body), caps = std::move(caps), deadline_ns, hook = std::move(hook),
+         done = std::move(done)] {
+            RootResult r = run_root_body(*this, body, caps, deadline_ns, hook);
+            done(r);
+        },
+        name);
+}
+
+ModuleObj* Vm::embed_main_module() {
+    std::lock_guard<std::mutex> g(modules_mu_);
+    if (!embed_main_) {
+        embed_main_ = new ModuleObj();
+        embed_main_->name = "__main__";
+        embed_main_->path = "<embed>";
+    }
+    return embed_main_;
+}
+
+Value Vm::run_in_main(Interp& in, const std::string& source, const std::string& name) {
+    ModuleObj* m = embed_main_module();
+    Proto* p;
+    {
+        // Compiling extends the module's layout and globals: one compile at a time.
+        std::lock_guard<std::mutex> g(embed_compile_mu_);
+        std::string saved = m->path;
+        m->path = name;
+        try {
+            p = compile_into(*m, source, true);
+        } catch (CompileError& e) {
+            m->path = saved;
+            if (e.diag.path.empty()) e.diag.path = name;
+            throw;
+        }
+        m->path = saved;
+    }
+    Value echo;
+    TaskContext* c = current_task_context();
+    Value* saved_echo = c ? std::exchange(c->echo, &echo) : nullptr;
+    struct Restore {
+        TaskContext* c;
+        Value* saved;
+        ~Restore() {
+            if (c) c->echo = saved;
+        }
+    } restore{c, saved_echo};
+    in.run_module_chunk(m, p);
+    return echo;
+}
+
+void Vm::add_host_module(const std::string& name, std::function<void(ModuleObj&)> init) {
+    std::lock_guard<std::mutex> g(modules_mu_);
+    host_modules_[name] = std::move(init);
+}
+
+}  // namespace weft
