@@ -28,8 +28,12 @@
 #include "vm/capabilities.h"
 #include "vm/function.h"
 #include "vm/native.h"
+#include "vm/task_context.h"
 
 namespace weft {
+namespace limits {
+struct State;
+}
 
 class Interp;
 struct CodeSite;  // vm/task_context.h
@@ -38,6 +42,8 @@ struct PromiseObj;  // vm/tasks.h
 namespace rt {
 class Runtime;
 class Task;
+class TaskRef;
+class CancelScope;
 struct TraceEvent;
 }
 
@@ -78,6 +84,10 @@ struct VmOptions {
     // rt::RuntimeOptions::install_signal_handlers: the CLI sets it (a fiber-stack overflow is
     // reported by name); an embedding host leaves it off unless it wants the handler.
     bool install_signal_handlers = false;
+    // Embedding (include/weft/weft.hpp): where the program's standard output goes (null: file
+    // descriptor 1), and a runtime shared with other Vms (null: the Vm starts its own).
+    std::function<void(std::string_view)> stdout_sink;
+    std::shared_ptr<rt::Runtime> shared_runtime;
 };
 
 // A native module is built on first import.
@@ -205,7 +215,7 @@ private:
     std::unordered_map<std::string, ModuleObj*> modules_;  // by name, or by canonical path
     std::unique_ptr<Interp> main_;
     std::unique_ptr<RunStats> stats_;  // --stats: before runtime_, which calls into it
-    std::unique_ptr<rt::Runtime> runtime_;
+    std::shared_ptr<rt::Runtime> runtime_;  // options_.shared_runtime, or the Vm's own
     std::mutex pool_mu_;
     std::vector<std::unique_ptr<Interp>> pool_;
     ModuleObj* repl_module_ = nullptr;
@@ -217,6 +227,76 @@ private:
     std::mutex out_mu_;  // print() from tasks on several threads
     std::string out_buf_;
     bool out_line_buffered_ = false;  // see write_stdout
+    // Per-program state that used to be process-wide (several Vms may live in one process: the
+    // embedding API's Engines). The root task's context (bind_main_task), the limits of
+    // vm/limits.h, and values the standard library keeps per program (extension_value).
+    TaskContext main_context_;
+    std::unique_ptr<limits::State> limits_;
+    std::mutex ext_mu_;
+    std::unordered_map<std::string, Value> ext_values_;
+    std::unordered_map<std::string, std::function<void(ModuleObj&)>> host_modules_;  // modules_mu_
+    ModuleObj* embed_main_ = nullptr;  // modules_mu_
+    std::mutex embed_compile_mu_;      // run_in_main: one compile into the main module at a time
+
+public:
+    TaskContext& main_context() { return main_context_; }
+    limits::State& limits_state() { return *limits_; }
+    // A value a native module keeps for the whole program (e.g. "http.HTTPError", the type it
+    // raises); set when the module is built, read when it raises. Thread-safe. Unset: None.
+    void set_extension_value(const std::string& key, Value v);
+    Value extension_value(const std::string& key);
+
+    // ---- Embedding (embed/, include/weft/weft.hpp; implemented in vm/vm_embed.cpp). Every host
+    // call is a root task of its own, on a pooled interpreter, so host threads may call one Vm
+    // concurrently.
+    struct RootResult {
+        Value value;                   // the result, or the error value when !ok
+        bool ok = true;
+        bool scope_cancelled = false;  // the call's own cancel scope was cancelled (interrupt/limit)
+        std::exception_ptr compile_error;  // a CompileError (exec/eval of bad source)
+    };
+    // The call itself, run on the root task's interpreter.
+    using RootBody = std::function<Value(::weft::Interp&)>;
+    // Called in the root task with the call's cancel scope once it is open (register it to
+    // cancel the call from another thread) and with nullptr when it closes.
+    using ScopeHook = std::function<void(rt::CancelScope*)>;
+    // Runs `body` as a root task with capabilities `caps` inside a cancel scope (`deadline_ns`:
+    // steady-clock ns, INT64_MAX for none) and the implicit nursery, and blocks the calling
+    // (non-worker) thread until the whole task tree has ended. Never throws Weft errors.
+    RootResult run_root(const RootBody& body, std::shared_ptr<const CapabilitySet> caps,
+                        std::int64_t deadline_ns, const ScopeHook& hook, const std::string& name);
+    // The same started without blocking; `done` runs on a worker when the call has ended.
+    rt::TaskRef start_root(RootBody body, std::shared_ptr<const CapabilitySet> caps,
+                           std::int64_t deadline_ns, ScopeHook hook, const std::string& name,
+                           std::function<void(RootResult&)> done);
+    // The runtime (created on first use; call once before using the Vm from several threads).
+    rt::Runtime& runtime();
+    // The module exec/eval/call/global work in ("__main__"), made on first use.
+    ModuleObj* embed_main_module();
+    // Compiles `source` REPL-style into the main module (top-level expression statements give
+    // their value instead of printing it) and runs it on `in`. Returns the last expression
+    // statement's value (None if none). Throws CompileError, WeftError.
+    Value run_in_main(::weft::Interp& in, const std::string& source, const std::string& name);
+    // Adds an importable module built by `init` on first import (`import name`), for this Vm
+    // only; found before the standard modules of the same name.
+    void add_host_module(const std::string& name, std::function<void(ModuleObj&)> init);
+};
+
+// The Vm of the code running on this thread: the current task's (through its interpreter), else
+// the one a VmScope on this thread names (a host thread inside a Vm entry point), else the Vm
+// owning the runtime this thread belongs to (a worker, timer, blocking-pool or reactor thread),
+// else nullptr (unit tests of the object library). Never a process-wide "the program".
+Vm* current_vm() noexcept;
+// Names `vm` as this thread's current Vm for the scope's lifetime (restores the previous one).
+class VmScope {
+public:
+    explicit VmScope(Vm* vm) noexcept;
+    ~VmScope();
+    VmScope(const VmScope&) = delete;
+    VmScope& operator=(const VmScope&) = delete;
+
+private:
+    Vm* prev_;
 };
 
 // How a frame was entered, which decides where its result goes when it returns.

@@ -22,6 +22,7 @@
 #include "vm/collections.h"
 #include "vm/interp.h"
 #include "vm/lisp_prims.h"
+#include "vm/limits.h"
 #include "vm/memory.h"
 #include "vm/pending.h"
 #include "vm/run_stats.h"
@@ -34,7 +35,8 @@ namespace weft {
 
 namespace {
 
-Vm* g_vm = nullptr;  // the running program (make_error needs the error types)
+// The Vm a host thread is inside (VmScope), for code that runs outside any task.
+thread_local Vm* t_host_vm = nullptr;
 
 std::unordered_map<std::string, NativeModuleInit>& native_registry() {
     static std::unordered_map<std::string, NativeModuleInit> r;
@@ -108,6 +110,10 @@ Value bi_assert_message(CallContext&, const CallArgs& a) {
 }
 
 Value bi_repl_print(CallContext& cx, const CallArgs& a) {
+    if (TaskContext* c = current_task_context(); c && c->echo) {  // embedded exec/eval
+        *c->echo = a.pos.empty() ? Value() : a.pos[0];
+        return Value();
+    }
     if (!a.pos.empty() && !a.pos[0].is_none()) cx.write_stdout(repr(a.pos[0]) + "\n");
     return Value();
 }
@@ -181,8 +187,30 @@ const char* error_kind_name(ErrorKind k) {
     return size_t(k) < size_t(ErrorKind::Count) ? kErrorNames[size_t(k)] : "Error";
 }
 
+Vm* current_vm() noexcept {
+    if (Interp* in = current_interp()) return &in->vm();
+    if (t_host_vm) return t_host_vm;
+    return static_cast<Vm*>(rt::current_embedder_data());
+}
+
+VmScope::VmScope(Vm* vm) noexcept : prev_(t_host_vm) { t_host_vm = vm; }
+VmScope::~VmScope() { t_host_vm = prev_; }
+
+void Vm::set_extension_value(const std::string& key, Value v) {
+    share(v);  // read by tasks on every worker
+    std::lock_guard<std::mutex> g(ext_mu_);
+    ext_values_[key] = std::move(v);
+}
+
+Value Vm::extension_value(const std::string& key) {
+    std::lock_guard<std::mutex> g(ext_mu_);
+    auto it = ext_values_.find(key);
+    return it == ext_values_.end() ? Value() : it->second;
+}
+
 Value make_error(ErrorKind kind, std::string msg) {
-    if (!g_vm) {
+    Vm* vm = current_vm();
+    if (!vm) {
         // No VM (unit tests of the object library): a bare error struct.
         static StructTypeObj* t = [] {
             auto* t = new StructTypeObj();
@@ -196,19 +224,20 @@ Value make_error(ErrorKind kind, std::string msg) {
         s->error->message = std::move(msg);
         return Value::adopt(s);
     }
-    return g_vm->make_error(kind, std::move(msg));
+    return vm->make_error(kind, std::move(msg));
 }
 
 void Vm::register_native_module(const std::string& name, NativeModuleInit init) { native_registry()[name] = init; }
 
 Vm::Vm(VmOptions options)
-    : options_(std::move(options)), sources_(std::make_shared<SourceFiles>()) {
+    : options_(std::move(options)), sources_(std::make_shared<SourceFiles>()),
+      limits_(std::make_unique<limits::State>()) {
     install_memory_handlers();  // MemoryError, not a silent abort (vm/memory.h)
     recursion_limit_.store(options_.max_depth, std::memory_order_relaxed);
     options_.caps.own_sources = sources_;
     sources_->set_root(".");  // -e, the REPL, stdin; run_file sets the main file's folder
     program_caps_ = std::make_shared<const CapabilitySet>(options_.caps);
-    g_vm = this;
+    VmScope scope(this);  // builtins and modules made here raise this Vm's errors
     out_line_buffered_ = isatty(1) || options_.trace;
     init_error_types();
     init_builtins();
@@ -241,12 +270,14 @@ Vm::~Vm() {
     main_.reset();
     destroy_actor_system(actor_system);
     actor_system = nullptr;
+    ext_values_.clear();  // before the modules whose values they are
     // Modules, builtins and error types are immortal while the program runs
     // (shared by every task without count traffic); the VM frees them here, in
     // dependency order, so leak checkers see a clean exit.
     std::vector<ModuleObj*> mods;
     for (auto& [key, m] : modules_) mods.push_back(m);
     if (repl_module_) mods.push_back(repl_module_);
+    if (embed_main_) mods.push_back(embed_main_);
     std::sort(mods.begin(), mods.end());
     mods.erase(std::unique(mods.begin(), mods.end()), mods.end());
     // A module's globals may hold another module (`import sys`; releasing an immortal reads
@@ -266,7 +297,6 @@ Vm::~Vm() {
         delete error_types_[k];
         error_types_[k] = nullptr;
     }
-    if (g_vm == this) g_vm = nullptr;
 }
 
 void Vm::init_error_types() {
@@ -367,6 +397,11 @@ void Vm::flush_stdout() {
 }
 
 void Vm::flush_stdout_locked() {
+    if (options_.stdout_sink) {  // an embedding host's
+        if (!out_buf_.empty()) options_.stdout_sink(out_buf_);
+        out_buf_.clear();
+        return;
+    }
     if (!out_buf_.empty()) {
         fwrite(out_buf_.data(), 1, out_buf_.size(), stdout);
         out_buf_.clear();
@@ -382,11 +417,19 @@ void Vm::in_runtime(const std::function<void()>& fn) {
         fn();
         return;
     }
+    if (!runtime_ && options_.shared_runtime) {
+        runtime_ = options_.shared_runtime;  // an embedding host's, shared by several Vms
+        g_multi_worker.store(true, std::memory_order_relaxed);
+        share_all(builtins);
+    }
     if (!runtime_) {
         rt::RuntimeOptions o;
         o.workers = options_.workers ? options_.workers : std::max(1u, std::thread::hardware_concurrency());
         o.install_signal_handlers = options_.install_signal_handlers;
-        g_multi_worker.store(o.workers > 1, std::memory_order_relaxed);
+        // Monotonic: once any program of the process runs on several workers, values share
+        // with atomic counts (always correct; only slower for a single-worker Vm beside it).
+        if (o.workers > 1) g_multi_worker.store(true, std::memory_order_relaxed);
+        o.embedder_data = this;
         share_all(builtins);  // every task reads them
         // The Deadlock report names the line each task waits at (its interpreter's innermost
         // frame; every task is parked when this runs).
@@ -521,7 +564,10 @@ constexpr size_t kLocalInterps = 8;
 }  // namespace
 
 Interp* Vm::acquire_interp() {
-    if (!tl_interps.empty() && rt::current_task()) {
+    // (Not with a runtime shared by several Vms: a worker's cached interpreters could outlive
+    // their Vm.)
+    if (!options_.shared_runtime && !tl_interps.empty() && rt::current_task() &&
+        &tl_interps.back()->vm() == this) {
         Interp* in = tl_interps.back().release();
         tl_interps.pop_back();
         in->refresh_recursion_limit();  // set_recursion_limit() since it was last used
@@ -541,7 +587,8 @@ Interp* Vm::acquire_interp() {
 
 void Vm::release_interp(Interp* in) {
     in->unbind_task();  // its next user may run on another stack
-    if (tl_interps.size() < kLocalInterps && rt::current_task()) {
+    if (!options_.shared_runtime && tl_interps.size() < kLocalInterps && rt::current_task() &&
+        (tl_interps.empty() || &tl_interps.back()->vm() == this)) {
         tl_interps.emplace_back(in);
         return;
     }
@@ -632,7 +679,7 @@ Proto* Vm::compile_into(ModuleObj& m, const std::string& source, bool repl, std:
 
 bool Vm::has_module(const std::string& name) {
     std::lock_guard<std::mutex> g(modules_mu_);
-    return modules_.count(name) || native_registry().count(name);
+    return modules_.count(name) || host_modules_.count(name) || native_registry().count(name);
 }
 
 int Vm::report_compile_error(const CompileError& e, const std::string& source) {
@@ -758,6 +805,7 @@ int Vm::run_main(ModuleObj* m, const std::string& source) {
 }
 
 int Vm::run_file(const std::string& path) {
+    VmScope scope(this);
     std::string source;
     // A program may always read its own source files, and import those of its folder tree.
     sources_->add(path);
@@ -770,6 +818,7 @@ int Vm::run_file(const std::string& path) {
 }
 
 int Vm::run_source(const std::string& source, const std::string& path) {
+    VmScope scope(this);
     auto* m = new ModuleObj();
     m->name = "__main__";
     m->path = path;
@@ -780,6 +829,7 @@ int Vm::run_source(const std::string& source, const std::string& path) {
 }
 
 int Vm::check_file(const std::string& path) {
+    VmScope scope(this);
     std::string source;
     sources_->set_root(std::filesystem::path(canonical_path(path)).parent_path().string());
     if (!read_source_file(path, source)) {
@@ -802,6 +852,7 @@ int Vm::check_file(const std::string& path) {
 // Vm::run_tests (`weft test`) is in vm/test_runner.cpp.
 
 bool Vm::repl_input(const std::string& source, bool* had_error, int* exit_status) {
+    VmScope scope(this);
     if (had_error) *had_error = false;
     if (exit_status) *exit_status = -1;
     if (!repl_module_) {
@@ -927,6 +978,16 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         std::lock_guard<std::mutex> g(modules_mu_);
         auto it = modules_.find(name);
         if (it != modules_.end()) return it->second;
+        if (auto h = host_modules_.find(name); h != host_modules_.end()) {  // an embedder's
+            auto* m = new ModuleObj();
+            m->name = name;
+            m->imported = true;
+            h->second(*m);
+            share_all(m->globals);
+            m->initialized = true;
+            modules_[name] = m;
+            return m;
+        }
         auto& reg = native_registry();
         auto r = reg.find(name);
         if (r == reg.end())
