@@ -1581,7 +1581,9 @@ private:
                     fail(s->pos, is_break ? "'break' outside loop" : "'continue' not properly in loop");
                 auto& loop = fs_->loops.back();
                 for (size_t i = fs_->finally_blocks.size(); i > loop.finally_depth; --i) inline_finally(i - 1);
-                int j = emit_jump();
+                // `continue` jumps back to the loop's head: a Loop (a safepoint), or a loop whose
+                // every iteration ends in `continue` could never be cancelled or preempted.
+                int j = is_break ? emit_jump() : emit(make_sj(Op::Loop, 0));
                 (is_break ? loop.breaks : loop.continues).push_back(j);
                 return true;
             }

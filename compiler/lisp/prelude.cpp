@@ -433,8 +433,15 @@ def l_spawn_link(f, *args):
     spawn _linked(ch, f, args)
     return ch
 
+# A missing capability is a configuration error, raised even from a slot (spec section 9).
+def _no_denied(results):
+    for r in results:
+        if isinstance(r, PermissionDenied):
+            raise r
+    return results
+
 def l_parallel_map(f, xs, max_threads=64, timeout=None):
-    return parallel_map(f, _seq(xs), workers=max_threads, timeout=_secs(timeout), errors="collect")
+    return _no_denied(parallel_map(f, _seq(xs), workers=max_threads, timeout=_secs(timeout), errors="collect"))
 
 def l_parallel_filter(pred, xs, max_threads=64, timeout=None):
     return parallel_filter(lambda x: __lisp_truthy(pred(x)), _seq(xs), workers=max_threads, timeout=_secs(timeout))
