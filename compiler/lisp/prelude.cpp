@@ -440,8 +440,14 @@ def _no_denied(results):
             raise r
     return results
 
+# An item that ran out of time is the TimeoutError value "timeout after Nms" in its slot.
+def _item_timeouts(results, ms):
+    if ms is None:
+        return results
+    return [_timeout_error(ms) if isinstance(r, TimeoutError) and r.message.startswith("item timed out") else r for r in results]
+
 def l_parallel_map(f, xs, max_threads=64, timeout=None):
-    return _no_denied(parallel_map(f, _seq(xs), workers=max_threads, timeout=_secs(timeout), errors="collect"))
+    return _no_denied(_item_timeouts(parallel_map(f, _seq(xs), workers=max_threads, timeout=_secs(timeout), errors="collect"), timeout))
 
 def l_parallel_filter(pred, xs, max_threads=64, timeout=None):
     return parallel_filter(lambda x: __lisp_truthy(pred(x)), _seq(xs), workers=max_threads, timeout=_secs(timeout))
