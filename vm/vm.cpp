@@ -370,7 +370,6 @@ void Vm::init_builtins() {
     register_concurrency_builtins(*this);
     register_lisp_builtins(*this);
     register_actor_builtins(*this);
-    register_lisp_builtins(*this);
     std::vector<Value> argv;
     for (auto& a : options_.argv) argv.push_back(make_str(a));
     add_builtin("args", make_list(std::move(argv)));
@@ -945,27 +944,6 @@ ModuleObj* Vm::internal_module(Interp& in, const std::string& name, const char* 
     lock.unlock();
     in.run_module_chunk(m, p);
     share_all(m->globals);
-    m->initialized = true;
-    return m;
-}
-
-// The Lisp prelude (compiler/lisp/prelude.cpp): a Weft module compiled and run once, on the
-// first import by a lowered `.wlisp` module; later imports (any task) get the same module.
-ModuleObj* Vm::lisp_prelude(Interp& in) {
-    std::unique_lock<std::mutex> lock(modules_mu_);
-    auto it = modules_.find("__lisp__");
-    if (it != modules_.end()) return it->second;
-    auto* m = new ModuleObj();
-    m->imported = true;
-    m->name = "__lisp__";
-    m->path = "<lisp prelude>";
-    std::string source(lisp::prelude_source());
-    m->source = source;
-    modules_["__lisp__"] = m;
-    Proto* p = compile_into(*m, source, false);  // a CompileError here is a bug of the prelude
-    m->initializing = true;
-    lock.unlock();
-    in.run_module_chunk(m, p);
     m->initialized = true;
     return m;
 }
