@@ -528,7 +528,8 @@ private:
         if (d.kind != DatumKind::List && d.kind != DatumKind::Vector && d.kind != DatumKind::Map) return false;
         if (d.is_list() && !d.items.empty() && d.items[0].kind == DatumKind::Symbol) {
             const std::string& h = d.items[0].s;
-            if (h == "quote") return false;
+            // A lambda's variables are its own locals already.
+            if (h == "quote" || h == "lambda") return false;
             if (h == "let" || h == "let*" || h == "try" || h == "define") return true;
         }
         for (auto& x : d.items)
