@@ -25,6 +25,49 @@ namespace weft {
 
 namespace {
 
+// A result handed to the host with the promises inside its containers (lists, tuples, dicts,
+// struct fields) forced: a host thread has no task to wait on them with. `changed` tells the
+// caller to rebuild its own container; unchanged values are returned as they are (no copy).
+Value force_deep(Interp& in, const Value& v, int depth, bool& changed) {
+    Value x = v;
+    if (x.is(ObjType::Promise)) {
+        in.force(x);
+        changed = true;
+    }
+    if (depth >= kMaxValueNesting || !x.is_obj()) return x;
+    auto items = [&](const std::vector<Value>& src, bool& any) {
+        std::vector<Value> out;
+        out.reserve(src.size());
+        for (auto& item : src) out.push_back(force_deep(in, item, depth + 1, any));
+        return out;
+    };
+    bool any = false;
+    if (x.is(ObjType::List)) {
+        auto out = items(x.as<ListObj>()->items, any);
+        if (any) x = make_list(std::move(out));
+    } else if (x.is(ObjType::Tuple)) {
+        auto out = items(x.as<TupleObj>()->items, any);
+        if (any) x = make_tuple(std::move(out));
+    } else if (x.is(ObjType::Dict)) {
+        auto& t = x.as<DictObj>()->table;
+        std::vector<std::pair<Value, Value>> kv;
+        for (size_t i = 0; i < t.end_index(); ++i)
+            if (t.entry(i).live) kv.emplace_back(t.entry(i).key, force_deep(in, t.entry(i).value, depth + 1, any));
+        if (any) {
+            Value d = make_dict();
+            for (auto& [k, val] : kv) set_item(d, k, val);
+            x = d;
+        }
+    } else if (x.is(ObjType::Struct) && !x.as<StructObj>()->error) {
+        auto out = items(x.as<StructObj>()->fields, any);
+        if (any) {
+            struct_unshare(x)->fields = std::move(out);
+        }
+    }
+    if (any) changed = true;
+    return x;
+}
+
 // The body of an embedded root task: sets up the task's interpreter and scopes, runs the call,
 // and turns whatever it raised into a RootResult.
 Vm::RootResult run_root_body(Vm& vm, const Vm::RootBody& body,
@@ -47,7 +90,8 @@ Vm::RootResult run_root_body(Vm& vm, const Vm::RootBody& body,
         try {
             r.value = run_in_implicit_scope([&] {
                 Value v = body(*in);
-                in->force(v);  // a deferred return: the host gets the settled value
+                bool changed = false;
+                v = force_deep(*in, v, 0, changed);  // the host gets settled values, never promises
                 run_leftover_records(*in, records);
                 return v;
             });

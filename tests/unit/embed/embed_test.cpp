@@ -1,0 +1,648 @@
+// The embedding API (include/weft/weft.hpp), used as a host uses it: conversions both ways,
+// exec/eval/call/call_async, errors both ways, sync/blocking/async host functions (with one
+// worker, proving that a waiting host function blocks no worker), cancellation reaching
+// on_cancel, interrupts, limits, capabilities per Engine, host modules and types, several
+// Engines and several host threads. Every wait is bounded.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "weft/weft.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+weft::EngineOptions one_worker() {
+    weft::EngineOptions o;
+    o.workers = 1;
+    return o;
+}
+
+// ------------------------------------------------------------------ conversions
+
+TEST(Convert, ScalarsAndStringsRoundTrip) {
+    weft::Engine e(one_worker());
+    EXPECT_EQ(e.eval<int>("40 + 2"), 42);
+    EXPECT_EQ(e.eval<std::int64_t>("2 ** 40"), std::int64_t(1) << 40);
+    EXPECT_DOUBLE_EQ(e.eval<double>("1.5 * 2"), 3.0);
+    EXPECT_DOUBLE_EQ(e.eval<double>("7"), 7.0);  // int -> double is allowed
+    EXPECT_EQ(e.eval<std::string>("'h' + 'é'"), "hé");
+    EXPECT_TRUE(e.eval<bool>("1 < 2"));
+    EXPECT_TRUE(e.eval("None").is_none());
+    // never double -> int, int8 range-checked
+    EXPECT_THROW(e.eval<int>("1.5"), weft::ConversionError);
+    EXPECT_THROW(e.eval<std::int8_t>("300"), weft::ConversionError);
+    EXPECT_THROW(e.eval<std::string>("3"), weft::ConversionError);
+    EXPECT_EQ(weft::Value(std::uint64_t(5)).as<int>(), 5);
+    EXPECT_THROW(weft::Value(std::uint64_t(1) << 63), weft::ConversionError);
+}
+
+TEST(Convert, ContainersBothWays) {
+    weft::Engine e(one_worker());
+    e.exec("def echo(x):\n    return x\n");
+    std::vector<int> v{1, 2, 3};
+    EXPECT_EQ(e.call<std::vector<int>>("echo", v), v);
+    std::map<std::string, double> m{{"a", 1.5}, {"b", 2}};
+    EXPECT_EQ((e.call<std::map<std::string, double>>("echo", m)), m);
+    std::optional<int> none;
+    EXPECT_EQ(e.call<std::optional<int>>("echo", none), std::nullopt);
+    EXPECT_EQ(e.call<std::optional<int>>("echo", std::optional<int>(4)), 4);
+    auto t = e.call<std::tuple<int, std::string, bool>>("echo", std::make_tuple(1, std::string("x"), true));
+    EXPECT_EQ(t, std::make_tuple(1, std::string("x"), true));
+    auto p = e.eval<std::pair<std::string, int>>("('k', 9)");
+    EXPECT_EQ(p.first, "k");
+    EXPECT_EQ(p.second, 9);
+    auto nested = e.eval<std::map<std::string, std::vector<int>>>("{'xs': [1, 2], 'ys': []}");
+    EXPECT_EQ(nested["xs"], (std::vector<int>{1, 2}));
+    EXPECT_TRUE(nested["ys"].empty());
+    EXPECT_EQ(e.eval<weft::Bytes>("b'ab\\x00'").data, std::string("ab\0", 3));
+    EXPECT_EQ(e.eval<std::set<int>>("{3, 1, 2}"), (std::set<int>{1, 2, 3}));
+    EXPECT_DOUBLE_EQ(e.eval<std::chrono::duration<double>>("250ms").count(), 0.25);
+    auto var = e.eval<std::variant<int, std::string>>("'s'");
+    EXPECT_EQ(std::get<std::string>(var), "s");
+    EXPECT_THROW(e.eval<std::vector<int>>("[1, 'two']"), weft::ConversionError);
+    EXPECT_THROW((e.eval<std::map<std::string, int>>("[1]")), weft::ConversionError);
+}
+
+TEST(Convert, ValueViews) {
+    weft::Engine e(one_worker());
+    weft::Value d = e.eval("{'name': 'ada', 'langs': ['weft', 'c++']}");
+    EXPECT_EQ(d.kind(), weft::Kind::Dict);
+    EXPECT_EQ(d.size(), 2u);
+    EXPECT_EQ(d["name"].str_view(), "ada");
+    EXPECT_EQ(d["langs"][1].as<std::string>(), "c++");
+    EXPECT_TRUE(d.contains("langs"));
+    EXPECT_FALSE(d.get("missing").has_value());
+    EXPECT_THROW(d["missing"], weft::ConversionError);
+    EXPECT_THROW(d["langs"][5], weft::ConversionError);
+    EXPECT_EQ(d.repr(), "{'name': 'ada', 'langs': ['weft', 'c++']}");
+    EXPECT_EQ(d.type_name(), "dict");
+    EXPECT_TRUE(weft::list({1, "a"}) == e.eval("[1, 'a']"));
+    EXPECT_EQ(weft::Value(1).hash(), weft::Value(1.0).hash());
+    e.exec("struct Point:\n    x: int\n    y: int\n");
+    weft::Value pt = e.eval("Point(1, 2)");
+    EXPECT_EQ(pt.kind(), weft::Kind::Struct);
+    EXPECT_EQ(pt["y"].as<int>(), 2);
+    EXPECT_EQ(pt.items().size(), 2u);
+}
+
+// ------------------------------------------------------------------ exec / eval / call
+
+TEST(Call, ByNameLiteralStringAndValue) {
+    weft::Engine e(one_worker());
+    e.exec("def add(a, b):\n    return a + b\n");
+    EXPECT_EQ(e.call<int>("add", 2, 40), 42);  // a literal name: the obvious overload (item 7)
+    std::string name = "add";
+    EXPECT_EQ(e.call<int>(name, 1, 1), 2);
+    EXPECT_EQ(e.call<std::string>(std::string_view("add"), "a", "b"), "ab");
+    weft::Value f = e.global("add");
+    EXPECT_EQ(f.kind(), weft::Kind::Function);
+    EXPECT_EQ(e.call<int>(f, 3, 4), 7);
+    weft::Function fn(f);
+    EXPECT_EQ(fn.operator()<int>(5, 6), 11);
+    e.exec("def greet(name, greeting='hello'):\n    return f'{greeting}, {name}'\n");
+    EXPECT_EQ(e.call<std::string>("greet", "ada", weft::kw("greeting", "hi")), "hi, ada");
+    EXPECT_EQ(e.call<int>("len", std::vector<int>{1, 2}), 2) << "a builtin by name";
+}
+
+TEST(Call, ExecReturnsLastExpressionAndKeepsGlobals) {
+    weft::Engine e(one_worker());
+    EXPECT_EQ(e.exec("x = 20\nx + 1").as<int>(), 21);
+    EXPECT_EQ(e.eval<int>("x * 2"), 40);
+    e.set_global("y", weft::Value(5));
+    EXPECT_EQ(e.eval<int>("y + x"), 25);
+    EXPECT_TRUE(e.global("nope").is_none());
+    EXPECT_EQ(e.global("x").as<int>(), 20);
+}
+
+TEST(Call, PromiseReturnIsSettled) {
+    weft::Engine e(one_worker());
+    e.exec("def slow(n):\n    sleep(10ms)\n    return n * 2\n"
+           "def outer(n):\n    return slow(n)\n");
+    EXPECT_EQ(e.call<int>("outer", 21), 42);
+}
+
+TEST(Call, TasksOfACallEndWithIt) {
+    weft::Engine e(one_worker());
+    e.exec("def sq(i):\n    sleep(1ms)\n    return i * i\n"
+           "def fan(n):\n    hs = [spawn sq(i) for i in range(n)]\n    return sum([h.result() for h in hs])\n");
+    EXPECT_EQ(e.call<int>("fan", 10), 285);
+}
+
+// ------------------------------------------------------------------ errors
+
+TEST(Errors, ScriptErrorCarriesKindMessageAndTrace) {
+    weft::Engine e(one_worker());
+    e.exec("def boom(x):\n    return {}[x]\n", "app.weft");
+    try {
+        e.call("boom", "k");
+        FAIL() << "expected ScriptError";
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.kind(), "KeyError");
+        EXPECT_TRUE(err.is("KeyError"));
+        EXPECT_TRUE(err.is("Error"));
+        EXPECT_FALSE(err.is("ValueError"));
+        EXPECT_NE(err.message().find("k"), std::string::npos);
+        EXPECT_NE(err.trace().find("app.weft:2"), std::string::npos) << err.trace();
+        EXPECT_EQ(err.value().type_name(), "KeyError");
+    }
+    auto r = e.try_call<int>("boom", "z");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), "KeyError");
+    auto ok = e.try_call<int>("len", "abc");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok.value(), 3);
+    EXPECT_THROW(e.call("undefined_name"), weft::ScriptError);
+}
+
+TEST(Errors, UserErrorStructsAndGroups) {
+    weft::Engine e(one_worker());
+    e.exec("struct QuotaError(Error):\n    left: int\n"
+           "def f():\n    raise QuotaError(message='over', left=0)\n"
+           "def g():\n    a = spawn f()\n    b = spawn f()\n    return 1\n");
+    try {
+        e.call("f");
+        FAIL();
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.kind(), "QuotaError");
+        EXPECT_TRUE(err.is("Error"));
+        EXPECT_EQ(err.message(), "over");
+        EXPECT_EQ(err.value()["left"].as<int>(), 0);
+    }
+    try {
+        e.call("g");
+        FAIL();
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.kind(), "ErrorGroup");
+        EXPECT_EQ(err.errors().size(), 2u);
+        EXPECT_EQ(err.errors()[0].kind(), "QuotaError");
+    }
+}
+
+TEST(Errors, CompileErrorHasLineAndColumn) {
+    weft::Engine e(one_worker());
+    try {
+        e.exec("x = 1\ndef f(:\n    pass\n", "bad.weft");
+        FAIL();
+    } catch (const weft::CompileError& err) {
+        EXPECT_EQ(err.file(), "bad.weft");
+        EXPECT_EQ(err.line(), 2);
+        EXPECT_GT(err.column(), 0);
+        EXPECT_NE(std::string(err.what()).find("bad.weft:2:"), std::string::npos) << err.what();
+    }
+    EXPECT_THROW(e.check("def (", "c.weft"), weft::CompileError);
+    EXPECT_NO_THROW(e.check("def ok():\n    return 1\n"));
+}
+
+TEST(Errors, CppExceptionsBecomeWeftErrors) {
+    weft::Engine e(one_worker());
+    e.def("at", [](std::vector<int> v, int i) { return v.at(std::size_t(i)); });
+    e.def("parse", [](std::string s) { return std::stoi(s); });
+    e.def("quota", [] { throw weft::Raise("KeyError", "no quota"); });
+    e.def("weird", [] { throw 42; });
+    e.exec("def kinds():\n"
+           "    out = []\n"
+           "    try:\n        at([1], 5)\n    except IndexError as e:\n        out.append('IndexError')\n"
+           "    try:\n        parse('x')\n    except ValueError:\n        out.append('ValueError')\n"
+           "    try:\n        quota()\n    except KeyError as e:\n        out.append(str(e))\n"
+           "    try:\n        at('no', 1)\n    except TypeError as e:\n        out.append('TypeError')\n"
+           "    try:\n        weird()\n    except Error as e:\n        out.append(str(e))\n"
+           "    return out\n");
+    auto out = e.call<std::vector<std::string>>("kinds");
+    ASSERT_EQ(out.size(), 5u);
+    EXPECT_EQ(out[0], "IndexError");
+    EXPECT_EQ(out[1], "ValueError");
+    EXPECT_EQ(out[2], "no quota");
+    EXPECT_EQ(out[3], "TypeError");
+    EXPECT_EQ(out[4], "unknown C++ exception in weird()");
+}
+
+// ------------------------------------------------------------------ host functions
+
+TEST(HostFunctions, SyncRawAndContext) {
+    weft::Engine e(one_worker());
+    e.def("twice", [](int x) { return 2 * x; });
+    e.def("join", [](weft::Context&, weft::Args& a) {
+        std::string out;
+        for (std::size_t i = 0; i < a.size(); ++i) out += a[i].str();
+        return out + a.kw<std::string>("end", "");
+    });
+    e.def("apply", [](weft::Context& cx, weft::Value f, int x) { return cx.call<int>(f, x) + 1; });
+    EXPECT_EQ(e.eval<int>("twice(21)"), 42);
+    EXPECT_EQ(e.eval<std::string>("join(1, 'a', None, end='!')"), "1aNone!");
+    EXPECT_EQ(e.eval<int>("apply(lambda v: v * 10, 4)"), 41);
+    // too many arguments: TypeError in the script
+    EXPECT_THROW(e.eval("twice(1, 2)"), weft::ScriptError);
+    // a blocking Engine member inside a host function is refused, not a deadlock
+    e.def("reenter", [&e] { return e.eval<int>("1"); });
+    try {
+        e.eval("reenter()");
+        FAIL();
+    } catch (const weft::ScriptError& err) {
+        EXPECT_NE(err.message().find("Context::call"), std::string::npos) << err.message();
+    }
+}
+
+// A blocking host function parks its task: with one worker, a ticker task keeps running.
+TEST(HostFunctions, BlockingRunsOnThePoolNotTheWorker) {
+    weft::Engine e(one_worker());
+    e.def_blocking("slow_read", [](int ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return ms;
+    });
+    e.exec("def run():\n"
+           "    ticks = atom(0)\n"
+           "    done = atom(False)\n"
+           "    def ticker():\n"
+           "        while not done.get():\n"
+           "            ticks.swap(lambda n: n + 1)\n"
+           "            sleep(2ms)\n"
+           "    t = spawn ticker()\n"
+           "    r = slow_read(150)\n"
+           "    r = r + 0\n"
+           "    done.reset(True)\n"
+           "    t.result()\n"
+           "    return [r, ticks.get()]\n");
+    auto r = e.call<std::vector<int>>("run");
+    EXPECT_EQ(r[0], 150);
+    EXPECT_GT(r[1], 10) << "the worker was blocked";
+}
+
+// An async host function returns at once; another thread resolves it later; with one worker a
+// ticker keeps running meanwhile. Two calls run concurrently (deferred).
+TEST(HostFunctions, AsyncResolvedFromAnotherThread) {
+    weft::Engine e(one_worker());
+    std::mutex mu;
+    std::vector<std::thread> threads;
+    e.def_async("fetch", [&](int id, weft::Completion<std::string> done) {
+        std::lock_guard<std::mutex> g(mu);
+        threads.emplace_back([id, done = std::move(done)]() mutable {
+            std::this_thread::sleep_for(100ms);
+            done.resolve("user" + std::to_string(id));
+        });
+    });
+    e.exec("def run():\n"
+           "    ticks = atom(0)\n"
+           "    done = atom(False)\n"
+           "    def ticker():\n"
+           "        while not done.get():\n"
+           "            ticks.swap(lambda n: n + 1)\n"
+           "            sleep(2ms)\n"
+           "    t = spawn ticker()\n"
+           "    a = fetch(1)\n"
+           "    b = fetch(2)\n"
+           "    r = a + ',' + b\n"
+           "    done.reset(True)\n"
+           "    t.result()\n"
+           "    return [r, ticks.get()]\n");
+    auto start = std::chrono::steady_clock::now();
+    weft::Value r = e.call("run");
+    auto took = std::chrono::steady_clock::now() - start;
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(r[0].as<std::string>(), "user1,user2");
+    EXPECT_GT(r[1].as<int>(), 10);
+    EXPECT_LT(took, 190ms) << "the two async calls did not run concurrently";
+}
+
+TEST(HostFunctions, AsyncRejectAndDroppedCompletion) {
+    weft::Engine e(one_worker());
+    e.def_async("fails", [](weft::Completion<int> done) {
+        std::thread([done = std::move(done)]() mutable {
+            done.reject(std::make_exception_ptr(std::out_of_range("gone")));
+        }).detach();
+    });
+    e.def_async("forgets", [](weft::Completion<int>) {});
+    e.def_async("fast", [](int x, weft::Completion<int> done) { done.resolve(x + 1); });
+    e.exec("def catch_index():\n    try:\n        fails()\n    except IndexError as e:\n        return str(e)\n");
+    EXPECT_EQ(e.call<std::string>("catch_index"), "gone");
+    try {
+        e.eval("forgets()");
+        FAIL();
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.message(), "forgets(): the host dropped its completion");
+    }
+    EXPECT_EQ(e.eval<int>("fast(1)"), 2);
+}
+
+// A timeout in the script cancels the waiting task; the host's on_cancel runs.
+TEST(HostFunctions, CancellationReachesOnCancel) {
+    weft::Engine e(one_worker());
+    std::promise<void> cancelled;
+    std::mutex mu;
+    std::optional<weft::Completion<int>> kept;
+    e.def_async("never", [&](weft::Completion<int> done) {
+        done.on_cancel([&] { cancelled.set_value(); });
+        std::lock_guard<std::mutex> g(mu);
+        kept.emplace(std::move(done));
+    });
+    e.exec("def bounded():\n    try:\n        with timeout(30ms):\n            never()\n        return 'no'\n"
+           "    except TimeoutError:\n        return 'timed out'\n");
+    EXPECT_EQ(e.call<std::string>("bounded"), "timed out");
+    ASSERT_EQ(cancelled.get_future().wait_for(5s), std::future_status::ready);
+    std::lock_guard<std::mutex> g(mu);
+    EXPECT_TRUE(kept->cancelled());
+    kept->resolve(1);  // after cancellation: ignored
+}
+
+TEST(HostFunctions, SerializedRunsOneAtATime) {
+    weft::Engine e;
+    std::atomic<int> inside{0}, most{0};
+    weft::DefOptions o;
+    o.serialized = true;
+    e.def_blocking(
+        "critical",
+        [&] {
+            int n = ++inside;
+            most = std::max(most.load(), n);
+            std::this_thread::sleep_for(5ms);
+            --inside;
+            return 1;
+        },
+        o);
+    EXPECT_EQ(e.eval<int>("sum(parallel_map(lambda i: critical(), range(8)))"), 8);
+    EXPECT_EQ(most.load(), 1);
+}
+
+// ------------------------------------------------------------------ modules and types
+
+struct Counter {
+    explicit Counter(int start) : value(start) {}
+    int inc(int by) { return value += by; }
+    int value;
+};
+
+TEST(HostModulesAndTypes, ModuleImportAndConstants) {
+    weft::Engine e(one_worker());
+    e.module("sensors").def("count", [] { return 4; }).set("UNIT", weft::Value("celsius"));
+    EXPECT_EQ(e.exec("import sensors\nsensors.count() * 10").as<int>(), 40);
+    EXPECT_EQ(e.eval<std::string>("sensors.UNIT"), "celsius");
+    // another Engine has no such module
+    weft::Engine other(one_worker());
+    EXPECT_THROW(other.exec("import sensors"), weft::ScriptError);
+}
+
+TEST(HostModulesAndTypes, HostTypeSharedWithTheHost) {
+    weft::Engine e(one_worker());
+    e.def_type<Counter>("Counter").constructor<int>().method("inc", &Counter::inc).property("value", &Counter::value);
+    EXPECT_EQ(e.exec("c = Counter(5)\nc.inc(2)\nc.inc(3)\nc.value").as<int>(), 10);
+    auto c = e.global("c").as<std::shared_ptr<Counter>>();
+    EXPECT_EQ(c->value, 10);
+    c->value = 100;  // the same object
+    EXPECT_EQ(e.eval<int>("c.value"), 100);
+    auto mine = std::make_shared<Counter>(1);
+    e.exec("def bump(x):\n    return x.inc(1)\n");
+    EXPECT_EQ(e.call<int>("bump", mine), 2);
+    EXPECT_EQ(mine->value, 2);
+    EXPECT_EQ(e.global("c").type_name(), "Counter");
+    EXPECT_EQ(e.global("c").kind(), weft::Kind::HostObject);
+}
+
+// ------------------------------------------------------------------ output, async calls
+
+TEST(Output, StdoutSinkGetsPrints) {
+    std::string out;
+    std::mutex mu;
+    weft::EngineOptions o = one_worker();
+    o.stdout_sink = [&](std::string_view s) {
+        std::lock_guard<std::mutex> g(mu);
+        out += s;
+    };
+    weft::Engine e(o);
+    e.exec("print('hello', 42)\nfor i in range(3):\n    print(i)\n");
+    std::lock_guard<std::mutex> g(mu);
+    EXPECT_EQ(out, "hello 42\n0\n1\n2\n");
+}
+
+TEST(CallAsync, FutureGetThenAndManyAtOnce) {
+    weft::Engine e;
+    e.exec("def sq(n):\n    sleep(5ms)\n    return n * n\n");
+    std::vector<weft::Future<int>> fs;
+    for (int i = 0; i < 50; ++i) fs.push_back(e.call_async<int>("sq", i));
+    long sum = 0;
+    for (auto& f : fs) {
+        ASSERT_TRUE(f.wait_for(10s));
+        sum += f.get();
+    }
+    EXPECT_EQ(sum, 40425);
+    std::promise<int> got;
+    auto f = e.call_async<int>("sq", 7);
+    f.then([&](weft::Result<int>& r) { got.set_value(r.value()); });
+    auto fut = got.get_future();
+    ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(fut.get(), 49);
+    auto bad = e.call_async<int>("sq", "x");
+    EXPECT_THROW(bad.get(), weft::ScriptError);
+}
+
+// ------------------------------------------------------------------ interrupts and limits
+
+TEST(Interrupts, PureWeftLoopIsInterruptedAndEngineStaysUsable) {
+    weft::Engine e(one_worker());
+    e.exec("def spin():\n    n = 0\n    while True:\n        try:\n            n += 1\n        except Cancelled:\n            pass\n");
+    auto f = e.call_async("spin");
+    std::this_thread::sleep_for(50ms);
+    EXPECT_FALSE(f.ready());
+    e.interrupt();
+    ASSERT_TRUE(f.wait_for(10s));
+    EXPECT_THROW(f.get(), weft::Interrupted);
+    EXPECT_EQ(e.eval<int>("1 + 1"), 2);
+    // from another thread through a handle, during a blocking call
+    weft::InterruptHandle h = e.interrupt_handle();
+    std::thread t([h] {
+        std::this_thread::sleep_for(50ms);
+        EXPECT_TRUE(h.interrupt());
+    });
+    EXPECT_THROW(e.call("spin"), weft::Interrupted);
+    t.join();
+}
+
+TEST(Interrupts, FutureCancelStopsTheTaskTree) {
+    weft::Engine e(one_worker());
+    e.exec("def tree():\n    hs = [spawn sleep(100) for i in range(5)]\n    return sum([1 for h in hs])\n");
+    auto f = e.call_async("tree");
+    std::this_thread::sleep_for(30ms);
+    f.cancel();
+    ASSERT_TRUE(f.wait_for(10s));
+    EXPECT_THROW(f.get(), weft::Interrupted);
+}
+
+TEST(Interrupts, HandleOutlivesTheEngine) {
+    std::optional<weft::InterruptHandle> h;
+    {
+        weft::Engine e(one_worker());
+        h.emplace(e.interrupt_handle());
+        EXPECT_TRUE(h->interrupt());
+    }
+    EXPECT_FALSE(h->interrupt());
+}
+
+TEST(Limits, TimeoutPerEngineAndPerCall) {
+    weft::EngineOptions o = one_worker();
+    o.limits.timeout = 2000ms;
+    weft::Engine e(o);
+    e.exec("def loop():\n    while True:\n        pass\n");
+    weft::CallOptions co;
+    co.limits = weft::Limits{};
+    co.limits->timeout = 50ms;
+    auto start = std::chrono::steady_clock::now();
+    try {
+        e.call_with(co, "loop");
+        FAIL();
+    } catch (const weft::LimitExceeded& l) {
+        EXPECT_EQ(l.which(), weft::Limit::Time);
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+    // the script cannot catch it as TimeoutError
+    e.exec("def sly():\n    try:\n        while True:\n            pass\n    except TimeoutError:\n        return 'caught'\n");
+    EXPECT_THROW(e.call_with(co, "sly"), weft::LimitExceeded);
+    EXPECT_EQ(e.eval<int>("3"), 3);
+}
+
+TEST(Limits, MaxTasksPerEngine) {
+    weft::EngineOptions o = one_worker();
+    o.limits.max_tasks = 5;
+    weft::Engine e(o);
+    try {
+        e.eval("[spawn sleep(1) for i in range(50)]");
+        FAIL();
+    } catch (const weft::ScriptError& err) {
+        EXPECT_NE(err.message().find("too many live tasks"), std::string::npos) << err.message();
+    }
+    weft::Engine free(one_worker());  // another Engine is not limited by it
+    EXPECT_EQ(free.eval<int>("len([spawn (lambda: 1)() for i in range(50)])"), 50);
+}
+
+// ------------------------------------------------------------------ capabilities
+
+TEST(Capabilities, PerEngineAndNoWideningPerCall) {
+    std::string dir = "/tmp/weft_embed_caps_test";
+    std::string path = dir + "/secret.txt";
+    std::system(("mkdir -p " + dir).c_str());
+    {
+        std::ofstream f(path);
+        f << "secret";
+    }
+    std::string read = "import fs\nfs.read_file('" + path + "')";
+    weft::Engine none(one_worker());
+    try {
+        none.exec(read);
+        FAIL();
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.kind(), "PermissionDenied");
+    }
+    weft::EngineOptions o = one_worker();
+    o.capabilities.allow_read(dir);
+    weft::Engine reader(o);
+    EXPECT_EQ(reader.exec(read).as<std::string>(), "secret");
+    // a call may narrow, never widen
+    reader.exec("def rd(p):\n    return fs.read_file(p)\n");
+    EXPECT_EQ(reader.call<std::string>("rd", path), "secret");
+    weft::CallOptions narrow;
+    narrow.capabilities = weft::Capabilities::none();
+    try {
+        reader.call_with(narrow, "rd", path);
+        FAIL();
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.kind(), "PermissionDenied");
+    }
+    weft::CallOptions wide;
+    wide.capabilities = weft::Capabilities::none().allow_write("/tmp");
+    EXPECT_THROW(none.call_with(wide, "len", "x"), weft::UsageError);
+    std::remove(path.c_str());
+}
+
+// ------------------------------------------------------------------ several engines, threads
+
+TEST(Concurrency, FourEnginesOnFourThreadsNoCrossTalk) {
+    std::vector<std::thread> ts;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 4; ++i)
+        ts.emplace_back([i, &ok] {
+            weft::EngineOptions o;
+            o.workers = 2;
+            o.name = "e" + std::to_string(i);
+            weft::Engine e(o);
+            e.exec("me = " + std::to_string(i) + "\ndef work(n):\n    return sum([me for _ in range(n)])\n");
+            e.def("who", [i] { return i; });
+            bool good = true;
+            for (int k = 0; k < 20; ++k)
+                good = good && e.call<int>("work", 100) == 100 * i && e.eval<int>("who()") == i &&
+                       e.eval<int>("me") == i;
+            try {
+                e.call("undefined_here");
+            } catch (const weft::ScriptError& err) {
+                good = good && err.kind() == "NameError";
+            }
+            if (good) ++ok;
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(ok.load(), 4);
+}
+
+TEST(Concurrency, EightHostThreadsCallOneEngine) {
+    weft::Engine e;
+    std::atomic<int> hits{0};
+    e.def("hit", [&] { return ++hits; });
+    e.exec("def handle(req):\n    hit()\n    return {'path': req, 'len': len(req)}\n");
+    std::vector<std::thread> ts;
+    std::atomic<int> good{0};
+    for (int t = 0; t < 8; ++t)
+        ts.emplace_back([&, t] {
+            for (int k = 0; k < 50; ++k) {
+                std::string p = "/r/" + std::to_string(t) + "/" + std::to_string(k);
+                auto r = e.call<std::map<std::string, weft::Value>>("handle", p);
+                if (r["path"].as<std::string>() == p && r["len"].as<std::size_t>() == p.size()) ++good;
+            }
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(good.load(), 400);
+    EXPECT_EQ(hits.load(), 400);
+}
+
+TEST(Concurrency, EnginesShareOneRuntime) {
+    weft::RuntimeOptions ro;
+    ro.workers = 2;
+    auto rt = weft::Runtime::create(ro);
+    EXPECT_EQ(rt->workers(), 2u);
+    {
+        std::vector<std::unique_ptr<weft::Engine>> engines;
+        for (int i = 0; i < 8; ++i) {
+            weft::EngineOptions o;
+            o.runtime = rt;
+            engines.push_back(std::make_unique<weft::Engine>(o));
+            engines.back()->exec("k = " + std::to_string(i));
+        }
+        for (int i = 0; i < 8; ++i) EXPECT_EQ(engines[std::size_t(i)]->eval<int>("k * 10"), i * 10);
+    }
+}
+
+TEST(Concurrency, ValueOutlivesItsEngine) {
+    weft::Value kept, fn;
+    {
+        weft::Engine e(one_worker());
+        kept = e.eval("{'a': [1, 2]}");
+        fn = e.eval("lambda: 1");
+    }
+    EXPECT_EQ(kept["a"][1].as<int>(), 2);
+    EXPECT_THROW(weft::Function(fn).operator()<int>(), weft::EngineClosed);
+}
+
+TEST(Version, MatchesTheHeader) {
+    auto v = weft::version();
+    EXPECT_EQ(v.major, WEFT_VERSION_MAJOR);
+    EXPECT_EQ(v.minor, WEFT_VERSION_MINOR);
+}
+
+}  // namespace
