@@ -25,21 +25,21 @@ test-release: build
 	@cd build && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 # ASan+UBSan: the language, docs, CLI and PostgreSQL tests (the whole VM, compiler and standard
-# library under the sanitizers) and the runtime's suite. The other layers' unit tests
+# library under the sanitizers), the runtime's suite and the embedding API's. The other layers' unit tests
 # run in the Release job; building them again here would double CI time for little.
-ASAN_TARGETS := weft weft_runtime_tests weft_fuzz_smoke
+ASAN_TARGETS := weft weft_runtime_tests weft_embed_tests weft_fuzz_smoke
 test-asan: setup
 	@cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=address -DWEFT_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j $(JOBS) --target $(ASAN_TARGETS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS) --timeout 900 \
-		-R '^(lang|lang\.concurrency|docs|cli|postgres|fuzz\.frontend_smoke|security\..*|runtime\..*)$$'
+		-R '^(lang|lang\.concurrency|docs|cli|postgres|fuzz\.frontend_smoke|security\..*|runtime\..*|embed\..*)$$'
 
-# ThreadSanitizer: the runtime's suite, the language's concurrency tests and the servers (net,
+# ThreadSanitizer: the runtime's and embedding API's suites, the language's concurrency tests and the servers (net,
 # http.serve) on four worker threads, and db.postgres (the concurrent parts of the system).
 test-tsan: setup
 	@cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=thread -DWEFT_BENCH=OFF >/dev/null
-	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests weft
-	@cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(runtime.*|lang\.concurrency|lang\.servers|postgres)$$'
+	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests weft_embed_tests weft
+	@cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(runtime.*|embed\..*|lang\.concurrency|lang\.servers|postgres)$$'
 
 # The main job: index ROOT (default /usr/share/doc) into the SQLite database DB (default
 # doc-index.db), `make run ARGS="ROOT [DB]"`. It gets exactly the capabilities it needs: read
