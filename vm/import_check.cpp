@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "compiler/parser.h"
+#include "compiler/lisp/lower.h"
 #include "vm/interp.h"
 
 namespace weft {
@@ -124,6 +125,7 @@ int Vm::check_imports(const ast::Module& module, const std::string& path, const 
             return report_compile_error(CompileError(Diagnostic{path, s->pos, std::move(msg)}), source);
         };
         if (!is_path) {
+            if (name == "__lisp__") continue;  // the Lisp prelude every lowered .wlisp imports
             if (!has_module(name)) return fail("no module named '" + name + "'" + module_name_hint(name, path));
             continue;
         }
@@ -151,10 +153,11 @@ int Vm::check_imports(const ast::Module& module, const std::string& path, const 
         std::string shown = full.lexically_normal().string();
         std::unique_ptr<ast::Module> ast;
         try {
-            ast = parse_module(src, shown);
+            ast = lisp::is_lisp_path(shown) ? lisp::parse_lisp_module(src, shown, lisp::LowerOptions{})
+                                            : parse_module(src, shown);
             GlobalLayout g;
             CompileOptions co;
-            co.sequential = options_.sequential;
+            co.sequential = options_.sequential || lisp::is_lisp_path(shown);
             co.builtins = &builtin_index;
             compile_module(*ast, g, co);
         } catch (CompileError& e) {

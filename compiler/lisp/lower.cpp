@@ -1188,6 +1188,19 @@ private:
         return vals;
     }
 
+    // A copy of a literal or a name (operands that `trivial` accepts).
+    static ExprPtr clone_trivial(const Expr* e) {
+        switch (e->kind) {
+            case ExprKind::Name: return mk<NameExpr>(e->pos, e->as<NameExpr>()->name);
+            case ExprKind::NoneLit: return mk<NoneLitExpr>(e->pos);
+            case ExprKind::BoolLit: return mk<BoolLitExpr>(e->pos, e->as<BoolLitExpr>()->value);
+            case ExprKind::IntLit: return mk<IntLitExpr>(e->pos, e->as<IntLitExpr>()->value);
+            case ExprKind::FloatLit: return mk<FloatLitExpr>(e->pos, e->as<FloatLitExpr>()->value);
+            case ExprKind::StrLit: return mk<StrLitExpr>(e->pos, e->as<StrLitExpr>()->value);
+            default: return mk<NoneLitExpr>(e->pos);
+        }
+    }
+
     ExprPtr binop(BinaryOp op, std::vector<ExprPtr> v, Pos p) {
         ExprPtr acc = std::move(v[0]);
         for (size_t i = 1; i < v.size(); ++i) acc = mk<BinaryExpr>(p, op, std::move(acc), std::move(v[i]));
@@ -1256,6 +1269,35 @@ private:
             auto l = mk<ListExpr>(pos);
             l->elts = operands(d, 1, out, s);
             return l;
+        }
+        if (h == "spawn" && n >= 1) {
+            // (spawn f args...): the arity is checked at once (TypeError here, not in the task),
+            // then a Weft `spawn f(args)` starts the task, so --trace and tracebacks name this
+            // call site. The value is nil.
+            auto v = operands(d, 1, out, s);
+            for (auto& e : v)
+                if (!trivial(e.get())) {
+                    std::string t = temp(s->fn);
+                    auto a = mk<AssignStmt>(e->pos);
+                    a->targets.push_back(mk<NameExpr>(e->pos, t));
+                    a->value = std::move(e);
+                    out.push_back(std::move(a));
+                    e = mk<NameExpr>(pos, t);
+                }
+            auto chk = mk<CallExpr>(pos);
+            chk->func = mk<NameExpr>(pos, "__lisp_check_arity");
+            chk->args.push_back(clone_trivial(v[0].get()));
+            chk->args.push_back(mk<IntLitExpr>(pos, int64_t(n - 1)));
+            chk->args.push_back(mk<StrLitExpr>(pos, "spawn"));
+            out.push_back(mk<ExprStmt>(pos, std::move(chk)));
+            auto c = mk<CallExpr>(pos);
+            c->func = std::move(v[0]);
+            for (size_t i = 1; i < v.size(); ++i) c->args.push_back(std::move(v[i]));
+            c->end = d.end;
+            auto sp = mk<SpawnExpr>(pos, std::move(c));
+            sp->end = d.end;
+            out.push_back(mk<ExprStmt>(pos, std::move(sp)));
+            return mk<NoneLitExpr>(pos);
         }
         if ((h == "map-get" || h == "get") && (n == 2 || n == 3))
             return call(mk<NameExpr>(pos, "__lisp_get"), operands(d, 1, out, s), pos);
