@@ -101,9 +101,97 @@ def main():
     signal_tests(weft)
     trace_collapse_tests(weft)
     traceback_tests(weft)
+    lisp_tests(weft)
 
     print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
     return 1 if failures else 0
+
+
+def lisp_tests(weft):
+    """The Lisp surface on the command line (docs/language/lisp.md): .wlisp files, check, -e and
+    stdin with --lisp, the Lisp REPL, tracebacks, and the observability flags."""
+    with tempfile.TemporaryDirectory() as d:
+        prog = os.path.join(d, "p.wlisp")
+        with open(prog, "w") as f:
+            f.write('(define (fetch-url u) (str "got " u))\n(println (fetch-url "a"))\n'
+                    '(define (half n)\n  (/ n 0))\n(define (outer) (half 4))\n(outer)\n')
+        code, out, err = run(weft, ["run", prog])
+        check("weft run x.wlisp: output, then the traceback with file:line:col frames and exit 1",
+              code == 1 and out == "got a\n" and f"{prog}:6:1 in <module>" in err and f"{prog}:5:17 in outer" in err
+              and f"{prog}:4:3 in half" in err and err.strip().endswith("ZeroDivisionError: division by zero"), err)
+        code, out, err = run(weft, [prog])
+        check("weft x.wlisp is weft run x.wlisp", code == 1 and out == "got a\n", out + err)
+        code, out, err = run(weft, ["check", prog])
+        check("weft check x.wlisp compiles without running", code == 0 and out == "" and err == "", out + err)
+        bad = os.path.join(d, "bad.wlisp")
+        with open(bad, "w") as f:
+            f.write('(define (fetch-url u) u)\n(println 1)\n\n\n(println (fetch-urll 2))\n')
+        code, out, err = run(weft, ["check", bad])
+        check("weft check x.wlisp: unbound symbol with position, caret and hint, exit 2",
+              code == 2 and f"{bad}:5:11: unbound symbol 'fetch-urll' (did you mean 'fetch-url'?)" in err
+              and "\n          ^" in err, err)
+        code, out, err = run(weft, ["run", bad])
+        check("a compile error runs nothing", code == 2 and out == "", out + err)
+        unclosed = os.path.join(d, "open.wlisp")
+        with open(unclosed, "w") as f:
+            f.write('(println 1)\n\n\n(define (f x)\n  (let ((y x)\n    y)\n')
+        code, out, err = run(weft, ["run", unclosed])
+        check("an unclosed bracket is reported where its form opens",
+              code == 2 and f"{unclosed}:4:1: '(' was never closed" in err, err)
+        code, out, err = run(weft, ["--trace", "run", prog])
+        check("--trace names .wlisp code", "[task main#1]" in err, err)
+        sp = os.path.join(d, "spawns.wlisp")
+        with open(sp, "w") as f:
+            f.write('(define ch (make-channel 1))\n(spawn (lambda () (channel-send ch 7)))\n(println (channel-recv ch))\n')
+        code, out, err = run(weft, ["--trace", "--stats", "run", sp])
+        check("--trace and --stats work for .wlisp; a spawned task is created at its Lisp call",
+              code == 0 and out == "7\n" and f"created at {sp}:2 in <module>" in err and "weft stats:" in err, err)
+        trace = os.path.join(d, "t.json")
+        code, out, err = run(weft, ["--trace-out", trace, "run", sp])
+        check("--trace-out writes a trace for a .wlisp program", code == 0 and os.path.getsize(trace) > 0, err)
+        code, out, err = run(weft, ["--trace-out", "x.wlisp", "run", sp])
+        check("--trace-out refuses a .wlisp program as its file name", code == 2 and "--trace-out" in err, err)
+
+    code, out, err = run(weft, ["--lisp", "-e", '(println (+ 1 2) args)', "a"])
+    check("--lisp -e runs a Lisp snippet with args", code == 0 and out == '3 ("a")\n', out + err)
+    code, out, err = run(weft, ["-e", '(prn "x" :k)', "--lisp"])
+    check("-e CODE --lisp: the flag may follow the code", code == 0 and out == '"x" :k\n', out + err)
+    code, out, err = run(weft, ["--lisp", "-"], stdin='(define xs (list 1 2))\n(println (length xs))\n')
+    check("--lisp reads a program from stdin", code == 0 and out == "2\n", out + err)
+    code, out, err = run(weft, ["--lisp", "-e", "(println (car 1))"])
+    check("--lisp -e: compile errors are positioned in <string>",
+          code == 2 and "<string>:1:11: unbound symbol 'car'" in err, err)
+
+    with tempfile.TemporaryDirectory() as home:
+        env = dict(os.environ, HOME=home, TERM="dumb")
+        t = Terminal([weft, "--lisp"], env)
+        banner = t.expect(">>> ")
+        check("Lisp REPL banner", banner is not None and "Lisp" in banner, repr(banner))
+        t.send("(define x 40)\r")
+        t.expect(">>> ")
+        t.send("(+ x 2)\r")
+        check("Lisp REPL prints a value; define prints nothing", t.expect("42\r\n") is not None,
+              repr(t.seen[-300:]))
+        t.expect(">>> ")
+        t.send('(list "a"\r')
+        t.expect("... ")
+        t.send(":k {:n 1})\r")
+        check("Lisp REPL reads until brackets balance and prints readably",
+              t.expect('("a" :k {:n 1})\r\n') is not None, repr(t.seen[-300:]))
+        t.expect(">>> ")
+        t.send("(car x)\r")
+        got = t.expect(">>> ")
+        check("Lisp REPL reports a compile error", got is not None and "unbound symbol 'car'" in got, repr(got))
+        t.send("(/ x 0)\r")
+        got = t.expect(">>> ")
+        check("Lisp REPL reports a runtime error", got is not None and "ZeroDivisionError" in got, repr(got))
+        t.send("(define (sq n) (* n n))\r")
+        t.expect(">>> ")
+        t.send("(sq x)\r")
+        check("Lisp REPL survives errors and keeps definitions", t.expect("1600\r\n") is not None,
+              repr(t.seen[-300:]))
+        t.send("\x04")
+        check("Lisp REPL: Ctrl-D leaves with status 0", t.wait() == 0)
 
 
 class Terminal:
