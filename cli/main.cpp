@@ -19,6 +19,7 @@
 #include "cli/repl.h"
 #include "cli/signals.h"
 #include "compiler/codegen.h"
+#include "compiler/lisp/lower.h"
 #include "compiler/parser.h"
 #include "stdlib/stdlib.h"
 #include "vm/interp.h"
@@ -266,12 +267,15 @@ int disassemble_file(const std::string& path) {
     ss << f.rdbuf();
     std::string src = ss.str();
     try {
-        auto ast = weft::parse_module(src, path);
+        bool lisp = weft::lisp::is_lisp_path(path);  // a .wlisp file: lowered, sequential
+        auto ast = lisp ? weft::lisp::parse_lisp_module(src, path, weft::lisp::LowerOptions{})
+                        : weft::parse_module(src, path);
         weft::VmOptions o;
         weft::Vm vm(o);
         weft::register_stdlib_builtins(vm);
         weft::GlobalLayout g;
         weft::CompileOptions co;
+        co.sequential = lisp;
         co.builtins = &vm.builtin_index;
         auto chunk = weft::compile_module(*ast, g, co);
         fputs(weft::disassemble(*chunk).c_str(), stdout);

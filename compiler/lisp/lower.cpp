@@ -451,27 +451,97 @@ private:
         if (n != loop.params.size())
             fail(d, "'" + loop.lisp + "' takes " + std::to_string(loop.params.size()) + " argument" +
                         (loop.params.size() == 1 ? "" : "s") + " but " + std::to_string(n) + " were given");
-        std::vector<ExprPtr> vals;
-        for (size_t i = 1; i <= n; ++i) {
-            ExprPtr e = expr(d.items[i], out, s);
-            if (n > 1 && !(e->kind != ExprKind::Name && trivial(e.get()))) {
-                std::string t = temp(s->fn);
-                auto a = mk<AssignStmt>(d.items[i].pos);
-                a->targets.push_back(mk<NameExpr>(d.items[i].pos, t));
-                a->value = std::move(e);
-                out.push_back(std::move(a));
-                e = mk<NameExpr>(d.items[i].pos, t);
-            }
-            vals.push_back(std::move(e));
-        }
-        for (size_t i = 0; i < n; ++i) {
-            auto a = mk<AssignStmt>(d.pos);
-            a->targets.push_back(mk<NameExpr>(d.pos, loop.params[i]));
-            a->value = std::move(vals[i]);
+        // The new values are computed before any parameter changes. Values with calls are
+        // evaluated in order into temporaries; plain arithmetic on names is assigned directly,
+        // in an order where no parameter is overwritten before another value reads it (a
+        // temporary breaks a cycle), so `(loop (+ i 1) (+ acc i))` is two assignments.
+        std::vector<ExprPtr> vals = operands(d, 1, out, s);
+        auto spill = [&](ExprPtr& e) {
+            std::string t = temp(s->fn);
+            auto a = mk<AssignStmt>(e->pos);
+            a->targets.push_back(mk<NameExpr>(e->pos, t));
+            a->value = std::move(e);
             out.push_back(std::move(a));
+            e = mk<NameExpr>(d.pos, t);
+        };
+        if (n > 1)
+            for (auto& e : vals)
+                if (!pure(e.get())) spill(e);
+        std::vector<bool> done(n, false);
+        for (size_t left = n; left > 0;) {
+            size_t pick = n;
+            for (size_t i = 0; i < n && pick == n; ++i) {
+                if (done[i]) continue;
+                bool read_later = false;
+                for (size_t j = 0; j < n && !read_later; ++j)
+                    if (j != i && !done[j] && reads(vals[j].get(), loop.params[i])) read_later = true;
+                if (!read_later) pick = i;
+            }
+            if (pick == n) {  // a cycle: save one value first
+                for (size_t i = 0; i < n; ++i)
+                    if (!done[i]) {
+                        spill(vals[i]);
+                        break;
+                    }
+                continue;
+            }
+            auto a = mk<AssignStmt>(d.pos);
+            a->targets.push_back(mk<NameExpr>(d.pos, loop.params[pick]));
+            a->value = std::move(vals[pick]);
+            out.push_back(std::move(a));
+            done[pick] = true;
+            --left;
         }
         out.push_back(mk<ContinueStmt>(d.pos));
         loop.used = true;
+    }
+
+    // An expression without calls (names, literals, operators): evaluating it later changes
+    // nothing but the values it reads.
+    static bool pure(const Expr* e) {
+        switch (e->kind) {
+            case ExprKind::Name:
+            case ExprKind::NoneLit:
+            case ExprKind::BoolLit:
+            case ExprKind::IntLit:
+            case ExprKind::FloatLit:
+            case ExprKind::StrLit:
+                return true;
+            case ExprKind::Binary:
+                return pure(e->as<BinaryExpr>()->left.get()) && pure(e->as<BinaryExpr>()->right.get());
+            case ExprKind::Unary:
+                return pure(e->as<UnaryExpr>()->operand.get());
+            case ExprKind::Compare: {
+                auto* c = e->as<CompareExpr>();
+                if (!pure(c->left.get())) return false;
+                for (auto& x : c->comparators)
+                    if (!pure(x.get())) return false;
+                return true;
+            }
+            default:
+                return false;
+        }
+    }
+
+    // Whether the pure expression `e` reads the variable `name` (a temporary reads none).
+    static bool reads(const Expr* e, const std::string& name) {
+        switch (e->kind) {
+            case ExprKind::Name:
+                return e->as<NameExpr>()->name == name;
+            case ExprKind::Binary:
+                return reads(e->as<BinaryExpr>()->left.get(), name) || reads(e->as<BinaryExpr>()->right.get(), name);
+            case ExprKind::Unary:
+                return reads(e->as<UnaryExpr>()->operand.get(), name);
+            case ExprKind::Compare: {
+                auto* c = e->as<CompareExpr>();
+                if (reads(c->left.get(), name)) return true;
+                for (auto& x : c->comparators)
+                    if (reads(x.get(), name)) return true;
+                return false;
+            }
+            default:
+                return false;
+        }
     }
 
     // A body: forms evaluated in order, `define` adding locals, the last form's value
