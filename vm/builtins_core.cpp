@@ -717,16 +717,21 @@ Value bi_sum(CallContext& cx, const CallArgs& a) {
         }
     };
     const Value& src = a.pos[0];
+    uint32_t polls = 0;  // sum(range(10**12)) must stop when its task is cancelled
     if (src.is(ObjType::List) || src.is(ObjType::Tuple)) {
         auto& items = src.is(ObjType::List) ? src.as<ListObj>()->items : src.as<TupleObj>()->items;
-        for (auto& x : items)
+        for (auto& x : items) {
             add(x);
+            poll_cancellation_every(polls);
+        }
         return acc;
     }
     Value it = iter_begin(src);
     Value x;
-    while (iter_next(cx, it.as<IteratorObj>(), x))
+    while (iter_next(cx, it.as<IteratorObj>(), x)) {
         add(x);
+        poll_cancellation_every(polls);
+    }
     return acc;
 }
 

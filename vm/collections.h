@@ -158,6 +158,15 @@ bool contains(const Value& container, const Value& item);
 // item in `out` and returns true, or returns false when exhausted.
 Value iter_begin(const Value& v);
 bool iter_next(CallContext& cx, IteratorObj* it, Value& out);
+// Long loops of natives (sum, list(range(...)), ...) call this every kPollEvery iterations: it
+// raises the running task's cancellation (an embedding host's interrupt or time limit, a
+// `with timeout`) there, since the interpreter's safepoints do not run inside a native.
+// A no-op outside tasks.
+constexpr uint32_t kPollEvery = 1u << 16;
+void poll_cancellation();
+inline void poll_cancellation_every(uint32_t& n) {
+    if (__builtin_expect((++n & (kPollEvery - 1)) == 0, 0)) poll_cancellation();
+}
 // Drains any iterable into a vector (fast paths for list/tuple/range/str/dict/set).
 std::vector<Value> collect(CallContext& cx, const Value& iterable);
 

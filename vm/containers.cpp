@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "vm/lib_internal.h"
+#include "weft/runtime/runtime.hpp"
 
 namespace weft {
 
@@ -657,6 +658,10 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
 
 Value (*promise_resolver)(const Value&) = nullptr;
 
+void poll_cancellation() {
+    rt::check_cancelled();
+}
+
 std::vector<Value> collect(CallContext& cx, const Value& v) {
     if (v.is(ObjType::List)) return v.as<ListObj>()->items;
     if (v.is(ObjType::Tuple)) return v.as<TupleObj>()->items;
@@ -672,14 +677,20 @@ std::vector<Value> collect(CallContext& cx, const Value& v) {
         auto* r = v.as<RangeObj>();
         int64_t n = range_len(r);
         out.reserve(size_t(n));
-        for (int64_t k = 0, x = r->start; k < n; ++k, x += (k < n ? r->step : 0))
+        uint32_t polls = 0;
+        for (int64_t k = 0, x = r->start; k < n; ++k, x += (k < n ? r->step : 0)) {
             out.push_back(Value::integer(x));
+            poll_cancellation_every(polls);
+        }
         return out;
     }
     Value it = iter_begin(v);
     Value x;
-    while (iter_next(cx, it.as<IteratorObj>(), x))
+    uint32_t polls = 0;
+    while (iter_next(cx, it.as<IteratorObj>(), x)) {
         out.push_back(std::move(x));
+        poll_cancellation_every(polls);
+    }
     return out;
 }
 

@@ -468,6 +468,27 @@ TEST(Interrupts, PureWeftLoopIsInterruptedAndEngineStaysUsable) {
     t.join();
 }
 
+// A long native (sum over a huge range) polls for cancellation: interrupt() and time limits
+// reach it, and so does a script's own `with timeout`.
+TEST(Interrupts, LongNativeIsInterrupted) {
+    weft::Engine e(one_worker());
+    auto f = e.call_async("eval_sum");
+    e.exec("def huge():\n    return sum(range(10 ** 12))\n");
+    auto g = e.call_async("huge");
+    std::this_thread::sleep_for(50ms);
+    e.interrupt();
+    ASSERT_TRUE(g.wait_for(10s));
+    EXPECT_THROW(g.get(), weft::Interrupted);
+    EXPECT_THROW(f.get(), weft::ScriptError);  // eval_sum is not defined
+    weft::CallOptions co;
+    co.limits = weft::Limits{};
+    co.limits->timeout = 50ms;
+    EXPECT_THROW(e.call_with(co, "huge"), weft::LimitExceeded);
+    e.exec("def bounded():\n    try:\n        with timeout(20ms):\n            return len(list(range(10 ** 9)))\n"
+           "    except TimeoutError:\n        return -1\n");
+    EXPECT_EQ(e.call<int>("bounded"), -1);
+}
+
 TEST(Interrupts, FutureCancelStopsTheTaskTree) {
     weft::Engine e(one_worker());
     e.exec("def tree():\n    hs = [spawn sleep(100) for i in range(5)]\n    return sum([1 for h in hs])\n");
