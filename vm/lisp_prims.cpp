@@ -7,6 +7,8 @@
 // for the scheduler's quick-call prediction.
 #include "vm/lisp_prims.h"
 
+#include "compiler/lisp/lower.h"
+
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -69,7 +71,15 @@ void show_seq(std::string& out, const std::vector<Value>& items, int depth) {
 }
 
 std::string function_name(const Value& v) {
-    if (v.is(ObjType::Function)) return v.as<FunctionObj>()->proto->chunk->name;
+    if (v.is(ObjType::Function)) {
+        const std::string& n = v.as<FunctionObj>()->proto->chunk->name;
+        // A primitive written in the prelude prints under its Lisp name.
+        if (v.as<FunctionObj>()->module && v.as<FunctionObj>()->module->name == "__lisp__") {
+            std::string lisp = lisp::primitive_name(n);
+            if (!lisp.empty()) return lisp;
+        }
+        return n;
+    }
     if (v.is(ObjType::Native)) return v.as<NativeObj>()->name;
     if (v.is(ObjType::BoundMethod)) return function_name(v.as<BoundMethodObj>()->func);
     return "?";

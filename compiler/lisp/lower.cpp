@@ -1588,6 +1588,13 @@ private:
 
 }  // namespace
 
+std::string primitive_name(std::string_view weft_name) {
+    if (weft_name.substr(0, 2) != "l_") return "";
+    for (auto& p : kPrims)
+        if (weft_name.substr(2) == p.weft) return p.lisp;  // the first (canonical) name
+    return "";
+}
+
 std::unique_ptr<Module> lower_module(const std::vector<Datum>& forms, const std::string& path,
                                      const LowerOptions& options) {
     Lowerer l(path, options);

@@ -45,6 +45,10 @@ std::string mangle(std::string_view name);
 // The Weft source of the Lisp prelude module `__lisp__` (compiled by the VM on first import).
 std::string_view prelude_source();
 
+// The Lisp name of a prelude function (`l_parallel_map` is `parallel-map`), or "" when
+// `weft_name` is not one. For the printer: a primitive prints as `#<function parallel-map>`.
+std::string primitive_name(std::string_view weft_name);
+
 // True when `path` names a Lisp source file (ends in ".wlisp").
 bool is_lisp_path(std::string_view path);
 
