@@ -104,7 +104,7 @@ const std::unordered_set<std::string> kSpecialForms = {
     "define", "set!", "lambda", "let", "let*", "if", "when", "unless", "cond", "begin", "do", "and", "or",
     "quote", "try", "catch", "finally", "->", "->>", "import", "else"};
 
-const std::unordered_set<std::string> kStdModules = {"fs", "http", "proc", "json", "re",
+const std::unordered_set<std::string> kStdModules = {"fs", "http", "proc", "json", "re", "sys",
                                                      "db", "math", "time", "random", "uuid"};
 
 const Prim* find_prim(const std::string& name) {

@@ -613,6 +613,8 @@ def l_read_file(p):
         return fs.read_file(p)
     except IOError as e:
         return e
+    except ValueError as e:  # not text (invalid UTF-8): the file is what failed, not the program
+        return e
 
 def l_write_file(p, s):
     try:
