@@ -593,6 +593,21 @@ private:
         stmt(f, out, eff, &scope);
     }
 
+    // Whether `d` has a (set! name ...) of a top-level name outside lambdas.
+    bool sets_global(const Datum& d, Scope& scope) {
+        if (d.kind != DatumKind::List && d.kind != DatumKind::Vector && d.kind != DatumKind::Map) return false;
+        if (d.is_list() && !d.items.empty() && d.items[0].kind == DatumKind::Symbol) {
+            const std::string& h = d.items[0].s;
+            if (h == "quote" || h == "lambda") return false;
+            if (h == "set!" && d.items.size() >= 2 && d.items[1].kind == DatumKind::Symbol &&
+                (defines_.count(d.items[1].s) || known_.count(global_name(d.items[1].s))) && !lookup(&scope, d.items[1].s))
+                return true;
+        }
+        for (auto& x : d.items)
+            if (sets_global(x, scope)) return true;
+        return false;
+    }
+
     // Whether lowering `d` introduces local variables (let, a catch variable, a body define).
     static bool binds_locals(const Datum& d) {
         if (d.kind != DatumKind::List && d.kind != DatumKind::Vector && d.kind != DatumKind::Map) return false;
@@ -611,7 +626,8 @@ private:
     // (`<module>` in tracebacks), so its variables are locals — captured by value by the
     // closures made there, and fast — rather than module globals.
     ExprPtr top_value(const Datum& f, Block& out, Scope& scope) {
-        if (!binds_locals(f)) return expr(f, out, &scope);
+        // A form that set!s a global stays module code (a function may not assign globals).
+        if (!binds_locals(f) || sets_global(f, scope)) return expr(f, out, &scope);
         FnCtx fn;
         fn.parent = &top_;
         fn.used = top_.used;

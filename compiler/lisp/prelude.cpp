@@ -516,8 +516,9 @@ def l_channel_recv(ch, timeout=None):
         return ch.recv(timeout=timeout / 1000)
     except ChannelClosed:
         return ChannelClosed("channel closed")
-    except TimeoutError:
-        return _timeout_error(timeout) if timeout is not None else TimeoutError("timeout")
+    except TimeoutError as e:
+        # The option's deadline, or the program's default timeout (set-default-timeout!).
+        return _timeout_error(timeout) if timeout is not None else e
 
 def l_channel_close(ch):
     if not ch.closed:
@@ -537,8 +538,8 @@ def l_select_(*chs, timeout=None):
             return {KW_CHANNEL: got[0], KW_VALUE: got[1]}
         except ChannelClosed:
             live = [c for c in live if not (c.closed and len(c) == 0)]
-        except TimeoutError:
-            return _timeout_error(timeout) if timeout is not None else TimeoutError("timeout")
+        except TimeoutError as e:
+            return _timeout_error(timeout) if timeout is not None else e
     return ChannelClosed("channel closed")
 
 def l_make_worker_pool(n):
@@ -594,6 +595,8 @@ def _response_text(r):
 def l_http_get(url, timeout=None, headers=None):
     try:
         r = http.get(url, timeout=_secs(timeout), headers=_headers(headers))
+    except TimeoutError as e:
+        return _timeout_error(timeout) if timeout is not None else e
     except Error as e:
         return _outside(e)
     return _response_text(r)
@@ -604,6 +607,8 @@ def l_http_post(url, body, timeout=None, headers=None):
             r = http.post(url, data=body, timeout=_secs(timeout), headers=_headers(headers))
         else:
             r = http.post(url, data=json.dump(body), timeout=_secs(timeout), headers=_headers({"content-type": "application/json"} if headers is None else headers))
+    except TimeoutError as e:
+        return _timeout_error(timeout) if timeout is not None else e
     except Error as e:
         return _outside(e)
     return _response_text(r)
