@@ -15,7 +15,7 @@ pkgs=(
   python3
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  pkgs+=(lua5.4 golang-go erlang-base wrk python3-psycopg2)
+  pkgs+=(lua5.4 liblua5.4-dev golang-go erlang-base wrk python3-psycopg2)
 fi
 
 missing=()
