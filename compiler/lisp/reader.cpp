@@ -14,7 +14,9 @@ namespace weft::lisp {
 
 namespace {
 
-constexpr int kMaxDepth = 1000;
+// Brackets nest at most this deep (as in the Weft lexer): lowering and code generation recurse
+// over the tree, and an imported module is compiled on a task's fiber stack.
+constexpr int kMaxDepth = 200;
 
 class Reader {
 public:

@@ -35,7 +35,7 @@ struct Datum {
 };
 
 // Reads every datum of `source`. `path` is used in error messages only. Throws CompileError
-// for the first read error (spec section 2). Nesting deeper than 1000 brackets is an error
+// for the first read error (spec section 2). Nesting deeper than 200 brackets is an error
 // ("too deeply nested"), so reading never exhausts the stack. Thread-safe: no shared state.
 std::vector<Datum> read_all(std::string_view source, const std::string& path);
 
