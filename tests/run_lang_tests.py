@@ -16,6 +16,7 @@ Language tests (Wren/clox style) are `*.weft` files whose comments state what mu
                                         shows where a deferred call's error surfaces): skipped
                                         when the runner is given --extra-args=--sequential
 
+`*.wlisp` tests (the Lisp surface) use the same comments with `;` for `#`.
 stdout must equal the `# expect:` lines exactly, in order.  Directories named `lib` hold helper
 modules, not tests, and are skipped; so are directories holding a `NEEDS_SERVER` file unless
 given as a test directory themselves (their driver starts the server: see that file).  `DIR/XFAIL` lists expected failures (`path  # reason`,

@@ -685,9 +685,6 @@ private:
         // Redefined in the same body: reassigned.
         auto it = s->names.find(nd.s);
         std::string w = it != s->names.end() && !it->second.loop ? it->second.weft : fresh_local(s->fn, nd.s);
-        if (s->fn->toplevel && it == s->names.end()) {
-            // A body define outside any function is a module global with a name of its own.
-        }
         if (t.is_list()) {
             s->names[nd.s] = Binding{w, s->fn, nullptr};
             out.push_back(function_def(nd.s, w, t, 1, f, 2, s, f.pos));
@@ -1400,9 +1397,20 @@ private:
                 }
             for (size_t i = first_opt; i < end; i += 2) {
                 const Datum& k = d.items[i];
-                if (k.kind != DatumKind::Keyword || !option_of(p, k.s))
-                    fail(k, std::string("unknown option ") + (k.kind == DatumKind::Keyword ? ":" + k.s : datum_to_string(k)) +
-                                " for " + h + " (it takes :" + replace_spaces(p.options) + ")");
+                if (k.kind != DatumKind::Keyword || !option_of(p, k.s)) {
+                    std::vector<std::string> names;
+                    std::string_view rest = p.options;
+                    while (!rest.empty()) {
+                        size_t sp = rest.find(' ');
+                        names.emplace_back(rest.substr(0, sp));
+                        rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+                    }
+                    std::string hint = k.kind == DatumKind::Keyword ? closest_name(k.s, names) : "";
+                    fail(k, std::string("unknown option ") +
+                                (k.kind == DatumKind::Keyword ? ":" + k.s : datum_to_string(k)) + " for " + h +
+                                (hint.empty() ? " (it takes :" + replace_spaces(p.options) + ")"
+                                              : " (did you mean :" + hint + "?)"));
+                }
                 if (i + 1 >= end) fail(k, "option :" + k.s + " needs a value");
                 opts.push_back({&k, &d.items[i + 1]});
             }
@@ -1559,7 +1567,6 @@ private:
             if (n.size() > 1 && n[0] == '.') {
                 if (d.items.size() < 2) fail(d, "(" + n + " obj args...) calls a method: it needs an object");
                 ExprPtr o = expr(d.items[1], out, s);
-                std::vector<ExprPtr> hd;
                 // The receiver is evaluated first; the method is looked up on it.
                 Block sub;
                 auto c = host_call(d, mk<NameExpr>(d.pos, "__placeholder"), 2, sub, s, nullptr);
@@ -1586,7 +1593,6 @@ private:
         if (h.kind == DatumKind::Keyword) {
             // (:k m) is (map-get m :k); (:k m default) too.
             if (d.items.size() < 2 || d.items.size() > 3) fail(d, "(:" + h.s + " m) takes a map and an optional default");
-            std::vector<ExprPtr> hd;
             auto v = operands(d, 1, out, s);
             v.insert(v.begin() + 1, keyword(h));
             return call(mk<NameExpr>(d.pos, "__lisp_get"), std::move(v), d.pos);
