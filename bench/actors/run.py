@@ -114,7 +114,8 @@ def main():
     except (OSError, subprocess.TimeoutExpired):
         erts = "?"
 
-    print(f"machine: {os.cpu_count()} cores; weft {weft} (default workers); Erlang/OTP {erts} (default schedulers)")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start; weft {weft} "
+          f"(default workers); Erlang/OTP {erts} (default schedulers)")
     if erl_err:
         print("erlang:", erl_err)
     print(f"best of {opts.repeat}; run = time inside the program, wall = whole process, seconds\n")
