@@ -85,9 +85,15 @@ struct CallRec {
     std::mutex mu;
     rt::CancelScope* scope = nullptr;  // while the root task runs inside it
     bool interrupted = false;          // interrupt() / cancel() asked for it
+    bool limited = false;              // a step or output limit ran out
     void cancel() {
         std::lock_guard<std::mutex> g(mu);
         interrupted = true;
+        if (scope) scope->cancel();
+    }
+    void cancel_for_limit() {
+        std::lock_guard<std::mutex> g(mu);
+        limited = true;
         if (scope) scope->cancel();
     }
 };
@@ -528,12 +534,13 @@ struct CallPlan {
     std::int64_t deadline = INT64_MAX;
     std::string name;
     std::string source;  // exec/eval: for compile errors
+    std::shared_ptr<::weft::CallBudget> budget;  // max_steps / max_output, or null
 
     ::weft::Vm::ScopeHook hook() {
         return [rec = rec](rt::CancelScope* cs) {
             std::lock_guard<std::mutex> g(rec->mu);
             rec->scope = cs;
-            if (cs && rec->interrupted) cs->cancel();  // interrupted before it started
+            if (cs && (rec->interrupted || rec->limited)) cs->cancel();  // before it started
         };
     }
     void enter() {
@@ -561,6 +568,11 @@ struct CallPlan {
             std::lock_guard<std::mutex> g(rec->mu);
             interrupted = rec->interrupted;
         }
+        if (int which = budget ? budget->exceeded.load() : 0) {
+            if (which == 1)
+                return std::make_exception_ptr(LimitExceeded(Limit::Steps, "LimitExceeded: the call ran out of its step limit"));
+            return std::make_exception_ptr(LimitExceeded(Limit::Output, "LimitExceeded: the call wrote more than its output limit"));
+        }
         if (r.scope_cancelled && interrupted) return std::make_exception_ptr(Interrupted());
         if (r.scope_cancelled && deadline != INT64_MAX)
             return std::make_exception_ptr(
@@ -577,6 +589,16 @@ CallPlan plan(Engine& e, const CallOptions& o, std::string default_name) {
     p.caps = call_caps(*p.core, o);
     p.deadline = deadline_for(*p.core, o);
     p.name = o.task_name.empty() ? p.core->options.name + ":" + default_name : o.task_name;
+    auto narrowest = [](std::uint64_t a, std::uint64_t b) { return a == 0 ? b : b == 0 ? a : std::min(a, b); };
+    const Limits& el = p.core->options.limits;
+    std::uint64_t steps = narrowest(el.max_steps, o.limits ? o.limits->max_steps : 0);
+    std::uint64_t output = narrowest(el.max_output, o.limits ? o.limits->max_output : 0);
+    if (steps || output) {
+        p.budget = std::make_shared<::weft::CallBudget>();
+        if (steps) p.budget->steps_left.store(std::int64_t(std::min<std::uint64_t>(steps, INT64_MAX)));
+        if (output) p.budget->output_left.store(std::int64_t(std::min<std::uint64_t>(output, INT64_MAX)));
+        p.budget->on_exceeded = [rec = p.rec] { rec->cancel_for_limit(); };
+    }
     return p;
 }
 
@@ -584,7 +606,7 @@ Value run_plan(CallPlan& p, const ::weft::Vm::RootBody& body) {
     p.enter();
     ::weft::Vm::RootResult r;
     try {
-        r = p.core->vm->run_root(body, p.caps, p.deadline, p.hook(), p.name);
+        r = p.core->vm->run_root(body, p.caps, p.deadline, p.hook(), p.name, p.budget.get());
     } catch (...) {
         p.leave();
         throw;
@@ -1359,7 +1381,8 @@ std::shared_ptr<detail::FutureCore> Engine::call_async_impl(const Value* callabl
                 std::lock_guard<std::mutex> g(raw->calls_mu);
                 raw->calls.erase(rec);
                 raw->calls_cv.notify_all();
-            });
+            },
+            plan->budget.get());
     } catch (...) {
         plan->leave();
         throw;

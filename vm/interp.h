@@ -263,12 +263,14 @@ public:
     // Runs `body` as a root task with capabilities `caps` inside a cancel scope (`deadline_ns`:
     // steady-clock ns, INT64_MAX for none) and the implicit nursery, and blocks the calling
     // (non-worker) thread until the whole task tree has ended. Never throws Weft errors.
+    // `budget` (may be null): the call's step and output limits, shared by its tasks.
     RootResult run_root(const RootBody& body, std::shared_ptr<const CapabilitySet> caps,
-                        std::int64_t deadline_ns, const ScopeHook& hook, const std::string& name);
+                        std::int64_t deadline_ns, const ScopeHook& hook, const std::string& name,
+                        CallBudget* budget = nullptr);
     // The same started without blocking; `done` runs on a worker when the call has ended.
     rt::TaskRef start_root(RootBody body, std::shared_ptr<const CapabilitySet> caps,
                            std::int64_t deadline_ns, ScopeHook hook, const std::string& name,
-                           std::function<void(RootResult&)> done);
+                           std::function<void(RootResult&)> done, CallBudget* budget = nullptr);
     // The runtime (created on first use; call once before using the Vm from several threads).
     rt::Runtime& runtime();
     // The module exec/eval/call/global work in ("__main__"), made on first use.

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "vm/actors.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
 #include "vm/pending.h"
@@ -105,7 +106,8 @@ CodeSite spawn_site_here() {
 TaskContext child_task_context() {
     TaskContext* c = current_task_context();
     if (!c) return TaskContext{nullptr, CodeSite{}, 1};
-    return TaskContext{nullptr, c->interp ? c->interp->current_site() : CodeSite{}, c->depth + 1};
+    return TaskContext{nullptr, c->interp ? c->interp->current_site() : CodeSite{}, c->depth + 1, nullptr,
+                       c->budget};
 }
 
 void bind_main_task(Interp* main) {
@@ -194,6 +196,7 @@ Value tasks_builtin(CallContext& cx, const CallArgs& a) {
         set_item(d, make_str("parent"), p == labels.end() ? Value() : make_str(p->second));
         out.push_back(std::move(d));
     }
+    append_actor_snapshots(static_cast<Interp&>(cx).vm(), out);  // idle actors have no task
     return make_list(std::move(out));
 }
 

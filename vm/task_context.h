@@ -10,6 +10,9 @@
 // needs it.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,6 +43,21 @@ std::string source_excerpt(const Chunk* c, size_t idx);
 // alone when the site is unknown.
 std::string started_at_line(const std::string& what, const CodeSite& site);
 
+// The embedding API's per-call limits (weft::Limits::max_steps and max_output): one budget
+// shared by every task of a host call, reached through each task's context (children inherit
+// their spawner's). When a budget runs out, `exceeded` records which (1 steps, 2 output) and
+// `on_exceeded` cancels the call (once; any thread).
+struct CallBudget {
+    std::atomic<std::int64_t> steps_left{INT64_MAX};
+    std::atomic<std::int64_t> output_left{INT64_MAX};
+    std::atomic<int> exceeded{0};
+    std::function<void()> on_exceeded;
+    void exceed(int which) {
+        int none = 0;
+        if (exceeded.compare_exchange_strong(none, which) && on_exceeded) on_exceeded();
+    }
+};
+
 // The VM side of one task (see the file comment).
 struct TaskContext {
     Interp* interp = nullptr;
@@ -48,6 +66,8 @@ struct TaskContext {
     // The embedding API's exec/eval (Vm::run_in_main): top-level expression statements store
     // their value here instead of echoing it (the REPL's __repl_print__). Null otherwise.
     Value* echo = nullptr;
+    // The host call's limits (embedding), or null.
+    CallBudget* budget = nullptr;
 };
 // Depth of the current task in the task tree (0 for the root or outside tasks).
 int current_task_depth();

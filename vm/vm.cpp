@@ -384,6 +384,16 @@ bool Vm::interrupt_main() {
 }
 
 void Vm::write_stdout(std::string_view s) {
+    // An embedding host's output limit (weft::Limits::max_output): past it nothing more is
+    // written and the call is cancelled.
+    if (TaskContext* c = current_task_context(); c && c->budget) {
+        if (c->budget->output_left.fetch_sub(std::int64_t(s.size()), std::memory_order_relaxed) <
+            std::int64_t(s.size())) {
+            c->budget->exceed(2);
+            rt::check_cancelled();
+            return;
+        }
+    }
     std::lock_guard<std::mutex> g(out_mu_);
     out_buf_.append(s);
     if (out_buf_.size() > (1 << 16) || (out_line_buffered_ && s.find('\n') != std::string_view::npos))
@@ -944,27 +954,6 @@ ModuleObj* Vm::internal_module(Interp& in, const std::string& name, const char* 
     lock.unlock();
     in.run_module_chunk(m, p);
     share_all(m->globals);
-    m->initialized = true;
-    return m;
-}
-
-// The Lisp prelude (compiler/lisp/prelude.cpp): a Weft module compiled and run once, on the
-// first import by a lowered `.wlisp` module; later imports (any task) get the same module.
-ModuleObj* Vm::lisp_prelude(Interp& in) {
-    std::unique_lock<std::mutex> lock(modules_mu_);
-    auto it = modules_.find("__lisp__");
-    if (it != modules_.end()) return it->second;
-    auto* m = new ModuleObj();
-    m->imported = true;
-    m->name = "__lisp__";
-    m->path = "<lisp prelude>";
-    std::string source(lisp::prelude_source());
-    m->source = source;
-    modules_["__lisp__"] = m;
-    Proto* p = compile_into(*m, source, false);  // a CompileError here is a bug of the prelude
-    m->initializing = true;
-    lock.unlock();
-    in.run_module_chunk(m, p);
     m->initialized = true;
     return m;
 }

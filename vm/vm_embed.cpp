@@ -72,11 +72,12 @@ Value force_deep(Interp& in, const Value& v, int depth, bool& changed) {
 // and turns whatever it raised into a RootResult.
 Vm::RootResult run_root_body(Vm& vm, const Vm::RootBody& body,
                              const std::shared_ptr<const CapabilitySet>& caps,
-                             std::int64_t deadline_ns, const Vm::ScopeHook& hook) {
+                             std::int64_t deadline_ns, const Vm::ScopeHook& hook, CallBudget* budget) {
     Vm::RootResult r;
     Interp* in = vm.acquire_interp();
     TaskContext ctx;
     ctx.interp = in;
+    ctx.budget = budget;
     rt::Task* task = rt::current_task();
     task->set_user_data(&ctx);
     in->bind_task(Interp::TaskBinding{rt::current_stack_low(), 0});
@@ -124,12 +125,13 @@ rt::Runtime& Vm::runtime() {
 }
 
 Vm::RootResult Vm::run_root(const RootBody& body, std::shared_ptr<const CapabilitySet> caps,
-                            std::int64_t deadline_ns, const ScopeHook& hook, const std::string& name) {
+                            std::int64_t deadline_ns, const ScopeHook& hook, const std::string& name,
+                            CallBudget* budget) {
     VmScope scope(this);
     rt::Runtime& rt = runtime();
     if (!caps) caps = program_capabilities();
     try {
-        return rt.block_on([&] { return run_root_body(*this, body, caps, deadline_ns, hook); }, name);
+        return rt.block_on([&] { return run_root_body(*this, body, caps, deadline_ns, hook, budget); }, name);
     } catch (...) {
         // Raised by the runtime around the body (a Deadlock delivered to the root).
         RootResult r;
@@ -142,13 +144,13 @@ Vm::RootResult Vm::run_root(const RootBody& body, std::shared_ptr<const Capabili
 
 rt::TaskRef Vm::start_root(RootBody body, std::shared_ptr<const CapabilitySet> caps,
                            std::int64_t deadline_ns, ScopeHook hook, const std::string& name,
-                           std::function<void(RootResult&)> done) {
+                           std::function<void(RootResult&)> done, CallBudget* budget) {
     rt::Runtime& rt = runtime();
     if (!caps) caps = program_capabilities();
     return rt.start_root(
         [this, body = std::move(body), caps = std::move(caps), deadline_ns, hook = std::move(hook),
-         done = std::move(done)] {
-            RootResult r = run_root_body(*this, body, caps, deadline_ns, hook);
+         done = std::move(done), budget] {
+            RootResult r = run_root_body(*this, body, caps, deadline_ns, hook, budget);
             done(r);
         },
         name);

@@ -622,6 +622,9 @@ class WEFT_API Runtime {
 /// Limits of every call of an Engine (EngineOptions::limits), narrowed per call by CallOptions.
 /// 0 = none.
 struct Limits {
+    /// Steps of one call, summed over its tasks: a step is a safepoint (loop back-edge, call,
+    /// return), counted in batches of 64 per task → LimitExceeded(Steps).
+    std::uint64_t max_steps = 0;
     std::chrono::milliseconds timeout{0};  ///< wall time of one call → LimitExceeded(Time)
     std::size_t max_tasks = 0;             ///< live tasks of the Engine (catchable Error at spawn)
     std::size_t max_depth = 0;             ///< call depth before RecursionError (0: the default)

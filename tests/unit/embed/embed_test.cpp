@@ -531,6 +531,41 @@ TEST(Limits, TimeoutPerEngineAndPerCall) {
     EXPECT_EQ(e.eval<int>("3"), 3);
 }
 
+TEST(Limits, StepsAndOutput) {
+    std::string out;
+    std::mutex mu;
+    weft::EngineOptions o = one_worker();
+    o.limits.max_steps = 100000;
+    o.stdout_sink = [&](std::string_view s) {
+        std::lock_guard<std::mutex> g(mu);
+        out += s;
+    };
+    weft::Engine e(o);
+    e.exec("def count(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+           "def forever():\n    while True:\n        pass\n"
+           "def fan():\n    hs = [spawn forever() for i in range(4)]\n    return 1\n"
+           "def chatty():\n    while True:\n        print('0123456789')\n");
+    EXPECT_EQ(e.call<int>("count", 1000), 499500);  // well within the limit
+    try {
+        e.call("forever");
+        FAIL();
+    } catch (const weft::LimitExceeded& l) {
+        EXPECT_EQ(l.which(), weft::Limit::Steps);
+    }
+    EXPECT_THROW(e.call("fan"), weft::LimitExceeded);  // summed over the call's tasks
+    weft::CallOptions co;
+    co.limits = weft::Limits{};
+    co.limits->max_output = 55;
+    try {
+        e.call_with(co, "chatty");
+        FAIL();
+    } catch (const weft::LimitExceeded& l) {
+        EXPECT_EQ(l.which(), weft::Limit::Output);
+    }
+    std::lock_guard<std::mutex> g(mu);
+    EXPECT_EQ(out, "0123456789\n0123456789\n0123456789\n0123456789\n0123456789\n");
+}
+
 TEST(Limits, MaxTasksPerEngine) {
     weft::EngineOptions o = one_worker();
     o.limits.max_tasks = 5;
