@@ -157,6 +157,8 @@ void require_host_thread(const char* what) {
 }
 
 Value wrap(IValue v, const std::shared_ptr<EngineCore>& engine) {
+    // Host threads may copy the value concurrently: atomic counts (see plain()).
+    ::weft::g_multi_worker.store(true, std::memory_order_relaxed);
     ::weft::share(v);
     auto rep = std::make_shared<ValueRep>();
     bool plain = !v.is_obj() || v.is(::weft::ObjType::Str) || v.is(::weft::ObjType::Bytes);
@@ -860,7 +862,12 @@ Value ScriptError::value() const {
 // ------------------------------------------------------------------------------------ Value
 
 namespace {
+// A Value made by the host (Value(42), Value("text"), list(...)): its internal object may be
+// copied by several host threads at once, so its counts are made atomic now (share() does that
+// once the process is in multi-threaded mode, which the embedding API always is).
 Value plain(IValue v) {
+    ::weft::g_multi_worker.store(true, std::memory_order_relaxed);
+    ::weft::share(v);
     auto rep = std::make_shared<ValueRep>();
     rep->v = std::move(v);
     return Value(std::shared_ptr<const ValueRep>(std::move(rep)));
