@@ -216,7 +216,9 @@ private:
     [[noreturn]] void fail(Pos p, const std::string& msg) { throw CompileError(Diagnostic{path_, p, msg}); }
     [[noreturn]] void fail(const Datum& d, const std::string& msg) { fail(d.pos, msg); }
 
-    static bool reserved_weft(const std::string& w) { return w == "len" || w.rfind("__", 0) == 0; }
+    // Names the lowered code refers to (the type `Error` in catch clauses, the `__lisp_*` natives, the
+    // `__lp_*` primitives, temporaries): a Lisp binding of the same name gets a suffix.
+    static bool reserved_weft(const std::string& w) { return w == "Error" || w.rfind("__", 0) == 0; }
 
     std::string global_name(const std::string& lisp) {
         std::string w = mangle(lisp);
