@@ -313,6 +313,9 @@ std::vector<std::string> Interp::current_trace() const {
     for (size_t i = trace_floor_ < frames_.size() ? trace_floor_ : 0; i < frames_.size(); ++i) {
         const Frame& f = frames_.begin()[i];
         const Chunk* c = f.proto->chunk;
+        // The Lisp prelude's functions are the primitives' insides: a traceback of a .wlisp
+        // program shows the Lisp call of the primitive and the user's functions it called back.
+        if (c->path == "<lisp prelude>") continue;
         // A deferred call's record run here, forced by the frame below (in this loop, or
         // nested through force_pending): where the call was made, as a task's trace says
         // where the task was started (vm/task_context.cpp).
