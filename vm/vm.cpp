@@ -958,27 +958,6 @@ ModuleObj* Vm::internal_module(Interp& in, const std::string& name, const char* 
     return m;
 }
 
-// The Lisp prelude (compiler/lisp/prelude.cpp): a Weft module compiled and run once, on the
-// first import by a lowered `.wlisp` module; later imports (any task) get the same module.
-ModuleObj* Vm::lisp_prelude(Interp& in) {
-    std::unique_lock<std::mutex> lock(modules_mu_);
-    auto it = modules_.find("__lisp__");
-    if (it != modules_.end()) return it->second;
-    auto* m = new ModuleObj();
-    m->imported = true;
-    m->name = "__lisp__";
-    m->path = "<lisp prelude>";
-    std::string source(lisp::prelude_source());
-    m->source = source;
-    modules_["__lisp__"] = m;
-    Proto* p = compile_into(*m, source, false);  // a CompileError here is a bug of the prelude
-    m->initializing = true;
-    lock.unlock();
-    in.run_module_chunk(m, p);
-    m->initialized = true;
-    return m;
-}
-
 ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleObj* importer) {
     bool is_path = name.rfind("./", 0) == 0 || name.rfind("../", 0) == 0 || name.rfind("/", 0) == 0 ||
                    (name.size() > 5 && name.compare(name.size() - 5, 5, ".weft") == 0) || lisp::is_lisp_path(name);
