@@ -167,6 +167,20 @@ Value wrap(IValue v, const std::shared_ptr<EngineCore>& engine) {
     return Value(std::shared_ptr<const ValueRep>(std::move(rep)));
 }
 
+// wrap() for a value of `core`'s code: takes a reference to the core only when the value
+// needs one (plain data does not), which saves two atomic operations per argument of a host
+// function call.
+Value wrap_of(IValue v, EngineCore* core) {
+    bool plain = !v.is_obj() || v.is(::weft::ObjType::Str) || v.is(::weft::ObjType::Bytes);
+    if (plain) {
+        ::weft::share(v);
+        auto rep = std::make_shared<ValueRep>();
+        rep->v = std::move(v);
+        return Value(std::shared_ptr<const ValueRep>(std::move(rep)));
+    }
+    return wrap(std::move(v), core->shared_from_this());
+}
+
 IValue make_host_obj(EngineCore& core, std::shared_ptr<void> p, const std::type_info& t);
 
 // The internal value of `v` for use in `core` (null core: any engine).
@@ -351,21 +365,20 @@ IValue host_fn_call_kw(::weft::OpaqueObj* self, ::weft::CallContext& cxb, const 
     auto* f = static_cast<HostFnObj*>(self);
     auto& in = static_cast<::weft::Interp&>(cxb);
     EngineCore* core = f->core;
-    std::shared_ptr<EngineCore> keep = core->shared_from_this();
     // Arguments come unforced: force promises, then hand the host plain values.
     std::vector<Value> pos;
     pos.reserve(args.pos.size() + 1);
-    if (!f->bound_self.is_none()) pos.push_back(wrap(f->bound_self, keep));
+    if (!f->bound_self.is_none()) pos.push_back(wrap_of(f->bound_self, core));
     for (auto& v : args.pos) {
         IValue x = v;
         in.force(x);
-        pos.push_back(wrap(std::move(x), keep));
+        pos.push_back(wrap_of(std::move(x), core));
     }
     std::vector<KwArg> kws;
     for (auto& k : args.kw) {
         IValue x = k.value;
         in.force(x);
-        kws.push_back(KwArg{std::string(k.name), wrap(std::move(x), keep)});
+        kws.push_back(KwArg{std::string(k.name), wrap_of(std::move(x), core)});
     }
     Args a(std::move(pos), std::move(kws));
     Context cx(core->engine, &in);

@@ -120,6 +120,13 @@ Vm::RootResult run_root_body(Vm& vm, const Vm::RootBody& body,
 }  // namespace
 
 rt::Runtime& Vm::runtime() {
+    if (!runtime_ && options_.shared_runtime) {
+        // A host's runtime, shared by several Vms: nothing to start (no round trip through an
+        // empty root task, which was most of an Engine's creation time).
+        runtime_ = options_.shared_runtime;
+        g_multi_worker.store(true, std::memory_order_relaxed);
+        share_all(builtins);
+    }
     if (!runtime_) in_runtime([] {});  // creates it as the command line does
     return *runtime_;
 }
