@@ -28,6 +28,7 @@
 #include "compiler/suggest.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/pending.h"
 #include "vm/tasks.h"
 #include "weft/runtime/mailbox.hpp"
 #include "weft/runtime/scope.hpp"
@@ -348,7 +349,9 @@ void start_task(const std::weak_ptr<ActorCore>& weak, std::function<void()> drai
     Value ov = Value::adopt(o);
     o->core = c;
     o->drain = std::move(drain);
+    // The task is named after the actor's type ("Counter#7" in --trace, tasks(), Deadlock).
     Value fn = native_method("actor", actor_task_run, ov);
+    static_cast<NativeObj*>(fn.as_obj())->name = c->type.as<StructTypeObj>()->name;
     rt::TaskRef t;
     {
         std::string_view tn = c->type.as<StructTypeObj>()->name;
@@ -548,7 +551,12 @@ Value do_ask(CallContext& cx, ActorRefObj* r, std::string_view method, std::span
                                       "': it would wait for its own reply (call self." + std::string(method) +
                                       "(...) as a method, or use tell)");
     post(*c, e);
-    return make_lazy(native_method("ask", reply_wait, rv), interp_of(cx).capabilities());
+    // The wait is a deferred call like any other: forced where its value is used, and awaited
+    // (its error raised) when the calling activation ends if nothing used it.
+    Value waiter = native_method("ask", reply_wait, rv);
+    static_cast<NativeObj*>(waiter.as_obj())->blocking = true;
+    if (!rt::current_task()) return reply_wait(cx, rv, CallArgs{});
+    return defer_call(interp_of(cx), std::move(waiter), std::span<Value>());
 }
 
 double timeout_kw(const Value* v, const char* fn) {
@@ -1099,6 +1107,51 @@ void actors_shutdown(Vm& vm, Interp& in, bool raise_failures) {
         failures.swap(sys.failures);
     }
     if (raise_failures && !failures.empty()) throw WeftError(failures.front());
+}
+
+std::string actor_task_note(Vm& vm, const rt::Task* t) {
+    if (!vm.actor_system || !t) return "";
+    ActorSystem& sys = *vm.actor_system;
+    std::vector<std::shared_ptr<ActorCore>> live;
+    {
+        std::lock_guard<std::mutex> g(sys.mu);
+        for (auto& w : sys.order)
+            if (auto c = w.lock(); c && c->task.load(std::memory_order_acquire) == t) live.push_back(c);
+    }
+    for (auto& c : live) {
+        std::lock_guard<std::mutex> g(c->mu);
+        return "actor " + c->label() + (c->current.empty() ? "" : " handling '" + c->current + "'");
+    }
+    return "";
+}
+
+void append_actor_snapshots(Vm& vm, std::vector<Value>& out) {
+    if (!vm.actor_system) return;
+    ActorSystem& sys = *vm.actor_system;
+    std::vector<std::shared_ptr<ActorCore>> live;
+    {
+        std::lock_guard<std::mutex> g(sys.mu);
+        for (auto& w : sys.order)
+            if (auto c = w.lock(); c && c->phase.load() < kDone) live.push_back(c);
+    }
+    auto put = [](Value& d, const char* k, Value v) { dict_unshare(d)->table.insert(make_str(k), std::move(v)); };
+    for (auto& c : live) {
+        std::string cur;
+        {
+            std::lock_guard<std::mutex> g(c->mu);
+            cur = c->current;
+        }
+        Value d = make_dict();
+        put(d, "id", make_str(c->label()));
+        put(d, "kind", make_str(c->agent ? "agent" : "actor"));
+        put(d, "state", make_str(c->box->suspended() ? "suspended" : cur.empty() ? "idle" : "handling"));
+        put(d, "handling", cur.empty() ? Value() : make_str(cur));
+        put(d, "mailbox", Value::integer(int64_t(c->box->len())));
+        put(d, "handled", Value::integer(int64_t(c->box->handled())));
+        put(d, "dead_letters", Value::integer(int64_t(c->dead_letters.load())));
+        put(d, "peak_mailbox", Value::integer(int64_t(c->box->peak())));
+        out.push_back(std::move(d));
+    }
 }
 
 ActorStats actor_stats(Vm& vm) {

@@ -11,12 +11,18 @@
 // written in Erlang. The design and its invariants are in docs/actors.md.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "vm/native.h"
 
 namespace weft {
 
 class Vm;
 class Interp;
+namespace rt {
+class Task;
+}
 struct StructTypeObj;
 struct StructObj;
 
@@ -46,6 +52,12 @@ ActorStats actor_stats(Vm& vm);
 // increment" / "idle"; empty when there are none.
 std::vector<std::string> actor_descriptions(Vm& vm);
 void destroy_actor_system(ActorSystem* s);
+// What the Deadlock report adds for a task that is an actor's: "actor Counter#3 handling
+// 'increment'", or "" for other tasks. Any thread.
+std::string actor_task_note(Vm& vm, const rt::Task* t);
+// tasks(): one dict per live actor (id, kind, state, handling, mailbox, handled, dead_letters,
+// peak_mailbox) after the tasks' own entries.
+void append_actor_snapshots(Vm& vm, std::vector<Value>& out);
 // supervise, child, event_bus (vm/actors_lib.cpp).
 void register_actor_lib_builtins(Vm& vm);
 

@@ -141,6 +141,17 @@ int open_allowed(const CapabilitySet& caps, Access access, const std::string& pa
     std::string canon = canonical_path(path);
     const std::string* root = covering(g, canon);
     if (!root) return -EACCES;
+    if (canon == *root && *root != "/") {
+        // The granted entry itself, which may be a file (--allow-read=data.csv): opened by its
+        // name in its folder, never through a symlink in its place.
+        std::string name;
+        std::string parent = parent_and_name(*root, name);
+        int pfd = open_root(parent);
+        if (pfd < 0) return pfd;
+        UniqueFd hold(pfd);
+        int fd = openat(pfd, name.c_str(), flags | O_CLOEXEC | O_NOFOLLOW, mode);
+        return fd < 0 ? -errno : fd;
+    }
     int rootfd = open_root(*root);
     if (rootfd < 0) return rootfd;
     UniqueFd hold(rootfd);

@@ -442,9 +442,13 @@ void Vm::in_runtime(const std::function<void()>& fn) {
         share_all(builtins);  // every task reads them
         // The Deadlock report names the line each task waits at (its interpreter's innermost
         // frame; every task is parked when this runs).
-        o.wait_site = [](rt::Task* t) -> std::string {
+        o.wait_site = [this](rt::Task* t) -> std::string {
             auto* c = static_cast<const TaskContext*>(t->user_data());
-            return c && c->interp ? format_site(c->interp->current_site()) : std::string();
+            std::string site = c && c->interp ? format_site(c->interp->current_site()) : std::string();
+            // An actor's task says which actor it is and what message it handles.
+            std::string note = actor_task_note(*this, t);
+            if (note.empty()) return site;
+            return site.empty() ? note : site + " (" + note + ")";
         };
         if (options_.trace) {
             auto start = rt::now_ns();
