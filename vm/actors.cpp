@@ -123,6 +123,7 @@ public:
     std::atomic<uint64_t> next_id{1};
     std::atomic<uint64_t> spawned{0}, messages{0}, dead_letters{0}, dropped{0}, restarts{0};
     std::atomic<size_t> peak{0};
+    std::atomic<bool> shutting_down{false};  // the program's end: supervisors restart nothing
     Value runner;  // the native that runs an actor's task
 };
 
@@ -1068,6 +1069,10 @@ Value bi_type_name(CallContext&, const CallArgs& a) {
     return make_str(a.pos.size() == 1 ? type_name(a.pos[0]) : std::string("?"));
 }
 
+Value bi_shutting_down(CallContext& cx, const CallArgs&) {
+    return Value::boolean(system_of(interp_of(cx).vm()).shutting_down.load());
+}
+
 Value bi_count_restart(CallContext& cx, const CallArgs&) {
     system_of(interp_of(cx).vm()).restarts.fetch_add(1, std::memory_order_relaxed);
     return Value();
@@ -1087,6 +1092,11 @@ void actors_begin_root(Vm& vm) {
 void actors_shutdown(Vm& vm, Interp& in, bool raise_failures) {
     if (!vm.actor_system) return;
     ActorSystem& sys = *vm.actor_system;
+    sys.shutting_down.store(true);
+    struct Reset {
+        ActorSystem& sys;
+        ~Reset() { sys.shutting_down.store(false); }  // the REPL goes on after an input
+    } reset{sys};
     for (;;) {
         std::shared_ptr<ActorCore> last;
         {
@@ -1204,6 +1214,7 @@ void register_actor_builtins(Vm& vm) {
     native("__kill", bi_kill);
     native("__stop_within", bi_stop_within);
     native("__count_restart", bi_count_restart);
+    native("__shutting_down", bi_shutting_down);
     native("__is_actor_type", bi_is_actor_type);
     native("__is_callable", bi_is_callable);
     native("__is_supervisor", bi_is_supervisor);

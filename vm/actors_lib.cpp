@@ -84,8 +84,8 @@ actor Supervisor:
 
     def _start(self, spec):
         r = _start_one(spec)
+        __watch(r, self.ref, spec.id)  # uses r: a failed start raises here, before r is kept
         self.children[spec.id] = r
-        __watch(r, self.ref, spec.id)
         __slot_set(self.slots[spec.id][0], r)
         return r
 
@@ -110,7 +110,7 @@ actor Supervisor:
         return self.slots[id][1]
 
     def _child_down(self, id, reason, inst):
-        if self.stopping:
+        if self.stopping or __shutting_down():
             return
         cur = self.children.get(id)
         if cur is None or cur != inst:
