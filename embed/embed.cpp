@@ -1431,7 +1431,7 @@ void Engine::check(std::string_view source, std::string_view name) {
     std::string src(source), nm(name);
     try {
         auto ast = ::weft::parse_module(src, nm);
-        ::weft::GlobalLayout layout = core_->vm->embed_main_module()->layout;
+        ::weft::GlobalLayout layout = core_->vm->embed_main_layout();
         ::weft::CompileOptions co;
         co.repl = true;
         co.builtins = &core_->vm->builtin_index;

@@ -275,6 +275,8 @@ public:
     rt::Runtime& runtime();
     // The module exec/eval/call/global work in ("__main__"), made on first use.
     ModuleObj* embed_main_module();
+    // A copy of its global layout, taken while no exec compiles into it (Engine::check).
+    GlobalLayout embed_main_layout();
     // Compiles `source` REPL-style into the main module (top-level expression statements give
     // their value instead of printing it) and runs it on `in`. Returns the last expression
     // statement's value (None if none). Throws CompileError, WeftError.

@@ -173,6 +173,12 @@ ModuleObj* Vm::embed_main_module() {
     return embed_main_;
 }
 
+GlobalLayout Vm::embed_main_layout() {
+    ModuleObj* m = embed_main_module();
+    std::lock_guard<std::mutex> g(embed_compile_mu_);
+    return m->layout;
+}
+
 Value Vm::run_in_main(Interp& in, const std::string& source, const std::string& name) {
     ModuleObj* m = embed_main_module();
     Proto* p;
