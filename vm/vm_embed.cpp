@@ -25,6 +25,8 @@ namespace weft {
 
 namespace {
 
+constexpr size_t kEmbedMainSlots = 4096;
+
 // A result handed to the host with the promises inside its containers (lists, tuples, dicts,
 // struct fields) forced: a host thread has no task to wait on them with. `changed` tells the
 // caller to rebuild its own container; unchanged values are returned as they are (no copy).
@@ -169,6 +171,9 @@ ModuleObj* Vm::embed_main_module() {
         embed_main_ = new ModuleObj();
         embed_main_->name = "__main__";
         embed_main_->path = "<embed>";
+        // Room for the globals of many exec calls: a compile that adds names grows the vector
+        // within its capacity, so it never moves the slots that running calls read.
+        embed_main_->globals.reserve(kEmbedMainSlots);
     }
     return embed_main_;
 }
