@@ -39,7 +39,7 @@ test-asan: setup
 test-tsan: setup
 	@cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=thread -DWEFT_BENCH=OFF >/dev/null
 	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests weft_embed_tests weft
-	@cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(runtime.*|embed\..*|lang\.concurrency|lang\.servers|postgres)$$'
+	@cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(runtime.*|embed\..*|lang\.concurrency|lang\.actors|lang\.servers|postgres)$$'
 
 # The main job: index ROOT (default /usr/share/doc) into the SQLite database DB (default
 # doc-index.db), `make run ARGS="ROOT [DB]"`. It gets exactly the capabilities it needs: read

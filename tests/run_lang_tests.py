@@ -12,6 +12,8 @@ Language tests (Wren/clox style) are `*.weft` files whose comments state what mu
     # args: a b c                       script arguments   (weft [flags] run FILE [args])
     # flags: --workers 1                weft flags placed before `run`
     # stdin: text                       one line of standard input (repeatable)
+    # timeout: 240                      this test's time bound in seconds, when longer than the
+                                        runner's --timeout (stress tests under the sanitizers)
     # order-dependent                   output depends on calls running concurrently (e.g. it
                                         shows where a deferred call's error surfaces): skipped
                                         when the runner is given --extra-args=--sequential
@@ -56,6 +58,7 @@ def comment_patterns(prefix):
         "flags": re.compile(c + r"\s*flags:(.*)$"),
         "stdin": re.compile(c + r"\s*stdin:(?: (.*))?$"),
         "order": re.compile(c + r"\s*order-dependent\b"),
+        "timeout": re.compile(c + r"\s*timeout:\s*(\d+(?:\.\d+)?)\s*$"),
     }
 
 
@@ -129,6 +132,7 @@ def parse_test(path):
         "flags": [],
         "stdin": [],
         "order_dependent": False,
+        "timeout": None,
     }
     prefix = ";" if path.endswith(".wlisp") else "#"
     pat = PATTERNS[prefix]
@@ -155,6 +159,10 @@ def parse_test(path):
             if ORDER_RE.search(line):
                 spec["order_dependent"] = True
                 continue
+            m = pat["timeout"].search(line)
+            if m:
+                spec["timeout"] = float(m.group(1))
+                continue
             m = ARGS_RE.search(line)
             if m:
                 spec["args"] += shlex.split(m.group(1))
@@ -175,6 +183,8 @@ def check_test(weft, path, name, extra_flags, timeout):
         return Result(name, True, "skipped (order-dependent)")
     cmd = [weft] + extra_flags + spec["flags"] + ["run", path] + spec["args"]
     stdin_text = "".join(l + "\n" for l in spec["stdin"])
+    if spec["timeout"]:
+        timeout = max(timeout, spec["timeout"])  # a stress test's own, longer bound
     res = run_process(cmd, stdin_text, timeout)
     if res is None:
         return Result(name, False, f"timed out after {timeout:g} s")
