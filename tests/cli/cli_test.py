@@ -639,6 +639,29 @@ def observability_tests(weft):
               code == 0 and re.search(r"weft stats: \d+ tasks spawned \(peak \d+ alive at once\)", err) is not None
               and re.search(r"time blocked by cause \(summed over tasks\): .*sleep \d+\.\d+ s \(\d+ waits?\)", err)
               is not None, err)
+        # Actors in the observability: --stats counts their messages, dead letters and restarts,
+        # --trace names the task that handles an actor's messages after the actor's type, and
+        # --trace-out gives it a track.
+        aprog = os.path.join(d, "actors.weft")
+        with open(aprog, "w") as f:
+            f.write("actor Counter:\n    n: int = 0\n    def add(self, k):\n        self.n += k\n"
+                    "        return self.n\n    def boom(self):\n        raise ValueError('x')\n"
+                    "c = Counter.spawn()\nfor i in range(5):\n    c.tell('add', 1)\nprint(c.add(1))\n"
+                    "sup = supervise([child(Counter, id='c')])\nr = sup.ref('c')\n"
+                    "try:\n    r.boom()\nexcept ValueError:\n    pass\nprint(r.add(2))\n"
+                    "c.stop()\nc.tell('add', 1)\n")
+        code, out, err = run(weft, ["--stats", "run", aprog])
+        check("--stats counts actors' messages, dead letters and restarts",
+              code == 0 and out == "6\n2\n" and
+              re.search(r"actors:  4 spawned, \d+ messages handled, [1-9]\d* dead letters \(0 dropped by full "
+                        r"mailboxes\), 1 restarts, peak mailbox [1-9]", err) is not None, err)
+        atrace = os.path.join(d, "actors.json")
+        code, out, err = run(weft, ["--trace", f"--trace-out={atrace}", "run", aprog])
+        check("--trace and --trace-out show the tasks that handle actors' messages",
+              code == 0 and re.search(r"\[task Counter#\d+\] started \(actor\)", err) is not None
+              and os.path.exists(atrace) and any(e.get("ph") == "X" and e.get("name", "").startswith("Counter#")
+                                                 for e in json.load(open(atrace))["traceEvents"]),
+              err[-800:])
         code, out, err = run(weft, ["--trace-out", os.path.join(d, "no", "such", "dir.json"), "-e", "print(1)"])
         check("--trace-out to an unwritable path fails with a message, before the run",
               code == 2 and out == "" and "cannot write" in err,
