@@ -46,6 +46,7 @@ struct SupSlot;
 struct Envelope {
     Value fn;                 // the handler (a Weft function taking self first)
     std::string method;       // its name, for reports and on_error
+    const StrObj* name = nullptr;  // the same, interned (immortal): ActorCore::current
     std::vector<Value> args;  // args[0] is a placeholder for self
     std::vector<std::string> kw_names;
     std::vector<Value> kw_values;
@@ -79,12 +80,13 @@ struct ActorCore : std::enable_shared_from_this<ActorCore> {
     rt::Channel<int> done;  // under mu
     std::mutex mu;  // what follows
     bool stop_requested = false;
+    std::atomic<bool> stop_flag{false};  // stop_requested, read without the lock after each message
+    std::atomic<const StrObj*> current{nullptr};  // the handler running now (an interned name)
     bool failed = false;
     bool watched = false;  // a monitor, a link or a supervisor will hear of a failure
     bool start_observed = false;  // on_start failed: spawn raised it
     bool finalized_done = false;  // finalize() has finished (set with `done` closed)
     Value reason;          // why it stopped (None: normally)
-    std::string current;   // the message being handled ("" when idle)
     std::vector<Value> monitors;  // Weft channels
     std::vector<std::weak_ptr<ActorCore>> links;
     std::vector<std::pair<std::weak_ptr<ActorCore>, Value>> supervisors;  // (supervisor, child id)
@@ -188,18 +190,21 @@ bool is_supervisor(const ActorCore& c) {
            t->method_interned(intern("_child_down")) != nullptr;
 }
 
-// The handler `method` of the actor's type, or an AttributeError at the sender.
-Value find_handler(const ActorCore& c, std::string_view method) {
+// The handler `method` of the actor's type (its entry in the type's method cache, which lives as
+// long as the type), or an AttributeError at the sender.
+const std::pair<const StrObj*, Value>& handler_entry(const ActorCore& c, std::string_view method) {
     auto* t = c.type.as<StructTypeObj>();
     if (method != "on_start" && method != "on_stop" && method != "on_error")
         for (auto& m : t->method_cache)
-            if (m.first->data == method) return m.second;
+            if (m.first->data.size() == method.size() && m.first->data == method) return m;
     std::vector<std::string> names;
     for (auto& m : t->method_cache)
         if (m.first->data.rfind("on_", 0) != 0) names.push_back(m.first->data);
     fail(ErrorKind::AttributeError, "actor '" + t->name + "' has no handler '" + std::string(method) + "'" +
                                         did_you_mean(method, names));
 }
+
+Value find_handler(const ActorCore& c, std::string_view method) { return handler_entry(c, method).second; }
 
 const Value* lifecycle(const ActorCore& c, std::string_view name) {
     for (auto& m : c.type.as<StructTypeObj>()->method_cache)
@@ -226,6 +231,7 @@ void request_stop(ActorCore& c, Value why) {
         std::lock_guard<std::mutex> g(c.mu);
         if (!c.stop_requested) {
             c.stop_requested = true;
+            c.stop_flag.store(true, std::memory_order_release);
             c.failed = !why.is_none();
             share(why);
             c.reason = std::move(why);
@@ -251,10 +257,7 @@ void wait_stopped(ActorCore& c) {
 // Runs one message on the actor's task.
 void handle(ActorCore& c, Envelope& e) {
     Interp& in = *current_interp();
-    {
-        std::lock_guard<std::mutex> g(c.mu);
-        c.current = e.method;
-    }
+    c.current.store(e.name, std::memory_order_release);
     Value result, err;
     bool cancelled = false;
     e.args[0] = c.state;
@@ -293,28 +296,16 @@ void handle(ActorCore& c, Envelope& e) {
             }
         }
     }
-    {
-        std::lock_guard<std::mutex> g(c.mu);
-        c.current.clear();
-    }
+    c.current.store(nullptr, std::memory_order_release);
     if (!err.is_none()) {
         if (e.internal) {
             std::lock_guard<std::mutex> g(c.mu);
             c.start_observed = true;  // spawn raises it
         }
         request_stop(c, err);
-    } else {
-        std::lock_guard<std::mutex> g(c.mu);
-        if (c.stop_requested) {
-            // self.stop() in the handler: it stops now that the handler has returned.
-        }
     }
-    bool stop_now;
-    {
-        std::lock_guard<std::mutex> g(c.mu);
-        stop_now = c.stop_requested;
-    }
-    if (stop_now) c.box->close();
+    // self.stop() in the handler: it stops now that the handler has returned.
+    if (c.stop_flag.load(std::memory_order_acquire)) c.box->close();
     if (e.internal && err.is_none()) c.phase.store(kActive, std::memory_order_release);
     if (cancelled && !c.killing.load()) throw rt::Cancelled();  // the program is being cancelled
 }
@@ -451,7 +442,9 @@ void finalize(ActorCore& c, Interp& in) {
         auto env = std::make_unique<Envelope>();
         env->method = "_child_down";
         try {
-            env->fn = find_handler(*sup, "_child_down");
+            const auto& h = handler_entry(*sup, "_child_down");
+            env->fn = h.second;
+            env->name = h.first;
         } catch (WeftError&) {
             continue;
         }
@@ -493,7 +486,7 @@ void post(ActorCore& c, EnvPtr& e) {
     }
     switch (r) {
         case rt::PostResult::Posted:
-            note_peak(*c.sys, c.box->len());
+            note_peak(*c.sys, c.box->peak());
             return;
         case rt::PostResult::Closed:
             return dead();
@@ -512,7 +505,9 @@ void post(ActorCore& c, EnvPtr& e) {
 EnvPtr envelope(ActorCore& c, std::string_view method, std::span<const Value> args, std::span<const KwArg> kw,
                 bool ask) {
     auto e = std::make_unique<Envelope>();
-    e->fn = find_handler(c, method);
+    const auto& h = handler_entry(c, method);
+    e->fn = h.second;
+    e->name = h.first;
     e->method = std::string(method);
     e->args.reserve(args.size() + 1);
     e->args.push_back(Value());
@@ -628,6 +623,7 @@ void stop_and_wait(ActorCore& c, Value why) {
     if (in_own_task(c)) {
         std::lock_guard<std::mutex> g(c.mu);
         c.stop_requested = true;  // self.stop(): after the handler returns
+        c.stop_flag.store(true, std::memory_order_release);
         if (!why.is_none() && c.reason.is_none()) {
             share(why);
             c.reason = why;
@@ -1150,8 +1146,8 @@ std::string actor_task_note(Vm& vm, const rt::Task* t) {
             if (auto c = w.lock(); c && c->task.load(std::memory_order_acquire) == t) live.push_back(c);
     }
     for (auto& c : live) {
-        std::lock_guard<std::mutex> g(c->mu);
-        return "actor " + c->label() + (c->current.empty() ? "" : " handling '" + c->current + "'");
+        const StrObj* cur = c->current.load(std::memory_order_acquire);
+        return "actor " + c->label() + (cur ? " handling '" + cur->data + "'" : "");
     }
     return "";
 }
@@ -1167,11 +1163,8 @@ void append_actor_snapshots(Vm& vm, std::vector<Value>& out) {
     }
     auto put = [](Value& d, const char* k, Value v) { dict_unshare(d)->table.insert(make_str(k), std::move(v)); };
     for (auto& c : live) {
-        std::string cur;
-        {
-            std::lock_guard<std::mutex> g(c->mu);
-            cur = c->current;
-        }
+        const StrObj* now = c->current.load(std::memory_order_acquire);
+        std::string cur = now ? now->data : std::string();
         Value d = make_dict();
         put(d, "id", make_str(c->label()));
         put(d, "kind", make_str(c->agent ? "agent" : "actor"));
@@ -1209,11 +1202,8 @@ std::vector<std::string> actor_descriptions(Vm& vm) {
             if (auto c = w.lock(); c && c->phase.load() < kDone) live.push_back(c);
     }
     for (auto& c : live) {
-        std::string cur;
-        {
-            std::lock_guard<std::mutex> g(c->mu);
-            cur = c->current;
-        }
+        const StrObj* now = c->current.load(std::memory_order_acquire);
+        std::string cur = now ? now->data : std::string();
         out.push_back("actor " + c->label() + (cur.empty() ? " idle" : " handling '" + cur + "'") + ", " +
                       std::to_string(c->box->len()) + " waiting, " + std::to_string(c->box->handled()) + " handled");
     }

@@ -25,6 +25,7 @@
 // deadlock detector) until there is room or the mailbox is closed.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -78,6 +79,21 @@ class Mailbox : public std::enable_shared_from_this<Mailbox<T>> {
     /// Overflow::Block waits for room: raises Cancelled / TimeoutError like any wait.
     PostResult post(T& msg) {
         if (closed_.load(std::memory_order_acquire)) return PostResult::Closed;
+        // Counted before the message can be taken (so the count never goes below zero), and
+        // uncounted when it is not queued after all.
+        queued_.fetch_add(1, std::memory_order_relaxed);
+        PostResult r = post_counted(msg);
+        if (r != PostResult::Posted) {
+            queued_.fetch_sub(1, std::memory_order_relaxed);
+            return r;
+        }
+        note_peak();
+        schedule();
+        return PostResult::Posted;
+    }
+
+  private:
+    PostResult post_counted(T& msg) {
         switch (opts_.overflow) {
             case Overflow::Block:
                 try {
@@ -97,6 +113,7 @@ class Mailbox : public std::enable_shared_from_this<Mailbox<T>> {
                     if (r == detail::TryResult::Closed) return PostResult::Closed;
                     std::optional<T> old;
                     if (ch_.try_recv(old) == detail::TryResult::Ok) {
+                        queued_.fetch_sub(1, std::memory_order_relaxed);
                         dropped_.fetch_add(1, std::memory_order_relaxed);
                         on_drop_(*old);
                     }
@@ -114,10 +131,10 @@ class Mailbox : public std::enable_shared_from_this<Mailbox<T>> {
                 break;
             }
         }
-        note_peak();
-        schedule();
         return PostResult::Posted;
     }
+
+  public:
 
     /// The body of the mailbox's task (see `start`): handles messages until the queue is
     /// empty, the mailbox is suspended, or it is closed and drained.
@@ -128,6 +145,7 @@ class Mailbox : public std::enable_shared_from_this<Mailbox<T>> {
             while (n < opts_.batch && (!suspended_.load(std::memory_order_acquire) || closed())) {
                 std::optional<T> m;
                 if (ch_.try_recv(m) != detail::TryResult::Ok) break;
+                queued_.fetch_sub(1, std::memory_order_relaxed);
                 if (closed_.load(std::memory_order_acquire)) {
                     // Closed while it waited: it is not handled.
                     on_drop_(*m);
@@ -199,7 +217,9 @@ class Mailbox : public std::enable_shared_from_this<Mailbox<T>> {
         });
     }
     void note_peak() {
-        std::size_t n = ch_.len();
+        // Counted by post() rather than read from the channel (which would take its lock again);
+        // senders parked on a full mailbox are counted too, hence the bound.
+        std::size_t n = std::min(queued_.load(std::memory_order_relaxed), opts_.capacity);
         std::size_t p = peak_.load(std::memory_order_relaxed);
         while (n > p && !peak_.compare_exchange_weak(p, n, std::memory_order_relaxed)) {
         }
@@ -217,6 +237,7 @@ class Mailbox : public std::enable_shared_from_this<Mailbox<T>> {
     std::atomic<std::uint64_t> handled_{0};
     std::atomic<std::uint64_t> dropped_{0};
     std::atomic<std::size_t> peak_{0};
+    std::atomic<std::size_t> queued_{0};  // posted and not yet taken (for the peak only)
 };
 
 }  // namespace weft::rt
