@@ -28,6 +28,7 @@
 #include "compiler/suggest.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
+#include "vm/limits.h"
 #include "vm/pending.h"
 #include "vm/tasks.h"
 #include "weft/runtime/mailbox.hpp"
@@ -478,11 +479,16 @@ void post(ActorCore& c, EnvPtr& e) {
         c.sys->dead_letters.fetch_add(1, std::memory_order_relaxed);
     };
     if (c.phase.load(std::memory_order_acquire) >= kStopping) return dead();
-    rt::PostResult r;
-    try {
+    rt::PostResult r = rt::PostResult::Closed;
+    double bound = c.box->options().overflow == rt::Overflow::Block ? limits::wait_bound() : -1;
+    if (bound >= 0) {
+        // A full mailbox makes the sender wait: --default-timeout bounds that wait too.
+        rt::CancelScopeOptions o;
+        o.timeout = bound;
+        if (!rt::CancelScope::run(o, [&](rt::CancelScope&) { r = c.box->post(e); }))
+            limits::raise_default_timeout("send to the full mailbox of actor " + c.label());
+    } else {
         r = c.box->post(e);
-    } catch (const rt::Cancelled&) {
-        throw;
     }
     switch (r) {
         case rt::PostResult::Posted:
@@ -538,9 +544,19 @@ Value reply_wait(CallContext& cx, Value& self, const CallArgs&) {
     auto* r = static_cast<ReplyObj*>(self.as<OpaqueObj>());
     cx.note_may_wait();
     std::optional<std::pair<Value, Value>> out;
+    int64_t deadline = r->deadline;
+    bool by_default = false;
+    if (deadline == INT64_MAX) {
+        // No timeout of its own: --default-timeout / set_default_timeout bounds it.
+        if (double bound = limits::wait_bound(); bound >= 0) {
+            deadline = rt::now_ns() + int64_t(bound * 1e9);
+            by_default = true;
+        }
+    }
     try {
-        if (!r->ch.core_ptr()->recv(&out, r->deadline)) fail(ErrorKind::ActorStopped, r->what + ": no reply");
+        if (!r->ch.core_ptr()->recv(&out, deadline)) fail(ErrorKind::ActorStopped, r->what + ": no reply");
     } catch (const rt::TimeoutError&) {
+        if (by_default) limits::raise_default_timeout("ask " + r->what);
         char buf[64];
         snprintf(buf, sizeof buf, "%g", r->timeout);
         fail(ErrorKind::TimeoutError, "ask " + r->what + " got no reply within " + buf + " s");
