@@ -62,6 +62,11 @@ class Mailbox : public std::enable_shared_from_this<Mailbox<T>> {
         std::size_t capacity = 10000;  ///< messages that may wait (>= 1)
         Overflow overflow = Overflow::Block;
         std::size_t batch = 64;  ///< messages handled before the task yields its worker
+        /// Times an emptied mailbox yields its worker and looks again before its task ends. In
+        /// a conversation (ping-pong, request-reply between actors) the answer usually arrives
+        /// during that yield, and the same task handles it: one fiber switch instead of ending
+        /// a task and starting another (measured: bench/actors/pingpong.weft, BENCHMARKS.md).
+        int linger = 1;
     };
     /// `handle(msg)` runs on the mailbox's task for each message; it must not throw.
     /// `on_drop(msg)` receives each message removed unhandled (DropOldest, or queued when the
@@ -139,6 +144,7 @@ class Mailbox : public std::enable_shared_from_this<Mailbox<T>> {
     /// The body of the mailbox's task (see `start`): handles messages until the queue is
     /// empty, the mailbox is suspended, or it is closed and drained.
     void drain() {
+        int linger = opts_.linger;
         for (;;) {
             std::size_t n = 0;
             // A closed mailbox is emptied even while suspended (its messages are dropped).
@@ -159,6 +165,12 @@ class Mailbox : public std::enable_shared_from_this<Mailbox<T>> {
             }
             if (n == opts_.batch) {
                 yield_now();  // fairness: other actors and tasks get the worker
+                continue;
+            }
+            if (n > 0) linger = opts_.linger;
+            if (linger > 0 && !closed() && !suspended_.load(std::memory_order_acquire)) {
+                --linger;
+                yield_now();  // an answer may be on its way (see Options::linger)
                 continue;
             }
             scheduled_.store(false, std::memory_order_seq_cst);
