@@ -212,6 +212,14 @@ Value Vm::run_in_main(Interp& in, const std::string& source, const std::string& 
         }
     } restore{c, saved_echo};
     in.run_module_chunk(m, p);
+    // In a program only the module's own code reads a global that no function reads, so such a
+    // value stays unshared; here every host call may read any of them (call("name")), from
+    // several tasks at once: share them all (atomic counts). Read through the seqlock.
+    for (size_t i = 0; i < m->layout.names.size() && i < m->globals.size(); ++i) {
+        Value g;
+        m->load(int(i), g);
+        share(g);
+    }
     return echo;
 }
 
