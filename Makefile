@@ -27,7 +27,8 @@ test-release: build
 # ASan+UBSan: the language, docs, CLI and PostgreSQL tests (the whole VM, compiler and standard
 # library under the sanitizers), the runtime's suite and the embedding API's. The other layers' unit tests
 # run in the Release job; building them again here would double CI time for little.
-ASAN_TARGETS := weft weft_runtime_tests weft_embed_tests weft_fuzz_smoke
+EMBED_TARGETS := weft_embed_tests embed_example_hello embed_example_host_functions embed_example_control
+ASAN_TARGETS := weft weft_runtime_tests $(EMBED_TARGETS) weft_fuzz_smoke
 test-asan: setup
 	@cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=address -DWEFT_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j $(JOBS) --target $(ASAN_TARGETS)
@@ -38,7 +39,7 @@ test-asan: setup
 # http.serve) on four worker threads, and db.postgres (the concurrent parts of the system).
 test-tsan: setup
 	@cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_SANITIZE=thread -DWEFT_BENCH=OFF >/dev/null
-	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests weft_embed_tests weft
+	@cmake --build build-tsan -j $(JOBS) --target weft_runtime_tests $(EMBED_TARGETS) weft
 	@cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest --output-on-failure -j $(JOBS) --timeout 900 -R '^(runtime.*|embed\..*|lang\.concurrency|lang\.actors|lang\.servers|postgres)$$'
 
 # The main job: index ROOT (default /usr/share/doc) into the SQLite database DB (default
