@@ -46,8 +46,8 @@ struct SupSlot;
 // What one message carries.
 struct Envelope {
     Value fn;                 // the handler (a Weft function taking self first)
-    std::string method;       // its name, for reports and on_error
-    const StrObj* name = nullptr;  // the same, interned (immortal): ActorCore::current
+    const StrObj* name = nullptr;  // its name, interned (immortal): reports, on_error, current
+    const std::string& method() const { return name->data; }
     std::vector<Value> args;  // args[0] is a placeholder for self
     std::vector<std::string> kw_names;
     std::vector<Value> kw_values;
@@ -258,7 +258,7 @@ void wait_stopped(ActorCore& c) {
 // Runs one message on the actor's task.
 void handle(ActorCore& c, Envelope& e) {
     Interp& in = *current_interp();
-    c.current.store(e.name, std::memory_order_release);
+    c.current.store(e.internal ? nullptr : e.name, std::memory_order_release);
     Value result, err;
     bool cancelled = false;
     e.args[0] = c.state;
@@ -287,7 +287,7 @@ void handle(ActorCore& c, Envelope& e) {
         if (const Value* on_error = lifecycle(c, "on_error")) {
             // on_error(self, err, msg): returning normally keeps the actor running.
             Value msg = make_dict();
-            dict_unshare(msg)->table.insert(make_str("method"), make_str(e.method));
+            dict_unshare(msg)->table.insert(make_str("method"), make_str(e.method()));
             try {
                 Value args[3] = {c.state, err, msg};
                 in.call(*on_error, args);
@@ -322,9 +322,9 @@ void dropped(ActorCore& c, Envelope& e) {
         return;
     }
     Value err = stopped ? c.vm->make_error(ErrorKind::ActorStopped, "actor " + c.label() + " stopped before handling '" +
-                                                                        e.method + "'")
+                                                                        e.method() + "'")
                         : c.vm->make_error(ErrorKind::MailboxFull, "the mailbox of actor " + c.label() +
-                                                                       " was full: '" + e.method + "' was dropped");
+                                                                       " was full: '" + e.method() + "' was dropped");
     answer(e, Value(), err);
 }
 
@@ -441,7 +441,6 @@ void finalize(ActorCore& c, Interp& in) {
         auto sup = w.lock();
         if (!sup) continue;
         auto env = std::make_unique<Envelope>();
-        env->method = "_child_down";
         try {
             const auto& h = handler_entry(*sup, "_child_down");
             env->fn = h.second;
@@ -514,7 +513,6 @@ EnvPtr envelope(ActorCore& c, std::string_view method, std::span<const Value> ar
     const auto& h = handler_entry(c, method);
     e->fn = h.second;
     e->name = h.first;
-    e->method = std::string(method);
     e->args.reserve(args.size() + 1);
     e->args.push_back(Value());
     for (auto& a : args) {
@@ -886,7 +884,7 @@ Value actor_spawn(CallContext& cx, Value& self, const CallArgs& a) {
     if (const Value* on_start = lifecycle(*c, "on_start")) {
         auto e = std::make_unique<Envelope>();
         e->fn = *on_start;
-        e->method = "on_start";
+        e->name = intern("on_start");
         e->args.push_back(Value());
         e->internal = true;
         e->reply = rt::Channel<std::pair<Value, Value>>::make(1);
