@@ -1287,8 +1287,14 @@ Engine::Engine(EngineOptions options) : core_(std::make_shared<EngineCore>()) {
         std::string err;
         if (!::weft::parse_capability_flag(f, vo.caps, err)) throw UsageError("capability flag '" + f + "': " + err);
     }
-    c.vm = std::make_unique<::weft::Vm>(std::move(vo));
-    ::weft::register_stdlib_builtins(*c.vm);
+    {
+        // Building a Vm sets a few process-wide things once (the runtime's embedder hooks, the
+        // memory handlers, the standard modules' registry): Engines are created one at a time.
+        static std::mutex create_mu;
+        std::lock_guard<std::mutex> g(create_mu);
+        c.vm = std::make_unique<::weft::Vm>(std::move(vo));
+        ::weft::register_stdlib_builtins(*c.vm);
+    }
     c.caps = c.vm->program_capabilities();
     {
         std::lock_guard<std::mutex> g(detail::g_engines_mu);

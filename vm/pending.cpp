@@ -653,10 +653,15 @@ void start_pending_with_caps(Interp& in, const void* caps) noexcept {
 }
 
 void install_pending_hooks() {
-    rt::EmbedderHooks h;
-    h.expose = expose_hook;
-    h.closing = closing_hook;
-    rt::set_embedder_hooks(h);
+    // The hooks are process-wide and the same for every Vm: set once (several Vms, such as
+    // embedded Engines, may be created on several threads at once).
+    static std::once_flag once;
+    std::call_once(once, [] {
+        rt::EmbedderHooks h;
+        h.expose = expose_hook;
+        h.closing = closing_hook;
+        rt::set_embedder_hooks(h);
+    });
 }
 
 }  // namespace weft
