@@ -277,7 +277,7 @@ TEST(HostFunctions, BlockingRunsOnThePoolNotTheWorker) {
            "    return [r, ticks.get()]\n");
     auto r = e.call<std::vector<int>>("run");
     EXPECT_EQ(r[0], 150);
-    EXPECT_GT(r[1], 10) << "the worker was blocked";
+    EXPECT_GT(r[1], 3) << "the worker was blocked";  // blocked, the ticker would tick at most once
 }
 
 // An async host function returns at once; another thread resolves it later; with one worker a
@@ -289,7 +289,7 @@ TEST(HostFunctions, AsyncResolvedFromAnotherThread) {
     e.def_async("fetch", [&](int id, weft::Completion<std::string> done) {
         std::lock_guard<std::mutex> g(mu);
         threads.emplace_back([id, done = std::move(done)]() mutable {
-            std::this_thread::sleep_for(100ms);
+            std::this_thread::sleep_for(300ms);
             done.resolve("user" + std::to_string(id));
         });
     });
@@ -312,8 +312,8 @@ TEST(HostFunctions, AsyncResolvedFromAnotherThread) {
     auto took = std::chrono::steady_clock::now() - start;
     for (auto& t : threads) t.join();
     EXPECT_EQ(r[0].as<std::string>(), "user1,user2");
-    EXPECT_GT(r[1].as<int>(), 10);
-    EXPECT_LT(took, 190ms) << "the two async calls did not run concurrently";
+    EXPECT_GT(r[1].as<int>(), 3);
+    EXPECT_LT(took, 590ms) << "the two async calls did not run concurrently";  // one after the other: 600 ms
 }
 
 TEST(HostFunctions, AsyncRejectAndDroppedCompletion) {
