@@ -346,6 +346,12 @@ Value actor_task_run(CallContext& cx, Value& self, const CallArgs&) {
     } clear{c};
     t->drain();
     if (c.box->closed() && c.box->len() == 0) finalize(c, interp_of(cx));
+    {
+        // The task holds the core (through this body): a handle kept past its end would be a
+        // cycle core -> task -> core.
+        std::lock_guard<std::mutex> g(c.mu);
+        if (c.task_ref && c.task_ref.get() == rt::current_task()) c.task_ref = rt::TaskRef();
+    }
     return Value();
 }
 
@@ -373,8 +379,10 @@ void start_task(const std::weak_ptr<ActorCore>& weak, std::function<void()> drai
         }
         t_spawn_note = nullptr;
     }
+    // Kept for a kill. The task may already have ended, and even stopped the actor: a handle
+    // stored after finalize() would hold the core through the task's body for ever.
     std::lock_guard<std::mutex> g(c->mu);
-    c->task_ref = std::move(t);
+    if (!c->finalized_done) c->task_ref = std::move(t);
 }
 
 // on_stop, then the watchers: monitors get {"down": ref, "reason": r}, linked actors stop with
@@ -463,9 +471,11 @@ void finalize(ActorCore& c, Interp& in) {
         done = c.done;
     }
     if (!done.is_nil()) done.close();
-    // Break the cycles state -> ref -> core -> state: the actor is gone.
+    // Break the cycles state -> ref -> core -> state and core -> task -> core: the actor is gone.
     c.state = Value();
     c.ref = Value();
+    std::lock_guard<std::mutex> g(c.mu);
+    c.task_ref = rt::TaskRef();
 }
 
 // Posts `e` (an ask when it has a reply channel). Raises ActorStopped / MailboxFull for asks
@@ -871,8 +881,11 @@ Value actor_spawn(CallContext& cx, Value& self, const CallArgs& a) {
     if (!name.empty()) {
         std::lock_guard<std::mutex> g(sys.mu);
         auto it = sys.names.find(name);
-        if (it != sys.names.end() && it->second.lock() && it->second.lock()->phase.load() < kDone)
+        if (it != sys.names.end() && it->second.lock() && it->second.lock()->phase.load() < kDone) {
+            c->state = Value();  // the cycle state -> ref -> core is not left behind
+            c->ref = Value();
             fail(ErrorKind::ValueError, "an actor named '" + name + "' is already running");
+        }
         sys.names[name] = c;
     }
     {
