@@ -190,6 +190,10 @@ def lisp_tests(weft):
         t.send("(sq x)\r")
         check("Lisp REPL survives errors and keeps definitions", t.expect("1600\r\n") is not None,
               repr(t.seen[-300:]))
+        # As for the Weft REPL: the prompt is written before libedit takes the terminal, and a
+        # Ctrl-D in between is lost, so wait for the prompt and a moment as a person would.
+        t.expect(">>> ")
+        time.sleep(0.3)
         t.send("\x04")
         check("Lisp REPL: Ctrl-D leaves with status 0", t.wait() == 0)
 
