@@ -130,7 +130,6 @@ public:
     std::atomic<uint64_t> spawned{0}, messages{0}, dead_letters{0}, dropped{0}, restarts{0};
     std::atomic<size_t> peak{0};
     std::atomic<bool> shutting_down{false};  // the program's end: supervisors restart nothing
-    Value runner;  // the native that runs an actor's task
 };
 
 void destroy_actor_system(ActorSystem* s) { delete s; }
@@ -205,8 +204,6 @@ const std::pair<const StrObj*, Value>& handler_entry(const ActorCore& c, std::st
                                         did_you_mean(method, names));
 }
 
-Value find_handler(const ActorCore& c, std::string_view method) { return handler_entry(c, method).second; }
-
 const Value* lifecycle(const ActorCore& c, std::string_view name) {
     for (auto& m : c.type.as<StructTypeObj>()->method_cache)
         if (m.first->data == name) return &m.second;
@@ -216,6 +213,25 @@ const Value* lifecycle(const ActorCore& c, std::string_view name) {
 void note_peak(ActorSystem& sys, size_t n) {
     size_t p = sys.peak.load(std::memory_order_relaxed);
     while (n > p && !sys.peak.compare_exchange_weak(p, n, std::memory_order_relaxed)) {
+    }
+}
+
+// A tell that will not be handled: to a stopped actor, or dropped by a full mailbox.
+void count_dead_letter(ActorCore& c, bool dropped_by_full_mailbox) {
+    c.dead_letters.fetch_add(1, std::memory_order_relaxed);
+    c.sys->dead_letters.fetch_add(1, std::memory_order_relaxed);
+    if (dropped_by_full_mailbox) c.sys->dropped.fetch_add(1, std::memory_order_relaxed);
+}
+
+// The notice a monitor's channel gets, then the channel is closed.
+void send_down_notice(const Value& channel, const Value& ref, const Value& reason) {
+    Value d = make_dict();
+    dict_unshare(d)->table.insert(make_str("down"), ref);
+    dict_unshare(d)->table.insert(make_str("reason"), reason);
+    share(d);
+    if (auto* ch = channel_core(channel)) {
+        ch->try_send(d);
+        ch->close();
     }
 }
 
@@ -315,12 +331,7 @@ void handle(ActorCore& c, Envelope& e) {
 // (MailboxFull). A tell is a dead letter.
 void dropped(ActorCore& c, Envelope& e) {
     bool stopped = c.box->closed();
-    if (e.reply.is_nil()) {
-        c.dead_letters.fetch_add(1, std::memory_order_relaxed);
-        c.sys->dead_letters.fetch_add(1, std::memory_order_relaxed);
-        if (!stopped) c.sys->dropped.fetch_add(1, std::memory_order_relaxed);
-        return;
-    }
+    if (e.reply.is_nil()) return count_dead_letter(c, !stopped);
     Value err = stopped ? c.vm->make_error(ErrorKind::ActorStopped, "actor " + c.label() + " stopped before handling '" +
                                                                         e.method() + "'")
                         : c.vm->make_error(ErrorKind::MailboxFull, "the mailbox of actor " + c.label() +
@@ -368,16 +379,9 @@ void start_task(const std::weak_ptr<ActorCore>& weak, std::function<void()> drai
     static_cast<NativeObj*>(fn.as_obj())->name = c->type.as<StructTypeObj>()->name;
     rt::TaskRef t;
     {
-        std::string_view tn = c->type.as<StructTypeObj>()->name;
-        SpawnNote note{tn, "actor"};
-        t_spawn_note = &note;
-        try {
-            t = start_call_task(*c->vm, fn, {}, {}, {}, c->caps, CodeSite{}, c->sys->nursery);
-        } catch (...) {
-            t_spawn_note = nullptr;
-            throw;
-        }
-        t_spawn_note = nullptr;
+        SpawnNote note{c->type.as<StructTypeObj>()->name, "actor"};
+        SpawnNoteGuard g(&note);
+        t = start_call_task(*c->vm, fn, {}, {}, {}, c->caps, CodeSite{}, c->sys->nursery);
     }
     // Kept for a kill. The task may already have ended, and even stopped the actor: a handle
     // stored after finalize() would hold the core through the task's body for ever.
@@ -432,16 +436,7 @@ void finalize(ActorCore& c, Interp& in) {
         start_observed = c.start_observed;
     }
     Value ref = c.ref;
-    for (auto& m : monitors) {
-        Value d = make_dict();
-        dict_unshare(d)->table.insert(make_str("down"), ref);
-        dict_unshare(d)->table.insert(make_str("reason"), reason);
-        share(d);
-        if (auto* ch = channel_core(m)) {
-            ch->try_send(d);
-            ch->close();
-        }
-    }
+    for (auto& m : monitors) send_down_notice(m, ref, reason);
     if (failed)
         for (auto& w : links)
             if (auto other = w.lock()) request_stop(*other, reason);
@@ -484,8 +479,7 @@ void post(ActorCore& c, EnvPtr& e) {
     bool ask = !e->reply.is_nil();
     auto dead = [&] {
         if (ask) fail(ErrorKind::ActorStopped, "actor " + c.label() + " is stopped");
-        c.dead_letters.fetch_add(1, std::memory_order_relaxed);
-        c.sys->dead_letters.fetch_add(1, std::memory_order_relaxed);
+        count_dead_letter(c, false);
     };
     if (c.phase.load(std::memory_order_acquire) >= kStopping) return dead();
     rt::PostResult r = rt::PostResult::Closed;
@@ -509,9 +503,7 @@ void post(ActorCore& c, EnvPtr& e) {
             if (ask || c.box->options().overflow == rt::Overflow::Error)
                 fail(ErrorKind::MailboxFull, "the mailbox of actor " + c.label() + " is full (" +
                                                  std::to_string(c.box->options().capacity) + " messages)");
-            c.dead_letters.fetch_add(1, std::memory_order_relaxed);
-            c.sys->dead_letters.fetch_add(1, std::memory_order_relaxed);
-            c.sys->dropped.fetch_add(1, std::memory_order_relaxed);
+            count_dead_letter(c, true);
             return;
     }
 }
@@ -578,6 +570,10 @@ Value do_ask(CallContext& cx, ActorRefObj* r, std::string_view method, std::span
              std::span<const KwArg> kw, double timeout) {
     auto c = target(r, true);
     if (!c) fail(ErrorKind::ActorStopped, "the actor is stopped and will not be restarted");
+    if (in_own_task(*c))
+        fail(ErrorKind::Deadlock, "actor " + c->label() + " asks itself '" + std::string(method) +
+                                      "': it would wait for its own reply (call self." + std::string(method) +
+                                      "(...) as a method, or use tell)");
     auto e = envelope(*c, method, args, kw, true);
     auto* ro = new ReplyObj(&kReplyClass);
     Value rv = Value::adopt(ro);
@@ -587,10 +583,6 @@ Value do_ask(CallContext& cx, ActorRefObj* r, std::string_view method, std::span
         ro->timeout = timeout;
         ro->deadline = rt::now_ns() + int64_t(timeout * 1e9);
     }
-    if (in_own_task(*c))
-        fail(ErrorKind::Deadlock, "actor " + c->label() + " asks itself '" + std::string(method) +
-                                      "': it would wait for its own reply (call self." + std::string(method) +
-                                      "(...) as a method, or use tell)");
     post(*c, e);
     // The wait is a deferred call like any other: forced where its value is used, and awaited
     // (its error raised) when the calling activation ends if nothing used it.
@@ -746,14 +738,12 @@ bool ref_attr(const OpaqueObj* self, std::string_view n, Value& out) {
         return true;
     }
     // A handler: `ref.m(...)` is an ask. Unknown names raise AttributeError here, at the sender.
-    Value fn = find_handler(*c, n);
-    (void)fn;
+    handler_entry(*c, n);
     auto* h = new HandlerObj(&kHandlerClass);
-    out = Value::adopt(h);
+    Value hv = Value::adopt(h);
     h->ref = Value::borrow(const_cast<OpaqueObj*>(self));
     h->method = std::string(n);
-    out = native_method(h->method.c_str(), handler_call, out, kAnyKeywords);
-    static_cast<NativeObj*>(out.as_obj())->name = std::string(n);
+    out = native_method(h->method.c_str(), handler_call, hv, kAnyKeywords);
     return true;
 }
 
@@ -878,18 +868,18 @@ Value actor_spawn(CallContext& cx, Value& self, const CallArgs& a) {
     c->state.as<StructObj>()->fields.push_back(c->ref);
     share(c->state);
     share(c->ref);
-    if (!name.empty()) {
-        std::lock_guard<std::mutex> g(sys.mu);
-        auto it = sys.names.find(name);
-        if (it != sys.names.end() && it->second.lock() && it->second.lock()->phase.load() < kDone) {
-            c->state = Value();  // the cycle state -> ref -> core is not left behind
-            c->ref = Value();
-            fail(ErrorKind::ValueError, "an actor named '" + name + "' is already running");
-        }
-        sys.names[name] = c;
-    }
     {
         std::lock_guard<std::mutex> g(sys.mu);
+        if (!name.empty()) {
+            auto it = sys.names.find(name);
+            std::shared_ptr<ActorCore> holder = it == sys.names.end() ? nullptr : it->second.lock();
+            if (holder && holder->phase.load() < kDone) {
+                c->state = Value();  // the cycle state -> ref -> core is not left behind
+                c->ref = Value();
+                fail(ErrorKind::ValueError, "an actor named '" + name + "' is already running");
+            }
+            sys.names[name] = c;
+        }
         sys.order.push_back(c);
     }
     sys.spawned.fetch_add(1, std::memory_order_relaxed);
@@ -956,12 +946,7 @@ Value bi_monitor(CallContext&, const CallArgs& a) {
     }
     if (now) {
         // A stopped actor: the notice comes at once, with ActorStopped as the reason.
-        Value d = make_dict();
-        dict_unshare(d)->table.insert(make_str("down"), a.pos[0]);
-        dict_unshare(d)->table.insert(make_str("reason"),
-                                      make_error(ErrorKind::ActorStopped, "the actor was already stopped"));
-        channel_core(ch)->try_send(d);
-        channel_core(ch)->close();
+        send_down_notice(ch, a.pos[0], make_error(ErrorKind::ActorStopped, "the actor was already stopped"));
     }
     share(ch);
     return ch;
@@ -1133,7 +1118,7 @@ void actors_begin_root(Vm& vm) {
     sys.nursery = rt::current_nursery();
 }
 
-void actors_shutdown(Vm& vm, Interp& in, bool raise_failures) {
+void actors_shutdown(Vm& vm, bool raise_failures) {
     if (!vm.actor_system) return;
     ActorSystem& sys = *vm.actor_system;
     sys.shutting_down.store(true);
@@ -1154,7 +1139,6 @@ void actors_shutdown(Vm& vm, Interp& in, bool raise_failures) {
         if (!last) break;
         stop_and_wait(*last, Value());
     }
-    (void)in;
     std::vector<Value> failures;
     {
         std::lock_guard<std::mutex> g(sys.mu);
@@ -1163,16 +1147,21 @@ void actors_shutdown(Vm& vm, Interp& in, bool raise_failures) {
     if (raise_failures && !failures.empty()) throw WeftError(failures.front());
 }
 
+namespace {
+// The actors not yet stopped, in spawn order (held, so they can be read outside the lock).
+std::vector<std::shared_ptr<ActorCore>> live_actors(ActorSystem& sys) {
+    std::vector<std::shared_ptr<ActorCore>> live;
+    std::lock_guard<std::mutex> g(sys.mu);
+    for (auto& w : sys.order)
+        if (auto c = w.lock(); c && c->phase.load() < kDone) live.push_back(std::move(c));
+    return live;
+}
+}  // namespace
+
 std::string actor_task_note(Vm& vm, const rt::Task* t) {
     if (!vm.actor_system || !t) return "";
-    ActorSystem& sys = *vm.actor_system;
-    std::vector<std::shared_ptr<ActorCore>> live;
-    {
-        std::lock_guard<std::mutex> g(sys.mu);
-        for (auto& w : sys.order)
-            if (auto c = w.lock(); c && c->task.load(std::memory_order_acquire) == t) live.push_back(c);
-    }
-    for (auto& c : live) {
+    for (auto& c : live_actors(*vm.actor_system)) {
+        if (c->task.load(std::memory_order_acquire) != t) continue;
         const StrObj* cur = c->current.load(std::memory_order_acquire);
         return "actor " + c->label() + (cur ? " handling '" + cur->data + "'" : "");
     }
@@ -1181,13 +1170,7 @@ std::string actor_task_note(Vm& vm, const rt::Task* t) {
 
 void append_actor_snapshots(Vm& vm, std::vector<Value>& out) {
     if (!vm.actor_system) return;
-    ActorSystem& sys = *vm.actor_system;
-    std::vector<std::shared_ptr<ActorCore>> live;
-    {
-        std::lock_guard<std::mutex> g(sys.mu);
-        for (auto& w : sys.order)
-            if (auto c = w.lock(); c && c->phase.load() < kDone) live.push_back(c);
-    }
+    std::vector<std::shared_ptr<ActorCore>> live = live_actors(*vm.actor_system);
     auto put = [](Value& d, const char* k, Value v) { dict_unshare(d)->table.insert(make_str(k), std::move(v)); };
     for (auto& c : live) {
         const StrObj* now = c->current.load(std::memory_order_acquire);
@@ -1218,31 +1201,8 @@ ActorStats actor_stats(Vm& vm) {
     return s;
 }
 
-std::vector<std::string> actor_descriptions(Vm& vm) {
-    std::vector<std::string> out;
-    if (!vm.actor_system) return out;
-    ActorSystem& sys = *vm.actor_system;
-    std::vector<std::shared_ptr<ActorCore>> live;
-    {
-        std::lock_guard<std::mutex> g(sys.mu);
-        for (auto& w : sys.order)
-            if (auto c = w.lock(); c && c->phase.load() < kDone) live.push_back(c);
-    }
-    for (auto& c : live) {
-        const StrObj* now = c->current.load(std::memory_order_acquire);
-        std::string cur = now ? now->data : std::string();
-        out.push_back("actor " + c->label() + (cur.empty() ? " idle" : " handling '" + cur + "'") + ", " +
-                      std::to_string(c->box->len()) + " waiting, " + std::to_string(c->box->handled()) + " handled");
-    }
-    return out;
-}
-
 void register_actor_builtins(Vm& vm) {
-    auto native = [&](const char* name, NativeFn fn, bool blocking = false) {
-        auto* n = new NativeObj(name, fn);
-        n->blocking = blocking;
-        vm.add_builtin(name, Value::adopt(n));
-    };
+    auto native = [&](const char* name, NativeFn fn) { vm.add_builtin(name, Value::adopt(new NativeObj(name, fn))); };
     native("monitor", bi_monitor);
     native("link", bi_link);
     native("whereis", bi_whereis);

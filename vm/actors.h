@@ -41,16 +41,13 @@ void actors_begin_root(Vm& vm);
 // Called when the main module has finished (normally or not): stops the live actors in reverse
 // spawn order, each within its handler's end, and then raises the first failure of an actor
 // that nobody watched (no supervisor, monitor or link) when `raise_failures`.
-void actors_shutdown(Vm& vm, Interp& in, bool raise_failures);
+void actors_shutdown(Vm& vm, bool raise_failures);
 // Counters for --stats (summed over the program's actors).
 struct ActorStats {
     uint64_t spawned = 0, messages = 0, dead_letters = 0, dropped = 0, restarts = 0;
     size_t peak_mailbox = 0;
 };
 ActorStats actor_stats(Vm& vm);
-// A line per live actor for tasks() and the Deadlock report: "Counter#3 'name' handling
-// increment" / "idle"; empty when there are none.
-std::vector<std::string> actor_descriptions(Vm& vm);
 void destroy_actor_system(ActorSystem* s);
 // What the Deadlock report adds for a task that is an actor's: "actor Counter#3 handling
 // 'increment'", or "" for other tasks. Any thread.

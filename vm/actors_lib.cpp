@@ -160,12 +160,17 @@ actor Supervisor:
             if self.children[spec.id] is None:
                 self._start(spec)
 
-    def _give_up(self, id, reason):
+    def _stop_all(self):
+        # Children in reverse start order; no instance will come for any of them.
         self.stopping = True
         for k in range(len(self.specs) - 1, -1, -1):
             self._stop_child(self.specs[k])
         for spec in self.specs:
-            __slot_set(self.slots[spec.id][0], None, True)
+            if spec.id in self.slots:
+                __slot_set(self.slots[spec.id][0], None, True)
+
+    def _give_up(self, id, reason):
+        self._stop_all()
         raise Error("supervisor gave up: child '" + id + "' failed more than " + str(self.intensity) + " times in " + str(self.period) + " s; last error: " + __type_name(reason) + ": " + str(reason))
 
     def on_error(self, err, msg):
@@ -174,12 +179,7 @@ actor Supervisor:
             raise err
 
     def on_stop(self, reason):
-        self.stopping = True
-        for k in range(len(self.specs) - 1, -1, -1):
-            self._stop_child(self.specs[k])
-        for spec in self.specs:
-            if spec.id in self.slots:
-                __slot_set(self.slots[spec.id][0], None, True)
+        self._stop_all()
 
 def supervise(children, strategy="one_for_one", intensity=3, period=5.0, backoff=0):
     if strategy not in ["one_for_one", "one_for_all", "rest_for_one"]:

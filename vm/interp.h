@@ -180,7 +180,9 @@ public:
     // A module of the runtime written in Weft (vm/actors_lib.cpp's supervision), compiled from
     // `source` and run on `in` on first use, under `name`; later calls return it. A task that
     // asks while another initializes it waits for the end of that initialization.
-    ModuleObj* internal_module(Interp& in, const std::string& name, const char* source);
+    // `path` names it in tracebacks ("<name>" when empty). The Lisp prelude is one of them.
+    ModuleObj* internal_module(Interp& in, const std::string& name, std::string_view source,
+                               const std::string& path = "");
 
 private:
     friend class Interp;

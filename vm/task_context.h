@@ -87,6 +87,13 @@ struct SpawnNote {
     const char* kind;
 };
 extern thread_local const SpawnNote* t_spawn_note;
+// Sets t_spawn_note for the length of one spawn (tasks.cpp, actors.cpp).
+struct SpawnNoteGuard {
+    explicit SpawnNoteGuard(const SpawnNote* n) { t_spawn_note = n; }
+    ~SpawnNoteGuard() { t_spawn_note = nullptr; }
+    SpawnNoteGuard(const SpawnNoteGuard&) = delete;
+    SpawnNoteGuard& operator=(const SpawnNoteGuard&) = delete;
+};
 // The context of a task the current task is about to start: spawned here (spawn_site_here()),
 // one deeper in the task tree, no interpreter yet. One look at the current task for both.
 TaskContext child_task_context();

@@ -225,16 +225,6 @@ struct InstallResolver {
 // ---------------------------------------------------------------------------
 // Spawning and forcing
 
-namespace {
-// Sets t_spawn_note for the length of one spawn.
-struct NoteGuard {
-    explicit NoteGuard(const SpawnNote* n) { t_spawn_note = n; }
-    ~NoteGuard() { t_spawn_note = nullptr; }
-    NoteGuard(const NoteGuard&) = delete;
-    NoteGuard& operator=(const NoteGuard&) = delete;
-};
-}  // namespace
-
 Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vector<std::string> kw_names,
                  std::vector<Value> kw_values, bool is_handle) {
     if (!in_task()) throw WeftError(ErrorKind::Error, "spawn outside a running program");
@@ -244,7 +234,7 @@ Value spawn_task(Interp& in, const Value& fn, std::vector<Value> args, std::vect
     CallBody body{&in.vm(), fn, std::move(args), std::move(kw_names), std::move(kw_values), in.capabilities()};
     std::string_view name = callee_name(fn);
     SpawnNote note{name, is_handle ? "spawned" : "deferred"};
-    NoteGuard g(&note);
+    SpawnNoteGuard g(&note);
     p->task = rt::spawn(std::move(body), name).ref();
     return pv;
 }
@@ -253,7 +243,7 @@ void spawn_detached(Interp& in, const Value& fn, std::vector<Value> args) {
     if (!in_task()) throw WeftError(ErrorKind::Error, "spawn outside a running program");
     std::string_view name = callee_name(fn);
     SpawnNote note{name, "spawned"};
-    NoteGuard g(&note);
+    SpawnNoteGuard g(&note);
     rt::spawn_detached(CallBody{&in.vm(), fn, std::move(args), {}, {}, in.capabilities()}, name);
 }
 
@@ -655,10 +645,10 @@ const OpaqueClass kChannelClass{"channel", kChannelMethods, ch_attr, ch_repr, ch
 ChannelObj::ChannelObj() : OpaqueObj(&kChannelClass) {}
 
 Value bi_channel(CallContext&, const CallArgs& a) {
-    auto* c = new ChannelObj();
-    Value v = Value::adopt(c);
     const Value* unb = kw(a, "unbounded");
     if (unb && truthy(*unb)) {
+        auto* c = new ChannelObj();
+        Value v = Value::adopt(c);
         c->ch = rt::Channel<Value>::make_unbounded();
         return v;
     }
@@ -668,8 +658,7 @@ Value bi_channel(CallContext&, const CallArgs& a) {
         if (!capv->is_int() || capv->as_int() < 0) throw WeftError(ErrorKind::ValueError, "channel capacity must be an int >= 0");
         cap = capv->as_int();
     }
-    c->ch = rt::Channel<Value>::make(size_t(cap));
-    return v;
+    return new_channel_value(size_t(cap));
 }
 
 }  // namespace

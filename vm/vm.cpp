@@ -793,12 +793,12 @@ int Vm::run_main(ModuleObj* m, const std::string& source) {
             } catch (...) {
                 // Live actors are stopped at the end of the program, whatever its end.
                 try {
-                    actors_shutdown(*this, *main_, false);
+                    actors_shutdown(*this, false);
                 } catch (...) {
                 }
                 throw;
             }
-            actors_shutdown(*this, *main_, true);
+            actors_shutdown(*this, true);
         });
     } catch (WeftError& e) {
         Value err = main_->error_value(e);
@@ -920,25 +920,12 @@ bool Vm::repl_input(const std::string& source, bool* had_error, int* exit_status
 // The Lisp prelude (compiler/lisp/prelude.cpp): a Weft module compiled and run once, on the
 // first import by a lowered `.wlisp` module; later imports (any task) get the same module.
 ModuleObj* Vm::lisp_prelude(Interp& in) {
-    std::unique_lock<std::mutex> lock(modules_mu_);
-    auto it = modules_.find("__lisp__");
-    if (it != modules_.end()) return it->second;
-    auto* m = new ModuleObj();
-    m->imported = true;
-    m->name = "__lisp__";
-    m->path = "<lisp prelude>";
-    std::string source(lisp::prelude_source());
-    m->source = source;
-    modules_["__lisp__"] = m;
-    Proto* p = compile_into(*m, source, false);  // a CompileError here is a bug of the prelude
-    m->initializing = true;
-    lock.unlock();
-    in.run_module_chunk(m, p);
-    m->initialized = true;
-    return m;
+    // Its frames are left out of tracebacks by this path (Interp's traceback).
+    return internal_module(in, "__lisp__", lisp::prelude_source(), "<lisp prelude>");
 }
 
-ModuleObj* Vm::internal_module(Interp& in, const std::string& name, const char* source) {
+ModuleObj* Vm::internal_module(Interp& in, const std::string& name, std::string_view source,
+                               const std::string& path) {
     std::unique_lock<std::mutex> lock(modules_mu_);
     auto it = modules_.find(name);
     if (it != modules_.end()) {
@@ -950,8 +937,8 @@ ModuleObj* Vm::internal_module(Interp& in, const std::string& name, const char* 
     auto* m = new ModuleObj();
     m->imported = true;
     m->name = name;
-    m->path = "<" + name + ">";
-    m->source = source;
+    m->path = path.empty() ? "<" + name + ">" : path;
+    m->source = std::string(source);
     modules_[name] = m;
     Proto* p = compile_into(*m, m->source, false);  // a CompileError here is a bug of the module
     m->initializing = true;
