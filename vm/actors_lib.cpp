@@ -89,12 +89,10 @@ actor Supervisor:
         __slot_set(self.slots[spec.id][0], r)
         return r
 
-    def _shutdown_of(self, spec):
+    def _shutdown_of(self, spec, r):
+        # The default: wait for a supervisor child, 5 s for an actor.
         if spec.shutdown == "default":
-            r = self.children[spec.id]
-            if r is not None and __is_supervisor(r):
-                return None
-            return 5.0
+            return None if __is_supervisor(r) else 5.0
         return spec.shutdown
 
     def _stop_child(self, spec):
@@ -102,7 +100,7 @@ actor Supervisor:
         self.children[spec.id] = None
         if r is not None:
             __slot_set(self.slots[spec.id][0], None)
-            __stop_within(r, self._shutdown_of(spec))
+            __stop_within(r, self._shutdown_of(spec, r))
 
     def child_ref(self, id):
         if id not in self.slots:
