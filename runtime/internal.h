@@ -98,6 +98,14 @@ struct Worker {
     int index = 0;
     WorkDeque<Task> deque;
     Task* lifo = nullptr;  // owner-only: the task this worker just woke
+    // FIFO of tasks that yielded on this worker (yield_now): its owner runs them after its
+    // deque and the global queue, before stealing, as Go runs a Gosched'ed goroutine; other
+    // workers take from it when they find nothing else (steal_from_others), so a yielded task
+    // never waits here while another core is free. A spin lock of its own, nearly always
+    // uncontended, instead of the global queue's mutex that every worker shares.
+    SpinLock yield_mu;
+    std::deque<Task*> yielded;                  // guarded by yield_mu
+    std::atomic<std::size_t> yielded_size{0};   // written under yield_mu, read by anyone
     int lifo_streak = 0;
     std::int64_t lifo_chain_start = 0;
     std::atomic<std::uint32_t> wake_flag{0};
@@ -235,6 +243,9 @@ class RuntimeImpl {
     /// Queues a new unstarted task on the current worker's deque (or injects it).
     void push_new(Task* t);
     void inject(Task* t);
+    /// Whether a task other than the caller's could run now on worker `w` (its LIFO slot, its
+    /// yield FIFO, the global queue) or be stolen from any deque. Called by `w`'s owner.
+    bool has_other_work(const Worker* w) const noexcept;
     /// Wakes one parked worker if any is parked and none is searching (full fence first).
     void notify_one();
     /// notify_one() for pushes onto the caller's own deque (no fence; see scheduler.cpp).
@@ -296,6 +307,8 @@ class RuntimeImpl {
     Task* find_task(Worker* w);
     Task* steal_from_others(Worker* w);
     Task* pop_inject();
+    /// Takes the oldest task of `v`'s yield FIFO (any thread).
+    Task* pop_yielded(Worker* v);
     bool has_visible_work() const noexcept;
     void park_worker(Worker* w);
     void execute(Worker* w, Task* t);

@@ -534,11 +534,30 @@ void RuntimeImpl::push_new(Task* t) {
     }
 }
 
+bool RuntimeImpl::has_other_work(const Worker* w) const noexcept {
+    if (w->lifo || inject_size_.load(std::memory_order_acquire) > 0) return true;
+    for (auto& v : workers_)
+        if (v->deque.size() > 0 || v->yielded_size.load(std::memory_order_acquire) > 0)
+            return true;
+    return false;
+}
+
 bool RuntimeImpl::has_visible_work() const noexcept {
     if (inject_size_.load(std::memory_order_seq_cst) > 0) return true;
     for (auto& w : workers_)
-        if (w->deque.size() > 0) return true;
+        if (w->deque.size() > 0 || w->yielded_size.load(std::memory_order_seq_cst) > 0)
+            return true;
     return false;
+}
+
+Task* RuntimeImpl::pop_yielded(Worker* v) {
+    if (v->yielded_size.load(std::memory_order_acquire) == 0) return nullptr;
+    std::lock_guard<SpinLock> lock(v->yield_mu);
+    if (v->yielded.empty()) return nullptr;
+    Task* t = v->yielded.front();
+    v->yielded.pop_front();
+    v->yielded_size.store(v->yielded.size(), std::memory_order_release);
+    return t;
 }
 
 Task* RuntimeImpl::steal_from_others(Worker* w) {
@@ -553,6 +572,15 @@ Task* RuntimeImpl::steal_from_others(Worker* w) {
                 bump(w->c_steals);
                 return t;
             }
+        }
+    }
+    // Tasks that yielded on a busy worker last: they have had their turn.
+    for (std::size_t i = 0; i < n; ++i) {
+        Worker* v = workers_[(start + i) % n].get();
+        if (v == w) continue;
+        if (Task* t = pop_yielded(v)) {
+            bump(w->c_steals);
+            return t;
         }
     }
     return nullptr;
@@ -593,6 +621,7 @@ Task* RuntimeImpl::find_task(Worker* w) {
     if (Task* t = take_lifo(w)) return t;
     if (Task* t = w->deque.pop()) return t;
     if (Task* t = pop_inject()) return t;
+    if (Task* t = pop_yielded(w)) return t;
     num_searching_.fetch_add(1, std::memory_order_seq_cst);
     Task* t = steal_from_others(w);
     if (!t) t = pop_inject();
@@ -748,10 +777,15 @@ void RuntimeImpl::after_switch(Worker* w, Task* t) {
             break;
         }
         case SwitchReason::Yield: {
-            // No wake-up: this worker looks at the global queue right away.
-            std::lock_guard<std::mutex> lock(inject_mu_);
-            inject_.push_back(t);
-            inject_size_.fetch_add(1, std::memory_order_release);
+            // Into this worker's yield FIFO. yield_now only switched out because another task
+            // is runnable, so with a worker idle there is work for two: wake it (it takes the
+            // yielded task from here if nothing else is left by then).
+            {
+                std::lock_guard<SpinLock> lock(w->yield_mu);
+                w->yielded.push_back(t);
+                w->yielded_size.store(w->yielded.size(), std::memory_order_release);
+            }
+            if (num_idle_.load(std::memory_order_relaxed) != 0) notify_one();
             break;
         }
         case SwitchReason::Park:
@@ -1201,10 +1235,22 @@ void yield_now() {
     if (g_hooks.expose) g_hooks.expose(cur, ExposeReason::Yield);
     // Tasks this worker spawned without waking a sleeper (push_new) become everyone's work
     // at the latest here, one time slice later.
-    if (Worker* w = current_worker(); w && w->rt == rt && w->deque.size() > 0) rt->notify_local();
+    Worker* w = current_worker();
+    if (w && w->rt == rt) {
+        if (w->deque.size() > 0) rt->notify_local();
+        // Nothing else runnable that this worker or an idle one could take: the yield would
+        // only switch to the scheduler and back (two switches, a locked queue). The task goes
+        // on with a new time slice instead, as sched_yield() returns at once on an idle CPU.
+        // Tasks running on other workers are not waiting for this one.
+        if (!rt->has_other_work(w)) {
+            w->slice_start = 0;
+            return;
+        }
+    }
     if (rt->tracing()) rt->trace(TraceKind::Blocked, cur, "yield");
     switch_out(A::host(cur), SwitchReason::Yield);
 }
+
 
 bool should_yield() noexcept {
     Task* cur = current();
