@@ -17,6 +17,9 @@
 #include <vector>
 
 #include "cli/repl.h"
+#ifdef WEFT_HAVE_CLUSTER
+#include "cluster/cluster.h"
+#endif
 #include "cli/signals.h"
 #include "compiler/codegen.h"
 #include "compiler/lisp/lower.h"
@@ -40,6 +43,9 @@ Usage:
                                     run the test_* functions of every *_test.weft file under
                                     PATH (`weft test --help`)
   weft dis FILE                     print the bytecode of FILE
+  weft worker --cluster URL [...]   serve a cluster: run its remote tasks (`weft worker --help`,
+                                    docs/cluster.md)
+  weft cluster status --cluster URL list a cluster's live workers, pools and queued tasks
   weft                              interactive REPL on a terminal (line editing, history in
                                     ~/.weft_history; Ctrl-C cancels, Ctrl-D or exit() leaves)
   weft --help | --version           --version prints the version and the git commit
@@ -66,6 +72,9 @@ Flags:
   --allow-net[=HOSTS] --allow-read[=PATHS] --allow-write[=PATHS]
   --allow-run[=PROGRAMS] --allow-env[=NAMES] -A/--allow-all
                          capabilities (the guide: docs/language/capabilities.md)
+  --cluster URL          the NATS server of the program's cluster (nats://HOST:PORT; also
+                         WEFT_CLUSTER): parallel_map(f, xs, cluster=True) runs on its workers
+  --cluster-name NAME    the cluster on that server (default weft)
 
 Exit status: 0 success, 1 uncaught error (a traceback is printed on stderr),
 2 compile error (file:line:col: message), a missing or unreadable program or module, or a
@@ -95,6 +104,8 @@ struct Cli {
     std::string file;
     std::string code;
     std::string trace_out;  // --trace-out FILE
+    std::string cluster_url;   // --cluster URL (docs/cluster.md)
+    std::string cluster_name;  // --cluster-name NAME
     std::vector<std::string> args;
     weft::Vm::TestOptions test;  // `weft test`
     weft::VmOptions vm;
@@ -211,6 +222,14 @@ int parse(int argc, char** argv, Cli& cli) {
             cli.vm.stats = true;
             continue;
         }
+        if (a == "--cluster-name" || a.rfind("--cluster-name=", 0) == 0) {
+            if (!value(a, cli.cluster_name) || cli.cluster_name.empty()) return usage_error("--cluster-name needs a name");
+            continue;
+        }
+        if (a == "--cluster" || a.rfind("--cluster=", 0) == 0) {
+            if (!value(a, cli.cluster_url) || cli.cluster_url.empty()) return usage_error("--cluster needs a URL like nats://127.0.0.1:4222");
+            continue;
+        }
         if (a == "--trace") {
             cli.vm.trace = true;
             continue;
@@ -317,10 +336,25 @@ std::string read_stdin() {
 }
 
 int main(int argc, char** argv) {
+    // `weft worker ...` and `weft cluster status ...` have options of their own (cluster/).
+    if (argc > 1 && (std::string(argv[1]) == "worker" || std::string(argv[1]) == "cluster")) {
+#ifdef WEFT_HAVE_CLUSTER
+        return std::string(argv[1]) == "worker" ? weft::cluster::worker_main(argc - 1, argv + 1)
+                                                : weft::cluster::cluster_command_main(argc - 1, argv + 1);
+#else
+        return usage_error("this weft was built without cluster support (install libnats-dev and rebuild)");
+#endif
+    }
     Cli cli;
     int status = parse(argc, argv, cli);
     if (status >= 0) return status;
     weft::register_stdlib();
+#ifdef WEFT_HAVE_CLUSTER
+    weft::cluster::register_cluster();
+    if (cli.cluster_url.empty() && getenv("WEFT_CLUSTER")) cli.cluster_url = getenv("WEFT_CLUSTER");
+#else
+    if (!cli.cluster_url.empty()) return usage_error("--cluster: this weft was built without cluster support (libnats)");
+#endif
     // A program on stdin: `weft -`, or `weft` with stdin not a terminal (a pipe or a file)
     // runs it as a program, not as REPL lines.
     bool from_stdin = (cli.command == "run" && cli.file == "-") || (cli.command == "repl" && !isatty(0));
@@ -350,6 +384,9 @@ int main(int argc, char** argv) {
         weft::Vm vm(cli.vm);
         signals.attach(&vm);
         weft::register_stdlib_builtins(vm);
+#ifdef WEFT_HAVE_CLUSTER
+        if (!cli.cluster_url.empty()) weft::cluster::enable_driver(vm, cli.cluster_url, cli.cluster_name);
+#endif
         if (cli.command == "check")
             rc = vm.check_file(cli.file);
         else if (cli.command == "eval")
@@ -365,6 +402,9 @@ int main(int argc, char** argv) {
         rc = signals.finish(rc);
         signals.attach(nullptr);
     }
+#ifdef WEFT_HAVE_CLUSTER
+    weft::cluster::finish_driver(cli.vm.stats);
+#endif
     if (!cli.trace_out.empty() && cli.command != "check") {
         std::string err;
         if (!trace_out.write(cli.trace_out, err)) {

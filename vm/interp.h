@@ -286,6 +286,10 @@ public:
     // Adds an importable module built by `init` on first import (`import name`), for this Vm
     // only; found before the standard modules of the same name.
     void add_host_module(const std::string& name, std::function<void(ModuleObj&)> init);
+    // ---- Cluster workers (cluster/): compiles `source` into `m` (a new module with `path`
+    // set) without running its top level, which never runs on a worker: a shipped function's
+    // module globals come from the driver's snapshot instead. Throws CompileError.
+    Proto* compile_detached(ModuleObj& m, const std::string& source) { return compile_into(m, source, false); }
 };
 
 // The Vm of the code running on this thread: the current task's (through its interpreter), else

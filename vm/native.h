@@ -32,6 +32,8 @@ enum class ErrorKind : uint8_t {
     DatabaseError,  // a subclass of IOError; e.sqlstate (stdlib/postgres.cpp)
     MailboxFull,    // a send to a full mailbox with overflow="error", a dropped ask (spec section 10)
     CircuitOpen,    // a call refused by an open circuit_breaker (stdlib/circuit_breaker.cpp)
+    ClusterError,   // cluster mode: a value that cannot cross, no workers, the NATS server gone (cluster/)
+    WorkerLost,     // a subclass of ClusterError: a remote task's workers died more than `retries` times
     Count
 };
 const char* error_kind_name(ErrorKind k);

@@ -1352,11 +1352,39 @@ std::vector<Value> run_parallel(Interp& in, const Value& fn, const std::vector<V
     return results;
 }
 
+}  // namespace
+
+// Set by the cluster layer (cluster/cluster.cpp) when the program has one: runs the items of a
+// parallel operation with `cluster=True` on cluster workers (docs/cluster.md). One result per
+// item in input order; with errors="collect" a failed item's slot holds its error and
+// (*failed)[i] is set. Null: no cluster layer linked.
+std::vector<Value> (*cluster_parallel_hook)(CallContext& cx, const Value& fn, const std::vector<Value>& items,
+                                            const CallArgs& a, const char* op, bool collect, double timeout,
+                                            std::vector<bool>* failed) = nullptr;
+
+namespace {
+
+// run_parallel, or the cluster's workers when the call says cluster=True.
+std::vector<Value> run_parallel_or_cluster(Interp& in, const CallArgs& a, const Value& fn, const std::vector<Value>& items,
+                                           const MapOptions& o, std::vector<bool>* failed) {
+    const Value* c = a.find_kw("cluster");
+    if (!c || c->is_none() || !truthy(*c)) {
+        if (const Value* r = a.find_kw("retries"); r && !r->is_none())
+            throw WeftError(ErrorKind::TypeError, std::string(o.name) + "(): retries= needs cluster=True");
+        return run_parallel(in, fn, items, o, failed);
+    }
+    if (!cluster_parallel_hook)
+        throw WeftError(ErrorKind::ClusterError, std::string(o.name) + "(cluster=True): this weft was built without cluster support (libnats)");
+    std::vector<bool> local_failed;
+    if (!failed) failed = &local_failed;
+    return cluster_parallel_hook(in, fn, items, a, o.name, o.collect, o.timeout, failed);
+}
+
 Value bi_parallel_map(CallContext& cx, const CallArgs& a) {
     if (a.pos.size() != 2) type_err("parallel_map(f, xs, workers=None, timeout=None, errors=\"raise\", progress=False)");
     Interp& in = interp_of(cx);
     auto items = collect(cx, a.pos[1]);
-    return make_list(run_parallel(in, a.pos[0], items, map_options(a, "parallel_map"), nullptr));
+    return make_list(run_parallel_or_cluster(in, a, a.pos[0], items, map_options(a, "parallel_map"), nullptr));
 }
 
 Value bi_parallel_filter(CallContext& cx, const CallArgs& a) {
@@ -1365,7 +1393,7 @@ Value bi_parallel_filter(CallContext& cx, const CallArgs& a) {
     auto items = collect(cx, a.pos[1]);
     MapOptions o = map_options(a, "parallel_filter");
     std::vector<bool> failed;
-    auto keep = run_parallel(in, a.pos[0], items, o, &failed);
+    auto keep = run_parallel_or_cluster(in, a, a.pos[0], items, o, &failed);
     std::vector<Value> out;
     for (size_t i = 0; i < items.size(); ++i)
         if (!failed[i] && truthy(keep[i])) out.push_back(items[i]);
@@ -1377,7 +1405,7 @@ Value bi_parallel_for_each(CallContext& cx, const CallArgs& a) {
     Interp& in = interp_of(cx);
     auto items = collect(cx, a.pos[1]);
     MapOptions o = map_options(a, "parallel_for_each");
-    auto r = run_parallel(in, a.pos[0], items, o, nullptr);
+    auto r = run_parallel_or_cluster(in, a, a.pos[0], items, o, nullptr);
     if (o.collect) {
         std::vector<Value> errs;
         for (auto& v : r)
@@ -2028,7 +2056,8 @@ void register_parallel_builtins(Vm& vm) {
         o->kwargs = kwargs;
         vm.add_builtin(n, Value::adopt(o));
     };
-    const char* kMapKeywords = "workers timeout errors progress";  // map_options, collects_errors
+    // map_options, collects_errors; cluster and retries: run_parallel_or_cluster
+    const char* kMapKeywords = "workers timeout errors progress cluster retries";
     native("parallel_map", bi_parallel_map, kMapKeywords);
     native("parallel_filter", bi_parallel_filter, kMapKeywords);
     native("parallel_for_each", bi_parallel_for_each, kMapKeywords);

@@ -57,6 +57,7 @@ const char* kErrorNames[] = {
     "AttributeError", "NameError", "RecursionError", "MemoryError", "AssertionError", "TimeoutError", "ChannelClosed",
     "PermissionDenied", "IOError", "NetworkError", "ProcessError", "ActorStopped", "Deadlock", "ErrorGroup",
     "PartialFailure", "Cancelled", "SystemExit", "KeyboardInterrupt", "DatabaseError", "MailboxFull", "CircuitOpen",
+    "ClusterError", "WorkerLost",
 };
 
 // False (errno set) when `path` cannot be read; a directory is refused with EISDIR (an
@@ -315,6 +316,8 @@ void Vm::init_error_types() {
             t->base = error_types_[0];
         } else if (kind == ErrorKind::DatabaseError) {
             t->base = error_types_[size_t(ErrorKind::IOError)];
+        } else if (kind == ErrorKind::WorkerLost) {
+            t->base = error_types_[size_t(ErrorKind::ClusterError)];
         } else if (k > 0) {
             t->base = error_types_[0];
         }

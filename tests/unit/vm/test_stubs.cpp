@@ -12,7 +12,7 @@ const char* error_kind_name(ErrorKind k) {
         "ChannelClosed",  "PermissionDenied",  "IOError",        "NetworkError",
         "ProcessError",   "ActorStopped",      "Deadlock",       "ErrorGroup",
         "PartialFailure", "Cancelled",         "SystemExit",     "KeyboardInterrupt",
-        "DatabaseError",  "MailboxFull",       "CircuitOpen"};
+        "DatabaseError",  "MailboxFull",       "CircuitOpen",    "ClusterError",   "WorkerLost"};
     static_assert(sizeof kNames / sizeof kNames[0] == size_t(ErrorKind::Count),
                   "one name per ErrorKind (vm/native.h)");
     return kNames[size_t(k)];
