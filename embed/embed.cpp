@@ -64,6 +64,7 @@ struct ValueRep {
     // made when the value enters an Engine, which knows the type's description.
     std::shared_ptr<void> host_ptr;
     const std::type_info* host_type = nullptr;
+    ~ValueRep();
 };
 
 struct HostFnObj;
@@ -114,6 +115,9 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
     std::unique_ptr<ModuleBuilder> globals;
     std::map<std::string, std::vector<std::pair<std::string, IValue>>, std::less<>> module_defs;
     std::unordered_map<std::type_index, std::unique_ptr<TypeDesc>> types;
+    // What the Engine's scripts hold on the heap (Limits::max_memory; vm/mem_account.h): charged
+    // while calls with a memory limit run.
+    std::unique_ptr<::weft::MemAccount> mem = std::make_unique<::weft::MemAccount>();
 
     // The Vm stops its runtime when destroyed, which must not happen on one of that runtime's
     // own threads (a Value dropped last in a callback): then it goes on a thread of its own.
@@ -128,6 +132,15 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
         return it == types.end() ? nullptr : it->second.get();
     }
 };
+
+// A host thread dropping the last handle on an Engine's objects gives their memory back to the
+// Engine's account.
+ValueRep::~ValueRep() {
+    if (engine && engine->mem) {
+        ::weft::MemAccountScope scope(engine->mem.get());
+        v = IValue();
+    }
+}
 
 namespace {
 
@@ -586,6 +599,10 @@ struct CallPlan {
         if (int which = budget ? budget->exceeded.load() : 0) {
             if (which == 1)
                 return std::make_exception_ptr(LimitExceeded(Limit::Steps, "LimitExceeded: the call ran out of its step limit"));
+            if (which == 3)
+                return std::make_exception_ptr(LimitExceeded(
+                    Limit::Memory, "LimitExceeded: the engine's scripts held more than the call's memory limit (" +
+                                       std::to_string(budget->mem_limit) + " bytes)"));
             return std::make_exception_ptr(LimitExceeded(Limit::Output, "LimitExceeded: the call wrote more than its output limit"));
         }
         if (r.scope_cancelled && interrupted) return std::make_exception_ptr(Interrupted());
@@ -608,10 +625,16 @@ CallPlan plan(Engine& e, const CallOptions& o, std::string default_name) {
     const Limits& el = p.core->options.limits;
     std::uint64_t steps = narrowest(el.max_steps, o.limits ? o.limits->max_steps : 0);
     std::uint64_t output = narrowest(el.max_output, o.limits ? o.limits->max_output : 0);
-    if (steps || output) {
+    std::uint64_t memory = narrowest(el.max_memory, o.limits ? o.limits->max_memory : 0);
+    if (steps || output || memory) {
         p.budget = std::make_shared<::weft::CallBudget>();
         if (steps) p.budget->steps_left.store(std::int64_t(std::min<std::uint64_t>(steps, INT64_MAX)));
         if (output) p.budget->output_left.store(std::int64_t(std::min<std::uint64_t>(output, INT64_MAX)));
+        if (memory) {
+            ::weft::mem_accounting_enable();
+            p.budget->mem = p.core->mem.get();
+            p.budget->mem_limit = std::int64_t(std::min<std::uint64_t>(memory, INT64_MAX));
+        }
         p.budget->on_exceeded = [rec = p.rec] { rec->cancel_for_limit(); };
     }
     return p;
@@ -1479,6 +1502,7 @@ EngineStats Engine::stats() const {
         s.calls_running = core_->calls.size();
     }
     s.live_tasks = ::weft::limits::live_tasks(core_->vm->limits_state());
+    s.memory_bytes = std::size_t(std::max<std::int64_t>(0, core_->mem->total()));
     return s;
 }
 

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "vm/lib_internal.h"
+#include "vm/task_context.h"
 #include "weft/runtime/runtime.hpp"
 
 namespace weft {
@@ -659,6 +660,8 @@ bool iter_next(CallContext& cx, IteratorObj* it, Value& out) {
 Value (*promise_resolver)(const Value&) = nullptr;
 
 void poll_cancellation() {
+    // An embedding host's memory limit too: a native filling a container grows it here.
+    if (CallBudget* b = current_budget()) b->check_memory();
     rt::check_cancelled();
 }
 

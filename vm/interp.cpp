@@ -586,12 +586,14 @@ void Interp::safepoint_slow(bool at_back_edge) {
     // failed on its own after the chain's RecursionError was caught (an error nobody saw,
     // raised at the program's end).
     if (t && t->should_yield(kSafepointBatch, at_back_edge)) rt::checkpoint();
-    // An embedding host's step limit (weft::Limits::max_steps), charged per batch.
+    // An embedding host's step limit (weft::Limits::max_steps), charged per batch, and its
+    // memory limit (max_memory), checked per batch.
     if (TaskContext* c = t ? static_cast<TaskContext*>(t->user_data()) : nullptr; c && c->budget) {
         if (c->budget->steps_left.fetch_sub(kSafepointBatch, std::memory_order_relaxed) <= kSafepointBatch) {
             c->budget->exceed(1);
             rt::check_cancelled();
         }
+        if (!c->budget->check_memory()) rt::check_cancelled();
     }
 }
 

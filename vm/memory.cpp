@@ -17,9 +17,14 @@
 #include <new>
 #include <string>
 
+#include "vm/mem_account.h"
 #include "vm/native.h"
+#include "vm/task_context.h"
+#include "weft/runtime/runtime.hpp"
 
 namespace weft {
+
+std::atomic<void (*)(void*)> g_alloc_hook{nullptr};
 
 namespace {
 
@@ -122,6 +127,19 @@ uint64_t max_object_bytes() {
 }
 
 void check_alloc(uint64_t bytes, const char* what) {
+    // An embedding host's memory limit (weft::Limits::max_memory): a large block (1 MiB or more)
+    // that would take the Engine past it is refused before allocating, as a MemoryError; past
+    // the limit already, the call is stopped as at its next safepoint.
+    if (CallBudget* b = current_budget(); b && b->mem) {
+        std::int64_t held = b->mem->total();
+        if (!b->check_memory()) rt::check_cancelled();
+        if (bytes >= (uint64_t(1) << 20) && (bytes > uint64_t(INT64_MAX) || std::int64_t(bytes) > b->mem_limit - held))
+            throw WeftError(ErrorKind::MemoryError,
+                            std::string("cannot allocate ") + what + " of " +
+                                (bytes == UINT64_MAX ? std::string("more than 2**64") : std::to_string(bytes)) +
+                                " bytes (the engine's memory limit is " + std::to_string(b->mem_limit) +
+                                " bytes and it holds " + std::to_string(held) + ")");
+    }
     uint64_t limit = max_object_bytes();
     if (bytes <= limit) return;
     char gib[32];
@@ -167,26 +185,32 @@ bool memory_headroom_ok() {
 // null, so set_new_handler() cannot reach it. These replacements (which the executable's
 // definitions make the process-wide ones) allocate with malloc, which mimalloc provides and
 // which returns null on failure, and throw std::bad_alloc as the standard says. The nothrow
-// forms and every operator delete stay mimalloc's (or the C++ library's): they pair with
-// malloc. Not under sanitizers, whose allocators check that new pairs with delete.
+// forms stay mimalloc's (or the C++ library's); operator delete is vm/mem_account.cpp's (it
+// frees with free()) or the C++ library's (which does the same). Not under sanitizers, whose allocators check that new pairs with
+// delete.
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #include <cstdlib>
 
 namespace {
+// An embedding host's memory accounting (vm/mem_account.h), once some Engine counts.
+[[gnu::always_inline]] inline void* counted(void* p) {
+    if (auto hook = weft::g_alloc_hook.load(std::memory_order_relaxed)) hook(p);
+    return p;
+}
 [[gnu::always_inline]] inline void* new_or_throw(std::size_t n) {
-    if (void* p = std::malloc(n ? n : 1)) return p;
+    if (void* p = std::malloc(n ? n : 1)) return counted(p);
     for (;;) {
         std::new_handler h = std::get_new_handler();
         if (!h) throw std::bad_alloc();
         h();
-        if (void* p = std::malloc(n ? n : 1)) return p;
+        if (void* p = std::malloc(n ? n : 1)) return counted(p);
     }
 }
 [[gnu::always_inline]] inline void* new_aligned_or_throw(std::size_t n, std::align_val_t al) {
     std::size_t a = std::size_t(al);
     std::size_t size = (n + a - 1) / a * a;  // aligned_alloc wants a multiple of the alignment
     if (size < n) throw std::bad_alloc();
-    if (void* p = std::aligned_alloc(a, size ? size : a)) return p;
+    if (void* p = std::aligned_alloc(a, size ? size : a)) return counted(p);
     if (std::new_handler h = std::get_new_handler()) h();  // ours throws
     throw std::bad_alloc();
 }

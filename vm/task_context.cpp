@@ -86,6 +86,11 @@ TaskContext* current_task_context() {
     return t ? static_cast<TaskContext*>(t->user_data()) : nullptr;
 }
 
+CallBudget* current_budget() {
+    TaskContext* c = current_task_context();
+    return c ? c->budget : nullptr;
+}
+
 Interp* current_interp() {
     TaskContext* c = current_task_context();
     return c ? c->interp : nullptr;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "vm/mem_account.h"
 #include "vm/native.h"
 
 namespace weft {
@@ -43,20 +44,34 @@ std::string source_excerpt(const Chunk* c, size_t idx);
 // alone when the site is unknown.
 std::string started_at_line(const std::string& what, const CodeSite& site);
 
-// The embedding API's per-call limits (weft::Limits::max_steps and max_output): one budget
-// shared by every task of a host call, reached through each task's context (children inherit
-// their spawner's). When a budget runs out, `exceeded` records which (1 steps, 2 output) and
-// `on_exceeded` cancels the call (once; any thread).
+// The embedding API's per-call limits (weft::Limits::max_steps, max_output, max_memory): one
+// budget shared by every task of a host call, reached through each task's context (children
+// inherit their spawner's). When a budget runs out, `exceeded` records which (1 steps, 2 output,
+// 3 memory) and `on_exceeded` cancels the call (once; any thread).
 struct CallBudget {
     std::atomic<std::int64_t> steps_left{INT64_MAX};
     std::atomic<std::int64_t> output_left{INT64_MAX};
     std::atomic<int> exceeded{0};
     std::function<void()> on_exceeded;
+    // The Engine's heap account (vm/mem_account.h), charged while the call's tasks run, and the
+    // most it may hold during this call; null when the call has no memory limit.
+    MemAccount* mem = nullptr;
+    std::int64_t mem_limit = INT64_MAX;
     void exceed(int which) {
         int none = 0;
         if (exceeded.compare_exchange_strong(none, which) && on_exceeded) on_exceeded();
     }
+    // Over the memory limit: exceed(3). Cheap enough for every safepoint batch (8 loads).
+    bool check_memory() {
+        if (mem && mem->total() > mem_limit) {
+            exceed(3);
+            return false;
+        }
+        return true;
+    }
 };
+// The running task's call budget, or null (outside tasks, or a call without limits).
+CallBudget* current_budget();
 
 // The VM side of one task (see the file comment).
 struct TaskContext {

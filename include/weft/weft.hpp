@@ -626,6 +626,10 @@ struct Limits {
     /// return), counted in batches of 64 per task → LimitExceeded(Steps).
     std::uint64_t max_steps = 0;
     std::chrono::milliseconds timeout{0};  ///< wall time of one call → LimitExceeded(Time)
+    /// Heap bytes the Engine's scripts may hold while the call runs (counted while calls with a
+    /// memory limit run; EngineStats::memory_bytes) → LimitExceeded(Memory), checked every 64
+    /// steps; a single allocation a script sizes ("x" * n) is refused at once with MemoryError.
+    std::size_t max_memory = 0;
     std::size_t max_tasks = 0;             ///< live tasks of the Engine (catchable Error at spawn)
     std::size_t max_depth = 0;             ///< call depth before RecursionError (0: the default)
     std::size_t max_output = 0;            ///< bytes print() may write in one call → LimitExceeded(Output)
@@ -1181,6 +1185,9 @@ class WEFT_API InterruptHandle {
 struct EngineStats {
     std::size_t calls_running = 0;
     std::size_t live_tasks = 0;
+    /// Heap bytes the Engine's scripts hold, as counted for Limits::max_memory (0 until a call
+    /// with a memory limit ran).
+    std::size_t memory_bytes = 0;
 };
 
 /// An isolated Weft world. See the header comment for thread-safety.

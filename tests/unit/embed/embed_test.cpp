@@ -580,6 +580,86 @@ TEST(Limits, MaxTasksPerEngine) {
     EXPECT_EQ(free.eval<int>("len([spawn (lambda: 1)() for i in range(50)])"), 50);
 }
 
+TEST(Limits, MemoryPerEngineAcrossCalls) {
+    constexpr std::size_t MiB = 1024 * 1024;
+    weft::EngineOptions o;
+    o.workers = 2;
+    o.limits.max_memory = 16 * MiB;
+    weft::Engine e(o);
+    e.exec("keep = []\n"
+           "def grow(n):\n    xs = []\n    while True:\n        xs.append('x' * n + str(len(xs)))\n"
+           "def big():\n    try:\n        s = 'x' * 100000000\n        return 'allocated'\n"
+           "    except MemoryError as err:\n        return str(err)\n");
+    // Memory kept in globals counts across calls: the fourth 5 MiB is refused before allocating,
+    // as a MemoryError the script could catch.
+    const char* add = "keep.append(bytes(5 * 1024 * 1024))\nlen(keep)";  // top level: globals change
+    for (int i = 1; i <= 3; ++i) EXPECT_EQ(e.exec(add).as<int>(), i);
+    EXPECT_GE(e.stats().memory_bytes, 15 * MiB);
+    try {
+        e.exec(add);
+        FAIL();
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.kind(), "MemoryError");
+        EXPECT_NE(err.message().find("memory limit"), std::string::npos) << err.message();
+    }
+    e.exec("keep.clear()");
+    EXPECT_LT(e.stats().memory_bytes, 4 * MiB);
+    EXPECT_EQ(e.exec(add).as<int>(), 1);  // room again
+    e.exec("keep.clear()");
+    // Growing in small steps: the call is stopped (not catchable), its memory given back as it
+    // unwinds, and the Engine is usable afterwards.
+    try {
+        e.call("grow", 1000);
+        FAIL();
+    } catch (const weft::LimitExceeded& l) {
+        EXPECT_EQ(l.which(), weft::Limit::Memory);
+    }
+    EXPECT_LT(e.stats().memory_bytes, 4 * MiB);
+    EXPECT_NE(e.call<std::string>("big").find("memory limit"), std::string::npos);
+    EXPECT_EQ(e.eval<int>("len([str(i) for i in range(10000)])"), 10000);
+}
+
+TEST(Limits, MemoryCountComesBackAfterCalls) {
+    // What a call allocates and drops (its tasks, their frames, its result once the host lets it
+    // go) is given back: many calls do not add up to a limit.
+    constexpr std::size_t MiB = 1024 * 1024;
+    weft::EngineOptions o;
+    o.workers = 2;
+    o.limits.max_memory = 64 * MiB;
+    weft::Engine e(o);
+    e.exec("def work(n):\n    hs = [spawn str(i) * 100 for i in range(n)]\n    return [h for h in hs]\n");
+    e.call("work", 50);  // first-use caches (interpreters, pools)
+    std::size_t before = e.stats().memory_bytes;
+    for (int i = 0; i < 300; ++i) EXPECT_EQ(e.call<std::vector<std::string>>("work", 50).size(), 50u);
+    EXPECT_LT(e.stats().memory_bytes, before + 2 * MiB) << "before " << before;
+}
+
+TEST(Limits, MemoryPerCallAndNativeGrowth) {
+    constexpr std::size_t MiB = 1024 * 1024;
+    weft::Engine e(one_worker());  // no limit of its own
+    e.exec("def grow(n):\n    xs = []\n    while True:\n        xs.append('x' * n + str(len(xs)))\n"
+           "def hold(n):\n    return len([str(i) for i in range(n)])\n");
+    weft::CallOptions co;
+    co.limits = weft::Limits{};
+    co.limits->max_memory = 4 * MiB;
+    try {
+        e.call_with(co, "grow", 100);
+        FAIL();
+    } catch (const weft::LimitExceeded& l) {
+        EXPECT_EQ(l.which(), weft::Limit::Memory);
+    }
+    // A native filling a list by itself (no safepoint inside) is stopped at its polls.
+    try {
+        e.call_with(co, "list", e.eval("range(100000000)"));
+        FAIL();
+    } catch (const weft::LimitExceeded& l) {
+        EXPECT_EQ(l.which(), weft::Limit::Memory);
+    }
+    EXPECT_EQ(e.call<int>("hold", 200000), 200000);                  // unlimited calls are not
+    EXPECT_THROW(e.call_with(co, "hold", 200000), weft::LimitExceeded);  // ~10 MiB of str
+    EXPECT_EQ(e.call_with<int>(co, "hold", 1000), 1000);
+}
+
 // ------------------------------------------------------------------ capabilities
 
 TEST(Capabilities, PerEngineAndNoWideningPerCall) {
