@@ -118,6 +118,7 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
     // What the Engine's scripts hold on the heap (Limits::max_memory; vm/mem_account.h): charged
     // while calls with a memory limit run.
     std::unique_ptr<::weft::MemAccount> mem = std::make_unique<::weft::MemAccount>();
+    std::atomic<std::uint64_t> calls_total{0}, calls_failed{0};  // EngineStats
 
     // The Vm stops its runtime when destroyed, which must not happen on one of that runtime's
     // own threads (a Value dropped last in a callback): then it goes on a thread of its own.
@@ -581,8 +582,14 @@ struct CallPlan {
         core->calls.erase(rec);
         core->calls_cv.notify_all();
     }
-    // The outcome: the value, or an exception_ptr.
+    // The outcome: the value, or an exception_ptr (counted in EngineStats).
     std::exception_ptr outcome(::weft::Vm::RootResult& r, Value& out) {
+        core->calls_total.fetch_add(1, std::memory_order_relaxed);
+        std::exception_ptr e = outcome_of(r, out);
+        if (e) core->calls_failed.fetch_add(1, std::memory_order_relaxed);
+        return e;
+    }
+    std::exception_ptr outcome_of(::weft::Vm::RootResult& r, Value& out) {
         core->vm->flush_stdout();
         if (r.compile_error) {
             try {
@@ -1231,6 +1238,18 @@ void Context::print(std::string_view text) {
 void Context::require_read(std::string_view path) const {
     ::weft::require_read(*static_cast<::weft::Interp*>(interp_), std::string(path));
 }
+void Context::require_write(std::string_view path) const {
+    ::weft::require_write(*static_cast<::weft::Interp*>(interp_), std::string(path));
+}
+void Context::require_net(std::string_view host, int port) const {
+    ::weft::require_net(*static_cast<::weft::Interp*>(interp_), std::string(host), port);
+}
+void Context::require_run(std::string_view program) const {
+    ::weft::require_run(*static_cast<::weft::Interp*>(interp_), std::string(program));
+}
+void Context::require_env(std::string_view name) const {
+    ::weft::require_env(*static_cast<::weft::Interp*>(interp_), std::string(name));
+}
 
 // ------------------------------------------------------------------------------------ InterruptHandle
 
@@ -1305,6 +1324,17 @@ Engine::Engine(EngineOptions options) : core_(std::make_shared<EngineCore>()) {
     vo.default_timeout = c.options.default_timeout;
     vo.max_tasks = c.options.limits.max_tasks;
     vo.stdout_sink = c.options.stdout_sink;
+    if (c.options.trace) {
+        if (c.options.runtime)
+            throw UsageError("EngineOptions::trace needs an Engine with its own runtime (not EngineOptions::runtime)");
+        static_assert(int(rt::TraceKind::Created) == int(TraceEvent::Kind::Created) &&
+                      int(rt::TraceKind::Done) == int(TraceEvent::Kind::Done));
+        vo.trace_hook = [f = c.options.trace](const rt::TraceEvent& ev) {
+            TraceEvent out{TraceEvent::Kind(ev.kind), ev.task_id, ev.worker, ev.time_ns,
+                           ev.what ? std::string_view(ev.what) : std::string_view()};
+            f(out);
+        };
+    }
     if (c.options.runtime) vo.shared_runtime = c.options.runtime->impl().rt;
     for (auto& f : c.options.capabilities.to_flags()) {
         std::string err;
@@ -1503,6 +1533,9 @@ EngineStats Engine::stats() const {
     }
     s.live_tasks = ::weft::limits::live_tasks(core_->vm->limits_state());
     s.memory_bytes = std::size_t(std::max<std::int64_t>(0, core_->mem->total()));
+    s.memory_peak = std::size_t(std::max<std::int64_t>(0, core_->mem->peak.load(std::memory_order_relaxed)));
+    s.calls_total = core_->calls_total.load(std::memory_order_relaxed);
+    s.calls_failed = core_->calls_failed.load(std::memory_order_relaxed);
     return s;
 }
 

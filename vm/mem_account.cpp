@@ -60,6 +60,14 @@ std::int64_t MemAccount::total() const noexcept {
     return sum;
 }
 
+std::int64_t MemAccount::sample() noexcept {
+    std::int64_t t = total();
+    std::int64_t p = peak.load(std::memory_order_relaxed);
+    while (t > p && !peak.compare_exchange_weak(p, t, std::memory_order_relaxed)) {
+    }
+    return t;
+}
+
 MemAccount* current_mem_account() noexcept {
     if (t_override) return t_override;
     rt::Task* t = rt::current_task();

@@ -36,6 +36,9 @@ struct MemAccount {
     void add(std::int64_t delta) noexcept;
     // The sum of the shards (a moment's view while other threads allocate).
     std::int64_t total() const noexcept;
+    // total(), also kept in `peak` when higher (the limit checks sample it).
+    std::int64_t sample() noexcept;
+    std::atomic<std::int64_t> peak{0};
 };
 
 // Turns the allocation hooks on (process-wide, once; idempotent, thread-safe). Called when an

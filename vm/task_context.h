@@ -63,7 +63,7 @@ struct CallBudget {
     }
     // Over the memory limit: exceed(3). Cheap enough for every safepoint batch (8 loads).
     bool check_memory() {
-        if (mem && mem->total() > mem_limit) {
+        if (mem && mem->sample() > mem_limit) {
             exceed(3);
             return false;
         }

@@ -654,6 +654,17 @@ class WEFT_API Capabilities {
     std::vector<std::string> flags_;
 };
 
+/// One task event of an Engine's runtime (EngineOptions::trace): what `weft run --trace-out`
+/// records. `what` says why a task blocked ("channel recv", "sleep", "yield"), else empty.
+struct TraceEvent {
+    enum class Kind : std::uint8_t { Created, Started, Blocked, Resumed, Done };
+    Kind kind;
+    std::uint64_t task_id;
+    int worker;            ///< worker index, -1 off the workers
+    std::int64_t time_ns;  ///< steady clock
+    std::string_view what;
+};
+
 struct EngineOptions {
     std::shared_ptr<Runtime> runtime;  ///< null: the Engine creates its own with `workers` threads
     unsigned workers = 0;              ///< only when runtime is null; 0 = one per core
@@ -666,6 +677,11 @@ struct EngineOptions {
     /// when each call ends; from any thread, one call at a time.
     std::function<void(std::string_view)> stdout_sink;
     std::string name = "engine";  ///< the root task names of its calls ("engine:call")
+    /// Every task event of the Engine's runtime, on the thread where it happens (workers; keep it
+    /// cheap and thread-safe; it must not call into the Engine). Only for an Engine with its own
+    /// runtime (UsageError with EngineOptions::runtime: a shared runtime's events are everyone's).
+    /// Tracing makes the VM start every deferred call as a task, so calls run slower.
+    std::function<void(const TraceEvent&)> trace;
 };
 
 struct CallOptions {
@@ -833,6 +849,14 @@ class WEFT_API Context {
     /// The task's capability to read `path` (as the standard library checks it): raises
     /// PermissionDenied in the script when it lacks it.
     void require_read(std::string_view path) const;
+    /// The same for writing `path`, connecting to `host` (`port` -1: any port), running
+    /// `program` and reading the environment variable `name` (--allow-write, --allow-net,
+    /// --allow-run, --allow-env). PermissionDenied in the script when the task lacks it —
+    /// including inside a `restrict` block that narrowed the Engine's capabilities.
+    void require_write(std::string_view path) const;
+    void require_net(std::string_view host, int port = -1) const;
+    void require_run(std::string_view program) const;
+    void require_env(std::string_view name) const;
 
     Context(Engine* e, void* interp) noexcept : engine_(e), interp_(interp) {}
 
@@ -1186,8 +1210,11 @@ struct EngineStats {
     std::size_t calls_running = 0;
     std::size_t live_tasks = 0;
     /// Heap bytes the Engine's scripts hold, as counted for Limits::max_memory (0 until a call
-    /// with a memory limit ran).
+    /// with a memory limit ran), and the most seen at the limit's checks.
     std::size_t memory_bytes = 0;
+    std::size_t memory_peak = 0;
+    std::uint64_t calls_total = 0;   ///< calls finished (exec, eval, call, call_async)
+    std::uint64_t calls_failed = 0;  ///< of which ended by an exception (script error, limit, interrupt)
 };
 
 /// An isolated Weft world. See the header comment for thread-safety.

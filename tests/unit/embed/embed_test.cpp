@@ -662,6 +662,38 @@ TEST(Limits, MemoryPerCallAndNativeGrowth) {
 
 // ------------------------------------------------------------------ capabilities
 
+TEST(Capabilities, ContextRequireChecksTheTasksCapabilities) {
+    weft::EngineOptions o = one_worker();
+    o.capabilities = weft::Capabilities::none().allow_write("/tmp").allow_net("example.com").allow_env("HOME");
+    weft::Engine e(o);
+    e.def("check", [](weft::Context& cx, std::string kind, std::string what) {
+        if (kind == "write") cx.require_write(what);
+        if (kind == "net") cx.require_net(what, 443);
+        if (kind == "run") cx.require_run(what);
+        if (kind == "env") cx.require_env(what);
+        if (kind == "read") cx.require_read(what);
+        return kind;
+    });
+    EXPECT_EQ(e.eval<std::string>("check('write', '/tmp/out.txt')"), "write");
+    EXPECT_EQ(e.eval<std::string>("check('net', 'example.com')"), "net");
+    EXPECT_EQ(e.eval<std::string>("check('env', 'HOME')"), "env");
+    for (const char* denied : {"check('write', '/etc/passwd')", "check('net', 'evil.example')",
+                               "check('run', 'ls')", "check('env', 'PATH')", "check('read', '/tmp/x')"}) {
+        try {
+            e.eval(denied);
+            ADD_FAILURE() << denied << " was allowed";
+        } catch (const weft::ScriptError& err) {
+            EXPECT_EQ(err.kind(), "PermissionDenied") << denied;
+        }
+    }
+    // A call narrowed to no capabilities: the host function sees the narrowed set.
+    weft::CallOptions co;
+    co.capabilities = weft::Capabilities::none();
+    e.exec("def w(p):\n    return check('write', p)\n");
+    EXPECT_THROW(e.call_with(co, "w", "/tmp/out.txt"), weft::ScriptError);
+    EXPECT_EQ(e.call<std::string>("w", "/tmp/out.txt"), "write");
+}
+
 TEST(Capabilities, PerEngineAndNoWideningPerCall) {
     std::string dir = "/tmp/weft_embed_caps_test";
     std::string path = dir + "/secret.txt";
@@ -773,6 +805,37 @@ TEST(Concurrency, ValueOutlivesItsEngine) {
     }
     EXPECT_EQ(kept["a"][1].as<int>(), 2);
     EXPECT_THROW(weft::Function(fn).operator()<int>(), weft::EngineClosed);
+}
+
+TEST(Engine, TraceEventsAndStats) {
+    std::mutex mu;
+    std::map<weft::TraceEvent::Kind, int> seen;
+    weft::EngineOptions o = one_worker();
+    o.trace = [&](const weft::TraceEvent& ev) {
+        std::lock_guard<std::mutex> g(mu);
+        ++seen[ev.kind];
+    };
+    weft::Engine e(o);
+    e.exec("def fan(n):\n    hs = [spawn sleep(0.001) for i in range(n)]\n    return n\n");
+    EXPECT_EQ(e.call<int>("fan", 3), 3);
+    {
+        std::lock_guard<std::mutex> g(mu);
+        EXPECT_GE(seen[weft::TraceEvent::Kind::Created], 3);
+        EXPECT_GE(seen[weft::TraceEvent::Kind::Done], 3);
+        EXPECT_GE(seen[weft::TraceEvent::Kind::Blocked], 3);  // each sleeps
+    }
+    EXPECT_THROW(e.eval("1 / 0"), weft::ScriptError);
+    weft::EngineStats st = e.stats();
+    EXPECT_EQ(st.calls_total, 3u);  // exec, call, eval
+    EXPECT_EQ(st.calls_failed, 1u);
+    EXPECT_EQ(st.calls_running, 0u);
+
+    weft::EngineOptions shared;
+    weft::RuntimeOptions ro;
+    ro.workers = 1;
+    shared.runtime = weft::Runtime::create(ro);
+    shared.trace = [](const weft::TraceEvent&) {};
+    EXPECT_THROW(weft::Engine bad(shared), weft::UsageError);
 }
 
 TEST(Version, MatchesTheHeader) {
