@@ -592,6 +592,101 @@ struct convert<std::function<R(A...)>> {  // any callable Value; calls go back t
     }
 };
 
+// ------------------------------------------------------------------------------------ records
+
+// WEFT_RECORD(Point, x, y) (at global scope, after `struct Point { double x, y; };`): converts a
+// plain C++ struct field by field (up to 16 fields, each with its own convert<>). To Weft: a
+// dict {'x': ..., 'y': ...} in field order. From Weft: any dict with those str keys or any struct
+// with those fields (a Weft `struct Point: x, y` instance converts directly); a missing or
+// mistyped field is a ConversionError naming the field.
+namespace detail {
+// "x, y ,z" -> {"x", "y", "z"}: the field names, from the macro's stringized arguments.
+inline std::vector<std::string> record_names(const char* list) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (const char* p = list;; ++p) {
+        if (*p == ',' || *p == 0) {
+            std::size_t b = cur.find_first_not_of(" \t\n"), e = cur.find_last_not_of(" \t\n");
+            out.push_back(b == std::string::npos ? std::string() : cur.substr(b, e - b + 1));
+            cur.clear();
+            if (*p == 0) break;
+        } else {
+            cur += *p;
+        }
+    }
+    return out;
+}
+template <class T, class Members>
+struct record_convert {
+    static const std::vector<std::string>& names(const char* list) {
+        static const std::vector<std::string> n = record_names(list);
+        return n;
+    }
+    template <class Tuple>
+    static Value to_impl(const T& t, const Tuple& members, const char* list) {
+        const auto& n = names(list);
+        std::vector<std::pair<Value, Value>> items;
+        std::size_t i = 0;
+        std::apply([&](auto... m) { (items.emplace_back(Value(n[i++]), Value::from(t.*m)), ...); }, members);
+        return dict(std::move(items));
+    }
+    template <class Tuple>
+    static T from_impl(const Value& v, const Tuple& members, const char* list, const char* type) {
+        const auto& n = names(list);
+        T t{};
+        std::size_t i = 0;
+        std::apply(
+            [&](auto... m) {
+                (
+                    [&](auto mp) {
+                        const std::string& field = n[i++];
+                        using F = std::remove_cv_t<std::remove_reference_t<decltype(t.*mp)>>;
+                        try {
+                            t.*mp = v[field].template as<F>();
+                        } catch (const ConversionError& e) {
+                            throw ConversionError(std::string(type) + "." + field + ": " + e.what());
+                        }
+                    }(m),
+                    ...);
+            },
+            members);
+        return t;
+    }
+};
+}  // namespace detail
+
+#define WEFT_DETAIL_MP(T, f) &T::f
+#define WEFT_DETAIL_FE1(T, a) WEFT_DETAIL_MP(T, a)
+#define WEFT_DETAIL_FE2(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE1(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE3(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE2(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE4(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE3(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE5(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE4(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE6(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE5(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE7(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE6(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE8(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE7(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE9(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE8(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE10(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE9(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE11(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE10(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE12(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE11(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE13(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE12(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE14(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE13(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE15(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE14(T, __VA_ARGS__)
+#define WEFT_DETAIL_FE16(T, a, ...) WEFT_DETAIL_MP(T, a), WEFT_DETAIL_FE15(T, __VA_ARGS__)
+#define WEFT_DETAIL_PICK(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, NAME, ...) NAME
+#define WEFT_DETAIL_MEMBERS(T, ...)                                                                          \
+    WEFT_DETAIL_PICK(__VA_ARGS__, WEFT_DETAIL_FE16, WEFT_DETAIL_FE15, WEFT_DETAIL_FE14, WEFT_DETAIL_FE13,    \
+                     WEFT_DETAIL_FE12, WEFT_DETAIL_FE11, WEFT_DETAIL_FE10, WEFT_DETAIL_FE9, WEFT_DETAIL_FE8, \
+                     WEFT_DETAIL_FE7, WEFT_DETAIL_FE6, WEFT_DETAIL_FE5, WEFT_DETAIL_FE4, WEFT_DETAIL_FE3,    \
+                     WEFT_DETAIL_FE2, WEFT_DETAIL_FE1)(T, __VA_ARGS__)
+#define WEFT_RECORD(T, ...)                                                                                \
+    template <>                                                                                           \
+    struct weft::convert<T> {                                                                             \
+        static auto members() { return std::make_tuple(WEFT_DETAIL_MEMBERS(T, __VA_ARGS__)); }           \
+        using Impl = ::weft::detail::record_convert<T, void>;                                             \
+        static ::weft::Value to(const T& t) { return Impl::to_impl(t, members(), #__VA_ARGS__); }        \
+        static T from(const ::weft::Value& v) { return Impl::from_impl(v, members(), #__VA_ARGS__, #T); } \
+    }
+
 // ------------------------------------------------------------------------------------ options
 
 /// Worker threads, timer thread, blocking pool and I/O reactor, shareable by many Engines.

@@ -22,6 +22,14 @@
 
 using namespace std::chrono_literals;
 
+struct Point3 {
+    double x = 0;
+    double y = 0;
+    std::string label;
+    std::vector<int> tags;
+};
+WEFT_RECORD(Point3, x, y, label, tags);
+
 namespace {
 
 weft::EngineOptions one_worker() {
@@ -74,6 +82,27 @@ TEST(Convert, ContainersBothWays) {
     EXPECT_EQ(std::get<std::string>(var), "s");
     EXPECT_THROW(e.eval<std::vector<int>>("[1, 'two']"), weft::ConversionError);
     EXPECT_THROW((e.eval<std::map<std::string, int>>("[1]")), weft::ConversionError);
+}
+
+TEST(Convert, RecordsFromAndToDictsAndStructs) {
+    weft::Engine e(one_worker());
+    e.exec("struct P:\n    x: float\n    y: float\n    label: str\n    tags: list\n"
+           "def shift(p):\n    return P(p['x'] + 1, p['y'] * 2, p['label'].upper(), p['tags'] + [9])\n");
+    Point3 p = e.call<Point3>("shift", Point3{1.5, 2, "a", {1}});  // dict in, struct out
+    EXPECT_EQ(p.x, 2.5);
+    EXPECT_EQ(p.y, 4);
+    EXPECT_EQ(p.label, "A");
+    EXPECT_EQ(p.tags, (std::vector<int>{1, 9}));
+    EXPECT_EQ(weft::Value::from(p).repr(), "{'x': 2.5, 'y': 4.0, 'label': 'A', 'tags': [1, 9]}");
+    auto d = e.eval<Point3>("{'x': 1, 'y': 2, 'label': 'd', 'tags': []}");  // int -> double is fine
+    EXPECT_EQ(d.y, 2);
+    try {
+        e.eval<Point3>("{'x': 1, 'label': 'd', 'tags': []}");
+        FAIL();
+    } catch (const weft::ConversionError& err) {
+        EXPECT_NE(std::string(err.what()).find("Point3.y"), std::string::npos) << err.what();
+    }
+    EXPECT_THROW(e.eval<Point3>("{'x': 1, 'y': 'no', 'label': 'd', 'tags': []}"), weft::ConversionError);
 }
 
 TEST(Convert, ValueViews) {
