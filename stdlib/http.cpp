@@ -47,7 +47,7 @@
 // Cancellation: a cancelled task (cancel(), `with timeout(...)`) removes its
 // transfer from the multi handle before Cancelled propagates, which closes its
 // connection if the exchange was half done.
-#include <curl/curl.h>
+#include "stdlib/lazy_libs.h"
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -179,7 +179,7 @@ class Client {
                 return e;
             }
         }
-        CURL* e = curl_easy_init();
+        CURL* e = lazy::curl().easy_init();
         if (!e) throw WeftError(ErrorKind::Error, "out of memory (curl_easy_init)");
         return e;
     }
@@ -191,7 +191,7 @@ class Client {
             idle_easy_.push_back(e);
             return;
         }
-        curl_easy_cleanup(e);
+        lazy::curl().easy_cleanup(e);
     }
 
     // Runs `t` (its easy handle fully configured) to completion in the calling
@@ -205,11 +205,11 @@ class Client {
         // it at once: the leader need not be woken for that, only if the timer
         // ends up earlier than the leader's wake-up.
         no_kick_ = true;
-        CURLMcode mc = curl_multi_add_handle(multi_, t.easy);
+        CURLMcode mc = lazy::curl().multi_add_handle(multi_, t.easy);
         if (mc != CURLM_OK) {
             no_kick_ = false;
             throw WeftError(ErrorKind::NetworkError,
-                            std::string("cannot start request: ") + curl_multi_strerror(mc));
+                            std::string("cannot start request: ") + lazy::curl().multi_strerror(mc));
         }
         t.in_multi = true;
         link(&t);
@@ -220,7 +220,7 @@ class Client {
             peak_in_flight_ = in_flight_;
             if (peak_in_flight_ * 2 > max_connects_) {
                 max_connects_ = peak_in_flight_ * 2;
-                curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, long(max_connects_));
+                lazy::curl().multi_setopt(multi_, CURLMOPT_MAXCONNECTS, long(max_connects_));
             }
         }
         // Start connecting now rather than at the leader's next wake-up.
@@ -256,7 +256,7 @@ class Client {
         } catch (...) {
             if (!lk.owns_lock()) lk.lock();
             if (t.in_multi) {
-                curl_multi_remove_handle(multi_, t.easy);
+                lazy::curl().multi_remove_handle(multi_, t.easy);
                 t.in_multi = false;
                 unlink(&t);
             }
@@ -268,7 +268,7 @@ class Client {
 
   private:
     Client() {
-        multi_ = curl_multi_init();
+        multi_ = lazy::curl().multi_init();
         epfd_ = epoll_create1(EPOLL_CLOEXEC);
         kick_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (!multi_ || epfd_ < 0 || kick_fd_ < 0) {
@@ -279,18 +279,18 @@ class Client {
         ev.events = EPOLLIN;
         ev.data.fd = kick_fd_;
         epoll_ctl(epfd_, EPOLL_CTL_ADD, kick_fd_, &ev);
-        curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Client::on_socket);
-        curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-        curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Client::on_timer);
-        curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+        lazy::curl().multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Client::on_socket);
+        lazy::curl().multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+        lazy::curl().multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Client::on_timer);
+        lazy::curl().multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
         max_connects_ = kMinConnects;
-        curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, long(max_connects_));
+        lazy::curl().multi_setopt(multi_, CURLMOPT_MAXCONNECTS, long(max_connects_));
     }
 
     ~Client() {
         for (CURL* e : idle_easy_)
-            curl_easy_cleanup(e);
-        curl_multi_cleanup(multi_);
+            lazy::curl().easy_cleanup(e);
+        lazy::curl().multi_cleanup(multi_);
         close(epfd_);
         close(kick_fd_);
     }
@@ -413,7 +413,7 @@ class Client {
             if (evs[i].events & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
             if (evs[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
             if (evs[i].events & EPOLLERR) flags |= CURL_CSELECT_ERR;
-            curl_multi_socket_action(multi_, fd, flags, &running);
+            lazy::curl().multi_socket_action(multi_, fd, flags, &running);
         }
         int handled = n;
         if (rt::now_ns() >= timer_deadline_) {
@@ -429,19 +429,19 @@ class Client {
     void run_timer() {
         timer_deadline_ = kNever;
         int running = 0;
-        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+        lazy::curl().multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
     }
 
     // Finished transfers leave the multi handle; their tasks are woken.
     void collect_done() {
         int left = 0;
-        while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
+        while (CURLMsg* m = lazy::curl().multi_info_read(multi_, &left)) {
             if (m->msg != CURLMSG_DONE) continue;
             CURL* easy = m->easy_handle;
             CURLcode result = m->data.result;  // `m` dies with remove_handle
             Transfer* t = nullptr;
-            curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
-            curl_multi_remove_handle(multi_, easy);
+            lazy::curl().easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+            lazy::curl().multi_remove_handle(multi_, easy);
             if (!t) continue;
             t->result = result;
             t->done = true;
@@ -506,13 +506,13 @@ struct UrlParts {
 };
 
 struct CurlUrl {
-    CURLU* h = curl_url();
-    ~CurlUrl() { curl_url_cleanup(h); }
+    CURLU* h = lazy::curl().url();
+    ~CurlUrl() { lazy::curl().url_cleanup(h); }
     std::string get(CURLUPart part, unsigned flags = 0) const {
         char* s = nullptr;
-        if (curl_url_get(h, part, &s, flags) != CURLUE_OK || !s) return "";
+        if (lazy::curl().url_get(h, part, &s, flags) != CURLUE_OK || !s) return "";
         std::string out(s);
-        curl_free(s);
+        lazy::curl().free(s);
         return out;
     }
 };
@@ -522,9 +522,9 @@ struct CurlUrl {
 UrlParts parse_url(const std::string& url, const std::string& query = "") {
     CurlUrl u;
     if (!u.h) throw WeftError(ErrorKind::Error, "out of memory (curl_url)");
-    CURLUcode rc = curl_url_set(u.h, CURLUPART_URL, url.c_str(), CURLU_NON_SUPPORT_SCHEME);
+    CURLUcode rc = lazy::curl().url_set(u.h, CURLUPART_URL, url.c_str(), CURLU_NON_SUPPORT_SCHEME);
     if (rc != CURLUE_OK) {
-        std::string why = curl_url_strerror(rc);
+        std::string why = lazy::curl().url_strerror(rc);
         if (url.find("://") == std::string::npos)
             why = "no scheme (perhaps you meant 'http://" + url + "'?)";
         throw WeftError(ErrorKind::ValueError, "invalid URL '" + url + "': " + why);
@@ -541,7 +541,7 @@ UrlParts parse_url(const std::string& url, const std::string& query = "") {
         throw WeftError(ErrorKind::ValueError, "invalid URL '" + url + "': no host");
     std::string port = u.get(CURLUPART_PORT, CURLU_DEFAULT_PORT);
     p.port = port.empty() ? -1 : std::atoi(port.c_str());
-    if (!query.empty()) curl_url_set(u.h, CURLUPART_QUERY, query.c_str(), CURLU_APPENDQUERY);
+    if (!query.empty()) lazy::curl().url_set(u.h, CURLUPART_QUERY, query.c_str(), CURLU_APPENDQUERY);
     p.url = u.get(CURLUPART_URL);
     if (p.url.empty()) p.url = url;
     return p;
@@ -904,9 +904,9 @@ void drop_header(Options& o, std::string_view name) {
 
 struct SlistGuard {
     curl_slist* list = nullptr;
-    ~SlistGuard() { curl_slist_free_all(list); }
+    ~SlistGuard() { lazy::curl().slist_free_all(list); }
     void add(const std::string& line) {
-        curl_slist* n = curl_slist_append(list, line.c_str());
+        curl_slist* n = lazy::curl().slist_append(list, line.c_str());
         if (!n) throw WeftError(ErrorKind::Error, "out of memory (curl_slist_append)");
         list = n;
     }
@@ -916,43 +916,43 @@ struct SlistGuard {
 void setup_easy(Transfer& t, const Options& o, const std::string& url, double timeout_left,
                 SlistGuard& hdrs) {
     CURL* e = t.easy;
-    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.errbuf);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROXY, "");            // no proxy from the environment (see top)
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // gzip, deflate, ...: decoded for us
-    curl_easy_setopt(e, CURLOPT_USERAGENT, kUserAgent);
+    lazy::curl().easy_setopt(e, CURLOPT_URL, url.c_str());
+    lazy::curl().easy_setopt(e, CURLOPT_PRIVATE, &t);
+    lazy::curl().easy_setopt(e, CURLOPT_ERRORBUFFER, t.errbuf);
+    lazy::curl().easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    lazy::curl().easy_setopt(e, CURLOPT_WRITEDATA, &t);
+    lazy::curl().easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    lazy::curl().easy_setopt(e, CURLOPT_HEADERDATA, &t);
+    lazy::curl().easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    lazy::curl().easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    lazy::curl().easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    lazy::curl().easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    lazy::curl().easy_setopt(e, CURLOPT_PROXY, "");            // no proxy from the environment (see top)
+    lazy::curl().easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // gzip, deflate, ...: decoded for us
+    lazy::curl().easy_setopt(e, CURLOPT_USERAGENT, kUserAgent);
     if (!o.verify) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+        lazy::curl().easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        lazy::curl().easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
     } else if (!o.ca_file.empty()) {
-        curl_easy_setopt(e, CURLOPT_CAINFO, o.ca_file.c_str());
+        lazy::curl().easy_setopt(e, CURLOPT_CAINFO, o.ca_file.c_str());
     }
     if (timeout_left >= 0)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max(1L, long(std::ceil(timeout_left * 1000))));
+        lazy::curl().easy_setopt(e, CURLOPT_TIMEOUT_MS, std::max(1L, long(std::ceil(timeout_left * 1000))));
     if (o.connect_timeout >= 0)
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+        lazy::curl().easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                          std::max(1L, long(std::ceil(o.connect_timeout * 1000))));
 
     if (o.method == "GET") {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        lazy::curl().easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (o.method == "HEAD") {
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        lazy::curl().easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o.method.c_str());
+        lazy::curl().easy_setopt(e, CURLOPT_CUSTOMREQUEST, o.method.c_str());
     }
     bool send_body = o.has_body || o.method == "POST" || o.method == "PUT" || o.method == "PATCH";
     if (send_body && o.method != "HEAD") {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(o.body.size()));
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, o.body.data());
+        lazy::curl().easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(o.body.size()));
+        lazy::curl().easy_setopt(e, CURLOPT_POSTFIELDS, o.body.data());
     }
 
     for (auto& [name, v] : o.headers) {
@@ -968,7 +968,7 @@ void setup_easy(Transfer& t, const Options& o, const std::string& url, double ti
     if (send_body && !has_header(o, "content-type"))
         hdrs.add(o.content_type.empty() ? "Content-Type:" : "Content-Type: " + o.content_type);
     hdrs.add("Expect:");  // no 100-continue round trip before bodies
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs.list);
+    lazy::curl().easy_setopt(e, CURLOPT_HTTPHEADER, hdrs.list);
 }
 
 std::string seconds_text(double t) {
@@ -977,7 +977,7 @@ std::string seconds_text(double t) {
 
 [[noreturn]] void raise_transfer_error(const Transfer& t, const Options& o, const std::string& url,
                                        double timeout) {
-    std::string why = t.errbuf[0] ? t.errbuf : curl_easy_strerror(t.result);
+    std::string why = t.errbuf[0] ? t.errbuf : lazy::curl().easy_strerror(t.result);
     std::string where = o.method + " " + url;
     if (t.result == CURLE_OPERATION_TIMEDOUT) {
         std::string limit = timeout >= 0 ? " after " + seconds_text(timeout) + " seconds" : "";
@@ -1017,16 +1017,16 @@ Value do_request(CallContext& cx, Options o) {
         }
         Transfer t;
         t.easy = easy.e;
-        curl_easy_reset(t.easy);
+        lazy::curl().easy_reset(t.easy);
         SlistGuard hdrs;
         setup_easy(t, o, url, left, hdrs);
         client.perform(t);
         if (t.result != CURLE_OK) raise_transfer_error(t, o, url, o.timeout);
 
         long code = 0;
-        curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &code);
+        lazy::curl().easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &code);
         char* redirect = nullptr;
-        curl_easy_getinfo(t.easy, CURLINFO_REDIRECT_URL, &redirect);
+        lazy::curl().easy_getinfo(t.easy, CURLINFO_REDIRECT_URL, &redirect);
         bool is_redirect = code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
         if (o.allow_redirects && is_redirect && redirect && *redirect) {
             if (hop + 1 > kMaxRedirects)
@@ -1074,7 +1074,7 @@ Value do_request(CallContext& cx, Options o) {
         r->status = code;
         r->reason = t.reason.empty() ? standard_reason(code) : t.reason;
         char* eff = nullptr;
-        curl_easy_getinfo(t.easy, CURLINFO_EFFECTIVE_URL, &eff);
+        lazy::curl().easy_getinfo(t.easy, CURLINFO_EFFECTIVE_URL, &eff);
         r->url = eff ? eff : url;
         r->method = o.method;
         r->elapsed = double(rt::now_ns() - start) / 1e9;
@@ -1115,13 +1115,13 @@ stdlib::HttpResult stdlib::http_exchange(CallContext& cx, const HttpExchange& x)
     Transfer t;
     t.easy = easy.e;
     t.streaming = bool(x.on_data);
-    curl_easy_reset(t.easy);
+    lazy::curl().easy_reset(t.easy);
     SlistGuard hdrs;
     setup_easy(t, o, o.target.url, o.timeout, hdrs);
     client.perform(t, x.on_data);
     if (t.result != CURLE_OK) raise_transfer_error(t, o, o.target.url, o.timeout);
     stdlib::HttpResult r;
-    curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &r.status);
+    lazy::curl().easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &r.status);
     r.body = std::move(t.body);
     for (auto& [k, v] : t.headers)
         r.headers.emplace_back(lower(k), v);
@@ -1184,7 +1184,7 @@ Value make_http_error_type() {
 
 void init_http_module(ModuleObj& m) {
     static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    std::call_once(once, [] { lazy::curl().global_init(CURL_GLOBAL_DEFAULT); });
     init_http_server(m);  // serve, Response (stdlib/http_server.cpp)
     stdlib::define_fn(m, "get", http_method<kGet, false>);
     stdlib::define_fn(m, "head", http_method<kHead, false>);

@@ -34,7 +34,7 @@
 // untyped (the server infers the column's type, so a str fills a text, numeric, date, json...
 // parameter); bytes → bytea (binary); dict and list → their JSON text, untyped (for json/jsonb
 // parameters).
-#include <libpq-fe.h>
+#include "stdlib/lazy_libs.h"
 #include <poll.h>
 
 #include <cerrno>
@@ -147,7 +147,7 @@ struct PgConn {
     PGconn* pg = nullptr;
     bool broken = false;
     ~PgConn() {
-        if (pg) PQfinish(pg);
+        if (pg) lazy::pq().finish(pg);
     }
 };
 
@@ -155,7 +155,7 @@ void quiet_notices(void*, const char*) {}  // NOTICEs are not printed on the pro
 
 [[noreturn]] void conn_error(PgConn* c, const std::string& what) {
     c->broken = true;
-    db_error(what + ": " + trim_msg(PQerrorMessage(c->pg)), "08006");
+    db_error(what + ": " + trim_msg(lazy::pq().errorMessage(c->pg)), "08006");
 }
 
 // Sends a cancel request for the running query and reads what is left of its results, so the
@@ -163,26 +163,26 @@ void quiet_notices(void*, const char*) {}  // NOTICEs are not printed on the pro
 // the connection is marked broken (it will be closed).
 void cancel_and_drain(PgConn* c) {
     Shield shield;
-    if (PGcancel* pc = PQgetCancel(c->pg)) {
+    if (PGcancel* pc = lazy::pq().getCancel(c->pg)) {
         blocking([pc] {
             char buf[256];
-            PQcancel(pc, buf, sizeof buf);
-            PQfreeCancel(pc);
+            lazy::pq().cancel(pc, buf, sizeof buf);
+            lazy::pq().freeCancel(pc);
             return 0;
         });
     }
     int64_t deadline = rt::now_ns() + int64_t(kDrainSeconds * 1e9);
     for (;;) {
-        if (!PQconsumeInput(c->pg)) {
+        if (!lazy::pq().consumeInput(c->pg)) {
             c->broken = true;
             return;
         }
-        while (!PQisBusy(c->pg)) {
-            PGresult* r = PQgetResult(c->pg);
+        while (!lazy::pq().isBusy(c->pg)) {
+            PGresult* r = lazy::pq().getResult(c->pg);
             if (!r) return;
-            PQclear(r);
+            lazy::pq().clear(r);
         }
-        if (!wait_sock(PQsocket(c->pg), false, deadline)) {
+        if (!wait_sock(lazy::pq().socket(c->pg), false, deadline)) {
             c->broken = true;
             return;
         }
@@ -196,24 +196,24 @@ struct ResultPtr {
     ResultPtr(ResultPtr&& o) noexcept : r(std::exchange(o.r, nullptr)) {}
     ResultPtr& operator=(ResultPtr&& o) noexcept {
         if (this != &o) {
-            if (r) PQclear(r);
+            if (r) lazy::pq().clear(r);
             r = std::exchange(o.r, nullptr);
         }
         return *this;
     }
     ~ResultPtr() {
-        if (r) PQclear(r);
+        if (r) lazy::pq().clear(r);
     }
 };
 
 // Collects the results of the command just sent; raises the first error (after reading the
 // rest, so the connection is idle). On Cancelled or the deadline, cancels the query first.
 ResultPtr collect_results(PgConn* c, int64_t deadline) {
-    int fd = PQsocket(c->pg);
+    int fd = lazy::pq().socket(c->pg);
     try {
         // Flush what the send could not write at once.
         for (;;) {
-            int f = PQflush(c->pg);
+            int f = lazy::pq().flush(c->pg);
             if (f == 0) break;
             if (f < 0) conn_error(c, "cannot send the query");
             if (!wait_sock(fd, true, deadline)) throw CallTimedOut{};
@@ -223,29 +223,29 @@ ResultPtr collect_results(PgConn* c, int64_t deadline) {
         bool failed = false;
         bool yielded = false;
         for (;;) {
-            while (!PQisBusy(c->pg)) {
-                PGresult* r = PQgetResult(c->pg);
+            while (!lazy::pq().isBusy(c->pg)) {
+                PGresult* r = lazy::pq().getResult(c->pg);
                 if (!r) {
                     if (failed) {
-                        if (PQstatus(c->pg) == CONNECTION_BAD) c->broken = true;
+                        if (lazy::pq().status(c->pg) == CONNECTION_BAD) c->broken = true;
                         db_error(err, state);
                     }
                     return last;
                 }
                 ResultPtr rp;
                 rp.r = r;
-                ExecStatusType st = PQresultStatus(r);
+                ExecStatusType st = lazy::pq().resultStatus(r);
                 if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE ||
                     st == PGRES_NONFATAL_ERROR) {
                     if (!failed) {
                         failed = true;
-                        const char* prim = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-                        const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-                        err = trim_msg(prim ? prim : PQresultErrorMessage(r));
-                        if (const char* detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL))
+                        const char* prim = lazy::pq().resultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+                        const char* code = lazy::pq().resultErrorField(r, PG_DIAG_SQLSTATE);
+                        err = trim_msg(prim ? prim : lazy::pq().resultErrorMessage(r));
+                        if (const char* detail = lazy::pq().resultErrorField(r, PG_DIAG_MESSAGE_DETAIL))
                             err += " (" + trim_msg(detail) + ")";
                         state = code ? code : "";
-                        if (state.empty() && PQstatus(c->pg) == CONNECTION_BAD) state = "08006";
+                        if (state.empty() && lazy::pq().status(c->pg) == CONNECTION_BAD) state = "08006";
                     }
                 } else if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
                     c->broken =
@@ -264,15 +264,15 @@ ResultPtr collect_results(PgConn* c, int64_t deadline) {
             } else if (!wait_sock(fd, false, deadline)) {
                 throw CallTimedOut{};
             }
-            if (!PQconsumeInput(c->pg)) {
+            if (!lazy::pq().consumeInput(c->pg)) {
                 // The server went away: any result it sent before closing carries its reason.
-                PGresult* r = PQgetResult(c->pg);
-                std::string why = trim_msg(PQerrorMessage(c->pg)), code = "08006";
+                PGresult* r = lazy::pq().getResult(c->pg);
+                std::string why = trim_msg(lazy::pq().errorMessage(c->pg)), code = "08006";
                 if (r) {
-                    if (const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE)) code = s;
-                    if (const char* m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY))
+                    if (const char* s = lazy::pq().resultErrorField(r, PG_DIAG_SQLSTATE)) code = s;
+                    if (const char* m = lazy::pq().resultErrorField(r, PG_DIAG_MESSAGE_PRIMARY))
                         why = trim_msg(m);
-                    PQclear(r);
+                    lazy::pq().clear(r);
                 }
                 c->broken = true;
                 db_error("connection to the server was lost: " + why, code);
@@ -356,7 +356,7 @@ std::vector<Param> param_list(CallContext& cx, const Value* params) {
 void send_query(PgConn* c, const std::string& sql, const std::vector<Param>* params) {
     int ok;
     if (!params) {
-        ok = PQsendQuery(c->pg, sql.c_str());
+        ok = lazy::pq().sendQuery(c->pg, sql.c_str());
     } else {
         std::vector<Oid> types;
         std::vector<const char*> values;
@@ -367,7 +367,7 @@ void send_query(PgConn* c, const std::string& sql, const std::vector<Param>* par
             lengths.push_back(int(p.text.size()));
             formats.push_back(p.format);
         }
-        ok = PQsendQueryParams(c->pg, sql.c_str(), int(params->size()), types.data(), values.data(),
+        ok = lazy::pq().sendQueryParams(c->pg, sql.c_str(), int(params->size()), types.data(), values.data(),
                                lengths.data(), formats.data(), 0);
     }
     if (!ok) conn_error(c, "cannot send the query");
@@ -508,11 +508,11 @@ Value text_value(Oid type, const char* s, size_t n) {
             size_t len = 0;
             std::string t(s, n);
             unsigned char* raw =
-                PQunescapeBytea(reinterpret_cast<const unsigned char*>(t.c_str()), &len);
+                lazy::pq().unescapeBytea(reinterpret_cast<const unsigned char*>(t.c_str()), &len);
             if (!raw)
                 throw WeftError(ErrorKind::MemoryError, "out of memory decoding a bytea value");
             std::string out(reinterpret_cast<char*>(raw), len);
-            PQfreemem(raw);
+            lazy::pq().freemem(raw);
             return make_bytes(std::move(out));
         }
         case 114:
@@ -534,21 +534,21 @@ Value text_value(Oid type, const char* s, size_t n) {
 // The rows of `r` as a list of dicts (column name → value).
 Value rows_of(const PGresult* r) {
     std::vector<Value> rows;
-    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) return make_list(std::move(rows));
-    int nc = PQnfields(r), nr = PQntuples(r);
+    if (!r || lazy::pq().resultStatus(r) != PGRES_TUPLES_OK) return make_list(std::move(rows));
+    int nc = lazy::pq().nfields(r), nr = lazy::pq().ntuples(r);
     std::vector<Value> names;
     std::vector<Oid> types;
     for (int j = 0; j < nc; ++j) {
-        names.push_back(make_str(PQfname(r, j)));
-        types.push_back(PQftype(r, j));
+        names.push_back(make_str(lazy::pq().fname(r, j)));
+        types.push_back(lazy::pq().ftype(r, j));
     }
     rows.reserve(size_t(nr));
     for (int i = 0; i < nr; ++i) {
         Value d = make_dict();
         for (int j = 0; j < nc; ++j) {
             Value v;
-            if (!PQgetisnull(r, i, j))
-                v = text_value(types[size_t(j)], PQgetvalue(r, i, j), size_t(PQgetlength(r, i, j)));
+            if (!lazy::pq().getisnull(r, i, j))
+                v = text_value(types[size_t(j)], lazy::pq().getvalue(r, i, j), size_t(lazy::pq().getlength(r, i, j)));
             set_item(d, names[size_t(j)], std::move(v));
         }
         rows.push_back(std::move(d));
@@ -558,7 +558,7 @@ Value rows_of(const PGresult* r) {
 
 int64_t rows_changed(const PGresult* r) {
     if (!r) return 0;
-    const char* t = PQcmdTuples(const_cast<PGresult*>(r));
+    const char* t = lazy::pq().cmdTuples(const_cast<PGresult*>(r));
     return t && *t ? std::strtoll(t, nullptr, 10) : 0;
 }
 
@@ -606,7 +606,7 @@ std::unique_ptr<PgConn> open_conn(Pool& pool, int64_t deadline) {
         }
         k.push_back(nullptr);
         v.push_back(nullptr);
-        started->pg = PQconnectStartParams(k.data(), v.data(), 0);
+        started->pg = lazy::pq().connectStartParams(k.data(), v.data(), 0);
         return 0;
     });
     c->pg = std::exchange(started->pg, nullptr);
@@ -615,17 +615,17 @@ std::unique_ptr<PgConn> open_conn(Pool& pool, int64_t deadline) {
     auto fail = [&](const std::string& why) {
         db_error("cannot connect to PostgreSQL at " + t.shown + ": " + why, "08001");
     };
-    if (PQstatus(c->pg) == CONNECTION_BAD) fail(trim_msg(PQerrorMessage(c->pg)));
+    if (lazy::pq().status(c->pg) == CONNECTION_BAD) fail(trim_msg(lazy::pq().errorMessage(c->pg)));
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     for (;;) {
         if (st == PGRES_POLLING_OK) break;
-        if (st == PGRES_POLLING_FAILED) fail(trim_msg(PQerrorMessage(c->pg)));
-        if (!wait_sock(PQsocket(c->pg), st == PGRES_POLLING_WRITING, deadline))
+        if (st == PGRES_POLLING_FAILED) fail(trim_msg(lazy::pq().errorMessage(c->pg)));
+        if (!wait_sock(lazy::pq().socket(c->pg), st == PGRES_POLLING_WRITING, deadline))
             throw CallTimedOut{};
-        st = PQconnectPoll(c->pg);
+        st = lazy::pq().connectPoll(c->pg);
     }
-    PQsetnonblocking(c->pg, 1);
-    PQsetNoticeProcessor(c->pg, quiet_notices, nullptr);
+    lazy::pq().setnonblocking(c->pg, 1);
+    lazy::pq().setNoticeProcessor(c->pg, quiet_notices, nullptr);
     return c;
 }
 
@@ -700,7 +700,7 @@ class Lease {
                 pool_->idle.pop_back();
             }
         }
-        if (owned_ && PQstatus(owned_->pg) == CONNECTION_BAD) owned_.reset();
+        if (owned_ && lazy::pq().status(owned_->pg) == CONNECTION_BAD) owned_.reset();
         if (!owned_) owned_ = open_conn(*pool_, deadline);
         conn_ = owned_.get();
     }
@@ -731,8 +731,8 @@ class Lease {
 
     void release() {
         if (owned_) {
-            bool keep = !owned_->broken && PQstatus(owned_->pg) == CONNECTION_OK &&
-                        PQtransactionStatus(owned_->pg) == PQTRANS_IDLE;
+            bool keep = !owned_->broken && lazy::pq().status(owned_->pg) == CONNECTION_OK &&
+                        lazy::pq().transactionStatus(owned_->pg) == PQTRANS_IDLE;
             std::lock_guard<std::mutex> g(pool_->mu);
             if (keep && !pool_->closed) pool_->idle.push_back(std::move(owned_));
             owned_.reset();
@@ -925,7 +925,7 @@ Value t_exit(CallContext&, Value& self, const CallArgs& a) {
             if (l) l->unpin();
         }
     } unpin{lease.get()};
-    if (c->broken || PQstatus(c->pg) != CONNECTION_OK) {
+    if (c->broken || lazy::pq().status(c->pg) != CONNECTION_OK) {
         if (!failed)
             db_error("the connection was lost during the transaction; it was not committed",
                      "08006");
@@ -939,7 +939,7 @@ Value t_exit(CallContext&, Value& self, const CallArgs& a) {
     } else {
         // COMMIT of a transaction the server has aborted (an error caught inside the block)
         // rolls back: say so rather than pretend it committed.
-        bool aborted = PQtransactionStatus(c->pg) == PQTRANS_INERROR;
+        bool aborted = lazy::pq().transactionStatus(c->pg) == PQTRANS_INERROR;
         exec_simple(c, "COMMIT");
         if (aborted) db_error("the transaction was rolled back: a statement in it failed", "25P02");
     }
@@ -1010,10 +1010,10 @@ std::vector<std::string> split_list(const std::string& s) {
 // --allow-read for a Unix socket's path.
 Target resolve_target(CallContext& cx, const std::string& dsn) {
     char* err = nullptr;
-    PQconninfoOption* opts = PQconninfoParse(dsn.c_str(), &err);
+    PQconninfoOption* opts = lazy::pq().conninfoParse(dsn.c_str(), &err);
     if (!opts) {
         std::string why = err ? trim_msg(err) : "out of memory";
-        if (err) PQfreemem(err);
+        if (err) lazy::pq().freemem(err);
         throw WeftError(ErrorKind::ValueError, "invalid PostgreSQL connection string: " + why);
     }
     Target t;
@@ -1037,7 +1037,7 @@ Target resolve_target(CallContext& cx, const std::string& dsn) {
             t.vals.push_back(o->val);
         }
     }
-    PQconninfoFree(opts);
+    lazy::pq().conninfoFree(opts);
     if (host.empty() && hostaddr.empty()) {
         const char* e = getenv("PGHOST");
         host = e && *e ? e : "/var/run/postgresql";

@@ -102,6 +102,7 @@ def main():
     trace_collapse_tests(weft)
     traceback_tests(weft)
     lisp_tests(weft)
+    lazy_library_tests(weft)
 
     print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
     return 1 if failures else 0
@@ -1079,6 +1080,25 @@ def blocked_task_memory_tests(weft):
         peak = int(m.group(1)) if m else -1
         check(f"{n} blocked tasks peak below {bound_mib} MiB resident",
               code == 0 and out.endswith("True\n") and 0 < peak < bound_mib * 1024, f"status {code}\n{out}{err[-500:]}")
+
+
+def lazy_library_tests(weft):
+    """libcurl and libpq are loaded when a program first uses http or db.postgres
+    (stdlib/lazy_libs.h), not at every start: a program that imports neither has neither
+    mapped; one that imports http has libcurl and works; libpq is still not loaded."""
+    probe = ("import fs\n"
+             "def loaded():\n"
+             "    maps = fs.read_file('/proc/self/maps')\n"
+             "    return ('libcurl' in maps, 'libpq' in maps)\n")
+    code, out, err = run(weft, ["--allow-read=/proc", "-e", probe + "print(loaded())"])
+    check("a program without http or postgres loads neither libcurl nor libpq",
+          code == 0 and out == "(False, False)\n", f"status {code}\n{out}{err[-500:]}")
+    code, out, err = run(weft, ["--allow-read=/proc", "-e", "import http\n" + probe +
+                                "try:\n    http.get('no url')\nexcept ValueError as e:\n    print(str(e))\n"
+                                "print(loaded())"])
+    check("importing http loads libcurl on demand, and it works",
+          code == 0 and out.endswith("(True, False)\n") and "invalid URL 'no url'" in out,
+          f"status {code}\n{out}{err[-500:]}")
 
 
 if __name__ == "__main__":
