@@ -75,6 +75,8 @@ struct TypeDesc {
     std::type_index type{typeid(void)};
     SyncFn constructor;
     std::map<std::string, SyncFn, std::less<>> methods;
+    std::map<std::string, BlockingFn, std::less<>> blocking_methods;  // method_blocking
+    std::map<std::string, AsyncFn, std::less<>> async_methods;        // method_async
     std::map<std::string, std::function<Value(const Value&)>, std::less<>> properties;
     std::function<std::string(const Value&)> repr;
     bool serialized = false;
@@ -477,6 +479,22 @@ bool host_obj_get_attr(const ::weft::OpaqueObj* self, std::string_view name, IVa
         out = IValue::adopt(f);
         return true;
     }
+    if (auto m = d->blocking_methods.find(name); m != d->blocking_methods.end()) {
+        auto* f = new HostFnObj(core, d->name + "." + std::string(name), FnKind::Blocking, true);
+        f->blocking = m->second;
+        f->bound_self = me;
+        f->gate = h->gate;
+        out = IValue::adopt(f);
+        return true;
+    }
+    if (auto m = d->async_methods.find(name); m != d->async_methods.end()) {
+        auto* f = new HostFnObj(core, d->name + "." + std::string(name), FnKind::Async, true);
+        f->async = m->second;
+        f->bound_self = me;
+        f->gate = h->gate;
+        out = IValue::adopt(f);
+        return true;
+    }
     if (auto p = d->properties.find(name); p != d->properties.end()) {
         try {
             out = unwrap(p->second(wrap(me, core->shared_from_this())), core);
@@ -863,6 +881,12 @@ void type_set_constructor(TypeDesc* d, SyncFn f) {
 }
 void type_add_method(TypeDesc* d, std::string_view name, SyncFn f) {
     d->methods[std::string(name)] = std::move(f);
+}
+void type_add_blocking_method(TypeDesc* d, std::string_view name, BlockingFn f) {
+    d->blocking_methods[std::string(name)] = std::move(f);
+}
+void type_add_async_method(TypeDesc* d, std::string_view name, AsyncFn f) {
+    d->async_methods[std::string(name)] = std::move(f);
 }
 void type_add_property(TypeDesc* d, std::string_view name, std::function<Value(const Value&)> get) {
     d->properties[std::string(name)] = std::move(get);

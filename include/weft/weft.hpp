@@ -1161,6 +1161,8 @@ WEFT_API TypeDesc* type_desc(Engine& e, std::string_view module, std::string_vie
                              const std::type_info& type);
 WEFT_API void type_set_constructor(TypeDesc* d, SyncFn f);
 WEFT_API void type_add_method(TypeDesc* d, std::string_view name, SyncFn f);  // args[0] is self
+WEFT_API void type_add_blocking_method(TypeDesc* d, std::string_view name, BlockingFn f);
+WEFT_API void type_add_async_method(TypeDesc* d, std::string_view name, AsyncFn f);
 WEFT_API void type_add_property(TypeDesc* d, std::string_view name, std::function<Value(const Value& self)> get);
 WEFT_API void type_set_repr(TypeDesc* d, std::function<std::string(const Value& self)> f);
 WEFT_API void type_set_serialized(TypeDesc* d);
@@ -1226,6 +1228,24 @@ class TypeBuilder {
             return method_free(name, std::move(f), static_cast<Tuple*>(nullptr));
         }
     }
+    /// A method that may block, f(T&, args...): it runs on the blocking pool as def_blocking
+    /// does (the calling task parks; no Context), and like it is deferred.
+    template <class F>
+    TypeBuilder& method_blocking(std::string_view name, F f) {
+        using Tuple = typename detail::fn_traits<F>::args;
+        return blocking_impl(name, std::move(f), static_cast<Tuple*>(nullptr));
+    }
+    /// An asynchronous method, f(T&, args..., weft::Completion<R>): returns at once, any thread
+    /// resolves the Completion later, as def_async.
+    template <class F>
+    TypeBuilder& method_async(std::string_view name, F f) {
+        using Tuple = typename detail::fn_traits<F>::args;
+        constexpr std::size_t n = std::tuple_size_v<Tuple>;
+        static_assert(n >= 2, "method_async: f(T&, args..., weft::Completion<R>)");
+        detail::type_add_async_method(d_, name,
+                                      detail::make_async(async_self<F, Tuple>(std::move(f), std::make_index_sequence<n - 2>{})));
+        return *this;
+    }
     /// A read-only attribute.
     template <class M>
     TypeBuilder& property(std::string_view name, M T::*member) {
@@ -1277,6 +1297,21 @@ class TypeBuilder {
             return call_free<R>(f, *self, a, std::index_sequence_for<A...>{}, static_cast<std::tuple<A...>*>(nullptr));
         });
         return *this;
+    }
+    template <class F, class Self, class... A>
+    TypeBuilder& blocking_impl(std::string_view name, F f, std::tuple<Self, A...>*) {
+        // The receiver is converted with the arguments, on the worker; f runs on the pool.
+        detail::type_add_blocking_method(
+            d_, name, detail::make_blocking([f = std::move(f)](std::shared_ptr<T> self, std::decay_t<A>... a) mutable {
+                return f(*self, std::move(a)...);
+            }));
+        return *this;
+    }
+    template <class F, class Tuple, std::size_t... I>
+    static auto async_self(F f, std::index_sequence<I...>) {
+        using Done = std::decay_t<std::tuple_element_t<std::tuple_size_v<Tuple> - 1, Tuple>>;
+        return [f = std::move(f)](std::shared_ptr<T> self, std::decay_t<std::tuple_element_t<I + 1, Tuple>>... a,
+                                  Done done) mutable { f(*self, std::move(a)..., std::move(done)); };
     }
     template <class R, class F, std::size_t... I, class... A>
     static Value call_free(F& f, T& obj, Args& a, std::index_sequence<I...>, std::tuple<A...>*) {

@@ -438,6 +438,55 @@ TEST(HostModulesAndTypes, HostTypeSharedWithTheHost) {
     EXPECT_EQ(e.global("c").kind(), weft::Kind::HostObject);
 }
 
+struct Device {
+    explicit Device(int b) : base(b) {}
+    int base;
+};
+
+// Blocking and async methods of a host type park the calling task (one worker: a ticker keeps
+// running) and are deferred like functions.
+TEST(HostModulesAndTypes, BlockingAndAsyncMethods) {
+    weft::Engine e(one_worker());
+    e.def_type<Device>("Device")
+        .constructor<int>()
+        .method_blocking("read",
+                         [](Device& d, int ms) {
+                             std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+                             return d.base + ms;
+                         })
+        .method_async("fetch", [](Device& d, std::string key, weft::Completion<std::string> done) {
+            std::thread([b = d.base, key, done = std::move(done)]() mutable {
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                done.resolve(key + std::to_string(b));
+            }).detach();
+        });
+    e.exec("def run():\n"
+           "    d = Device(1000)\n"
+           "    ticks = atom(0)\n"
+           "    done = atom(False)\n"
+           "    def ticker():\n"
+           "        while not done.get():\n"
+           "            ticks.swap(lambda n: n + 1)\n"
+           "            sleep(2ms)\n"
+           "    t = spawn ticker()\n"
+           "    a = d.read(150)\n"
+           "    b = d.fetch('k')\n"
+           "    r = [a + 0, b + '']\n"
+           "    done.reset(True)\n"
+           "    t.result()\n"
+           "    return [str(r[0]), r[1], str(ticks.get())]\n");
+    auto r = e.call<std::vector<std::string>>("run");
+    EXPECT_EQ(r[0], "1150");
+    EXPECT_EQ(r[1], "k1000");
+    EXPECT_GT(std::stoi(r[2]), 3) << "the worker was blocked";
+    try {
+        e.eval("Device(1).read('x')");
+        FAIL();
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.kind(), "TypeError");
+    }
+}
+
 // ------------------------------------------------------------------ output, async calls
 
 TEST(Output, StdoutSinkGetsPrints) {
