@@ -500,6 +500,9 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
             }
             if (!first_error.is_none()) break;
             if (done == n) break;
+            // The caller's scope cancelled (a timeout, an error elsewhere): the catch below tells
+            // the remote tasks to stop. (The bounded wait below swallows its own deadline only.)
+            rt::check_cancelled();
             auto [tx, rx] = rt::oneshot<void>();
             {
                 std::lock_guard<std::mutex> g(job->mu);
@@ -864,7 +867,7 @@ void start_task(Worker& w, natsMsg* msg) {
             auto it = wp->running.find(id);
             if (it == wp->running.end()) return;
             it->second.scope = cs;
-            if (cs && it->second.cancel_requested) cs->cancel();
+            if (cs && it->second.cancel_requested) cs->cancel();  // on the task's own thread
         },
         "task " + msg_id,
         [wp, id, idx, index, msg_id, result_subject, deliveries, queue_us, started, timeout](Vm::RootResult& r) {
@@ -905,13 +908,23 @@ void on_cancel_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closu
     std::string subject = natsMsg_GetSubject(msg);
     std::string job = subject.substr(subject.rfind('.') + 1);
     natsMsg_Destroy(msg);
-    std::lock_guard<std::mutex> g(w->mu);
-    w->cancelled_jobs.insert(job);
-    for (auto& [id, r] : w->running)
-        if (r.job == job) {
-            r.cancel_requested = true;
-            if (r.scope) r.scope->cancel();
-        }
+    int stopped = 0;
+    {
+        std::lock_guard<std::mutex> g(w->mu);
+        w->cancelled_jobs.insert(job);
+        for (auto& [id, r] : w->running)
+            if (r.job == job) {
+                r.cancel_requested = true;
+                ++stopped;
+            }
+    }
+    w->log("job " + job + " cancelled by its driver (" + std::to_string(stopped) + " running task" +
+           (stopped == 1 ? "" : "s") + " left to finish)");
+    // Running tasks of the job finish (their results are dropped: the driver no longer
+    // listens); queued ones are dropped when fetched (start_task). Interrupting a running task
+    // needs its root cancel scope cancelled from this nats.c thread, which crashed in the
+    // runtime's cancel propagation (rt::CancelScope::cancel from a foreign thread): not done
+    // in this version (docs/cluster.md, "Cancellation").
 }
 
 bool parse_seconds(const std::string& s, double& out) {
