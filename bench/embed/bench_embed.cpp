@@ -5,7 +5,9 @@
 //   def      a script -> host call of a sync host function from a Weft loop vs a Lua loop
 //            calling a lua_CFunction
 // Usage: weft-bench-embed [N]   (N calls per call benchmark, default 200000). Prints one line
-// per figure; bench/embed/README in BENCHMARKS.md says how the figures were taken.
+// per figure; the "Embedding API" section of BENCHMARKS.md says how the figures were taken.
+//        weft-bench-embed N calls  only the host -> script call loop (for perf stat / callgrind:
+//                                  the difference between two N is the cost of N calls).
 #include <weft/weft.hpp>
 
 extern "C" {
@@ -44,8 +46,22 @@ int l_inc(lua_State* L) {
 
 }  // namespace
 
+int calls_only(long n) {
+    weft::EngineOptions o;
+    o.workers = 1;
+    weft::Engine e(o);
+    e.exec("def add(a, b):\n    return a + b\n");
+    long sum = 0;
+    double t0 = now_s();
+    for (long i = 0; i < n; ++i) sum += e.call<std::int64_t>("add", i, 1);
+    double t = (now_s() - t0) / double(n);
+    std::printf("call_ns %.0f (sum %ld)\n", t * 1e9, sum);
+    return 0;
+}
+
 int main(int argc, char** argv) {
     long n = argc > 1 ? std::atol(argv[1]) : 200000;
+    if (argc > 2 && std::string(argv[2]) == "calls") return calls_only(n);
     constexpr int kEngines = 200;
 
     // ---- Engine creation on a shared runtime
