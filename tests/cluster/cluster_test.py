@@ -431,7 +431,22 @@ except ClusterError as e:
         server.proc.kill()
 
 
-TESTS = [test_results_in_order_equal_local, test_channel_three_levels_deep_is_refused_before_sending,
+def test_example_scores(env):
+    env.worker("w1")
+    env.worker("w2")
+    example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "cluster", "scores.weft")
+    p = Proc([env.weft, "run", "--cluster", env.server.url, "--cluster-name", env.cluster, example], cwd=env.tmp)
+    env.procs.append(p)
+    rc = p.wait(60)
+    for t in p.threads:
+        t.join(timeout=5)
+    out = p.lines("out")
+    expect(rc == 0, p.lines())
+    expect(out == ["same as local: True", "[{'words': 7, 'longest': 5}, {'words': 3, 'longest': 6}]",
+                   "{'words': 4, 'longest': 11}"], out)
+
+
+TESTS = [test_example_scores, test_results_in_order_equal_local, test_channel_three_levels_deep_is_refused_before_sending,
          test_capabilities_are_intersected, test_worker_granted_but_caller_not,
          test_kill9_mid_task_redelivered_result_once, test_poison_task_ends_as_worker_lost,
          test_no_worker_yet_tasks_wait, test_cancellation_drops_queued_tasks, test_application_error_not_retried,
