@@ -11,6 +11,8 @@
 // from the first waiting sender, so FIFO order holds across the buffer and the wait queue.
 #include <algorithm>
 #include <cstring>
+#include <new>
+#include <type_traits>
 
 #include "runtime/internal.h"
 #include "weft/runtime/channel.hpp"
@@ -329,7 +331,13 @@ int select_impl(SelectCase* cases, int n, bool has_default, std::int64_t deadlin
     int nlocks = 0;
     for (int i = 0; i < n; ++i)
         if (cases[i].ch) locks[nlocks++] = cases[i].ch->impl();
-    std::sort(locks, locks + nlocks);
+    if (nlocks <= kSmall) {
+        for (int i = 1; i < nlocks; ++i)  // insertion sort: a select has a handful of channels
+            for (int j = i; j > 0 && locks[j] < locks[j - 1]; --j)
+                std::swap(locks[j], locks[j - 1]);
+    } else {
+        std::sort(locks, locks + nlocks);
+    }
     nlocks = static_cast<int>(std::unique(locks, locks + nlocks) - locks);
     auto lock_all = [&] {
         for (int i = 0; i < nlocks; ++i)
@@ -339,7 +347,16 @@ int select_impl(SelectCase* cases, int n, bool has_default, std::int64_t deadlin
         for (int i = nlocks - 1; i >= 0; --i)
             locks[i]->mu.unlock();
     };
-    std::vector<ChanWaiter> waiters;
+    // Waiters on this stack (it stays put while the task is parked): no allocation per select.
+    // (Raw storage: constructed only when the select blocks, and only n of them.)
+    static_assert(std::is_trivially_destructible_v<ChanWaiter>);
+    alignas(ChanWaiter) unsigned char waiters_small[kSmall * sizeof(ChanWaiter)];
+    std::vector<ChanWaiter> waiters_big;
+    ChanWaiter* waiters = reinterpret_cast<ChanWaiter*>(waiters_small);
+    if (n > kSmall) {
+        waiters_big.resize(static_cast<std::size_t>(n));
+        waiters = waiters_big.data();
+    }
 
     for (;;) {
         for (int i = 0; i < n; ++i)
@@ -392,11 +409,12 @@ int select_impl(SelectCase* cases, int n, bool has_default, std::int64_t deadlin
         Task* host = A::host(cur);
         RuntimeImpl* rt = A::rt(cur);
         std::uint32_t gen = begin_wait(host, "select", cases);
-        waiters.assign(static_cast<std::size_t>(n), ChanWaiter{});
+        for (int i = 0; i < n; ++i)
+            new (&waiters[i]) ChanWaiter{};
         for (int i = 0; i < n; ++i) {
             SelectCase& sc = cases[i];
             if (!sc.ch) continue;
-            ChanWaiter& w = waiters[static_cast<std::size_t>(i)];
+            ChanWaiter& w = waiters[i];
             w.host = host;
             w.gen = gen;
             w.case_index = static_cast<std::uint32_t>(i);
@@ -413,7 +431,7 @@ int select_impl(SelectCase* cases, int n, bool has_default, std::int64_t deadlin
         if (te) rt->timers_->cancel(te);
         lock_all();
         for (int i = 0; i < n; ++i) {
-            ChanWaiter& w = waiters[static_cast<std::size_t>(i)];
+            ChanWaiter& w = waiters[i];
             if (!w.queued) continue;
             if (cases[i].is_send)
                 cases[i].ch->impl()->sendq.remove(&w);
@@ -423,7 +441,7 @@ int select_impl(SelectCase* cases, int n, bool has_default, std::int64_t deadlin
         unlock_all();
         if (code < kWokeFirst) {
             int i = static_cast<int>(code);
-            ChanWaiter& w = waiters[static_cast<std::size_t>(i)];
+            ChanWaiter& w = waiters[i];
             if (cases[i].is_send) {
                 if (w.closed) throw ChannelClosed();
             } else {

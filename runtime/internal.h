@@ -274,6 +274,7 @@ class RuntimeImpl {
 
     RuntimeOptions options_;
     std::int64_t slice_ns_;
+    std::int64_t hibernate_ns_;  // options_.hibernate_after; INT64_MAX: never
     std::vector<std::unique_ptr<Worker>> workers_;
     StackPool stacks_;
     std::atomic<std::uint64_t> cancel_epoch_{1};

@@ -19,11 +19,17 @@
 // its stack), which is why a wake can never resume a fiber that is still running. The exception
 // is the direct hand-off (hand_off below): a parking task whose worker holds a woken task in its
 // LIFO slot switches straight to it and completes its own park on top of that fiber.
+//
+// A yielding task waits in its worker's yield FIFO (not the global queue), or does not switch at
+// all when nothing else could run (yield_now). A task parked in a long sleep hibernates its stack
+// (hibernate_stack: its used bytes go to the heap, its pages back to the kernel).
 #include <cxxabi.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -136,6 +142,75 @@ bool try_wake(Task* host, std::uint32_t gen, std::uint32_t code) noexcept {
     return true;
 }
 
+// ---------------------------------------------------------------- hibernating stacks
+//
+// A task parked in a long sleep keeps nothing but its stack's used part: the frames from the
+// saved stack pointer up to the top are copied to the heap and every page of the stack is
+// given back (MADV_DONTNEED), including the canary page of an unguarded stack. The copy goes
+// back, at the same addresses, before the fiber runs again (frames hold pointers into their own
+// stack, so the stack cannot move). A sleeping task then costs its task object, its timer entry
+// and the bytes its frames use (about 1 KiB for a C++ task) instead of one to two 4 KiB pages
+// (Go's goroutines start with 2 KiB stacks). About 5 us per hibernation (a syscall, a copy,
+// two page faults when it wakes), so only sleeps of RuntimeOptions::hibernate_after or more
+// do it. Other tasks may hold pointers into a task's stack: its children (structured
+// concurrency lets them borrow the parent's locals), so a task with a live child in any
+// nursery it or a task it runs inline for owns keeps its stack; anything else touching a
+// sleeper's stack breaks the documented contract (RuntimeOptions::hibernate_after).
+// Not under AddressSanitizer (the copy would read poisoned stack redzones).
+
+// Whether a task running on `host`'s fiber has a live child (which may use its stack).
+static bool has_live_children(Task* host) {
+    for (Task* x = A::active(host); x; x = A::forcer(x)) {
+        std::lock_guard<SpinLock> lock(A::mu(x));
+        for (CancelNode* n = A::cancel_top(x); n; n = n->parent.load(std::memory_order_acquire)) {
+            if (n->owner != x) break;
+            if (!n->nursery) continue;
+            std::lock_guard<SpinLock> nlock(n->mu);
+            if (n->live > 0) return true;
+        }
+    }
+    return false;
+}
+
+// The saved stack pointer of a suspended fiber: Boost.Context's fiber holds only its
+// fcontext_t, which points at the register block the switch pushed on the fiber's stack.
+static void* suspended_sp(const boost::context::fiber& f) noexcept {
+    static_assert(sizeof(boost::context::fiber) == sizeof(void*));
+    void* sp;
+    std::memcpy(&sp, &f, sizeof sp);
+    return sp;
+}
+
+static void hibernate_stack(Task* host) noexcept {
+    FiberState& fs = A::fiber(host);
+    fs.hibernate = false;
+#if !defined(WEFT_ASAN)
+    if (has_live_children(host)) return;
+    char* top = static_cast<char*>(fs.stack_lo) + fs.stack_size;
+    char* sp = static_cast<char*>(suspended_sp(fs.self));
+    if (!sp || sp < static_cast<char*>(fs.stack_lo) || sp >= top) return;
+    std::size_t len = static_cast<std::size_t>(top - sp);
+    void* buf = std::malloc(len);
+    if (!buf) return;  // keep the pages: nothing is lost but memory
+    std::memcpy(buf, sp, len);
+    if (madvise(fs.stack_lo, fs.stack_size, MADV_DONTNEED) != 0) {
+        std::free(buf);
+        return;
+    }
+    fs.saved = buf;
+    fs.saved_len = len;
+#endif
+}
+
+static void wake_stack(FiberState& fs) noexcept {
+    char* top = static_cast<char*>(fs.stack_lo) + fs.stack_size;
+    std::memcpy(top - fs.saved_len, fs.saved, fs.saved_len);
+    std::free(fs.saved);
+    fs.saved = nullptr;
+    fs.saved_len = 0;
+    if (!fs.guarded) *static_cast<std::uint64_t*>(fs.stack_lo) = kStackCanary;
+}
+
 // Direct hand-off: a task that parks while its worker's LIFO slot holds a suspended task
 // switches straight to that task instead of going through the scheduler (one context switch
 // instead of two). The parking task's own transition (store its continuation, mark it Parked)
@@ -148,6 +223,7 @@ static bool hand_off(Worker* w, Task* host) {
     if (!next) return false;
     FiberState& fs = A::fiber(host);
     FiberState& nfs = A::fiber(next);
+    if (nfs.saved) wake_stack(nfs);
     if (rt->tracing()) rt->trace(TraceKind::Resumed, A::active(next));
     w->host = next;
     w->current = A::active(next);
@@ -418,6 +494,9 @@ RuntimeImpl::RuntimeImpl(RuntimeOptions options)
     unsigned n = options_.workers ? options_.workers : std::thread::hardware_concurrency();
     if (n == 0) n = 1;
     slice_ns_ = static_cast<std::int64_t>(options_.time_slice * 1e9);
+    hibernate_ns_ = options_.hibernate_after > 0 && options_.hibernate_after < 1e9
+                        ? static_cast<std::int64_t>(options_.hibernate_after * 1e9)
+                        : INT64_MAX;
     if (options_.install_signal_handlers) install_overflow_handler();
     timers_ = std::make_unique<TimerQueue>(this);
     blocking_ = std::make_unique<BlockingPool>(this, options_.blocking_threads);
@@ -668,6 +747,7 @@ void RuntimeImpl::start_fiber(Worker* w, Task* t) {
     fs.stack_lo = s.lo;
     fs.stack_size = s.size;
     fs.guarded = s.guarded;
+    if (!s.guarded) *static_cast<std::uint64_t*>(s.lo) = kStackCanary;
     {
         std::lock_guard<SpinLock> lock(A::mu(t));
         A::host(t) = t;
@@ -713,8 +793,9 @@ void RuntimeImpl::execute(Worker* w, Task* t) {
             return;
         }
         start_fiber(w, t);
-    } else if (tracing()) {
-        trace(TraceKind::Resumed, A::active(t));
+    } else {
+        if (fs.saved) wake_stack(fs);
+        if (tracing()) trace(TraceKind::Resumed, A::active(t));
     }
     w->host = t;
     w->current = A::active(t);
@@ -749,6 +830,7 @@ void RuntimeImpl::complete_park(Worker* w, Task* t) {
         std::abort();
     }
     bump(w->c_parks);
+    if (fs.hibernate) hibernate_stack(t);  // before the task can be woken and resumed
     std::uint8_t expected = kParkRunning;
     if (!A::park_state(t).compare_exchange_strong(expected, kParkParked,
                                                   std::memory_order_acq_rel)) {
@@ -996,6 +1078,7 @@ Task::Task() = default;
 
 Task::~Task() {
     if (implicit_) implicit_->release();
+    std::free(fiber_.saved);  // a task dropped while hibernated (a runtime torn down mid-sleep)
     for (auto& j : joiners_)
         j.first->release();
 }
@@ -1293,7 +1376,9 @@ void sleep_until(std::int64_t deadline) {
         if (now_ns() >= deadline) return;
         std::uint32_t gen = begin_wait(host, "sleep");
         TimerEntry* te = rt->timers_->add_wake(deadline, host, gen);
+        A::fiber(host).hibernate = deadline - now_ns() >= rt->hibernate_ns_;
         std::uint32_t code = wait_for_claim(cur, host, gen);
+        A::fiber(host).hibernate = false;
         rt->timers_->cancel(te);
         if (code == kWokeTimeout) return;
         if (code == kWokeDeadlock) throw Deadlock(deadlock_report(rt));

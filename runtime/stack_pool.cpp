@@ -85,11 +85,9 @@ Stack StackPool::acquire() {
         chunks_.emplace_back(base, len);
         for (std::size_t i = 1; i < kChunkStacks; ++i)
             free_.push_back(Stack{static_cast<char*>(base) + i * size_, size_, false});
-        Stack s{base, size_, false};
-        *static_cast<std::uint64_t*>(s.lo) = kStackCanary;
-        for (auto& f : free_)
-            *static_cast<std::uint64_t*>(f.lo) = kStackCanary;
-        return s;
+        // The canaries are written when a stack is handed to a fiber (start_fiber), not here:
+        // writing all 64 would make 64 bottom pages resident before any of them is used.
+        return Stack{base, size_, false};
     }
 }
 

@@ -118,19 +118,26 @@ int main(int argc, char** argv) {
         // n tasks sleeping 1 s: resident memory per sleeping task.
         if (!n) n = 100'000;
         long before = resident_kib();
-        std::atomic<long> woke{0};
-        long during = 0;
-        rt.block_on([n, &woke, &during] {
+        std::atomic<long> woke{0}, asleep{0};
+        long during = 0, asleep_then = 0;
+        rt.block_on([n, &woke, &asleep, &during, &asleep_then] {
             for (long i = 0; i < n; ++i)
-                spawn([&woke] {
+                spawn([&woke, &asleep] {
+                    asleep.fetch_add(1, std::memory_order_relaxed);
                     sleep_for(1.0);
                     woke.fetch_add(1);
                 });
+            // Measured once every task is asleep (or 0.9 s after the start, before the first
+            // wakes): at 0.5 s, as Go's peer measures, not all of them had started yet.
+            auto start = now_ns();
             sleep_for(0.5);
+            while (asleep.load() < n && now_ns() - start < 900'000'000)
+                sleep_for(0.01);
             during = resident_kib();
+            asleep_then = asleep.load();
         });
-        std::fprintf(stderr, "sleepers: %.2f KiB resident per sleeping task\n",
-                     double(during - before) / double(n));
+        std::fprintf(stderr, "sleepers: %.2f KiB resident per sleeping task (%ld of %ld asleep)\n",
+                     double(during - before) / double(n), asleep_then, n);
         std::printf("kib_per_task %.2f\n", double(during - before) / double(n));
         result = woke.load();
     } else if (what == "select") {

@@ -87,9 +87,9 @@ class ChannelCore {
 };
 
 struct SelectCase {
-    ChannelCore* ch;  // nullptr: a nil channel, never ready
-    bool is_send;
-    void* value;      // send: T* source; recv: optional<T>* sink
+    ChannelCore* ch = nullptr;  // nullptr: a nil channel, never ready
+    bool is_send = false;
+    void* value = nullptr;      // send: T* source; recv: optional<T>* sink
     bool ok = false;  // recv: true if a value was received, false if closed
 };
 
@@ -186,18 +186,20 @@ Channel<std::int64_t> after(double seconds);
 ///     int k = s.wait();   // a, b, or kSelectTimeout
 class Select {
   public:
+    Select() = default;
+    Select(const Select&) = delete;
+    Select& operator=(const Select&) = delete;
+
     /// Adds a receive case; on success `sink` holds the value (it stays empty, and
     /// `received(i)` is false, if the channel was closed and drained).
     template <class T>
     int recv(const Channel<T>& ch, std::optional<T>& sink) {
-        cases_.push_back(detail::SelectCase{ch.core_ptr(), false, &sink});
-        return static_cast<int>(cases_.size()) - 1;
+        return add(detail::SelectCase{ch.core_ptr(), false, &sink});
     }
     /// Adds a send case; `value` is moved from only if this case is chosen.
     template <class T>
     int send(const Channel<T>& ch, T& value) {
-        cases_.push_back(detail::SelectCase{ch.core_ptr(), true, &value});
-        return static_cast<int>(cases_.size()) - 1;
+        return add(detail::SelectCase{ch.core_ptr(), true, &value});
     }
     /// Adds Go's `case <-time.After(seconds)`: wait() returns kSelectTimeout after it.
     void timeout(double seconds) {
@@ -208,20 +210,35 @@ class Select {
     void default_case() { default_ = true; }
     /// Runs the select. Raises ChannelClosed if a chosen send case's channel is closed; raises
     /// Cancelled. Returns the chosen case index, kSelectDefault or kSelectTimeout.
-    int wait() {
-        return detail::select_impl(cases_.data(), static_cast<int>(cases_.size()), default_,
-                                   deadline_);
-    }
+    int wait() { return detail::select_impl(data(), n_, default_, deadline_); }
     /// For a chosen recv case: false if it fired because the channel was closed and drained.
-    bool received(int i) const { return cases_[static_cast<std::size_t>(i)].ok; }
+    bool received(int i) const { return data()[i].ok; }
     void clear() {
-        cases_.clear();
+        n_ = 0;
+        big_.clear();
         default_ = false;
         deadline_ = INT64_MAX;
     }
 
   private:
-    std::vector<detail::SelectCase> cases_;
+    // Up to kInline cases live in the object (a select in a loop allocates nothing: the
+    // allocation and free were a quarter of a two-case select's cost); more go to big_.
+    static constexpr int kInline = 4;
+    int add(const detail::SelectCase& c) {
+        if (n_ < kInline) {
+            small_[n_] = c;
+        } else {
+            if (n_ == kInline) big_.assign(small_, small_ + kInline);
+            big_.push_back(c);
+        }
+        return n_++;
+    }
+    detail::SelectCase* data() { return n_ <= kInline ? small_ : big_.data(); }
+    const detail::SelectCase* data() const { return n_ <= kInline ? small_ : big_.data(); }
+
+    detail::SelectCase small_[kInline];
+    std::vector<detail::SelectCase> big_;
+    int n_ = 0;
     bool default_ = false;
     std::int64_t deadline_ = INT64_MAX;
 };

@@ -54,6 +54,12 @@ struct FiberState {
     // on another thread.
     void* eh_caught = nullptr;
     unsigned int eh_uncaught = 0;
+    // A long sleep hibernates the stack (runtime/scheduler.cpp, hibernate_stack): the used part
+    // is copied to `saved` and the stack's pages are given back to the kernel; the copy goes
+    // back before the fiber runs again.
+    bool hibernate = false;        // set by the task for its next park
+    void* saved = nullptr;         // malloc'ed copy of [top - saved_len, top)
+    std::size_t saved_len = 0;
 };
 }  // namespace detail
 

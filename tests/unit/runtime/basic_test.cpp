@@ -1,7 +1,9 @@
 // Basic scheduler and task behaviour: block_on, spawn, join, inline forcing, yield, sleep.
 #include <atomic>
 #include <ctime>
+#include <functional>
 #include <thread>
+#include <vector>
 
 #include "test_support.h"
 
@@ -92,6 +94,100 @@ TEST_P(Basic, ManySleepersFinishTogether) {
     });
     EXPECT_EQ(n.load(), 1000);
     EXPECT_LT(now_ns() - t0, 2'000'000'000LL * weft::rt::testing::kScale);
+}
+
+// A long sleep hibernates the sleeper's stack (its pages go back to the kernel, its frames to
+// the heap): everything on the stack, deep frames included, is there again when it wakes.
+TEST_P(Basic, HibernatedStackComesBackIntact) {
+    Runtime rt(options());
+    std::atomic<int> good{0};
+    std::function<void(int)> deep = [&](int depth) {
+        volatile unsigned char buf[3000];  // a few pages of frames below the task's top
+        for (unsigned i = 0; i < sizeof buf; ++i)
+            buf[i] = static_cast<unsigned char>(i * 7 + depth);
+        if (depth > 0) {
+            deep(depth - 1);
+        } else {
+            sleep_for(0.03);  // >= hibernate_after (10 ms): hibernates
+        }
+        bool ok = true;
+        for (unsigned i = 0; i < sizeof buf; ++i)
+            ok = ok && buf[i] == static_cast<unsigned char>(i * 7 + depth);
+        if (ok) good++;
+    };
+    rt.block_on([&] {
+        for (int t = 0; t < 20; ++t)
+            spawn([&] { deep(4); });
+    });
+    EXPECT_EQ(good.load(), 20 * 5);
+}
+
+// A parent with a live child does not hibernate: the child may use the parent's locals.
+TEST_P(Basic, SleeperWithLiveChildKeepsItsStack) {
+    Runtime rt(options());
+    rt.block_on([] {
+        long shared[64];
+        for (long& x : shared)
+            x = 1;
+        auto child = spawn([&shared] {
+            long sum = 0;
+            for (int round = 0; round < 20; ++round) {
+                for (long x : shared)
+                    sum += x;
+                sleep_for(0.002);
+            }
+            return sum;
+        });
+        sleep_for(0.03);  // long enough to hibernate, but the child reads `shared` meanwhile
+        EXPECT_EQ(child.get(), 20 * 64);
+    });
+}
+
+// With hibernate_after = 0 a sleeper keeps its stack; the program behaves the same.
+TEST_P(Basic, HibernationCanBeTurnedOff) {
+    RuntimeOptions o = options();
+    o.hibernate_after = 0;
+    Runtime rt(o);
+    int v = rt.block_on([] {
+        int local = 41;
+        auto h = spawn([] {
+            int x = 1;
+            sleep_for(0.02);
+            return x;
+        });
+        sleep_for(0.02);
+        return local + h.get();
+    });
+    EXPECT_EQ(v, 42);
+}
+
+// yield_now with nothing else runnable returns without switching; with another task runnable
+// on the same worker it lets that task run (one worker: the two must alternate).
+TEST_P(Basic, YieldAlternatesOnOneWorker) {
+    RuntimeOptions o = options();
+    o.workers = 1;
+    Runtime rt(o);
+    std::vector<int> order;
+    rt.block_on([&] {
+        for (int k = 0; k < 2; ++k)
+            spawn([&order, k] {
+                for (int i = 0; i < 5; ++i) {
+                    order.push_back(k);
+                    yield_now();
+                }
+            });
+    });
+    ASSERT_EQ(order.size(), 10u);
+    for (std::size_t i = 1; i < order.size(); ++i)
+        EXPECT_NE(order[i], order[i - 1]) << "at " << i;
+    Runtime rt2(o);
+    int n = rt2.block_on([] {
+        int k = 0;
+        for (; k < 1000; ++k)
+            yield_now();  // alone: returns at once
+        return k;
+    });
+    EXPECT_EQ(n, 1000);
 }
 
 TEST_P(Basic, RemainingStackShrinksWithDepth) {

@@ -2,7 +2,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include "test_support.h"
 
@@ -93,6 +95,33 @@ TEST_P(Chan, DoubleSelectNeverDuplicates) {
         }
         EXPECT_EQ(count, n);
     });
+}
+
+// More cases than the Select keeps inline (4) and than select_impl keeps on its stack (16):
+// the heap paths give the same results.
+TEST_P(Chan, SelectWithManyCases) {
+    Runtime rt(options());
+    for (int ncases : {3, 5, 20}) {
+        long sum = rt.block_on([ncases] {
+            std::vector<Channel<long>> chans;
+            for (int i = 0; i < ncases; ++i)
+                chans.push_back(Channel<long>::make());
+            for (int i = 0; i < ncases; ++i)
+                spawn([c = chans[static_cast<std::size_t>(i)], i]() mutable { c.send(i + 1); });
+            long total = 0;
+            for (int got = 0; got < ncases; ++got) {
+                std::vector<std::optional<long>> sinks(static_cast<std::size_t>(ncases));
+                Select s;
+                for (int i = 0; i < ncases; ++i)
+                    s.recv(chans[static_cast<std::size_t>(i)], sinks[static_cast<std::size_t>(i)]);
+                int k = s.wait();
+                EXPECT_TRUE(s.received(k));
+                total += *sinks[static_cast<std::size_t>(k)];
+            }
+            return total;
+        });
+        EXPECT_EQ(sum, long(ncases) * (ncases + 1) / 2) << ncases << " cases";
+    }
 }
 
 // Go's TestSelectFairness, re-expressed: two always-ready cases are chosen about equally.
