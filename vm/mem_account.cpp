@@ -15,7 +15,12 @@
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define WEFT_MEM_SANITIZER 1
-#include <sanitizer/allocator_interface.h>
+// From the sanitizers' <sanitizer/allocator_interface.h> (not installed with every compiler).
+extern "C" {
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*, std::size_t),
+                                              void (*free_hook)(const volatile void*));
+std::size_t __sanitizer_get_allocated_size(const volatile void* p);
+}
 #endif
 
 namespace weft {
@@ -40,7 +45,7 @@ void san_malloc_hook(const volatile void* p, std::size_t n) {
 void san_free_hook(const volatile void* p) {
     if (!p || !g_counting.load(std::memory_order_relaxed)) return;
     if (MemAccount* a = current_mem_account())
-        a->add(-std::int64_t(__sanitizer_get_allocated_size(const_cast<const void*>(p))));
+        a->add(-std::int64_t(__sanitizer_get_allocated_size(p)));
 }
 #else
 void alloc_hook(void* p) {
