@@ -139,6 +139,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "sleepers: %.2f KiB resident per sleeping task (%ld of %ld asleep)\n",
                      double(during - before) / double(n), asleep_then, n);
         std::printf("kib_per_task %.2f\n", double(during - before) / double(n));
+        std::printf("asleep %ld\n", asleep_then);
         result = woke.load();
     } else if (what == "select") {
         // Two producers on two unbuffered channels, one consumer selecting over both.
