@@ -279,6 +279,9 @@ struct Chunk {
     // quick (vm/quick_calls.h) — how many of its records in a row ran briefly without waiting,
     // or kNeverQuick. Any thread may read or write it (std::atomic_ref, relaxed).
     mutable uint8_t quick_runs = 0;
+    // Likewise for "calm" (vm/quick_calls.h): records in a row that did nothing that can wait,
+    // however long they ran or however many deferred calls they made; or kNeverQuick.
+    mutable uint8_t calm_runs = 0;
     // Calls of builtins that only compute (len, str, abs, ...: the compiler's list): indexes of
     // their call instructions. A leaf may make these calls.
     std::vector<uint32_t> pure_calls;

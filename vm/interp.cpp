@@ -597,9 +597,12 @@ void Interp::safepoint_slow(bool at_back_edge) {
     }
 }
 
-void Interp::unpredict_quick_calls() const {
+void Interp::unpredict_quick_calls(bool parked) const {
     for (const Frame& f : frames_)
-        if (f.captures || f.exit == FrameExit::Record) never_quick(f.proto->chunk);
+        if (f.captures || f.exit == FrameExit::Record) {
+            never_quick(f.proto->chunk);
+            if (parked) never_calm(f.proto->chunk);
+        }
 }
 
 bool Interp::run_record_here(Value& v, int len) {
@@ -632,6 +635,7 @@ bool Interp::run_record_here(Value& v, int len) {
     p->call.run_seq = record_seq_;
     p->call.run_safepoints = safepoints_passed();
     p->call.run_may_wait = may_wait_;
+    p->call.run_calm_joins = calm_joins_;
     slot[0] = v;  // keeps the promise (and through it the callee) alive
     push_frame(fn, slot + 1, FrameExit::Record);
     return true;
@@ -648,6 +652,7 @@ void Interp::record_frame_done(Value* base, Value&& result, Value&& error) {
         const Chunk* c = p->thunk.as<FunctionObj>()->proto->chunk;
         note_record_run(c, safepoints_passed() - p->call.run_safepoints, record_seq_ != p->call.run_seq,
                         may_wait_ != p->call.run_may_wait);
+        note_calm_run(c, may_wait_ - p->call.run_may_wait != calm_joins_ - p->call.run_calm_joins);
     }
     finish_record(*this, p, std::move(result), std::move(error));
     if (!ok) return;  // the error unwinds from the forcing instruction (handle_error)
@@ -888,6 +893,15 @@ Value Interp::call_object(const Value& callee, std::span<const Value> pos, std::
 
 // ---------------------------------------------------------------------------
 // The dispatch loop
+
+// Does a deferred call of `c` run at once as a plain call? A leaf's, or one predicted quick, or
+// a calm function's (vm/quick_calls.h) unless a worker is idle and `unstarted` (the caller's
+// interpreter's records not yet started) is zero: one record at a time is enough to feed an idle
+// worker, which takes the oldest, and the first made since it went idle is the largest piece of
+// the computation under way.
+static inline bool runs_at_once(const Chunk* c, size_t unstarted) {
+    return c->leaf || predicted_quick(c) || (predicted_calm(c) && (unstarted > 0 || !rt::has_idle_worker()));
+}
 
 #define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -1519,6 +1533,16 @@ op_GetAttr:
         }
         DISPATCH();
     }
+    if (R[B].is(ObjType::Struct)) {
+        // A struct's field, inline: a pointer compare per field of the type (get_attr does the
+        // same after a call and the tests for methods, errors and actors).
+        auto* s = R[B].as<StructObj>();
+        int idx = s->type->field_index_interned(K[C].as<StrObj>());
+        if (WEFT_LIKELY(idx >= 0)) {
+            R[A] = s->fields[size_t(idx)];
+            FAST_DISPATCH();
+        }
+    }
     R[A] = get_attr(R[B], K[C].as<StrObj>());
     FAST_DISPATCH();
 op_SetAttr:
@@ -1668,7 +1692,8 @@ op_CallDefer: {
         // A leaf (Chunk::leaf: no calls, no loops) cannot block and is over in moments: making
         // a record to run it later would cost more than the call. It runs now, as a plain call
         // whose frame keeps an error for the use of the value (Frame::captures), as a deferred
-        // call does. So does a function whose records have proved quick (vm/quick_calls.h).
+        // call does. So does a function whose records have proved quick, or calm while no
+        // worker is idle (vm/quick_calls.h).
         // Not when an argument is still a promise: the leaf would force it here,
         // before the caller makes its next deferred calls.
         // The same for any function when the caller needs the value before it does anything
@@ -1677,7 +1702,7 @@ op_CallDefer: {
         FunctionObj* fn = fv.as<FunctionObj>();
         const Chunk* c = fn->proto->chunk;
         if (B == c->simple_arity && ((C && get_op(i) == Op::CallDefer) ||
-                                     ((c->leaf || predicted_quick(c)) && args_ready(&R[A + 1], B)))) {
+                                     (runs_at_once(c, unstarted_) && args_ready(&R[A + 1], B)))) {
             SAVE_PC();
             push_frame(fn, &R[A + 1], FrameExit::Normal, /*captures=*/true);
             LOAD_FRAME();
@@ -1725,7 +1750,7 @@ op_CallMDefer: {
         const Chunk* c = fn->proto->chunk;
         bool self = recv.is(ObjType::Struct);
         if (B + int(self) == c->simple_arity &&
-            (get_op(i) == Op::CallMDeferNow || ((c->leaf || predicted_quick(c)) && args_ready(&R[A + 2], B)))) {
+            (get_op(i) == Op::CallMDeferNow || (runs_at_once(c, unstarted_) && args_ready(&R[A + 2], B)))) {
             ++pc;
             SAVE_PC();
             if (self) {
@@ -1866,6 +1891,20 @@ op_CallMP: {
     int kwk = int(x >> 16);
     const Constant* kwnames = kwk ? &frame->proto->chunk->consts[kwk - 1] : nullptr;
     Value& recv = is_place ? *place_ : R[C];
+    if (!is_place && !kwnames && recv.is(ObjType::Struct)) {
+        // A struct's own Weft method with positional arguments that bind one to one: the frame
+        // is pushed here (call_method's first case, without its tests for promises, keyword
+        // arguments and built-in receivers).
+        StructTypeObj* t = recv.as<StructObj>()->type;
+        const Value* m = t->field_index_interned(name) < 0 ? t->method_interned(name) : nullptr;
+        if (m && m->is(ObjType::Function) && m->as<FunctionObj>()->proto->chunk->simple_arity == B + 1) {
+            R[A + 1] = recv;
+            R[A] = *m;
+            push_frame(R[A].as<FunctionObj>(), &R[A + 1], FrameExit::Normal);
+            LOAD_FRAME();
+            FAST_DISPATCH();
+        }
+    }
     bool pushed = call_method(recv, name, &R[A], B, kwnames);
     if (WEFT_UNLIKELY(is_place && place_module_ != nullptr)) place_done();
     if (pushed) {

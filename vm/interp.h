@@ -431,7 +431,8 @@ public:
     // Withdraws the quick prediction (vm/quick_calls.h) of every function with a call run at
     // once, or a record run in the loop, on this interpreter's stack: the task is about to park
     // or has used up its time slice. The runtime's expose hook calls it (vm/pending.cpp).
-    void unpredict_quick_calls() const;
+    // `parked`: the task parks, which also withdraws the calm prediction.
+    void unpredict_quick_calls(bool parked) const;
     // Safepoints this interpreter has passed (loop back-edges, returns), exactly: the work of a
     // record's run, for vm/quick_calls.h.
     uint64_t safepoints_passed() const {
@@ -448,6 +449,12 @@ public:
     void set_capabilities(std::shared_ptr<const CapabilitySet> caps) override { caps_ = std::move(caps); }
     bool read_line(std::string& out) override;
     void note_may_wait() override { ++may_wait_; }
+    // A join of a calm function's task (force_promise): counted in may_wait_ too, but not held
+    // against the calm prediction (vm/quick_calls.h); joining_calm() is true while it waits.
+    void note_calm_join() { ++calm_joins_; }
+    uint64_t calm_joins() const { return calm_joins_; }
+    bool joining_calm() const { return joining_calm_; }
+    void set_joining_calm(bool b) { joining_calm_ = b; }
 
     // The trace of the current call stack, outermost first ("path:line in name").
     std::vector<std::string> current_trace() const;
@@ -581,6 +588,8 @@ private:
     // iteration of channels and other host objects, joins): how a record ran, for
     // vm/quick_calls.h.
     uint64_t may_wait_ = 0;
+    uint64_t calm_joins_ = 0;
+    bool joining_calm_ = false;
     int32_t safepoints_left_ = kSafepointBatch;
     uint64_t safepoint_batches_ = 0;
     TaskBinding binding_;

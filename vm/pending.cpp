@@ -3,6 +3,7 @@
 // (arguments in place), a push and a pop on the interpreter's list, and a nested call — no
 // task, fiber, nursery, lock or atomic read-modify-write.
 #include "vm/pending.h"
+#include "vm/quick_calls.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -124,7 +125,7 @@ void expose_hook(rt::Task* cur, rt::ExposeReason why) noexcept {
     if (why != rt::ExposeReason::Park) {
         Interp* in = interp_of(cur);
         if (!in) return;
-        if (why == rt::ExposeReason::Yield) in->unpredict_quick_calls();
+        if (why == rt::ExposeReason::Yield) in->unpredict_quick_calls(/*parked=*/false);
         // An idle worker gets one record, the oldest: the largest piece of work still unstarted
         // (in a recursive fan-out the oldest record is nearest the root). A used-up time slice
         // starts some (the oldest), so calls that wait on the outside world get going while this
@@ -140,7 +141,9 @@ void expose_hook(rt::Task* cur, rt::ExposeReason why) noexcept {
         Interp* in = interp_of(t);
         if (!in || in == last) continue;
         last = in;
-        in->unpredict_quick_calls();
+        // Joining a calm function's task (a stolen or started record) waits for a computation,
+        // not the outside world: the calm predictions stay (vm/quick_calls.h).
+        in->unpredict_quick_calls(/*parked=*/!in->joining_calm());
         auto& list = in->pending();
         // Newest first: the scan ends once every unstarted record has been seen.
         for (size_t i = list.size(); i-- > 0 && in->unstarted_records() > 0;)
@@ -315,6 +318,7 @@ void start_pending(PromiseObj* p) noexcept {
             kw_names = std::move(c.extra->kw_names);
             kw_values = std::move(c.extra->kw_values);
         }
+        p->calm_callee = p->thunk.is(ObjType::Function) && predicted_calm(p->thunk.as<FunctionObj>()->proto->chunk);
         rt::TaskRef t = start_call_task(owner.vm(), p->thunk, c.take_args(), std::move(kw_names),
                                         std::move(kw_values), std::move(caps), c.site, c.nursery);
         c.clear();

@@ -74,4 +74,47 @@ inline void never_quick(const Chunk* c) {
         runs.store(kNeverQuick, std::memory_order_relaxed);
 }
 
+// ---- Calm calls: run at once while no worker is idle ----------------------------------------
+//
+// A quick prediction needs short calls that make no deferred calls of their own, so a recursive
+// fan-out (`a = fib(n - 1); b = fib(n - 2)`, binary-trees' `(make(d - 1), make(d - 1))`) kept a
+// record per call: on one worker pfib(32) cost 2.8 times fib(32), binary-trees 1.9 times its
+// --sequential run (callgrind). Those records exist so that another worker can take them; while
+// no worker is idle nobody can. So a function whose last kQuickAfter records did nothing that can
+// wait (a "calm" function: however long they ran, however many records they made) has its
+// deferred calls run at once when rt::has_idle_worker() says no worker is looking for work — on
+// --workers 1 always, on more workers while all are busy — and kept as records otherwise, which
+// is when an idle worker can take one (Interp::safepoint_slow, the expose hook). This is the
+// work-first principle of Cilk (Frigo, Leiserson and Randall, PLDI 1998: a spawn costs about a
+// call, the thief pays) taken with the demand test of heartbeat and steal-request schedulers
+// (Acar, Charguéraud and Rainey, "Scheduling parallel programs by work stealing with private
+// deques", PPoPP 2013: make parallel work visible only when a worker asks for it).
+//
+// What it risks is what a quick prediction risks (top of this file): a calm function that one
+// day waits for something its caller does after the call. That withdraws the prediction for
+// good (the expose hook on Park: never_calm); a used-up time slice does not (a long computation
+// is what a calm call may be).
+
+// Are deferred calls of `c` predicted calm?
+inline bool predicted_calm(const Chunk* c) {
+    return std::atomic_ref<uint8_t>(c->calm_runs).load(std::memory_order_relaxed) == kQuickAfter;
+}
+
+// A record of `c` finished in the dispatch loop without an error; `may_have_waited` as for
+// note_record_run.
+inline void note_calm_run(const Chunk* c, bool may_have_waited) {
+    std::atomic_ref<uint8_t> runs(c->calm_runs);
+    uint8_t n = runs.load(std::memory_order_relaxed);
+    if (n >= kQuickAfter) return;
+    runs.store(may_have_waited ? uint8_t(0) : uint8_t(n + 1), std::memory_order_relaxed);
+}
+
+// Withdraws the calm prediction for `c` for good (a call of it run at once, or a record of it,
+// was on the stack of a task that parked).
+inline void never_calm(const Chunk* c) {
+    std::atomic_ref<uint8_t> runs(c->calm_runs);
+    if (runs.load(std::memory_order_relaxed) != kNeverQuick)
+        runs.store(kNeverQuick, std::memory_order_relaxed);
+}
+
 }  // namespace weft

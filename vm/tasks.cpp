@@ -314,6 +314,13 @@ Value force_promise(Interp& in, PromiseObj* p) {
         } else {
             // Running an unstarted task inline nests it on this stack: not when already deep
             // (a chain of tasks each forcing the next); then it runs on a fiber of its own.
+            if (p->calm_callee) in.note_calm_join();
+            struct JoiningCalm {
+                Interp& in;
+                bool saved;
+                ~JoiningCalm() { in.set_joining_calm(saved); }
+            } joining{in, in.joining_calm()};
+            in.set_joining_calm(p->calm_callee);
             limits::join_within_default_timeout(*p->task, !p->no_inline && in.defer_allowed());
             std::exception_ptr err = p->task->error();
             Value value, error;

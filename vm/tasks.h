@@ -61,8 +61,8 @@ struct PendingCall {
     // register that holds the promise, and the length in words of the forcing instruction.
     uint8_t forced_reg = 0, forced_len = 0;
     // And, when that run started, the owner's record_seq(), safepoints_passed() and
-    // Interp::may_wait_: how it ran feeds the prediction of vm/quick_calls.h.
-    uint64_t run_seq = 0, run_safepoints = 0, run_may_wait = 0;
+    // Interp::may_wait_ (and calm_joins()): how it ran feeds the predictions of vm/quick_calls.h.
+    uint64_t run_seq = 0, run_safepoints = 0, run_may_wait = 0, run_calm_joins = 0;
     limits::TaskSlot slot{nullptr};               // held only under --max-tasks
     std::unique_ptr<Extra> extra;
     Interp* owner = nullptr;                      // the interpreter whose list holds it
@@ -130,6 +130,9 @@ struct PromiseObj : Obj {
     // Started because it was forced in another cancel scope than it was made in: the forcer
     // waits for it rather than running it inline (its deadline must not cancel the call).
     bool no_inline = false;
+    // A record of a function predicted calm (vm/quick_calls.h) when it became a task: joining
+    // it waits for a computation, not for the outside world, so it keeps the prediction.
+    bool calm_callee = false;
     explicit PromiseObj(Kind k) : Obj(ObjType::Promise), kind(k) {}
     ~PromiseObj() override;
     // The value a register or variable holding this promise may keep in its place (later reads
