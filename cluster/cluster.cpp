@@ -104,7 +104,13 @@ struct Names {
     std::string code_bucket() const { return "WEFT_" + c + "_CODE"; }
     std::string nodes_bucket() const { return "WEFT_" + c + "_NODES"; }
     std::string task_subject(const std::string& pool) const { return "weft." + c + ".task." + pool; }
-    std::string result_subject(const std::string& job) const { return "weft." + c + ".result." + job; }
+    // A job id is "<driver>-<n>": its results go to weft.C.result.<driver>.<n>, so that a driver
+    // listens to all its jobs with one subscription (weft.C.result.<driver>.*).
+    std::string result_subject(const std::string& job) const {
+        std::string j = job;
+        if (auto dash = j.find('-'); dash != std::string::npos) j[dash] = '.';
+        return "weft." + c + ".result." + j;
+    }
     std::string cancel_subject(const std::string& job) const { return "weft." + c + ".cancel." + job; }
 };
 
@@ -283,15 +289,6 @@ struct Stats {
     std::map<std::string, uint64_t> per_worker;
 };
 
-struct Driver {
-    Vm* vm = nullptr;
-    std::string url, name;
-    std::mutex mu;
-    std::unique_ptr<Conn> conn;
-    Stats stats;
-};
-Driver* g_driver = nullptr;
-
 // One parallel operation's results, filled by the subscription's callback thread.
 struct Job {
     std::mutex mu;
@@ -302,8 +299,34 @@ struct Job {
     bool waiting = false;
 };
 
+struct Driver {
+    Vm* vm = nullptr;
+    std::string url, name;
+    std::string id = random_hex(6);  // this driver's token in job ids and result subjects
+    std::mutex mu;                   // conn, results_sub, stored
+    std::unique_ptr<Conn> conn;
+    natsSubscription* results_sub = nullptr;
+    std::set<std::string> stored;    // KV keys already stored (sources, bundles)
+    std::mutex jobs_mu;
+    std::map<std::string, std::shared_ptr<Job>> jobs;
+    std::atomic<uint64_t> next_job{0};
+    Stats stats;
+};
+Driver* g_driver = nullptr;
+
 void on_result(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
-    auto* job = static_cast<std::shared_ptr<Job>*>(closure)->get();
+    auto* d = static_cast<Driver*>(closure);
+    std::shared_ptr<Job> jobp;
+    {
+        std::lock_guard<std::mutex> g(d->jobs_mu);
+        auto it = d->jobs.find(header(msg, "Weft-Job"));
+        if (it != d->jobs.end()) jobp = it->second;
+    }
+    if (!jobp) {  // a late result of a finished or cancelled job
+        natsMsg_Destroy(msg);
+        return;
+    }
+    Job* job = jobp.get();
     std::string idx = header(msg, "Weft-Index");
     size_t i = size_t(strtoull(idx.c_str(), nullptr, 10));
     {
@@ -321,8 +344,6 @@ void on_result(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) 
     natsMsg_Destroy(msg);
 }
 
-void on_sub_complete(void* closure) { delete static_cast<std::shared_ptr<Job>*>(closure); }
-
 Conn& driver_conn() {
     Driver* d = g_driver;
     if (!d)
@@ -330,7 +351,19 @@ Conn& driver_conn() {
     std::string err;
     Conn* c = rt::run_blocking([d, &err]() -> Conn* {
         std::lock_guard<std::mutex> g(d->mu);
-        if (!d->conn) d->conn = connect(d->url, d->name, "weft driver " + std::to_string(getpid()), err);
+        if (!d->conn) {
+            d->conn = connect(d->url, d->name, "weft driver " + std::to_string(getpid()), err);
+            if (!d->conn) return nullptr;
+            // One subscription for the results of every job of this driver.
+            std::string subj = "weft." + d->conn->names.c + ".result." + d->id + ".*";
+            natsStatus s = natsConnection_Subscribe(&d->results_sub, d->conn->nc, subj.c_str(), on_result, d);
+            if (s == NATS_OK) s = natsConnection_FlushTimeout(d->conn->nc, 2000);
+            if (s != NATS_OK) {
+                err = "cannot subscribe to the results on " + d->url + ": " + nats_text(s);
+                d->conn.reset();
+                return nullptr;
+            }
+        }
         return d->conn.get();
     });
     if (!c) cluster_error(err);
@@ -379,32 +412,47 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
     if (bundle.size() > 900 * 1024) cluster_error(what + ": the function's globals and captures exceed 900 KiB");
 
     Conn& c = driver_conn();
-    std::string job_id = random_hex(8);
+    Driver* drv = g_driver;
+    std::string job_id = drv->id + "-" + std::to_string(drv->next_job.fetch_add(1));
     auto job = std::make_shared<Job>();
     job->results.resize(n);
     job->have.assign(n, false);
-    natsSubscription* sub = nullptr;
+    {
+        std::lock_guard<std::mutex> g(drv->jobs_mu);
+        drv->jobs[job_id] = job;
+    }
+    struct Forget {  // the job leaves the table however this call ends
+        Driver* d;
+        const std::string& id;
+        ~Forget() {
+            std::lock_guard<std::mutex> g(d->jobs_mu);
+            d->jobs.erase(id);
+        }
+    } forget{drv, job_id};
     // 2. Store the code, subscribe to the results, publish the tasks (on the blocking pool).
     std::string err = rt::run_blocking([&]() -> std::string {
-        for (auto& [sha, text] : sources) {
+        // Content-addressed: each source and bundle is stored once (per driver, a set
+        // remembers what it stored; across drivers, a lookup first).
+        auto store = [&](const std::string& key, const std::string& value) -> natsStatus {
+            {
+                std::lock_guard<std::mutex> g(drv->mu);
+                if (drv->stored.count(key)) return NATS_OK;
+            }
             std::string have;
-            if (kv_get(c.code, "src_" + sha, have)) continue;
-            natsStatus s = kvStore_Put(nullptr, c.code, ("src_" + sha).c_str(), text.data(), int(text.size()));
-            if (s != NATS_OK) return "cannot store the program's source in the cluster: " + nats_text(s);
-        }
-        std::string have;
-        if (!kv_get(c.code, "bundle_" + bundle_sha, have)) {
-            natsStatus s = kvStore_Put(nullptr, c.code, ("bundle_" + bundle_sha).c_str(), bundle.data(), int(bundle.size()));
-            if (s != NATS_OK) return "cannot store the function in the cluster: " + nats_text(s);
-        }
-        auto* holder = new std::shared_ptr<Job>(job);
-        natsStatus s = natsConnection_Subscribe(&sub, c.nc, c.names.result_subject(job_id).c_str(), on_result, holder);
-        if (s != NATS_OK) {
-            delete holder;
-            return "cannot subscribe to the results: " + nats_text(s);
-        }
-        natsSubscription_SetOnCompleteCB(sub, on_sub_complete, holder);
-        natsConnection_FlushTimeout(c.nc, 2000);  // the subscription is live before any task runs
+            natsStatus s = NATS_OK;
+            if (!kv_get(c.code, key, have)) s = kvStore_Put(nullptr, c.code, key.c_str(), value.data(), int(value.size()));
+            if (s == NATS_OK) {
+                std::lock_guard<std::mutex> g(drv->mu);
+                drv->stored.insert(key);
+            }
+            return s;
+        };
+        for (auto& [sha, text] : sources)
+            if (natsStatus s = store("src_" + sha, text); s != NATS_OK)
+                return "cannot store the program's source in the cluster: " + nats_text(s);
+        if (natsStatus s = store("bundle_" + bundle_sha, bundle); s != NATS_OK)
+            return "cannot store the function in the cluster: " + nats_text(s);
+        natsStatus s = NATS_OK;
         std::string subj = c.names.task_subject("default");
         std::string retries_s = std::to_string(retries);
         std::string timeout_s = timeout >= 0 ? std::to_string(timeout) : "";
@@ -430,18 +478,11 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
         if (s != NATS_OK) return "the NATS server did not store the tasks: " + nats_text(s);
         return "";
     });
-    auto unsubscribe = [&] {
-        if (!sub) return;
-        natsSubscription_Unsubscribe(sub);
-        natsSubscription_Destroy(sub);
-        sub = nullptr;
-    };
     auto cancel_job = [&] {
         natsConnection_PublishString(c.nc, c.names.cancel_subject(job_id).c_str(), "cancel");
         natsConnection_FlushTimeout(c.nc, 500);
     };
     if (!err.empty()) {
-        unsubscribe();
         cluster_error(what + ": " + err);
     }
     // 3. Collect the results.
@@ -548,15 +589,12 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
     } catch (...) {
         // Cancelled by the caller, or a ClusterError: tell the remote tasks to stop.
         cancel_job();
-        unsubscribe();
         throw;
     }
     if (!first_error.is_none()) {
         cancel_job();
-        unsubscribe();
         throw WeftError(first_error);
     }
-    unsubscribe();
     return results;
 }
 
@@ -722,35 +760,42 @@ std::string result_body(uint64_t index, bool ok, const Value* v, const std::stri
     return e.take();
 }
 
-void publish_finished(Worker& w, Finished& f) {
+// Publishes a batch of results (asynchronously, then waits for the stream's acks), then acks
+// their tasks: a crash in between re-runs a task, and its duplicate result is dropped
+// (Nats-Msg-Id). Results the server did not store are nak'ed: their tasks run again.
+void publish_finished(Worker& w, std::deque<Finished>& batch) {
     Conn& c = *w.conn;
-    natsMsg* m = nullptr;
-    natsMsg_Create(&m, f.subject.c_str(), nullptr, f.body.data(), int(f.body.size()));
-    natsMsgHeader_Set(m, "Nats-Msg-Id", f.msg_id.c_str());
-    natsMsgHeader_Set(m, "Weft-Index", f.index.c_str());
+    natsStatus s = NATS_OK;
+    for (auto& f : batch) {
+        natsMsg* m = nullptr;
+        natsMsg_Create(&m, f.subject.c_str(), nullptr, f.body.data(), int(f.body.size()));
+        natsMsgHeader_Set(m, "Nats-Msg-Id", f.msg_id.c_str());
+        natsMsgHeader_Set(m, "Weft-Job", f.msg_id.substr(0, f.msg_id.rfind('.')).c_str());
+        natsMsgHeader_Set(m, "Weft-Index", f.index.c_str());
+        natsStatus ps = js_PublishMsgAsync(c.js, &m, nullptr);
+        if (m) natsMsg_Destroy(m);
+        if (ps != NATS_OK) s = ps;
+    }
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = 5000;
-    jsPubAck* ack = nullptr;
-    jsErrCode jerr = jsErrCode(0);
-    // Publish, wait for the stream's ack, then ack the task: a crash in between re-runs the
-    // task, and its duplicate result is dropped (Nats-Msg-Id).
-    natsStatus s = js_PublishMsg(&ack, c.js, m, &po, &jerr);
-    if (ack) jsPubAck_Destroy(ack);
-    natsMsg_Destroy(m);
-    natsMsg* task = nullptr;
+    natsStatus cs = js_PublishAsyncComplete(c.js, &po);
+    if (s == NATS_OK) s = cs;
+    std::vector<natsMsg*> tasks;
     {
         std::lock_guard<std::mutex> g(w.mu);
-        auto it = w.running.find(f.id);
-        if (it != w.running.end()) {
-            task = it->second.msg;
-            w.running.erase(it);
+        for (auto& f : batch) {
+            auto it = w.running.find(f.id);
+            if (it != w.running.end()) {
+                tasks.push_back(it->second.msg);
+                w.running.erase(it);
+            }
+            ++w.done_count;
         }
-        ++w.done_count;
     }
-    if (task) {
+    for (natsMsg* task : tasks) {
         if (s == NATS_OK) natsMsg_Ack(task, nullptr);
-        else natsMsg_Nak(task, nullptr);  // the result was not stored: let the task run again
+        else natsMsg_Nak(task, nullptr);
         natsMsg_Destroy(task);
     }
     w.cv.notify_all();
@@ -773,7 +818,7 @@ void result_loop(Worker& w, const std::atomic<bool>& quit) {
                 }
             for (auto* m : progress) natsMsg_InProgress(m, nullptr);  // under mu: the message stays alive
         }
-        for (auto& f : batch) publish_finished(w, f);
+        if (!batch.empty()) publish_finished(w, batch);
     }
 }
 
@@ -822,8 +867,9 @@ void start_task(Worker& w, natsMsg* msg) {
         {
             std::lock_guard<std::mutex> g(w.mu);
             w.running[id] = Running{msg, job, nullptr, false, Clock::now()};
+            w.finished.push_back(std::move(f));
         }
-        publish_finished(w, f);
+        w.cv.notify_all();
         return;
     }
     // The caller's capabilities, intersected with this worker's.
@@ -996,6 +1042,11 @@ void finish_driver(bool stats) {
         }
     }
     std::lock_guard<std::mutex> g(d->mu);
+    if (d->results_sub) {
+        natsSubscription_Unsubscribe(d->results_sub);
+        natsSubscription_Destroy(d->results_sub);
+        d->results_sub = nullptr;
+    }
     d->conn.reset();
 }
 
