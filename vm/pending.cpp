@@ -318,12 +318,13 @@ void start_pending(PromiseObj* p) noexcept {
             kw_names = std::move(c.extra->kw_names);
             kw_values = std::move(c.extra->kw_values);
         }
-        p->calm_callee = p->thunk.is(ObjType::Function) && predicted_calm(p->thunk.as<FunctionObj>()->proto->chunk);
+        bool calm = p->thunk.is(ObjType::Function) && predicted_calm(p->thunk.as<FunctionObj>()->proto->chunk);
         rt::TaskRef t = start_call_task(owner.vm(), p->thunk, c.take_args(), std::move(kw_names),
                                         std::move(kw_values), std::move(caps), c.site, c.nursery);
         c.clear();
         std::lock_guard<rt::SpinLock> g(p->lock);
         p->task = std::move(t);
+        p->calm_callee = calm;
         p->thunk = Value();
         p->kind = PromiseObj::Kind::Task;
     } catch (WeftError& e) {
