@@ -1348,6 +1348,25 @@ Engine::Engine(EngineOptions options) : core_(std::make_shared<EngineCore>()) {
     vo.default_timeout = c.options.default_timeout;
     vo.max_tasks = c.options.limits.max_tasks;
     vo.stdout_sink = c.options.stdout_sink;
+    if (c.options.load_module || !c.options.module_paths.empty()) {
+        vo.load_module = [load = c.options.load_module, paths = c.options.module_paths](
+                             std::string_view name, std::string_view importer) -> std::optional<std::string> {
+            if (load)
+                if (auto src = load(name, importer)) return src;
+            // module_paths: plain names only ("util", "pkg.util" is not a path form here).
+            if (name.find('/') != std::string_view::npos || name.find("..") != std::string_view::npos) return std::nullopt;
+            for (const auto& dir : paths) {
+                std::string file = dir + "/" + std::string(name);
+                if (file.size() < 5 || file.compare(file.size() - 5, 5, ".weft") != 0) file += ".weft";
+                std::ifstream f(file, std::ios::binary);
+                if (!f) continue;
+                std::ostringstream text;
+                text << f.rdbuf();
+                return text.str();
+            }
+            return std::nullopt;
+        };
+    }
     if (c.options.trace) {
         if (c.options.runtime)
             throw UsageError("EngineOptions::trace needs an Engine with its own runtime (not EngineOptions::runtime)");

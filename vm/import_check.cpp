@@ -126,9 +126,12 @@ int Vm::check_imports(const ast::Module& module, const std::string& path, const 
         };
         if (!is_path) {
             if (name == "__lisp__") continue;  // the Lisp prelude every lowered .wlisp imports
-            if (!has_module(name)) return fail("no module named '" + name + "'" + module_name_hint(name, path));
+            // An embedding host's loader (VmOptions::load_module) may have it: known at run time.
+            if (!has_module(name) && !options_.load_module)
+                return fail("no module named '" + name + "'" + module_name_hint(name, path));
             continue;
         }
+        if (options_.load_module) continue;  // the host's loader is asked first, at run time
         fs::path full = name[0] == '/' ? fs::path(name) : import_base(path) / name;
         std::error_code ec;
         fs::path canon = fs::weakly_canonical(full, ec);

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
@@ -88,6 +89,12 @@ struct VmOptions {
     // descriptor 1), and a runtime shared with other Vms (null: the Vm starts its own).
     std::function<void(std::string_view)> stdout_sink;
     std::shared_ptr<rt::Runtime> shared_runtime;
+    // Embedding (weft::EngineOptions::load_module): the source of a module the program imports,
+    // asked before the file system (a path import) or after the standard and host modules (a
+    // name): `name` as written in the import, `importer` the importing module's path or name.
+    // nullopt: not the host's (the usual search goes on). Called on a worker; must be
+    // thread-safe and must not block for long.
+    std::function<std::optional<std::string>(std::string_view name, std::string_view importer)> load_module;
 };
 
 // A native module is built on first import.
@@ -145,6 +152,9 @@ public:
 
     // Module loading (used by the Import instruction).
     ModuleObj* import_module(Interp& in, const std::string& name, const ModuleObj* importer);
+    // The module `name` from VmOptions::load_module (compiled and run once, cached under
+    // "<host>:name"), or null when the host has no source for it.
+    ModuleObj* import_from_host(Interp& in, const std::string& name, const ModuleObj* importer);
     // The Lisp prelude module `__lisp__` (vm/vm.cpp), built on first use.
     ModuleObj* lisp_prelude(Interp& in);
 

@@ -957,7 +957,7 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
                    (name.size() > 5 && name.compare(name.size() - 5, 5, ".weft") == 0) || lisp::is_lisp_path(name);
     if (name == "__lisp__") return lisp_prelude(in);
     if (!is_path) {
-        std::lock_guard<std::mutex> g(modules_mu_);
+        std::unique_lock<std::mutex> g(modules_mu_);
         auto it = modules_.find(name);
         if (it != modules_.end()) return it->second;
         if (auto h = host_modules_.find(name); h != host_modules_.end()) {  // an embedder's
@@ -972,9 +972,14 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         }
         auto& reg = native_registry();
         auto r = reg.find(name);
-        if (r == reg.end())
+        if (r == reg.end()) {
+            if (options_.load_module) {  // an embedding host's scripts (EngineOptions::load_module)
+                g.unlock();
+                if (ModuleObj* m = import_from_host(in, name, importer)) return m;
+            }
             throw_import_failure(ErrorKind::NameError, "no module named '" + name + "'" +
                                                           module_name_hint(name, importer ? importer->path : ""));
+        }
         auto* m = new ModuleObj();
         m->name = name;
         m->imported = true;
@@ -997,6 +1002,10 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         modules_[name] = m;
         return m;
     }
+    // An embedding host decides first where a path import comes from (no capability needed:
+    // the host grants it by answering).
+    if (options_.load_module)
+        if (ModuleObj* m = import_from_host(in, name, importer)) return m;
     namespace fs = std::filesystem;
     fs::path base = importer && !importer->path.empty() && importer->path[0] != '<'
                         ? fs::path(importer->path).parent_path()
@@ -1033,6 +1042,45 @@ ModuleObj* Vm::import_module(Interp& in, const std::string& name, const ModuleOb
         throw_import_failure(ErrorKind::Error, "compile error in imported module '" + name + "'");
     }
     sources_->add(key);  // only a module that compiled becomes one of the program's sources
+    m->initializing = true;
+    lock.unlock();  // the module's code may block, spawn and import
+    in.run_module_chunk(m, p);
+    m->initialized = true;
+    return m;
+}
+
+ModuleObj* Vm::import_from_host(Interp& in, const std::string& name, const ModuleObj* importer) {
+    std::string key = "<host>:" + name;
+    {
+        std::lock_guard<std::mutex> g(modules_mu_);
+        auto it = modules_.find(key);
+        if (it != modules_.end()) return it->second;
+    }
+    std::optional<std::string> source;
+    try {
+        source = options_.load_module(name, importer ? (importer->path.empty() ? importer->name : importer->path) : "");
+    } catch (const std::exception& e) {
+        throw_import_failure(ErrorKind::Error, "cannot import '" + name + "': the host's loader failed: " + e.what());
+    }
+    if (!source) return nullptr;
+    std::unique_lock<std::mutex> lock(modules_mu_);
+    auto it = modules_.find(key);
+    if (it != modules_.end()) return it->second;  // another task loaded it meanwhile
+    auto* m = new ModuleObj();
+    m->imported = true;
+    std::string stem = std::filesystem::path(name).stem().string();
+    m->name = stem.empty() ? name : stem;
+    m->path = "<" + name + ">";
+    m->source = *source;
+    modules_[key] = m;
+    Proto* p;
+    try {
+        p = compile_into(*m, *source, false);
+    } catch (CompileError& e) {
+        if (e.diag.path.empty()) e.diag.path = m->path;
+        report_compile_error(e, *source);
+        throw_import_failure(ErrorKind::Error, "compile error in imported module '" + name + "'");
+    }
     m->initializing = true;
     lock.unlock();  // the module's code may block, spawn and import
     in.run_module_chunk(m, p);

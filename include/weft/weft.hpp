@@ -777,6 +777,16 @@ struct EngineOptions {
     /// runtime (UsageError with EngineOptions::runtime: a shared runtime's events are everyone's).
     /// Tracing makes the VM start every deferred call as a task, so calls run slower.
     std::function<void(const TraceEvent&)> trace;
+    /// The source of a module the scripts import, for hosts that keep scripts in memory (Wren's
+    /// loadModuleFn): called with the import as written ("config", "lib/util.weft") and the
+    /// importing module's path or name. A path import asks it first, a name import after the
+    /// standard and host modules. Return nullopt to let the usual search go on. Each module is
+    /// loaded once per Engine. Called on a worker: thread-safe, no long blocking, no calls
+    /// into the Engine. A C++ exception fails the import (Error in the script).
+    std::function<std::optional<std::string>(std::string_view name, std::string_view importer)> load_module;
+    /// Folders searched for `import name` (name.weft) when no standard, host or load_module
+    /// module has that name. The host grants them: no read capability is needed.
+    std::vector<std::string> module_paths;
 };
 
 struct CallOptions {

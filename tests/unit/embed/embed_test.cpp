@@ -422,6 +422,58 @@ TEST(HostModulesAndTypes, ModuleImportAndConstants) {
     EXPECT_THROW(other.exec("import sensors"), weft::ScriptError);
 }
 
+TEST(HostModulesAndTypes, LoadModuleAndModulePaths) {
+    std::string dir = "/tmp/weft_embed_module_paths";
+    std::system(("mkdir -p " + dir).c_str());
+    {
+        std::ofstream f(dir + "/mathx.weft");
+        f << "def triple(x):\n    return 3 * x\n";
+    }
+    std::atomic<int> loads{0};
+    std::string seen_importer;
+    std::mutex mu;
+    weft::EngineOptions o = one_worker();  // no read capability: the host grants these modules
+    o.module_paths = {dir};
+    o.load_module = [&](std::string_view name, std::string_view importer) -> std::optional<std::string> {
+        if (name == "greet") {
+            ++loads;
+            return std::string("import mathx\ndef hello(n):\n    return 'hi ' + n + str(mathx.triple(1))\n");
+        }
+        if (name == "mathx") {  // nested import: the importer is the host module
+            std::lock_guard<std::mutex> g(mu);
+            seen_importer = std::string(importer);
+            return std::nullopt;  // let module_paths find it
+        }
+        if (name == "lib/cfg.weft") return std::string("LEVEL = 3\n");
+        if (name == "broken") return std::string("def (:\n");
+        if (name == "throws") throw std::runtime_error("database down");
+        return std::nullopt;
+    };
+    weft::Engine e(o);
+    EXPECT_EQ(e.exec("import greet\ngreet.hello('ann')").as<std::string>(), "hi ann3");
+    EXPECT_EQ(e.exec("import greet\ngreet.hello('bo')").as<std::string>(), "hi bo3");
+    EXPECT_EQ(loads.load(), 1);  // loaded once per Engine
+    {
+        std::lock_guard<std::mutex> g(mu);
+        EXPECT_EQ(seen_importer, "<greet>");
+    }
+    EXPECT_EQ(e.exec("import mathx\nmathx.triple(5)").as<int>(), 15);
+    EXPECT_EQ(e.exec("import \"lib/cfg.weft\" as cfg\ncfg.LEVEL").as<int>(), 3);
+    for (const char* bad : {"import broken", "import throws", "import nowhere"}) {
+        try {
+            e.exec(bad);
+            ADD_FAILURE() << bad << " imported";
+        } catch (const weft::ScriptError& err) {
+            EXPECT_TRUE(err.is("Error")) << bad << ": " << err.kind();
+            if (std::string(bad) == "import throws") {
+                EXPECT_NE(err.message().find("database down"), std::string::npos) << err.message();
+            }
+        }
+    }
+    weft::Engine plain(one_worker());  // another Engine does not see them
+    EXPECT_THROW(plain.exec("import greet"), weft::Exception);  // no module named 'greet'
+}
+
 TEST(HostModulesAndTypes, HostTypeSharedWithTheHost) {
     weft::Engine e(one_worker());
     e.def_type<Counter>("Counter").constructor<int>().method("inc", &Counter::inc).property("value", &Counter::value);
