@@ -385,7 +385,8 @@ int main(int argc, char** argv) {
         signals.attach(&vm);
         weft::register_stdlib_builtins(vm);
 #ifdef WEFT_HAVE_CLUSTER
-        if (!cli.cluster_url.empty()) weft::cluster::enable_driver(vm, cli.cluster_url, cli.cluster_name);
+        if (!cli.cluster_url.empty())
+            weft::cluster::enable_driver(vm, cli.cluster_url, cli.cluster_name, cli.trace_out.empty() ? nullptr : &trace_out);
 #endif
         if (cli.command == "check")
             rc = vm.check_file(cli.file);

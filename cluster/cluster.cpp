@@ -43,6 +43,7 @@
 #include "vm/interp.h"
 #include "vm/native.h"
 #include "vm/tasks.h"
+#include "vm/trace_out.h"
 #include "weft/runtime/oneshot.hpp"
 #include "weft/runtime/runtime.hpp"
 #include "weft/runtime/scope.hpp"
@@ -311,6 +312,7 @@ struct Driver {
     std::map<std::string, std::shared_ptr<Job>> jobs;
     std::atomic<uint64_t> next_job{0};
     Stats stats;
+    TraceOut* trace = nullptr;  // --trace-out
 };
 Driver* g_driver = nullptr;
 
@@ -523,6 +525,16 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
                     st.run_us += run_us;
                     ++st.per_worker[worker];
                 }
+                if (drv->trace) {
+                    // The remote run, drawn on the worker's track, ending when its result came.
+                    int64_t end = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+                    char args[160];
+                    snprintf(args, sizeof args, "\"job\":\"%s\",\"index\":%zu,\"queue_ms\":%.3f,\"run_ms\":%.3f,\"deliveries\":%llu",
+                             job_id.c_str(), i, double(queue_us) / 1000.0, double(run_us) / 1000.0,
+                             (unsigned long long)deliveries);
+                    drv->trace->add_remote("worker " + worker, what + " #" + std::to_string(i), end - run_us * 1000,
+                                           run_us * 1000, args);
+                }
                 ++done;
                 last_progress = Clock::now();
                 if (ok) {
@@ -693,6 +705,7 @@ struct Worker {
     std::shared_ptr<const CapabilitySet> ceiling;
     std::string name, pool;
     int slots = 1;
+    int prefetch = 1;  // tasks held beyond the slots, so that the next one is here when one ends
     double ack_wait = 15;
     bool verbose = false;
     std::mutex mu;
@@ -994,7 +1007,10 @@ Options:
   --cluster URL         the NATS server (also WEFT_CLUSTER)
   --cluster-name NAME   the cluster (default weft): several clusters may share one server
   --name NAME           this worker's name (default HOST-PID)
-  --workers N           tasks run at once (default 1)
+  --workers N           worker threads running tasks (default 1)
+  --prefetch K          tasks taken ahead of the free threads (default N): they start at once
+                        and share the threads, so the queue's round trip is hidden; 0 for
+                        strict balance of long tasks between workers
   --pool NAME           the pool served (default "default")
   --ack-wait D          a task whose worker is silent this long runs elsewhere (default 15s)
   --verbose             a line on stderr per task started and finished
@@ -1018,9 +1034,10 @@ void register_cluster() {
     cluster_parallel_hook = parallel_hook;
 }
 
-void enable_driver(Vm& vm, const std::string& url, const std::string& name) {
+void enable_driver(Vm& vm, const std::string& url, const std::string& name, TraceOut* trace) {
     if (!g_driver) g_driver = new Driver();  // lives to the end of the process
     g_driver->vm = &vm;
+    g_driver->trace = trace;
     g_driver->url = url;
     g_driver->name = name.empty() ? "weft" : name;
 }
@@ -1053,7 +1070,7 @@ void finish_driver(bool stats) {
 int worker_main(int argc, char** argv) {
     std::string url = getenv("WEFT_CLUSTER") ? getenv("WEFT_CLUSTER") : "";
     std::string cluster = "weft", name, pool = "default";
-    int slots = 1;
+    int slots = 1, prefetch = -1;
     double ack_wait = 15;
     bool verbose = false;
     VmOptions vo;
@@ -1089,6 +1106,9 @@ int worker_main(int argc, char** argv) {
         } else if (is("--workers")) {
             if (!value(v) || atoi(v.c_str()) < 1) return usage("--workers needs a positive number");
             slots = std::min(atoi(v.c_str()), 256);
+        } else if (is("--prefetch")) {
+            if (!value(v) || atoi(v.c_str()) < 0 || (v != "0" && atoi(v.c_str()) == 0)) return usage("--prefetch needs a number >= 0");
+            prefetch = std::min(atoi(v.c_str()), 1024);
         } else if (is("--ack-wait")) {
             if (!value(v) || !parse_seconds(v, ack_wait)) return usage("--ack-wait needs a duration like 15s");
         } else if (a == "--verbose") {
@@ -1119,6 +1139,7 @@ int worker_main(int argc, char** argv) {
     w.name = name;
     w.pool = pool;
     w.slots = slots;
+    w.prefetch = prefetch < 0 ? slots : prefetch;
     w.ack_wait = ack_wait;
     w.verbose = verbose;
     std::string err;
@@ -1202,12 +1223,13 @@ int worker_main(int argc, char** argv) {
                 pool.c_str(), cluster.c_str(), url.c_str(), slots, slots == 1 ? "" : "s");
         fflush(stderr);
         // The fetch loop: pull as many tasks as there are free slots.
+        int capacity = slots + w.prefetch;
         while (!g_stop.load()) {
             int free_slots;
             {
                 std::unique_lock<std::mutex> lk(w.mu);
-                w.cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return int(w.running.size()) < slots || g_stop.load(); });
-                free_slots = slots - int(w.running.size());
+                w.cv.wait_for(lk, std::chrono::milliseconds(200), [&] { return int(w.running.size()) < capacity || g_stop.load(); });
+                free_slots = capacity - int(w.running.size());
             }
             if (free_slots <= 0 || g_stop.load()) continue;
             natsMsgList list{};

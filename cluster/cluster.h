@@ -18,6 +18,7 @@
 
 namespace weft {
 class Vm;
+class TraceOut;
 }
 
 namespace weft::cluster {
@@ -27,8 +28,9 @@ void register_cluster();
 
 // Makes `vm`'s program a cluster driver connected to `url` (nats://HOST:PORT) lazily, on the first
 // cluster operation; `name` is the cluster name (default "weft"). Not thread-safe: call before
-// the program runs.
-void enable_driver(Vm& vm, const std::string& url, const std::string& name);
+// the program runs. `trace` (may be null): --trace-out's recorder, which then gets a slice per
+// remote task (worker, queue time, run time, deliveries).
+void enable_driver(Vm& vm, const std::string& url, const std::string& name, TraceOut* trace = nullptr);
 
 // Ends the driver: closes the connection; with `stats` prints a summary of remote tasks on
 // stderr (tasks, per worker, deliveries, queue and run times). Call after the program ended.

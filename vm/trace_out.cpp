@@ -69,14 +69,22 @@ struct Open {
 std::string TraceOut::json() const {
     std::vector<Event> ev;
     std::unordered_map<std::uint64_t, std::string> labels;
+    std::vector<Remote> remote;
     {
         std::lock_guard<std::mutex> g(mu_);
         ev = events_;
         labels = labels_;
+        remote = remote_;
     }
     std::stable_sort(ev.begin(), ev.end(),
                      [](const Event& a, const Event& b) { return a.time_ns < b.time_ns; });
     std::int64_t t0 = ev.empty() ? 0 : ev.front().time_ns;
+    bool have_t0 = !ev.empty();
+    for (auto& r : remote)
+        if (!have_t0 || r.start_ns < t0) {
+            t0 = r.start_ns;
+            have_t0 = true;
+        }
     auto label_of = [&](std::uint64_t id) {
         auto it = labels.find(id);
         return it != labels.end() ? it->second : "task#" + std::to_string(id);
@@ -194,6 +202,27 @@ std::string TraceOut::json() const {
         begin_event();
         out += f;
     }
+    // Remote tasks (cluster mode): one track per worker under a second process row.
+    std::map<std::string, int> remote_tracks;
+    for (auto& r : remote) {
+        int tid = remote_tracks.emplace(r.track, int(remote_tracks.size()) + 1).first->second;
+        begin_event();
+        out += "{\"ph\":\"X\",\"cat\":\"remote\",\"pid\":2,\"tid\":" + std::to_string(tid) +
+               ",\"ts\":" + micros(r.start_ns - t0) + ",\"dur\":" + micros(std::max<std::int64_t>(r.dur_ns, 0)) +
+               ",\"name\":\"";
+        append_escaped(out, r.name);
+        out += "\",\"args\":{" + r.args + "}}";
+    }
+    for (auto& [track, tid] : remote_tracks) {
+        begin_event();
+        out += "{\"ph\":\"M\",\"pid\":2,\"tid\":" + std::to_string(tid) + ",\"name\":\"thread_name\",\"args\":{\"name\":\"";
+        append_escaped(out, track);
+        out += "\"}}";
+    }
+    if (!remote.empty()) {
+        begin_event();
+        out += "{\"ph\":\"M\",\"pid\":2,\"name\":\"process_name\",\"args\":{\"name\":\"cluster\"}}";
+    }
     begin_event();
     out += "{\"ph\":\"M\",\"pid\":1,\"name\":\"process_name\",\"args\":{\"name\":\"weft\"}}";
     for (auto& [w, seen] : workers) {
@@ -205,6 +234,12 @@ std::string TraceOut::json() const {
     }
     out += "\n]}\n";
     return out;
+}
+
+void TraceOut::add_remote(const std::string& track, const std::string& name, std::int64_t start_ns,
+                          std::int64_t dur_ns, const std::string& args_json) {
+    std::lock_guard<std::mutex> g(mu_);
+    remote_.push_back(Remote{track, name, args_json, start_ns, dur_ns});
 }
 
 bool TraceOut::write(const std::string& path, std::string& error) const {

@@ -34,6 +34,12 @@ class TraceOut {
     std::string json() const;
     // Writes json() to `path`; on failure returns false and sets `error` to the OS reason.
     bool write(const std::string& path, std::string& error) const;
+    // A slice that ran in another process (a cluster worker's remote task, cluster/): drawn on
+    // the track `track` of a second process row ("cluster"), from `start_ns` (steady clock,
+    // like the runtime's events) for `dur_ns`; `args_json` is a JSON object's members
+    // ("\"run_ms\":1.2,..."). Thread-safe.
+    void add_remote(const std::string& track, const std::string& name, std::int64_t start_ns,
+                    std::int64_t dur_ns, const std::string& args_json);
 
   private:
     struct Event {
@@ -48,6 +54,11 @@ class TraceOut {
     mutable std::mutex mu_;
     std::vector<Event> events_;
     std::unordered_map<std::uint64_t, std::string> labels_;
+    struct Remote {
+        std::string track, name, args;
+        std::int64_t start_ns, dur_ns;
+    };
+    std::vector<Remote> remote_;
 };
 
 }  // namespace weft

@@ -446,7 +446,26 @@ def test_example_scores(env):
                    "{'words': 4, 'longest': 11}"], out)
 
 
-TESTS = [test_example_scores, test_results_in_order_equal_local, test_channel_three_levels_deep_is_refused_before_sending,
+def test_stats_and_trace_out_show_remote_tasks(env):
+    env.worker("w1")
+    env.worker("w2")
+    trace = os.path.join(env.tmp, "trace.json")
+    rc, out, err = env.run("print(parallel_map(lambda x: x * 2, range(6), cluster=True))\n",
+                           "--stats", "--trace-out", trace)
+    expect(rc == 0, err)
+    expect(out.strip() == "[0, 2, 4, 6, 8, 10]", out)
+    expect(re.search(r"cluster: 6 remote tasks \(w1 \d+, w2 \d+\)|cluster: 6 remote tasks \(w[12] 6\)", err), err)
+    import json
+    with open(trace) as f:
+        events = json.load(f)["traceEvents"]
+    remote = [e for e in events if e.get("pid") == 2 and e["ph"] == "X"]
+    expect(len(remote) == 6, remote)
+    expect(all(set(e["args"]) >= {"queue_ms", "run_ms", "deliveries"} for e in remote), remote[0])
+    tracks = {e["args"]["name"] for e in events if e.get("pid") == 2 and e["ph"] == "M" and "tid" in e}
+    expect(tracks and tracks <= {"worker w1", "worker w2"}, tracks)
+
+
+TESTS = [test_example_scores, test_stats_and_trace_out_show_remote_tasks, test_results_in_order_equal_local, test_channel_three_levels_deep_is_refused_before_sending,
          test_capabilities_are_intersected, test_worker_granted_but_caller_not,
          test_kill9_mid_task_redelivered_result_once, test_poison_task_ends_as_worker_lost,
          test_no_worker_yet_tasks_wait, test_cancellation_drops_queued_tasks, test_application_error_not_retried,
