@@ -53,6 +53,10 @@ namespace weft {
 extern std::vector<Value> (*cluster_parallel_hook)(CallContext& cx, const Value& fn, const std::vector<Value>& items,
                                                    const CallArgs& a, const char* op, bool collect, double timeout,
                                                    std::vector<bool>* failed);
+// vm/actors.cpp: remote actors.
+extern void (*actor_cluster_spawn_hook)(CallContext& cx, const std::string& name, const Value& ref);
+extern Value (*actor_cluster_whereis_hook)(CallContext& cx, const std::string& name);
+extern bool (*actor_cluster_monitor_hook)(CallContext& cx, const Value& ref, Value& out);
 }  // namespace weft
 
 namespace weft::cluster {
@@ -313,6 +317,14 @@ struct Driver {
     std::atomic<uint64_t> next_job{0};
     Stats stats;
     TraceOut* trace = nullptr;  // --trace-out
+    // Remote actors (this process owns some, or monitors others'): the NAMES and OWNERS
+    // buckets, the actors served (name -> subscription), the heartbeat and watcher threads.
+    kvStore* names_kv = nullptr;
+    kvStore* owners_kv = nullptr;
+    std::map<std::string, natsSubscription*> served;
+    std::thread heartbeat;
+    std::vector<std::thread> watchers;
+    std::atomic<bool> stopping{false};
 };
 Driver* g_driver = nullptr;
 
@@ -1021,6 +1033,271 @@ Options:
 SIGTERM or SIGINT: stop pulling, finish the running tasks, exit 0.
 )";
 
+
+// ===========================================================================
+// Remote actors (docs/cluster.md, "Remote actors"): X.spawn(name=..., cluster=True) claims the
+// name in the KV bucket WEFT_C_NAMES (create-if-absent) and serves asks on the core subject
+// weft.C.actor.<name> (request-reply: at-most-once, as local asks); whereis(name) in another
+// process returns a RemoteRef whose asks are NATS requests; the owning process re-puts a
+// heartbeat every second in WEFT_C_OWNERS (entries expire after 3 s), and monitor(remote ref)
+// delivers {"down": ref, "reason": "noconnection"} when that heartbeat is gone.
+
+constexpr int64_t kOwnerTtlNs = int64_t(3) * 1000000000;
+
+// The NAMES and OWNERS buckets of the driver (opened on first use). Blocks: call on the pool.
+bool actor_buckets(Driver& d, Conn& c, std::string& err) {
+    std::lock_guard<std::mutex> g(d.mu);
+    if (!d.names_kv && !(d.names_kv = open_bucket(c.js, "WEFT_" + c.names.c + "_NAMES", 0, err))) return false;
+    if (!d.owners_kv && !(d.owners_kv = open_bucket(c.js, "WEFT_" + c.names.c + "_OWNERS", kOwnerTtlNs, err))) return false;
+    return true;
+}
+
+bool owner_alive(Driver& d, const std::string& owner) {
+    std::string v;
+    return kv_get(d.owners_kv, owner, v);
+}
+
+// A reference to an actor of another process.
+struct RemoteRefObj : OpaqueObj {
+    std::string name, subject, owner;
+    explicit RemoteRefObj(const OpaqueClass* c) : OpaqueObj(c) {}
+};
+extern const OpaqueClass kRemoteRefClass;
+
+RemoteRefObj* remote_ref(const Value& v) {
+    if (!v.is(ObjType::Opaque) || v.as<OpaqueObj>()->cls != &kRemoteRefClass) return nullptr;
+    return static_cast<RemoteRefObj*>(v.as<OpaqueObj>());
+}
+
+// Sends handler `method` with `args` to the remote actor; waits for the reply unless `tell`.
+Value remote_send(Interp& in, RemoteRefObj* r, const std::string& method, std::span<const Value> args, double timeout,
+                  bool tell) {
+    Encoder e;
+    e.str(method);
+    e.u64(args.size());
+    for (size_t i = 0; i < args.size(); ++i)
+        e.value(args[i], "actor '" + r->name + "'." + method + "(): argument " + std::to_string(i + 1));
+    std::string body = e.take();
+    Conn& c = driver_conn();
+    if (tell) {
+        natsConnection_Publish(c.nc, r->subject.c_str(), body.data(), int(body.size()));
+        return Value();
+    }
+    natsMsg* reply = nullptr;
+    natsStatus s = rt::run_blocking([&] {
+        return natsConnection_Request(&reply, c.nc, r->subject.c_str(), body.data(), int(body.size()),
+                                      int64_t(timeout * 1000));
+    });
+    if (s == NATS_NO_RESPONDERS)
+        throw WeftError(ErrorKind::ActorStopped, "the actor '" + r->name + "' is not running (no process answers for it)");
+    if (s == NATS_TIMEOUT)
+        throw WeftError(ErrorKind::TimeoutError, "ask of '" + method + "' to actor '" + r->name + "' timed out after " +
+                                                     float_repr(timeout) + " s");
+    if (s != NATS_OK) cluster_error("ask to actor '" + r->name + "': " + nats_text(s));
+    std::string data(natsMsg_GetData(reply), size_t(natsMsg_GetDataLength(reply)));
+    natsMsg_Destroy(reply);
+    Decoder d(&in, data);
+    bool ok = d.u64() == 0;
+    Value v = d.value();
+    if (!ok) throw WeftError(v);
+    return v;
+}
+
+double timeout_of(const CallArgs& a, double dflt) {
+    const Value* t = a.find_kw("timeout");
+    if (!t || t->is_none()) return dflt;
+    if (!t->is_number() || t->as_number() < 0) throw WeftError(ErrorKind::ValueError, "timeout must be a number of seconds");
+    return t->as_number();
+}
+
+// ref.<handler>(*args): self is (ref, handler name).
+Value remote_handler_call(CallContext& cx, Value& self, const CallArgs& a) {
+    auto* t = self.as<TupleObj>();
+    return remote_send(static_cast<Interp&>(cx), remote_ref(t->items[0]), t->items[1].as<StrObj>()->data, a.pos,
+                       timeout_of(a, 30), false);
+}
+Value remote_ask(CallContext& cx, Value& self, const CallArgs& a) {
+    if (a.pos.empty() || !a.pos[0].is(ObjType::Str)) throw WeftError(ErrorKind::TypeError, "ask(name, *args, timeout=None)");
+    return remote_send(static_cast<Interp&>(cx), remote_ref(self), a.pos[0].as<StrObj>()->data, a.pos.subspan(1),
+                       timeout_of(a, 30), false);
+}
+Value remote_tell(CallContext& cx, Value& self, const CallArgs& a) {
+    if (a.pos.empty() || !a.pos[0].is(ObjType::Str)) throw WeftError(ErrorKind::TypeError, "tell(name, *args)");
+    return remote_send(static_cast<Interp&>(cx), remote_ref(self), a.pos[0].as<StrObj>()->data, a.pos.subspan(1), 0, true);
+}
+
+bool remote_ref_attr(const OpaqueObj* self, std::string_view name, Value& out) {
+    auto* r = static_cast<const RemoteRefObj*>(self);
+    Value me = Value::borrow(const_cast<OpaqueObj*>(self));
+    if (name == "name") {
+        out = make_str(r->name);
+        return true;
+    }
+    auto* n = new NativeObj("ActorRef." + std::string(name), nullptr);
+    n->kwargs = kAnyKeywords;
+    n->blocking = true;  // an ask is deferred like any call: `x = ref.m()` does not wait
+    if (name == "ask") {
+        n->method = remote_ask;
+        n->self = me;
+    } else if (name == "tell") {
+        n->method = remote_tell;
+        n->self = me;
+    } else {
+        n->method = remote_handler_call;
+        n->self = make_tuple({me, make_str(std::string(name))});
+    }
+    out = Value::adopt(n);
+    share(out);
+    return true;
+}
+
+std::string remote_ref_repr(const OpaqueObj* self) {
+    return "<ActorRef '" + static_cast<const RemoteRefObj*>(self)->name + "' (remote)>";
+}
+
+const OpaqueClass kRemoteRefClass{"ActorRef", nullptr, remote_ref_attr, remote_ref_repr};
+
+struct Served {
+    Driver* d;
+    Value ref;
+    std::string name;
+};
+
+// An ask or tell for an actor this process owns (on a nats.c thread): run as a root task of
+// the program's Vm, reply from its end.
+void on_actor_request(natsConnection* nc, natsSubscription*, natsMsg* msg, void* closure) {
+    auto* sv = static_cast<Served*>(closure);
+    std::string data(natsMsg_GetData(msg), size_t(natsMsg_GetDataLength(msg)));
+    std::string reply = natsMsg_GetReply(msg) ? natsMsg_GetReply(msg) : "";
+    natsMsg_Destroy(msg);
+    Vm* vm = sv->d->vm;
+    if (!vm || sv->d->stopping.load()) return;
+    Value ref = sv->ref;
+    vm->start_root(
+        [ref, data](Interp& in) -> Value {
+            Decoder d(&in, data);
+            std::string method = d.str();
+            uint64_t n = d.u64();
+            std::vector<Value> args{make_str(method)};
+            for (uint64_t i = 0; i < n; ++i) args.push_back(d.value());
+            Value ask = in.attribute(ref, intern("ask"));
+            return in.call(ask, args);
+        },
+        nullptr, INT64_MAX, nullptr, "remote ask",
+        [nc, reply](Vm::RootResult& r) {
+            if (reply.empty()) return;  // a tell
+            Encoder e;
+            e.u64(r.ok ? 0 : 1);
+            try {
+                if (r.ok || r.value.is(ObjType::Struct)) e.value(r.value, r.ok ? "the reply" : "the error");
+                else encode_error_parts(e, "Error", "the ask failed");
+            } catch (const WeftError& x) {
+                e = Encoder();
+                e.u64(1);
+                encode_error_parts(e, "ClusterError", x.message);
+            }
+            std::string body = e.take();
+            natsConnection_Publish(nc, reply.c_str(), body.data(), int(body.size()));
+        });
+}
+
+void cluster_spawn_hook(CallContext&, const std::string& name, const Value& ref) {
+    Driver* d = g_driver;
+    if (!d) cluster_error("spawn(cluster=True) needs a cluster: run the program with --cluster nats://HOST:PORT");
+    if (!valid_token(name)) throw WeftError(ErrorKind::ValueError, "a cluster actor's name may hold letters, digits, - and _ only, not '" + name + "'");
+    Conn& c = driver_conn();
+    std::string err = rt::run_blocking([&]() -> std::string {
+        std::string e;
+        if (!actor_buckets(*d, c, e)) return e;
+        // This process's heartbeat first, so that the claim below is never seen without one.
+        kvStore_PutString(nullptr, d->owners_kv, d->id.c_str(), "up");
+        {
+            std::lock_guard<std::mutex> g(d->mu);
+            if (!d->heartbeat.joinable())
+                d->heartbeat = std::thread([d] {
+                    while (!d->stopping.load()) {
+                        kvStore_PutString(nullptr, d->owners_kv, d->id.c_str(), "up");
+                        for (int i = 0; i < 10 && !d->stopping.load(); ++i)
+                            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                    }
+                });
+        }
+        std::string subject = "weft." + c.names.c + ".actor." + name;
+        std::string value = "owner=" + d->id + " subject=" + subject;
+        if (kvStore_Create(nullptr, d->names_kv, name.c_str(), value.data(), int(value.size())) != NATS_OK) {
+            std::string old;
+            if (kv_get(d->names_kv, name, old) && owner_alive(*d, field(old, "owner")) && field(old, "owner") != d->id)
+                return "an actor named '" + name + "' is already registered in cluster '" + c.names.c + "' by another process";
+            // Its owner is gone (no heartbeat): take the name over.
+            if (kvStore_Put(nullptr, d->names_kv, name.c_str(), value.data(), int(value.size())) != NATS_OK)
+                return "cannot register the actor name '" + name + "'";
+        }
+        natsSubscription* sub = nullptr;
+        auto* sv = new Served{d, ref, name};  // lives while the process serves the name
+        if (natsConnection_Subscribe(&sub, c.nc, subject.c_str(), on_actor_request, sv) != NATS_OK) {
+            delete sv;
+            return "cannot serve the actor '" + name + "'";
+        }
+        natsConnection_FlushTimeout(c.nc, 2000);
+        std::lock_guard<std::mutex> g(d->mu);
+        d->served[name] = sub;
+        return "";
+    });
+    if (!err.empty()) cluster_error(err);
+}
+
+Value cluster_whereis_hook(CallContext&, const std::string& name) {
+    Driver* d = g_driver;
+    if (!d || !valid_token(name)) return Value();
+    Conn& c = driver_conn();
+    std::string entry;
+    bool found = rt::run_blocking([&] {
+        std::string e;
+        return actor_buckets(*d, c, e) && kv_get(d->names_kv, name, entry) && owner_alive(*d, field(entry, "owner"));
+    });
+    if (!found) return Value();
+    auto* r = new RemoteRefObj(&kRemoteRefClass);
+    r->name = name;
+    r->subject = field(entry, "subject");
+    r->owner = field(entry, "owner");
+    Value v = Value::adopt(r);
+    share(v);
+    return v;
+}
+
+bool cluster_monitor_hook(CallContext&, const Value& refv, Value& out) {
+    RemoteRefObj* r = remote_ref(refv);
+    if (!r) return false;
+    Driver* d = g_driver;
+    Conn& c = driver_conn();
+    std::string err;
+    if (!rt::run_blocking([&] { return actor_buckets(*d, c, err); })) cluster_error(err);
+    Value ch = new_channel_value(1);
+    share(ch);
+    out = ch;
+    std::string owner = r->owner;
+    Value ref = refv;
+    std::lock_guard<std::mutex> g(d->mu);
+    // Three missed heartbeats (the OWNERS entry expired) mean the owner's node is gone.
+    d->watchers.emplace_back([d, owner, ref, ch] {
+        while (!d->stopping.load()) {
+            if (!owner_alive(*d, owner)) {
+                Value msg = make_dict();
+                msg.as<DictObj>()->table.insert(make_str("down"), ref);
+                msg.as<DictObj>()->table.insert(make_str("reason"), make_str("noconnection"));
+                share(msg);
+                if (auto* core = channel_core(ch)) {
+                    core->try_send(msg);
+                    core->close();
+                }
+                return;
+            }
+            for (int i = 0; i < 5 && !d->stopping.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+    return true;
+}
+
 }  // namespace
 
 // ===========================================================================
@@ -1032,6 +1309,9 @@ void register_cluster() {
     done = true;
     Vm::register_native_module("cluster", init_cluster_module);
     cluster_parallel_hook = parallel_hook;
+    actor_cluster_spawn_hook = cluster_spawn_hook;
+    actor_cluster_whereis_hook = cluster_whereis_hook;
+    actor_cluster_monitor_hook = cluster_monitor_hook;
 }
 
 void enable_driver(Vm& vm, const std::string& url, const std::string& name, TraceOut* trace) {
@@ -1058,7 +1338,28 @@ void finish_driver(bool stats) {
                     double(s.run_us) / 1000.0 / double(s.tasks));
         }
     }
+    // Remote actors: stop serving and watching, then leave (the heartbeat entry is deleted, so
+    // monitors elsewhere see "noconnection" at once).
+    d->stopping.store(true);
+    if (d->heartbeat.joinable()) d->heartbeat.join();
+    for (auto& t : d->watchers) t.join();
+    d->watchers.clear();
     std::lock_guard<std::mutex> g(d->mu);
+    for (auto& [name, sub] : d->served) {
+        natsSubscription_Unsubscribe(sub);
+        natsSubscription_Destroy(sub);
+        if (d->names_kv) kvStore_Delete(d->names_kv, name.c_str());
+    }
+    d->served.clear();
+    if (d->owners_kv) {
+        kvStore_Delete(d->owners_kv, d->id.c_str());
+        kvStore_Destroy(d->owners_kv);
+        d->owners_kv = nullptr;
+    }
+    if (d->names_kv) {
+        kvStore_Destroy(d->names_kv);
+        d->names_kv = nullptr;
+    }
     if (d->results_sub) {
         natsSubscription_Unsubscribe(d->results_sub);
         natsSubscription_Destroy(d->results_sub);

@@ -37,6 +37,13 @@
 namespace weft {
 
 std::shared_ptr<const CapabilitySet> (*caps_value_set_hook)(const Value&) = nullptr;
+// Remote actors, set by the cluster layer (cluster/actors.cpp) when linked (docs/cluster.md):
+// registers a `spawn(name=..., cluster=True)` actor under its name in the cluster; finds a name
+// no local actor holds (whereis; None when unknown); monitor() of a remote ref (true with the
+// channel in `out`, false for other values).
+void (*actor_cluster_spawn_hook)(CallContext& cx, const std::string& name, const Value& ref) = nullptr;
+Value (*actor_cluster_whereis_hook)(CallContext& cx, const std::string& name) = nullptr;
+bool (*actor_cluster_monitor_hook)(CallContext& cx, const Value& ref, Value& out) = nullptr;
 
 namespace {
 
@@ -813,8 +820,11 @@ Value actor_spawn(CallContext& cx, Value& self, const CallArgs& a) {
     size_t capacity = 10000;
     const Value* overflow = nullptr;
     const Value* caps_v = nullptr;
+    bool in_cluster = false;
     for (auto& k : a.kw) {
-        if (k.name == "name") {
+        if (k.name == "cluster") {
+            in_cluster = truthy(k.value);
+        } else if (k.name == "name") {
             if (!k.value.is_none()) {
                 if (!k.value.is(ObjType::Str)) fail(ErrorKind::TypeError, "spawn() name must be a str");
                 name = k.value.as<StrObj>()->data;
@@ -901,6 +911,12 @@ Value actor_spawn(CallContext& cx, Value& self, const CallArgs& a) {
     } else {
         c->phase.store(kActive, std::memory_order_release);
     }
+    if (in_cluster) {  // reachable from other processes by its name (docs/cluster.md)
+        if (name.empty()) fail(ErrorKind::ValueError, t->name + ".spawn(cluster=True) needs a name= (other processes find it by name)");
+        if (!actor_cluster_spawn_hook)
+            fail(ErrorKind::ClusterError, t->name + ".spawn(cluster=True) needs a cluster: run the program with --cluster URL");
+        actor_cluster_spawn_hook(cx, name, c->ref);
+    }
     return c->ref;
 }
 
@@ -929,8 +945,9 @@ bool actor_state_attr(Interp&, StructObj* s, std::string_view name, Value& out) 
 
 namespace {
 
-Value bi_monitor(CallContext&, const CallArgs& a) {
+Value bi_monitor(CallContext& cx, const CallArgs& a) {
     if (a.pos.size() != 1) fail(ErrorKind::TypeError, "monitor() takes one ActorRef");
+    if (Value remote; actor_cluster_monitor_hook && actor_cluster_monitor_hook(cx, a.pos[0], remote)) return remote;
     ActorRefObj* r = ref_arg(a.pos[0], "monitor");
     Value ch = new_channel_value(1);
     auto c = target(r, false);
@@ -974,12 +991,15 @@ Value bi_link(CallContext&, const CallArgs& a) {
 Value bi_whereis(CallContext& cx, const CallArgs& a) {
     if (a.pos.size() != 1 || !a.pos[0].is(ObjType::Str)) fail(ErrorKind::TypeError, "whereis() takes a name (str)");
     ActorSystem& sys = system_of(interp_of(cx).vm());
-    std::lock_guard<std::mutex> g(sys.mu);
-    auto it = sys.names.find(a.pos[0].as<StrObj>()->data);
-    if (it == sys.names.end()) return Value();
-    auto c = it->second.lock();
-    if (!c || c->phase.load() >= kDone) return Value();
-    return c->ref;
+    {
+        std::lock_guard<std::mutex> g(sys.mu);
+        auto it = sys.names.find(a.pos[0].as<StrObj>()->data);
+        std::shared_ptr<ActorCore> c = it == sys.names.end() ? nullptr : it->second.lock();
+        if (c && c->phase.load() < kDone) return c->ref;
+    }
+    // Not here: an actor of another process of the program's cluster, if it has one.
+    if (actor_cluster_whereis_hook) return actor_cluster_whereis_hook(cx, a.pos[0].as<StrObj>()->data);
+    return Value();
 }
 
 // ---------------------------------------------------------------------------
