@@ -362,12 +362,14 @@ Conn& driver_conn() {
     Driver* d = g_driver;
     if (!d)
         cluster_error("cluster=True needs a cluster: run the program with --cluster nats://HOST:PORT (or set WEFT_CLUSTER)");
-    std::string err;
-    Conn* c = rt::run_blocking([d, &err]() -> Conn* {
+    // Every run_blocking body owns what it touches (captures by value, returns its results):
+    // a cancelled caller stops waiting, but the body runs to its end on the pool.
+    auto [c, err] = rt::run_blocking([d]() -> std::pair<Conn*, std::string> {
+        std::string err;
         std::lock_guard<std::mutex> g(d->mu);
         if (!d->conn) {
             d->conn = connect(d->url, d->name, "weft driver " + std::to_string(getpid()), err);
-            if (!d->conn) return nullptr;
+            if (!d->conn) return {nullptr, err};
             // One subscription for the results of every job of this driver.
             std::string subj = "weft." + d->conn->names.c + ".result." + d->id + ".*";
             natsStatus s = natsConnection_Subscribe(&d->results_sub, d->conn->nc, subj.c_str(), on_result, d);
@@ -375,10 +377,10 @@ Conn& driver_conn() {
             if (s != NATS_OK) {
                 err = "cannot subscribe to the results on " + d->url + ": " + nats_text(s);
                 d->conn.reset();
-                return nullptr;
+                return {nullptr, err};
             }
         }
-        return d->conn.get();
+        return {d->conn.get(), ""};
     });
     if (!c) cluster_error(err);
     return *c;
@@ -443,8 +445,21 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
             d->jobs.erase(id);
         }
     } forget{drv, job_id};
-    // 2. Store the code, subscribe to the results, publish the tasks (on the blocking pool).
-    std::string err = rt::run_blocking([&]() -> std::string {
+    // 2. Store the code and publish the tasks (on the blocking pool, which owns the data).
+    struct Publish {
+        std::map<std::string, std::string> sources;
+        std::string bundle, bundle_sha, job_id;
+        std::vector<std::string> bodies;
+        int retries;
+        double timeout;
+    };
+    auto pub = std::make_shared<Publish>(
+        Publish{std::move(sources), std::move(bundle), bundle_sha, job_id, std::move(bodies), retries, timeout});
+    Conn* cp = &c;  // lives as long as the driver
+    std::string err = rt::run_blocking([pub, drv, cp]() -> std::string {
+        Conn& c = *cp;
+        auto& [sources, bundle, bundle_sha, job_id, bodies, retries, timeout] = *pub;
+        size_t n = bodies.size();
         // Content-addressed: each source and bundle is stored once (per driver, a set
         // remembers what it stored; across drivers, a lookup first).
         auto store = [&](const std::string& key, const std::string& value) -> natsStatus {
@@ -598,7 +613,7 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
             // No worker at all for too long: an error rather than waiting forever.
             if (since(last_progress) > 2 && since(last_node_check) > 2) {
                 last_node_check = Clock::now();
-                bool any = rt::run_blocking([&] { return !live_nodes(c).empty(); });
+                bool any = rt::run_blocking([cp] { return !live_nodes(*cp).empty(); });
                 if (any) {
                     no_worker = false;
                 } else if (!no_worker) {
@@ -668,7 +683,8 @@ Value cl_submit(CallContext& cx, const CallArgs& a) {
 Value cl_nodes(CallContext&, const CallArgs& a) {
     if (!a.pos.empty()) throw WeftError(ErrorKind::TypeError, "cluster.nodes() takes no arguments");
     Conn& c = driver_conn();
-    auto nodes = rt::run_blocking([&] { return live_nodes(c); });
+    Conn* cp = &c;
+    auto nodes = rt::run_blocking([cp] { return live_nodes(*cp); });
     std::vector<Value> out;
     for (auto& n : nodes) out.push_back(make_str(n.first));
     return make_list(std::move(out));
@@ -743,14 +759,19 @@ Value worker_bundle(Worker& w, Interp& in, const std::string& sha) {
         auto it = w.bundles.find(sha);
         if (it != w.bundles.end()) return it->second;
     }
-    Conn& c = *w.conn;
-    std::string bytes;
-    if (!rt::run_blocking([&] { return kv_get(c.code, "bundle_" + sha, bytes); }))
-        cluster_error("the function of this task (bundle " + sha.substr(0, 12) + ") is not in the cluster's code store");
+    kvStore* code = w.conn->code;
+    auto fetch = [code](std::string key) {
+        return rt::run_blocking([code, key]() -> std::pair<bool, std::string> {
+            std::string v;
+            bool ok = kv_get(code, key, v);
+            return {ok, v};
+        });
+    };
+    auto [found, bytes] = fetch("bundle_" + sha);
+    if (!found) cluster_error("the function of this task (bundle " + sha.substr(0, 12) + ") is not in the cluster's code store");
     Value fn = load_bundle(in, bytes, [&](const std::string& src_sha) {
-        std::string text;
-        if (!rt::run_blocking([&] { return kv_get(c.code, "src_" + src_sha, text); }))
-            cluster_error("a source file of this task (" + src_sha.substr(0, 12) + ") is not in the cluster's code store");
+        auto [ok, text] = fetch("src_" + src_sha);
+        if (!ok) cluster_error("a source file of this task (" + src_sha.substr(0, 12) + ") is not in the cluster's code store");
         return text;
     });
     std::lock_guard<std::mutex> g(w.cache_mu);
@@ -1083,10 +1104,12 @@ Value remote_send(Interp& in, RemoteRefObj* r, const std::string& method, std::s
         natsConnection_Publish(c.nc, r->subject.c_str(), body.data(), int(body.size()));
         return Value();
     }
-    natsMsg* reply = nullptr;
-    natsStatus s = rt::run_blocking([&] {
-        return natsConnection_Request(&reply, c.nc, r->subject.c_str(), body.data(), int(body.size()),
-                                      int64_t(timeout * 1000));
+    natsConnection* nc = c.nc;
+    std::string subject = r->subject;
+    auto [s, reply] = rt::run_blocking([nc, subject, body, timeout]() -> std::pair<natsStatus, natsMsg*> {
+        natsMsg* m = nullptr;
+        natsStatus st = natsConnection_Request(&m, nc, subject.c_str(), body.data(), int(body.size()), int64_t(timeout * 1000));
+        return {st, m};
     });
     if (s == NATS_NO_RESPONDERS)
         throw WeftError(ErrorKind::ActorStopped, "the actor '" + r->name + "' is not running (no process answers for it)");
@@ -1205,8 +1228,9 @@ void cluster_spawn_hook(CallContext&, const std::string& name, const Value& ref)
     Driver* d = g_driver;
     if (!d) cluster_error("spawn(cluster=True) needs a cluster: run the program with --cluster nats://HOST:PORT");
     if (!valid_token(name)) throw WeftError(ErrorKind::ValueError, "a cluster actor's name may hold letters, digits, - and _ only, not '" + name + "'");
-    Conn& c = driver_conn();
-    std::string err = rt::run_blocking([&]() -> std::string {
+    Conn* cp = &driver_conn();
+    std::string err = rt::run_blocking([d, cp, name, ref]() -> std::string {
+        Conn& c = *cp;
         std::string e;
         if (!actor_buckets(*d, c, e)) return e;
         // This process's heartbeat first, so that the claim below is never seen without one.
@@ -1249,11 +1273,11 @@ void cluster_spawn_hook(CallContext&, const std::string& name, const Value& ref)
 Value cluster_whereis_hook(CallContext&, const std::string& name) {
     Driver* d = g_driver;
     if (!d || !valid_token(name)) return Value();
-    Conn& c = driver_conn();
-    std::string entry;
-    bool found = rt::run_blocking([&] {
-        std::string e;
-        return actor_buckets(*d, c, e) && kv_get(d->names_kv, name, entry) && owner_alive(*d, field(entry, "owner"));
+    Conn* cp = &driver_conn();
+    auto [found, entry] = rt::run_blocking([d, cp, name]() -> std::pair<bool, std::string> {
+        std::string e, v;
+        bool ok = actor_buckets(*d, *cp, e) && kv_get(d->names_kv, name, v) && owner_alive(*d, field(v, "owner"));
+        return {ok, v};
     });
     if (!found) return Value();
     auto* r = new RemoteRefObj(&kRemoteRefClass);
@@ -1269,9 +1293,13 @@ bool cluster_monitor_hook(CallContext&, const Value& refv, Value& out) {
     RemoteRefObj* r = remote_ref(refv);
     if (!r) return false;
     Driver* d = g_driver;
-    Conn& c = driver_conn();
-    std::string err;
-    if (!rt::run_blocking([&] { return actor_buckets(*d, c, err); })) cluster_error(err);
+    Conn* cp = &driver_conn();
+    auto [ok, err] = rt::run_blocking([d, cp]() -> std::pair<bool, std::string> {
+        std::string e;
+        bool good = actor_buckets(*d, *cp, e);
+        return {good, e};
+    });
+    if (!ok) cluster_error(err);
     Value ch = new_channel_value(1);
     share(ch);
     out = ch;
