@@ -1348,6 +1348,11 @@ Engine::Engine(EngineOptions options) : core_(std::make_shared<EngineCore>()) {
     vo.default_timeout = c.options.default_timeout;
     vo.max_tasks = c.options.limits.max_tasks;
     vo.stdout_sink = c.options.stdout_sink;
+    if (c.options.stderr_sink)
+        vo.stderr_sink = [f = c.options.stderr_sink, mu = std::make_shared<std::mutex>()](std::string_view s) {
+            std::lock_guard<std::mutex> g(*mu);  // one call at a time, as documented
+            f(s);
+        };
     if (c.options.load_module || !c.options.module_paths.empty()) {
         vo.load_module = [load = c.options.load_module, paths = c.options.module_paths](
                              std::string_view name, std::string_view importer) -> std::optional<std::string> {

@@ -95,6 +95,10 @@ struct VmOptions {
     // nullopt: not the host's (the usual search goes on). Called on a worker; must be
     // thread-safe and must not block for long.
     std::function<std::optional<std::string>(std::string_view name, std::string_view importer)> load_module;
+    // Embedding (weft::EngineOptions::stderr_sink): where the program's standard error goes
+    // (print(file=sys.stderr), sys.stderr.write, an imported module's compile error); null:
+    // file descriptor 2. Called from any thread, one call at a time.
+    std::function<void(std::string_view)> stderr_sink;
 };
 
 // A native module is built on first import.

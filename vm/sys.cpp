@@ -11,6 +11,7 @@
 
 #include "vm/collections.h"
 #include "vm/function.h"
+#include "vm/interp.h"
 #include "vm/lib_internal.h"
 #include "vm/object.h"
 
@@ -26,6 +27,11 @@ struct StreamObj : OpaqueObj {
 };
 
 void write_stderr(std::string_view s) {
+    // An embedding host's sink (VmOptions::stderr_sink), when the running program has one.
+    if (Vm* vm = current_vm(); vm && vm->options().stderr_sink) {
+        vm->options().stderr_sink(s);
+        return;
+    }
     // One fwrite per call: stdio locks the stream, so lines from several tasks do not mix.
     fwrite(s.data(), 1, s.size(), stderr);
     fflush(stderr);

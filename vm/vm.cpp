@@ -701,8 +701,11 @@ bool Vm::has_module(const std::string& name) {
 int Vm::report_compile_error(const CompileError& e, const std::string& source) {
     flush_stdout();
     std::string msg = format_diagnostic(e.diag, source);
-    fputs(msg.c_str(), stderr);
-    if (msg.empty() || msg.back() != '\n') fputc('\n', stderr);
+    if (msg.empty() || msg.back() != '\n') msg += '\n';
+    if (options_.stderr_sink)
+        options_.stderr_sink(msg);  // an embedding host's (EngineOptions::stderr_sink)
+    else
+        fputs(msg.c_str(), stderr);
     return 2;
 }
 

@@ -771,6 +771,10 @@ struct EngineOptions {
     /// Where print() goes; null: the process's stdout. Called with whole chunks, at the latest
     /// when each call ends; from any thread, one call at a time.
     std::function<void(std::string_view)> stdout_sink;
+    /// Where the scripts' standard error goes (print(..., file=sys.stderr), sys.stderr.write, the
+    /// diagnostic of an imported module that does not compile); null: the process's stderr.
+    /// From any thread, one call at a time.
+    std::function<void(std::string_view)> stderr_sink;
     std::string name = "engine";  ///< the root task names of its calls ("engine:call")
     /// Every task event of the Engine's runtime, on the thread where it happens (workers; keep it
     /// cheap and thread-safe; it must not call into the Engine). Only for an Engine with its own

@@ -555,6 +555,31 @@ TEST(Output, StdoutSinkGetsPrints) {
     EXPECT_EQ(out, "hello 42\n0\n1\n2\n");
 }
 
+TEST(Output, StderrSinkGetsErrorOutput) {
+    std::string out, err;
+    std::mutex mu;
+    weft::EngineOptions o = one_worker();
+    o.stdout_sink = [&](std::string_view s) {
+        std::lock_guard<std::mutex> g(mu);
+        out += s;
+    };
+    o.stderr_sink = [&](std::string_view s) { err += s; };  // called one at a time
+    o.load_module = [](std::string_view name, std::string_view) -> std::optional<std::string> {
+        if (name == "bad") return std::string("x = (\n");
+        return std::nullopt;
+    };
+    weft::Engine e(o);
+    e.exec("import sys\nprint('to out')\nprint('to err', file=sys.stderr)\nsys.stderr.write('raw\\n')\n"
+           "def noisy(n):\n    hs = [spawn print(i, file=sys.stderr) for i in range(n)]\n    return n\n");
+    EXPECT_EQ(e.call<int>("noisy", 20), 20);
+    EXPECT_THROW(e.exec("import bad"), weft::ScriptError);
+    std::lock_guard<std::mutex> g(mu);
+    EXPECT_EQ(out, "to out\n");
+    EXPECT_EQ(err.substr(0, 11), "to err\nraw\n") << err;
+    for (int i = 0; i < 20; ++i) EXPECT_NE(err.find("\n" + std::to_string(i) + "\n"), std::string::npos) << i;
+    EXPECT_NE(err.find("<bad>"), std::string::npos) << err;  // the module's compile error
+}
+
 TEST(CallAsync, FutureGetThenAndManyAtOnce) {
     weft::Engine e;
     e.exec("def sq(n):\n    sleep(5ms)\n    return n * n\n");
