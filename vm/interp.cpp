@@ -899,7 +899,7 @@ Value Interp::call_object(const Value& callee, std::span<const Value> pos, std::
 // interpreter's records not yet started) is zero: one record at a time is enough to feed an idle
 // worker, which takes the oldest, and the first made since it went idle is the largest piece of
 // the computation under way.
-static inline bool runs_at_once(const Chunk* c, size_t unstarted) {
+[[gnu::noinline]] static bool runs_at_once(const Chunk* c, size_t unstarted) {
     return c->leaf || predicted_quick(c) || (predicted_calm(c) && (unstarted > 0 || !rt::has_idle_worker()));
 }
 
