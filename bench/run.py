@@ -99,6 +99,19 @@ def fmt_ratio(a, b):
     return "-"
 
 
+def real_python(path):
+    """The interpreter binary behind `path`: a version manager's shim (pyenv's is a shell
+    script that runs `pyenv exec`) adds its own start-up, 50-200 ms, to every CPython time."""
+    if not path:
+        return path
+    try:
+        out = subprocess.run([path, "-c", "import sys; print(sys.executable)"], capture_output=True,
+                             text=True, timeout=30).stdout.strip()
+        return out if out and os.access(out, os.X_OK) else path
+    except (OSError, subprocess.SubprocessError):
+        return path
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build-dir", default="build", help="directory holding the weft binary")
@@ -108,7 +121,7 @@ def main():
 
     weft = os.path.abspath(os.path.join(opts.build_dir, "weft"))
     lua = shutil.which("lua5.4")
-    python = shutil.which("python3") or sys.executable
+    python = real_python(shutil.which("python3") or sys.executable)
     peers = {
         "weft": [weft, "run"] if os.access(weft, os.X_OK) else None,
         "lua": [lua] if lua else None,
