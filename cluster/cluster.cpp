@@ -717,7 +717,7 @@ void on_stop_signal(int) { g_stop.store(true); }
 struct Running {
     natsMsg* msg = nullptr;
     std::string job;
-    rt::CancelScope* scope = nullptr;
+    rt::TaskRef task;  // the root task running it (cancelled when its job is)
     bool cancel_requested = false;
     Clock::time_point last_progress;
 };
@@ -912,7 +912,7 @@ void start_task(Worker& w, natsMsg* msg) {
                                w.name, deliveries, queue_us, 0)};
         {
             std::lock_guard<std::mutex> g(w.mu);
-            w.running[id] = Running{msg, job, nullptr, false, Clock::now()};
+            w.running[id] = Running{msg, job, {}, false, Clock::now()};
             w.finished.push_back(std::move(f));
         }
         w.cv.notify_all();
@@ -934,7 +934,7 @@ void start_task(Worker& w, natsMsg* msg) {
     }
     {
         std::lock_guard<std::mutex> g(w.mu);
-        w.running[id] = Running{msg, job, nullptr, false, Clock::now()};
+        w.running[id] = Running{msg, job, {}, false, Clock::now()};
     }
     w.log("running task " + msg_id + " (delivery " + std::to_string(deliveries) + ")");
     int64_t deadline = INT64_MAX;
@@ -944,7 +944,7 @@ void start_task(Worker& w, natsMsg* msg) {
                    int64_t(timeout * 1e9);
     auto started = std::make_shared<Clock::time_point>(Clock::now());
     Worker* wp = &w;
-    w.vm->start_root(
+    rt::TaskRef task = w.vm->start_root(
         [wp, bundle, payload = std::move(payload), args_at](Interp& in) -> Value {
             Value fn = worker_bundle(*wp, in, bundle);
             Decoder d(&in, std::string_view(payload).substr(args_at));
@@ -953,14 +953,7 @@ void start_task(Worker& w, natsMsg* msg) {
             for (uint64_t i = 0; i < n; ++i) args.push_back(d.value());
             return in.call(fn, args);
         },
-        caps, deadline,
-        [wp, id](rt::CancelScope* cs) {
-            std::lock_guard<std::mutex> g(wp->mu);
-            auto it = wp->running.find(id);
-            if (it == wp->running.end()) return;
-            it->second.scope = cs;
-            if (cs && it->second.cancel_requested) cs->cancel();  // on the task's own thread
-        },
+        caps, deadline, nullptr,
         "task " + msg_id,
         [wp, id, idx, index, msg_id, result_subject, deliveries, queue_us, started, timeout](Vm::RootResult& r) {
             int64_t run_us = int64_t(since(*started) * 1e6);
@@ -969,7 +962,6 @@ void start_task(Worker& w, natsMsg* msg) {
                 std::lock_guard<std::mutex> g(wp->mu);
                 auto it = wp->running.find(id);
                 cancelled_by_job = it != wp->running.end() && it->second.cancel_requested;
-                if (it != wp->running.end()) it->second.scope = nullptr;
             }
             std::string body;
             if (r.ok) {
@@ -977,7 +969,7 @@ void start_task(Worker& w, natsMsg* msg) {
             } else if (r.scope_cancelled && !cancelled_by_job && timeout >= 0) {
                 body = result_body(idx, false, nullptr, "TimeoutError",
                                    "item timed out after " + float_repr(timeout) + " s", wp->name, deliveries, queue_us, run_us);
-            } else if (r.scope_cancelled) {
+            } else if (r.scope_cancelled || cancelled_by_job) {
                 body = result_body(idx, false, nullptr, "Cancelled", "the job was cancelled", wp->name, deliveries,
                                    queue_us, run_us);
             } else if (r.compile_error || r.value.is_none()) {
@@ -986,13 +978,20 @@ void start_task(Worker& w, natsMsg* msg) {
             } else {
                 body = result_body(idx, false, &r.value, "", "", wp->name, deliveries, queue_us, run_us);
             }
-            wp->log("finished task " + msg_id + (r.ok ? "" : " (error)"));
+            wp->log("finished task " + msg_id + (r.ok ? "" : cancelled_by_job ? " (cancelled)" : " (error)"));
             {
                 std::lock_guard<std::mutex> g(wp->mu);
                 wp->finished.push_back(Finished{id, result_subject, msg_id, index, std::move(body)});
             }
             wp->cv.notify_all();
         });
+    // Keep the task to cancel it if its job is; a cancel that came before this point applies now.
+    std::lock_guard<std::mutex> g(w.mu);
+    auto it = w.running.find(id);
+    if (it != w.running.end()) {
+        it->second.task = task;
+        if (it->second.cancel_requested) task->cancel();
+    }
 }
 
 void on_cancel_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -1007,16 +1006,15 @@ void on_cancel_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closu
         for (auto& [id, r] : w->running)
             if (r.job == job) {
                 r.cancel_requested = true;
+                // The task itself, not its cancel scope: a scope's address on a parked task's
+                // stack was not safe to use from here (a null node in Release builds).
+                if (r.task) r.task->cancel();
                 ++stopped;
             }
     }
     w->log("job " + job + " cancelled by its driver (" + std::to_string(stopped) + " running task" +
-           (stopped == 1 ? "" : "s") + " left to finish)");
-    // Running tasks of the job finish (their results are dropped: the driver no longer
-    // listens); queued ones are dropped when fetched (start_task). Interrupting a running task
-    // needs its root cancel scope cancelled from this nats.c thread, which crashed in the
-    // runtime's cancel propagation (rt::CancelScope::cancel from a foreign thread): not done
-    // in this version (docs/cluster.md, "Cancellation").
+           (stopped == 1 ? "" : "s") + " cancelled)");
+
 }
 
 bool parse_seconds(const std::string& s, double& out) {
