@@ -398,7 +398,7 @@ double env_seconds(const char* name, double dflt) {
 // a failed item's slot holds its error value and (*failed)[i] is set; without, the first error
 // in arrival order is raised after the job's other tasks are told to stop.
 std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std::vector<Value>>& argsets,
-                              const std::string& what, int retries, double timeout, bool collect,
+                              const std::string& what, int retries, double timeout, bool collect, const std::string& pool,
                               std::vector<bool>* failed) {
     size_t n = argsets.size();
     std::vector<Value> results(n);
@@ -452,13 +452,14 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
         std::vector<std::string> bodies;
         int retries;
         double timeout;
+        std::string pool;
     };
     auto pub = std::make_shared<Publish>(
-        Publish{std::move(sources), std::move(bundle), bundle_sha, job_id, std::move(bodies), retries, timeout});
+        Publish{std::move(sources), std::move(bundle), bundle_sha, job_id, std::move(bodies), retries, timeout, pool});
     Conn* cp = &c;  // lives as long as the driver
     std::string err = rt::run_blocking([pub, drv, cp]() -> std::string {
         Conn& c = *cp;
-        auto& [sources, bundle, bundle_sha, job_id, bodies, retries, timeout] = *pub;
+        auto& [sources, bundle, bundle_sha, job_id, bodies, retries, timeout, pool] = *pub;
         size_t n = bodies.size();
         // Content-addressed: each source and bundle is stored once (per driver, a set
         // remembers what it stored; across drivers, a lookup first).
@@ -482,7 +483,7 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
         if (natsStatus s = store("bundle_" + bundle_sha, bundle); s != NATS_OK)
             return "cannot store the function in the cluster: " + nats_text(s);
         natsStatus s = NATS_OK;
-        std::string subj = c.names.task_subject("default");
+        std::string subj = c.names.task_subject(pool);
         std::string retries_s = std::to_string(retries);
         std::string timeout_s = timeout >= 0 ? std::to_string(timeout) : "";
         for (size_t i = 0; i < n; ++i) {
@@ -637,6 +638,15 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
     return results;
 }
 
+// pool= of a cluster call: the workers started with --pool NAME (default "default").
+std::string pool_arg(const CallArgs& a, const std::string& what) {
+    const Value* p = a.find_kw("pool");
+    if (!p || p->is_none()) return "default";
+    if (!p->is(ObjType::Str) || !valid_token(p->as<StrObj>()->data))
+        throw WeftError(ErrorKind::ValueError, what + ": pool must be a name of letters, digits, - and _");
+    return p->as<StrObj>()->data;
+}
+
 int retries_arg(const CallArgs& a, const std::string& what) {
     const Value* r = a.find_kw("retries");
     if (!r || r->is_none()) return 3;
@@ -659,7 +669,7 @@ std::vector<Value> parallel_hook(CallContext& cx, const Value& fn, const std::ve
     std::vector<std::vector<Value>> argsets;
     argsets.reserve(items.size());
     for (auto& x : items) argsets.push_back({x});
-    return run_remote(in, fn, argsets, what, retries, timeout, collect, failed);
+    return run_remote(in, fn, argsets, what, retries, timeout, collect, pool_arg(a, std::string(op) + "()"), failed);
 }
 
 // ---- the `cluster` module
@@ -677,7 +687,7 @@ Value cl_submit(CallContext& cx, const CallArgs& a) {
         timeout = t->as_number();
     }
     std::vector<std::vector<Value>> argsets{std::vector<Value>(a.pos.begin() + 1, a.pos.end())};
-    return run_remote(in, a.pos[0], argsets, what, retries, timeout, false, nullptr)[0];
+    return run_remote(in, a.pos[0], argsets, what, retries, timeout, false, pool_arg(a, "cluster.submit()"), nullptr)[0];
 }
 
 Value cl_nodes(CallContext&, const CallArgs& a) {
@@ -703,7 +713,7 @@ void init_cluster_module(ModuleObj& m) {
         n->blocking = blocking;  // deferred like a Weft call: `p = cluster.submit(f, x)` is a promise
         m.define(name, Value::adopt(n));
     };
-    def("submit", cl_submit, "retries timeout", true);
+    def("submit", cl_submit, "retries timeout pool", true);
     def("nodes", cl_nodes, nullptr, true);
     def("worker_id", cl_worker_id, nullptr, false);
 }
@@ -1448,9 +1458,6 @@ int worker_main(int argc, char** argv) {
         }
     }
     if (url.empty()) return usage("--cluster nats://HOST:PORT is required (or set WEFT_CLUSTER)");
-    if (pool != "default") {
-        // Tasks name their pool in the subject; this version's drivers submit to "default".
-    }
     if (name.empty()) {
         char host[256] = "host";
         gethostname(host, sizeof host - 1);

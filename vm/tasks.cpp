@@ -1376,8 +1376,9 @@ std::vector<Value> run_parallel_or_cluster(Interp& in, const CallArgs& a, const 
                                            const MapOptions& o, std::vector<bool>* failed) {
     const Value* c = a.find_kw("cluster");
     if (!c || c->is_none() || !truthy(*c)) {
-        if (const Value* r = a.find_kw("retries"); r && !r->is_none())
-            throw WeftError(ErrorKind::TypeError, std::string(o.name) + "(): retries= needs cluster=True");
+        for (const char* k : {"retries", "pool"})
+            if (const Value* r = a.find_kw(k); r && !r->is_none())
+                throw WeftError(ErrorKind::TypeError, std::string(o.name) + "(): " + k + "= needs cluster=True");
         return run_parallel(in, fn, items, o, failed);
     }
     if (!cluster_parallel_hook)
@@ -2064,7 +2065,7 @@ void register_parallel_builtins(Vm& vm) {
         vm.add_builtin(n, Value::adopt(o));
     };
     // map_options, collects_errors; cluster and retries: run_parallel_or_cluster
-    const char* kMapKeywords = "workers timeout errors progress cluster retries";
+    const char* kMapKeywords = "workers timeout errors progress cluster retries pool";
     native("parallel_map", bi_parallel_map, kMapKeywords);
     native("parallel_filter", bi_parallel_filter, kMapKeywords);
     native("parallel_for_each", bi_parallel_for_each, kMapKeywords);

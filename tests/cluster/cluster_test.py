@@ -524,7 +524,23 @@ print(msg["reason"], msg["down"] == r)
            owner.lines("out"))
 
 
-TESTS = [test_example_scores, test_remote_actor_ask_and_noconnection, test_stats_and_trace_out_show_remote_tasks, test_results_in_order_equal_local, test_channel_three_levels_deep_is_refused_before_sending,
+def test_pools(env):
+    env.worker("w1")
+    env.worker("g1", "--pool", "gpu")
+    src = """
+import cluster
+def where(x):
+    return cluster.worker_id()
+print(parallel_map(where, [1, 2, 3], cluster=True, pool="gpu"))
+print(parallel_map(where, [1, 2], cluster=True))
+print(cluster.submit(where, 0, pool="gpu"), cluster.worker_id())
+"""
+    rc, out, err = env.run(src)
+    expect(rc == 0, err)
+    expect(out.splitlines() == ["['g1', 'g1', 'g1']", "['w1', 'w1']", "g1 None"], out)
+
+
+TESTS = [test_example_scores, test_pools, test_remote_actor_ask_and_noconnection, test_stats_and_trace_out_show_remote_tasks, test_results_in_order_equal_local, test_channel_three_levels_deep_is_refused_before_sending,
          test_capabilities_are_intersected, test_worker_granted_but_caller_not,
          test_kill9_mid_task_redelivered_result_once, test_poison_task_ends_as_worker_lost,
          test_no_worker_yet_tasks_wait, test_cancellation_stops_remote_tasks, test_application_error_not_retried,
