@@ -339,6 +339,7 @@ int main(int argc, char** argv) {
     // `weft worker ...` and `weft cluster status ...` have options of their own (cluster/).
     if (argc > 1 && (std::string(argv[1]) == "worker" || std::string(argv[1]) == "cluster")) {
 #ifdef WEFT_HAVE_CLUSTER
+        weft::cluster::set_version(weft::version_string());
         return std::string(argv[1]) == "worker" ? weft::cluster::worker_main(argc - 1, argv + 1)
                                                 : weft::cluster::cluster_command_main(argc - 1, argv + 1);
 #else
@@ -351,6 +352,7 @@ int main(int argc, char** argv) {
     weft::register_stdlib();
 #ifdef WEFT_HAVE_CLUSTER
     weft::cluster::register_cluster();
+    weft::cluster::set_version(weft::version_string());
     if (cli.cluster_url.empty() && getenv("WEFT_CLUSTER")) cli.cluster_url = getenv("WEFT_CLUSTER");
 #else
     if (!cli.cluster_url.empty()) return usage_error("--cluster: this weft was built without cluster support (libnats)");

@@ -327,6 +327,7 @@ struct Driver {
     std::atomic<bool> stopping{false};
 };
 Driver* g_driver = nullptr;
+std::string g_version = "unknown";  // this build's version (set_version), carried by every task
 
 void on_result(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
     auto* d = static_cast<Driver*>(closure);
@@ -496,6 +497,7 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
             natsMsgHeader_Set(m, "Weft-Bundle", bundle_sha.c_str());
             natsMsgHeader_Set(m, "Weft-Retries", retries_s.c_str());
             natsMsgHeader_Set(m, "Weft-Sent", std::to_string(now_us()).c_str());
+            natsMsgHeader_Set(m, "Weft-Version", g_version.c_str());
             if (!timeout_s.empty()) natsMsgHeader_Set(m, "Weft-Timeout", timeout_s.c_str());
             s = js_PublishMsgAsync(c.js, &m, nullptr);
             if (m) natsMsg_Destroy(m);
@@ -910,6 +912,23 @@ void start_task(Worker& w, natsMsg* msg) {
         w.log("dropped task " + msg_id + " (job cancelled)");
         natsMsg_Term(msg, nullptr);
         natsMsg_Destroy(msg);
+        return;
+    }
+    std::string version = header(msg, "Weft-Version");
+    if (version != g_version) {
+        // Another build: its function places may not exist here. An error result, not a retry.
+        w.log("refused task " + msg_id + " of weft " + version);
+        Finished f{id, result_subject, msg_id, index,
+                   result_body(idx, false, nullptr, "ClusterError",
+                               "this task was sent by weft " + version + ", but worker '" + w.name + "' runs weft " +
+                                   g_version + ": start workers of the program's version",
+                               w.name, deliveries, queue_us, 0)};
+        {
+            std::lock_guard<std::mutex> g(w.mu);
+            w.running[id] = Running{msg, job, {}, false, Clock::now()};
+            w.finished.push_back(std::move(f));
+        }
+        w.cv.notify_all();
         return;
     }
     if (deliveries > uint64_t(retries) + 1) {
@@ -1339,6 +1358,16 @@ bool cluster_monitor_hook(CallContext&, const Value& refv, Value& out) {
 // ===========================================================================
 // Public entry points
 
+void set_version(const std::string& version) {
+    // Header values and the heartbeat text are space-separated fields: no spaces inside.
+    // WEFT_CLUSTER_TEST_VERSION replaces it (the cluster tests start a worker "of another
+    // version" with it).
+    const char* test = getenv("WEFT_CLUSTER_TEST_VERSION");
+    g_version = test && *test ? test : version;
+    for (char& ch : g_version)
+        if (ch == ' ') ch = '_';
+}
+
 void register_cluster() {
     static bool done = false;
     if (done) return;
@@ -1547,7 +1576,8 @@ int worker_main(int argc, char** argv) {
                 }
                 std::string hb = "name=" + name + " host=" + host + " pid=" + std::to_string(getpid()) + " pool=" + pool +
                                  " slots=" + std::to_string(slots) + " busy=" + std::to_string(busy) +
-                                 " done=" + std::to_string(done) + (g_stop.load() ? " state=stopping" : " state=up");
+                                 " done=" + std::to_string(done) + (g_stop.load() ? " state=stopping" : " state=up") +
+                                 " version=" + g_version;
                 kvStore_Put(nullptr, c.nodes, name.c_str(), hb.data(), int(hb.size()));
                 for (int i = 0; i < 10 && !quit.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
             }
@@ -1632,9 +1662,9 @@ int cluster_command_main(int argc, char** argv) {
     printf("cluster '%s' at %s\n", cluster.c_str(), url.c_str());
     printf("workers: %zu\n", nodes.size());
     for (auto& [n, hb] : nodes)
-        printf("  %-24s host=%s pid=%s pool=%s slots=%s busy=%s done=%s %s\n", n.c_str(), field(hb, "host").c_str(),
-               field(hb, "pid").c_str(), field(hb, "pool").c_str(), field(hb, "slots").c_str(), field(hb, "busy").c_str(),
-               field(hb, "done").c_str(), field(hb, "state").c_str());
+        printf("  %-24s host=%s pid=%s pool=%s slots=%s busy=%s done=%s %s weft %s\n", n.c_str(),
+               field(hb, "host").c_str(), field(hb, "pid").c_str(), field(hb, "pool").c_str(), field(hb, "slots").c_str(),
+               field(hb, "busy").c_str(), field(hb, "done").c_str(), field(hb, "state").c_str(), field(hb, "version").c_str());
     jsConsumerInfoList* list = nullptr;
     jsErrCode jerr = jsErrCode(0);
     printf("pools:\n");

@@ -26,6 +26,11 @@ namespace weft::cluster {
 // Registers the `cluster` module (import cluster) and the parallel_map hook. Call once at start.
 void register_cluster();
 
+// This build's version ("0.1.0 (commit abc)"): tasks carry it, and a worker refuses a task of
+// another version (a function is found in its module by its place in the compiled code, which
+// only the same compiler reproduces). Call before worker_main / enable_driver.
+void set_version(const std::string& version);
+
 // Makes `vm`'s program a cluster driver connected to `url` (nats://HOST:PORT) lazily, on the first
 // cluster operation; `name` is the cluster name (default "weft"). Not thread-safe: call before
 // the program runs. `trace` (may be null): --trace-out's recorder, which then gets a slice per

@@ -111,10 +111,10 @@ class Env:
         self.procs = []
         self.workers = {}
 
-    def worker(self, name, *flags, ack_wait="2s", slots=1):
+    def worker(self, name, *flags, ack_wait="2s", slots=1, env=None):
         args = [self.weft, "worker", "--cluster", self.server.url, "--cluster-name", self.cluster, "--name", name,
                 "--workers", str(slots), "--ack-wait", ack_wait, "--verbose", *flags]
-        p = Proc(args, cwd=self.tmp)
+        p = Proc(args, cwd=self.tmp, env=dict(os.environ, **env) if env else None)
         self.procs.append(p)
         self.workers[name] = p
         if not p.wait_line(r"serving pool", 15):
@@ -540,7 +540,20 @@ print(cluster.submit(where, 0, pool="gpu"), cluster.worker_id())
     expect(out.splitlines() == ["['g1', 'g1', 'g1']", "['w1', 'w1']", "g1 None"], out)
 
 
-TESTS = [test_example_scores, test_pools, test_remote_actor_ask_and_noconnection, test_stats_and_trace_out_show_remote_tasks, test_results_in_order_equal_local, test_channel_three_levels_deep_is_refused_before_sending,
+def test_worker_of_another_version_refuses(env):
+    env.worker("old", env={"WEFT_CLUSTER_TEST_VERSION": "0.0.1"})
+    src = """
+try:
+    parallel_map(lambda x: x, [1], cluster=True)
+except ClusterError as e:
+    print("ClusterError:", e)
+"""
+    rc, out, err = env.run(src)
+    expect(rc == 0, err)
+    expect("this task was sent by weft 0.1.0" in out and "worker 'old' runs weft 0.0.1" in out, out)
+
+
+TESTS = [test_example_scores, test_worker_of_another_version_refuses, test_pools, test_remote_actor_ask_and_noconnection, test_stats_and_trace_out_show_remote_tasks, test_results_in_order_equal_local, test_channel_three_levels_deep_is_refused_before_sending,
          test_capabilities_are_intersected, test_worker_granted_but_caller_not,
          test_kill9_mid_task_redelivered_result_once, test_poison_task_ends_as_worker_lost,
          test_no_worker_yet_tasks_wait, test_cancellation_stops_remote_tasks, test_application_error_not_retried,
