@@ -341,9 +341,9 @@ def slow(x):
 t0 = time.monotonic()
 with move_on_after(1.5):
     parallel_map(slow, range(6), cluster=True)
-print("cancelled at once", time.monotonic() - t0 < 2.5)
+print("cancelled at once", time.monotonic() - t0 < 4)
 t1 = time.monotonic()
-print(parallel_map(lambda x: x * 10, [1, 2], cluster=True), time.monotonic() - t1 < 5)
+print(parallel_map(lambda x: x * 10, [1, 2], cluster=True), time.monotonic() - t1 < 10)
 """
     rc, out, err = env.run(src, timeout=40)
     expect(rc == 0, err)
