@@ -351,6 +351,8 @@ def main():
     ap.add_argument("--weft", required=True, help="path to the weft executable")
     ap.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--filter", default="", help="only tests whose path contains this")
+    ap.add_argument("--exclude", action="append", default=[],
+                    help="skip tests whose path contains this (repeatable; said in the summary)")
     ap.add_argument("--extra-args", default="", help='weft flags before "run", e.g. "--workers 1"')
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per test (default 30)")
     ap.add_argument("--docs", metavar="DOCS_DIR", help="run the examples of the Markdown docs")
@@ -382,6 +384,9 @@ def main():
         for path in find_tests(d):
             rel = os.path.normpath(os.path.relpath(path, root))
             if opts.filter and opts.filter not in rel:
+                continue
+            if any(x in rel for x in opts.exclude):
+                print(f"skip  {rel} (--exclude)")
                 continue
             work.append((path, rel, xfail.get(rel)))
 
