@@ -35,7 +35,7 @@ struct CapabilitySet;
 
 namespace weft::cluster {
 
-// SHA-256 of `data` as 64 lowercase hex digits.
+// SHA-256 of `data` as 64 lowercase hex digits (OpenSSL); raises ClusterError if OpenSSL fails.
 std::string sha256_hex(std::string_view data);
 
 // A module referenced by a bundle: its source hash, file name and module name.

@@ -12,7 +12,7 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libre2-dev libcurl4-openssl-dev libsqlite3-dev zlib1g-dev libmimalloc-dev
   libpq-dev postgresql
-  nats-server libnats-dev
+  nats-server libnats-dev libssl-dev
   python3
 )
 if [[ "${1:-}" == "--bench" ]]; then
