@@ -1,6 +1,7 @@
 // test_stubs.cpp — minimal versions of what the interpreter provides
-// (make_error, callable_repr, error_kind_name, write_to_file), and test helpers.
+// (make_error, callable_repr, error_kind_name, write_to_file, current_budget), and test helpers.
 #include "test_support.h"
+#include "vm/task_context.h"
 
 namespace weft {
 
@@ -17,6 +18,9 @@ const char* error_kind_name(ErrorKind k) {
                   "one name per ErrorKind (vm/native.h)");
     return kNames[size_t(k)];
 }
+
+// No embedding host here: no call has a step, output or memory budget (vm/task_context.cpp).
+CallBudget* current_budget() { return nullptr; }
 
 // print(..., file=...) writes through the sys module (vm/sys.cpp, not linked here): the tests'
 // print goes to the context's standard output.
