@@ -410,6 +410,10 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
     Encoder table;
     std::string bundle = Encoder::bundle(fn, what, sources, &table);
     std::string bundle_sha = sha256_hex(bundle);
+    // Results are decoded against the same module table: struct values come back as instances
+    // of the program's own types.
+    std::vector<ModuleObj*> table_modules;
+    for (const ModuleObj* m : table.module_objs) table_modules.push_back(const_cast<ModuleObj*>(m));
     std::vector<std::string> bodies(n);
     for (size_t i = 0; i < n; ++i) {
         Encoder e;
@@ -421,7 +425,7 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
             e.value(argsets[i][k], what + ": item " + std::to_string(i) + (argsets[i].size() > 1 ? " argument " + std::to_string(k + 1) : ""));
         if (e.module_objs.size() != table.module_objs.size())
             cluster_error(what + ": item " + std::to_string(i) +
-                          " holds a function of a module the mapped function does not use; it cannot be sent");
+                          " holds a function or struct of a module the mapped function does not use; it cannot be sent");
         bodies[i] = e.take();
     }
     for (auto& [sha, text] : sources)
@@ -514,6 +518,24 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
         natsConnection_PublishString(c.nc, c.names.cancel_subject(job_id).c_str(), "cancel");
         natsConnection_FlushTimeout(c.nc, 500);
     };
+    // After cancel_job: waits until every item has answered (a result, an error, or Cancelled:
+    // a worker answers Cancelled for a running task it stopped and for a queued one it drops),
+    // for at most WEFT_CLUSTER_CANCEL_WAIT seconds (default 15, the workers' default AckWait),
+    // and not at all when the server is gone or no worker is alive. So a cancelled parallel_map
+    // returns once its remote tasks have stopped. The caller is being cancelled or is raising,
+    // so this polls on the thread (a runtime wait would be cancelled at once).
+    auto wait_stopped = [&] {
+        double bound = env_seconds("WEFT_CLUSTER_CANCEL_WAIT", 15);
+        auto all_answered = [&] {
+            std::lock_guard<std::mutex> g(job->mu);
+            return size_t(std::count(job->have.begin(), job->have.end(), true)) == n;
+        };
+        if (all_answered() || natsConnection_Status(c.nc) != NATS_CONN_STATUS_CONNECTED || live_nodes(c).empty())
+            return;
+        Clock::time_point t0 = Clock::now();
+        while (since(t0) < bound && !all_answered() && natsConnection_Status(c.nc) == NATS_CONN_STATUS_CONNECTED)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    };
     if (!err.empty()) {
         cluster_error(what + ": " + err);
     }
@@ -538,7 +560,7 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
                     std::lock_guard<std::mutex> g(job->mu);
                     bytes.swap(job->results[i]);
                 }
-                Decoder d(&in, bytes);
+                Decoder d(&in, bytes, &table_modules);
                 d.u64();  // index (also in the header)
                 bool ok = d.u64() == 0;
                 Value v = d.value();
@@ -629,12 +651,15 @@ std::vector<Value> run_remote(Interp& in, const Value& fn, const std::vector<std
             }
         }
     } catch (...) {
-        // Cancelled by the caller, or a ClusterError: tell the remote tasks to stop.
+        // Cancelled by the caller, or a ClusterError: tell the remote tasks to stop, and wait
+        // (boundedly) until they have.
         cancel_job();
+        wait_stopped();
         throw;
     }
     if (!first_error.is_none()) {
         cancel_job();
+        wait_stopped();
         throw WeftError(first_error);
     }
     return results;
@@ -755,7 +780,12 @@ struct Worker {
     std::set<std::string> cancelled_jobs;
     uint64_t next_id = 0, done_count = 0;
     std::mutex cache_mu;
-    std::map<std::string, Value> bundles;
+    // A loaded bundle: its function and module table (the order the driver numbered them in).
+    struct Bundle {
+        Value fn;
+        std::vector<ModuleObj*> modules;
+    };
+    std::map<std::string, Bundle> bundles;  // never erased: references stay valid
 
     void log(const std::string& s) {
         if (!verbose) return;
@@ -765,7 +795,7 @@ struct Worker {
     }
 };
 
-Value worker_bundle(Worker& w, Interp& in, const std::string& sha) {
+const Worker::Bundle& worker_bundle(Worker& w, Interp& in, const std::string& sha) {
     {
         std::lock_guard<std::mutex> g(w.cache_mu);
         auto it = w.bundles.find(sha);
@@ -781,20 +811,27 @@ Value worker_bundle(Worker& w, Interp& in, const std::string& sha) {
     };
     auto [found, bytes] = fetch("bundle_" + sha);
     if (!found) cluster_error("the function of this task (bundle " + sha.substr(0, 12) + ") is not in the cluster's code store");
-    Value fn = load_bundle(in, bytes, [&](const std::string& src_sha) {
-        auto [ok, text] = fetch("src_" + src_sha);
-        if (!ok) cluster_error("a source file of this task (" + src_sha.substr(0, 12) + ") is not in the cluster's code store");
-        return text;
-    });
+    Worker::Bundle b;
+    b.fn = load_bundle(
+        in, bytes,
+        [&](const std::string& src_sha) {
+            auto [ok, text] = fetch("src_" + src_sha);
+            if (!ok) cluster_error("a source file of this task (" + src_sha.substr(0, 12) + ") is not in the cluster's code store");
+            return text;
+        },
+        &b.modules);
     std::lock_guard<std::mutex> g(w.cache_mu);
-    return w.bundles.emplace(sha, fn).first->second;  // the first load wins
+    return w.bundles.emplace(sha, std::move(b)).first->second;  // the first load wins
 }
 
 // A result message body (see run_remote's reader): the value, or the error value `v`, or (v
 // null) an error of kind `err_kind`. A result that cannot cross becomes a ClusterError.
 std::string result_body(uint64_t index, bool ok, const Value* v, const std::string& err_kind, const std::string& err_msg,
-                        const std::string& worker, uint64_t deliveries, int64_t queue_us, int64_t run_us) {
+                        const std::string& worker, uint64_t deliveries, int64_t queue_us, int64_t run_us,
+                        const std::vector<ModuleObj*>* modules = nullptr) {
     Encoder e;
+    // The bundle's module table: struct values of its modules cross back to the driver.
+    if (modules) e.module_objs.assign(modules->begin(), modules->end());
     e.u64(index);
     e.u64(ok ? 0 : 1);
     bool sent = false;
@@ -909,9 +946,17 @@ void start_task(Worker& w, natsMsg* msg) {
         return;
     }
     if (cancelled) {  // its job was cancelled while it waited in the queue
+        // Answered Cancelled (the driver waits for every item of a cancelled job to answer),
+        // then acked like any finished task.
         w.log("dropped task " + msg_id + " (job cancelled)");
-        natsMsg_Term(msg, nullptr);
-        natsMsg_Destroy(msg);
+        Finished f{id, result_subject, msg_id, index,
+                   result_body(idx, false, nullptr, "Cancelled", "the job was cancelled", w.name, deliveries, queue_us, 0)};
+        {
+            std::lock_guard<std::mutex> g(w.mu);
+            w.running[id] = Running{msg, job, {}, false, Clock::now()};
+            w.finished.push_back(std::move(f));
+        }
+        w.cv.notify_all();
         return;
     }
     std::string version = header(msg, "Weft-Version");
@@ -972,11 +1017,14 @@ void start_task(Worker& w, natsMsg* msg) {
         deadline = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count() +
                    int64_t(timeout * 1e9);
     auto started = std::make_shared<Clock::time_point>(Clock::now());
+    auto mods = std::make_shared<std::vector<ModuleObj*>>();  // the bundle's modules, once loaded
     Worker* wp = &w;
     rt::TaskRef task = w.vm->start_root(
-        [wp, bundle, payload = std::move(payload), args_at](Interp& in) -> Value {
-            Value fn = worker_bundle(*wp, in, bundle);
-            Decoder d(&in, std::string_view(payload).substr(args_at));
+        [wp, bundle, payload = std::move(payload), args_at, mods](Interp& in) -> Value {
+            const Worker::Bundle& b = worker_bundle(*wp, in, bundle);
+            *mods = b.modules;
+            Value fn = b.fn;
+            Decoder d(&in, std::string_view(payload).substr(args_at), &b.modules);
             uint64_t n = d.u64();
             std::vector<Value> args;
             for (uint64_t i = 0; i < n; ++i) args.push_back(d.value());
@@ -984,7 +1032,7 @@ void start_task(Worker& w, natsMsg* msg) {
         },
         caps, deadline, nullptr,
         "task " + msg_id,
-        [wp, id, idx, index, msg_id, result_subject, deliveries, queue_us, started, timeout](Vm::RootResult& r) {
+        [wp, id, idx, index, msg_id, result_subject, deliveries, queue_us, started, timeout, mods](Vm::RootResult& r) {
             int64_t run_us = int64_t(since(*started) * 1e6);
             bool cancelled_by_job;
             {
@@ -994,7 +1042,7 @@ void start_task(Worker& w, natsMsg* msg) {
             }
             std::string body;
             if (r.ok) {
-                body = result_body(idx, true, &r.value, "", "", wp->name, deliveries, queue_us, run_us);
+                body = result_body(idx, true, &r.value, "", "", wp->name, deliveries, queue_us, run_us, mods.get());
             } else if (r.scope_cancelled && !cancelled_by_job && timeout >= 0) {
                 body = result_body(idx, false, nullptr, "TimeoutError",
                                    "item timed out after " + float_repr(timeout) + " s", wp->name, deliveries, queue_us, run_us);

@@ -5,7 +5,9 @@
 
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "vm/capabilities.h"
 #include "vm/collections.h"
@@ -21,6 +23,7 @@ namespace {
 enum WireTag : uint8_t {
     kNone = 0, kFalse, kTrue, kInt, kFloat, kStr, kBytes, kList, kTuple, kDict, kSet, kRange,
     kFunction, kNative, kBoundMethod, kModule, kType, kErrorType, kError,
+    kStructType, kStructRef, kStruct,
 };
 
 constexpr int kMaxDepth = 2000;
@@ -140,6 +143,56 @@ void Encoder::function(const Value& v, const std::string& path) {
     }
 }
 
+// A struct type crosses as its definition: the module that defined it (by its number in the
+// message's module table: the receiver has compiled that module from the same source), its
+// name, base, fields (annotations and defaults) and methods (functions of that module). The
+// receiver reuses the type it already has for (module, name) — the driver its own, so results
+// are instances of the program's types — or builds it once from the definition (a worker, which
+// never runs the module's top level). A second use in one message is a back reference.
+void Encoder::struct_type(const StructTypeObj* t, const std::string& path) {
+    if (auto it = struct_ids_.find(t); it != struct_ids_.end()) {
+        out_ += char(kStructRef);
+        u64(it->second);
+        return;
+    }
+    if (t->actor_kind)
+        cluster_error("cannot send " + path + " (the " + std::string(t->actor_kind == 1 ? "actor" : "agent") + " type " +
+                      t->name + ") to a cluster worker: actors cross as refs to named cluster actors, not as types");
+    if (!t->module)
+        cluster_error("cannot send " + path + " (the struct type " + t->name + ") to a cluster worker: it has no module");
+    uint64_t id = struct_ids_.size();
+    struct_ids_[t] = id;
+    out_ += char(kStructType);
+    u64(uint64_t(module_index(t->module, path + " (struct " + t->name + ")")));
+    str(t->name);
+    if (t->base) value(Value::borrow(t->base), path + " (base of " + t->name + ")");
+    else out_ += char(kNone);
+    u64(t->fields.size());
+    for (const FieldInfo& f : t->fields) {
+        str(f.name);
+        // A struct type as an annotation crosses too, but not the type being written (its own
+        // fields cannot name it): that check is skipped on the receiver.
+        if (f.annotation.is(ObjType::StructType) && struct_ids_.count(f.annotation.as<StructTypeObj>()) &&
+            struct_ids_[f.annotation.as<StructTypeObj>()] == id)
+            out_ += char(kNone);
+        else
+            value(f.annotation, path + " (annotation of " + t->name + "." + f.name + ")");
+        out_ += char(f.has_default ? 1 : 0);
+        if (f.has_default) value(f.default_value, path + " (default of " + t->name + "." + f.name + ")");
+    }
+    std::vector<std::pair<std::string, Value>> methods;
+    if (t->methods)
+        for (size_t j = 0; j < t->methods->table.end_index(); ++j) {
+            auto& e = t->methods->table.entry(j);
+            if (e.live) methods.emplace_back(e.key.as<StrObj>()->data, e.value);
+        }
+    u64(methods.size());
+    for (auto& [name, fn] : methods) {
+        str(name);
+        value(fn, path + " (method " + t->name + "." + name + ")");
+    }
+}
+
 void Encoder::value(const Value& v0, const std::string& path) {
     Value v = v0;
     resolve_if_promise(v);  // a remote task needs the value: force it here
@@ -222,9 +275,10 @@ void Encoder::value(const Value& v0, const std::string& path) {
         case ObjType::TypeObj: out_ += char(kType); str(v.as<TypeObj>()->name); return;
         case ObjType::StructType: {
             auto* t = v.as<StructTypeObj>();
-            if (t->builtin_error < 0)
-                cluster_error("cannot send " + path + " (the struct type " + t->name +
-                              ") to a cluster worker: struct types do not cross in this version");
+            if (t->builtin_error < 0) {
+                struct_type(t, path);
+                return;
+            }
             out_ += char(kErrorType);
             str(t->name);
             return;
@@ -235,9 +289,14 @@ void Encoder::value(const Value& v0, const std::string& path) {
                 encode_error(*this, v);
                 return;
             }
-            cluster_error("cannot send " + path + " (a " + s->type->name +
-                          " struct value) to a cluster worker: struct values do not cross in this version; "
-                          "send a dict instead");
+            out_ += char(kStruct);
+            struct_type(s->type, path);
+            u64(s->fields.size());
+            for (size_t i = 0; i < s->fields.size(); ++i) {
+                const std::string& f = i < s->type->fields.size() ? s->type->fields[i].name : "#" + std::to_string(i);
+                value(s->fields[i], path + "." + f);
+            }
+            return;
         }
         case ObjType::Opaque: {
             std::string kind = v.as<OpaqueObj>()->cls->name;
@@ -437,12 +496,118 @@ Value Decoder::value() {
             --p_;
             return decode_error(*in_, *this);
         }
+        case kStructType:
+        case kStructRef: {
+            --p_;
+            return struct_type();
+        }
+        case kStruct: {
+            Value tv = struct_type();
+            if (!tv.is(ObjType::StructType))
+                cluster_error("a value of a struct type inside that type's own definition cannot cross");
+            auto* t = tv.as<StructTypeObj>();
+            uint64_t n = u64();
+            if (n != t->fields.size())
+                cluster_error("struct " + t->name + " has " + std::to_string(t->fields.size()) + " fields here, not " +
+                              std::to_string(n) + " (different source?)");
+            auto* s = new StructObj(t);
+            Value sv = Value::adopt(s);
+            for (uint64_t i = 0; i < n; ++i) s->fields[size_t(i)] = value();  // sized by the type
+            return sv;
+        }
         default: cluster_error("malformed cluster message (unknown tag " + std::to_string(tag) + ")");
     }
 }
 
+namespace {
+// The struct types a process has received or owns, by (module, name): one type object per
+// definition, so that values of it from several messages compare equal and pass isinstance.
+std::mutex g_struct_types_mu;
+std::map<std::pair<const ModuleObj*, std::string>, Value> g_struct_types;
+}  // namespace
+
+Value Decoder::struct_type() {
+    uint8_t tag = uint8_t(*p_++);
+    if (tag == kStructRef) {
+        uint64_t id = u64();
+        if (id >= struct_types_.size()) cluster_error("malformed cluster message (unknown struct type reference)");
+        return struct_types_[size_t(id)];
+    }
+    if (tag != kStructType) cluster_error("malformed cluster message (a struct without its type)");
+    uint64_t mi = u64();
+    if (!modules_ || mi >= modules_->size())
+        cluster_error("malformed cluster message (a struct type of an unknown module)");
+    ModuleObj* m = (*modules_)[size_t(mi)];
+    std::string name = str();
+    size_t id = struct_types_.size();
+    struct_types_.push_back(Value());  // a placeholder: its own definition cannot refer to it
+    Value base = value();
+    if (!base.is_none() && !base.is(ObjType::StructType))
+        cluster_error("malformed cluster message (the base of struct " + name + " is not a type)");
+    uint64_t nf = u64();
+    std::vector<FieldInfo> fields;
+    for (uint64_t i = 0; i < nf; ++i) {
+        FieldInfo f;
+        f.name = str();
+        f.annotation = value();
+        if (p_ >= end_) cluster_error("malformed cluster message (truncated struct type)");
+        f.has_default = *p_++ != 0;
+        if (f.has_default) f.default_value = value();
+        fields.push_back(std::move(f));
+    }
+    uint64_t nm = u64();
+    std::vector<std::pair<std::string, Value>> methods;
+    for (uint64_t i = 0; i < nm; ++i) {
+        std::string mname = str();
+        Value fn = value();
+        methods.emplace_back(std::move(mname), std::move(fn));
+    }
+    std::lock_guard<std::mutex> g(g_struct_types_mu);
+    auto key = std::make_pair(static_cast<const ModuleObj*>(m), name);
+    Value tv;
+    if (auto it = g_struct_types.find(key); it != g_struct_types.end()) {
+        tv = it->second;
+    } else if (Value have; m->find(name, have) && have.is(ObjType::StructType) &&
+                           have.as<StructTypeObj>()->name == name) {
+        tv = have;  // the program's own type (the driver), or one a snapshot installed
+    } else {
+        auto* t = new StructTypeObj();
+        tv = Value::adopt(t);
+        t->name = name;
+        t->module = m;
+        if (base.is(ObjType::StructType)) {
+            auto* b = base.as<StructTypeObj>();
+            obj_incref(b);
+            t->base = b;
+            t->is_error = b->is_error;
+        }
+        t->fields = std::move(fields);
+        Value md = make_dict();
+        for (auto& [mname, fn] : methods) dict_unshare(md)->table.insert(Value::borrow(intern(mname)), fn);
+        t->methods = static_cast<DictObj*>(md.release_obj());
+        for (auto& fi : t->fields) t->field_keys.push_back(intern(fi.name));
+        for (const StructTypeObj* s = t; s; s = s->base) {
+            if (!s->methods) continue;
+            for (size_t j = 0; j < s->methods->table.end_index(); ++j) {
+                auto& e = s->methods->table.entry(j);
+                if (!e.live) continue;
+                const StrObj* k = intern(e.key.as<StrObj>()->data);
+                if (!t->method_interned(k)) t->method_cache.emplace_back(k, e.value);
+            }
+        }
+    }
+    if (!g_struct_types.count(key)) {
+        share(tv);
+        pin(tv);
+        g_struct_types.emplace(key, tv);
+    }
+    struct_types_[id] = tv;
+    return tv;
+}
+
 Value load_bundle(Interp& in, std::string_view bundle,
-                  const std::function<std::string(const std::string& sha)>& source_of) {
+                  const std::function<std::string(const std::string& sha)>& source_of,
+                  std::vector<ModuleObj*>* modules_out) {
     if (bundle.substr(0, 3) != kBundleMagic) cluster_error("malformed cluster bundle (not WB1)");
     std::vector<ModuleObj*> modules;
     Decoder d(&in, bundle.substr(3), &modules);
@@ -475,6 +640,7 @@ Value load_bundle(Interp& in, std::string_view bundle,
     }
     Value fn = d.value();
     share(fn);
+    if (modules_out) *modules_out = modules;
     return fn;
 }
 

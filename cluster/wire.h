@@ -30,6 +30,7 @@
 namespace weft {
 class Interp;
 struct ModuleObj;
+struct StructTypeObj;
 struct CapabilitySet;
 }  // namespace weft
 
@@ -73,8 +74,11 @@ public:
 private:
     int module_index(const ModuleObj* m, const std::string& path);
     void function(const Value& v, const std::string& path);
+    void struct_type(const StructTypeObj* t, const std::string& path);
     std::string out_;
     int depth_ = 0;
+    // Struct types written so far in this message (a second use is a back reference).
+    std::map<const StructTypeObj*, uint64_t> struct_ids_;
 };
 
 // Reads what an Encoder wrote. Throws ClusterError on malformed input.
@@ -96,13 +100,18 @@ private:
     const char* end_;
     const std::vector<ModuleObj*>* modules_;
     int depth_ = 0;
+    std::vector<Value> struct_types_;  // by id, in the order the Encoder wrote them
+    Value struct_type();
 };
 
 // Decodes a bundle in the worker's Vm: fetches each module's source through `source_of(sha)`
 // (throws when unavailable), compiles it without running its top level, installs the globals
 // snapshot and returns the function. The returned value is shared (safe on any thread).
+// `modules_out` (may be null) receives the bundle's module table: decode the task's arguments
+// and encode its result with it, so that struct values of those modules cross.
 Value load_bundle(Interp& in, std::string_view bundle,
-                  const std::function<std::string(const std::string& sha)>& source_of);
+                  const std::function<std::string(const std::string& sha)>& source_of,
+                  std::vector<ModuleObj*>* modules_out = nullptr);
 
 // Capability sets as data (the caller's set travels with each task).
 void encode_caps(Encoder& e, const CapabilitySet* caps);

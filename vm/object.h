@@ -179,6 +179,9 @@ struct StructTypeObj : Obj {
     // 1 for an `actor`, 2 for an `agent` (vm/actors.h): instances are actor states, changed
     // in place by their handlers (one message at a time) instead of copied on write.
     uint8_t actor_kind = 0;
+    // The module whose code defined it (modules are immortal), or null (built-in types): how
+    // cluster mode names a struct type to another process (cluster/wire.cpp).
+    const ModuleObj* module = nullptr;
     StructTypeObj() : Obj(ObjType::StructType) {}
     ~StructTypeObj() override;
     int field_index(std::string_view n) const {

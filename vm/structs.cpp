@@ -140,6 +140,7 @@ Value Interp::make_struct_type(Proto* p, Value* regs, int idx, int first) {
     Value tv = Value::adopt(t);
     t->name = d.name;
     t->actor_kind = d.actor_kind;
+    if (!frames_.empty()) t->module = frames_.back().fn->module;
     int r = first;
     if (d.has_base) {
         const Value& base = regs[r++];

@@ -189,6 +189,62 @@ print(evens)
     expect(len(ran) >= 40 + 2 + 10, "tasks ran remotely: %d" % len(ran))
 
 
+def test_struct_values_and_types_cross(env):
+    """Struct values go to the workers as arguments and captures, their type's methods run
+    there, the function builds new ones with the type it reads as a global, and the results
+    are instances of the program's own types (isinstance, equality, methods)."""
+    env.worker("w1")
+    env.worker("w2")
+    src = """
+struct Point:
+    x: int
+    y: int = 0
+    def norm1(self):
+        return abs(self.x) + abs(self.y)
+
+struct Tagged(Point):
+    tag: str = "t"
+
+ORIGIN = Point(0, 0)
+
+def shift(p):
+    q = Point(p.x + 1, p.y * 2)
+    return (q, q.norm1(), p == ORIGIN, Tagged(x=p.x, tag="k" + str(p.x)))
+
+pts = [Point(i, i - 2) for i in range(6)] + [ORIGIN]
+local = parallel_map(shift, pts)
+remote = parallel_map(shift, pts, cluster=True)
+print(remote == local)
+r2 = remote[2]
+print(r2[0], r2[1], isinstance(r2[0], Point), isinstance(r2[3], Point), r2[3].tag, r2[3].norm1())
+print(remote[6][2], type(remote[0][0]) == Point)
+"""
+    rc, out, err = env.run(src)
+    expect(rc == 0, "rc %s: %s" % (rc, err))
+    lines = out.splitlines()
+    expect(lines[0] == "True", out)
+    expect(lines[1] == "Point(x=3, y=0) 3 True True k2 2", out)
+    expect(lines[2] == "True True", out)
+
+
+def test_actor_type_does_not_cross(env):
+    env.worker("w1")
+    src = """
+actor Counter:
+    n: int = 0
+def make(t):
+    def f(x):
+        return t
+    return f
+try:
+    parallel_map(make(Counter), [1], cluster=True)
+except ClusterError as e:
+    print("ClusterError", "actor type Counter" in str(e))
+"""
+    rc, out, err = env.run(src)
+    expect(rc == 0 and out.strip() == "ClusterError True", "rc %s: %s %s" % (rc, out, err))
+
+
 def test_channel_three_levels_deep_is_refused_before_sending(env):
     env.worker("w1")
     src = """
@@ -553,7 +609,7 @@ except ClusterError as e:
     expect("this task was sent by weft 0.1.0" in out and "worker 'old' runs weft 0.0.1" in out, out)
 
 
-TESTS = [test_example_scores, test_worker_of_another_version_refuses, test_pools, test_remote_actor_ask_and_noconnection, test_stats_and_trace_out_show_remote_tasks, test_results_in_order_equal_local, test_channel_three_levels_deep_is_refused_before_sending,
+TESTS = [test_example_scores, test_worker_of_another_version_refuses, test_pools, test_remote_actor_ask_and_noconnection, test_stats_and_trace_out_show_remote_tasks, test_results_in_order_equal_local, test_struct_values_and_types_cross, test_actor_type_does_not_cross, test_channel_three_levels_deep_is_refused_before_sending,
          test_capabilities_are_intersected, test_worker_granted_but_caller_not,
          test_kill9_mid_task_redelivered_result_once, test_poison_task_ends_as_worker_lost,
          test_no_worker_yet_tasks_wait, test_cancellation_stops_remote_tasks, test_application_error_not_retried,
