@@ -917,6 +917,17 @@ void result_loop(Worker& w, const std::atomic<bool>& quit) {
     }
 }
 
+// A task answered without running it (its job was cancelled, another build sent it, it is a
+// poison task): the answer is published and the message acked like a finished task's.
+void answer_without_running(Worker& w, uint64_t id, natsMsg* msg, const std::string& job, Finished f) {
+    {
+        std::lock_guard<std::mutex> g(w.mu);
+        w.running[id] = Running{msg, job, {}, false, Clock::now()};
+        w.finished.push_back(std::move(f));
+    }
+    w.cv.notify_all();
+}
+
 void start_task(Worker& w, natsMsg* msg) {
     Conn& c = *w.conn;
     std::string job = header(msg, "Weft-Job"), index = header(msg, "Weft-Index"), bundle = header(msg, "Weft-Bundle");
@@ -951,12 +962,7 @@ void start_task(Worker& w, natsMsg* msg) {
         w.log("dropped task " + msg_id + " (job cancelled)");
         Finished f{id, result_subject, msg_id, index,
                    result_body(idx, false, nullptr, "Cancelled", "the job was cancelled", w.name, deliveries, queue_us, 0)};
-        {
-            std::lock_guard<std::mutex> g(w.mu);
-            w.running[id] = Running{msg, job, {}, false, Clock::now()};
-            w.finished.push_back(std::move(f));
-        }
-        w.cv.notify_all();
+        answer_without_running(w, id, msg, job, std::move(f));
         return;
     }
     std::string version = header(msg, "Weft-Version");
@@ -968,12 +974,7 @@ void start_task(Worker& w, natsMsg* msg) {
                                "this task was sent by weft " + version + ", but worker '" + w.name + "' runs weft " +
                                    g_version + ": start workers of the program's version",
                                w.name, deliveries, queue_us, 0)};
-        {
-            std::lock_guard<std::mutex> g(w.mu);
-            w.running[id] = Running{msg, job, {}, false, Clock::now()};
-            w.finished.push_back(std::move(f));
-        }
-        w.cv.notify_all();
+        answer_without_running(w, id, msg, job, std::move(f));
         return;
     }
     if (deliveries > uint64_t(retries) + 1) {
@@ -984,12 +985,7 @@ void start_task(Worker& w, natsMsg* msg) {
                                "the worker running this task was lost " + std::to_string(deliveries - 1) +
                                    " times (retries=" + std::to_string(retries) + ")",
                                w.name, deliveries, queue_us, 0)};
-        {
-            std::lock_guard<std::mutex> g(w.mu);
-            w.running[id] = Running{msg, job, {}, false, Clock::now()};
-            w.finished.push_back(std::move(f));
-        }
-        w.cv.notify_all();
+        answer_without_running(w, id, msg, job, std::move(f));
         return;
     }
     // The caller's capabilities, intersected with this worker's.

@@ -585,16 +585,7 @@ Value Decoder::struct_type() {
         Value md = make_dict();
         for (auto& [mname, fn] : methods) dict_unshare(md)->table.insert(Value::borrow(intern(mname)), fn);
         t->methods = static_cast<DictObj*>(md.release_obj());
-        for (auto& fi : t->fields) t->field_keys.push_back(intern(fi.name));
-        for (const StructTypeObj* s = t; s; s = s->base) {
-            if (!s->methods) continue;
-            for (size_t j = 0; j < s->methods->table.end_index(); ++j) {
-                auto& e = s->methods->table.entry(j);
-                if (!e.live) continue;
-                const StrObj* k = intern(e.key.as<StrObj>()->data);
-                if (!t->method_interned(k)) t->method_cache.emplace_back(k, e.value);
-            }
-        }
+        t->build_lookup_caches();
     }
     if (!g_struct_types.count(key)) {
         share(tv);

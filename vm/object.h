@@ -203,6 +203,9 @@ struct StructTypeObj : Obj {
             if (m.first == n) return &m.second;
         return nullptr;
     }
+    // Fills field_keys and method_cache from `fields`, `methods` and the base's (own methods
+    // first, then inherited ones not overridden). Call once the type is complete.
+    void build_lookup_caches();
     bool is_subtype_of(const StructTypeObj* t) const {
         for (auto* s = this; s; s = s->base)
             if (s == t) return true;

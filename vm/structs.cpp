@@ -134,6 +134,21 @@ Value Interp::make_closure(Proto* parent, FunctionObj* cur, Value* regs, int chi
     return fv;
 }
 
+void StructTypeObj::build_lookup_caches() {
+    field_keys.clear();
+    method_cache.clear();
+    for (auto& fi : fields) field_keys.push_back(intern(fi.name));
+    for (const StructTypeObj* s = this; s; s = s->base) {
+        if (!s->methods) continue;
+        for (size_t j = 0; j < s->methods->table.end_index(); ++j) {
+            auto& e = s->methods->table.entry(j);
+            if (!e.live) continue;
+            const StrObj* key = intern(e.key.as<StrObj>()->data);
+            if (!method_interned(key)) method_cache.emplace_back(key, e.value);
+        }
+    }
+}
+
 Value Interp::make_struct_type(Proto* p, Value* regs, int idx, int first) {
     const StructDesc& d = *p->chunk->structs[idx];
     auto* t = new StructTypeObj();
@@ -171,17 +186,7 @@ Value Interp::make_struct_type(Proto* p, Value* regs, int idx, int first) {
         dict_unshare(methods)->table.insert(Value::borrow(intern(m)), regs[r++]);
     }
     t->methods = static_cast<DictObj*>(methods.release_obj());
-    for (auto& fi : t->fields) t->field_keys.push_back(intern(fi.name));
-    // Method cache: own methods first, then inherited ones not overridden.
-    for (const StructTypeObj* s = t; s; s = s->base) {
-        if (!s->methods) continue;
-        for (size_t j = 0; j < s->methods->table.end_index(); ++j) {
-            auto& e = s->methods->table.entry(j);
-            if (!e.live) continue;
-            const StrObj* key = intern(e.key.as<StrObj>()->data);
-            if (!t->method_interned(key)) t->method_cache.emplace_back(key, e.value);
-        }
-    }
+    t->build_lookup_caches();
     // Defaults are checked against their annotations once, at definition time.
     for (auto& fi : t->fields) {
         if (fi.has_default && !fi.annotation.is_none() && !value_matches_type(fi.default_value, fi.annotation))
