@@ -26,6 +26,7 @@
 #include "compiler/parser.h"
 #include "stdlib/stdlib.h"
 #include "vm/interp.h"
+#include "vm/limits.h"
 #include "vm/trace_out.h"
 
 namespace {
@@ -116,18 +117,7 @@ int usage_error(const std::string& msg) {
     return 2;
 }
 
-bool parse_duration(const std::string& s, double& out) {
-    char* end = nullptr;
-    double v = strtod(s.c_str(), &end);
-    if (end == s.c_str()) return false;
-    std::string unit(end);
-    if (unit.empty() || unit == "s") out = v;
-    else if (unit == "ms") out = v / 1000;
-    else if (unit == "m") out = v * 60;
-    else if (unit == "h") out = v * 3600;
-    else return false;
-    return true;
-}
+using weft::limits::parse_duration;  // "15s", "500ms", "2m" (vm/limits.h)
 
 // The options and paths of `weft test`, from argv[i] on. Returns -1 when parsing succeeded,
 // else an exit status.

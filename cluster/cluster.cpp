@@ -41,6 +41,7 @@
 #include "vm/collections.h"
 #include "vm/function.h"
 #include "vm/interp.h"
+#include "vm/limits.h"
 #include "vm/native.h"
 #include "vm/tasks.h"
 #include "vm/trace_out.h"
@@ -1090,17 +1091,8 @@ void on_cancel_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closu
 
 }
 
-bool parse_seconds(const std::string& s, double& out) {
-    char* end = nullptr;
-    double v = strtod(s.c_str(), &end);
-    if (end == s.c_str()) return false;
-    std::string unit(end);
-    if (unit.empty() || unit == "s") out = v;
-    else if (unit == "ms") out = v / 1000;
-    else if (unit == "m") out = v * 60;
-    else return false;
-    return out > 0;
-}
+// A positive duration ("15s", "500ms", "2m"; vm/limits.h).
+bool parse_seconds(const std::string& s, double& out) { return limits::parse_duration(s, out) && out > 0; }
 
 const char* kWorkerHelp = R"(Usage: weft worker --cluster nats://HOST:PORT [options]
 

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <climits>
+#include <cstdlib>
 
 #include "vm/interp.h"
 #include "vm/native.h"
@@ -157,6 +158,19 @@ std::size_t live_tasks(const State& st) {
     std::size_t sum = 0;
     for (auto& s : st.live) sum += s.n.load(std::memory_order_acquire);
     return sum;
+}
+
+bool parse_duration(const std::string& s, double& out) {
+    char* end = nullptr;
+    double v = std::strtod(s.c_str(), &end);
+    if (end == s.c_str()) return false;
+    std::string unit(end);
+    if (unit.empty() || unit == "s") out = v;
+    else if (unit == "ms") out = v / 1000;
+    else if (unit == "m") out = v * 60;
+    else if (unit == "h") out = v * 3600;
+    else return false;
+    return true;
 }
 
 }  // namespace weft::limits

@@ -118,5 +118,11 @@ class TaskSlot {
 std::size_t live_tasks(const State& st);
 inline std::size_t live_tasks() { return live_tasks(current()); }
 
+// A duration as command-line options write it: a number of seconds, optionally followed by
+// `s`, `ms`, `m` or `h` ("15s", "500ms", "2m", "1.5"). Sets `out` (seconds) and returns true,
+// or returns false for anything else (the caller says what the option expects). Any sign: the
+// caller checks the range.
+bool parse_duration(const std::string& s, double& out);
+
 }  // namespace limits
 }  // namespace weft
