@@ -564,11 +564,12 @@ Value Decoder::struct_type() {
     }
     std::lock_guard<std::mutex> g(g_struct_types_mu);
     auto key = std::make_pair(static_cast<const ModuleObj*>(m), name);
-    Value tv;
     if (auto it = g_struct_types.find(key); it != g_struct_types.end()) {
-        tv = it->second;
-    } else if (Value have; m->find(name, have) && have.is(ObjType::StructType) &&
-                           have.as<StructTypeObj>()->name == name) {
+        struct_types_[id] = it->second;
+        return it->second;
+    }
+    Value tv;
+    if (Value have; m->find(name, have) && have.is(ObjType::StructType) && have.as<StructTypeObj>()->name == name) {
         tv = have;  // the program's own type (the driver), or one a snapshot installed
     } else {
         auto* t = new StructTypeObj();
@@ -587,11 +588,9 @@ Value Decoder::struct_type() {
         t->methods = static_cast<DictObj*>(md.release_obj());
         t->build_lookup_caches();
     }
-    if (!g_struct_types.count(key)) {
-        share(tv);
-        pin(tv);
-        g_struct_types.emplace(key, tv);
-    }
+    share(tv);
+    pin(tv);
+    g_struct_types.emplace(key, tv);
     struct_types_[id] = tv;
     return tv;
 }

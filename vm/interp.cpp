@@ -1734,9 +1734,7 @@ op_CallMDefer: {
             auto* s = recv.as<StructObj>();
             // An actor's own methods run in its handler's task, never beside it: its state is
             // changed in place (vm/actors.h).
-            const Value* m = s->type->field_index_interned(name) < 0 && !s->type->actor_kind
-                                 ? s->type->method_interned(name)
-                                 : nullptr;
+            const Value* m = !s->type->actor_kind ? s->type->method_not_shadowed(name) : nullptr;
             if (m && m->is(ObjType::Function)) callee = *m;
         }
     }
@@ -1896,7 +1894,7 @@ op_CallMP: {
         // is pushed here (call_method's first case, without its tests for promises, keyword
         // arguments and built-in receivers).
         StructTypeObj* t = recv.as<StructObj>()->type;
-        const Value* m = t->field_index_interned(name) < 0 ? t->method_interned(name) : nullptr;
+        const Value* m = t->method_not_shadowed(name);
         if (m && m->is(ObjType::Function) && m->as<FunctionObj>()->proto->chunk->simple_arity == B + 1) {
             R[A + 1] = recv;
             R[A] = *m;

@@ -466,7 +466,6 @@ public:
     // A join of a calm function's task (force_promise): counted in may_wait_ too, but not held
     // against the calm prediction (vm/quick_calls.h); joining_calm() is true while it waits.
     void note_calm_join() { ++calm_joins_; }
-    uint64_t calm_joins() const { return calm_joins_; }
     bool joining_calm() const { return joining_calm_; }
     void set_joining_calm(bool b) { joining_calm_ = b; }
 

@@ -203,6 +203,11 @@ struct StructTypeObj : Obj {
             if (m.first == n) return &m.second;
         return nullptr;
     }
+    // What `obj.n(...)` calls on an instance: the method `n`, unless a field of that name hides
+    // it (then the field's value is called, through the generic path). Null when neither.
+    const Value* method_not_shadowed(const StrObj* n) const {
+        return field_index_interned(n) < 0 ? method_interned(n) : nullptr;
+    }
     // Fills field_keys and method_cache from `fields`, `methods` and the base's (own methods
     // first, then inherited ones not overridden). Call once the type is complete.
     void build_lookup_caches();

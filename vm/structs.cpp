@@ -535,8 +535,7 @@ bool Interp::call_method(Value& recv, StrObj* name, Value* a, int nargs, const C
     };
     if (recv.is(ObjType::Struct)) {
         auto* s = recv.as<StructObj>();
-        const Value* m = nullptr;
-        if (s->type->field_index_interned(name) < 0) m = s->type->method_interned(name);
+        const Value* m = s->type->method_not_shadowed(name);
         if (m && m->is(ObjType::Function)) {
             a[0] = *m;
             a[1] = recv;

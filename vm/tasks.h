@@ -61,7 +61,7 @@ struct PendingCall {
     // register that holds the promise, and the length in words of the forcing instruction.
     uint8_t forced_reg = 0, forced_len = 0;
     // And, when that run started, the owner's record_seq(), safepoints_passed() and
-    // Interp::may_wait_ (and calm_joins()): how it ran feeds the predictions of vm/quick_calls.h.
+    // Interp::may_wait_ and calm_joins_: how it ran feeds the predictions of vm/quick_calls.h.
     uint64_t run_seq = 0, run_safepoints = 0, run_may_wait = 0, run_calm_joins = 0;
     limits::TaskSlot slot{nullptr};               // held only under --max-tasks
     std::unique_ptr<Extra> extra;
