@@ -24,6 +24,7 @@
 #include "compiler/codegen.h"
 #include "compiler/lisp/lower.h"
 #include "compiler/parser.h"
+#include "embed/program.h"
 #include "stdlib/stdlib.h"
 #include "vm/interp.h"
 #include "vm/limits.h"
@@ -109,7 +110,11 @@ struct Cli {
     std::string cluster_name;  // --cluster-name NAME
     std::vector<std::string> args;
     weft::Vm::TestOptions test;  // `weft test`
-    weft::VmOptions vm;
+    // The Engine the program runs in (cli/ is the first embedder: docs/embedding.md), built
+    // from the flags; the --allow-* flags as given, checked while parsing.
+    weft::api::EngineOptions engine;
+    weft::api::detail::ProgramSettings program;
+    std::vector<std::string> cap_flags;
 };
 
 int usage_error(const std::string& msg) {
@@ -177,7 +182,7 @@ int parse(int argc, char** argv, Cli& cli) {
             cli.code = argv[++i];
             // `weft -e '(...)' --lisp`: the flag may also follow the code.
             if (i + 1 < argc && std::string(argv[i + 1]) == "--lisp") {
-                cli.vm.lisp = true;
+                cli.program.lisp = true;
                 ++i;
             }
             for (++i; i < argc; ++i) cli.args.push_back(argv[i]);
@@ -189,9 +194,9 @@ int parse(int argc, char** argv, Cli& cli) {
             char* end;
             long n = strtol(v.c_str(), &end, 10);
             if (*end || n <= 0) return usage_error(a.substr(0, a.find('=')) + " needs a positive number, got '" + v + "'");
-            if (a.rfind("--max-depth", 0) == 0) cli.vm.max_depth = size_t(n);
-            if (a.rfind("--workers", 0) == 0) cli.vm.workers = unsigned(std::min(n, 1024L));
-            if (a.rfind("--max-tasks", 0) == 0) cli.vm.max_tasks = size_t(n);
+            if (a.rfind("--max-depth", 0) == 0) cli.engine.limits.max_depth = size_t(n);
+            if (a.rfind("--workers", 0) == 0) cli.engine.workers = unsigned(std::min(n, 1024L));
+            if (a.rfind("--max-tasks", 0) == 0) cli.engine.limits.max_tasks = size_t(n);
             continue;
         }
         if (a.rfind("--default-timeout", 0) == 0) {
@@ -199,17 +204,19 @@ int parse(int argc, char** argv, Cli& cli) {
             double d;
             if (!value(a, v) || !parse_duration(v, d) || d < 0)
                 return usage_error("--default-timeout needs a duration like 30s");
-            cli.vm.default_timeout = d;
+            cli.engine.default_timeout = d;
             continue;
         }
         if (a == "-A" || a.rfind("--allow-", 0) == 0) {
             std::string err;
-            if (!weft::parse_capability_flag(a, cli.vm.caps, err))
+            weft::CapabilitySet probe;
+            if (!weft::parse_capability_flag(a, probe, err))
                 return usage_error(err.empty() ? "unknown flag '" + a + "'" : err);
+            cli.cap_flags.push_back(a);
             continue;
         }
         if (a == "--stats") {
-            cli.vm.stats = true;
+            cli.program.stats = true;
             continue;
         }
         if (a == "--cluster-name" || a.rfind("--cluster-name=", 0) == 0) {
@@ -221,15 +228,15 @@ int parse(int argc, char** argv, Cli& cli) {
             continue;
         }
         if (a == "--trace") {
-            cli.vm.trace = true;
+            cli.program.trace = true;
             continue;
         }
         if (a == "--lisp") {
-            cli.vm.lisp = true;  // -e, stdin and the REPL read Lisp (docs/language/lisp.md)
+            cli.program.lisp = true;  // -e, stdin and the REPL read Lisp (docs/language/lisp.md)
             continue;
         }
         if (a == "--sequential") {
-            cli.vm.sequential = true;
+            cli.engine.sequential = true;
             continue;
         }
         if (a.rfind("--trace-out", 0) == 0) {
@@ -360,22 +367,27 @@ int main(int argc, char** argv) {
         if (!trace_out_writable(cli.trace_out, err))
             return usage_error("--trace-out: cannot write '" + cli.trace_out + "': " + err);
     }
-    cli.vm.argv = cli.args;
-    cli.vm.install_signal_handlers = true;  // a fiber-stack overflow is reported by name
-    cli.vm.program = cli.command == "eval" ? "-e" : cli.command == "stdin" ? "-" : cli.file;
-    // The recorder outlives the Vm (and so the runtime that calls its hook); the file is
+    // `weft run` is an Engine built from the flags, running the program with run_program.
+    cli.engine.args = cli.args;
+    cli.engine.capabilities = weft::api::Capabilities::from_flags(cli.cap_flags);
+    cli.program.install_signal_handlers = true;  // a fiber-stack overflow is reported by name
+    cli.program.program = cli.command == "eval" ? "-e" : cli.command == "stdin" ? "-" : cli.file;
+    cli.engine.name = cli.program.program;
+    // The recorder outlives the Engine (and so the runtime that calls its hook); the file is
     // written once the runtime has stopped, with every task ended.
     weft::TraceOut trace_out;
-    if (!cli.trace_out.empty()) cli.vm.trace_hook = trace_out.hook();
+    if (!cli.trace_out.empty()) cli.program.trace_hook = trace_out.hook();
     int rc;
     // SIGINT/SIGTERM cancel a running program and its cleanup runs (cli/signals.cpp). Set up
-    // before the Vm starts any thread; the REPL handles Ctrl-C itself.
+    // before the Engine starts any thread; the REPL handles Ctrl-C itself.
     bool program = cli.command == "run" || cli.command == "eval" || cli.command == "stdin";
     weft::ProgramSignals signals(program);
     {
-        weft::Vm vm(cli.vm);
+        weft::api::Engine engine(std::move(cli.engine), cli.program);
+        // check, test and the REPL are commands of the command line, not Engine calls: they
+        // work on the Engine's Vm (embed/program.h).
+        weft::Vm& vm = weft::api::detail::engine_vm(engine);
         signals.attach(&vm);
-        weft::register_stdlib_builtins(vm);
 #ifdef WEFT_HAVE_CLUSTER
         if (!cli.cluster_url.empty())
             weft::cluster::enable_driver(vm, cli.cluster_url, cli.cluster_name, cli.trace_out.empty() ? nullptr : &trace_out);
@@ -383,20 +395,20 @@ int main(int argc, char** argv) {
         if (cli.command == "check")
             rc = vm.check_file(cli.file);
         else if (cli.command == "eval")
-            rc = vm.run_source(cli.code, "<string>");
+            rc = engine.run_program_source(cli.code, "<string>");
         else if (cli.command == "stdin")
-            rc = vm.run_source(read_stdin(), "<stdin>");
+            rc = engine.run_program_source(read_stdin(), "<stdin>");
         else if (cli.command == "repl")
             rc = weft::run_repl(vm);
         else if (cli.command == "test")
             rc = vm.run_tests(cli.test);
         else
-            rc = vm.run_file(cli.file);
+            rc = engine.run_program(cli.file);
         rc = signals.finish(rc);
         signals.attach(nullptr);
     }
 #ifdef WEFT_HAVE_CLUSTER
-    weft::cluster::finish_driver(cli.vm.stats);
+    weft::cluster::finish_driver(cli.program.stats);
 #endif
     if (!cli.trace_out.empty() && cli.command != "check") {
         std::string err;

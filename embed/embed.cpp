@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <condition_variable>
 #include <cstring>
 #include <fstream>
@@ -31,6 +32,7 @@
 #include "compiler/codegen.h"
 #include "compiler/diagnostic.h"
 #include "compiler/parser.h"
+#include "embed/program.h"
 #include "stdlib/stdlib.h"
 #include "vm/capabilities.h"
 #include "vm/collections.h"
@@ -121,6 +123,7 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
     // while calls with a memory limit run.
     std::unique_ptr<::weft::MemAccount> mem = std::make_unique<::weft::MemAccount>();
     std::atomic<std::uint64_t> calls_total{0}, calls_failed{0};  // EngineStats
+    std::atomic<bool> program_started{false};                     // run_program: once per Engine
 
     // The Vm stops its runtime when destroyed, which must not happen on one of that runtime's
     // own threads (a Value dropped last in a callback): then it goes on a thread of its own.
@@ -1331,17 +1334,29 @@ void ModuleBuilder::add_async(std::string_view name, detail::AsyncFn f, DefOptio
 
 // ------------------------------------------------------------------------------------ Engine
 
-Engine::Engine(EngineOptions options) : core_(std::make_shared<EngineCore>()) {
+Engine::Engine(EngineOptions options) : Engine(std::move(options), detail::ProgramSettings{}) {}
+
+Engine::Engine(EngineOptions options, const detail::ProgramSettings& program)
+    : core_(std::make_shared<EngineCore>()) {
     static std::once_flag stdlib_once;
     std::call_once(stdlib_once, [] { ::weft::register_stdlib(); });
     // Host threads touch values too: reference counts must be atomic whatever the worker count.
-    ::weft::g_multi_worker.store(true, std::memory_order_relaxed);
+    // The command line's Engine only runs a program (no Value reaches the host): with one
+    // worker its counts stay plain, as they always were for `weft --workers 1` (the Vm makes
+    // them atomic itself when it starts more workers).
+    bool command_line = !program.program.empty();
+    if (!command_line) ::weft::g_multi_worker.store(true, std::memory_order_relaxed);
     EngineCore& c = *core_;
     c.options = std::move(options);
     c.engine = this;
     ::weft::VmOptions vo;
     vo.argv = c.options.args;
-    vo.program = c.options.name;
+    vo.program = command_line ? program.program : c.options.name;
+    vo.lisp = program.lisp;
+    vo.trace = program.trace;
+    vo.stats = program.stats;
+    vo.install_signal_handlers = program.install_signal_handlers;
+    vo.trace_hook = program.trace_hook;
     if (c.options.limits.max_depth) vo.max_depth = c.options.limits.max_depth;
     vo.workers = c.options.workers;
     vo.sequential = c.options.sequential;
@@ -1377,10 +1392,11 @@ Engine::Engine(EngineOptions options) : core_(std::make_shared<EngineCore>()) {
             throw UsageError("EngineOptions::trace needs an Engine with its own runtime (not EngineOptions::runtime)");
         static_assert(int(rt::TraceKind::Created) == int(TraceEvent::Kind::Created) &&
                       int(rt::TraceKind::Done) == int(TraceEvent::Kind::Done));
-        vo.trace_hook = [f = c.options.trace](const rt::TraceEvent& ev) {
+        vo.trace_hook = [f = c.options.trace, then = std::move(vo.trace_hook)](const rt::TraceEvent& ev) {
             TraceEvent out{TraceEvent::Kind(ev.kind), ev.task_id, ev.worker, ev.time_ns,
                            ev.what ? std::string_view(ev.what) : std::string_view()};
             f(out);
+            if (then) then(ev);
         };
     }
     if (c.options.runtime) vo.shared_runtime = c.options.runtime->impl().rt;
@@ -1401,7 +1417,9 @@ Engine::Engine(EngineOptions options) : core_(std::make_shared<EngineCore>()) {
         std::lock_guard<std::mutex> g(detail::g_engines_mu);
         detail::g_engines[c.vm.get()] = &c;
     }
-    c.vm->runtime();  // starts the workers now, not in the middle of the first call
+    // Starts the workers now, not in the middle of the first call. Not for the command line:
+    // its first root task is the program's (what --trace and --stats show).
+    if (!command_line) c.vm->runtime();
     c.globals = std::make_unique<ModuleBuilder>(this, "");
 }
 
@@ -1525,6 +1543,22 @@ void Engine::run_file(const std::string& path, const CallOptions& o) {
     exec(ss.str(), path, o);
 }
 
+int Engine::run_program(const std::string& path) {
+    detail::require_host_thread("Engine::run_program");
+    if (core_->program_started.exchange(true)) throw UsageError("Engine::run_program: this Engine already ran a program");
+    return core_->vm->run_file(path);
+}
+
+int Engine::run_program_source(std::string_view source, std::string_view name) {
+    detail::require_host_thread("Engine::run_program_source");
+    if (core_->program_started.exchange(true)) throw UsageError("Engine::run_program: this Engine already ran a program");
+    return core_->vm->run_source(std::string(source), std::string(name));
+}
+
+::weft::Vm& detail::engine_vm(Engine& e) {
+    return *e.core().vm;
+}
+
 Value Engine::exec(std::string_view source, std::string_view name, const CallOptions& o) {
     detail::require_host_thread("Engine::exec");
     detail::CallPlan p = detail::plan(*this, o, "exec");
@@ -1565,8 +1599,15 @@ void Engine::set_global(std::string_view name, Value v) {
 }
 
 void Engine::interrupt() {
-    std::lock_guard<std::mutex> g(core_->calls_mu);
-    for (auto& r : core_->calls) r->cancel();
+    {
+        std::lock_guard<std::mutex> g(core_->calls_mu);
+        for (auto& r : core_->calls) r->cancel();
+    }
+    // A running program stops as on Ctrl-C (KeyboardInterrupt in its main task; status 130).
+    if (core_->program_started.load()) {
+        core_->vm->stop_signal.store(SIGINT, std::memory_order_release);
+        core_->vm->interrupt_program();
+    }
 }
 
 InterruptHandle Engine::interrupt_handle() {

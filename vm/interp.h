@@ -136,6 +136,12 @@ public:
     // Cancelled, `finally` blocks run and its tasks are cancelled. Returns whether a task was
     // running. Thread-safe (call it from a watcher thread, not from a signal handler).
     bool interrupt_main();
+    // A diagnostic or traceback for the user: to the embedding host's stderr sink, else to
+    // file descriptor 2.
+    void write_diagnostic(const std::string& text);
+    // Engine::interrupt of a running program (embed/): interrupt_main(), or, when the main
+    // task has not started yet, its cancellation as soon as it does.
+    void interrupt_program();
     // The signal (SIGINT or SIGTERM) that asked the program to stop, or 0; set by
     // cli/signals.cpp before it calls interrupt_main(). After SIGINT the main task's
     // cancellation is raised in it as KeyboardInterrupt; an uncaught KeyboardInterrupt or
@@ -240,6 +246,7 @@ private:
     std::mutex main_task_mu_;  // main_task_ against interrupt_main()
     rt::Task* main_task_ = nullptr;  // the root task while in_runtime runs one
     bool interrupted_ = false;        // interrupt_main() cancelled it (under main_task_mu_)
+    bool interrupt_pending_ = false;  // interrupt_program() before the main task began (same)
     std::mutex out_mu_;  // print() from tasks on several threads
     std::string out_buf_;
     bool out_line_buffered_ = false;  // see write_stdout

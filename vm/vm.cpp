@@ -386,6 +386,16 @@ bool Vm::interrupt_main() {
     return true;
 }
 
+void Vm::interrupt_program() {
+    std::lock_guard<std::mutex> g(main_task_mu_);
+    if (!main_task_) {
+        interrupt_pending_ = true;
+        return;
+    }
+    interrupted_ = true;
+    main_task_->cancel();
+}
+
 void Vm::write_stdout(std::string_view s) {
     // An embedding host's output limit (weft::Limits::max_output): past it nothing more is
     // written and the call is cancelled.
@@ -545,6 +555,11 @@ void Vm::in_runtime(const std::function<void()>& fn) {
             {
                 std::lock_guard<std::mutex> g(main_task_mu_);
                 main_task_ = rt::current_task();
+                if (interrupt_pending_) {  // Engine::interrupt came before the program began
+                    interrupt_pending_ = false;
+                    interrupted_ = true;
+                    main_task_->cancel();
+                }
             }
             struct Unbind {
                 Vm* vm;
@@ -702,11 +717,15 @@ int Vm::report_compile_error(const CompileError& e, const std::string& source) {
     flush_stdout();
     std::string msg = format_diagnostic(e.diag, source);
     if (msg.empty() || msg.back() != '\n') msg += '\n';
-    if (options_.stderr_sink)
-        options_.stderr_sink(msg);  // an embedding host's (EngineOptions::stderr_sink)
-    else
-        fputs(msg.c_str(), stderr);
+    write_diagnostic(msg);
     return 2;
+}
+
+void Vm::write_diagnostic(const std::string& text) {
+    if (options_.stderr_sink)
+        options_.stderr_sink(text);  // an embedding host's (EngineOptions::stderr_sink)
+    else
+        fputs(text.c_str(), stderr);
 }
 
 void Vm::report_uncaught(const Value& err) {
@@ -770,7 +789,7 @@ void Vm::report_uncaught(const Value& err) {
     } else {
         out += "Error: " + repr(err) + "\n";
     }
-    fputs(out.c_str(), stderr);
+    write_diagnostic(out);
 }
 
 int Vm::report_uncaught_status(const Value& err) {
@@ -830,7 +849,7 @@ int Vm::run_file(const std::string& path) {
     sources_->add(path);
     sources_->set_root(std::filesystem::path(canonical_path(path)).parent_path().string());
     if (!read_source_file(path, source)) {
-        fprintf(stderr, "weft: cannot open '%s': %s\n", path.c_str(), strerror(errno));
+        write_diagnostic("weft: cannot open '" + path + "': " + strerror(errno) + "\n");
         return 2;
     }
     return run_source(source, path);

@@ -65,8 +65,10 @@
 #define WEFT_API
 #endif
 
+// Inside the project (the library itself, and the command line, WEFT_INTERNAL_API) the VM's own
+// weft::Value lives beside this API's: there its names stay in weft::api, not inline.
 namespace weft {
-#if defined(WEFT_BUILDING_LIB)
+#if defined(WEFT_BUILDING_LIB) || defined(WEFT_INTERNAL_API)
 namespace api {
 #else
 inline namespace api {
@@ -90,6 +92,7 @@ struct EngineCore;
 struct RuntimeImpl;
 struct CompletionCore;
 struct FutureCore;
+struct ProgramSettings;  // the command line's own settings (embed/program.h; not for hosts)
 }  // namespace detail
 
 // ------------------------------------------------------------------------------------ errors
@@ -1365,6 +1368,10 @@ struct EngineStats {
 class WEFT_API Engine {
   public:
     explicit Engine(EngineOptions options = {});
+    /// The `weft` command line's Engine (cli/main.cpp): `options` from its flags plus settings
+    /// only the command line has (--trace, --stats, --lisp, its signal handlers). `program` is
+    /// an incomplete type outside the library: hosts use the constructor above.
+    Engine(EngineOptions options, const detail::ProgramSettings& program);
     /// Interrupts running calls, waits for them, stops its threads (if it owns its runtime).
     ~Engine();
     Engine(const Engine&) = delete;
@@ -1374,6 +1381,23 @@ class WEFT_API Engine {
     // ---- tree has finished (structured concurrency: no task outlives the call).
     /// Runs a file as a program in this Engine's main module.
     void run_file(const std::string& path, const CallOptions& o = {});
+    /// Runs a program exactly as `weft run` does (the command line is this call): the file is
+    /// the program's own main module (`__main__`; sys.argv[0] is the Engine's name, `args` its
+    /// EngineOptions::args; the file's folder is the root of its imports, which it may read),
+    /// run as the Engine's one root task; tasks nobody awaited are awaited and actors still
+    /// running are stopped at its end. Script errors are not thrown: a compile error's
+    /// diagnostic (file:line:col) and an uncaught error's traceback go to the stderr sink, and
+    /// the result is the command line's exit status: 0; 1 for an uncaught error; 2 for a compile
+    /// error, a failed import or a file that cannot be read; n for `exit(n)`; 130 when
+    /// interrupt() stopped it (KeyboardInterrupt is raised in the main task, so its `finally`
+    /// blocks and `with` exits run). Capabilities, `max_depth` and `max_tasks` apply; the
+    /// per-call budgets of Limits (steps, time, memory, output) apply to calls, not to a
+    /// program (a host bounds one with interrupt()). Once per Engine (UsageError the second
+    /// time); calls may run beside it. A blocking member (see the thread-safety note above).
+    int run_program(const std::string& path);
+    /// run_program for program text (`weft -e`, standard input); `name` is its path in
+    /// diagnostics and tracebacks.
+    int run_program_source(std::string_view source, std::string_view name = "<string>");
     /// Statements in the main module; returns the value of the last expression statement.
     Value exec(std::string_view source, std::string_view name = "<exec>", const CallOptions& o = {});
     /// An expression (REPL-style: it may also be statements ending with an expression).
@@ -1464,7 +1488,8 @@ class WEFT_API Engine {
     }
 
     // ---- control
-    /// Any thread: every running call throws Interrupted (scripts cannot catch it).
+    /// Any thread: every running call throws Interrupted (scripts cannot catch it); a running
+    /// run_program is cancelled as Ctrl-C cancels `weft run` (it returns 130).
     void interrupt();
     InterruptHandle interrupt_handle();
     EngineStats stats() const;
