@@ -109,6 +109,11 @@ struct Worker {
     int lifo_streak = 0;
     std::int64_t lifo_chain_start = 0;
     std::atomic<std::uint32_t> wake_flag{0};
+    // A host thread running its own root task (Runtime::block_on_here): not in workers_, never
+    // parked, no LIFO slot (what it wakes is injected); its deque holds what the task spawns,
+    // which workers steal, and goes to the injection queue when the task leaves the thread.
+    bool guest = false;
+    std::atomic<bool> guest_busy{false};  // a host thread is using this guest Worker
     bool idle = false;        // guarded by rt->idle_mu_
     Task* current = nullptr;  // innermost task running on this thread
     Task* host = nullptr;     // host whose fiber is running
@@ -258,6 +263,14 @@ class RuntimeImpl {
     /// Completes a park after the task's fiber is off the CPU (Parked, or requeue if notified).
     void complete_park(Worker* w, Task* t);
     Worker* find_worker_for_this_thread() noexcept;
+    /// A free guest Worker for the calling host thread (made on first use), or nullptr when
+    /// kGuestSlots host threads are already running calls.
+    Worker* acquire_guest();
+    /// Runs root task `t` (unstarted; one reference transferred) on the calling non-worker
+    /// thread with guest Worker `g` (acquire_guest), until it finishes (true) or parks (false:
+    /// its waker schedules it onto a worker like any parked task); gives `g` back. See
+    /// Runtime::block_on_here.
+    bool run_as_guest(Task* t, Worker* g);
 
     // --- deadlock detection ---
     std::vector<BlockedTask> blocked_tasks();
@@ -281,6 +294,18 @@ class RuntimeImpl {
     std::atomic<std::int64_t> io_waits_{0};  // reactor waits pending
     // Oneshot waits parked on a completion another thread may still deliver (oneshot.cpp)
     std::atomic<std::int64_t> external_waits_{0};
+    // Host threads running a root task as guests (run_as_guest): busy like a worker for the
+    // deadlock detector. A worker that found every other thread quiet and some task parked
+    // while a guest ran sets guest_deferred_check_, and the guest makes a worker look again
+    // when it leaves (a Dekker pair: flag then count on one side, count then flag on the other).
+    std::atomic<int> guests_{0};
+    std::atomic<bool> guest_deferred_check_{false};
+    // Guest Workers, made on first use and freed with the runtime (stealers may look at any of
+    // them at any time): guest_made_ entries of guest_ws_ are valid.
+    static constexpr int kGuestSlots = 16;
+    std::mutex guest_mu_;
+    std::atomic<Worker*> guest_ws_[kGuestSlots] = {};
+    std::atomic<int> guest_made_{0};
 
     // injection queue
     std::mutex inject_mu_;

@@ -530,6 +530,8 @@ RuntimeImpl::~RuntimeImpl() {
     for (auto& w : workers_)
         for (auto& s : w->stack_cache)
             stacks_.release(s);
+    for (int i = 0; i < guest_made_.load(); ++i)
+        delete guest_ws_[i].load();
 }
 
 void RuntimeImpl::trace(TraceKind k, Task* t, const char* what) {
@@ -588,7 +590,7 @@ Task* RuntimeImpl::pop_inject() {
 
 void RuntimeImpl::schedule(Task* t) {
     Worker* w = current_worker();
-    if (w && w->rt == this) {
+    if (w && w->rt == this && !w->guest) {
         if (w->lifo) {
             w->deque.push(w->lifo);
             notify_local();
@@ -601,7 +603,7 @@ void RuntimeImpl::schedule(Task* t) {
 
 void RuntimeImpl::push_new(Task* t) {
     Worker* w = current_worker();
-    if (w && w->rt == this) {
+    if (w && w->rt == this) {  // a worker or a guest (its deque is stolen from too)
         w->deque.push(t);
         // A lone new task is most often forced by its spawner a moment later (a deferred call
         // whose value is used at once) and then runs inline: waking a sleeping worker to steal
@@ -619,6 +621,9 @@ bool RuntimeImpl::has_other_work(const Worker* w) const noexcept {
     for (auto& v : workers_)
         if (v->deque.size() > 0 || v->yielded_size.load(std::memory_order_acquire) > 0)
             return true;
+    int guests = guest_made_.load(std::memory_order_acquire);
+    for (int i = 0; i < guests; ++i)
+        if (guest_ws_[i].load(std::memory_order_acquire)->deque.size() > 0) return true;
     return false;
 }
 
@@ -627,6 +632,9 @@ bool RuntimeImpl::has_visible_work() const noexcept {
     for (auto& w : workers_)
         if (w->deque.size() > 0 || w->yielded_size.load(std::memory_order_seq_cst) > 0)
             return true;
+    int guests = guest_made_.load(std::memory_order_seq_cst);
+    for (int i = 0; i < guests; ++i)
+        if (guest_ws_[i].load(std::memory_order_seq_cst)->deque.size() > 0) return true;
     return false;
 }
 
@@ -641,6 +649,14 @@ Task* RuntimeImpl::pop_yielded(Worker* v) {
 }
 
 Task* RuntimeImpl::steal_from_others(Worker* w) {
+    // What host threads running their own calls spawned (block_on_here).
+    int guests = guest_made_.load(std::memory_order_acquire);
+    for (int i = 0; i < guests; ++i) {
+        if (Task* t = guest_ws_[i].load(std::memory_order_acquire)->deque.steal()) {
+            bump(w->c_steals);
+            return t;
+        }
+    }
     std::size_t n = workers_.size();
     if (n < 2) return nullptr;
     std::size_t start = w->next_random() % n;
@@ -911,7 +927,167 @@ void RuntimeImpl::worker_main(Worker* w) {
 
 Worker* RuntimeImpl::find_worker_for_this_thread() noexcept {
     Worker* w = current_worker();
-    return (w && w->rt == this) ? w : nullptr;
+    return (w && w->rt == this && !w->guest) ? w : nullptr;
+}
+
+// The calling host thread runs its root task on a fiber itself, as a worker would (execute and
+// after_switch), with a Worker of its own that no other thread sees: no deque to steal from, no
+// LIFO slot (what it wakes or spawns is injected), never parked. When the task parks, its
+// continuation is left in the task as on any worker and its waker schedules it onto a worker;
+// the caller then waits for it as block_on does. A call that never parks costs no cross-thread
+// wake-up at all (an Engine::call was two futex wake-ups and two context switches before).
+namespace {
+// What a guest Worker needs of the host thread running it, looked up at the thread's first call.
+struct HostThreadInfo {
+    bool known = false;
+    const void* stack_bottom = nullptr;
+    std::size_t stack_size = 0;
+    void* eh_globals = nullptr;
+    void* tsan_fiber = nullptr;
+};
+thread_local HostThreadInfo tl_host;
+thread_local int tl_guest_hint = 0;
+}  // namespace
+
+Worker* RuntimeImpl::acquire_guest() {
+    int made = guest_made_.load(std::memory_order_acquire);
+    for (int k = 0; k < made; ++k) {
+        int i = (tl_guest_hint + k) % made;
+        Worker* g = guest_ws_[i].load(std::memory_order_acquire);
+        bool expected = false;
+        if (!g->guest_busy.load(std::memory_order_relaxed) &&
+            g->guest_busy.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+            tl_guest_hint = i;
+            return g;
+        }
+    }
+    std::lock_guard<std::mutex> lock(guest_mu_);
+    int n = guest_made_.load(std::memory_order_relaxed);
+    if (n == kGuestSlots) return nullptr;
+    auto* g = new Worker;
+    g->rt = this;
+    g->guest = true;
+    g->index = -1;
+    g->guest_busy.store(true, std::memory_order_relaxed);
+    guest_ws_[n].store(g, std::memory_order_release);
+    guest_made_.store(n + 1, std::memory_order_release);
+    tl_guest_hint = n;
+    return g;
+}
+
+bool RuntimeImpl::run_as_guest(Task* t, Worker* w) {
+    HostThreadInfo& host = tl_host;
+    if (!host.known) {
+        host.known = true;
+        host.eh_globals = eh_globals();
+#if defined(WEFT_TSAN)
+        host.tsan_fiber = __tsan_get_current_fiber();
+#endif
+        pthread_attr_t attr;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            void* addr = nullptr;
+            std::size_t size = 0;
+            pthread_attr_getstack(&attr, &addr, &size);
+            host.stack_bottom = addr;
+            host.stack_size = size;
+            pthread_attr_destroy(&attr);
+        }
+    }
+    w->eh_globals = host.eh_globals;
+    w->tsan_fiber = host.tsan_fiber;
+    w->stack_bottom = host.stack_bottom;
+    w->stack_size = host.stack_size;
+    w->reason = SwitchReason::None;
+    guests_.fetch_add(1, std::memory_order_seq_cst);
+    tl_worker = w;
+    // The host may call from inside a catch block: its caught-exception stack is not the task's.
+    auto* g = static_cast<EhGlobals*>(w->eh_globals);
+    void* host_caught = g->caught;
+    unsigned int host_uncaught = g->uncaught;
+    g->caught = nullptr;
+    g->uncaught = 0;
+    A::run_state(t).store(A::kRunning, std::memory_order_release);  // only we hold it yet
+    start_fiber(w, t);
+    bool finished = false;
+    for (bool first = true;; first = false) {
+        FiberState& fs = A::fiber(t);
+        if (!first) {
+            if (fs.saved) wake_stack(fs);
+            if (tracing()) trace(TraceKind::Resumed, A::active(t));
+        }
+        w->host = t;
+        w->current = A::active(t);
+        w->slice_start = 0;
+        A::budget(w->current).store(kYieldBudget, std::memory_order_relaxed);
+        bump(w->c_switches);
+        set_running_stack(fs.guarded ? fs.stack_lo : nullptr, fs.stack_size, A::id(t));
+#if defined(WEFT_ASAN)
+        __sanitizer_start_switch_fiber(&w->asan_fake, fs.stack_lo, fs.stack_size);
+#endif
+#if defined(WEFT_TSAN)
+        __tsan_switch_to_fiber(fs.tsan_fiber, 0);
+#endif
+        boost::context::fiber back = std::move(fs.self).resume();
+#if defined(WEFT_ASAN)
+        __sanitizer_finish_switch_fiber(w->asan_fake, nullptr, nullptr);
+#endif
+        fs.self = std::move(back);  // no hand-offs on a guest (no LIFO slot): it is still t
+        set_running_stack(nullptr, 0, 0);
+        w->current = nullptr;
+        w->host = nullptr;
+        if (!fs.guarded && fs.stack_lo && *static_cast<std::uint64_t*>(fs.stack_lo) != kStackCanary) {
+            std::fprintf(stderr, "weft runtime: stack overflow in task #%llu (canary clobbered)\n",
+                         static_cast<unsigned long long>(A::id(t)));
+            std::abort();
+        }
+        SwitchReason r = w->reason;
+        w->reason = SwitchReason::None;
+        if (r == SwitchReason::Park) {  // complete_park, except that a wake-up races to us
+            bump(w->c_parks);
+            if (fs.hibernate) hibernate_stack(t);  // before the task can be woken and resumed
+            std::uint8_t expected = kParkRunning;
+            if (A::park_state(t).compare_exchange_strong(expected, kParkParked,
+                                                         std::memory_order_acq_rel))
+                break;  // parked: its waker makes it runnable on a worker
+            continue;   // woken while switching out: go on here
+        }
+        if (r == SwitchReason::Done) {
+            // Back to the shared pool, not a per-thread cache: the thread may call into other
+            // runtimes, and this one may be gone by its next call.
+            stacks_.release(Stack{fs.stack_lo, fs.stack_size, fs.guarded, fs.tsan_fiber});
+            fs.tsan_fiber = nullptr;
+            fs.stack_lo = nullptr;
+            t->release();
+            finished = true;
+            break;
+        }
+        inject(t);  // a yield (yield_now does not switch out on a guest): the workers take it
+        break;
+    }
+    g->caught = host_caught;
+    g->uncaught = host_uncaught;
+    tl_worker = nullptr;
+    // What the task spawned and left here goes to the workers (a worker running a task drains
+    // its own deque when the task parks; this thread will not).
+    bool moved = false;
+    {
+        std::unique_lock<std::mutex> lock(inject_mu_, std::defer_lock);
+        while (Task* x = w->deque.pop()) {
+            if (!moved) lock.lock();
+            moved = true;
+            inject_.push_back(x);
+            inject_size_.fetch_add(1, std::memory_order_release);
+        }
+    }
+    if (moved) notify_one();
+    w->guest_busy.store(false, std::memory_order_release);
+    guests_.fetch_sub(1, std::memory_order_seq_cst);
+    // A parked task may be deadlocked with every worker asleep: one of them looks (as it would
+    // have when the task parked on it). A finished one only if a worker deferred a check to us.
+    if (!finished || (guest_deferred_check_.load(std::memory_order_seq_cst) &&
+                      guest_deferred_check_.exchange(false, std::memory_order_seq_cst)))
+        waker_done();
+    return finished;
 }
 
 // ---------------------------------------------------------------- registry and deadlocks
@@ -982,6 +1158,16 @@ void RuntimeImpl::check_deadlock(Worker* w) {
     // Once more after the snapshot: a task woken and run meanwhile may have started a new wait.
     full_fence();
     if (!all_quiet()) return;
+    // A host thread running a root task itself (run_as_guest) may still wake every one of them:
+    // it makes a worker look again when it leaves, unless it left before it could see our flag
+    // (then we look again now).
+    if (guests_.load(std::memory_order_seq_cst) > 0) {
+        guest_deferred_check_.store(true, std::memory_order_seq_cst);
+        full_fence();
+        if (guests_.load(std::memory_order_seq_cst) > 0) return;
+        check_deadlock(w);
+        return;
+    }
     std::ostringstream report;
     report << "Deadlock: all tasks are blocked:";
     for (auto& b : blocked)
@@ -1034,6 +1220,10 @@ bool should_yield_slow(Task* t, bool offer_work) noexcept {
     if (offer_work && g_hooks.expose && rt->num_idle_.load(std::memory_order_relaxed) > 0 &&
         w->deque.size() == 0)
         g_hooks.expose(t, ExposeReason::IdleWorker);
+    if (w->guest) {  // a host thread's own call: no one else runs here (see yield_now)
+        if (w->deque.size() > 0) rt->notify_local();
+        return false;
+    }
     if (w->slice_start == 0) {
         w->slice_start = now;
         return false;
@@ -1245,7 +1435,7 @@ void Runtime::stop() {
     impl_.reset();
 }
 
-TaskRef Runtime::run_root(Task* t, std::string_view name) {
+TaskRef Runtime::run_root(Task* t, std::string_view name, bool here) {
     if (current_worker()) {
         t->release();
         throw std::logic_error("Runtime::block_on called from a worker thread");
@@ -1261,8 +1451,13 @@ TaskRef Runtime::run_root(Task* t, std::string_view name) {
         rt->roots_.push_back(t);
     }
     if (rt->tracing()) rt->trace(TraceKind::Created, t);
-    rt->inject(t);
-    ref->join();
+    Worker* guest = here ? rt->acquire_guest() : nullptr;
+    if (guest) {
+        if (!rt->run_as_guest(t, guest)) ref->join();  // it parked: a worker finishes it
+    } else {
+        rt->inject(t);
+        ref->join();
+    }
     {
         std::lock_guard<std::mutex> lock(rt->roots_mu_);
         rt->roots_.erase(std::find(rt->roots_.begin(), rt->roots_.end(), t));
@@ -1320,6 +1515,14 @@ void yield_now() {
     // Tasks this worker spawned without waking a sleeper (push_new) become everyone's work
     // at the latest here, one time slice later.
     Worker* w = current_worker();
+    if (w && w->guest) {
+        // A host thread running its own call (block_on_here) takes no worker's time: there is
+        // nothing on this thread to give a turn to, so the task goes on with a new slice. What
+        // it spawned becomes everyone's work, as on a worker.
+        if (w->deque.size() > 0) rt->notify_local();
+        w->slice_start = 0;
+        return;
+    }
     if (w && w->rt == rt) {
         if (w->deque.size() > 0) rt->notify_local();
         // Nothing else runnable that this worker or an idle one could take: the yield would
@@ -1349,6 +1552,11 @@ void check_cancelled() {
 void checkpoint() {
     check_cancelled();
     yield_now();
+}
+
+bool on_worker_thread() noexcept {
+    detail::Worker* w = detail::current_worker();
+    return w && !w->guest;
 }
 
 void* current_embedder_data() noexcept {

@@ -589,7 +589,8 @@ void Vm::in_runtime(const std::function<void()>& fn) {
 namespace {
 // A few interpreters per worker thread, so that starting and ending a task does not take the
 // pool's lock (it was 12% of skynet with spawn + channels on two workers). Freed when the
-// worker thread exits, which happens while the Vm is being destroyed (its runtime goes down).
+// worker thread exits, which happens while the Vm is being destroyed (its runtime goes down);
+// so never on a host thread running its own call (block_on_here), which outlives the Vm.
 thread_local std::vector<std::unique_ptr<Interp>> tl_interps;
 constexpr size_t kLocalInterps = 8;
 }  // namespace
@@ -597,7 +598,7 @@ constexpr size_t kLocalInterps = 8;
 Interp* Vm::acquire_interp() {
     // (Not with a runtime shared by several Vms: a worker's cached interpreters could outlive
     // their Vm.)
-    if (!options_.shared_runtime && !tl_interps.empty() && rt::current_task() &&
+    if (!options_.shared_runtime && !tl_interps.empty() && rt::on_worker_thread() &&
         &tl_interps.back()->vm() == this) {
         Interp* in = tl_interps.back().release();
         tl_interps.pop_back();
@@ -618,7 +619,7 @@ Interp* Vm::acquire_interp() {
 
 void Vm::release_interp(Interp* in) {
     in->unbind_task();  // its next user may run on another stack
-    if (!options_.shared_runtime && tl_interps.size() < kLocalInterps && rt::current_task() &&
+    if (!options_.shared_runtime && tl_interps.size() < kLocalInterps && rt::on_worker_thread() &&
         (tl_interps.empty() || &tl_interps.back()->vm() == this)) {
         tl_interps.emplace_back(in);
         return;

@@ -140,7 +140,10 @@ Vm::RootResult Vm::run_root(const RootBody& body, std::shared_ptr<const Capabili
     rt::Runtime& rt = runtime();
     if (!caps) caps = program_capabilities();
     try {
-        return rt.block_on([&] { return run_root_body(*this, body, caps, deadline_ns, hook, budget); }, name);
+        // On the calling thread until the call first parks: a call that does not wait costs
+        // no hand-off to a worker and back (Runtime::block_on_here).
+        return rt.block_on_here([&] { return run_root_body(*this, body, caps, deadline_ns, hook, budget); },
+                                name);
     } catch (...) {
         // Raised by the runtime around the body (a Deadlock delivered to the root).
         RootResult r;

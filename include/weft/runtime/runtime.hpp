@@ -134,6 +134,24 @@ class Runtime {
         if constexpr (!std::is_void_v<R>) return std::move(*static_cast<R*>(ref->result_slot()));
     }
 
+    /// block_on(), except that the calling thread runs the root task itself, on the task's own
+    /// fiber, for as long as it does not park: a task that never waits (a short call into a
+    /// script) costs no cross-thread wake-up. When it parks (a channel, a sleep, a join of a
+    /// running child), its waker makes it runnable on a worker as any parked task, and the
+    /// caller waits as block_on does. Meanwhile the calling thread counts as a busy worker
+    /// (for the deadlock detector), what the task spawns or wakes goes to the injection queue
+    /// (the workers take it), and the task never yields its time slice (the thread is the
+    /// caller's, not a worker's: nothing else would run on it); cancellation reaches it as usual.
+    /// Thread-safety: from any non-worker thread, several at once.
+    template <class F>
+    auto block_on_here(F&& f, std::string_view name = "main") {
+        using R = std::invoke_result_t<std::decay_t<F>&>;
+        auto* t = new detail::TaskImpl<std::decay_t<F>, R>(std::forward<F>(f));
+        TaskRef ref = run_root(t, name, true);
+        ref->rethrow_error();
+        if constexpr (!std::is_void_v<R>) return std::move(*static_cast<R*>(ref->result_slot()));
+    }
+
     /// Starts `f` as a root task named `name` and returns at once (from any thread, including a
     /// worker): the embedding API's asynchronous calls. Like a block_on root it is a root of the
     /// deadlock detector (Deadlock is delivered to it) and its spawned tasks belong to it; the
@@ -156,7 +174,7 @@ class Runtime {
     detail::RuntimeImpl& impl() noexcept { return *impl_; }
 
   private:
-    TaskRef run_root(Task* t, std::string_view name);
+    TaskRef run_root(Task* t, std::string_view name, bool here = false);
     TaskRef start_root_task(Task* t, std::string_view name);
     std::unique_ptr<detail::RuntimeImpl> impl_;
 };
@@ -181,6 +199,10 @@ std::vector<TaskSnapshot> tasks_snapshot();
 /// current task, following the task tree up to the first shield; INT64_MAX when none (or
 /// outside a task). Lets a caller tell whether a wait is already bounded by a scope.
 std::int64_t current_deadline_ns();
+/// True on a worker thread of a runtime; false elsewhere, including a host thread running its
+/// own root task (Runtime::block_on_here): per-thread caches that must die with the runtime's
+/// threads ask this.
+bool on_worker_thread() noexcept;
 /// RuntimeOptions::embedder_data of the runtime the calling thread belongs to (a worker, the
 /// timer thread, a blocking-pool thread or the reactor thread); nullptr on other threads.
 void* current_embedder_data() noexcept;
