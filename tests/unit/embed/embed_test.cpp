@@ -9,10 +9,12 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -991,6 +993,166 @@ TEST(Engine, TraceEventsAndStats) {
     shared.runtime = weft::Runtime::create(ro);
     shared.trace = [](const weft::TraceEvent&) {};
     EXPECT_THROW(weft::Engine bad(shared), weft::UsageError);
+}
+
+// ------------------------------------------------------------------ calls on the host thread
+// A call runs its root task on the calling thread until it first parks (Runtime::block_on_here);
+// a worker finishes it after that. These check both halves and what must stay true meanwhile:
+// spawned tasks reach the workers, interrupts and limits reach the host thread, the deadlock
+// detector neither fires early nor misses a deadlock, a one-worker ticker keeps running.
+
+std::int64_t thread_tag() {
+    return std::int64_t(std::hash<std::thread::id>{}(std::this_thread::get_id()) & 0x3fffffffffffffffULL);
+}
+
+TEST(HostThreadCalls, RunOnTheCallerUntilTheyPark) {
+    weft::Engine e(one_worker());
+    e.def("tid", [] { return thread_tag(); });
+    e.exec("def here():\n    return tid()\n"
+           "def moves():\n    a = tid()\n    sleep(0.01)\n    return [a, tid()]\n");
+    EXPECT_EQ(e.call<std::int64_t>("here"), thread_tag());
+    auto ids = e.call<std::vector<std::int64_t>>("moves");
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_EQ(ids[0], thread_tag());  // before the sleep: this thread
+    EXPECT_NE(ids[1], thread_tag());  // after it: the worker that woke it finished it
+    EXPECT_EQ(e.call<std::int64_t>("here"), thread_tag());
+}
+
+TEST(HostThreadCalls, BlockOnAChannelMidwayAndAWorkerFinishes) {
+    weft::Engine e(one_worker());
+    e.exec("def producer(ch, n):\n    for i in range(n):\n        ch.send(i)\n    ch.close()\n"
+           "def consume(n):\n    ch = channel()\n    spawn producer(ch, n)\n    total = 0\n"
+           "    for i in range(n):\n        total += ch.recv()\n    return total\n");
+    for (int k = 0; k < 20; ++k) EXPECT_EQ(e.call<int>("consume", 100), 4950);
+}
+
+TEST(HostThreadCalls, SpawnedTasksRunAndEndWithTheCall) {
+    weft::EngineOptions o;
+    o.workers = 2;
+    weft::Engine e(o);
+    std::atomic<int> off_host{0};
+    std::int64_t host = thread_tag();
+    e.def("note", [&] {
+        if (thread_tag() != host) ++off_host;
+    });
+    e.exec("def child(i):\n    sleep(0.001)\n    note()\n    return i * 2\n"
+           "def fan(n):\n    hs = [spawn child(i) for i in range(n)]\n    return sum([h for h in hs])\n"
+           "def left():\n    spawn child(1)\n    return 7\n");
+    EXPECT_EQ(e.call<int>("fan", 200), 200 * 199);
+    EXPECT_GT(off_host.load(), 0);  // workers took some of them
+    EXPECT_EQ(e.call<int>("left"), 7);
+    EXPECT_EQ(e.stats().calls_running, 0u);
+}
+
+TEST(HostThreadCalls, InterruptAndTimeoutReachTheHostThread) {
+    weft::Engine e(one_worker());
+    std::atomic<std::int64_t> seen{0};
+    e.def("mark", [&] { seen = thread_tag(); });
+    e.exec("def spin():\n    mark()\n    while True:\n        pass\n");
+    weft::InterruptHandle h = e.interrupt_handle();
+    std::thread t([h] {
+        std::this_thread::sleep_for(100ms);
+        h.interrupt();
+    });
+    EXPECT_THROW(e.call("spin"), weft::Interrupted);
+    t.join();
+    EXPECT_EQ(seen.load(), thread_tag());  // it was spinning on this thread
+    seen = 0;
+    weft::CallOptions co;
+    co.limits = weft::Limits{};
+    co.limits->timeout = 50ms;
+    try {
+        e.call_with(co, "spin");
+        FAIL();
+    } catch (const weft::LimitExceeded& l) {
+        EXPECT_EQ(l.which(), weft::Limit::Time);
+    }
+    EXPECT_EQ(seen.load(), thread_tag());
+    EXPECT_EQ(e.eval<int>("40 + 2"), 42);
+}
+
+TEST(HostThreadCalls, DeadlocksAreReportedNotHung) {
+    weft::Engine e(one_worker());
+    e.exec("gate = channel()\n"
+           "def stuck():\n    ch = channel()\n    return ch.recv()\n"
+           "def wait_gate():\n    return gate.recv()\n"
+           "def busy(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n");
+    // (No time limit: its timer would be something that could still wake the call.) A missed
+    // deadlock fails the test instead of hanging it: the host thread is interrupted.
+    auto stuck = std::async(std::launch::async, [&]() -> std::string {
+        try {
+            e.call("stuck");
+            return "returned";
+        } catch (const weft::ScriptError& s) {
+            return std::string(s.kind());
+        } catch (const weft::Interrupted&) {
+            return "hung";
+        }
+    });
+    if (stuck.wait_for(20s) != std::future_status::ready) e.interrupt();
+    EXPECT_EQ(stuck.get(), "Deadlock");
+    // Another call parks for good while calls keep running on this thread: the detector waits
+    // for them (they could still wake it), then reports it.
+    auto f = e.call_async("wait_gate");
+    for (int k = 0; k < 200; ++k) EXPECT_EQ(e.call<int>("busy", 100), 4950);
+    ASSERT_TRUE(f.wait_for(20s));
+    try {
+        f.get();
+        FAIL();
+    } catch (const weft::ScriptError& s) {
+        EXPECT_EQ(s.kind(), "Deadlock");
+    }
+}
+
+TEST(HostThreadCalls, ManyHostThreadsAtOnce) {
+    // More threads than the runtime has guest slots (16): the rest take the worker path.
+    weft::EngineOptions o;
+    o.workers = 2;
+    weft::Engine e(o);
+    e.exec("def work(i):\n    hs = [spawn str(i + k) for k in range(5)]\n    if i % 3 == 0:\n"
+           "        sleep(0.001)\n    return len([h for h in hs]) + i\n");
+    std::atomic<int> good{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 20; ++t)
+        ts.emplace_back([&, t] {
+            for (int k = 0; k < 30; ++k)
+                if (e.call<int>("work", t * 100 + k) == t * 100 + k + 5) ++good;
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(good.load(), 600);
+}
+
+TEST(HostThreadCalls, OneWorkerTickerKeepsRunningDuringAHostThreadCall) {
+    weft::Engine e(one_worker());
+    std::atomic<int> ticks{0};
+    e.def("tick", [&] { ++ticks; });
+    e.def("ticks", [&] { return ticks.load(); });
+    e.exec("def ticker():\n    while True:\n        tick()\n        sleep(0.002)\n"
+           "def wait_ticks(n):\n    while ticks() < n:\n        pass\n    return ticks()\n");
+    auto f = e.call_async("ticker");
+    weft::CallOptions co;
+    co.limits = weft::Limits{};
+    co.limits->timeout = 20s;
+    int base = ticks.load();
+    // Spins on this thread without ever parking; the ticker must tick meanwhile.
+    EXPECT_GE(e.call_with<int>(co, "wait_ticks", base + 10), base + 10);
+    f.cancel();
+    ASSERT_TRUE(f.wait_for(10s));
+}
+
+TEST(HostThreadCalls, ACallFromACatchBlockKeepsTheHostsException) {
+    weft::Engine e(one_worker());
+    e.exec("def nap():\n    try:\n        raise ValueError('inner')\n    except ValueError:\n        sleep(0.005)\n    return 1\n");
+    try {
+        throw std::runtime_error("the host's own");
+    } catch (const std::exception&) {
+        EXPECT_EQ(e.call<int>("nap"), 1);  // parks inside the script's except block
+        try {
+            throw;
+        } catch (const std::runtime_error& x) {
+            EXPECT_STREQ(x.what(), "the host's own");
+        }
+    }
 }
 
 TEST(Version, MatchesTheHeader) {
