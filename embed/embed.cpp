@@ -103,6 +103,25 @@ struct CallRec {
     }
 };
 
+// The running calls of an Engine (few at a time): a vector, so that starting a call allocates
+// nothing once it has grown (a std::set allocated a node per call). Guarded by calls_mu.
+struct CallSet {
+    std::vector<std::shared_ptr<CallRec>> items;
+    void insert(std::shared_ptr<CallRec> r) { items.push_back(std::move(r)); }
+    void erase(const std::shared_ptr<CallRec>& r) {
+        for (auto& x : items)
+            if (x == r) {
+                x = std::move(items.back());
+                items.pop_back();
+                return;
+            }
+    }
+    bool empty() const noexcept { return items.empty(); }
+    std::size_t size() const noexcept { return items.size(); }
+    auto begin() { return items.begin(); }
+    auto end() { return items.end(); }
+};
+
 struct EngineCore : std::enable_shared_from_this<EngineCore> {
     EngineOptions options;
     std::unique_ptr<::weft::Vm> vm;
@@ -112,7 +131,7 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
     // running calls
     std::mutex calls_mu;
     std::condition_variable calls_cv;
-    std::set<std::shared_ptr<CallRec>> calls;
+    CallSet calls;
     // registrations (the Engine's thread; read by workers once registered)
     std::mutex reg_mu;
     std::map<std::string, std::unique_ptr<ModuleBuilder>, std::less<>> modules;
@@ -587,7 +606,10 @@ struct CallPlan {
     std::shared_ptr<::weft::CallBudget> budget;  // max_steps / max_output, or null
 
     ::weft::Vm::ScopeHook hook() {
-        return [rec = rec](rt::CancelScope* cs) {
+        // A raw pointer (the std::function keeps it inline, no allocation): the hook runs only
+        // while the root task runs, and the plan holding `rec` outlives that (run_plan waits;
+        // call_async's completion callback owns the plan).
+        return [rec = rec.get()](rt::CancelScope* cs) {
             std::lock_guard<std::mutex> g(rec->mu);
             rec->scope = cs;
             if (cs && (rec->interrupted || rec->limited)) cs->cancel();  // before it started
@@ -696,6 +718,24 @@ IValue resolve_callable(::weft::Vm& vm, EngineCore* core, const Value* callable,
     }
     return fn;
 }
+
+// call()'s arguments converted for the interpreter, for a body that runs while they live.
+struct SyncCallArgs {
+    EngineCore* core;
+    IValue fn;
+    bool has_callable;
+    std::string_view name;
+    std::vector<IValue> pos;
+    std::vector<std::string> kn;
+    std::vector<IValue> kv;
+    IValue operator()(::weft::Interp& in) const {
+        IValue f = has_callable ? fn : resolve_callable(*core->vm, core, nullptr, name);
+        if (kn.empty()) return in.call_kw(f, pos, {});
+        std::vector<IKwArg> kws;
+        for (size_t i = 0; i < kn.size(); ++i) kws.push_back(IKwArg{kn[i], kv[i]});
+        return in.call_kw(f, pos, kws);
+    }
+};
 
 ::weft::Vm::RootBody call_body(EngineCore* core, const Value* callable, std::string_view name,
                                std::vector<Value>& args) {
@@ -1477,7 +1517,14 @@ Value Engine::keyword(KwArg k) {
 Value Engine::call_impl(const Value* callable, std::string_view name, std::vector<Value> args, const CallOptions& o) {
     detail::require_host_thread("Engine::call");
     detail::CallPlan p = detail::plan(*this, o, callable ? "call" : std::string(name));
-    return detail::run_plan(p, detail::call_body(core_.get(), callable, name, args));
+    // The call waits for its body: the arguments stay here and the body refers to them (a
+    // lambda holding one pointer is stored inside the std::function, no allocation).
+    detail::SyncCallArgs a{core_.get(), {}, callable != nullptr, name, {}, {}, {}};
+    if (callable) a.fn = detail::unwrap(*callable, core_.get());
+    a.pos.reserve(args.size());
+    detail::split_args(args, core_.get(), a.pos, a.kn, a.kv);
+    const detail::SyncCallArgs* ap = &a;
+    return detail::run_plan(p, [ap](::weft::Interp& in) { return (*ap)(in); });
 }
 
 std::shared_ptr<detail::FutureCore> Engine::call_async_impl(const Value* callable, std::string_view name,

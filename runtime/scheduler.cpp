@@ -530,8 +530,12 @@ RuntimeImpl::~RuntimeImpl() {
     for (auto& w : workers_)
         for (auto& s : w->stack_cache)
             stacks_.release(s);
-    for (int i = 0; i < guest_made_.load(); ++i)
-        delete guest_ws_[i].load();
+    for (int i = 0; i < guest_made_.load(); ++i) {
+        Worker* g = guest_ws_[i].load();
+        for (auto& s : g->stack_cache)
+            stacks_.release(s);
+        delete g;
+    }
 }
 
 void RuntimeImpl::trace(TraceKind k, Task* t, const char* what) {
@@ -1052,9 +1056,12 @@ bool RuntimeImpl::run_as_guest(Task* t, Worker* w) {
             continue;   // woken while switching out: go on here
         }
         if (r == SwitchReason::Done) {
-            // Back to the shared pool, not a per-thread cache: the thread may call into other
-            // runtimes, and this one may be gone by its next call.
-            stacks_.release(Stack{fs.stack_lo, fs.stack_size, fs.guarded, fs.tsan_fiber});
+            // Into the guest's own small cache (it belongs to this runtime), as a worker does.
+            Stack st{fs.stack_lo, fs.stack_size, fs.guarded, fs.tsan_fiber};
+            if (w->stack_cache.size() < 4)
+                w->stack_cache.push_back(st);
+            else
+                stacks_.release(st);
             fs.tsan_fiber = nullptr;
             fs.stack_lo = nullptr;
             t->release();
