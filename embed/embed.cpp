@@ -158,6 +158,67 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
     }
 };
 
+// The blocks of the ValueReps (std::allocate_shared: control block and ValueRep in one) come
+// from a small per-thread cache: a scalar crossing between host and script (a call's arguments
+// and result, a host function's) would otherwise cost a malloc and a free each. Blocks freed on
+// another thread than the one that made them join that thread's cache. Not under ASan (the cache
+// would hide a use after free).
+namespace {
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kRepCache = 0;
+#else
+constexpr int kRepCache = 64;
+#endif
+struct RepBlockCache {
+    void* blocks[kRepCache > 0 ? kRepCache : 1];
+    int n = 0;
+    std::size_t size = 0;  // one block size (one allocate_shared type) is cached
+    bool gone = false;     // the thread is exiting: frees go to the allocator
+    ~RepBlockCache() {
+        gone = true;
+        while (n > 0) ::operator delete(blocks[--n]);
+    }
+};
+thread_local RepBlockCache t_rep_cache;
+// Not inlined: a task's fiber may move to another thread between two uses, and the compiler
+// must not keep the first thread's address (runtime/scheduler.cpp, current_worker()).
+__attribute__((noinline)) RepBlockCache& rep_cache() noexcept {
+    return t_rep_cache;
+}
+
+template <class T>
+struct RepAlloc {
+    using value_type = T;
+    RepAlloc() = default;
+    template <class U>
+    RepAlloc(const RepAlloc<U>&) noexcept {}
+    T* allocate(std::size_t n) {
+        RepBlockCache& c = rep_cache();
+        std::size_t sz = n * sizeof(T);
+        if (c.n > 0 && sz == c.size) return static_cast<T*>(c.blocks[--c.n]);
+        return static_cast<T*>(::operator new(sz));
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+        RepBlockCache& c = rep_cache();
+        std::size_t sz = n * sizeof(T);
+        if (!c.gone && c.n < kRepCache && (c.n == 0 || c.size == sz)) {
+            c.size = sz;
+            c.blocks[c.n++] = p;
+            return;
+        }
+        ::operator delete(p);
+    }
+    template <class U>
+    bool operator==(const RepAlloc<U>&) const noexcept {
+        return true;
+    }
+};
+}  // namespace
+
+std::shared_ptr<ValueRep> new_rep() {
+    return std::allocate_shared<ValueRep>(RepAlloc<ValueRep>{});
+}
+
 // A host thread dropping the last handle on an Engine's objects gives their memory back to the
 // Engine's account.
 ValueRep::~ValueRep() {
@@ -198,7 +259,7 @@ Value wrap(IValue v, const std::shared_ptr<EngineCore>& engine) {
     // Host threads may copy the value concurrently: atomic counts (see plain()).
     ::weft::g_multi_worker.store(true, std::memory_order_relaxed);
     ::weft::share(v);
-    auto rep = std::make_shared<ValueRep>();
+    auto rep = new_rep();
     bool plain = !v.is_obj() || v.is(::weft::ObjType::Str) || v.is(::weft::ObjType::Bytes);
     rep->v = std::move(v);
     if (!plain) rep->engine = engine;
@@ -212,7 +273,7 @@ Value wrap_of(IValue v, EngineCore* core) {
     bool plain = !v.is_obj() || v.is(::weft::ObjType::Str) || v.is(::weft::ObjType::Bytes);
     if (plain) {
         ::weft::share(v);
-        auto rep = std::make_shared<ValueRep>();
+        auto rep = new_rep();
         rep->v = std::move(v);
         return Value(std::shared_ptr<const ValueRep>(std::move(rep)));
     }
@@ -399,12 +460,28 @@ struct Gate {
     }
 };
 
+// The storage of a host function call's argument vector, reused by the next call on the thread
+// (noinline: see rep_cache()).
+__attribute__((noinline)) std::vector<Value>& spare_args() noexcept {
+    thread_local std::vector<Value> spare;
+    return spare;
+}
+struct ReturnArgs {
+    Args& a;
+    ~ReturnArgs() {
+        std::vector<Value>& v = a.positional();
+        v.clear();
+        if (v.capacity() <= 16) spare_args() = std::move(v);
+    }
+};
+
 IValue host_fn_call_kw(::weft::OpaqueObj* self, ::weft::CallContext& cxb, const ::weft::CallArgs& args) {
     auto* f = static_cast<HostFnObj*>(self);
     auto& in = static_cast<::weft::Interp&>(cxb);
     EngineCore* core = f->core;
     // Arguments come unforced: force promises, then hand the host plain values.
-    std::vector<Value> pos;
+    std::vector<Value> pos = std::move(spare_args());
+    pos.clear();
     pos.reserve(args.pos.size() + 1);
     if (!f->bound_self.is_none()) pos.push_back(wrap_of(f->bound_self, core));
     for (auto& v : args.pos) {
@@ -419,6 +496,7 @@ IValue host_fn_call_kw(::weft::OpaqueObj* self, ::weft::CallContext& cxb, const 
         kws.push_back(KwArg{std::string(k.name), wrap_of(std::move(x), core)});
     }
     Args a(std::move(pos), std::move(kws));
+    ReturnArgs give_back{a};
     Context cx(core->engine, &in);
     Gate gate(f->gate);
     try {
@@ -978,7 +1056,7 @@ namespace {
 Value plain(IValue v) {
     ::weft::g_multi_worker.store(true, std::memory_order_relaxed);
     ::weft::share(v);
-    auto rep = std::make_shared<ValueRep>();
+    auto rep = detail::new_rep();
     rep->v = std::move(v);
     return Value(std::shared_ptr<const ValueRep>(std::move(rep)));
 }
