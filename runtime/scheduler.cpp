@@ -947,9 +947,31 @@ struct HostThreadInfo {
     const void* stack_bottom = nullptr;
     std::size_t stack_size = 0;
     void* eh_globals = nullptr;
+    // TSan: the guest's scheduler context runs on a TSan fiber of its own, not the thread's. A
+    // task fiber that ends records its last function exits (after its switch back) on the
+    // context it switches to, a few frames per task: on a worker thread's shadow stack they go
+    // unnoticed, on the main thread's (whose start is the start of a mapping) reading the
+    // shrunken stack faults. This fiber starts with a cushion of frames and is replaced
+    // before it could run out.
     void* tsan_fiber = nullptr;
+    unsigned tsan_runs = 0;
 };
 thread_local HostThreadInfo tl_host;
+
+#if defined(WEFT_TSAN)
+extern "C" void __tsan_func_entry(void* call_pc);
+constexpr int kTsanCushion = 32768;     // frames; a TSan shadow stack holds 65536
+constexpr unsigned kTsanFiberRuns = 2048;  // runs per fiber: a few frames each at most
+
+void* cushioned_tsan_fiber() {
+    void* own = __tsan_get_current_fiber();
+    void* f = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(f, 0);
+    for (int i = 0; i < kTsanCushion; ++i) __tsan_func_entry(__builtin_return_address(0));
+    __tsan_switch_to_fiber(own, 0);
+    return f;
+}
+#endif
 thread_local int tl_guest_hint = 0;
 }  // namespace
 
@@ -984,9 +1006,7 @@ bool RuntimeImpl::run_as_guest(Task* t, Worker* w) {
     if (!host.known) {
         host.known = true;
         host.eh_globals = eh_globals();
-#if defined(WEFT_TSAN)
-        host.tsan_fiber = __tsan_get_current_fiber();
-#endif
+
         pthread_attr_t attr;
         if (pthread_getattr_np(pthread_self(), &attr) == 0) {
             void* addr = nullptr;
@@ -998,10 +1018,19 @@ bool RuntimeImpl::run_as_guest(Task* t, Worker* w) {
         }
     }
     w->eh_globals = host.eh_globals;
-    w->tsan_fiber = host.tsan_fiber;
     w->stack_bottom = host.stack_bottom;
     w->stack_size = host.stack_size;
     w->reason = SwitchReason::None;
+#if defined(WEFT_TSAN)
+    if (host.tsan_runs++ % kTsanFiberRuns == 0) {
+        void* old = host.tsan_fiber;
+        host.tsan_fiber = cushioned_tsan_fiber();
+        if (old) __tsan_destroy_fiber(old);
+    }
+    w->tsan_fiber = host.tsan_fiber;
+    void* own_tsan_fiber = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(host.tsan_fiber, 0);
+#endif
     guests_.fetch_add(1, std::memory_order_seq_cst);
     tl_worker = w;
     // The host may call from inside a catch block: its caught-exception stack is not the task's.
@@ -1094,6 +1123,9 @@ bool RuntimeImpl::run_as_guest(Task* t, Worker* w) {
     if (!finished || (guest_deferred_check_.load(std::memory_order_seq_cst) &&
                       guest_deferred_check_.exchange(false, std::memory_order_seq_cst)))
         waker_done();
+#if defined(WEFT_TSAN)
+    __tsan_switch_to_fiber(own_tsan_fiber, 0);
+#endif
     return finished;
 }
 
