@@ -598,7 +598,7 @@ constexpr size_t kLocalInterps = 8;
 Interp* Vm::acquire_interp() {
     // (Not with a runtime shared by several Vms: a worker's cached interpreters could outlive
     // their Vm.)
-    if (!options_.shared_runtime && !tl_interps.empty() && rt::on_worker_thread() &&
+    if (!options_.shared_runtime && !tl_interps.empty() && rt::current_task() && rt::on_worker_thread() &&
         &tl_interps.back()->vm() == this) {
         Interp* in = tl_interps.back().release();
         tl_interps.pop_back();
@@ -619,7 +619,7 @@ Interp* Vm::acquire_interp() {
 
 void Vm::release_interp(Interp* in) {
     in->unbind_task();  // its next user may run on another stack
-    if (!options_.shared_runtime && tl_interps.size() < kLocalInterps && rt::on_worker_thread() &&
+    if (!options_.shared_runtime && tl_interps.size() < kLocalInterps && rt::current_task() && rt::on_worker_thread() &&
         (tl_interps.empty() || &tl_interps.back()->vm() == this)) {
         tl_interps.emplace_back(in);
         return;
