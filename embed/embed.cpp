@@ -787,8 +787,7 @@ Value run_plan(CallPlan& p, const ::weft::Vm::RootBody& body) {
 IValue resolve_callable(::weft::Vm& vm, EngineCore* core, const Value* callable, std::string_view name) {
     if (callable) return unwrap(*callable, core);
     IValue fn;
-    ::weft::ModuleObj* m = vm.embed_main_module();
-    if (!m->find(std::string(name), fn)) {
+    if (!vm.find_in_embed_main(std::string(name), fn)) {
         auto it = vm.builtin_index.find(std::string(name));
         if (it == vm.builtin_index.end())
             throw ::weft::WeftError(::weft::ErrorKind::NameError, "name '" + std::string(name) + "' is not defined");
@@ -1711,7 +1710,7 @@ void Engine::check(std::string_view source, std::string_view name) {
 
 Value Engine::global(std::string_view name) const {
     IValue v;
-    if (!core_->vm->embed_main_module()->find(std::string(name), v)) return Value();
+    if (!core_->vm->find_in_embed_main(std::string(name), v)) return Value();
     return detail::wrap(v, core_);
 }
 

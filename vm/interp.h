@@ -306,6 +306,9 @@ public:
     Value run_in_main(::weft::Interp& in, const std::string& source, const std::string& name);
     // Adds an importable module built by `init` on first import (`import name`), for this Vm
     // only; found before the standard modules of the same name.
+    // The main module's global `name` into `out` (false if it has none), read while no exec
+    // compiles into it: a call by name on one thread while another thread's exec adds names.
+    bool find_in_embed_main(const std::string& name, Value& out);
     void add_host_module(const std::string& name, std::function<void(ModuleObj&)> init);
     // ---- Cluster workers (cluster/): compiles `source` into `m` (a new module with `path`
     // set) without running its top level, which never runs on a worker: a shipped function's

@@ -184,6 +184,12 @@ ModuleObj* Vm::embed_main_module() {
 GlobalLayout Vm::embed_main_layout() {
     ModuleObj* m = embed_main_module();
     std::lock_guard<std::mutex> g(embed_compile_mu_);
+bool Vm::find_in_embed_main(const std::string& name, Value& out) {
+    ModuleObj* m = embed_main_module();
+    std::lock_guard<std::mutex> g(embed_compile_mu_);
+    return m->find(name, out);
+}
+
     return m->layout;
 }
 
