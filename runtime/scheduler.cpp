@@ -1259,7 +1259,16 @@ bool should_yield_slow(Task* t, bool offer_work) noexcept {
     if (offer_work && g_hooks.expose && rt->num_idle_.load(std::memory_order_relaxed) > 0 &&
         w->deque.size() == 0)
         g_hooks.expose(t, ExposeReason::IdleWorker);
-    if (w->guest) {  // a host thread's own call: no one else runs here (see yield_now)
+    if (w->guest) {
+        // A host thread's own call never gives the thread up (see yield_now), but when a slice
+        // is used up it starts deferred work as a yield would (calls that wait on the outside
+        // world get going while it computes), and what it spawned is offered to idle workers.
+        if (w->slice_start == 0) {
+            w->slice_start = now;
+        } else if (now - w->slice_start >= rt->slice_ns_) {
+            w->slice_start = now;
+            if (g_hooks.expose) g_hooks.expose(t, ExposeReason::Yield);
+        }
         if (w->deque.size() > 0) rt->notify_local();
         return false;
     }
