@@ -143,6 +143,7 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
     std::unique_ptr<::weft::MemAccount> mem = std::make_unique<::weft::MemAccount>();
     std::atomic<std::uint64_t> calls_total{0}, calls_failed{0};  // EngineStats
     std::atomic<bool> program_started{false};                     // run_program: once per Engine
+    std::atomic<bool> program_running{false};                     // while run_program runs
 
     // The Vm stops its runtime when destroyed, which must not happen on one of that runtime's
     // own threads (a Value dropped last in a callback): then it goes on a thread of its own.
@@ -1667,16 +1668,29 @@ void Engine::run_file(const std::string& path, const CallOptions& o) {
     exec(ss.str(), path, o);
 }
 
+namespace {
+// run_program's body, with EngineCore::program_running set while it runs (Engine::interrupt).
+template <class F>
+int run_main_program(detail::EngineCore& core, F&& run) {
+    struct Running {
+        detail::EngineCore& c;
+        explicit Running(detail::EngineCore& core) : c(core) { c.program_running.store(true); }
+        ~Running() { c.program_running.store(false); }
+    } running(core);
+    return run();
+}
+}  // namespace
+
 int Engine::run_program(const std::string& path) {
     detail::require_host_thread("Engine::run_program");
     if (core_->program_started.exchange(true)) throw UsageError("Engine::run_program: this Engine already ran a program");
-    return core_->vm->run_file(path);
+    return run_main_program(*core_, [&] { return core_->vm->run_file(path); });
 }
 
 int Engine::run_program_source(std::string_view source, std::string_view name) {
     detail::require_host_thread("Engine::run_program_source");
     if (core_->program_started.exchange(true)) throw UsageError("Engine::run_program: this Engine already ran a program");
-    return core_->vm->run_source(std::string(source), std::string(name));
+    return run_main_program(*core_, [&] { return core_->vm->run_source(std::string(source), std::string(name)); });
 }
 
 ::weft::Vm& detail::engine_vm(Engine& e) {
@@ -1728,9 +1742,16 @@ void Engine::interrupt() {
         for (auto& r : core_->calls) r->cancel();
     }
     // A running program stops as on Ctrl-C (KeyboardInterrupt in its main task; status 130).
-    if (core_->program_started.load()) {
+    // Its main task may not exist yet (the program still compiles): then a thread delivers the
+    // interrupt as soon as it does, as the command line's signal watcher does (cli/signals.cpp).
+    // A task is cancelled from outside, never by itself while it starts.
+    if (core_->program_running.load()) {
         core_->vm->stop_signal.store(SIGINT, std::memory_order_release);
-        core_->vm->interrupt_program();
+        if (!core_->vm->interrupt_main())
+            std::thread([core = core_] {
+                while (core->program_running.load() && !core->vm->interrupt_main())
+                    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }).detach();
     }
 }
 
@@ -1749,6 +1770,7 @@ EngineStats Engine::stats() const {
     s.memory_peak = std::size_t(std::max<std::int64_t>(0, core_->mem->peak.load(std::memory_order_relaxed)));
     s.calls_total = core_->calls_total.load(std::memory_order_relaxed);
     s.calls_failed = core_->calls_failed.load(std::memory_order_relaxed);
+    s.program_running = core_->program_running.load();
     return s;
 }
 

@@ -139,9 +139,6 @@ public:
     // A diagnostic or traceback for the user: to the embedding host's stderr sink, else to
     // file descriptor 2.
     void write_diagnostic(const std::string& text);
-    // Engine::interrupt of a running program (embed/): interrupt_main(), or, when the main
-    // task has not started yet, its cancellation as soon as it does.
-    void interrupt_program();
     // The signal (SIGINT or SIGTERM) that asked the program to stop, or 0; set by
     // cli/signals.cpp before it calls interrupt_main(). After SIGINT the main task's
     // cancellation is raised in it as KeyboardInterrupt; an uncaught KeyboardInterrupt or
@@ -243,10 +240,15 @@ private:
     ModuleObj* repl_module_ = nullptr;
     // Runs `fn` as the root task of the runtime (created on first use).
     void in_runtime(const std::function<void()>& fn);
+    // The runtime, started if it is not yet (the host's shared one, else the Vm's own with
+    // its workers); runs no task.
+    void start_runtime();
+    // `fn` as the main task, a root of the runtime: the program's actors hang off it and
+    // interrupt_main() cancels it.
+    void run_main_root(const std::function<void()>& fn);
     std::mutex main_task_mu_;  // main_task_ against interrupt_main()
     rt::Task* main_task_ = nullptr;  // the root task while in_runtime runs one
     bool interrupted_ = false;        // interrupt_main() cancelled it (under main_task_mu_)
-    bool interrupt_pending_ = false;  // interrupt_program() before the main task began (same)
     std::mutex out_mu_;  // print() from tasks on several threads
     std::string out_buf_;
     bool out_line_buffered_ = false;  // see write_stdout
@@ -300,15 +302,15 @@ public:
     ModuleObj* embed_main_module();
     // A copy of its global layout, taken while no exec compiles into it (Engine::check).
     GlobalLayout embed_main_layout();
+    // The main module's global `name` into `out` (false if it has none), read while no exec
+    // compiles into it: a call by name on one thread while another thread's exec adds names.
+    bool find_in_embed_main(const std::string& name, Value& out);
     // Compiles `source` REPL-style into the main module (top-level expression statements give
     // their value instead of printing it) and runs it on `in`. Returns the last expression
     // statement's value (None if none). Throws CompileError, WeftError.
     Value run_in_main(::weft::Interp& in, const std::string& source, const std::string& name);
     // Adds an importable module built by `init` on first import (`import name`), for this Vm
     // only; found before the standard modules of the same name.
-    // The main module's global `name` into `out` (false if it has none), read while no exec
-    // compiles into it: a call by name on one thread while another thread's exec adds names.
-    bool find_in_embed_main(const std::string& name, Value& out);
     void add_host_module(const std::string& name, std::function<void(ModuleObj&)> init);
     // ---- Cluster workers (cluster/): compiles `source` into `m` (a new module with `path`
     // set) without running its top level, which never runs on a worker: a shipped function's

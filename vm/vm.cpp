@@ -386,16 +386,6 @@ bool Vm::interrupt_main() {
     return true;
 }
 
-void Vm::interrupt_program() {
-    std::lock_guard<std::mutex> g(main_task_mu_);
-    if (!main_task_) {
-        interrupt_pending_ = true;
-        return;
-    }
-    interrupted_ = true;
-    main_task_->cancel();
-}
-
 void Vm::write_stdout(std::string_view s) {
     // An embedding host's output limit (weft::Limits::max_output): past it nothing more is
     // written and the call is cancelled.
@@ -439,6 +429,11 @@ void Vm::in_runtime(const std::function<void()>& fn) {
         fn();
         return;
     }
+    start_runtime();
+    run_main_root(fn);
+}
+
+void Vm::start_runtime() {
     if (!runtime_ && options_.shared_runtime) {
         runtime_ = options_.shared_runtime;  // an embedding host's, shared by several Vms
         g_multi_worker.store(true, std::memory_order_relaxed);
@@ -547,6 +542,9 @@ void Vm::in_runtime(const std::function<void()>& fn) {
         o.trace = chain(std::move(o.trace), options_.trace_hook);
         runtime_ = std::make_unique<rt::Runtime>(o);
     }
+}
+
+void Vm::run_main_root(const std::function<void()>& fn) {
     runtime_->block_on(
         [&] {
             bind_main_task(main_.get());
@@ -555,11 +553,6 @@ void Vm::in_runtime(const std::function<void()>& fn) {
             {
                 std::lock_guard<std::mutex> g(main_task_mu_);
                 main_task_ = rt::current_task();
-                if (interrupt_pending_) {  // Engine::interrupt came before the program began
-                    interrupt_pending_ = false;
-                    interrupted_ = true;
-                    main_task_->cancel();
-                }
             }
             struct Unbind {
                 Vm* vm;

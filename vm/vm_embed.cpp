@@ -122,14 +122,9 @@ Vm::RootResult run_root_body(Vm& vm, const Vm::RootBody& body,
 }  // namespace
 
 rt::Runtime& Vm::runtime() {
-    if (!runtime_ && options_.shared_runtime) {
-        // A host's runtime, shared by several Vms: nothing to start (no round trip through an
-        // empty root task, which was most of an Engine's creation time).
-        runtime_ = options_.shared_runtime;
-        g_multi_worker.store(true, std::memory_order_relaxed);
-        share_all(builtins);
-    }
-    if (!runtime_) in_runtime([] {});  // creates it as the command line does
+    // No empty root task to start it (a round trip through a worker was most of an Engine's
+    // creation time): the first root is the first call or the program, as on the command line.
+    start_runtime();
     return *runtime_;
 }
 
@@ -184,13 +179,13 @@ ModuleObj* Vm::embed_main_module() {
 GlobalLayout Vm::embed_main_layout() {
     ModuleObj* m = embed_main_module();
     std::lock_guard<std::mutex> g(embed_compile_mu_);
+    return m->layout;
+}
+
 bool Vm::find_in_embed_main(const std::string& name, Value& out) {
     ModuleObj* m = embed_main_module();
     std::lock_guard<std::mutex> g(embed_compile_mu_);
     return m->find(name, out);
-}
-
-    return m->layout;
 }
 
 Value Vm::run_in_main(Interp& in, const std::string& source, const std::string& name) {

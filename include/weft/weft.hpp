@@ -1362,6 +1362,7 @@ struct EngineStats {
     std::size_t memory_peak = 0;
     std::uint64_t calls_total = 0;   ///< calls finished (exec, eval, call, call_async)
     std::uint64_t calls_failed = 0;  ///< of which ended by an exception (script error, limit, interrupt)
+    bool program_running = false;    ///< a run_program is running
 };
 
 /// An isolated Weft world. See the header comment for thread-safety.

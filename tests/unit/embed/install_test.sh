@@ -19,7 +19,7 @@ mkdir -p "$work"
 cd "$work"
 launcher=$(command -v ccache || true)
 export CCACHE_BASEDIR=$work  # the prefixes' paths differ from run to run only under $work
-examples=(hello host_functions control)
+examples=(hello host_functions control run_program)
 
 fail() { echo "install test: $*" >&2; exit 1; }
 
@@ -29,6 +29,7 @@ expected() {
     hello) printf '42\nhello, weft\nHELLO, ADA\nHELLO, BOB\nKeyError: '"'"'missing'"'"'\n' ;;
     host_functions) printf 'denied: no quota for eve\nuser1 user2 86.0 celsius 2.25\ncounter 7\n' ;;
     control) printf 'PermissionDenied\ntime limit\ninterrupted\n[script] still here 42\nsum 6\n' ;;
+    run_program) printf 'hello, world\nstatus 0\nstatus 1: ZeroDivisionError: division by zero\ncleaned up\nstatus 130\n' ;;
   esac
 }
 
