@@ -726,6 +726,7 @@ struct CallPlan {
             interrupted = rec->interrupted;
         }
         if (int which = budget ? budget->exceeded.load() : 0) {
+            if (which == 4) return std::make_exception_ptr(Interrupted());  // on_slice said stop
             if (which == 1)
                 return std::make_exception_ptr(LimitExceeded(Limit::Steps, "LimitExceeded: the call ran out of its step limit"));
             if (which == 3)
@@ -755,7 +756,7 @@ CallPlan plan(Engine& e, const CallOptions& o, std::string default_name) {
     std::uint64_t steps = narrowest(el.max_steps, o.limits ? o.limits->max_steps : 0);
     std::uint64_t output = narrowest(el.max_output, o.limits ? o.limits->max_output : 0);
     std::uint64_t memory = narrowest(el.max_memory, o.limits ? o.limits->max_memory : 0);
-    if (steps || output || memory) {
+    if (steps || output || memory || p.core->options.on_slice) {
         p.budget = std::make_shared<::weft::CallBudget>();
         if (steps) p.budget->steps_left.store(std::int64_t(std::min<std::uint64_t>(steps, INT64_MAX)));
         if (output) p.budget->output_left.store(std::int64_t(std::min<std::uint64_t>(output, INT64_MAX)));
@@ -765,6 +766,15 @@ CallPlan plan(Engine& e, const CallOptions& o, std::string default_name) {
             p.budget->mem_limit = std::int64_t(std::min<std::uint64_t>(memory, INT64_MAX));
         }
         p.budget->on_exceeded = [rec = p.rec] { rec->cancel_for_limit(); };
+        if (p.core->options.on_slice) {
+            // The Engine's options outlive the call (~Engine waits for it).
+            p.budget->on_slice = [core = p.core.get(), start = std::chrono::steady_clock::now()](
+                                     std::string_view task, std::uint64_t steps) {
+                std::int64_t elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::steady_clock::now() - start).count();
+                return core->options.on_slice(SliceInfo{core->options.name, task, steps, elapsed});
+            };
+        }
     }
     return p;
 }

@@ -594,6 +594,30 @@ void Interp::safepoint_slow(bool at_back_edge) {
             rt::check_cancelled();
         }
         if (!c->budget->check_memory()) rt::check_cancelled();
+        if (c->budget->on_slice) slice_check(*c->budget, t);
+    }
+}
+
+void Interp::slice_check(CallBudget& budget, rt::Task* t) {
+    // Slices of running time, measured on the wall clock between safepoint batches (a batch is
+    // a few microseconds of running): a gap of more than 1 ms was a park or a long native and
+    // starts a new slice, so time spent waiting is not charged.
+    constexpr std::int64_t kSliceNs = 10'000'000, kSliceGapNs = 1'000'000;
+    std::uint64_t steps = budget.steps.fetch_add(kSafepointBatch, std::memory_order_relaxed) + kSafepointBatch;
+    std::int64_t now = rt::now_ns();
+    if (slice_start_ns_ == 0 || now - slice_seen_ns_ > kSliceGapNs) slice_start_ns_ = now;
+    slice_seen_ns_ = now;
+    if (now - slice_start_ns_ < kSliceNs) return;
+    slice_start_ns_ = now;
+    bool go_on;
+    try {
+        go_on = budget.on_slice(t->label(), steps);
+    } catch (...) {
+        go_on = false;  // a throwing hook stops the call rather than the worker
+    }
+    if (!go_on) {
+        budget.exceed(4);
+        rt::check_cancelled();
     }
 }
 

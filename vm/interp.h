@@ -37,6 +37,7 @@ struct State;
 }
 
 class Interp;
+struct CallBudget;
 struct CodeSite;  // vm/task_context.h
 class RunStats;  // vm/run_stats.h
 struct PromiseObj;  // vm/tasks.h
@@ -543,6 +544,7 @@ private:
     // raises Cancelled (rt::checkpoint) when the time slice is over or the task was cancelled.
     // `at_back_edge`: a loop's, not a return (only those offer records to idle workers).
     [[gnu::noinline]] void safepoint_slow(bool at_back_edge);
+    void slice_check(CallBudget& budget, rt::Task* t);  // EngineOptions::on_slice
 
     // Pushes a frame for a Weft function whose arguments are already bound in
     // base[0..]. Checks depth and stack space.
@@ -617,6 +619,11 @@ private:
     bool joining_calm_ = false;
     int32_t safepoints_left_ = kSafepointBatch;
     uint64_t safepoint_batches_ = 0;
+    // weft::EngineOptions::on_slice: when this interpreter's task began its current slice, and
+    // when it last passed a safepoint batch (a longer gap than kSliceGapNs means it was parked
+    // or in a long native, and a new slice begins).
+    std::int64_t slice_start_ns_ = 0;
+    std::int64_t slice_seen_ns_ = 0;
     TaskBinding binding_;
     Value* place_ = nullptr;  // P register of the Place* instructions
     // A Place* walk rooted at a global slot other threads may read works on

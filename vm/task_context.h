@@ -57,6 +57,11 @@ struct CallBudget {
     // most it may hold during this call; null when the call has no memory limit.
     MemAccount* mem = nullptr;
     std::int64_t mem_limit = INT64_MAX;
+    // weft::EngineOptions::on_slice: asked each time a task of the call has run for a slice
+    // (Interp::safepoint_slow), with the task's name and the call's steps so far; false
+    // interrupts the call (exceed(4)). Null: none. `steps` counts only while this is set.
+    std::function<bool(std::string_view task, std::uint64_t steps)> on_slice;
+    std::atomic<std::uint64_t> steps{0};
     void exceed(int which) {
         int none = 0;
         if (exceeded.compare_exchange_strong(none, which) && on_exceeded) on_exceeded();

@@ -763,6 +763,14 @@ struct TraceEvent {
     std::string_view what;
 };
 
+/// What EngineOptions::on_slice is told about a task that used up a time slice.
+struct SliceInfo {
+    std::string_view engine;   ///< EngineOptions::name
+    std::string_view task;     ///< the task's name and id ("engine:spin#2" for call("spin"), "worker#7")
+    std::uint64_t steps;       ///< steps of the whole call so far (safepoints, in batches of 64)
+    std::int64_t elapsed_ns;   ///< wall time since the call began, nanoseconds
+};
+
 struct EngineOptions {
     std::shared_ptr<Runtime> runtime;  ///< null: the Engine creates its own with `workers` threads
     unsigned workers = 0;              ///< only when runtime is null; 0 = one per core
@@ -794,6 +802,13 @@ struct EngineOptions {
     /// Folders searched for `import name` (name.weft) when no standard, host or load_module
     /// module has that name. The host grants them: no read capability is needed.
     std::vector<std::string> module_paths;
+    /// Called on a worker each time a task of one of this Engine's calls has run for a time
+    /// slice (~10 ms of running; time parked is not counted), for a host's scheduler, watchdog
+    /// or progress display (V8's interrupt callback, Lua's count hook). Return false to
+    /// interrupt the call (Interrupted, as interrupt() does, for that call only). Keep it cheap:
+    /// it must not block or call into the Engine; an exception it throws counts as false.
+    /// Set, it makes every call count its steps (a few percent). Not for run_program.
+    std::function<bool(const SliceInfo&)> on_slice;
 };
 
 struct CallOptions {
