@@ -241,8 +241,11 @@ EngineCore* engine_of(const ::weft::Vm* vm) {
     return it == g_engines.end() ? nullptr : it->second;
 }
 
-// Set while a host function runs on this thread (sync: a worker; blocking: a pool thread): the
-// blocking Engine members must not be called there.
+// Set while a blocking host function runs on a pool thread (no task there): the blocking Engine
+// members must not be called there. Host functions that run in the calling task need no mark
+// (rt::current_task() tells), and must not have one: a sync function that calls back into Weft
+// (Context::call) may park and end on another thread than it began (a host thread running its
+// own call, then a worker), which would leave the first thread's count raised for good.
 thread_local int t_in_host_fn = 0;
 struct InHostFn {
     InHostFn() { ++t_in_host_fn; }
@@ -503,16 +506,10 @@ IValue host_fn_call_kw(::weft::OpaqueObj* self, ::weft::CallContext& cxb, const 
     try {
         switch (f->kind) {
             case FnKind::Sync:
-            case FnKind::Method: {
-                InHostFn mark;
+            case FnKind::Method:
                 return unwrap(f->sync(cx, a), core);
-            }
             case FnKind::Blocking: {
-                std::function<Value()> thunk;
-                {
-                    InHostFn mark;
-                    thunk = f->blocking(a);  // converts the arguments here, on the worker
-                }
+                std::function<Value()> thunk = f->blocking(a);  // converts the arguments here, in the task
                 Value r = rt::run_blocking([&thunk] {
                     InHostFn mark;
                     return thunk();
@@ -525,10 +522,7 @@ IValue host_fn_call_kw(::weft::OpaqueObj* self, ::weft::CallContext& cxb, const 
                 cc->tx = std::move(tx);
                 cc->fn = f->name;
                 cc->core = core;
-                {
-                    InHostFn mark;
-                    f->async(cx, a, cc);
-                }
+                f->async(cx, a, cc);
                 cc.reset();  // the host holds it now (or dropped it: BrokenOneshot below)
                 IValue v;
                 try {

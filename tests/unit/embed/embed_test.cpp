@@ -1140,6 +1140,18 @@ TEST(HostThreadCalls, OneWorkerTickerKeepsRunningDuringAHostThreadCall) {
     ASSERT_TRUE(f.wait_for(10s));
 }
 
+// A host function that calls back into Weft, which parks: the task (and the host function's
+// frame) ends on a worker. The host thread must still count as a host thread afterwards.
+TEST(HostThreadCalls, HostFunctionParkingInACallbackLeavesTheThreadUsable) {
+    weft::Engine e(one_worker());
+    e.def("via_host", [](weft::Context& cx, weft::Value f, int x) { return cx.call<int>(f, x); });
+    e.exec("def nap_double(n):\n    sleep(0.005)\n    return n * 2\n"
+           "def outer():\n    return via_host(nap_double, 20)\n");
+    EXPECT_EQ(e.call<int>("outer"), 40);
+    EXPECT_EQ(e.call<int>("outer"), 40);
+    EXPECT_EQ(e.eval<int>("1 + 1"), 2);
+}
+
 TEST(HostThreadCalls, ACallFromACatchBlockKeepsTheHostsException) {
     weft::Engine e(one_worker());
     e.exec("def nap():\n    try:\n        raise ValueError('inner')\n    except ValueError:\n        sleep(0.005)\n    return 1\n");
