@@ -1732,6 +1732,18 @@ Value Engine::global(std::string_view name) const {
     return detail::wrap(v, core_);
 }
 
+Value Engine::global(std::string_view name, std::string_view module) const {
+    if (module == "__main__") return global(name);
+    IValue v;
+    int found = core_->vm->find_in_module(std::string(module), std::string(name), v);
+    if (found < 0) throw UsageError("Engine::global: no script of this Engine imported module '" + std::string(module) + "'");
+    return found ? detail::wrap(v, core_) : Value();
+}
+
+const Capabilities& Engine::capabilities() const noexcept {
+    return core_->options.capabilities;
+}
+
 void Engine::set_global(std::string_view name, Value v) {
     IValue x = detail::unwrap(v, core_.get());
     ::weft::share(x);

@@ -306,6 +306,10 @@ public:
     // The main module's global `name` into `out` (false if it has none), read while no exec
     // compiles into it: a call by name on one thread while another thread's exec adds names.
     bool find_in_embed_main(const std::string& name, Value& out);
+    // Global `name` of the module imported as `module` (an import name: "config", "util") into
+    // `out`. Returns 1 when found, 0 when the module has no such name (or is still running its
+    // top level), -1 when no script of this Vm imported that module.
+    int find_in_module(const std::string& module, const std::string& name, Value& out);
     // Compiles `source` REPL-style into the main module (top-level expression statements give
     // their value instead of printing it) and runs it on `in`. Returns the last expression
     // statement's value (None if none). Throws CompileError, WeftError.

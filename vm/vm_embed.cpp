@@ -188,6 +188,20 @@ bool Vm::find_in_embed_main(const std::string& name, Value& out) {
     return m->find(name, out);
 }
 
+int Vm::find_in_module(const std::string& module, const std::string& name, Value& out) {
+    ModuleObj* m;
+    {
+        std::lock_guard<std::mutex> g(modules_mu_);
+        auto it = modules_.find(module);  // standard and host modules
+        if (it == modules_.end()) it = modules_.find("<host>:" + module);  // load_module, module_paths
+        if (it == modules_.end()) return -1;
+        m = it->second;
+    }
+    // Its globals are written only by its own top level (spec section 4): read once it is done.
+    if (!m->initialized) return 0;
+    return m->find(name, out) ? 1 : 0;
+}
+
 Value Vm::run_in_main(Interp& in, const std::string& source, const std::string& name) {
     ModuleObj* m = embed_main_module();
     Proto* p;

@@ -1475,6 +1475,12 @@ class WEFT_API Engine {
 
     /// A global of the main module; None when absent.
     Value global(std::string_view name) const;
+    /// A global of a module the Engine's scripts imported (`module` as imported: "config",
+    /// "util"; "__main__" is the main module); None when it has no such name or is still running
+    /// its top level. UsageError when no script of this Engine imported that module.
+    Value global(std::string_view name, std::string_view module) const;
+    /// The Engine's capabilities (EngineOptions::capabilities): what every call may at most do.
+    const Capabilities& capabilities() const noexcept;
     /// Defines a name in the main module (between calls).
     void set_global(std::string_view name, Value v);
 

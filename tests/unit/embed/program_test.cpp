@@ -186,4 +186,20 @@ TEST_F(Program, InterruptAtAnyMomentOfTheStartStopsTheProgram) {
     }
 }
 
+// Engine::global(name, module): the globals of a module the scripts imported.
+TEST_F(Program, GlobalOfAnImportedModule) {
+    write("settings.weft", "limit = 40 + 2\nname = 'prod'\n");
+    auto o = options();
+    o.module_paths = {dir_.string()};
+    o.capabilities = weft::Capabilities::none().allow_env("HOME");
+    weft::Engine e(o);
+    EXPECT_THROW(e.global("limit", "settings"), weft::UsageError);  // not imported yet
+    e.exec("import settings\nx = 1\n");
+    EXPECT_EQ(e.global("limit", "settings").as<int>(), 42);
+    EXPECT_EQ(e.global("name", "settings").as<std::string>(), "prod");
+    EXPECT_TRUE(e.global("missing", "settings").is_none());
+    EXPECT_EQ(e.global("x", "__main__").as<int>(), 1);
+    EXPECT_EQ(e.capabilities().to_flags(), std::vector<std::string>{"--allow-env=HOME"});
+}
+
 }  // namespace
