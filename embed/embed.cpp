@@ -144,6 +144,18 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
     std::atomic<std::uint64_t> calls_total{0}, calls_failed{0};  // EngineStats
     std::atomic<bool> program_started{false};                     // run_program: once per Engine
     std::atomic<bool> program_running{false};                     // while run_program runs
+    // Blocking host functions still running on the pool (a cancelled call does not wait for
+    // its own; ~Engine does). Guarded by calls_mu; calls_cv is notified when it drops.
+    std::size_t blocking_jobs = 0;
+    void blocking_started() {
+        std::lock_guard<std::mutex> g(calls_mu);
+        ++blocking_jobs;
+    }
+    void blocking_ended() {
+        std::lock_guard<std::mutex> g(calls_mu);
+        --blocking_jobs;
+        calls_cv.notify_all();
+    }
 
     // The Vm stops its runtime when destroyed, which must not happen on one of that runtime's
     // own threads (a Value dropped last in a callback): then it goes on a thread of its own.
@@ -510,7 +522,15 @@ IValue host_fn_call_kw(::weft::OpaqueObj* self, ::weft::CallContext& cxb, const 
                 return unwrap(f->sync(cx, a), core);
             case FnKind::Blocking: {
                 std::function<Value()> thunk = f->blocking(a);  // converts the arguments here, in the task
-                Value r = rt::run_blocking([&thunk] {
+                // A cancelled task stops waiting at once, but the host function runs on to its
+                // end on the pool: the job owns the thunk, and ~Engine waits for the job (the
+                // function may use the host's state), counted in blocking_jobs.
+                core->blocking_started();
+                Value r = rt::run_blocking([thunk = std::move(thunk), core] {
+                    struct Done {
+                        EngineCore* c;
+                        ~Done() { c->blocking_ended(); }
+                    } done{core};
                     InHostFn mark;
                     return thunk();
                 });
@@ -1551,7 +1571,22 @@ Engine::~Engine() {
         std::unique_lock<std::mutex> g(c.calls_mu);
         c.closed.store(true);
         for (auto& r : c.calls) r->cancel();
-        c.calls_cv.wait(g, [&] { return c.calls.empty(); });
+        // Calls end once their `finally` blocks ran. One still running after the grace (a host
+        // function that does not return, a shielded cleanup) is waited for all the same — its
+        // code may use what the host destroys after ~Engine — but not silently.
+        auto ended = [&] { return c.calls.empty() && c.blocking_jobs == 0; };
+        if (!c.calls_cv.wait_for(g, c.options.shutdown_grace, ended)) {
+            std::string msg = "weft: engine '" + c.options.name + "': still running " +
+                              std::to_string(c.options.shutdown_grace.count()) +
+                              " ms after ~Engine interrupted its calls (EngineOptions::shutdown_grace): " +
+                              std::to_string(c.calls.size()) + " call(s), " + std::to_string(c.blocking_jobs) +
+                              " blocking host function(s); waiting for them\n";
+            if (c.options.stderr_sink)
+                c.options.stderr_sink(msg);
+            else
+                fputs(msg.c_str(), stderr);
+            c.calls_cv.wait(g, ended);
+        }
     }
     c.engine = nullptr;
     {

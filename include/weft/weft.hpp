@@ -809,6 +809,11 @@ struct EngineOptions {
     /// it must not block or call into the Engine; an exception it throws counts as false.
     /// Set, it makes every call count its steps (a few percent). Not for run_program.
     std::function<bool(const SliceInfo&)> on_slice;
+    /// ~Engine interrupts the running calls and gives them this long to end (their `finally`
+    /// blocks run). A call still running then — a host function that does not return, a
+    /// shielded cleanup — is reported once on the stderr sink and still waited for: its code may
+    /// use what the host destroys after ~Engine, so it is never abandoned.
+    std::chrono::milliseconds shutdown_grace{2000};
 };
 
 struct CallOptions {

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,59 @@ TEST(OnSlice, AThrowingHookStopsTheCallNotTheWorker) {
     e.exec("def spin():\n    while True:\n        pass\n");
     EXPECT_THROW(e.call("spin"), weft::Interrupted);
     EXPECT_EQ(e.eval<int>("6 * 7"), 42);
+}
+
+}  // namespace
+
+namespace {
+
+// EngineOptions::shutdown_grace: ~Engine reports a call that outlives the grace, and still
+// waits for it (the host function's own state must not be destroyed under it).
+TEST(ShutdownGrace, ACallOutlivingTheGraceIsReportedAndAwaited) {
+    std::mutex mu;
+    std::string err;
+    std::atomic<bool> returned{false};
+    weft::EngineOptions o;
+    o.workers = 1;
+    o.name = "svc";
+    o.shutdown_grace = 50ms;
+    o.stderr_sink = [&](std::string_view s) {
+        std::lock_guard<std::mutex> g(mu);
+        err += s;
+    };
+    auto e = std::make_unique<weft::Engine>(o);
+    std::atomic<bool> entered{false};
+    e->def_blocking("stubborn", [&] {
+        entered = true;
+        std::this_thread::sleep_for(400ms);  // ignores cancellation
+        returned = true;
+        return 1;
+    });
+    e->exec("def work():\n    return stubborn()\n");
+    auto f = e->call_async("work");
+    for (int i = 0; i < 2000 && !entered; ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(entered.load());
+    e.reset();
+    EXPECT_TRUE(returned.load());  // waited for
+    std::lock_guard<std::mutex> g(mu);
+    EXPECT_NE(err.find("weft: engine 'svc': still running 50 ms after ~Engine interrupted its calls "
+                       "(EngineOptions::shutdown_grace): 0 call(s), 1 blocking host function(s); waiting for them\n"),
+              std::string::npos)
+        << err;
+}
+
+TEST(ShutdownGrace, CallsThatEndInTimeAreNotReported) {
+    std::string err;
+    weft::EngineOptions o;
+    o.workers = 1;
+    o.stderr_sink = [&](std::string_view s) { err += s; };
+    {
+        weft::Engine e(o);
+        e.exec("def loop():\n    try:\n        while True:\n            sleep(0.01)\n    finally:\n        print('cleanup')\n");
+        auto f = e.call_async("loop");
+        std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_EQ(err, "");
 }
 
 }  // namespace
