@@ -770,10 +770,19 @@ CallPlan plan(Engine& e, const CallOptions& o, std::string default_name) {
     std::uint64_t steps = narrowest(el.max_steps, o.limits ? o.limits->max_steps : 0);
     std::uint64_t output = narrowest(el.max_output, o.limits ? o.limits->max_output : 0);
     std::uint64_t memory = narrowest(el.max_memory, o.limits ? o.limits->max_memory : 0);
-    if (steps || output || memory || p.core->options.on_slice) {
+    // max_tasks and max_depth: the Engine's hold for every call (the Vm counts them); a call's
+    // own, when narrower, is counted for that call's tasks (vm/limits.h TaskSlot,
+    // Interp::narrow_depth).
+    std::size_t call_tasks = o.limits ? o.limits->max_tasks : 0;
+    if (call_tasks && el.max_tasks && call_tasks >= el.max_tasks) call_tasks = 0;
+    std::size_t call_depth = o.limits ? o.limits->max_depth : 0;
+    if (call_depth && el.max_depth && call_depth >= el.max_depth) call_depth = 0;
+    if (steps || output || memory || call_tasks || call_depth || p.core->options.on_slice) {
         p.budget = std::make_shared<::weft::CallBudget>();
         if (steps) p.budget->steps_left.store(std::int64_t(std::min<std::uint64_t>(steps, INT64_MAX)));
         if (output) p.budget->output_left.store(std::int64_t(std::min<std::uint64_t>(output, INT64_MAX)));
+        p.budget->max_tasks = call_tasks;
+        p.budget->max_depth = call_depth;
         if (memory) {
             ::weft::mem_accounting_enable();
             p.budget->mem = p.core->mem.get();

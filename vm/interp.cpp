@@ -257,6 +257,12 @@ void Interp::refresh_recursion_limit() {
     frames_.set_limit(n);
 }
 
+void Interp::narrow_depth(size_t n) {
+    if (n == 0 || n >= max_depth_) return;
+    max_depth_ = n;
+    frames_.set_limit(n);
+}
+
 size_t Interp::max_chain() const {
     // The longest chain of deferred returns (`return f(n + 1)`: each link a promise resolved
     // to the next) that force() follows, and how many of its records a task's body runs

@@ -410,6 +410,9 @@ public:
     // maximum call depth, capped by the capacity of its frame array. The Vm calls it when it
     // hands the interpreter to a task; set_recursion_limit() on the calling task's.
     void refresh_recursion_limit();
+    // An embedding call's narrower depth limit (weft::Limits::max_depth) for the task this
+    // interpreter runs; acquire_interp's refresh_recursion_limit restores the Vm's.
+    void narrow_depth(size_t n);
     size_t max_depth() const { return max_depth_; }
     // The longest chain of deferred returns (`return f(n + 1)`) that force() follows before
     // RecursionError, and how many of its records a task's body runs itself before it ends

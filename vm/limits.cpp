@@ -7,6 +7,7 @@
 
 #include "vm/interp.h"
 #include "vm/native.h"
+#include "vm/task_context.h"
 #include "weft/runtime/runtime.hpp"
 #include "weft/runtime/scope.hpp"
 #include "weft/runtime/task.hpp"
@@ -135,23 +136,39 @@ TaskSlot::TaskSlot(State& st) : st_(&st) {
                         "too many live tasks: starting another would exceed the limit of " +
                             std::to_string(max) + " (--max-tasks)");
     }
+    // An embedding call's own limit (weft::CallOptions::limits), counted for its tasks only.
+    if (CallBudget* b = current_budget(); b && b->max_tasks != 0) {
+        budget_ = b;
+        if (b->live_tasks.fetch_add(1, std::memory_order_acq_rel) + 1 > b->max_tasks) {
+            release();
+            throw WeftError(ErrorKind::Error, "too many live tasks: starting another would exceed the call's limit of " +
+                                                  std::to_string(b->max_tasks) + " (Limits::max_tasks)");
+        }
+    }
 }
 
 TaskSlot TaskSlot::if_limited() {
     State& st = current();
-    if (st.max_tasks.load(std::memory_order_relaxed) == 0) return TaskSlot(nullptr);
+    if (st.max_tasks.load(std::memory_order_relaxed) == 0) {
+        CallBudget* b = current_budget();
+        if (!b || b->max_tasks == 0) return TaskSlot(nullptr);
+    }
     return TaskSlot(st);
 }
 
-TaskSlot::TaskSlot(const TaskSlot& o) : st_(o.st_), held_(o.held_) {
+TaskSlot::TaskSlot(const TaskSlot& o) : st_(o.st_), budget_(o.budget_), held_(o.held_) {
     // A copy of a task body (captured into a wrapper before the spawn) is another holder; the
     // original's slot goes back when it is destroyed, so the count stays exact.
-    if (held_) shard_add(*st_, 1);
+    if (held_) {
+        shard_add(*st_, 1);
+        if (budget_) budget_->live_tasks.fetch_add(1, std::memory_order_relaxed);
+    }
 }
 
 void TaskSlot::give_back() noexcept {
     held_ = false;
     shard_add(*st_, std::size_t(-1));
+    if (budget_) budget_->live_tasks.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 std::size_t live_tasks(const State& st) {

@@ -21,6 +21,8 @@ namespace rt {
 class Task;
 }
 
+struct CallBudget;  // vm/task_context.h
+
 namespace limits {
 
 // The live-task count is sharded by thread so that worker threads spawning and finishing tasks
@@ -90,12 +92,13 @@ class TaskSlot {
     // of deferred calls (vm/pending.h) count against the limit but are not running tasks.
     static TaskSlot if_limited();
     TaskSlot(const TaskSlot& o);
-    TaskSlot(TaskSlot&& o) noexcept : st_(o.st_), held_(o.held_) { o.held_ = false; }
+    TaskSlot(TaskSlot&& o) noexcept : st_(o.st_), budget_(o.budget_), held_(o.held_) { o.held_ = false; }
     TaskSlot& operator=(const TaskSlot&) = delete;
     TaskSlot& operator=(TaskSlot&& o) noexcept {
         if (this != &o) {
             release();
             st_ = o.st_;
+            budget_ = o.budget_;
             held_ = o.held_;
             o.held_ = false;
         }
@@ -110,6 +113,9 @@ class TaskSlot {
   private:
     void give_back() noexcept;
     State* st_ = nullptr;
+    // The embedding call whose Limits::max_tasks this slot also counts against (narrower than
+    // the Engine's), or null.
+    CallBudget* budget_ = nullptr;
     bool held_ = false;
 };
 

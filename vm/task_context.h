@@ -62,6 +62,12 @@ struct CallBudget {
     // interrupts the call (exceed(4)). Null: none. `steps` counts only while this is set.
     std::function<bool(std::string_view task, std::uint64_t steps)> on_slice;
     std::atomic<std::uint64_t> steps{0};
+    // weft::Limits::max_tasks and max_depth of this call when narrower than the Engine's (0:
+    // the Engine's apply): live tasks of the call (vm/limits.h TaskSlot) and the call depth of
+    // each of its tasks (Interp::narrow_depth).
+    std::size_t max_tasks = 0;
+    std::atomic<std::size_t> live_tasks{0};
+    std::size_t max_depth = 0;
     void exceed(int which) {
         int none = 0;
         if (exceeded.compare_exchange_strong(none, which) && on_exceeded) on_exceeded();

@@ -127,6 +127,7 @@ struct CallBody {
                   in->pending().size(), in->bind_task(Interp::TaskBinding{rt::current_stack_low(), ctx.depth})};
         if (host) host->set_trace_floor(host->frame_count());
         in->set_capabilities(caps);
+        if (ctx.budget && !host) in->narrow_depth(ctx.budget->max_depth);  // (a host's is narrowed)
         ctx.interp = in;
         rt::Task* task = t;
         if (task) task->set_user_data(&ctx);

@@ -84,6 +84,7 @@ Vm::RootResult run_root_body(Vm& vm, const Vm::RootBody& body,
     task->set_user_data(&ctx);
     in->bind_task(Interp::TaskBinding{rt::current_stack_low(), 0});
     in->set_capabilities(caps);
+    if (budget) in->narrow_depth(budget->max_depth);
     size_t records = in->pending().size();
     {
         rt::CancelScopeOptions o;

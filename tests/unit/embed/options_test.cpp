@@ -1,5 +1,6 @@
-// EngineOptions::on_slice: the host is told each time a task of a call has run for a time
-// slice, and may stop the call. Every wait is bounded.
+// EngineOptions::on_slice (the host is told each time a task of a call has run for a time slice,
+// and may stop the call), EngineOptions::shutdown_grace, and the per-call Limits::max_tasks and
+// max_depth of CallOptions. Every wait is bounded.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -130,6 +131,79 @@ TEST(ShutdownGrace, CallsThatEndInTimeAreNotReported) {
         std::this_thread::sleep_for(50ms);
     }
     EXPECT_EQ(err, "");
+}
+
+}  // namespace
+
+namespace {
+
+weft::CallOptions call_limits(std::size_t max_tasks, std::size_t max_depth) {
+    weft::CallOptions o;
+    o.limits = weft::Limits{};
+    o.limits->max_tasks = max_tasks;
+    o.limits->max_depth = max_depth;
+    return o;
+}
+
+const char* kLimitsScript = R"(
+def deep(n):
+    if n == 0:
+        return 0
+    return 1 + deep(n - 1)
+
+def deep_in_task(n):
+    t = spawn deep(n)
+    return t.result()
+
+def fan(n):
+    tasks = [spawn sleep(0.05) for i in range(n)]
+    for t in tasks:
+        t.result()
+    return n
+)";
+
+TEST(CallLimits, MaxDepthNarrowedForOneCall) {
+    weft::EngineOptions o;
+    o.workers = 2;
+    weft::Engine e(o);
+    e.exec(kLimitsScript);
+    EXPECT_EQ(e.call<int>("deep", 300), 300);
+    try {
+        e.call_with(call_limits(0, 100), "deep", 300);
+        FAIL() << "no RecursionError";
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.kind(), "RecursionError") << err.what();
+    }
+    try {
+        e.call_with(call_limits(0, 100), "deep_in_task", 300);  // in a task the call spawned too
+        FAIL() << "no RecursionError in the task";
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.kind(), "RecursionError") << err.what();
+    }
+    EXPECT_EQ(e.call_with<int>(call_limits(0, 1000), "deep", 300), 300);
+    EXPECT_EQ(e.call<int>("deep", 300), 300);  // the next call has the Engine's limit again
+}
+
+TEST(CallLimits, MaxTasksNarrowedForOneCall) {
+    weft::EngineOptions o;
+    o.workers = 2;
+    weft::Engine e(o);
+    e.exec(kLimitsScript);
+    EXPECT_EQ(e.call<int>("fan", 10), 10);
+    try {
+        e.call_with(call_limits(3, 0), "fan", 10);
+        FAIL() << "no error for the fourth live task";
+    } catch (const weft::ScriptError& err) {
+        EXPECT_EQ(err.kind(), "Error") << err.what();
+        EXPECT_NE(std::string(err.what()).find("the call's limit of 3 (Limits::max_tasks)"), std::string::npos)
+            << err.what();
+    }
+    EXPECT_EQ(e.call_with<int>(call_limits(3, 0), "fan", 3), 3);
+    // Two calls at once each have their own count.
+    auto a = e.call_async_with<int>(call_limits(3, 0), e.global("fan"), 3);
+    EXPECT_EQ(e.call_with<int>(call_limits(3, 0), "fan", 3), 3);
+    EXPECT_EQ(a.get(), 3);
+    EXPECT_EQ(e.call<int>("fan", 10), 10);
 }
 
 }  // namespace
