@@ -339,6 +339,7 @@ class RuntimeImpl {
     void park_worker(Worker* w);
     void execute(Worker* w, Task* t);
     void start_fiber(Worker* w, Task* t);
+    boost::context::fiber switch_into(Worker* w, Task* t, FiberState& fs);
     void after_switch(Worker* w, Task* t);
 };
 

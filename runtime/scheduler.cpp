@@ -804,20 +804,10 @@ void RuntimeImpl::start_fiber(Worker* w, Task* t) {
         });
 }
 
-void RuntimeImpl::execute(Worker* w, Task* t) {
-    FiberState& fs = A::fiber(t);
-    if (!fs.self) {
-        std::uint8_t expected = A::kUnstarted;
-        if (!A::run_state(t).compare_exchange_strong(expected, A::kRunning,
-                                                     std::memory_order_acq_rel)) {
-            t->release();  // it was forced and run inline meanwhile
-            return;
-        }
-        start_fiber(w, t);
-    } else {
-        if (fs.saved) wake_stack(fs);
-        if (tracing()) trace(TraceKind::Resumed, A::active(t));
-    }
+// Runs task `t` (its active fiber `fs`) on worker `w` (a worker thread, or a host thread as a
+// guest) until it switches back; returns the fiber that switched back. The per-switch state is
+// set here for both callers, the sanitizers told of the stack change.
+inline boost::context::fiber RuntimeImpl::switch_into(Worker* w, Task* t, FiberState& fs) {
     w->host = t;
     w->current = A::active(t);
     w->slice_start = 0;  // started lazily at the first budget exhaustion (saves a clock read)
@@ -834,6 +824,24 @@ void RuntimeImpl::execute(Worker* w, Task* t) {
 #if defined(WEFT_ASAN)
     __sanitizer_finish_switch_fiber(w->asan_fake, nullptr, nullptr);
 #endif
+    return back;
+}
+
+void RuntimeImpl::execute(Worker* w, Task* t) {
+    FiberState& fs = A::fiber(t);
+    if (!fs.self) {
+        std::uint8_t expected = A::kUnstarted;
+        if (!A::run_state(t).compare_exchange_strong(expected, A::kRunning,
+                                                     std::memory_order_acq_rel)) {
+            t->release();  // it was forced and run inline meanwhile
+            return;
+        }
+        start_fiber(w, t);
+    } else {
+        if (fs.saved) wake_stack(fs);
+        if (tracing()) trace(TraceKind::Resumed, A::active(t));
+    }
+    boost::context::fiber back = switch_into(w, t, fs);
     // After hand-offs the task coming back may not be `t`.
     Task* bt = w->host;
     A::fiber(bt).self = std::move(back);
@@ -1048,22 +1056,7 @@ bool RuntimeImpl::run_as_guest(Task* t, Worker* w) {
             if (fs.saved) wake_stack(fs);
             if (tracing()) trace(TraceKind::Resumed, A::active(t));
         }
-        w->host = t;
-        w->current = A::active(t);
-        w->slice_start = 0;
-        A::budget(w->current).store(kYieldBudget, std::memory_order_relaxed);
-        bump(w->c_switches);
-        set_running_stack(fs.guarded ? fs.stack_lo : nullptr, fs.stack_size, A::id(t));
-#if defined(WEFT_ASAN)
-        __sanitizer_start_switch_fiber(&w->asan_fake, fs.stack_lo, fs.stack_size);
-#endif
-#if defined(WEFT_TSAN)
-        __tsan_switch_to_fiber(fs.tsan_fiber, 0);
-#endif
-        boost::context::fiber back = std::move(fs.self).resume();
-#if defined(WEFT_ASAN)
-        __sanitizer_finish_switch_fiber(w->asan_fake, nullptr, nullptr);
-#endif
+        boost::context::fiber back = switch_into(w, t, fs);
         fs.self = std::move(back);  // no hand-offs on a guest (no LIFO slot): it is still t
         set_running_stack(nullptr, 0, 0);
         w->current = nullptr;
