@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <condition_variable>
 #include <cstring>
@@ -57,6 +58,8 @@ namespace detail {
 
 // ------------------------------------------------------------------------------------ cores
 
+using RecordMarks = std::vector<std::pair<const void*, const std::type_info*>>;
+
 struct ValueRep {
     IValue v;
     std::shared_ptr<EngineCore> engine;  // keeps the objects' engine alive (null: plain data)
@@ -66,6 +69,10 @@ struct ValueRep {
     // made when the value enters an Engine, which knows the type's description.
     std::shared_ptr<void> host_ptr;
     const std::type_info* host_type = nullptr;
+    // WEFT_RECORD values in this value (the record's own dict, or dicts inside a container made
+    // by list/tuple/dict/set): each dict object with its C++ type. unwrap() turns them into the
+    // Engine's def_struct types; null when there are none (the common case).
+    std::shared_ptr<const RecordMarks> records;
     ~ValueRep();
 };
 
@@ -138,6 +145,8 @@ struct EngineCore : std::enable_shared_from_this<EngineCore> {
     std::unique_ptr<ModuleBuilder> globals;
     std::map<std::string, std::vector<std::pair<std::string, IValue>>, std::less<>> module_defs;
     std::unordered_map<std::type_index, std::unique_ptr<TypeDesc>> types;
+    // Engine::def_struct: the Weft struct type of each WEFT_RECORD type (owned references).
+    std::unordered_map<std::type_index, IValue> record_structs;
     // What the Engine's scripts hold on the heap (Limits::max_memory; vm/mem_account.h): charged
     // while calls with a memory limit run.
     std::unique_ptr<::weft::MemAccount> mem = std::make_unique<::weft::MemAccount>();
@@ -298,6 +307,51 @@ Value wrap_of(IValue v, EngineCore* core) {
 
 IValue make_host_obj(EngineCore& core, std::shared_ptr<void> p, const std::type_info& t);
 
+// `v` with the WEFT_RECORD dicts listed in `marks` replaced by instances of the Engine's
+// def_struct types (those without one stay dicts); containers holding one are rebuilt, as a
+// conversion copies anyway. Called only for values that hold records.
+IValue records_to_structs(EngineCore& core, const IValue& v, const RecordMarks& marks) {
+    if (!v.is_obj()) return v;
+    const void* p = v.as_obj();
+    switch (v.as_obj()->type) {
+        case ::weft::ObjType::Dict: {
+            const auto& table = v.as<::weft::DictObj>()->table;
+            ::weft::StructTypeObj* st = nullptr;
+            for (const auto& [obj, type] : marks)
+                if (obj == p) {
+                    std::lock_guard<std::mutex> g(core.reg_mu);
+                    auto it = core.record_structs.find(std::type_index(*type));
+                    if (it != core.record_structs.end()) st = it->second.as<::weft::StructTypeObj>();
+                    break;
+                }
+            if (st) {
+                auto* s = new ::weft::StructObj(st);
+                IValue out = IValue::adopt(s);
+                for (std::size_t i = 0; i < st->fields.size(); ++i) {
+                    std::int64_t at = table.find(::weft::make_str(st->fields[i].name));
+                    if (at >= 0) s->fields[i] = records_to_structs(core, table.entry(std::size_t(at)).value, marks);
+                }
+                return out;
+            }
+            IValue d = ::weft::make_dict();
+            auto* dd = d.as<::weft::DictObj>();
+            for (std::size_t i = 0; i < table.end_index(); ++i)
+                if (const auto& e = table.entry(i); e.live) dd->table.insert(e.key, records_to_structs(core, e.value, marks));
+            return d;
+        }
+        case ::weft::ObjType::List:
+        case ::weft::ObjType::Tuple: {
+            const auto& items = v.is(::weft::ObjType::List) ? v.as<::weft::ListObj>()->items : v.as<::weft::TupleObj>()->items;
+            std::vector<IValue> out;
+            out.reserve(items.size());
+            for (const auto& x : items) out.push_back(records_to_structs(core, x, marks));
+            return v.is(::weft::ObjType::List) ? ::weft::make_list(std::move(out)) : ::weft::make_tuple(std::move(out));
+        }
+        default:
+            return v;  // (sets cannot hold dicts)
+    }
+}
+
 // The internal value of `v` for use in `core` (null core: any engine).
 IValue unwrap(const Value& v, EngineCore* core) {
     const auto& rep = v.rep();
@@ -309,7 +363,37 @@ IValue unwrap(const Value& v, EngineCore* core) {
     if (core && rep->engine && rep->engine.get() != core)
         throw UsageError("a value that belongs to another Engine (a function, struct, host object or "
                          "module) was passed to this one");
+    if (rep->records && core) {
+        bool any;
+        {
+            std::lock_guard<std::mutex> g(core->reg_mu);
+            any = !core->record_structs.empty();
+        }
+        if (any) {
+            IValue out = records_to_structs(*core, rep->v, *rep->records);
+            ::weft::share(out);
+            return out;
+        }
+    }
     return rep->v;
+}
+
+// The record marks of the values `items` hold, merged (null when none has any).
+std::shared_ptr<const RecordMarks> merged_marks(const std::vector<const Value*>& items) {
+    std::shared_ptr<RecordMarks> out;
+    for (const Value* x : items)
+        if (x->rep() && x->rep()->records) {
+            if (!out) out = std::make_shared<RecordMarks>();
+            out->insert(out->end(), x->rep()->records->begin(), x->rep()->records->end());
+        }
+    return out;
+}
+Value with_marks(Value v, std::shared_ptr<const RecordMarks> marks) {
+    if (!marks) return v;
+    auto rep = new_rep();
+    *rep = *v.rep();
+    rep->records = std::move(marks);
+    return Value(std::shared_ptr<const ValueRep>(std::move(rep)));
 }
 
 // ------------------------------------------------------------------------------------ errors
@@ -652,8 +736,8 @@ void split_args(std::vector<Value>& packed, EngineCore* core, std::vector<IValue
         const auto& rep = v.rep();
         if (rep && rep->is_keyword) {
             kw_names.push_back(rep->keyword);
-            IValue x = unwrap(Value(std::make_shared<ValueRep>(ValueRep{rep->v, rep->engine, {}, false,
-                                                                        rep->host_ptr, rep->host_type})),
+            IValue x = unwrap(Value(std::make_shared<ValueRep>(ValueRep{rep->v, rep->engine, {}, false, rep->host_ptr,
+                                                                        rep->host_type, rep->records})),
                               core);
             ::weft::share(x);
             kw_values.push_back(std::move(x));
@@ -1277,6 +1361,15 @@ double Value::to_double() const {
     detail::conversion_failed(*this, "float");
 }
 
+namespace {
+std::vector<const Value*> addresses(const std::vector<Value>& items) {
+    std::vector<const Value*> out;
+    for (const auto& x : items)
+        if (x.rep() && x.rep()->records) out.push_back(&x);
+    return out;
+}
+}  // namespace
+
 Value list(std::vector<Value> items) {
     std::vector<IValue> v;
     std::shared_ptr<EngineCore> e;
@@ -1284,7 +1377,7 @@ Value list(std::vector<Value> items) {
         v.push_back(detail::unwrap(x, nullptr));
         if (!e) e = engine_ref(x);
     }
-    return detail::wrap(::weft::make_list(std::move(v)), e);
+    return detail::with_marks(detail::wrap(::weft::make_list(std::move(v)), e), detail::merged_marks(addresses(items)));
 }
 Value tuple(std::vector<Value> items) {
     std::vector<IValue> v;
@@ -1293,19 +1386,61 @@ Value tuple(std::vector<Value> items) {
         v.push_back(detail::unwrap(x, nullptr));
         if (!e) e = engine_ref(x);
     }
-    return detail::wrap(::weft::make_tuple(std::move(v)), e);
+    return detail::with_marks(detail::wrap(::weft::make_tuple(std::move(v)), e), detail::merged_marks(addresses(items)));
 }
 Value dict(std::vector<std::pair<Value, Value>> items) {
     IValue d = ::weft::make_dict();
     std::shared_ptr<EngineCore> e;
+    std::vector<const Value*> marked;
     for (auto& [k, x] : items) {
         guarded([&] {
             ::weft::set_item(d, detail::unwrap(k, nullptr), detail::unwrap(x, nullptr));
             return 0;
         });
         if (!e) e = engine_ref(x);
+        if (x.rep() && x.rep()->records) marked.push_back(&x);
     }
-    return detail::wrap(std::move(d), e);
+    return detail::with_marks(detail::wrap(std::move(d), e), detail::merged_marks(marked));
+}
+
+Value detail::tag_record(Value dict, const std::type_info& t) {
+    if (dict.kind() != Kind::Dict) return dict;
+    auto marks = std::make_shared<detail::RecordMarks>();
+    if (dict.rep()->records) *marks = *dict.rep()->records;
+    marks->emplace_back(dict.rep()->v.as_obj(), &t);
+    return detail::with_marks(std::move(dict), std::move(marks));
+}
+
+void Engine::def_struct_impl(std::string_view name, const std::type_info& t, const std::vector<std::string>& fields) {
+    EngineCore& c = *core_;
+    std::string n(name);
+    auto valid = [](const std::string& s) {
+        if (s.empty() || !(std::isalpha((unsigned char)s[0]) || s[0] == '_')) return false;
+        for (char ch : s)
+            if (!(std::isalnum((unsigned char)ch) || ch == '_')) return false;
+        return true;
+    };
+    if (!valid(n)) throw UsageError("Engine::def_struct: '" + n + "' is not a valid struct name");
+    std::string src = "struct " + n + ":\n";
+    for (const auto& f : fields) {
+        if (!valid(f)) throw UsageError("Engine::def_struct<" + n + ">: field '" + f + "' is not a valid name");
+        src += "    " + f + " = None\n";
+    }
+    if (fields.empty()) src += "    pass\n";
+    IValue existing;
+    if (c.vm->find_in_embed_main(n, existing)) {
+        bool same = existing.is(::weft::ObjType::StructType) && existing.as<::weft::StructTypeObj>()->fields.size() == fields.size();
+        for (std::size_t i = 0; same && i < fields.size(); ++i)
+            same = existing.as<::weft::StructTypeObj>()->fields[i].name == fields[i];
+        if (!same) throw UsageError("Engine::def_struct: '" + n + "' is already defined in the main module");
+    } else {
+        exec(src, "<def_struct " + n + ">");
+    }
+    IValue type;
+    if (!c.vm->find_in_embed_main(n, type) || !type.is(::weft::ObjType::StructType))
+        throw UsageError("Engine::def_struct: '" + n + "' could not be defined");
+    std::lock_guard<std::mutex> g(c.reg_mu);
+    c.record_structs[std::type_index(t)] = type;
 }
 Value set(std::vector<Value> items) {
     IValue s = ::weft::make_set();

@@ -599,10 +599,13 @@ struct convert<std::function<R(A...)>> {  // any callable Value; calls go back t
 
 // WEFT_RECORD(Point, x, y) (at global scope, after `struct Point { double x, y; };`): converts a
 // plain C++ struct field by field (up to 16 fields, each with its own convert<>). To Weft: a
-// dict {'x': ..., 'y': ...} in field order. From Weft: any dict with those str keys or any struct
-// with those fields (a Weft `struct Point: x, y` instance converts directly); a missing or
-// mistyped field is a ConversionError naming the field.
+// dict {'x': ..., 'y': ...} in field order — or, in an Engine where engine.def_struct<Point>("Point")
+// ran, an instance of that Weft struct (also inside lists, tuples, dicts and other records). From
+// Weft: any dict with those str keys or any struct with those fields (a Weft `struct Point: x, y`
+// instance converts directly); a missing or mistyped field is a ConversionError naming the field.
 namespace detail {
+/// Marks `dict` (a record's fields) as a value of C++ type `t`, for Engine::def_struct.
+WEFT_API Value tag_record(Value dict, const std::type_info& t);
 // "x, y ,z" -> {"x", "y", "z"}: the field names, from the macro's stringized arguments.
 inline std::vector<std::string> record_names(const char* list) {
     std::vector<std::string> out;
@@ -631,7 +634,7 @@ struct record_convert {
         std::vector<std::pair<Value, Value>> items;
         std::size_t i = 0;
         std::apply([&](auto... m) { (items.emplace_back(Value(n[i++]), Value::from(t.*m)), ...); }, members);
-        return dict(std::move(items));
+        return tag_record(dict(std::move(items)), typeid(T));
     }
     template <class Tuple>
     static T from_impl(const Value& v, const Tuple& members, const char* list, const char* type) {
@@ -688,6 +691,7 @@ struct record_convert {
         using Impl = ::weft::detail::record_convert<T, void>;                                             \
         static ::weft::Value to(const T& t) { return Impl::to_impl(t, members(), #__VA_ARGS__); }        \
         static T from(const ::weft::Value& v) { return Impl::from_impl(v, members(), #__VA_ARGS__, #T); } \
+        static const std::vector<std::string>& field_names() { return Impl::names(#__VA_ARGS__); }        \
     }
 
 // ------------------------------------------------------------------------------------ options
@@ -1513,6 +1517,16 @@ class WEFT_API Engine {
     TypeBuilder<T> def_type(std::string_view name) {
         return globals().def_type<T>(name);
     }
+    /// Defines a Weft struct `name` in the main module with the fields of a WEFT_RECORD type:
+    /// from then on a T the host converts for this Engine (arguments, results of host
+    /// functions, set_global, also inside lists, tuples, dicts and other records) arrives as an
+    /// instance of it instead of a dict; scripts may construct and annotate with it. T's fields
+    /// convert as before. UsageError when `name` is taken by a different struct. Between calls.
+    template <class T>
+    Engine& def_struct(std::string_view name) {
+        def_struct_impl(name, typeid(T), convert<T>::field_names());
+        return *this;
+    }
 
     // ---- control
     /// Any thread: every running call throws Interrupted (scripts cannot catch it); a running
@@ -1527,6 +1541,7 @@ class WEFT_API Engine {
     std::shared_ptr<detail::FutureCore> call_async_impl(const Value* callable, std::string_view name,
                                                         std::vector<Value> args, const CallOptions& o);
     detail::EngineCore& core() noexcept { return *core_; }
+    void def_struct_impl(std::string_view name, const std::type_info& t, const std::vector<std::string>& fields);
 
   private:
     template <class... A>

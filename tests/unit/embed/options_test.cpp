@@ -15,6 +15,18 @@
 
 using namespace std::chrono_literals;
 
+struct Pt {
+    double x = 0;
+    double y = 0;
+};
+WEFT_RECORD(Pt, x, y);
+struct Seg {
+    Pt a;
+    Pt b;
+    std::string label;
+};
+WEFT_RECORD(Seg, a, b, label);
+
 namespace {
 
 TEST(OnSlice, ToldAboutLongRunningTasksAndMayStopThem) {
@@ -204,6 +216,62 @@ TEST(CallLimits, MaxTasksNarrowedForOneCall) {
     EXPECT_EQ(e.call_with<int>(call_limits(3, 0), "fan", 3), 3);
     EXPECT_EQ(a.get(), 3);
     EXPECT_EQ(e.call<int>("fan", 10), 10);
+}
+
+}  // namespace
+
+namespace {
+
+// Engine::def_struct: WEFT_RECORD values arrive as instances of a Weft struct, also nested.
+TEST(DefStruct, RecordsArriveAsStructsOnceDefined) {
+    weft::EngineOptions o;
+    o.workers = 1;
+    weft::Engine e(o);
+    e.exec("def describe(p):\n    if isinstance(p, dict):\n        return 'dict'\n    return str(p)\n");
+    EXPECT_EQ(e.call<std::string>("describe", Pt{1, 2}), "dict");  // before def_struct
+    e.def_struct<Pt>("Pt").def_struct<Seg>("Seg");
+    e.def("origin", [] { return Pt{0, 0}; });
+    e.exec(R"(
+def length(s):
+    return s.b.x - s.a.x
+
+def total(ps):
+    t = 0.0
+    for p in ps:
+        t += p.x + p.y
+    return t
+
+def make(x):
+    return Pt(x, 2.0)
+
+def value_of_k(d):
+    return describe(d['k'])  # a record as a dict's value
+)");
+    EXPECT_EQ(e.call<std::string>("describe", Pt{1, 2}), "Pt(x=1.0, y=2.0)");
+    EXPECT_EQ(e.call<std::string>("describe", weft::kw("p", weft::Value::from(Pt{3, 4}))), "Pt(x=3.0, y=4.0)");  // as a keyword
+    EXPECT_EQ(e.call<double>("length", Seg{{1, 0}, {4, 0}, "s"}), 3.0);           // a record in a record
+    EXPECT_EQ(e.call<double>("total", std::vector<Pt>{{1, 2}, {3, 4}}), 10.0);     // records in a list
+    EXPECT_EQ(e.call<std::string>("value_of_k", std::map<std::string, Pt>{{"k", {5, 6}}}), "Pt(x=5.0, y=6.0)");
+    Pt back = e.call<Pt>("make", 5.0);  // a Weft struct converts back to the record
+    EXPECT_EQ(back.x, 5.0);
+    EXPECT_EQ(back.y, 2.0);
+    EXPECT_TRUE(e.eval<bool>("isinstance(origin(), Pt)"));  // a host function's result
+    e.set_global("p0", weft::Value::from(Pt{7, 8}));
+    EXPECT_TRUE(e.eval<bool>("isinstance(p0, Pt) and p0.y == 8.0"));
+    EXPECT_NO_THROW(e.def_struct<Pt>("Pt"));  // the same definition again: fine
+    e.exec("struct Other:\n    z = 1\n");
+    EXPECT_THROW(e.def_struct<Pt>("Other"), weft::UsageError);
+    EXPECT_THROW(e.def_struct<Pt>("not a name"), weft::UsageError);
+}
+
+TEST(DefStruct, AnotherEngineStillGetsDicts) {
+    weft::EngineOptions o;
+    o.workers = 1;
+    weft::Engine with(o), without(o);
+    with.def_struct<Pt>("Pt");
+    weft::Value v = weft::Value::from(Pt{1, 2});
+    EXPECT_TRUE(with.call<bool>("isinstance", v, with.global("Pt")));
+    EXPECT_TRUE(without.call<bool>("isinstance", v, without.eval("dict")));
 }
 
 }  // namespace
