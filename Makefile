@@ -38,7 +38,8 @@ test-install: setup
 # ASan+UBSan: the language, docs, CLI and PostgreSQL tests (the whole VM, compiler and standard
 # library under the sanitizers), the runtime's suite and the embedding API's. The other layers' unit tests
 # run in the Release job; building them again here would double CI time for little.
-EMBED_TARGETS := weft_embed_tests embed_example_hello embed_example_host_functions embed_example_control
+EMBED_TARGETS := weft_embed_tests embed_example_hello embed_example_host_functions embed_example_control \
+                 embed_example_run_program
 ASAN_TARGETS := weft weft_runtime_tests $(EMBED_TARGETS) weft_fuzz_smoke
 test-asan: setup
 	@cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=address -DWEFT_BENCH=OFF >/dev/null
