@@ -18,6 +18,7 @@
 #include <random>
 #include <thread>
 
+#include "vm/block_cache.h"
 #include "vm/collections.h"
 #include "vm/interp.h"
 #include "vm/limits.h"
@@ -175,38 +176,23 @@ PromiseObj::~PromiseObj() {
 }
 
 namespace {
-// The per-thread free list of promise memory. Bounded, so a burst of frees on one thread
-// (a list of results dropped) goes back to the allocator past kPromiseCache blocks. Off
-// under AddressSanitizer, which must see every free to catch a use after it.
+// The per-thread free list of promise memory (vm/block_cache.h; off under AddressSanitizer).
 #if defined(__SANITIZE_ADDRESS__)
 constexpr int kPromiseCache = 0;
 #else
 constexpr int kPromiseCache = 128;
 #endif
-struct PromiseCache {
-    void* blocks[kPromiseCache > 0 ? kPromiseCache : 1];
-    int n = 0;
-    bool gone = false;  // the thread is exiting: frees go to the allocator
-    ~PromiseCache() {
-        gone = true;
-        while (n > 0) ::operator delete(blocks[--n]);
-    }
-};
-thread_local PromiseCache t_promise_cache;
+thread_local BlockCache<kPromiseCache> t_promise_cache;
 }  // namespace
 
 void* PromiseObj::operator new(std::size_t size) {
-    PromiseCache& c = t_promise_cache;
-    if (c.n > 0 && size == sizeof(PromiseObj)) return c.blocks[--c.n];
+    if (size == sizeof(PromiseObj))
+        if (void* p = t_promise_cache.take(size)) return p;
     return ::operator new(size);
 }
 
 void PromiseObj::operator delete(void* mem, std::size_t size) noexcept {
-    PromiseCache& c = t_promise_cache;
-    if (c.n < kPromiseCache && size == sizeof(PromiseObj) && !c.gone) {
-        c.blocks[c.n++] = mem;
-        return;
-    }
+    if (size == sizeof(PromiseObj) && t_promise_cache.keep(mem, size)) return;
     ::operator delete(mem);
 }
 
