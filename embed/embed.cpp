@@ -35,6 +35,7 @@
 #include "compiler/parser.h"
 #include "embed/program.h"
 #include "stdlib/stdlib.h"
+#include "vm/block_cache.h"
 #include "vm/capabilities.h"
 #include "vm/collections.h"
 #include "vm/function.h"
@@ -191,16 +192,8 @@ constexpr int kRepCache = 0;
 #else
 constexpr int kRepCache = 64;
 #endif
-struct RepBlockCache {
-    void* blocks[kRepCache > 0 ? kRepCache : 1];
-    int n = 0;
-    std::size_t size = 0;  // one block size (one allocate_shared type) is cached
-    bool gone = false;     // the thread is exiting: frees go to the allocator
-    ~RepBlockCache() {
-        gone = true;
-        while (n > 0) ::operator delete(blocks[--n]);
-    }
-};
+// One block size is cached: that of the one allocate_shared type (vm/block_cache.h).
+using RepBlockCache = ::weft::BlockCache<kRepCache>;
 thread_local RepBlockCache t_rep_cache;
 // Not inlined: a task's fiber may move to another thread between two uses, and the compiler
 // must not keep the first thread's address (runtime/scheduler.cpp, current_worker()).
@@ -215,20 +208,12 @@ struct RepAlloc {
     template <class U>
     RepAlloc(const RepAlloc<U>&) noexcept {}
     T* allocate(std::size_t n) {
-        RepBlockCache& c = rep_cache();
         std::size_t sz = n * sizeof(T);
-        if (c.n > 0 && sz == c.size) return static_cast<T*>(c.blocks[--c.n]);
+        if (void* p = rep_cache().take(sz)) return static_cast<T*>(p);
         return static_cast<T*>(::operator new(sz));
     }
     void deallocate(T* p, std::size_t n) noexcept {
-        RepBlockCache& c = rep_cache();
-        std::size_t sz = n * sizeof(T);
-        if (!c.gone && c.n < kRepCache && (c.n == 0 || c.size == sz)) {
-            c.size = sz;
-            c.blocks[c.n++] = p;
-            return;
-        }
-        ::operator delete(p);
+        if (!rep_cache().keep(p, n * sizeof(T))) ::operator delete(p);
     }
     template <class U>
     bool operator==(const RepAlloc<U>&) const noexcept {
@@ -932,21 +917,28 @@ struct SyncCallArgs {
     }
 };
 
+// Converts a call's callable (or null: call by `a.name`) and packed arguments into `a`.
+void prepare_call(SyncCallArgs& a, const Value* callable, std::vector<Value>& args) {
+    a.has_callable = callable != nullptr;
+    if (callable) a.fn = unwrap(*callable, a.core);
+    a.pos.reserve(args.size());
+    split_args(args, a.core, a.pos, a.kn, a.kv);
+}
+
+// The body of an asynchronous call, which outlives the caller's frame: it owns its arguments
+// and the name it calls.
 ::weft::Vm::RootBody call_body(EngineCore* core, const Value* callable, std::string_view name,
                                std::vector<Value>& args) {
-    auto fn_holder = std::make_shared<IValue>();
-    if (callable) *fn_holder = unwrap(*callable, core);
-    auto pos = std::make_shared<std::vector<IValue>>();
-    auto kn = std::make_shared<std::vector<std::string>>();
-    auto kv = std::make_shared<std::vector<IValue>>();
-    split_args(args, core, *pos, *kn, *kv);
-    return [core, has_callable = callable != nullptr, fn_holder, name = std::string(name), pos, kn, kv](
-               ::weft::Interp& in) -> IValue {
-        IValue fn = has_callable ? *fn_holder : resolve_callable(*core->vm, core, nullptr, name);
-        std::vector<IKwArg> kws;
-        for (size_t i = 0; i < kn->size(); ++i) kws.push_back(IKwArg{(*kn)[i], (*kv)[i]});
-        return in.call_kw(fn, *pos, kws);
+    struct Owned {
+        std::string name;
+        SyncCallArgs args;
     };
+    auto o = std::make_shared<Owned>();
+    o->name = std::string(name);
+    o->args.core = core;
+    o->args.name = o->name;
+    prepare_call(o->args, callable, args);
+    return [o](::weft::Interp& in) -> IValue { return o->args(in); };
 }
 
 }  // namespace
@@ -1725,10 +1717,7 @@ Engine::~Engine() {
                               " ms after ~Engine interrupted its calls (EngineOptions::shutdown_grace): " +
                               std::to_string(c.calls.size()) + " call(s), " + std::to_string(c.blocking_jobs) +
                               " blocking host function(s); waiting for them\n";
-            if (c.options.stderr_sink)
-                c.options.stderr_sink(msg);
-            else
-                fputs(msg.c_str(), stderr);
+            c.vm->write_diagnostic(msg);  // the stderr sink, or standard error
             c.calls_cv.wait(g, ended);
         }
     }
@@ -1780,10 +1769,8 @@ Value Engine::call_impl(const Value* callable, std::string_view name, std::vecto
     detail::CallPlan p = detail::plan(*this, o, callable ? "call" : std::string(name));
     // The call waits for its body: the arguments stay here and the body refers to them (a
     // lambda holding one pointer is stored inside the std::function, no allocation).
-    detail::SyncCallArgs a{core_.get(), {}, callable != nullptr, name, {}, {}, {}};
-    if (callable) a.fn = detail::unwrap(*callable, core_.get());
-    a.pos.reserve(args.size());
-    detail::split_args(args, core_.get(), a.pos, a.kn, a.kv);
+    detail::SyncCallArgs a{core_.get(), {}, false, name, {}, {}, {}};
+    detail::prepare_call(a, callable, args);
     const detail::SyncCallArgs* ap = &a;
     return detail::run_plan(p, [ap](::weft::Interp& in) { return (*ap)(in); });
 }
@@ -1852,9 +1839,12 @@ void Engine::run_file(const std::string& path, const CallOptions& o) {
 }
 
 namespace {
-// run_program's body, with EngineCore::program_running set while it runs (Engine::interrupt).
+// run_program's body, once per Engine, with EngineCore::program_running set while it runs
+// (Engine::interrupt).
 template <class F>
-int run_main_program(detail::EngineCore& core, F&& run) {
+int run_main_program(detail::EngineCore& core, const char* what, F&& run) {
+    detail::require_host_thread(what);
+    if (core.program_started.exchange(true)) throw UsageError("Engine::run_program: this Engine already ran a program");
     struct Running {
         detail::EngineCore& c;
         explicit Running(detail::EngineCore& core) : c(core) { c.program_running.store(true); }
@@ -1865,15 +1855,11 @@ int run_main_program(detail::EngineCore& core, F&& run) {
 }  // namespace
 
 int Engine::run_program(const std::string& path) {
-    detail::require_host_thread("Engine::run_program");
-    if (core_->program_started.exchange(true)) throw UsageError("Engine::run_program: this Engine already ran a program");
-    return run_main_program(*core_, [&] { return core_->vm->run_file(path); });
+    return run_main_program(*core_, "Engine::run_program", [&] { return core_->vm->run_file(path); });
 }
 
 int Engine::run_program_source(std::string_view source, std::string_view name) {
-    detail::require_host_thread("Engine::run_program_source");
-    if (core_->program_started.exchange(true)) throw UsageError("Engine::run_program: this Engine already ran a program");
-    return run_main_program(*core_, [&] { return core_->vm->run_source(std::string(source), std::string(name)); });
+    return run_main_program(*core_, "Engine::run_program_source", [&] { return core_->vm->run_source(std::string(source), std::string(name)); });
 }
 
 ::weft::Vm& detail::engine_vm(Engine& e) {
